@@ -1,0 +1,211 @@
+//! The atomic boot sequence (DESIGN.md §3).
+//!
+//! Each step either succeeds or the boot stops with a [`BootError`] naming the
+//! step. A node directory created during a boot that then fails is removed
+//! again, so a failed first boot leaves the data dir as it found it; an
+//! existing node is never modified by a failed boot.
+//!
+//! | # | step          | what it does                                              |
+//! |---|---------------|-----------------------------------------------------------|
+//! | 1 | `config`      | read and validate the configuration                        |
+//! | 2 | `lock`        | take the data-dir lock (one process per data dir)          |
+//! | 3 | `identity`    | load the node's key, or create the node                    |
+//! | 4 | `fingerprint` | the hardware must be the hardware the node was bound to    |
+//! | 5 | `permissions` | key files must be 0600 (refused, never silently fixed)     |
+//! | 6 | `logs`        | open the rotated JSON log in the node's `logs/`            |
+//! | 7 | `admin-api`   | listen on 127.0.0.1 and publish `data/api.endpoint`        |
+//! | 8 | `ready`       | tell systemd READY=1                                       |
+//!
+//! Steps 1–6 are [`boot_node`] (shared by `ippoc init` and the daemon); steps
+//! 7–8 belong to the daemon ([`crate::daemon`]). The ledger, sandbox, mesh and
+//! chain steps join between 6 and 7 as those subsystems land.
+
+use std::fmt;
+
+use crate::config::Config;
+use crate::error::NodeError;
+use crate::fsutil;
+use crate::hardware::{Fingerprint, HardwareProbe};
+use crate::identity::{self, Identity};
+use crate::lock::DataDirLock;
+use crate::logging::Logging;
+use crate::paths::DataDir;
+
+/// A step of the boot sequence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BootStep {
+    /// Read and validate the configuration.
+    Config,
+    /// Take the data-dir lock.
+    Lock,
+    /// Load or create the identity.
+    Identity,
+    /// Verify the hardware fingerprint.
+    Fingerprint,
+    /// Check key file permissions.
+    Permissions,
+    /// Open the JSON log.
+    Logs,
+    /// Start the admin API.
+    AdminApi,
+    /// Notify systemd.
+    Ready,
+}
+
+impl BootStep {
+    /// All steps, in order.
+    pub const ALL: [BootStep; 8] = [
+        BootStep::Config,
+        BootStep::Lock,
+        BootStep::Identity,
+        BootStep::Fingerprint,
+        BootStep::Permissions,
+        BootStep::Logs,
+        BootStep::AdminApi,
+        BootStep::Ready,
+    ];
+
+    /// The step's name as printed.
+    pub fn name(self) -> &'static str {
+        match self {
+            BootStep::Config => "config",
+            BootStep::Lock => "lock",
+            BootStep::Identity => "identity",
+            BootStep::Fingerprint => "fingerprint",
+            BootStep::Permissions => "permissions",
+            BootStep::Logs => "logs",
+            BootStep::AdminApi => "admin-api",
+            BootStep::Ready => "ready",
+        }
+    }
+
+    /// 1-based position.
+    pub fn number(self) -> usize {
+        Self::ALL.iter().position(|s| *s == self).expect("every step is listed") + 1
+    }
+}
+
+/// A boot step failed.
+#[derive(Debug)]
+pub struct BootError {
+    /// Which step.
+    pub step: BootStep,
+    /// Why.
+    pub error: NodeError,
+}
+
+impl BootError {
+    /// Tags `error` with `step`.
+    pub fn at(step: BootStep) -> impl FnOnce(NodeError) -> BootError {
+        move |error| BootError { step, error }
+    }
+}
+
+impl fmt::Display for BootError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "boot step {}/{} ({}) failed: {}",
+            self.step.number(),
+            BootStep::ALL.len(),
+            self.step.name(),
+            self.error
+        )
+    }
+}
+
+impl std::error::Error for BootError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.error)
+    }
+}
+
+/// A node that passed boot steps 2–6, holding the data-dir lock.
+#[derive(Debug)]
+pub struct BootedNode {
+    /// The data dir.
+    pub data_dir: DataDir,
+    /// The identity.
+    pub identity: Identity,
+    /// True when this boot created the node.
+    pub created: bool,
+    /// The verified hardware fingerprint.
+    pub fingerprint: Fingerprint,
+    /// Held for the node's lifetime; released on drop.
+    _lock: DataDirLock,
+}
+
+impl BootedNode {
+    /// Undoes what this boot made: removes the node directory if this boot
+    /// created it (an existing node is left as it was), then releases the lock.
+    pub fn abandon(self, logging: &Logging) {
+        undo_creation(&self.identity, self.created, logging);
+    }
+}
+
+fn undo_creation(identity: &Identity, created: bool, logging: &Logging) {
+    if created {
+        logging.detach_file();
+        if let Err(e) = identity::remove_created_node(identity) {
+            tracing::error!("could not remove the node directory this failed boot created: {e}");
+        }
+    }
+}
+
+/// Boot steps 2–6: lock, identity, fingerprint, permissions, logs.
+pub fn boot_node(
+    data_dir: &DataDir,
+    config: &Config,
+    probe: &dyn HardwareProbe,
+    logging: &Logging,
+) -> Result<BootedNode, BootError> {
+    let lock = DataDirLock::acquire(data_dir).map_err(BootError::at(BootStep::Lock))?;
+    let loaded = identity::load_or_create_identity(data_dir, probe).map_err(BootError::at(BootStep::Identity))?;
+    let (identity, created) = (loaded.identity, loaded.created);
+    let checks = (|| {
+        let fingerprint = verify_fingerprint(&identity, probe).map_err(BootError::at(BootStep::Fingerprint))?;
+        check_permissions(&identity).map_err(BootError::at(BootStep::Permissions))?;
+        logging
+            .attach_file(&identity.paths().logs(), &config.log)
+            .map_err(BootError::at(BootStep::Logs))?;
+        Ok(fingerprint)
+    })();
+    match checks {
+        Ok(fingerprint) => {
+            tracing::info!(
+                node_id = %identity.node_id(),
+                created,
+                node_dir = %identity.paths().root().display(),
+                "node identity loaded and bound to this hardware"
+            );
+            Ok(BootedNode {
+                data_dir: data_dir.clone(),
+                identity,
+                created,
+                fingerprint,
+                _lock: lock,
+            })
+        }
+        Err(e) => {
+            undo_creation(&identity, created, logging);
+            Err(e)
+        }
+    }
+}
+
+/// Checks the node's recorded fingerprint against `probe`'s hardware.
+pub fn verify_fingerprint(identity: &Identity, probe: &dyn HardwareProbe) -> Result<Fingerprint, NodeError> {
+    let recorded = Fingerprint::read(&identity.paths().fingerprint())?;
+    recorded.verify(&probe.probe()?)?;
+    Ok(recorded)
+}
+
+/// Refuses to run with key files that group or others can access.
+pub fn check_permissions(identity: &Identity) -> Result<(), NodeError> {
+    for path in identity.paths().secret_files() {
+        if path.exists() {
+            fsutil::ensure_private_file(&path)?;
+        }
+    }
+    Ok(())
+}

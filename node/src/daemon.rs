@@ -1,0 +1,208 @@
+//! The daemon: boot, serve, tell systemd, stop cleanly on a signal.
+//!
+//! Signal handlers are installed before READY=1 is sent, so a SIGTERM that
+//! arrives the moment systemd (or a test) sees READY is a clean stop, never a
+//! default-action kill.
+
+use std::fmt;
+use std::time::Duration;
+
+use sd_notify::NotifyState;
+use tokio::net::TcpListener;
+use tokio::signal::unix::{SignalKind, signal};
+
+use crate::api::{self, StatusFacts};
+use crate::boot::{self, BootError, BootStep, BootedNode};
+use crate::config::Config;
+use crate::error::{ExitStatus, NodeError};
+use crate::fsutil;
+use crate::hardware::HardwareProbe;
+use crate::identity;
+use crate::logging::Logging;
+use crate::paths::DataDir;
+
+/// Why the daemon ended badly.
+#[derive(Debug)]
+pub enum DaemonError {
+    /// It never became ready.
+    Boot(BootError),
+    /// It ran, then failed.
+    Run(NodeError),
+    /// It was asked to stop and did not finish within the configured bound.
+    ShutdownTimedOut {
+        /// The bound, in milliseconds.
+        timeout_ms: u64,
+    },
+}
+
+impl DaemonError {
+    /// The exit code for this failure.
+    pub fn exit_status(&self) -> ExitStatus {
+        match self {
+            DaemonError::Boot(e) => e.error.exit_status(),
+            DaemonError::Run(e) => e.exit_status(),
+            DaemonError::ShutdownTimedOut { .. } => ExitStatus::Failure,
+        }
+    }
+}
+
+impl fmt::Display for DaemonError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DaemonError::Boot(e) => e.fmt(f),
+            DaemonError::Run(e) => write!(f, "daemon failed: {e}"),
+            DaemonError::ShutdownTimedOut { timeout_ms } => {
+                write!(f, "shutdown did not finish within daemon.shutdown_timeout_ms = {timeout_ms}")
+            }
+        }
+    }
+}
+
+impl From<BootError> for DaemonError {
+    fn from(e: BootError) -> Self {
+        DaemonError::Boot(e)
+    }
+}
+
+/// Boots the node and serves until SIGTERM or SIGINT.
+pub async fn run(
+    data_dir: &DataDir,
+    config: &Config,
+    probe: &dyn HardwareProbe,
+    logging: &Logging,
+) -> Result<(), DaemonError> {
+    let node = boot::boot_node(data_dir, config, probe, logging)?;
+    let started = match start_services(&node, config).await {
+        Ok(started) => started,
+        Err(e) => {
+            node.abandon(logging);
+            return Err(e.into());
+        }
+    };
+    serve_until_signal(node, started, config).await
+}
+
+/// What boot steps 7–8 leave running.
+struct Started {
+    listener: TcpListener,
+    router: axum::Router,
+    terminate: tokio::signal::unix::Signal,
+    interrupt: tokio::signal::unix::Signal,
+}
+
+async fn start_services(node: &BootedNode, config: &Config) -> Result<Started, BootError> {
+    let paths = node.identity.paths();
+    let at_api = BootError::at(BootStep::AdminApi);
+    let (terminate, interrupt) = (|| Ok((signal(SignalKind::terminate())?, signal(SignalKind::interrupt())?)))()
+        .map_err(|e| at_api(NodeError::io("cannot install signal handlers for", "SIGTERM/SIGINT", e)))?;
+    let requested = format!("127.0.0.1:{}", config.api.port);
+    let listener = TcpListener::bind(&requested).await.map_err(|source| {
+        BootError::at(BootStep::AdminApi)(NodeError::ApiBind {
+            addr: requested.clone(),
+            source,
+        })
+    })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| BootError::at(BootStep::AdminApi)(NodeError::io("cannot read address of", &requested, e)))?;
+    let token = match identity::read_api_token(paths) {
+        Ok(token) => token,
+        Err(_) => {
+            // Missing or damaged: a new token only invalidates old CLI reads,
+            // which re-read the file anyway.
+            tracing::warn!(path = %paths.api_token().display(), "admin token missing or invalid; writing a new one");
+            identity::write_api_token(paths)
+                .and_then(|_| identity::read_api_token(paths))
+                .map_err(BootError::at(BootStep::AdminApi))?
+        }
+    };
+    fsutil::write_atomic(&paths.api_endpoint(), format!("{addr}\n").as_bytes(), 0o644)
+        .map_err(BootError::at(BootStep::AdminApi))?;
+    let facts = StatusFacts {
+        node_id: node.identity.node_id().to_string(),
+        data_dir: node.data_dir.root().display().to_string(),
+        node_dir: paths.root().display().to_string(),
+        api_addr: addr.to_string(),
+        hardware_fingerprint: node.fingerprint.hash_hex().to_string(),
+    };
+    let status_line = format!("node {} ready, admin API on {addr}", node.identity.node_id().short());
+    if let Err(e) = sd_notify::notify(&[NotifyState::Ready, NotifyState::Status(&status_line)]) {
+        let _ = std::fs::remove_file(paths.api_endpoint());
+        return Err(BootError::at(BootStep::Ready)(NodeError::io(
+            "cannot notify systemd through",
+            std::env::var_os("NOTIFY_SOCKET").unwrap_or_default(),
+            e,
+        )));
+    }
+    tracing::info!(node_id = %node.identity.node_id(), api = %addr, "node ready");
+    Ok(Started {
+        listener,
+        router: api::router(token, facts),
+        terminate,
+        interrupt,
+    })
+}
+
+async fn serve_until_signal(node: BootedNode, started: Started, config: &Config) -> Result<(), DaemonError> {
+    let Started {
+        listener,
+        router,
+        mut terminate,
+        mut interrupt,
+    } = started;
+    let watchdog = sd_notify::watchdog_enabled().map(|period| {
+        // systemd recommends pinging at half the period. The ping comes from
+        // the runtime itself, so a wedged runtime stops the pings and is restarted.
+        let interval = period / 2;
+        tracing::info!(interval_ms = interval.as_millis() as u64, "systemd watchdog enabled");
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(interval.max(Duration::from_millis(1)));
+            loop {
+                ticks.tick().await;
+                if let Err(e) = sd_notify::notify(&[NotifyState::Watchdog]) {
+                    tracing::warn!("watchdog ping failed: {e}");
+                }
+            }
+        })
+    });
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let mut server = tokio::spawn(async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async {
+                let _ = stop_rx.await;
+            })
+            .await
+    });
+    let server_result = tokio::select! {
+        _ = terminate.recv() => { tracing::info!("SIGTERM received, stopping"); None }
+        _ = interrupt.recv() => { tracing::info!("SIGINT received, stopping"); None }
+        ended = &mut server => Some(ended),
+    };
+    let _ = sd_notify::notify(&[NotifyState::Stopping]);
+    if let Some(w) = watchdog {
+        w.abort();
+    }
+    let endpoint = node.identity.paths().api_endpoint();
+    let outcome = match server_result {
+        Some(ended) => Err(DaemonError::Run(NodeError::io(
+            "admin API stopped unexpectedly on",
+            &endpoint,
+            match ended {
+                Ok(Ok(())) => std::io::Error::other("server returned"),
+                Ok(Err(e)) => e,
+                Err(join) => std::io::Error::other(join.to_string()),
+            },
+        ))),
+        None => {
+            let _ = stop_tx.send(());
+            let timeout_ms = config.daemon.shutdown_timeout_ms;
+            match tokio::time::timeout(Duration::from_millis(timeout_ms), server).await {
+                Ok(_) => Ok(()),
+                Err(_) => Err(DaemonError::ShutdownTimedOut { timeout_ms }),
+            }
+        }
+    };
+    let _ = std::fs::remove_file(&endpoint);
+    tracing::info!(node_id = %node.identity.node_id(), "node stopped");
+    outcome
+}

@@ -1,0 +1,102 @@
+//! The on-disk layout of a data dir and of one node inside it (DESIGN.md §3).
+//!
+//! ```text
+//! <data-dir>/
+//! ├── ippoc.lock            held by the one process that owns this data dir
+//! ├── config.toml           optional; read when --config is not given
+//! └── nodes/<NodeID>/
+//!     ├── data/             identity.key, fingerprint.json, api.token (0600), api.endpoint
+//!     ├── memory/           agent memory (reserved)
+//!     ├── sandbox/          module cache and scratch
+//!     ├── economy/          the ledger
+//!     └── logs/             JSON logs
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use crate::identity::NodeId;
+
+/// Name of the directory under the data dir that holds node directories.
+pub const NODES_DIR: &str = "nodes";
+/// Subdirectories every node directory has.
+pub const NODE_SUBDIRS: [&str; 5] = ["data", "memory", "sandbox", "economy", "logs"];
+/// Prefix of a node directory still being assembled; never a valid node.
+pub const STAGING_PREFIX: &str = ".staging-";
+
+/// Paths of the data dir as a whole.
+#[derive(Debug, Clone)]
+pub struct DataDir {
+    root: PathBuf,
+}
+
+impl DataDir {
+    /// Wraps a data dir path (it need not exist yet).
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        DataDir { root: root.into() }
+    }
+    /// The data dir itself.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+    /// `<data-dir>/nodes`.
+    pub fn nodes(&self) -> PathBuf {
+        self.root.join(NODES_DIR)
+    }
+    /// `<data-dir>/ippoc.lock`.
+    pub fn lock_file(&self) -> PathBuf {
+        self.root.join("ippoc.lock")
+    }
+    /// `<data-dir>/config.toml`, the config read when none is named.
+    pub fn default_config(&self) -> PathBuf {
+        self.root.join("config.toml")
+    }
+    /// The paths of the node `id` in this data dir.
+    pub fn node(&self, id: &NodeId) -> NodePaths {
+        NodePaths::new(self.nodes().join(id.to_string()))
+    }
+}
+
+/// Paths inside one node directory.
+#[derive(Debug, Clone)]
+pub struct NodePaths {
+    root: PathBuf,
+}
+
+impl NodePaths {
+    /// Wraps a node directory path.
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        NodePaths { root: root.into() }
+    }
+    /// The node directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+    /// `data/`: secrets and small state files.
+    pub fn data(&self) -> PathBuf {
+        self.root.join("data")
+    }
+    /// `data/identity.key`: the Ed25519 secret key, PKCS#8 PEM.
+    pub fn identity_key(&self) -> PathBuf {
+        self.data().join("identity.key")
+    }
+    /// `data/fingerprint.json`: the hardware this node is bound to.
+    pub fn fingerprint(&self) -> PathBuf {
+        self.data().join("fingerprint.json")
+    }
+    /// `data/api.token`: bearer token of the admin API.
+    pub fn api_token(&self) -> PathBuf {
+        self.data().join("api.token")
+    }
+    /// `data/api.endpoint`: address the running daemon's admin API listens on.
+    pub fn api_endpoint(&self) -> PathBuf {
+        self.data().join("api.endpoint")
+    }
+    /// `logs/`: rotated JSON logs.
+    pub fn logs(&self) -> PathBuf {
+        self.root.join("logs")
+    }
+    /// Every secret file that must stay 0600 (those that exist are checked).
+    pub fn secret_files(&self) -> [PathBuf; 3] {
+        [self.identity_key(), self.api_token(), self.data().join("eth.key")]
+    }
+}
