@@ -1,0 +1,203 @@
+//! The boot sequence, run as a real `ippoc` process: what an operator sees.
+
+mod common;
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+
+use common::{Env, code, snapshot, stderr, stdout};
+use ippoc_node::hardware::{Fingerprint, HardwareInfo};
+
+#[test]
+fn first_boot_creates_a_0600_key_and_the_layout_and_second_boot_reuses_it() {
+    let env = Env::new();
+    let first = env.run(&["--json", "init"]);
+    assert_eq!(code(&first), 0, "{}", stderr(&first));
+    let made: serde_json::Value = serde_json::from_slice(&first.stdout).unwrap();
+    assert_eq!(made["created"], true);
+    let node_id = made["node_id"].as_str().unwrap().to_string();
+    assert_eq!(node_id.len(), 64);
+
+    let node = env.node_dir();
+    assert_eq!(node.file_name().unwrap().to_str().unwrap(), node_id);
+    for sub in ["data", "memory", "sandbox", "economy", "logs"] {
+        assert!(node.join(sub).is_dir(), "{sub}/ missing");
+    }
+    for secret in ["identity.key", "api.token"] {
+        let mode = fs::metadata(node.join("data").join(secret)).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{secret}");
+    }
+    let pem = fs::read_to_string(node.join("data/identity.key")).unwrap();
+    assert!(pem.starts_with("-----BEGIN PRIVATE KEY-----"), "PKCS#8 PEM expected");
+    let fingerprint: serde_json::Value =
+        serde_json::from_slice(&fs::read(node.join("data/fingerprint.json")).unwrap()).unwrap();
+    assert_eq!(fingerprint["hash"].as_str().unwrap().len(), 64);
+    assert!(node.join("logs/ippoc.jsonl").is_file(), "JSON log written");
+
+    let key_before = fs::read(node.join("data/identity.key")).unwrap();
+    let second = env.run(&["--json", "init"]);
+    assert_eq!(code(&second), 0, "{}", stderr(&second));
+    let again: serde_json::Value = serde_json::from_slice(&second.stdout).unwrap();
+    assert_eq!(again["created"], false);
+    assert_eq!(again["node_id"], node_id.as_str());
+    assert_eq!(fs::read(node.join("data/identity.key")).unwrap(), key_before);
+
+    let mut daemon = env.start_daemon();
+    let id = env.run(&["id"]);
+    assert_eq!(stdout(&id).trim(), node_id, "the daemon booted the same identity");
+    daemon.signal("TERM");
+    assert!(daemon.wait().0.success());
+}
+
+#[test]
+fn data_dir_copied_to_other_hardware_refuses_to_boot_with_the_clone_exit_code() {
+    let env = Env::new();
+    assert_eq!(code(&env.run(&["init"])), 0);
+    // The copy carries the fingerprint of the machine it came from.
+    let elsewhere = HardwareInfo {
+        cpu_brand: "Some Other CPU @ 3.0GHz".into(),
+        mem_gb: 512,
+        hostname: "original-host".into(),
+    };
+    let fp_path = env.node_dir().join("data/fingerprint.json");
+    Fingerprint::of(&elsewhere).write(&fp_path).unwrap();
+    let before = snapshot(&env.node_dir().join("data"));
+
+    for args in [&["daemon"][..], &["init"][..]] {
+        let out = env.run(args);
+        assert_eq!(code(&out), 10, "{args:?}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(err.contains("boot step 4/8 (fingerprint) failed"), "{err}");
+        assert!(err.contains("hardware fingerprint check failed"), "{err}");
+        assert!(err.contains(r#"hostname "original-host""#), "names what changed: {err}");
+        assert_eq!(err.lines().filter(|l| l.starts_with("ippoc:")).count(), 1, "one line: {err}");
+    }
+    assert_eq!(snapshot(&env.node_dir().join("data")), before, "a refused boot changes nothing");
+
+    // Re-binding is deliberate: without --confirm it explains and does nothing.
+    let unconfirmed = env.run(&["rebind"]);
+    assert_eq!(code(&unconfirmed), 2, "{}", stderr(&unconfirmed));
+    assert!(stderr(&unconfirmed).contains("--confirm"));
+    assert_eq!(snapshot(&env.node_dir().join("data")), before);
+
+    let confirmed = env.run(&["rebind", "--confirm"]);
+    assert_eq!(code(&confirmed), 0, "{}", stderr(&confirmed));
+    let log = fs::read_to_string(env.node_dir().join("logs/ippoc.jsonl")).unwrap();
+    let event = log
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|v| v["event"] == "hardware_rebind")
+        .expect("rebind recorded in the JSON log");
+    assert_eq!(event["old_fingerprint"], Fingerprint::of(&elsewhere).hash.as_str());
+    assert_eq!(code(&env.run(&["init"])), 0, "boots after the rebind");
+}
+
+#[test]
+fn corrupt_or_truncated_identity_key_is_a_clear_error_and_is_left_alone() {
+    let env = Env::new();
+    assert_eq!(code(&env.run(&["init"])), 0);
+    let key = env.node_dir().join("data/identity.key");
+    let good = fs::read(&key).unwrap();
+    let mut flipped = good.clone();
+    flipped[40] ^= 0x01;
+    for (what, bytes) in [
+        ("truncated", good[..good.len() / 2].to_vec()),
+        ("empty", Vec::new()),
+        ("bit flipped", flipped),
+        ("garbage", vec![0xff; 64]),
+    ] {
+        fs::write(&key, &bytes).unwrap();
+        let out = env.run(&["daemon"]);
+        assert_eq!(code(&out), 13, "{what}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(err.contains("boot step 3/8 (identity) failed"), "{what}: {err}");
+        assert!(err.contains("identity.key"), "{what}: names the file: {err}");
+        assert_eq!(fs::read(&key).unwrap(), bytes, "{what}: never overwritten");
+    }
+}
+
+#[test]
+fn key_file_readable_by_others_refuses_to_boot() {
+    let env = Env::new();
+    assert_eq!(code(&env.run(&["init"])), 0);
+    let key = env.node_dir().join("data/identity.key");
+    fs::set_permissions(&key, fs::Permissions::from_mode(0o644)).unwrap();
+    let out = env.run(&["daemon"]);
+    assert_eq!(code(&out), 12, "{}", stderr(&out));
+    assert!(stderr(&out).contains("boot step 5/8 (permissions) failed"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("chmod 600"), "says how to fix: {}", stderr(&out));
+    assert_eq!(
+        fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+        0o644,
+        "refused, not silently repaired"
+    );
+    fs::set_permissions(&key, fs::Permissions::from_mode(0o600)).unwrap();
+    assert_eq!(code(&env.run(&["init"])), 0);
+}
+
+#[test]
+fn failure_in_a_late_boot_step_leaves_nothing_half_made() {
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = busy.local_addr().unwrap().port();
+    let env = Env::new();
+    fs::write(env.config(), format!("[api]\nport = {port}\n")).unwrap();
+
+    // First boot: the node created in step 3 is removed again.
+    let out = env.run(&["daemon"]);
+    assert_eq!(code(&out), 15, "{}", stderr(&out));
+    assert!(stderr(&out).contains("boot step 7/8 (admin-api) failed"), "{}", stderr(&out));
+    let nodes: Vec<_> = fs::read_dir(env.data().join("nodes")).unwrap().collect();
+    assert!(nodes.is_empty(), "no half-made node left: {nodes:?}");
+
+    // Existing node: its data is untouched and no endpoint is published.
+    fs::write(env.config(), "[api]\nport = 0\n").unwrap();
+    assert_eq!(code(&env.run(&["init"])), 0);
+    let data = env.node_dir().join("data");
+    let before = snapshot(&data);
+    fs::write(env.config(), format!("[api]\nport = {port}\n")).unwrap();
+    let out = env.run(&["daemon"]);
+    assert_eq!(code(&out), 15, "{}", stderr(&out));
+    assert_eq!(snapshot(&data), before);
+    drop(busy);
+}
+
+#[test]
+fn bad_config_and_bad_arguments_fail_with_their_codes() {
+    let env = Env::new();
+    fs::write(env.config(), "[api]\nprot = 1\n").unwrap();
+    let out = env.run(&["daemon"]);
+    assert_eq!(code(&out), 14, "{}", stderr(&out));
+    assert!(stderr(&out).contains("boot step 1/8 (config) failed"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("test.toml"), "names the file: {}", stderr(&out));
+    assert!(!env.data().join("nodes").exists(), "nothing created before the config is valid");
+
+    let out = env.run(&["no-such-command"]);
+    assert_eq!(code(&out), 2);
+    let out = env.run(&["status", "--bogus"]);
+    assert_eq!(code(&out), 2);
+}
+
+#[test]
+fn config_default_prints_a_file_the_daemon_accepts() {
+    let env = Env::new();
+    let out = env.run(&["config", "default"]);
+    assert_eq!(code(&out), 0);
+    let text = stdout(&out);
+    assert!(text.contains("# "), "commented");
+    fs::write(env.config(), text.replace("port = 7733", "port = 0")).unwrap();
+    let shown = env.run(&["--json", "config", "show"]);
+    assert_eq!(code(&shown), 0, "{}", stderr(&shown));
+    let v: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();
+    assert_eq!(v["api"]["port"], 0);
+    assert_eq!(v["log"]["files_kept"], 4);
+}
+
+#[test]
+fn id_and_status_on_an_empty_data_dir_say_what_to_do() {
+    let env = Env::new();
+    let out = env.run(&["id"]);
+    assert_eq!(code(&out), 3, "{}", stderr(&out));
+    assert!(stderr(&out).contains("ippoc init"), "{}", stderr(&out));
+    let out = env.run(&["status"]);
+    assert_eq!(code(&out), 3, "{}", stderr(&out));
+}

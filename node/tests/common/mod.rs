@@ -1,0 +1,185 @@
+//! Helpers for tests that run the real `ippoc` binary.
+#![allow(dead_code)]
+
+use std::os::unix::net::UnixDatagram;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// Generous bound for anything a test waits for; reached only on a real hang.
+pub const WAIT: Duration = Duration::from_secs(30);
+
+/// A data dir in a temp directory, plus a config with a free API port.
+pub struct Env {
+    pub dir: tempfile::TempDir,
+}
+
+impl Env {
+    pub fn new() -> Self {
+        let env = Env {
+            dir: tempfile::tempdir().unwrap(),
+        };
+        std::fs::write(env.config(), "[api]\nport = 0\n[daemon]\nshutdown_timeout_ms = 5000\n").unwrap();
+        env
+    }
+    pub fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+    pub fn config(&self) -> PathBuf {
+        self.dir.path().join("test.toml")
+    }
+    /// `ippoc --data-dir <data> --config <config> <args>`, with a clean environment.
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ippoc"));
+        cmd.arg("--data-dir").arg(self.data()).arg("--config").arg(self.config());
+        cmd.args(args);
+        for var in ["IPPOC_DATA_DIR", "IPPOC_CONFIG", "IPPOC_LOG", "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"] {
+            cmd.env_remove(var);
+        }
+        cmd
+    }
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().unwrap()
+    }
+    /// The only node directory.
+    pub fn node_dir(&self) -> PathBuf {
+        let mut dirs: Vec<_> = std::fs::read_dir(self.data().join("nodes"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        assert_eq!(dirs.len(), 1, "expected exactly one node dir: {dirs:?}");
+        dirs.pop().unwrap()
+    }
+    /// Starts `ippoc daemon` and waits until it sends READY=1 (or exits).
+    pub fn start_daemon(&self) -> Daemon {
+        self.start_daemon_with(&[])
+    }
+    pub fn start_daemon_with(&self, env: &[(&str, &str)]) -> Daemon {
+        let notify = NotifySocket::new(self.dir.path());
+        let mut cmd = self.cmd(&["daemon"]);
+        cmd.env("NOTIFY_SOCKET", &notify.path).stdout(Stdio::null()).stderr(Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().unwrap();
+        let mut daemon = Daemon { child: Some(child), notify };
+        let msg = daemon.notify.wait_for("READY=1", WAIT);
+        assert!(msg.is_some(), "daemon never became ready: {}", daemon.stderr_after_exit());
+        daemon
+    }
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+pub fn code(o: &Output) -> i32 {
+    o.status.code().expect("exited by signal")
+}
+
+/// The systemd notification socket, played by the test.
+pub struct NotifySocket {
+    pub path: PathBuf,
+    socket: UnixDatagram,
+}
+
+impl NotifySocket {
+    pub fn new(dir: &Path) -> Self {
+        let path = dir.join(format!("notify-{}.sock", std::process::id() as u64 * 1000 + rand_suffix()));
+        let socket = UnixDatagram::bind(&path).unwrap();
+        NotifySocket { path, socket }
+    }
+    /// Waits for a datagram that has a line equal to `line`; returns the datagram.
+    pub fn wait_for(&self, line: &str, timeout: Duration) -> Option<String> {
+        let deadline = Instant::now() + timeout;
+        let mut buf = [0u8; 4096];
+        loop {
+            let left = deadline.checked_duration_since(Instant::now())?;
+            self.socket.set_read_timeout(Some(left.max(Duration::from_millis(1)))).unwrap();
+            match self.socket.recv(&mut buf) {
+                Ok(n) => {
+                    let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
+                    if msg.lines().any(|l| l == line) {
+                        return Some(msg);
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock || e.kind() == std::io::ErrorKind::TimedOut => {
+                    return None;
+                }
+                Err(e) => panic!("notify socket: {e}"),
+            }
+        }
+    }
+}
+
+fn rand_suffix() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+/// A running daemon; killed if the test forgets it.
+pub struct Daemon {
+    child: Option<Child>,
+    pub notify: NotifySocket,
+}
+
+impl Daemon {
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().unwrap().id()
+    }
+    pub fn signal(&self, sig: &str) {
+        let ok = Command::new("kill").arg(format!("-{sig}")).arg(self.pid().to_string()).status().unwrap();
+        assert!(ok.success());
+    }
+    /// Waits for the process to exit; returns its status and stderr.
+    pub fn wait(&mut self) -> (ExitStatus, String) {
+        let child = self.child.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(child.wait_with_output());
+        });
+        let out = rx.recv_timeout(WAIT).expect("daemon did not exit in time").unwrap();
+        (out.status, String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+    fn stderr_after_exit(&mut self) -> String {
+        let child = self.child.as_mut().unwrap();
+        match child.try_wait() {
+            Ok(Some(_)) => self.wait().1,
+            _ => "(still running)".into(),
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Every file under `dir` with its bytes and mode, for "nothing changed" checks.
+pub fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>, u32)> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            let meta = std::fs::metadata(&p).unwrap();
+            if meta.is_dir() {
+                out.push((p.clone(), Vec::new(), meta.permissions().mode()));
+                stack.push(p);
+            } else {
+                out.push((p.clone(), std::fs::read(&p).unwrap(), meta.permissions().mode()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
