@@ -96,7 +96,11 @@ async fn status(State(state): State<Arc<ApiState>>) -> axum::Json<NodeStatus> {
     })
 }
 
-async fn require_token(State(state): State<Arc<ApiState>>, request: Request, next: Next) -> Response {
+async fn require_token(
+    State(state): State<Arc<ApiState>>,
+    request: Request,
+    next: Next,
+) -> Response {
     let presented = request
         .headers()
         .get(header::AUTHORIZATION)
@@ -148,7 +152,13 @@ mod tests {
         let (addr, _stop) = serve().await;
         let client = reqwest::Client::builder().no_proxy().build().unwrap();
         let url = format!("http://{addr}/v1/status");
-        for auth in [None, Some("Bearer wrong"), Some("Bearer secre"), Some("Bearer secretx"), Some("secret")] {
+        for auth in [
+            None,
+            Some("Bearer wrong"),
+            Some("Bearer secre"),
+            Some("Bearer secretx"),
+            Some("secret"),
+        ] {
             let mut req = client.get(&url);
             if let Some(a) = auth {
                 req = req.header("authorization", a);
@@ -161,9 +171,18 @@ mod tests {
         let status: NodeStatus = resp.json().await.unwrap();
         assert_eq!(status.node_id, "ab".repeat(32));
         assert_eq!(status.pid, std::process::id());
-        let health = client.get(format!("http://{addr}/healthz")).send().await.unwrap();
+        let health = client
+            .get(format!("http://{addr}/healthz"))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(health.status(), 200);
-        let missing = client.get(format!("http://{addr}/v1/nope")).bearer_auth("secret").send().await.unwrap();
+        let missing = client
+            .get(format!("http://{addr}/v1/nope"))
+            .bearer_auth("secret")
+            .send()
+            .await
+            .unwrap();
         assert_eq!(missing.status(), 404);
     }
 }

@@ -81,7 +81,11 @@ impl BootStep {
 
     /// 1-based position.
     pub fn number(self) -> usize {
-        Self::ALL.iter().position(|s| *s == self).expect("every step is listed") + 1
+        Self::ALL
+            .iter()
+            .position(|s| *s == self)
+            .expect("every step is listed")
+            + 1
     }
 }
 
@@ -160,10 +164,12 @@ pub fn boot_node(
     logging: &Logging,
 ) -> Result<BootedNode, BootError> {
     let lock = DataDirLock::acquire(data_dir).map_err(BootError::at(BootStep::Lock))?;
-    let loaded = identity::load_or_create_identity(data_dir, probe).map_err(BootError::at(BootStep::Identity))?;
+    let loaded = identity::load_or_create_identity(data_dir, probe)
+        .map_err(BootError::at(BootStep::Identity))?;
     let (identity, created) = (loaded.identity, loaded.created);
     let checks = (|| {
-        let fingerprint = verify_fingerprint(&identity, probe).map_err(BootError::at(BootStep::Fingerprint))?;
+        let fingerprint =
+            verify_fingerprint(&identity, probe).map_err(BootError::at(BootStep::Fingerprint))?;
         check_permissions(&identity).map_err(BootError::at(BootStep::Permissions))?;
         logging
             .attach_file(&identity.paths().logs(), &config.log)
@@ -194,7 +200,10 @@ pub fn boot_node(
 }
 
 /// Checks the node's recorded fingerprint against `probe`'s hardware.
-pub fn verify_fingerprint(identity: &Identity, probe: &dyn HardwareProbe) -> Result<Fingerprint, NodeError> {
+pub fn verify_fingerprint(
+    identity: &Identity,
+    probe: &dyn HardwareProbe,
+) -> Result<Fingerprint, NodeError> {
     let recorded = Fingerprint::read(&identity.paths().fingerprint())?;
     recorded.verify(&probe.probe()?)?;
     Ok(recorded)

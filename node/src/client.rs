@@ -28,7 +28,11 @@ pub async fn fetch_status(data_dir: &DataDir) -> Result<NodeStatus, NodeError> {
         .bearer_auth(token)
         .send()
         .await
-        .map_err(|e| unreachable(format!("nothing answers at {addr}: {e}; a stale api.endpoint after a crash?")))?;
+        .map_err(|e| {
+            unreachable(format!(
+                "nothing answers at {addr}: {e}; a stale api.endpoint after a crash?"
+            ))
+        })?;
     match response.status().as_u16() {
         200 => response
             .json::<NodeStatus>()
@@ -41,7 +45,10 @@ pub async fn fetch_status(data_dir: &DataDir) -> Result<NodeStatus, NodeError> {
     }
 }
 
-fn endpoint_and_token(data_dir: &DataDir, paths: &NodePaths) -> Result<(String, String), NodeError> {
+fn endpoint_and_token(
+    data_dir: &DataDir,
+    paths: &NodePaths,
+) -> Result<(String, String), NodeError> {
     let endpoint_path = paths.api_endpoint();
     let addr = match std::fs::read_to_string(&endpoint_path) {
         Ok(text) => text.trim().to_string(),
@@ -53,10 +60,12 @@ fn endpoint_and_token(data_dir: &DataDir, paths: &NodePaths) -> Result<(String, 
         }
         Err(e) => return Err(NodeError::io("cannot read", &endpoint_path, e)),
     };
-    let parsed: std::net::SocketAddr = addr.parse().map_err(|_| NodeError::Protocol(format!(
-        "{} holds {addr:?}, not an address",
-        endpoint_path.display()
-    )))?;
+    let parsed: std::net::SocketAddr = addr.parse().map_err(|_| {
+        NodeError::Protocol(format!(
+            "{} holds {addr:?}, not an address",
+            endpoint_path.display()
+        ))
+    })?;
     if !parsed.ip().is_loopback() {
         return Err(NodeError::Protocol(format!(
             "{} points at {parsed}; the admin API only ever listens on loopback",

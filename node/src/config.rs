@@ -42,7 +42,7 @@ shutdown_timeout_ms = 10000
 "#;
 
 /// The node's configuration.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     /// Admin API settings.
@@ -105,16 +105,6 @@ impl Default for DaemonConfig {
     }
 }
 
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            api: ApiConfig::default(),
-            log: LogConfig::default(),
-            daemon: DaemonConfig::default(),
-        }
-    }
-}
-
 /// Smallest rotation size accepted: below it rotation would thrash.
 pub const LOG_FILE_BYTES_MIN: u64 = 4096;
 /// Most rotated log files kept.
@@ -135,7 +125,10 @@ impl Config {
 
     /// Loads the config: `explicit` if given (it must exist), else
     /// `fallback` if it exists, else the defaults. Returns where it came from.
-    pub fn load(explicit: Option<&Path>, fallback: &Path) -> Result<(Self, Option<PathBuf>), NodeError> {
+    pub fn load(
+        explicit: Option<&Path>,
+        fallback: &Path,
+    ) -> Result<(Self, Option<PathBuf>), NodeError> {
         let path = match explicit {
             Some(p) => p.to_path_buf(),
             None if fallback.is_file() => fallback.to_path_buf(),
@@ -156,13 +149,21 @@ impl Config {
             })
         };
         if self.log.file_bytes_max < LOG_FILE_BYTES_MIN {
-            return bad(format!("log.file_bytes_max must be at least {LOG_FILE_BYTES_MIN}"));
+            return bad(format!(
+                "log.file_bytes_max must be at least {LOG_FILE_BYTES_MIN}"
+            ));
         }
         if self.log.files_kept > LOG_FILES_KEPT_MAX {
-            return bad(format!("log.files_kept must be at most {LOG_FILES_KEPT_MAX}"));
+            return bad(format!(
+                "log.files_kept must be at most {LOG_FILES_KEPT_MAX}"
+            ));
         }
-        if self.daemon.shutdown_timeout_ms == 0 || self.daemon.shutdown_timeout_ms > SHUTDOWN_TIMEOUT_MS_MAX {
-            return bad(format!("daemon.shutdown_timeout_ms must be in 1..={SHUTDOWN_TIMEOUT_MS_MAX}"));
+        if self.daemon.shutdown_timeout_ms == 0
+            || self.daemon.shutdown_timeout_ms > SHUTDOWN_TIMEOUT_MS_MAX
+        {
+            return bad(format!(
+                "daemon.shutdown_timeout_ms must be in 1..={SHUTDOWN_TIMEOUT_MS_MAX}"
+            ));
         }
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
             return bad(format!("log.level {:?}: {e}", self.log.level));
@@ -187,7 +188,9 @@ mod tests {
         for line in full.lines().filter(|l| l.contains(" = ")) {
             let key = line.split(" = ").next().unwrap();
             assert!(
-                DEFAULT_CONFIG_TOML.lines().any(|l| l.starts_with(&format!("{key} = "))),
+                DEFAULT_CONFIG_TOML
+                    .lines()
+                    .any(|l| l.starts_with(&format!("{key} = "))),
                 "option {key} missing from DEFAULT_CONFIG_TOML"
             );
         }
@@ -211,7 +214,10 @@ mod tests {
         ] {
             let err = Config::from_toml(text, Path::new("/etc/ippoc.toml")).unwrap_err();
             let msg = err.to_string();
-            assert!(msg.contains("/etc/ippoc.toml") && msg.contains(needle), "{text:?}: {msg}");
+            assert!(
+                msg.contains("/etc/ippoc.toml") && msg.contains(needle),
+                "{text:?}: {msg}"
+            );
         }
     }
 }

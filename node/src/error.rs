@@ -145,7 +145,9 @@ pub enum NodeError {
         reason: String,
     },
     /// The daemon rejected our token.
-    #[error("the daemon rejected the admin token in {token_path} (HTTP 401); was the token file replaced while it ran?")]
+    #[error(
+        "the daemon rejected the admin token in {token_path} (HTTP 401); was the token file replaced while it ran?"
+    )]
     Unauthorized {
         /// The token file used.
         token_path: PathBuf,

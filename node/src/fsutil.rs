@@ -19,9 +19,13 @@ pub const PRIVATE_DIR_MODE: u32 = 0o700;
 
 /// Atomically replaces `path` with `bytes`, created with permission bits `mode`.
 pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), NodeError> {
-    let dir = path
-        .parent()
-        .ok_or_else(|| NodeError::io("no parent directory for", path, std::io::ErrorKind::InvalidInput.into()))?;
+    let dir = path.parent().ok_or_else(|| {
+        NodeError::io(
+            "no parent directory for",
+            path,
+            std::io::ErrorKind::InvalidInput.into(),
+        )
+    })?;
     let file_name = path.file_name().unwrap_or_default().to_string_lossy();
     let tmp = dir.join(format!(".{file_name}.tmp-{}", random_hex(8)));
     let result = (|| {
@@ -109,7 +113,10 @@ mod tests {
         assert_eq!(fs::read(&path).unwrap(), b"two");
         let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
-        let names: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(names, vec![std::ffi::OsString::from("secret")]);
     }
 

@@ -146,7 +146,11 @@ pub fn load_or_create_identity(
         many => Err(NodeError::MultipleIdentities {
             nodes_dir: nodes,
             count: many.len(),
-            ids: many.iter().map(NodeId::to_string).collect::<Vec<_>>().join(", "),
+            ids: many
+                .iter()
+                .map(NodeId::to_string)
+                .collect::<Vec<_>>()
+                .join(", "),
         }),
     }
 }
@@ -171,7 +175,11 @@ fn find_node_id(data_dir: &DataDir) -> Result<NodeId, NodeError> {
         many => Err(NodeError::MultipleIdentities {
             nodes_dir: data_dir.nodes(),
             count: many.len(),
-            ids: many.iter().map(NodeId::to_string).collect::<Vec<_>>().join(", "),
+            ids: many
+                .iter()
+                .map(NodeId::to_string)
+                .collect::<Vec<_>>()
+                .join(", "),
         }),
     }
 }
@@ -241,12 +249,13 @@ fn create_identity(data_dir: &DataDir, probe: &dyn HardwareProbe) -> Result<Iden
         for sub in NODE_SUBDIRS {
             fsutil::create_private_dir(&staging.root().join(sub))?;
         }
-        let pem = signing_key
-            .to_pkcs8_pem(LineEnding::LF)
-            .map_err(|e| NodeError::IdentityCorrupt {
-                path: staging.identity_key(),
-                reason: format!("cannot encode key: {e}"),
-            })?;
+        let pem =
+            signing_key
+                .to_pkcs8_pem(LineEnding::LF)
+                .map_err(|e| NodeError::IdentityCorrupt {
+                    path: staging.identity_key(),
+                    reason: format!("cannot encode key: {e}"),
+                })?;
         fsutil::write_atomic(&staging.identity_key(), pem.as_bytes(), SECRET_FILE_MODE)?;
         fingerprint.write(&staging.fingerprint())?;
         write_api_token(&staging)?;
@@ -288,8 +297,11 @@ fn load_identity(data_dir: &DataDir, node_id: NodeId) -> Result<Identity, NodeEr
         Err(e) => return Err(NodeError::io("cannot read", &key_path, e)),
     };
     let pem = std::str::from_utf8(&bytes).map_err(|_| corrupt("not a PEM text file".into()))?;
-    let signing_key = SigningKey::from_pkcs8_pem(pem)
-        .map_err(|e| corrupt(format!("not a valid Ed25519 PKCS#8 PEM key ({e}); truncated or damaged? restore it from backup")))?;
+    let signing_key = SigningKey::from_pkcs8_pem(pem).map_err(|e| {
+        corrupt(format!(
+            "not a valid Ed25519 PKCS#8 PEM key ({e}); truncated or damaged? restore it from backup"
+        ))
+    })?;
     let derived = NodeId(signing_key.verifying_key().to_bytes());
     if derived != node_id {
         return Err(corrupt(format!(
@@ -387,7 +399,11 @@ mod tests {
             Err(NodeError::IdentityCorrupt { path, .. }) => assert_eq!(path, key),
             other => panic!("expected IdentityCorrupt, got {other:?}"),
         }
-        assert_eq!(fs::read(&key).unwrap(), &bytes[..bytes.len() / 2], "the damaged key must be left for forensics");
+        assert_eq!(
+            fs::read(&key).unwrap(),
+            &bytes[..bytes.len() / 2],
+            "the damaged key must be left for forensics"
+        );
     }
 
     #[test]
@@ -396,7 +412,9 @@ mod tests {
         let data = DataDir::new(dir.path());
         let a = load_or_create_identity(&data, &probe()).unwrap().identity;
         let other = tempfile::tempdir().unwrap();
-        let b = load_or_create_identity(&DataDir::new(other.path()), &probe()).unwrap().identity;
+        let b = load_or_create_identity(&DataDir::new(other.path()), &probe())
+            .unwrap()
+            .identity;
         fs::copy(b.paths().identity_key(), a.paths().identity_key()).unwrap();
         let err = load_or_create_identity(&data, &probe()).unwrap_err();
         assert!(err.to_string().contains("belongs to node"), "{err}");

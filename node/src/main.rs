@@ -104,7 +104,8 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<(), Failure> {
     // Absolute, so that paths in messages and `status` mean the same from any directory.
-    let data_dir = DataDir::new(std::path::absolute(&cli.data_dir).unwrap_or_else(|_| cli.data_dir.clone()));
+    let data_dir =
+        DataDir::new(std::path::absolute(&cli.data_dir).unwrap_or_else(|_| cli.data_dir.clone()));
     if let Command::Config {
         command: ConfigCommand::Default,
     } = cli.command
@@ -112,10 +113,13 @@ fn run(cli: Cli) -> Result<(), Failure> {
         print!("{DEFAULT_CONFIG_TOML}");
         return Ok(());
     }
-    let (config, config_path) =
-        Config::load(cli.config.as_deref(), &data_dir.default_config()).map_err(BootError::at(BootStep::Config))?;
+    let (config, config_path) = Config::load(cli.config.as_deref(), &data_dir.default_config())
+        .map_err(BootError::at(BootStep::Config))?;
     // Read commands keep stderr quiet unless asked; state-changing ones log at the configured level.
-    let quiet = matches!(cli.command, Command::Status | Command::Id | Command::Config { .. });
+    let quiet = matches!(
+        cli.command,
+        Command::Status | Command::Id | Command::Config { .. }
+    );
     let level = match (&cli.log_level, quiet) {
         (Some(level), _) => level.clone(),
         (None, true) => "warn".to_string(),
@@ -175,7 +179,10 @@ fn init(
 fn status(data_dir: &DataDir, json: bool) -> Result<(), Failure> {
     let status = runtime()?.block_on(client::fetch_status(data_dir))?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&status).expect("status serializes"));
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&status).expect("status serializes")
+        );
     } else {
         let up = status.uptime_ms / 1000;
         println!("node      {}", status.node_id);
@@ -198,7 +205,9 @@ fn id(data_dir: &DataDir, json: bool) -> Result<(), Failure> {
     let identity = identity::load_existing_identity(data_dir)?;
     let id = identity.node_id();
     if json {
-        let fingerprint = Fingerprint::read(&identity.paths().fingerprint()).ok().map(|f| f.hash);
+        let fingerprint = Fingerprint::read(&identity.paths().fingerprint())
+            .ok()
+            .map(|f| f.hash);
         println!(
             "{}",
             json!({"node_id": id.to_string(), "node_dir": identity.paths().root().display().to_string(), "hardware_fingerprint": fingerprint})
@@ -249,13 +258,19 @@ fn rebind(
         change = %change,
         "operator re-bound the node to new hardware"
     );
-    println!("node {} re-bound to this hardware ({change})", identity.node_id());
+    println!(
+        "node {} re-bound to this hardware ({change})",
+        identity.node_id()
+    );
     Ok(())
 }
 
 fn config_show(config: &Config, source: Option<&Path>, json: bool) -> Result<(), Failure> {
     if json {
-        println!("{}", serde_json::to_string_pretty(config).expect("config serializes"));
+        println!(
+            "{}",
+            serde_json::to_string_pretty(config).expect("config serializes")
+        );
     } else {
         match source {
             Some(path) => println!("# from {}", path.display()),

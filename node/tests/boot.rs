@@ -24,11 +24,18 @@ fn first_boot_creates_a_0600_key_and_the_layout_and_second_boot_reuses_it() {
         assert!(node.join(sub).is_dir(), "{sub}/ missing");
     }
     for secret in ["identity.key", "api.token"] {
-        let mode = fs::metadata(node.join("data").join(secret)).unwrap().permissions().mode() & 0o777;
+        let mode = fs::metadata(node.join("data").join(secret))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
         assert_eq!(mode, 0o600, "{secret}");
     }
     let pem = fs::read_to_string(node.join("data/identity.key")).unwrap();
-    assert!(pem.starts_with("-----BEGIN PRIVATE KEY-----"), "PKCS#8 PEM expected");
+    assert!(
+        pem.starts_with("-----BEGIN PRIVATE KEY-----"),
+        "PKCS#8 PEM expected"
+    );
     let fingerprint: serde_json::Value =
         serde_json::from_slice(&fs::read(node.join("data/fingerprint.json")).unwrap()).unwrap();
     assert_eq!(fingerprint["hash"].as_str().unwrap().len(), 64);
@@ -40,11 +47,18 @@ fn first_boot_creates_a_0600_key_and_the_layout_and_second_boot_reuses_it() {
     let again: serde_json::Value = serde_json::from_slice(&second.stdout).unwrap();
     assert_eq!(again["created"], false);
     assert_eq!(again["node_id"], node_id.as_str());
-    assert_eq!(fs::read(node.join("data/identity.key")).unwrap(), key_before);
+    assert_eq!(
+        fs::read(node.join("data/identity.key")).unwrap(),
+        key_before
+    );
 
     let mut daemon = env.start_daemon();
     let id = env.run(&["id"]);
-    assert_eq!(stdout(&id).trim(), node_id, "the daemon booted the same identity");
+    assert_eq!(
+        stdout(&id).trim(),
+        node_id,
+        "the daemon booted the same identity"
+    );
     daemon.signal("TERM");
     assert!(daemon.wait().0.success());
 }
@@ -69,10 +83,21 @@ fn data_dir_copied_to_other_hardware_refuses_to_boot_with_the_clone_exit_code() 
         let err = stderr(&out);
         assert!(err.contains("boot step 4/8 (fingerprint) failed"), "{err}");
         assert!(err.contains("hardware fingerprint check failed"), "{err}");
-        assert!(err.contains(r#"hostname "original-host""#), "names what changed: {err}");
-        assert_eq!(err.lines().filter(|l| l.starts_with("ippoc:")).count(), 1, "one line: {err}");
+        assert!(
+            err.contains(r#"hostname "original-host""#),
+            "names what changed: {err}"
+        );
+        assert_eq!(
+            err.lines().filter(|l| l.starts_with("ippoc:")).count(),
+            1,
+            "one line: {err}"
+        );
     }
-    assert_eq!(snapshot(&env.node_dir().join("data")), before, "a refused boot changes nothing");
+    assert_eq!(
+        snapshot(&env.node_dir().join("data")),
+        before,
+        "a refused boot changes nothing"
+    );
 
     // Re-binding is deliberate: without --confirm it explains and does nothing.
     let unconfirmed = env.run(&["rebind"]);
@@ -88,7 +113,10 @@ fn data_dir_copied_to_other_hardware_refuses_to_boot_with_the_clone_exit_code() 
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
         .find(|v| v["event"] == "hardware_rebind")
         .expect("rebind recorded in the JSON log");
-    assert_eq!(event["old_fingerprint"], Fingerprint::of(&elsewhere).hash.as_str());
+    assert_eq!(
+        event["old_fingerprint"],
+        Fingerprint::of(&elsewhere).hash.as_str()
+    );
     assert_eq!(code(&env.run(&["init"])), 0, "boots after the rebind");
 }
 
@@ -110,8 +138,14 @@ fn corrupt_or_truncated_identity_key_is_a_clear_error_and_is_left_alone() {
         let out = env.run(&["daemon"]);
         assert_eq!(code(&out), 13, "{what}: {}", stderr(&out));
         let err = stderr(&out);
-        assert!(err.contains("boot step 3/8 (identity) failed"), "{what}: {err}");
-        assert!(err.contains("identity.key"), "{what}: names the file: {err}");
+        assert!(
+            err.contains("boot step 3/8 (identity) failed"),
+            "{what}: {err}"
+        );
+        assert!(
+            err.contains("identity.key"),
+            "{what}: names the file: {err}"
+        );
         assert_eq!(fs::read(&key).unwrap(), bytes, "{what}: never overwritten");
     }
 }
@@ -124,8 +158,16 @@ fn key_file_readable_by_others_refuses_to_boot() {
     fs::set_permissions(&key, fs::Permissions::from_mode(0o644)).unwrap();
     let out = env.run(&["daemon"]);
     assert_eq!(code(&out), 12, "{}", stderr(&out));
-    assert!(stderr(&out).contains("boot step 5/8 (permissions) failed"), "{}", stderr(&out));
-    assert!(stderr(&out).contains("chmod 600"), "says how to fix: {}", stderr(&out));
+    assert!(
+        stderr(&out).contains("boot step 5/8 (permissions) failed"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains("chmod 600"),
+        "says how to fix: {}",
+        stderr(&out)
+    );
     assert_eq!(
         fs::metadata(&key).unwrap().permissions().mode() & 0o777,
         0o644,
@@ -145,7 +187,11 @@ fn failure_in_a_late_boot_step_leaves_nothing_half_made() {
     // First boot: the node created in step 3 is removed again.
     let out = env.run(&["daemon"]);
     assert_eq!(code(&out), 15, "{}", stderr(&out));
-    assert!(stderr(&out).contains("boot step 7/8 (admin-api) failed"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("boot step 7/8 (admin-api) failed"),
+        "{}",
+        stderr(&out)
+    );
     let nodes: Vec<_> = fs::read_dir(env.data().join("nodes")).unwrap().collect();
     assert!(nodes.is_empty(), "no half-made node left: {nodes:?}");
 
@@ -167,9 +213,20 @@ fn bad_config_and_bad_arguments_fail_with_their_codes() {
     fs::write(env.config(), "[api]\nprot = 1\n").unwrap();
     let out = env.run(&["daemon"]);
     assert_eq!(code(&out), 14, "{}", stderr(&out));
-    assert!(stderr(&out).contains("boot step 1/8 (config) failed"), "{}", stderr(&out));
-    assert!(stderr(&out).contains("test.toml"), "names the file: {}", stderr(&out));
-    assert!(!env.data().join("nodes").exists(), "nothing created before the config is valid");
+    assert!(
+        stderr(&out).contains("boot step 1/8 (config) failed"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains("test.toml"),
+        "names the file: {}",
+        stderr(&out)
+    );
+    assert!(
+        !env.data().join("nodes").exists(),
+        "nothing created before the config is valid"
+    );
 
     let out = env.run(&["no-such-command"]);
     assert_eq!(code(&out), 2);

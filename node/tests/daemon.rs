@@ -10,8 +10,14 @@ use common::{Env, WAIT, code, stderr, stdout};
 
 fn http_status(addr: &str, token: Option<&str>) -> u16 {
     let mut stream = TcpStream::connect(addr).unwrap();
-    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
-    write!(stream, "GET /v1/status HTTP/1.1\r\nHost: x\r\n{auth}Connection: close\r\n\r\n").unwrap();
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    write!(
+        stream,
+        "GET /v1/status HTTP/1.1\r\nHost: x\r\n{auth}Connection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut answer = String::new();
     stream.read_to_string(&mut answer).unwrap();
     answer.split_whitespace().nth(1).unwrap().parse().unwrap()
@@ -32,9 +38,15 @@ fn daemon_answers_status_rejects_bad_tokens_and_stops_cleanly_on_sigterm() {
     assert!(stdout(&text).contains("running"), "{}", stdout(&text));
 
     let node = env.node_dir();
-    let addr = std::fs::read_to_string(node.join("data/api.endpoint")).unwrap().trim().to_string();
+    let addr = std::fs::read_to_string(node.join("data/api.endpoint"))
+        .unwrap()
+        .trim()
+        .to_string();
     assert!(addr.starts_with("127.0.0.1:"), "{addr}");
-    let token = std::fs::read_to_string(node.join("data/api.token")).unwrap().trim().to_string();
+    let token = std::fs::read_to_string(node.join("data/api.token"))
+        .unwrap()
+        .trim()
+        .to_string();
     assert_eq!(http_status(&addr, Some(&token)), 200);
     assert_eq!(http_status(&addr, None), 401);
     assert_eq!(http_status(&addr, Some("0".repeat(64).as_str())), 401);
@@ -46,10 +58,16 @@ fn daemon_answers_status_rejects_bad_tokens_and_stops_cleanly_on_sigterm() {
     assert!(stderr(&out).contains("401"), "{}", stderr(&out));
 
     daemon.signal("TERM");
-    assert!(daemon.notify.wait_for("STOPPING=1", WAIT).is_some(), "STOPPING=1 sent");
+    assert!(
+        daemon.notify.wait_for("STOPPING=1", WAIT).is_some(),
+        "STOPPING=1 sent"
+    );
     let (exit, err) = daemon.wait();
     assert_eq!(exit.code(), Some(0), "{err}");
-    assert!(!node.join("data/api.endpoint").exists(), "endpoint withdrawn on stop");
+    assert!(
+        !node.join("data/api.endpoint").exists(),
+        "endpoint withdrawn on stop"
+    );
     let out = env.run(&["status"]);
     assert_eq!(code(&out), 4, "{}", stderr(&out));
 }
@@ -71,7 +89,10 @@ fn second_daemon_on_the_same_data_dir_refuses_to_start() {
     assert_eq!(code(&out), 11, "{}", stderr(&out));
     let err = stderr(&out);
     assert!(err.contains("boot step 2/8 (lock) failed"), "{err}");
-    assert!(err.contains(&format!("pid {}", first.pid())), "names the holder: {err}");
+    assert!(
+        err.contains(&format!("pid {}", first.pid())),
+        "names the holder: {err}"
+    );
     // The running daemon is unaffected.
     assert_eq!(code(&env.run(&["status"])), 0);
     first.signal("TERM");
@@ -83,7 +104,10 @@ fn watchdog_is_pinged_when_systemd_asks_for_it() {
     let env = Env::new();
     let mut daemon = env.start_daemon_with(&[("WATCHDOG_USEC", "200000")]);
     assert!(daemon.notify.wait_for("WATCHDOG=1", WAIT).is_some());
-    assert!(daemon.notify.wait_for("WATCHDOG=1", WAIT).is_some(), "pings repeat");
+    assert!(
+        daemon.notify.wait_for("WATCHDOG=1", WAIT).is_some(),
+        "pings repeat"
+    );
     daemon.signal("TERM");
     assert!(daemon.wait().0.success());
 }

@@ -20,7 +20,11 @@ impl Env {
         let env = Env {
             dir: tempfile::tempdir().unwrap(),
         };
-        std::fs::write(env.config(), "[api]\nport = 0\n[daemon]\nshutdown_timeout_ms = 5000\n").unwrap();
+        std::fs::write(
+            env.config(),
+            "[api]\nport = 0\n[daemon]\nshutdown_timeout_ms = 5000\n",
+        )
+        .unwrap();
         env
     }
     pub fn data(&self) -> PathBuf {
@@ -32,9 +36,19 @@ impl Env {
     /// `ippoc --data-dir <data> --config <config> <args>`, with a clean environment.
     pub fn cmd(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_ippoc"));
-        cmd.arg("--data-dir").arg(self.data()).arg("--config").arg(self.config());
+        cmd.arg("--data-dir")
+            .arg(self.data())
+            .arg("--config")
+            .arg(self.config());
         cmd.args(args);
-        for var in ["IPPOC_DATA_DIR", "IPPOC_CONFIG", "IPPOC_LOG", "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"] {
+        for var in [
+            "IPPOC_DATA_DIR",
+            "IPPOC_CONFIG",
+            "IPPOC_LOG",
+            "NOTIFY_SOCKET",
+            "WATCHDOG_USEC",
+            "WATCHDOG_PID",
+        ] {
             cmd.env_remove(var);
         }
         cmd
@@ -58,14 +72,23 @@ impl Env {
     pub fn start_daemon_with(&self, env: &[(&str, &str)]) -> Daemon {
         let notify = NotifySocket::new(self.dir.path());
         let mut cmd = self.cmd(&["daemon"]);
-        cmd.env("NOTIFY_SOCKET", &notify.path).stdout(Stdio::null()).stderr(Stdio::piped());
+        cmd.env("NOTIFY_SOCKET", &notify.path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
         for (k, v) in env {
             cmd.env(k, v);
         }
         let child = cmd.spawn().unwrap();
-        let mut daemon = Daemon { child: Some(child), notify };
+        let mut daemon = Daemon {
+            child: Some(child),
+            notify,
+        };
         let msg = daemon.notify.wait_for("READY=1", WAIT);
-        assert!(msg.is_some(), "daemon never became ready: {}", daemon.stderr_after_exit());
+        assert!(
+            msg.is_some(),
+            "daemon never became ready: {}",
+            daemon.stderr_after_exit()
+        );
         daemon
     }
 }
@@ -88,7 +111,10 @@ pub struct NotifySocket {
 
 impl NotifySocket {
     pub fn new(dir: &Path) -> Self {
-        let path = dir.join(format!("notify-{}.sock", std::process::id() as u64 * 1000 + rand_suffix()));
+        let path = dir.join(format!(
+            "notify-{}.sock",
+            std::process::id() as u64 * 1000 + rand_suffix()
+        ));
         let socket = UnixDatagram::bind(&path).unwrap();
         NotifySocket { path, socket }
     }
@@ -98,7 +124,9 @@ impl NotifySocket {
         let mut buf = [0u8; 4096];
         loop {
             let left = deadline.checked_duration_since(Instant::now())?;
-            self.socket.set_read_timeout(Some(left.max(Duration::from_millis(1)))).unwrap();
+            self.socket
+                .set_read_timeout(Some(left.max(Duration::from_millis(1))))
+                .unwrap();
             match self.socket.recv(&mut buf) {
                 Ok(n) => {
                     let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
@@ -106,7 +134,10 @@ impl NotifySocket {
                         return Some(msg);
                     }
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock || e.kind() == std::io::ErrorKind::TimedOut => {
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::WouldBlock
+                        || e.kind() == std::io::ErrorKind::TimedOut =>
+                {
                     return None;
                 }
                 Err(e) => panic!("notify socket: {e}"),
@@ -132,7 +163,11 @@ impl Daemon {
         self.child.as_ref().unwrap().id()
     }
     pub fn signal(&self, sig: &str) {
-        let ok = Command::new("kill").arg(format!("-{sig}")).arg(self.pid().to_string()).status().unwrap();
+        let ok = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(self.pid().to_string())
+            .status()
+            .unwrap();
         assert!(ok.success());
     }
     /// Waits for the process to exit; returns its status and stderr.
@@ -142,8 +177,14 @@ impl Daemon {
         std::thread::spawn(move || {
             let _ = tx.send(child.wait_with_output());
         });
-        let out = rx.recv_timeout(WAIT).expect("daemon did not exit in time").unwrap();
-        (out.status, String::from_utf8_lossy(&out.stderr).into_owned())
+        let out = rx
+            .recv_timeout(WAIT)
+            .expect("daemon did not exit in time")
+            .unwrap();
+        (
+            out.status,
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
     }
     fn stderr_after_exit(&mut self) -> String {
         let child = self.child.as_mut().unwrap();
@@ -176,7 +217,11 @@ pub fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>, u32)> {
                 out.push((p.clone(), Vec::new(), meta.permissions().mode()));
                 stack.push(p);
             } else {
-                out.push((p.clone(), std::fs::read(&p).unwrap(), meta.permissions().mode()));
+                out.push((
+                    p.clone(),
+                    std::fs::read(&p).unwrap(),
+                    meta.permissions().mode(),
+                ));
             }
         }
     }
