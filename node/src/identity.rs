@@ -134,23 +134,14 @@ pub fn load_or_create_identity(
     let nodes = data_dir.nodes();
     fsutil::create_private_dir(data_dir.root())?;
     fsutil::create_private_dir(&nodes)?;
-    match find_node_dirs(data_dir, true)?.as_slice() {
-        [] => Ok(LoadedIdentity {
+    match at_most_one(data_dir, find_node_dirs(data_dir, true)?)? {
+        None => Ok(LoadedIdentity {
             identity: create_identity(data_dir, probe)?,
             created: true,
         }),
-        [one] => Ok(LoadedIdentity {
-            identity: load_identity(data_dir, *one)?,
+        Some(id) => Ok(LoadedIdentity {
+            identity: load_identity(data_dir, id)?,
             created: false,
-        }),
-        many => Err(NodeError::MultipleIdentities {
-            nodes_dir: nodes,
-            count: many.len(),
-            ids: many
-                .iter()
-                .map(NodeId::to_string)
-                .collect::<Vec<_>>()
-                .join(", "),
         }),
     }
 }
@@ -167,11 +158,18 @@ pub fn find_node(data_dir: &DataDir) -> Result<NodePaths, NodeError> {
 }
 
 fn find_node_id(data_dir: &DataDir) -> Result<NodeId, NodeError> {
-    match find_node_dirs(data_dir, false)?.as_slice() {
-        [] => Err(NodeError::NotInitialized {
+    at_most_one(data_dir, find_node_dirs(data_dir, false)?)?.ok_or_else(|| {
+        NodeError::NotInitialized {
             data_dir: data_dir.root().to_path_buf(),
-        }),
-        [one] => Ok(*one),
+        }
+    })
+}
+
+/// One data dir holds one node: more is an error, never a guess.
+fn at_most_one(data_dir: &DataDir, ids: Vec<NodeId>) -> Result<Option<NodeId>, NodeError> {
+    match ids.as_slice() {
+        [] => Ok(None),
+        [one] => Ok(Some(*one)),
         many => Err(NodeError::MultipleIdentities {
             nodes_dir: data_dir.nodes(),
             count: many.len(),

@@ -52,15 +52,14 @@ fn first_boot_creates_a_0600_key_and_the_layout_and_second_boot_reuses_it() {
         key_before
     );
 
-    let mut daemon = env.start_daemon();
+    let daemon = env.start_daemon();
     let id = env.run(&["id"]);
     assert_eq!(
         stdout(&id).trim(),
         node_id,
         "the daemon booted the same identity"
     );
-    daemon.signal("TERM");
-    assert!(daemon.wait().0.success());
+    daemon.stop();
 }
 
 #[test]

@@ -84,7 +84,7 @@ fn sigint_also_stops_cleanly() {
 #[test]
 fn second_daemon_on_the_same_data_dir_refuses_to_start() {
     let env = Env::new();
-    let mut first = env.start_daemon();
+    let first = env.start_daemon();
     let out = env.run(&["daemon"]);
     assert_eq!(code(&out), 11, "{}", stderr(&out));
     let err = stderr(&out);
@@ -95,21 +95,19 @@ fn second_daemon_on_the_same_data_dir_refuses_to_start() {
     );
     // The running daemon is unaffected.
     assert_eq!(code(&env.run(&["status"])), 0);
-    first.signal("TERM");
-    assert!(first.wait().0.success());
+    first.stop();
 }
 
 #[test]
 fn watchdog_is_pinged_when_systemd_asks_for_it() {
     let env = Env::new();
-    let mut daemon = env.start_daemon_with(&[("WATCHDOG_USEC", "200000")]);
+    let daemon = env.start_daemon_with(&[("WATCHDOG_USEC", "200000")]);
     assert!(daemon.notify.wait_for("WATCHDOG=1", WAIT).is_some());
     assert!(
         daemon.notify.wait_for("WATCHDOG=1", WAIT).is_some(),
         "pings repeat"
     );
-    daemon.signal("TERM");
-    assert!(daemon.wait().0.success());
+    daemon.stop();
 }
 
 #[test]
@@ -124,9 +122,8 @@ fn after_kill_9_the_stale_endpoint_is_reported_and_the_node_restarts() {
     assert!(stderr(&out).contains("stale"), "{}", stderr(&out));
     // The kernel released the lock; the node boots again with the same identity.
     let id = stdout(&env.run(&["id"]));
-    let mut again = env.start_daemon();
+    let again = env.start_daemon();
     assert_eq!(code(&env.run(&["status"])), 0);
     assert_eq!(stdout(&env.run(&["id"])), id);
-    again.signal("TERM");
-    assert!(again.wait().0.success());
+    again.stop();
 }

@@ -170,6 +170,12 @@ impl Daemon {
             .unwrap();
         assert!(ok.success());
     }
+    /// SIGTERM, then asserts a clean exit 0.
+    pub fn stop(mut self) {
+        self.signal("TERM");
+        let (exit, err) = self.wait();
+        assert_eq!(exit.code(), Some(0), "daemon did not stop cleanly: {err}");
+    }
     /// Waits for the process to exit; returns its status and stderr.
     pub fn wait(&mut self) -> (ExitStatus, String) {
         let child = self.child.take().unwrap();
