@@ -1,16 +1,25 @@
 //! IPPOC economy: the signed, hash-chained double-entry ledger and the rules
 //! that move value.
 //!
-//! This crate will hold the ledger on sled (one append-only chain of signed
-//! entries per node, balances derived from the union of chains), the integer
-//! `Amount` and currency types, metabolism (the cost of every computation and
-//! the budget check before it), bounties, integrity scores and
-//! integrity-gated issuance (DESIGN.md §4, §6, §7).
+//! Every node owns one append-only chain of signed entries; every node stores
+//! the chains it hears about; the union is the swarm ledger, and balances are
+//! a deterministic function of that set (DESIGN.md §4, §5). This crate holds
+//! the entry format and its one signature predicate, the validation rules
+//! (authorization, no overdraft against declared history, forks), the sled
+//! store, genesis, metabolism and bounties.
 //!
 //! It must not depend on `ippoc-mesh`, `ippoc-sandbox`,
-//! `ippoc-governance-bridge` or `ippoc-node`, and it does no networking: other
-//! nodes' entries arrive through `ippoc-node`, which calls this crate's
-//! validation.
-//!
-//! Status: the crate exists so that the workspace has its final shape; the
-//! ledger lands with the economy issue.
+//! `ippoc-governance-bridge` or `ippoc-node`, and it does no networking:
+//! other nodes' entries arrive through `ippoc-node`, which hands them to
+//! [`store::Ledger::ingest`]. Checks that need the outside world (an executed
+//! DAO proposal) come in through the [`rules::ProposalVerifier`] trait.
+
+pub mod amount;
+pub mod encoding;
+pub mod entry;
+pub mod ids;
+pub mod signature;
+
+pub use amount::{Amount, Balance, Currency};
+pub use entry::{Action, Dep, EntryBody, Outcome, Proof, SignedEntry, Transfer, VerifiedEntry};
+pub use ids::{AccountId, EscrowId, NodeId, SwarmId, TxId};
