@@ -1,1 +1,2 @@
+//! Ledger benchmarks (filled in with the store).
 fn main() {}
