@@ -23,3 +23,7 @@ pub mod signature;
 pub use amount::{Amount, Balance, Currency};
 pub use entry::{Action, Dep, EntryBody, Outcome, Proof, SignedEntry, Transfer, VerifiedEntry};
 pub use ids::{AccountId, EscrowId, NodeId, SwarmId, TxId};
+pub mod genesis;
+pub mod params;
+pub mod rules;
+pub mod store;

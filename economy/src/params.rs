@@ -1,0 +1,156 @@
+//! Governed parameters: the metabolism price table, the transfer fee and the
+//! bankruptcy thresholds. They come from the genesis and change only through
+//! executed DAO proposals (governance issue); every node computes every
+//! charge from them, so peers can check each other's charges exactly.
+//!
+//! `Cost = Base + (Variable × Multiplier) × RiskFactor` (swarm spec), in
+//! integers: multiplier and risk factor are parts per million, and the
+//! variable part is rounded up to the base unit.
+
+use bincode::{Decode, Encode};
+use serde::{Deserialize, Serialize};
+
+use crate::amount::{Amount, UNIT};
+
+/// Parts per million that mean 1.0.
+pub const PPM: u64 = 1_000_000;
+
+/// The governed parameter table.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Parameters {
+    /// Base cost of one LLM inference (swarm spec: 10 IPPC).
+    pub inference_base: Amount,
+    /// Variable cost per token (swarm spec: 0.02 IPPC).
+    pub inference_per_token: Amount,
+    /// Cost of one second of sandbox time (swarm spec: 50 IPPC).
+    pub sandbox_per_second: Amount,
+    /// Fuel units that count as one second of sandbox time (calibrated by the
+    /// sandbox benchmark), so every node derives the same seconds from fuel.
+    pub sandbox_fuel_per_second: u64,
+    /// Cost of one evolution simulation.
+    pub evolution_sim_cost: Amount,
+    /// Multiplier on the variable part, in ppm (1 000 000 = ×1).
+    pub multiplier_ppm: u64,
+    /// Risk factor on the variable part, in ppm.
+    pub risk_factor_ppm: u64,
+    /// Fee on transfers to the public goods pool, in basis points (10 = 0.1%).
+    pub transfer_fee_bps: u64,
+    /// Below this IPPC balance a node enters Worker Mode.
+    pub bankruptcy_threshold: Amount,
+    /// At or above this IPPC balance a node leaves Worker Mode (hysteresis).
+    pub solvency_threshold: Amount,
+}
+
+impl Default for Parameters {
+    fn default() -> Self {
+        Parameters {
+            inference_base: Amount::from_base(10 * UNIT),
+            inference_per_token: Amount::from_base(UNIT / 50),
+            sandbox_per_second: Amount::from_base(50 * UNIT),
+            sandbox_fuel_per_second: 100_000_000,
+            evolution_sim_cost: Amount::from_base(25 * UNIT),
+            multiplier_ppm: PPM,
+            risk_factor_ppm: PPM,
+            transfer_fee_bps: 10,
+            bankruptcy_threshold: Amount::from_base(100 * UNIT),
+            solvency_threshold: Amount::from_base(500 * UNIT),
+        }
+    }
+}
+
+/// A parameter table that makes no sense.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid parameter {name}: {reason}")]
+pub struct ParameterError {
+    /// Which parameter.
+    pub name: &'static str,
+    /// Why.
+    pub reason: &'static str,
+}
+
+impl Parameters {
+    /// Checks the table's internal consistency.
+    pub fn validate(&self) -> Result<(), ParameterError> {
+        let bad = |name, reason| Err(ParameterError { name, reason });
+        if self.sandbox_fuel_per_second == 0 {
+            return bad("sandbox_fuel_per_second", "must be positive");
+        }
+        if self.transfer_fee_bps > 10_000 {
+            return bad("transfer_fee_bps", "at most 10000 (100%)");
+        }
+        if self.solvency_threshold < self.bankruptcy_threshold {
+            return bad(
+                "solvency_threshold",
+                "must be at least bankruptcy_threshold",
+            );
+        }
+        if self.multiplier_ppm == 0 || self.risk_factor_ppm == 0 {
+            return bad("multiplier_ppm/risk_factor_ppm", "must be positive");
+        }
+        Ok(())
+    }
+
+    /// Applies multiplier and risk factor to a variable cost in base units.
+    fn scaled(&self, variable_base: u128) -> Option<Amount> {
+        let num =
+            variable_base * u128::from(self.multiplier_ppm) * u128::from(self.risk_factor_ppm);
+        let den = u128::from(PPM) * u128::from(PPM);
+        u64::try_from(num.div_ceil(den)).ok().map(Amount::from_base)
+    }
+
+    /// Cost of an inference over `tokens` tokens; `None` on overflow.
+    pub fn inference_cost(&self, tokens: u64) -> Option<Amount> {
+        let variable = u128::from(self.inference_per_token.base()) * u128::from(tokens);
+        self.inference_base.checked_add(self.scaled(variable)?)
+    }
+
+    /// Cost of a sandbox run that used `fuel`; seconds = fuel / fuel_per_second,
+    /// exactly, rounded up only at the end.
+    pub fn sandbox_cost(&self, fuel: u64) -> Option<Amount> {
+        let numerator = u128::from(self.sandbox_per_second.base()) * u128::from(fuel);
+        let variable = numerator.div_ceil(u128::from(self.sandbox_fuel_per_second));
+        self.scaled(variable)
+    }
+
+    /// Fee on a transfer of `amount`, rounded up.
+    pub fn transfer_fee(&self, amount: Amount) -> Option<Amount> {
+        amount.mul_ratio_ceil(self.transfer_fee_bps, 10_000)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn swarm_spec_defaults_price_inference_and_sandbox() {
+        let p = Parameters::default();
+        // 10 IPPC + 0.02 × 1000 tokens = 30 IPPC.
+        assert_eq!(p.inference_cost(1000), Some(Amount::from_base(30 * UNIT)));
+        assert_eq!(p.inference_cost(0), Some(Amount::from_base(10 * UNIT)));
+        // 50 IPPC per second; 2.5 s of fuel = 125 IPPC.
+        assert_eq!(
+            p.sandbox_cost(250_000_000),
+            Some(Amount::from_base(125 * UNIT))
+        );
+        // One unit of fuel still costs something.
+        assert_eq!(p.sandbox_cost(1), Some(Amount::from_base(1)));
+        // 0.1% of 1000 IPPC = 1 IPPC.
+        assert_eq!(
+            p.transfer_fee(Amount::from_base(1000 * UNIT)),
+            Some(Amount::from_base(UNIT))
+        );
+        p.validate().unwrap();
+    }
+
+    #[test]
+    fn risk_factor_scales_only_the_variable_part() {
+        let p = Parameters {
+            risk_factor_ppm: 2 * PPM,
+            ..Parameters::default()
+        };
+        assert_eq!(p.inference_cost(1000), Some(Amount::from_base(50 * UNIT)));
+        assert_eq!(p.inference_cost(u64::MAX), None);
+    }
+}

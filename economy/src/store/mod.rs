@@ -1,0 +1,735 @@
+//! The chain store: every chain this node knows, on sled, with the derived
+//! indexes (heads, balances, pending, fork evidence) kept in the same tree and
+//! updated by one atomic batch per call.
+//!
+//! Durability: an entry is acknowledged (the call returns) only after the
+//! batch that holds it was applied *and* the database was flushed (fsync);
+//! `append_batch` and `ingest` flush once per call (group commit).
+//!
+//! Balances are a deterministic function of the set of entries stored: any
+//! arrival order gives the same heads, balances and [`Ledger::state_root`].
+//! The fork rule: when two entries exist for one `(actor, seq)`, both are
+//! kept as evidence, and the actor's chain counts only below the lowest such
+//! seq — neither version nor anything after it moves value. Derived state is
+//! then rebuilt from the stored entries, so credits from the discarded part
+//! disappear everywhere alike.
+
+mod export;
+mod intent;
+mod keys;
+mod process;
+mod txn;
+
+use std::cell::RefCell;
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use ed25519_dalek::SigningKey;
+use sha2::{Digest, Sha256};
+
+use crate::amount::{Balance, Currency};
+use crate::encoding;
+use crate::entry::{ENTRY_VERSION, EntryBody, SignedEntry, VerifiedEntry, VerifyError};
+use crate::genesis::Genesis;
+use crate::ids::{AccountId, NodeId, SwarmId, TxId};
+use crate::rules::{NoGovernance, ProposalVerifier, RuleContext, RuleError};
+use crate::signature::KeyCache;
+
+pub use export::{
+    ChainError, EXPORT_MAGIC, VerifiedSummary, parse_export, verify_entries, verify_export,
+};
+pub use intent::{Charge, Draft, Intent};
+pub use process::Effect;
+use process::{Processed, Record};
+use txn::Txn;
+
+/// Bounds and plug-ins of a ledger.
+#[derive(Clone)]
+pub struct LedgerOptions {
+    /// Most entries held while they wait for missing predecessors or deps.
+    pub pending_entries_max: u64,
+    /// Verifies executed DAO proposals.
+    pub proposals: Arc<dyn ProposalVerifier>,
+}
+
+impl Default for LedgerOptions {
+    fn default() -> Self {
+        LedgerOptions {
+            pending_entries_max: 10_000,
+            proposals: Arc::new(NoGovernance),
+        }
+    }
+}
+
+/// Why a ledger call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    /// sled failed.
+    #[error("ledger storage: {0}")]
+    Storage(#[from] sled::Error),
+    /// Stored bytes are not what the ledger wrote.
+    #[error("ledger data is corrupt: {0}")]
+    Corrupt(String),
+    /// The ledger belongs to another swarm.
+    #[error("this ledger belongs to swarm {stored}, not to swarm {given} of the genesis supplied")]
+    WrongSwarm {
+        /// Swarm id on disk.
+        stored: SwarmId,
+        /// Swarm id of the genesis given.
+        given: SwarmId,
+    },
+    /// The genesis is invalid.
+    #[error(transparent)]
+    Genesis(#[from] crate::genesis::GenesisError),
+    /// Signature or format.
+    #[error(transparent)]
+    Verify(#[from] VerifyError),
+    /// A static rule.
+    #[error(transparent)]
+    Rule(#[from] RuleError),
+    /// A dynamic rule refused this node's own entry (budget check).
+    #[error("refused: {0}")]
+    Denied(String),
+    /// The actor equivocated; nothing of its from the fork on is accepted.
+    #[error(
+        "{actor} forked its chain at seq {fork_seq}; its entries from there on are not accepted"
+    )]
+    ActorForked {
+        /// The forker.
+        actor: NodeId,
+        /// Lowest fork seq.
+        fork_seq: u64,
+    },
+    /// The pending buffer is full.
+    #[error("{0} entries already wait for missing predecessors; try again after sync catches up")]
+    PendingFull(u64),
+    /// Worker Mode denies spending that is not bounty work.
+    #[error(
+        "denied: the node is in Worker Mode (IPPC below the bankruptcy threshold); only paid bounty work may be charged"
+    )]
+    WorkerMode,
+}
+
+/// The outcome of ingesting one entry from elsewhere.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IngestOutcome {
+    /// Stored and its transfers applied.
+    Applied,
+    /// Stored, but it broke a dynamic rule: no effect.
+    Bounced(String),
+    /// Already stored.
+    Duplicate,
+    /// Waits for `(actor, seq)`.
+    Pending {
+        /// Awaited chain.
+        actor: NodeId,
+        /// Awaited seq.
+        seq: u64,
+    },
+    /// Not stored.
+    Rejected(String),
+    /// Evidence of a fork by `actor` at `seq`.
+    Fork {
+        /// The forker.
+        actor: NodeId,
+        /// Seq with two versions.
+        seq: u64,
+    },
+}
+
+/// Whether a node may spend freely or only on bounty work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// Solvent.
+    Normal,
+    /// Below the bankruptcy threshold until back at the solvency threshold.
+    Worker,
+}
+
+/// A fork's evidence: the versions held for one `(actor, seq)`.
+#[derive(Debug, Clone)]
+pub struct ForkEvidence {
+    /// The forker.
+    pub actor: NodeId,
+    /// Seq of the versions.
+    pub seq: u64,
+    /// Every version held.
+    pub entries: Vec<SignedEntry>,
+}
+
+/// What the processing code needs besides the transaction.
+pub(crate) struct Ctx<'a> {
+    genesis: &'a Genesis,
+    swarm_id: SwarmId,
+    proposals: &'a dyn ProposalVerifier,
+    keys: RefCell<KeyCache>,
+}
+
+impl Ctx<'_> {
+    fn rules(&self) -> RuleContext<'_> {
+        RuleContext {
+            swarm_id: self.swarm_id,
+            params: &self.genesis.parameters,
+            sentinels: &self.genesis.sentinels,
+            proposals: self.proposals,
+        }
+    }
+}
+
+/// The ledger of one node: its own chain and every chain it has heard.
+pub struct Ledger {
+    db: sled::Db,
+    tree: sled::Tree,
+    genesis: Genesis,
+    swarm_id: SwarmId,
+    owner: NodeId,
+    options: LedgerOptions,
+    write: Mutex<()>,
+}
+
+impl Ledger {
+    /// Opens (or creates) the ledger at `path` for the node `owner` in the
+    /// swarm of `genesis`. A ledger created for another swarm is refused.
+    pub fn open(
+        path: &Path,
+        genesis: Genesis,
+        owner: NodeId,
+        options: LedgerOptions,
+    ) -> Result<Ledger, LedgerError> {
+        genesis.validate()?;
+        let db = sled::Config::new()
+            .path(path)
+            .mode(sled::Mode::HighThroughput)
+            .open()?;
+        let tree = db.open_tree("ledger")?;
+        let swarm_id = genesis.swarm_id();
+        let ledger = Ledger {
+            db,
+            tree,
+            genesis,
+            swarm_id,
+            owner,
+            options,
+            write: Mutex::new(()),
+        };
+        match ledger.tree.get(keys::meta("swarm_id"))? {
+            Some(stored) => {
+                let stored = SwarmId(
+                    stored
+                        .as_ref()
+                        .try_into()
+                        .map_err(|_| LedgerError::Corrupt("swarm id is not 32 bytes".into()))?,
+                );
+                if stored != swarm_id {
+                    return Err(LedgerError::WrongSwarm {
+                        stored,
+                        given: swarm_id,
+                    });
+                }
+            }
+            None => {
+                let mut txn = Txn::new(&ledger.tree);
+                ledger.write_genesis(&mut txn)?;
+                txn.put(keys::meta("genesis"), encoding::encode(&ledger.genesis));
+                txn.put(keys::meta("swarm_id"), swarm_id.0.to_vec());
+                txn.commit()?;
+                ledger.db.flush()?;
+            }
+        }
+        Ok(ledger)
+    }
+
+    fn write_genesis(&self, txn: &mut Txn<'_>) -> Result<(), LedgerError> {
+        for a in &self.genesis.allocations {
+            let amount = i128::from(a.amount.base());
+            process::add_balance(txn, keys::balance(&a.account, a.currency), amount)?;
+            process::add_balance(txn, keys::balance(&AccountId::Mint, a.currency), -amount)?;
+            if a.account.controller().is_some() {
+                process::add_balance(txn, keys::available(&a.account, a.currency), amount)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn ctx(&self) -> Ctx<'_> {
+        Ctx {
+            genesis: &self.genesis,
+            swarm_id: self.swarm_id,
+            proposals: self.options.proposals.as_ref(),
+            keys: RefCell::new(KeyCache::default()),
+        }
+    }
+
+    /// The swarm id.
+    pub fn swarm_id(&self) -> SwarmId {
+        self.swarm_id
+    }
+    /// The genesis.
+    pub fn genesis(&self) -> &Genesis {
+        &self.genesis
+    }
+    /// The node this ledger belongs to.
+    pub fn owner(&self) -> NodeId {
+        self.owner
+    }
+
+    /// Appends one entry of the owner's. Returns once it is durable.
+    pub fn append(&self, key: &SigningKey, draft: Draft) -> Result<VerifiedEntry, LedgerError> {
+        Ok(self.append_batch(key, vec![draft])?.remove(0))
+    }
+
+    /// Appends several entries of the owner's in order, all or none, with one
+    /// flush for all of them (group commit).
+    pub fn append_batch(
+        &self,
+        key: &SigningKey,
+        drafts: Vec<Draft>,
+    ) -> Result<Vec<VerifiedEntry>, LedgerError> {
+        let actor = NodeId::from_bytes(key.verifying_key().to_bytes());
+        assert_eq!(actor, self.owner, "only the owner appends to its chain");
+        let _guard = self.write.lock().unwrap_or_else(|p| p.into_inner());
+        let ctx = self.ctx();
+        let mut txn = Txn::new(&self.tree);
+        let mut out = Vec::with_capacity(drafts.len());
+        for draft in drafts {
+            if draft.needs_solvency() && self.mode_in(&txn)? == Mode::Worker {
+                return Err(LedgerError::WorkerMode);
+            }
+            let (seq, prev) = match process::head(&txn, &actor)? {
+                Some((s, tx)) => (s + 1, tx),
+                None => (0, TxId::ZERO),
+            };
+            if let Some(f) = process::fork_of(&txn, &actor)? {
+                return Err(LedgerError::ActorForked { actor, fork_seq: f });
+            }
+            let (action, transfers, proof) =
+                draft
+                    .intent
+                    .resolve(&self.genesis.parameters, actor, seq, |account| {
+                        process::get_balance(&txn, &keys::available(account, Currency::Ippc))
+                    })?;
+            let body = EntryBody {
+                version: ENTRY_VERSION,
+                swarm_id: self.swarm_id,
+                actor,
+                seq,
+                prev,
+                timestamp_ms: draft.timestamp_ms,
+                action,
+                transfers,
+                deps: self.auto_deps(&txn, &actor)?,
+                outcome: draft.outcome,
+                proof,
+                memo: draft.memo,
+            };
+            let entry = body.sign_verified(key);
+            match process::process(&ctx, &mut txn, &entry, true)? {
+                Processed::Stored(Effect::Applied, _) => {}
+                other => {
+                    return Err(LedgerError::Corrupt(format!(
+                        "own entry processed as {other:?}"
+                    )));
+                }
+            }
+            if self.wake_pending(&ctx, &mut txn, &actor, seq)? {
+                return Err(LedgerError::Corrupt(
+                    "an entry waiting for our own chain revealed a fork of it".into(),
+                ));
+            }
+            out.push(entry);
+        }
+        self.update_mode(&mut txn)?;
+        txn.commit()?;
+        self.db.flush()?;
+        Ok(out)
+    }
+
+    /// Deps that bring every unclaimed credit to the owner into its declared
+    /// history: the head of each chain that has credited it.
+    fn auto_deps(
+        &self,
+        txn: &Txn<'_>,
+        actor: &NodeId,
+    ) -> Result<Vec<crate::entry::Dep>, LedgerError> {
+        let prefix = keys::credit_prefix(actor);
+        let mut chains = BTreeSet::new();
+        let mut cursor = prefix.clone();
+        let end = keys::prefix_end(&prefix);
+        // One lookup per crediting chain, not per credit.
+        while chains.len() < crate::entry::DEPS_MAX {
+            let Some((k, _)) = txn.range(&cursor, &end)?.into_iter().next() else {
+                break;
+            };
+            let other = keys::node_at(&k, 33);
+            chains.insert(other);
+            cursor = keys::prefix_end(&keys::credit_chain_prefix(actor, &other));
+        }
+        let mut deps = Vec::with_capacity(chains.len());
+        for other in chains {
+            if let Some((seq, tx_id)) = process::head(txn, &other)? {
+                deps.push(crate::entry::Dep {
+                    actor: other,
+                    seq,
+                    tx_id,
+                });
+            }
+        }
+        Ok(deps)
+    }
+
+    /// Ingests entries from elsewhere (gossip, sync, import): verifies their
+    /// signatures in a batch, then applies the same rules as to the owner's
+    /// own entries, in any order. Flushed before returning.
+    pub fn ingest(&self, entries: Vec<SignedEntry>) -> Result<Vec<IngestOutcome>, LedgerError> {
+        let verified: Vec<Result<VerifiedEntry, VerifyError>> =
+            match SignedEntry::verify_batch(entries.clone()) {
+                Ok(all) => all.into_iter().map(Ok).collect(),
+                Err(_) => {
+                    let mut keys = KeyCache::default();
+                    entries
+                        .into_iter()
+                        .map(|e| e.verify_with(&mut keys))
+                        .collect()
+                }
+            };
+        let _guard = self.write.lock().unwrap_or_else(|p| p.into_inner());
+        let ctx = self.ctx();
+        let mut txn = Txn::new(&self.tree);
+        let mut outcomes = Vec::with_capacity(verified.len());
+        let mut forked = false;
+        for v in verified {
+            let outcome = match v {
+                Err(e) => IngestOutcome::Rejected(e.to_string()),
+                Ok(entry) => {
+                    let (outcome, fork_found) = self.ingest_one(&ctx, &mut txn, entry)?;
+                    forked |= fork_found;
+                    outcome
+                }
+            };
+            outcomes.push(outcome);
+        }
+        self.update_mode(&mut txn)?;
+        txn.commit()?;
+        // A rebuild can itself reveal a lower fork (evidence that was waiting);
+        // repeat until the fork marks are stable.
+        while forked {
+            forked = self.rebuild_locked()?;
+        }
+        self.db.flush()?;
+        Ok(outcomes)
+    }
+
+    /// Ingests one entry and whatever it unblocks; the flag says whether
+    /// any of them revealed a fork.
+    fn ingest_one(
+        &self,
+        ctx: &Ctx<'_>,
+        txn: &mut Txn<'_>,
+        entry: VerifiedEntry,
+    ) -> Result<(IngestOutcome, bool), LedgerError> {
+        let (actor, seq) = (entry.body().actor, entry.body().seq);
+        let outcome = self.ingest_without_waking(ctx, txn, entry)?;
+        let mut forked = matches!(outcome, IngestOutcome::Fork { .. });
+        if matches!(outcome, IngestOutcome::Applied | IngestOutcome::Bounced(_)) {
+            forked |= self.wake_pending(ctx, txn, &actor, seq)?;
+        }
+        Ok((outcome, forked))
+    }
+
+    fn ingest_without_waking(
+        &self,
+        ctx: &Ctx<'_>,
+        txn: &mut Txn<'_>,
+        entry: VerifiedEntry,
+    ) -> Result<IngestOutcome, LedgerError> {
+        match process::process(ctx, txn, &entry, false) {
+            Ok(Processed::Stored(effect, reason)) => Ok(match effect {
+                Effect::Applied => IngestOutcome::Applied,
+                Effect::Bounced => IngestOutcome::Bounced(reason.unwrap_or_default()),
+            }),
+            Ok(Processed::Duplicate) => Ok(IngestOutcome::Duplicate),
+            Ok(Processed::Fork { actor, seq }) => Ok(IngestOutcome::Fork { actor, seq }),
+            Ok(Processed::Pending {
+                actor: awaited,
+                seq: awaited_seq,
+            }) => {
+                let key = keys::pending(&awaited, awaited_seq, &entry.tx_id());
+                if txn.get(&key)?.is_none() {
+                    let count = self.pending_count_in(txn)?;
+                    if count >= self.options.pending_entries_max {
+                        return Ok(IngestOutcome::Rejected(
+                            LedgerError::PendingFull(count).to_string(),
+                        ));
+                    }
+                    txn.put(keys::meta("pending"), (count + 1).to_be_bytes().to_vec());
+                    txn.put(key, entry.signed().to_bytes());
+                }
+                Ok(IngestOutcome::Pending {
+                    actor: awaited,
+                    seq: awaited_seq,
+                })
+            }
+            Err(
+                e @ (LedgerError::Rule(_)
+                | LedgerError::ActorForked { .. }
+                | LedgerError::Verify(_)),
+            ) => Ok(IngestOutcome::Rejected(e.to_string())),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Retries entries that waited for `(actor, seq)`, and whatever they
+    /// unblock, with an explicit worklist: a long chain arriving backwards
+    /// must not recurse once per entry.
+    fn wake_pending(
+        &self,
+        ctx: &Ctx<'_>,
+        txn: &mut Txn<'_>,
+        actor: &NodeId,
+        seq: u64,
+    ) -> Result<bool, LedgerError> {
+        let mut forked = false;
+        let mut work = vec![(*actor, seq)];
+        while let Some((a, s)) = work.pop() {
+            let prefix = keys::pending_prefix(&a, s);
+            for (k, v) in txn.range(&prefix, &keys::prefix_end(&prefix))? {
+                txn.del(k);
+                let count = self.pending_count_in(txn)?;
+                txn.put(
+                    keys::meta("pending"),
+                    count.saturating_sub(1).to_be_bytes().to_vec(),
+                );
+                let signed = SignedEntry::from_bytes(&v)
+                    .map_err(|e| LedgerError::Corrupt(format!("pending entry: {e}")))?;
+                let entry = signed.verify_with(&mut ctx.keys.borrow_mut())?;
+                let (ea, es) = (entry.body().actor, entry.body().seq);
+                match self.ingest_without_waking(ctx, txn, entry)? {
+                    IngestOutcome::Applied | IngestOutcome::Bounced(_) => work.push((ea, es)),
+                    IngestOutcome::Fork { .. } => forked = true,
+                    _ => {}
+                }
+            }
+        }
+        Ok(forked)
+    }
+
+    fn pending_count_in(&self, txn: &Txn<'_>) -> Result<u64, LedgerError> {
+        Ok(txn
+            .get(&keys::meta("pending"))?
+            .map_or(0, |v| keys::u64_at(&v, 0)))
+    }
+
+    /// Recomputes every derived index from the stored entries, applying the
+    /// fork rule. Runs when fork evidence arrives; returns whether the
+    /// rebuild found a further fork.
+    fn rebuild_locked(&self) -> Result<bool, LedgerError> {
+        let mut all: Vec<SignedEntry> = Vec::new();
+        let mut seen = BTreeSet::new();
+        for prefix in [keys::ENTRY, keys::PENDING, keys::EVIDENCE] {
+            for item in self.tree.scan_prefix([prefix]) {
+                let (_, v) = item?;
+                let entry = if prefix == keys::ENTRY {
+                    Record::decode(&v)?.entry
+                } else {
+                    SignedEntry::from_bytes(&v).map_err(|e| LedgerError::Corrupt(e.to_string()))?
+                };
+                if seen.insert(entry.tx_id()) {
+                    all.push(entry);
+                }
+            }
+        }
+        all.sort_by_key(|e| (e.body.actor, e.body.seq));
+        let mut txn = Txn::new(&self.tree);
+        for prefix in keys::DERIVED.iter().chain([keys::PENDING].iter()) {
+            for item in self.tree.scan_prefix([*prefix]) {
+                txn.del(item?.0.to_vec());
+            }
+        }
+        txn.put(keys::meta("pending"), 0u64.to_be_bytes().to_vec());
+        self.write_genesis(&mut txn)?;
+        let ctx = self.ctx();
+        let mut forked = false;
+        for signed in all {
+            let entry = signed.verify_with(&mut ctx.keys.borrow_mut())?;
+            // Versions at or past a fork are rejected here by the fork rule.
+            forked |= self.ingest_one(&ctx, &mut txn, entry)?.1;
+        }
+        self.update_mode(&mut txn)?;
+        txn.commit()?;
+        tracing::info!("ledger state rebuilt after fork evidence");
+        Ok(forked)
+    }
+
+    fn mode_in(&self, txn: &Txn<'_>) -> Result<Mode, LedgerError> {
+        Ok(match txn.get(&keys::meta("mode"))?.as_deref() {
+            Some([1]) => Mode::Worker,
+            _ => Mode::Normal,
+        })
+    }
+
+    /// Worker Mode with hysteresis: enter below the bankruptcy threshold,
+    /// leave at or above the solvency threshold.
+    fn update_mode(&self, txn: &mut Txn<'_>) -> Result<(), LedgerError> {
+        let p = &self.genesis.parameters;
+        let wallet = process::get_balance(
+            txn,
+            &keys::balance(&AccountId::Wallet(self.owner), Currency::Ippc),
+        )?
+        .0;
+        let current = self.mode_in(txn)?;
+        let next = match current {
+            Mode::Normal if wallet < i128::from(p.bankruptcy_threshold.base()) => Mode::Worker,
+            Mode::Worker if wallet >= i128::from(p.solvency_threshold.base()) => Mode::Normal,
+            same => same,
+        };
+        if next != current {
+            tracing::info!(mode = ?next, wallet = %Balance(wallet), "metabolism mode changed");
+            txn.put(keys::meta("mode"), vec![u8::from(next == Mode::Worker)]);
+        }
+        Ok(())
+    }
+
+    /// The owner's metabolism mode.
+    pub fn mode(&self) -> Result<Mode, LedgerError> {
+        self.mode_in(&Txn::new(&self.tree))
+    }
+
+    /// Balance of `account` over all counted entries.
+    pub fn balance(&self, account: &AccountId, currency: Currency) -> Result<Balance, LedgerError> {
+        process::get_balance(&Txn::new(&self.tree), &keys::balance(account, currency))
+    }
+
+    /// Every non-zero balance, sorted by currency then account.
+    pub fn balances(&self) -> Result<Vec<(AccountId, Currency, Balance)>, LedgerError> {
+        let mut out = Vec::new();
+        for item in self.tree.scan_prefix([keys::BALANCE]) {
+            let (k, v) = item?;
+            let currency = Currency::ALL
+                .into_iter()
+                .find(|c| c.tag() == k[1])
+                .ok_or_else(|| LedgerError::Corrupt("balance key with unknown currency".into()))?;
+            let account: AccountId =
+                encoding::decode(&k[2..]).map_err(|e| LedgerError::Corrupt(e.to_string()))?;
+            let b = Balance::from_bytes(&v)
+                .ok_or_else(|| LedgerError::Corrupt("balance value".into()))?;
+            if b.0 != 0 {
+                out.push((account, currency, b));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The counted head `(seq, tx_id)` of `actor`'s chain.
+    pub fn head(&self, actor: &NodeId) -> Result<Option<(u64, TxId)>, LedgerError> {
+        process::head(&Txn::new(&self.tree), actor)
+    }
+
+    /// Every chain's counted head, sorted by actor.
+    pub fn heads(&self) -> Result<Vec<(NodeId, u64, TxId)>, LedgerError> {
+        let mut out = Vec::new();
+        for item in self.tree.scan_prefix([keys::HEAD]) {
+            let (k, v) = item?;
+            out.push((
+                keys::node_at(&k, 1),
+                keys::u64_at(&v, 0),
+                TxId(v[8..40].try_into().expect("32 bytes")),
+            ));
+        }
+        Ok(out)
+    }
+
+    /// The counted entry at `(actor, seq)` and its effect.
+    pub fn entry(
+        &self,
+        actor: &NodeId,
+        seq: u64,
+    ) -> Result<Option<(SignedEntry, Effect)>, LedgerError> {
+        Ok(match self.tree.get(keys::entry(actor, seq))? {
+            Some(v) => {
+                let r = Record::decode(&v)?;
+                Some((r.entry, r.effect))
+            }
+            None => None,
+        })
+    }
+
+    /// The counted entry with this tx_id.
+    pub fn entry_by_tx(&self, tx_id: &TxId) -> Result<Option<(SignedEntry, Effect)>, LedgerError> {
+        match self.tree.get(keys::tx(tx_id))? {
+            Some(pos) => self.entry(&keys::node_at(&pos, 0), keys::u64_at(&pos, 32)),
+            None => Ok(None),
+        }
+    }
+
+    /// `actor`'s counted entries with `from <= seq < to`, in order.
+    pub fn range(
+        &self,
+        actor: &NodeId,
+        from: u64,
+        to: u64,
+    ) -> impl Iterator<Item = Result<(SignedEntry, Effect), LedgerError>> + '_ {
+        self.tree
+            .range(keys::entry(actor, from)..keys::entry(actor, to))
+            .map(|item| {
+                let (_, v) = item?;
+                let r = Record::decode(&v)?;
+                Ok((r.entry, r.effect))
+            })
+    }
+
+    /// Entries waiting for predecessors.
+    pub fn pending_count(&self) -> Result<u64, LedgerError> {
+        self.pending_count_in(&Txn::new(&self.tree))
+    }
+
+    /// Every fork held, with all versions.
+    pub fn forks(&self) -> Result<Vec<ForkEvidence>, LedgerError> {
+        let mut out: Vec<ForkEvidence> = Vec::new();
+        for item in self.tree.scan_prefix([keys::EVIDENCE]) {
+            let (k, v) = item?;
+            let (actor, seq) = (keys::node_at(&k, 1), keys::u64_at(&k, 33));
+            let entry =
+                SignedEntry::from_bytes(&v).map_err(|e| LedgerError::Corrupt(e.to_string()))?;
+            match out.last_mut() {
+                Some(last) if last.actor == actor && last.seq == seq => last.entries.push(entry),
+                _ => out.push(ForkEvidence {
+                    actor,
+                    seq,
+                    entries: vec![entry],
+                }),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Hash over everything that counts: chain heads, fork marks and
+    /// balances. Two nodes with the same entry set compute the same root.
+    ///
+    /// `SHA-256("ippoc-state-v1\0" ‖ Σ heads(actor ‖ seq ‖ tx_id) ‖ "X" ‖
+    /// Σ forks(actor ‖ seq) ‖ "B" ‖ Σ balances(key ‖ value))`, each list in key order.
+    pub fn state_root(&self) -> Result<[u8; 32], LedgerError> {
+        let mut h = Sha256::new();
+        h.update(b"ippoc-state-v1\0");
+        for (prefix, marker) in [
+            (keys::HEAD, b"H"),
+            (keys::FORK, b"X"),
+            (keys::BALANCE, b"B"),
+        ] {
+            h.update(marker);
+            for item in self.tree.scan_prefix([prefix]) {
+                let (k, v) = item?;
+                h.update(&k[1..]);
+                h.update(&v);
+            }
+        }
+        Ok(h.finalize().into())
+    }
+
+    /// Flushes outstanding writes (every mutating call already does).
+    pub fn flush(&self) -> Result<(), LedgerError> {
+        self.db.flush()?;
+        Ok(())
+    }
+}

@@ -1,0 +1,670 @@
+//! The ledger's promises (DESIGN.md §4), each as a test.
+
+mod common;
+
+use common::*;
+use ippoc_economy::entry::{ExecutedProposal, MintCertificate, Proof, SentinelSignature};
+use ippoc_economy::rules::mint_message;
+use ippoc_economy::store::{
+    Charge, Draft, IngestOutcome, Intent, Ledger, LedgerError, LedgerOptions, Mode,
+};
+use ippoc_economy::{AccountId, Action, Amount, Currency, Dep, EscrowId, TxId};
+
+#[test]
+fn a_transfer_moves_value_pays_the_fee_and_keeps_the_books_balanced() {
+    let (n, g) = swarm(2);
+    let a = ledger(&g, &n[0]);
+    let pgp_before = a
+        .ledger
+        .balance(&AccountId::PublicGoodsPool, Currency::Ippc)
+        .unwrap()
+        .0;
+    a.ledger.append(&n[0].key, pay(&n[1], ippc(100))).unwrap();
+    assert_eq!(wallet(&a.ledger, &n[0]), (900 * 1_000_000) - 100_000);
+    assert_eq!(wallet(&a.ledger, &n[1]), 1100 * 1_000_000);
+    let pgp = a
+        .ledger
+        .balance(&AccountId::PublicGoodsPool, Currency::Ippc)
+        .unwrap()
+        .0;
+    assert_eq!(pgp - pgp_before, 100_000, "0.1% of 100 IPPC");
+    assert_books_balance(&a.ledger);
+}
+
+#[test]
+fn another_node_ingesting_the_chain_reaches_the_same_state_root() {
+    let (n, g) = swarm(2);
+    let a = ledger(&g, &n[0]);
+    let b = ledger(&g, &n[1]);
+    for i in 1..=5 {
+        a.ledger.append(&n[0].key, pay(&n[1], ippc(i))).unwrap();
+    }
+    let outcomes = b.ledger.ingest(all_entries(&a.ledger)).unwrap();
+    assert!(
+        outcomes.iter().all(|o| *o == IngestOutcome::Applied),
+        "{outcomes:?}"
+    );
+    assert_eq!(
+        a.ledger.state_root().unwrap(),
+        b.ledger.state_root().unwrap()
+    );
+    let again = b.ledger.ingest(all_entries(&a.ledger)).unwrap();
+    assert!(
+        again.iter().all(|o| *o == IngestOutcome::Duplicate),
+        "duplicates are idempotent"
+    );
+    assert_eq!(
+        a.ledger.state_root().unwrap(),
+        b.ledger.state_root().unwrap()
+    );
+}
+
+#[test]
+fn received_credit_is_spendable_once_declared_and_third_parties_agree_in_any_order() {
+    let (n, g) = swarm(3);
+    let a = ledger(&g, &n[0]);
+    let b = ledger(&g, &n[1]);
+    a.ledger.append(&n[0].key, pay(&n[1], ippc(500))).unwrap();
+    // Before B hears of it, B cannot spend more than its own stipend.
+    assert!(matches!(
+        b.ledger.append(&n[1].key, pay(&n[2], ippc(1200))),
+        Err(LedgerError::Denied(_))
+    ));
+    b.ledger.ingest(all_entries(&a.ledger)).unwrap();
+    let spent = b.ledger.append(&n[1].key, pay(&n[2], ippc(1200))).unwrap();
+    assert_eq!(spent.body().deps.len(), 1, "the spend declares A's chain");
+
+    // C hears B's spend first: it waits for A's entry, then both apply.
+    let c = ledger(&g, &n[2]);
+    let b_chain: Vec<_> = all_entries(&b.ledger)
+        .into_iter()
+        .filter(|e| e.body.actor == n[1].id)
+        .collect();
+    let first = c.ledger.ingest(b_chain.clone()).unwrap();
+    assert!(
+        matches!(first[0], IngestOutcome::Pending { .. }),
+        "{first:?}"
+    );
+    assert_eq!(c.ledger.pending_count().unwrap(), 1);
+    c.ledger.ingest(all_entries(&a.ledger)).unwrap();
+    assert_eq!(c.ledger.pending_count().unwrap(), 0);
+    assert_eq!(
+        c.ledger.state_root().unwrap(),
+        b.ledger.state_root().unwrap()
+    );
+    assert_books_balance(&c.ledger);
+}
+
+#[test]
+fn an_overdraft_is_refused_locally_and_bounces_identically_on_every_node() {
+    let (n, g) = swarm(2);
+    let a = ledger(&g, &n[0]);
+    assert!(matches!(
+        a.ledger.append(&n[0].key, pay(&n[1], ippc(5000))),
+        Err(LedgerError::Denied(_))
+    ));
+    assert_eq!(
+        a.ledger.head(&n[0].id).unwrap(),
+        None,
+        "nothing was written"
+    );
+
+    // A dishonest node signs the overdraft anyway.
+    let bad = raw_entry(
+        &n[0],
+        &g,
+        0,
+        TxId::ZERO,
+        Action::Transfer,
+        transfer_body(&n[0], &n[1], ippc(5000), &g),
+        vec![],
+    );
+    let x = ledger(&g, &n[1]);
+    let y = ledger(&g, &n[1]);
+    assert!(matches!(
+        x.ledger.ingest(vec![bad.clone()]).unwrap()[0],
+        IngestOutcome::Bounced(_)
+    ));
+    assert!(matches!(
+        y.ledger.ingest(vec![bad]).unwrap()[0],
+        IngestOutcome::Bounced(_)
+    ));
+    assert_eq!(
+        wallet(&x.ledger, &n[1]),
+        1000 * 1_000_000,
+        "a bounced entry moves nothing"
+    );
+    assert_eq!(
+        x.ledger.state_root().unwrap(),
+        y.ledger.state_root().unwrap()
+    );
+    assert_books_balance(&x.ledger);
+}
+
+#[test]
+fn debiting_another_nodes_account_is_rejected() {
+    let (n, g) = swarm(2);
+    let x = ledger(&g, &n[1]);
+    let theft = raw_entry(
+        &n[0],
+        &g,
+        0,
+        TxId::ZERO,
+        Action::Transfer,
+        transfer_body(&n[1], &n[0], ippc(10), &g),
+        vec![],
+    );
+    let out = x.ledger.ingest(vec![theft]).unwrap();
+    assert!(
+        matches!(&out[0], IngestOutcome::Rejected(r) if r.contains("not the actor's")),
+        "{out:?}"
+    );
+    assert_eq!(x.ledger.head(&n[0].id).unwrap(), None);
+}
+
+#[test]
+fn system_accounts_need_their_proofs() {
+    let (n, g) = swarm(3);
+    let x = ledger(&g, &n[0]);
+    let grant = vec![ippoc_economy::Transfer {
+        from: AccountId::Treasury,
+        to: AccountId::Wallet(n[0].id),
+        currency: Currency::Ippc,
+        amount: ippc(10),
+    }];
+    let no_proof = raw_entry(
+        &n[0],
+        &g,
+        0,
+        TxId::ZERO,
+        Action::Grant,
+        grant.clone(),
+        vec![],
+    );
+    let out = x.ledger.ingest(vec![no_proof]).unwrap();
+    assert!(
+        matches!(&out[0], IngestOutcome::Rejected(r) if r.contains("executed DAO proposal")),
+        "{out:?}"
+    );
+
+    let mut with_proof = raw_entry(&n[0], &g, 0, TxId::ZERO, Action::Grant, grant, vec![]).body;
+    with_proof.proof = Some(Proof::Proposal(ExecutedProposal {
+        chain_id: 1,
+        governance: [0; 20],
+        proposal_id: [1; 32],
+        execution_tx: [2; 32],
+    }));
+    let out = x.ledger.ingest(vec![with_proof.sign(&n[0].key)]).unwrap();
+    assert!(
+        matches!(&out[0], IngestOutcome::Rejected(r) if r.contains("no governance backend")),
+        "{out:?}"
+    );
+
+    // Mints need a quorum (2 of 3 founders) of sentinel signatures over the transfers.
+    let mint = vec![ippoc_economy::Transfer {
+        from: AccountId::Mint,
+        to: AccountId::Wallet(n[0].id),
+        currency: Currency::Ippc,
+        amount: ippc(50),
+    }];
+    let seal = [9u8; 32];
+    let message = mint_message(&g.swarm_id(), &seal, &mint);
+    let sig = |i: usize| SentinelSignature {
+        sentinel: n[i].id,
+        signature: ed25519_dalek::Signer::sign(&n[i].key, &message).to_bytes(),
+    };
+    let mint_entry = |seq: u64, prev: TxId, signatures: Vec<SentinelSignature>| {
+        let mut b = raw_entry(&n[0], &g, seq, prev, Action::Mint, mint.clone(), vec![]).body;
+        b.proof = Some(Proof::Mint(MintCertificate {
+            seal_id: seal,
+            signatures,
+        }));
+        b.sign(&n[0].key)
+    };
+    let out = x
+        .ledger
+        .ingest(vec![mint_entry(0, TxId::ZERO, vec![sig(0), sig(0)])])
+        .unwrap();
+    assert!(
+        matches!(&out[0], IngestOutcome::Rejected(r) if r.contains("quorum")),
+        "one sentinel twice is no quorum: {out:?}"
+    );
+    let good = mint_entry(0, TxId::ZERO, vec![sig(0), sig(2)]);
+    assert_eq!(
+        x.ledger.ingest(vec![good.clone()]).unwrap()[0],
+        IngestOutcome::Applied
+    );
+    assert_eq!(wallet(&x.ledger, &n[0]), 1050 * 1_000_000);
+    let replay = mint_entry(1, good.tx_id(), vec![sig(0), sig(2)]);
+    assert!(
+        matches!(x.ledger.ingest(vec![replay]).unwrap()[0], IngestOutcome::Bounced(ref r) if r.contains("already minted"))
+    );
+    assert_books_balance(&x.ledger);
+}
+
+#[test]
+fn a_seq_gap_waits_in_pending_until_the_missing_entry_arrives() {
+    let (n, g) = swarm(2);
+    let a = ledger(&g, &n[0]);
+    for i in 1..=4 {
+        a.ledger.append(&n[0].key, pay(&n[1], ippc(i))).unwrap();
+    }
+    let mut chain = all_entries(&a.ledger);
+    chain.reverse();
+    let x = ledger(&g, &n[1]);
+    for e in &chain[..3] {
+        assert!(matches!(
+            x.ledger.ingest(vec![e.clone()]).unwrap()[0],
+            IngestOutcome::Pending { .. }
+        ));
+    }
+    assert_eq!(x.ledger.pending_count().unwrap(), 3);
+    assert_eq!(
+        x.ledger.ingest(vec![chain[3].clone()]).unwrap()[0],
+        IngestOutcome::Applied
+    );
+    assert_eq!(x.ledger.pending_count().unwrap(), 0);
+    assert_eq!(x.ledger.head(&n[0].id).unwrap().unwrap().0, 3);
+    assert_eq!(
+        x.ledger.state_root().unwrap(),
+        a.ledger.state_root().unwrap()
+    );
+}
+
+#[test]
+fn the_pending_buffer_is_bounded() {
+    let (n, g) = swarm(2);
+    let a = ledger(&g, &n[0]);
+    for i in 1..=4 {
+        a.ledger.append(&n[0].key, pay(&n[1], ippc(i))).unwrap();
+    }
+    let chain = all_entries(&a.ledger);
+    let x = ledger_with(
+        &g,
+        &n[1],
+        LedgerOptions {
+            pending_entries_max: 2,
+            ..LedgerOptions::default()
+        },
+    );
+    let out = x.ledger.ingest(chain[1..].to_vec()).unwrap();
+    assert!(
+        matches!(out[2], IngestOutcome::Rejected(ref r) if r.contains("wait")),
+        "{out:?}"
+    );
+    assert_eq!(x.ledger.pending_count().unwrap(), 2);
+}
+
+#[test]
+fn equivocation_is_kept_as_evidence_and_the_chain_counts_only_below_the_fork_in_any_order() {
+    let (n, g) = swarm(3);
+    let a = ledger(&g, &n[0]);
+    let first = a.ledger.append(&n[0].key, pay(&n[1], ippc(10))).unwrap();
+    // Two versions of seq 1: A pays B in one and C in the other.
+    let to_b = raw_entry(
+        &n[0],
+        &g,
+        1,
+        first.tx_id(),
+        Action::Transfer,
+        transfer_body(&n[0], &n[1], ippc(600), &g),
+        vec![],
+    );
+    let to_c = raw_entry(
+        &n[0],
+        &g,
+        1,
+        first.tx_id(),
+        Action::Transfer,
+        transfer_body(&n[0], &n[2], ippc(600), &g),
+        vec![],
+    );
+    let after = raw_entry(
+        &n[0],
+        &g,
+        2,
+        to_b.tx_id(),
+        Action::Transfer,
+        transfer_body(&n[0], &n[1], ippc(1), &g),
+        vec![],
+    );
+    // B spends the 600 it got from the to_b branch.
+    let b_spends = raw_entry(
+        &n[1],
+        &g,
+        0,
+        TxId::ZERO,
+        Action::Transfer,
+        transfer_body(&n[1], &n[2], ippc(1500), &g),
+        vec![Dep {
+            actor: n[0].id,
+            seq: 1,
+            tx_id: to_b.tx_id(),
+        }],
+    );
+    let base = first.clone().into_signed();
+    let orders = [
+        vec![
+            base.clone(),
+            to_b.clone(),
+            after.clone(),
+            b_spends.clone(),
+            to_c.clone(),
+        ],
+        vec![
+            to_c.clone(),
+            base.clone(),
+            b_spends.clone(),
+            to_b.clone(),
+            after.clone(),
+        ],
+        vec![
+            b_spends.clone(),
+            after.clone(),
+            to_b.clone(),
+            to_c.clone(),
+            base.clone(),
+        ],
+    ];
+    let mut roots = Vec::new();
+    for order in orders {
+        let x = ledger(&g, &n[2]);
+        for e in order {
+            x.ledger.ingest(vec![e]).unwrap();
+        }
+        let forks = x.ledger.forks().unwrap();
+        assert_eq!(forks.len(), 1);
+        assert_eq!(
+            (forks[0].actor, forks[0].seq, forks[0].entries.len()),
+            (n[0].id, 1, 2),
+            "both versions kept"
+        );
+        assert_eq!(
+            x.ledger.head(&n[0].id).unwrap().unwrap().0,
+            0,
+            "A counts only below the fork"
+        );
+        assert_eq!(
+            wallet(&x.ledger, &n[1]),
+            1010 * 1_000_000,
+            "B keeps what came before the fork only"
+        );
+        let (_, effect) = x.ledger.entry(&n[1].id, 0).unwrap().unwrap();
+        assert_eq!(
+            effect,
+            ippoc_economy::store::Effect::Bounced,
+            "B's spend of forked money bounces"
+        );
+        assert_books_balance(&x.ledger);
+        roots.push(x.ledger.state_root().unwrap());
+        let late = raw_entry(
+            &n[0],
+            &g,
+            3,
+            after.tx_id(),
+            Action::Transfer,
+            transfer_body(&n[0], &n[1], ippc(1), &g),
+            vec![],
+        );
+        assert!(
+            matches!(x.ledger.ingest(vec![late]).unwrap()[0], IngestOutcome::Rejected(ref r) if r.contains("forked"))
+        );
+    }
+    assert!(
+        roots.windows(2).all(|w| w[0] == w[1]),
+        "same verdict in any arrival order"
+    );
+}
+
+#[test]
+fn entries_of_another_swarm_are_rejected_and_a_ledger_refuses_another_genesis() {
+    let (n, g) = swarm(2);
+    let (_, other) = {
+        let ids = [n[0].id, n[1].id];
+        (
+            0,
+            ippoc_economy::genesis::Genesis::new("other", 2, &ids, ippc(1000), ippc(1)),
+        )
+    };
+    let foreign = raw_entry(
+        &n[0],
+        &other,
+        0,
+        TxId::ZERO,
+        Action::Transfer,
+        transfer_body(&n[0], &n[1], ippc(1), &other),
+        vec![],
+    );
+    let x = ledger(&g, &n[1]);
+    assert!(
+        matches!(x.ledger.ingest(vec![foreign]).unwrap()[0], IngestOutcome::Rejected(ref r) if r.contains("swarm"))
+    );
+    let path = x.dir.path().join("ledger");
+    drop(x.ledger);
+    assert!(matches!(
+        Ledger::open(&path, other, n[1].id, LedgerOptions::default()),
+        Err(LedgerError::WrongSwarm { .. })
+    ));
+}
+
+#[test]
+fn a_forged_signature_is_rejected() {
+    let (n, g) = swarm(2);
+    let mut e = raw_entry(
+        &n[0],
+        &g,
+        0,
+        TxId::ZERO,
+        Action::Transfer,
+        transfer_body(&n[0], &n[1], ippc(1), &g),
+        vec![],
+    );
+    e.signature[10] ^= 1;
+    let x = ledger(&g, &n[1]);
+    assert!(
+        matches!(x.ledger.ingest(vec![e]).unwrap()[0], IngestOutcome::Rejected(ref r) if r.contains("signature"))
+    );
+}
+
+#[test]
+fn bounties_escrow_pay_the_worker_or_refund_after_expiry() {
+    let (n, g) = swarm(2);
+    let a = ledger(&g, &n[0]);
+    let post = |expires| {
+        Draft::new(
+            Intent::PostBounty {
+                reward: ippc(100),
+                task: [7; 32],
+                expires_at_ms: expires,
+            },
+            10,
+        )
+    };
+    let p1 = a.ledger.append(&n[0].key, post(1_000)).unwrap();
+    let escrow = EscrowId {
+        poster: n[0].id,
+        seq: p1.body().seq,
+    };
+    assert_eq!(
+        a.ledger
+            .balance(&AccountId::Escrow(escrow), Currency::Ippc)
+            .unwrap()
+            .0,
+        100 * 1_000_000
+    );
+    // Not expired yet: a refund is refused.
+    let early = Draft::new(Intent::RefundBounty { escrow }, 999);
+    assert!(
+        matches!(a.ledger.append(&n[0].key, early), Err(LedgerError::Denied(r)) if r.contains("expires"))
+    );
+    a.ledger
+        .append(
+            &n[0].key,
+            Draft::new(
+                Intent::PayBounty {
+                    escrow,
+                    worker: n[1].id,
+                },
+                20,
+            ),
+        )
+        .unwrap();
+    assert_eq!(wallet(&a.ledger, &n[1]), 1100 * 1_000_000);
+    let twice = Draft::new(
+        Intent::PayBounty {
+            escrow,
+            worker: n[1].id,
+        },
+        21,
+    );
+    assert!(
+        matches!(
+            a.ledger.append(&n[0].key, twice),
+            Err(LedgerError::Denied(_))
+        ),
+        "an escrow pays once"
+    );
+
+    let p2 = a.ledger.append(&n[0].key, post(2_000)).unwrap();
+    let escrow2 = EscrowId {
+        poster: n[0].id,
+        seq: p2.body().seq,
+    };
+    a.ledger
+        .append(
+            &n[0].key,
+            Draft::new(Intent::RefundBounty { escrow: escrow2 }, 2_000),
+        )
+        .unwrap();
+    assert_eq!(
+        wallet(&a.ledger, &n[0]),
+        900 * 1_000_000,
+        "post, pay, post, refund"
+    );
+    assert_books_balance(&a.ledger);
+    let x = ledger(&g, &n[1]);
+    x.ledger.ingest(all_entries(&a.ledger)).unwrap();
+    assert_eq!(
+        x.ledger.state_root().unwrap(),
+        a.ledger.state_root().unwrap()
+    );
+}
+
+#[test]
+fn metabolism_charges_by_the_table_and_worker_mode_has_hysteresis() {
+    let (n, g) = swarm(2);
+    let a = ledger(&g, &n[0]);
+    let b = ledger(&g, &n[1]);
+    let charge = |tokens| {
+        Draft::new(
+            Intent::Charge {
+                charge: Charge::Inference { tokens },
+                bounty: None,
+            },
+            10,
+        )
+    };
+    a.ledger.append(&n[0].key, charge(1000)).unwrap();
+    assert_eq!(
+        wallet(&a.ledger, &n[0]),
+        970 * 1_000_000,
+        "10 + 0.02 × 1000 = 30 IPPC"
+    );
+    assert_eq!(a.ledger.mode().unwrap(), Mode::Normal);
+    // Spend down to below the bankruptcy threshold (100 IPPC).
+    a.ledger.append(&n[0].key, pay(&n[1], ippc(880))).unwrap();
+    assert_eq!(a.ledger.mode().unwrap(), Mode::Worker);
+    assert!(matches!(
+        a.ledger.append(&n[0].key, charge(10)),
+        Err(LedgerError::WorkerMode)
+    ));
+    // Bounty work may still be charged.
+    let bounty_work = Draft::new(
+        Intent::Charge {
+            charge: Charge::Inference { tokens: 10 },
+            bounty: Some(EscrowId {
+                poster: n[1].id,
+                seq: 0,
+            }),
+        },
+        10,
+    );
+    a.ledger.append(&n[0].key, bounty_work).unwrap();
+    // B pays 300: A is above the bankruptcy threshold but below solvency (500): still Worker.
+    b.ledger.ingest(all_entries(&a.ledger)).unwrap();
+    b.ledger.append(&n[1].key, pay(&n[0], ippc(300))).unwrap();
+    a.ledger.ingest(all_entries(&b.ledger)).unwrap();
+    assert_eq!(
+        a.ledger.mode().unwrap(),
+        Mode::Worker,
+        "hysteresis: not yet solvent"
+    );
+    b.ledger.append(&n[1].key, pay(&n[0], ippc(200))).unwrap();
+    a.ledger.ingest(all_entries(&b.ledger)).unwrap();
+    assert_eq!(a.ledger.mode().unwrap(), Mode::Normal);
+    a.ledger.append(&n[0].key, charge(10)).unwrap();
+    assert_books_balance(&a.ledger);
+}
+
+#[test]
+fn a_charge_that_does_not_match_the_table_is_rejected() {
+    let (n, g) = swarm(2);
+    let cheap = vec![ippoc_economy::Transfer {
+        from: AccountId::Wallet(n[0].id),
+        to: AccountId::MetabolismSink,
+        currency: Currency::Ippc,
+        amount: Amount::from_base(1),
+    }];
+    let e = raw_entry(
+        &n[0],
+        &g,
+        0,
+        TxId::ZERO,
+        Action::LlmInference { tokens: 1000 },
+        cheap,
+        vec![],
+    );
+    let x = ledger(&g, &n[1]);
+    assert!(
+        matches!(x.ledger.ingest(vec![e]).unwrap()[0], IngestOutcome::Rejected(ref r) if r.contains("parameters say"))
+    );
+}
+
+#[test]
+fn an_export_verifies_offline_and_names_the_first_bad_entry() {
+    use ippoc_economy::store::{ChainError, verify_export};
+    let (n, g) = swarm(2);
+    let a = ledger(&g, &n[0]);
+    for i in 1..=10 {
+        a.ledger.append(&n[0].key, pay(&n[1], ippc(i))).unwrap();
+    }
+    let export = a.ledger.export(None).unwrap();
+    let (swarm, summary) = verify_export(&export).unwrap();
+    assert_eq!(swarm, g.swarm_id());
+    assert_eq!((summary.chains, summary.entries), (1, 10));
+    assert_eq!(a.ledger.verify_chains(None).unwrap().unwrap(), summary);
+
+    // Flip one byte inside entry 6's signature (the last 64 bytes of its record).
+    let (_, entries) = ippoc_economy::store::parse_export(&export).unwrap();
+    let offset: usize = 24
+        + 32
+        + entries[..7]
+            .iter()
+            .map(|e| 4 + e.to_bytes().len())
+            .sum::<usize>()
+        - 5;
+    let mut damaged = export.clone();
+    damaged[offset] ^= 0x20;
+    match verify_export(&damaged) {
+        Err(ChainError::Entry { seq, .. }) => assert_eq!(seq, 6),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        verify_export(&export[..export.len() - 3]),
+        Err(ChainError::Format(_))
+    ));
+    assert!(matches!(
+        verify_export(b"not an export"),
+        Err(ChainError::Format(_))
+    ));
+}
