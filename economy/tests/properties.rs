@@ -12,12 +12,36 @@ const NODES: usize = 4;
 
 #[derive(Debug, Clone)]
 enum Op {
-    Pay { from: usize, to: usize, whole: u64 },
-    Charge { node: usize, tokens: u64 },
-    Post { node: usize, whole: u64, expires: u64 },
-    Release { node: usize, pick: usize, worker: usize, refund: bool, at: u64 },
-    Sync { into: usize, from: usize },
-    Theft { thief: usize, victim: usize, into: usize },
+    Pay {
+        from: usize,
+        to: usize,
+        whole: u64,
+    },
+    Charge {
+        node: usize,
+        tokens: u64,
+    },
+    Post {
+        node: usize,
+        whole: u64,
+        expires: u64,
+    },
+    Release {
+        node: usize,
+        pick: usize,
+        worker: usize,
+        refund: bool,
+        at: u64,
+    },
+    Sync {
+        into: usize,
+        from: usize,
+    },
+    Theft {
+        thief: usize,
+        victim: usize,
+        into: usize,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -44,7 +68,12 @@ impl World {
     fn new() -> World {
         let (nodes, genesis) = swarm(NODES as u8);
         let stores = nodes.iter().map(|n| ledger(&genesis, n)).collect();
-        World { nodes, genesis, stores, escrows: vec![Vec::new(); NODES] }
+        World {
+            nodes,
+            genesis,
+            stores,
+            escrows: vec![Vec::new(); NODES],
+        }
     }
 
     fn run(&mut self, op: &Op) {
@@ -53,27 +82,60 @@ impl World {
         }
         match *op {
             Op::Pay { from, to, whole } if from != to => {
-                let _ = l(self, from).append(&self.nodes[from].key, pay(&self.nodes[to], ippc(whole)));
+                let _ =
+                    l(self, from).append(&self.nodes[from].key, pay(&self.nodes[to], ippc(whole)));
             }
             Op::Pay { .. } => {}
             Op::Charge { node, tokens } => {
-                let d = Draft::new(Intent::Charge { charge: Charge::Inference { tokens }, bounty: None }, 10);
+                let d = Draft::new(
+                    Intent::Charge {
+                        charge: Charge::Inference { tokens },
+                        bounty: None,
+                    },
+                    10,
+                );
                 let _ = l(self, node).append(&self.nodes[node].key, d);
             }
-            Op::Post { node, whole, expires } => {
-                let d = Draft::new(Intent::PostBounty { reward: ippc(whole), task: [1; 32], expires_at_ms: expires }, 10);
+            Op::Post {
+                node,
+                whole,
+                expires,
+            } => {
+                let d = Draft::new(
+                    Intent::PostBounty {
+                        reward: ippc(whole),
+                        task: [1; 32],
+                        expires_at_ms: expires,
+                    },
+                    10,
+                );
                 if let Ok(e) = l(self, node).append(&self.nodes[node].key, d) {
-                    self.escrows[node].push(EscrowId { poster: self.nodes[node].id, seq: e.body().seq });
+                    self.escrows[node].push(EscrowId {
+                        poster: self.nodes[node].id,
+                        seq: e.body().seq,
+                    });
                 }
             }
-            Op::Release { node, pick, worker, refund, at } => {
-                let Some(escrow) = self.escrows[node].get(pick % self.escrows[node].len().max(1)).copied() else {
+            Op::Release {
+                node,
+                pick,
+                worker,
+                refund,
+                at,
+            } => {
+                let Some(escrow) = self.escrows[node]
+                    .get(pick % self.escrows[node].len().max(1))
+                    .copied()
+                else {
                     return;
                 };
                 let intent = if refund || worker == node {
                     Intent::RefundBounty { escrow }
                 } else {
-                    Intent::PayBounty { escrow, worker: self.nodes[worker].id }
+                    Intent::PayBounty {
+                        escrow,
+                        worker: self.nodes[worker].id,
+                    }
                 };
                 let _ = l(self, node).append(&self.nodes[node].key, Draft::new(intent, at));
             }
@@ -81,7 +143,11 @@ impl World {
                 let entries = all_entries(l(self, from));
                 l(self, into).ingest(entries).unwrap();
             }
-            Op::Theft { thief, victim, into } if thief != victim => {
+            Op::Theft {
+                thief,
+                victim,
+                into,
+            } if thief != victim => {
                 let head = l(self, into).head(&self.nodes[thief].id).unwrap();
                 let (seq, prev) = head.map_or((0, TxId::ZERO), |(s, t)| (s + 1, t));
                 let e = raw_entry(
@@ -90,18 +156,30 @@ impl World {
                     seq,
                     prev,
                     Action::Transfer,
-                    transfer_body(&self.nodes[victim], &self.nodes[thief], ippc(1), &self.genesis),
+                    transfer_body(
+                        &self.nodes[victim],
+                        &self.nodes[thief],
+                        ippc(1),
+                        &self.genesis,
+                    ),
                     vec![],
                 );
                 let out = l(self, into).ingest(vec![e]).unwrap();
-                assert!(matches!(out[0], IngestOutcome::Rejected(_)), "theft accepted: {out:?}");
+                assert!(
+                    matches!(out[0], IngestOutcome::Rejected(_)),
+                    "theft accepted: {out:?}"
+                );
             }
             Op::Theft { .. } => {}
         }
     }
 
     fn sync_all(&self) {
-        let union: Vec<SignedEntry> = self.stores.iter().flat_map(|s| all_entries(&s.ledger)).collect();
+        let union: Vec<SignedEntry> = self
+            .stores
+            .iter()
+            .flat_map(|s| all_entries(&s.ledger))
+            .collect();
         for s in &self.stores {
             s.ledger.ingest(union.clone()).unwrap();
         }

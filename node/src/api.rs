@@ -1,20 +1,38 @@
 //! The admin HTTP API: localhost only, bearer-token authenticated.
 //!
-//! Routes: `GET /v1/status` (token required) and `GET /healthz` (no token; says
-//! only "ok", for liveness probes). Every other path is 404. The token lives in
-//! `data/api.token` (0600); whoever can read it may administer the node.
+//! Routes (all but `/healthz` need the token):
+//!
+//! | route                         | answer                                        |
+//! |-------------------------------|-----------------------------------------------|
+//! | `GET /healthz`                | `ok` (liveness probes)                        |
+//! | `GET /v1/status`              | [`NodeStatus`]                                |
+//! | `GET /v1/wallet`              | [`WalletView`]                                |
+//! | `GET /v1/ledger/entries`      | `?actor=&from=&limit=` → `[EntryView]`        |
+//! | `GET /v1/ledger/verify`       | [`VerifyView`]                                |
+//! | `GET /v1/ledger/export`       | `?actor=` → export file bytes                 |
+//! | `POST /v1/transfer`           | [`TransferRequest`] → [`EntryView`], durable  |
+//!
+//! Errors are JSON `{"error": "..."}`: 400 bad input, 401 token, 409 refused
+//! by the ledger, 500 otherwise. The token lives in `data/api.token` (0600);
+//! whoever can read it may administer the node.
 
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
-use axum::extract::{Request, State};
+use axum::extract::{Query, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
+use ed25519_dalek::SigningKey;
+use ippoc_economy::NodeId;
+use ippoc_economy::store::Ledger;
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
+
+use crate::error::NodeError;
+use crate::ledger::{self, EntryView, TransferRequest, VerifyView, WalletView};
 
 /// What `GET /v1/status` answers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,6 +55,8 @@ pub struct NodeStatus {
     pub api_addr: String,
     /// SHA-256 hardware fingerprint the node is bound to (verified at boot).
     pub hardware_fingerprint: String,
+    /// The ledger as this node sees it.
+    pub ledger: WalletView,
 }
 
 /// The fixed facts the API reports, captured when the daemon is ready.
@@ -54,18 +74,28 @@ pub struct StatusFacts {
     pub hardware_fingerprint: String,
 }
 
+/// What the API acts on: the node's ledger and its signing key.
+pub struct NodeHandle {
+    /// The ledger.
+    pub ledger: Arc<Ledger>,
+    /// The node's key, to sign its own entries.
+    pub key: SigningKey,
+}
+
 struct ApiState {
     token: String,
     facts: StatusFacts,
+    node: Arc<NodeHandle>,
     ready_at: Instant,
     ready_at_unix_ms: u64,
 }
 
 /// Builds the router; `token` is the bearer token callers must present.
-pub fn router(token: String, facts: StatusFacts) -> Router {
+pub fn router(token: String, facts: StatusFacts, node: Arc<NodeHandle>) -> Router {
     let state = Arc::new(ApiState {
         token,
         facts,
+        node,
         ready_at: Instant::now(),
         ready_at_unix_ms: SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -74,6 +104,11 @@ pub fn router(token: String, facts: StatusFacts) -> Router {
     });
     let authed = Router::new()
         .route("/v1/status", get(status))
+        .route("/v1/wallet", get(wallet))
+        .route("/v1/ledger/entries", get(entries))
+        .route("/v1/ledger/verify", get(verify))
+        .route("/v1/ledger/export", get(export))
+        .route("/v1/transfer", post(transfer))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
@@ -81,9 +116,112 @@ pub fn router(token: String, facts: StatusFacts) -> Router {
         .with_state(state)
 }
 
-async fn status(State(state): State<Arc<ApiState>>) -> axum::Json<NodeStatus> {
+/// An API error: a status code and a message.
+struct ApiError(StatusCode, String);
+
+impl From<NodeError> for ApiError {
+    fn from(e: NodeError) -> Self {
+        let code = match e {
+            NodeError::Refused(_) => StatusCode::CONFLICT,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        ApiError(code, e.to_string())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, axum::Json(serde_json::json!({"error": self.1}))).into_response()
+    }
+}
+
+type ApiResult<T> = Result<axum::Json<T>, ApiError>;
+
+/// Runs blocking ledger work (sled, fsync) off the async workers.
+async fn blocking<T: Send + 'static>(
+    state: &Arc<ApiState>,
+    work: impl FnOnce(&NodeHandle) -> Result<T, NodeError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let node = state.node.clone();
+    tokio::task::spawn_blocking(move || work(&node))
+        .await
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+        .map_err(ApiError::from)
+}
+
+async fn wallet(State(state): State<Arc<ApiState>>) -> ApiResult<WalletView> {
+    Ok(axum::Json(
+        blocking(&state, |n| ledger::wallet_view(&n.ledger)).await?,
+    ))
+}
+
+/// Query of `GET /v1/ledger/entries`.
+#[derive(Debug, Deserialize)]
+pub struct EntriesQuery {
+    /// Chain to read; the node's own by default.
+    pub actor: Option<NodeId>,
+    /// First seq.
+    #[serde(default)]
+    pub from: u64,
+    /// Most entries.
+    pub limit: Option<u64>,
+}
+
+async fn entries(
+    State(state): State<Arc<ApiState>>,
+    Query(q): Query<EntriesQuery>,
+) -> ApiResult<Vec<EntryView>> {
+    Ok(axum::Json(
+        blocking(&state, move |n| {
+            let actor = q.actor.unwrap_or(n.ledger.owner());
+            ledger::ledger_page(
+                &n.ledger,
+                actor,
+                q.from,
+                q.limit.unwrap_or(ledger::PAGE_ENTRIES_MAX),
+            )
+        })
+        .await?,
+    ))
+}
+
+async fn verify(State(state): State<Arc<ApiState>>) -> ApiResult<VerifyView> {
+    Ok(axum::Json(
+        blocking(&state, |n| ledger::verify(&n.ledger)).await?,
+    ))
+}
+
+/// Query of `GET /v1/ledger/export`.
+#[derive(Debug, Deserialize)]
+pub struct ExportQuery {
+    /// Chain to export; every chain by default.
+    pub actor: Option<NodeId>,
+}
+
+async fn export(
+    State(state): State<Arc<ApiState>>,
+    Query(q): Query<ExportQuery>,
+) -> Result<Vec<u8>, ApiError> {
+    blocking(&state, move |n| ledger::export(&n.ledger, q.actor)).await
+}
+
+async fn transfer(
+    State(state): State<Arc<ApiState>>,
+    body: Result<axum::Json<TransferRequest>, axum::extract::rejection::JsonRejection>,
+) -> ApiResult<EntryView> {
+    let axum::Json(request) = body.map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.body_text()))?;
+    Ok(axum::Json(
+        blocking(&state, move |n| {
+            ledger::transfer(&n.ledger, &n.key, &request)
+        })
+        .await?,
+    ))
+}
+
+async fn status(State(state): State<Arc<ApiState>>) -> ApiResult<NodeStatus> {
+    let view = blocking(&state, |n| ledger::wallet_view(&n.ledger)).await?;
     let f = &state.facts;
-    axum::Json(NodeStatus {
+    Ok(axum::Json(NodeStatus {
         node_id: f.node_id.clone(),
         version: env!("CARGO_PKG_VERSION").to_string(),
         pid: std::process::id(),
@@ -93,7 +231,8 @@ async fn status(State(state): State<Arc<ApiState>>) -> axum::Json<NodeStatus> {
         node_dir: f.node_dir.clone(),
         api_addr: f.api_addr.clone(),
         hardware_fingerprint: f.hardware_fingerprint.clone(),
-    })
+        ledger: view,
+    }))
 }
 
 async fn require_token(
@@ -125,7 +264,20 @@ async fn require_token(
 mod tests {
     use super::*;
 
-    async fn serve() -> (std::net::SocketAddr, tokio::sync::oneshot::Sender<()>) {
+    async fn serve() -> (
+        std::net::SocketAddr,
+        tokio::sync::oneshot::Sender<()>,
+        tempfile::TempDir,
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let key = SigningKey::from_bytes(&[1; 32]);
+        let me = NodeId::from_bytes(key.verifying_key().to_bytes());
+        let genesis = ippoc_economy::genesis::Genesis::solo(me, 1);
+        let ledger = Ledger::open(dir.path(), genesis, me, Default::default()).unwrap();
+        let node = Arc::new(NodeHandle {
+            ledger: Arc::new(ledger),
+            key,
+        });
         let facts = StatusFacts {
             node_id: "ab".repeat(32),
             data_dir: "/d".into(),
@@ -137,19 +289,19 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = tokio::sync::oneshot::channel();
         tokio::spawn(async move {
-            axum::serve(listener, router("secret".into(), facts))
+            axum::serve(listener, router("secret".into(), facts, node))
                 .with_graceful_shutdown(async {
                     let _ = rx.await;
                 })
                 .await
                 .unwrap();
         });
-        (addr, tx)
+        (addr, tx, dir)
     }
 
     #[tokio::test]
     async fn status_needs_the_exact_token_and_healthz_needs_none() {
-        let (addr, _stop) = serve().await;
+        let (addr, _stop, _dir) = serve().await;
         let client = reqwest::Client::builder().no_proxy().build().unwrap();
         let url = format!("http://{addr}/v1/status");
         for auth in [

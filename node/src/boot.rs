@@ -13,20 +13,27 @@
 //! | 4 | `fingerprint` | the hardware must be the hardware the node was bound to    |
 //! | 5 | `permissions` | key files must be 0600 (refused, never silently fixed)     |
 //! | 6 | `logs`        | open the rotated JSON log in the node's `logs/`            |
-//! | 7 | `admin-api`   | listen on 127.0.0.1 and publish `data/api.endpoint`        |
-//! | 8 | `ready`       | tell systemd READY=1                                       |
+//! | 7 | `ledger`      | install the genesis, open the ledger, verify its own head  |
+//! | 8 | `admin-api`   | listen on 127.0.0.1 and publish `data/api.endpoint`        |
+//! | 9 | `ready`       | tell systemd READY=1                                       |
 //!
-//! Steps 1–6 are [`boot_node`] (shared by `ippoc init` and the daemon); steps
-//! 7–8 belong to the daemon ([`crate::daemon`]). The ledger, sandbox, mesh and
-//! chain steps join between 6 and 7 as those subsystems land.
+//! Steps 1–7 are [`boot_node`] (shared by `ippoc init`, the daemon and the
+//! CLI's direct access to a stopped node); steps 8–9 belong to the daemon
+//! ([`crate::daemon`]). The sandbox, mesh and chain steps join between 7 and 8
+//! as those subsystems land.
 
 use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use ippoc_economy::store::Ledger;
 
 use crate::config::Config;
 use crate::error::NodeError;
 use crate::fsutil;
 use crate::hardware::{Fingerprint, HardwareProbe};
 use crate::identity::{self, Identity};
+use crate::ledger as node_ledger;
 use crate::lock::DataDirLock;
 use crate::logging::Logging;
 use crate::paths::DataDir;
@@ -46,6 +53,8 @@ pub enum BootStep {
     Permissions,
     /// Open the JSON log.
     Logs,
+    /// Install the genesis and open the ledger.
+    Ledger,
     /// Start the admin API.
     AdminApi,
     /// Notify systemd.
@@ -54,13 +63,14 @@ pub enum BootStep {
 
 impl BootStep {
     /// All steps, in order.
-    pub const ALL: [BootStep; 8] = [
+    pub const ALL: [BootStep; 9] = [
         BootStep::Config,
         BootStep::Lock,
         BootStep::Identity,
         BootStep::Fingerprint,
         BootStep::Permissions,
         BootStep::Logs,
+        BootStep::Ledger,
         BootStep::AdminApi,
         BootStep::Ready,
     ];
@@ -74,6 +84,7 @@ impl BootStep {
             BootStep::Fingerprint => "fingerprint",
             BootStep::Permissions => "permissions",
             BootStep::Logs => "logs",
+            BootStep::Ledger => "ledger",
             BootStep::AdminApi => "admin-api",
             BootStep::Ready => "ready",
         }
@@ -124,7 +135,17 @@ impl std::error::Error for BootError {
     }
 }
 
-/// A node that passed boot steps 2–6, holding the data-dir lock.
+/// What a boot may do beyond loading an existing node.
+#[derive(Debug, Clone, Default)]
+pub struct BootOptions {
+    /// Create the node if the data dir has none (`init`, `daemon`); otherwise
+    /// a missing node is an error (CLI access to a stopped node).
+    pub create: bool,
+    /// Genesis file to join (installed on first use, checked afterwards).
+    pub genesis: Option<PathBuf>,
+}
+
+/// A node that passed boot steps 2–7, holding the data-dir lock.
 #[derive(Debug)]
 pub struct BootedNode {
     /// The data dir.
@@ -135,6 +156,8 @@ pub struct BootedNode {
     pub created: bool,
     /// The verified hardware fingerprint.
     pub fingerprint: Fingerprint,
+    /// The open ledger.
+    pub ledger: Arc<Ledger>,
     /// Held for the node's lifetime; released on drop.
     _lock: DataDirLock,
 }
@@ -143,6 +166,8 @@ impl BootedNode {
     /// Undoes what this boot made: removes the node directory if this boot
     /// created it (an existing node is left as it was), then releases the lock.
     pub fn abandon(self, logging: &Logging) {
+        // The ledger must be closed before its directory can go.
+        drop(self.ledger);
         undo_creation(&self.identity, self.created, logging);
     }
 }
@@ -156,17 +181,24 @@ fn undo_creation(identity: &Identity, created: bool, logging: &Logging) {
     }
 }
 
-/// Boot steps 2–6: lock, identity, fingerprint, permissions, logs.
+/// Boot steps 2–7: lock, identity, fingerprint, permissions, logs, ledger.
 pub fn boot_node(
     data_dir: &DataDir,
     config: &Config,
     probe: &dyn HardwareProbe,
     logging: &Logging,
+    options: &BootOptions,
 ) -> Result<BootedNode, BootError> {
     let lock = DataDirLock::acquire(data_dir).map_err(BootError::at(BootStep::Lock))?;
-    let loaded = identity::load_or_create_identity(data_dir, probe)
-        .map_err(BootError::at(BootStep::Identity))?;
-    let (identity, created) = (loaded.identity, loaded.created);
+    let (identity, created) = if options.create {
+        let loaded = identity::load_or_create_identity(data_dir, probe)
+            .map_err(BootError::at(BootStep::Identity))?;
+        (loaded.identity, loaded.created)
+    } else {
+        let existing = identity::load_existing_identity(data_dir)
+            .map_err(BootError::at(BootStep::Identity))?;
+        (existing, false)
+    };
     let checks = (|| {
         let fingerprint =
             verify_fingerprint(&identity, probe).map_err(BootError::at(BootStep::Fingerprint))?;
@@ -174,10 +206,17 @@ pub fn boot_node(
         logging
             .attach_file(&identity.paths().logs(), &config.log)
             .map_err(BootError::at(BootStep::Logs))?;
-        Ok(fingerprint)
+        let opened = node_ledger::install_genesis(
+            identity.paths(),
+            options.genesis.as_deref(),
+            identity.node_id(),
+        )
+        .and_then(|genesis| node_ledger::open_ledger(identity.paths(), genesis, identity.node_id()))
+        .map_err(BootError::at(BootStep::Ledger))?;
+        Ok((fingerprint, opened))
     })();
     match checks {
-        Ok(fingerprint) => {
+        Ok((fingerprint, opened)) => {
             tracing::info!(
                 node_id = %identity.node_id(),
                 created,
@@ -189,6 +228,7 @@ pub fn boot_node(
                 identity,
                 created,
                 fingerprint,
+                ledger: Arc::new(opened),
                 _lock: lock,
             })
         }

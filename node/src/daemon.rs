@@ -11,8 +11,10 @@ use sd_notify::NotifyState;
 use tokio::net::TcpListener;
 use tokio::signal::unix::{SignalKind, signal};
 
-use crate::api::{self, StatusFacts};
-use crate::boot::{self, BootError, BootStep, BootedNode};
+use std::sync::Arc;
+
+use crate::api::{self, NodeHandle, StatusFacts};
+use crate::boot::{self, BootError, BootOptions, BootStep, BootedNode};
 use crate::config::Config;
 use crate::error::{ExitStatus, NodeError};
 use crate::fsutil;
@@ -73,8 +75,13 @@ pub async fn run(
     config: &Config,
     probe: &dyn HardwareProbe,
     logging: &Logging,
+    genesis: Option<std::path::PathBuf>,
 ) -> Result<(), DaemonError> {
-    let node = boot::boot_node(data_dir, config, probe, logging)?;
+    let options = BootOptions {
+        create: true,
+        genesis,
+    };
+    let node = boot::boot_node(data_dir, config, probe, logging, &options)?;
     let started = match start_services(&node, config).await {
         Ok(started) => started,
         Err(e) => {
@@ -152,9 +159,13 @@ async fn start_services(node: &BootedNode, config: &Config) -> Result<Started, B
         )));
     }
     tracing::info!(node_id = %node.identity.node_id(), api = %addr, "node ready");
+    let handle = Arc::new(NodeHandle {
+        ledger: node.ledger.clone(),
+        key: node.identity.signing_key().clone(),
+    });
     Ok(Started {
         listener,
-        router: api::router(token, facts),
+        router: api::router(token, facts, handle),
         terminate,
         interrupt,
     })

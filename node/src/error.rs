@@ -22,6 +22,8 @@ pub enum ExitStatus {
     DaemonUnreachable = 4,
     /// The daemon refused the admin token (HTTP 401).
     Unauthorized = 5,
+    /// The ledger refused the request (insufficient funds, Worker Mode, bad input).
+    Refused = 6,
     /// The hardware fingerprint does not match: the data dir was copied from
     /// other hardware (a clone) or the hardware changed; see `ippoc rebind`.
     CloneDetected = 10,
@@ -35,6 +37,9 @@ pub enum ExitStatus {
     ConfigInvalid = 14,
     /// A later boot step (admin API, service start) failed.
     ServiceFailed = 15,
+    /// The ledger cannot be opened or verified, or the genesis is invalid or
+    /// belongs to another swarm.
+    LedgerInvalid = 16,
 }
 
 impl ExitStatus {
@@ -152,6 +157,25 @@ pub enum NodeError {
         /// The token file used.
         token_path: PathBuf,
     },
+    /// The genesis file is invalid or of another swarm.
+    #[error("genesis {path}: {reason}")]
+    Genesis {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The ledger cannot be opened or is damaged.
+    #[error("ledger {path}: {reason}")]
+    Ledger {
+        /// The ledger directory.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The ledger refused the request.
+    #[error("{0}")]
+    Refused(String),
     /// The daemon answered something we do not understand.
     #[error("unexpected answer from the daemon: {0}")]
     Protocol(String),
@@ -175,6 +199,8 @@ impl NodeError {
             NodeError::ApiBind { .. } => ExitStatus::ServiceFailed,
             NodeError::DaemonUnreachable { .. } => ExitStatus::DaemonUnreachable,
             NodeError::Unauthorized { .. } => ExitStatus::Unauthorized,
+            NodeError::Refused(_) => ExitStatus::Refused,
+            NodeError::Genesis { .. } | NodeError::Ledger { .. } => ExitStatus::LedgerInvalid,
         }
     }
 

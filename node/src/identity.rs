@@ -14,7 +14,6 @@
 
 use std::fmt;
 use std::fs;
-use std::str::FromStr;
 
 use ed25519_dalek::SigningKey;
 use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
@@ -28,54 +27,7 @@ use crate::paths::{DataDir, NODE_SUBDIRS, NodePaths, STAGING_PREFIX};
 /// Length of the admin API token in random bytes (hex-encoded on disk).
 pub const API_TOKEN_BYTES: usize = 32;
 
-/// A node's identifier: its Ed25519 public key.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct NodeId([u8; 32]);
-
-impl NodeId {
-    /// Wraps public-key bytes.
-    pub fn from_bytes(bytes: [u8; 32]) -> Self {
-        NodeId(bytes)
-    }
-    /// The public-key bytes.
-    pub fn as_bytes(&self) -> &[u8; 32] {
-        &self.0
-    }
-    /// The first 12 hex digits, for log lines meant for people.
-    pub fn short(&self) -> String {
-        hex::encode(&self.0[..6])
-    }
-}
-
-impl fmt::Display for NodeId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&hex::encode(self.0))
-    }
-}
-
-impl fmt::Debug for NodeId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "NodeId({})", self.short())
-    }
-}
-
-/// Why a string is not a NodeID.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("a NodeID is 64 lowercase hex digits, got {0:?}")]
-pub struct ParseNodeIdError(String);
-
-impl FromStr for NodeId {
-    type Err = ParseNodeIdError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let bad = || ParseNodeIdError(s.chars().take(80).collect());
-        if s.len() != 64 || s.bytes().any(|b| b.is_ascii_uppercase()) {
-            return Err(bad());
-        }
-        let mut bytes = [0u8; 32];
-        hex::decode_to_slice(s, &mut bytes).map_err(|_| bad())?;
-        Ok(NodeId(bytes))
-    }
-}
+pub use ippoc_economy::NodeId;
 
 /// A loaded node identity: the signing key and where the node lives.
 pub struct Identity {
@@ -238,7 +190,7 @@ fn create_identity(data_dir: &DataDir, probe: &dyn HardwareProbe) -> Result<Iden
     let fingerprint = Fingerprint::of(&probe.probe()?);
     let seed: [u8; 32] = fsutil::random_bytes(32).try_into().expect("32 bytes asked");
     let signing_key = SigningKey::from_bytes(&seed);
-    let node_id = NodeId(signing_key.verifying_key().to_bytes());
+    let node_id = NodeId::from_bytes(signing_key.verifying_key().to_bytes());
 
     let nodes = data_dir.nodes();
     let staging = NodePaths::new(nodes.join(format!("{STAGING_PREFIX}{}", fsutil::random_hex(8))));
@@ -300,7 +252,7 @@ fn load_identity(data_dir: &DataDir, node_id: NodeId) -> Result<Identity, NodeEr
             "not a valid Ed25519 PKCS#8 PEM key ({e}); truncated or damaged? restore it from backup"
         ))
     })?;
-    let derived = NodeId(signing_key.verifying_key().to_bytes());
+    let derived = NodeId::from_bytes(signing_key.verifying_key().to_bytes());
     if derived != node_id {
         return Err(corrupt(format!(
             "the key belongs to node {derived}, not to the directory's node {node_id}"
@@ -352,17 +304,6 @@ mod tests {
             mem_gb: 16,
             hostname: "node-a".into(),
         })
-    }
-
-    #[test]
-    fn node_id_text_form_round_trips_and_rejects_bad_input() {
-        let id = NodeId([0xab; 32]);
-        let text = id.to_string();
-        assert_eq!(text.len(), 64);
-        assert_eq!(text.parse::<NodeId>().unwrap(), id);
-        assert!(text.to_uppercase().parse::<NodeId>().is_err());
-        assert!(text[..63].parse::<NodeId>().is_err());
-        assert!(format!("{}zz", &text[..62]).parse::<NodeId>().is_err());
     }
 
     #[test]
@@ -423,7 +364,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let data = DataDir::new(dir.path());
         load_or_create_identity(&data, &probe()).unwrap();
-        fs::create_dir(data.nodes().join(NodeId([7; 32]).to_string())).unwrap();
+        fs::create_dir(data.nodes().join(NodeId::from_bytes([7; 32]).to_string())).unwrap();
         assert!(matches!(
             load_or_create_identity(&data, &probe()),
             Err(NodeError::MultipleIdentities { count: 2, .. })

@@ -11,6 +11,7 @@
 
 pub mod api;
 pub mod boot;
+pub mod cli;
 pub mod client;
 pub mod config;
 pub mod daemon;
@@ -18,6 +19,7 @@ pub mod error;
 pub mod fsutil;
 pub mod hardware;
 pub mod identity;
+pub mod ledger;
 pub mod lock;
 pub mod logging;
 pub mod paths;

@@ -5,10 +5,10 @@
 //! ├── ippoc.lock            held by the one process that owns this data dir
 //! ├── config.toml           optional; read when --config is not given
 //! └── nodes/<NodeID>/
-//!     ├── data/             identity.key, fingerprint.json, api.token (0600), api.endpoint
+//!     ├── data/             identity.key, fingerprint.json, api.token (0600), api.endpoint, genesis.json
 //!     ├── memory/           agent memory (reserved)
 //!     ├── sandbox/          module cache and scratch
-//!     ├── economy/          the ledger
+//!     ├── economy/ledger/   the ledger (sled)
 //!     └── logs/             JSON logs
 //! ```
 
@@ -90,6 +90,14 @@ impl NodePaths {
     /// `data/api.endpoint`: address the running daemon's admin API listens on.
     pub fn api_endpoint(&self) -> PathBuf {
         self.data().join("api.endpoint")
+    }
+    /// `data/genesis.json`: the swarm this node belongs to.
+    pub fn genesis(&self) -> PathBuf {
+        self.data().join("genesis.json")
+    }
+    /// `economy/ledger`: the sled database of the ledger.
+    pub fn ledger(&self) -> PathBuf {
+        self.root.join("economy").join("ledger")
     }
     /// `logs/`: rotated JSON logs.
     pub fn logs(&self) -> PathBuf {

@@ -189,6 +189,15 @@ pub struct Ledger {
     write: Mutex<()>,
 }
 
+impl std::fmt::Debug for Ledger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ledger")
+            .field("swarm_id", &self.swarm_id)
+            .field("owner", &self.owner)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Ledger {
     /// Opens (or creates) the ledger at `path` for the node `owner` in the
     /// swarm of `genesis`. A ledger created for another swarm is refused.

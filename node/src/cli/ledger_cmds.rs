@@ -1,0 +1,230 @@
+//! Ledger commands: wallet, transfer, ledger show/verify/export, genesis new.
+
+use std::path::Path;
+
+use ippoc_economy::genesis::Genesis;
+use ippoc_economy::store::verify_export;
+use ippoc_economy::{Amount, Currency, NodeId};
+use serde::Serialize;
+
+use super::{Access, Env, Failure, access, runtime};
+use crate::error::{ExitStatus, NodeError};
+use crate::fsutil;
+use crate::ledger::{self, EntryView, TransferRequest, VerifyView, WalletView};
+
+fn print_json<T: Serialize>(value: &T) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).expect("views serialize")
+    );
+}
+
+pub fn wallet(env: &Env) -> Result<(), Failure> {
+    let view: WalletView = match access(env)? {
+        Access::Daemon(c) => runtime()?.block_on(c.get_json("/v1/wallet"))?,
+        Access::Direct(node) => ledger::wallet_view(&node.ledger)?,
+    };
+    if env.json {
+        print_json(&view);
+        return Ok(());
+    }
+    println!("node    {}", view.node_id);
+    println!("swarm   {}", view.swarm_id);
+    println!("mode    {:?}", view.mode);
+    println!(
+        "head    {}",
+        view.head_seq
+            .map_or("no entries yet".to_string(), |s| format!("seq {s}"))
+    );
+    for b in &view.balances {
+        println!(
+            "  {:>20} {:<5} {}",
+            b.balance,
+            b.currency.to_string(),
+            b.account
+        );
+    }
+    println!("pending {} · forks {}", view.pending, view.forks);
+    Ok(())
+}
+
+pub fn transfer(env: &Env, to: NodeId, amount: Amount, currency: Currency) -> Result<(), Failure> {
+    let request = TransferRequest {
+        to,
+        amount,
+        currency,
+    };
+    let view: EntryView = match access(env)? {
+        Access::Daemon(c) => runtime()?.block_on(c.post_json("/v1/transfer", &request))?,
+        Access::Direct(node) => {
+            ledger::transfer(&node.ledger, node.identity.signing_key(), &request)?
+        }
+    };
+    if env.json {
+        print_json(&view);
+    } else {
+        let fee = view
+            .entry
+            .body
+            .transfers
+            .get(1)
+            .map(|t| t.amount)
+            .unwrap_or_default();
+        println!(
+            "paid {amount} {currency} to {} (fee {fee}) — seq {}, tx {}",
+            to.short(),
+            view.entry.body.seq,
+            view.tx_id
+        );
+    }
+    Ok(())
+}
+
+pub fn show(env: &Env, actor: Option<NodeId>, from: u64, limit: u64) -> Result<(), Failure> {
+    let entries: Vec<EntryView> = match access(env)? {
+        Access::Daemon(c) => {
+            let actor = actor.map(|a| format!("&actor={a}")).unwrap_or_default();
+            runtime()?.block_on(c.get_json(&format!(
+                "/v1/ledger/entries?from={from}&limit={limit}{actor}"
+            )))?
+        }
+        Access::Direct(node) => {
+            let actor = actor.unwrap_or(node.ledger.owner());
+            ledger::ledger_page(&node.ledger, actor, from, limit)?
+        }
+    };
+    if env.json {
+        print_json(&entries);
+        return Ok(());
+    }
+    if entries.is_empty() {
+        println!("no entries");
+    }
+    for e in &entries {
+        let b = &e.entry.body;
+        let moves: Vec<String> = b
+            .transfers
+            .iter()
+            .map(|t| {
+                format!(
+                    "{} {} {}→{}",
+                    t.amount,
+                    t.currency,
+                    short(&t.from.to_string()),
+                    short(&t.to.to_string())
+                )
+            })
+            .collect();
+        println!(
+            "seq {:>6}  {}  {:<8} {:<14} {}",
+            b.seq,
+            &e.tx_id.to_string()[..12],
+            e.effect,
+            serde_json::to_value(&b.action)
+                .ok()
+                .and_then(|v| v["kind"].as_str().map(str::to_string))
+                .unwrap_or_default(),
+            moves.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// `wallet:abcdef…` with the NodeID cut to 12 digits.
+fn short(account: &str) -> String {
+    match account.split_once(':') {
+        Some((kind, rest)) if rest.len() >= 12 => format!("{kind}:{}", &rest[..12]),
+        _ => account.to_string(),
+    }
+}
+
+fn report_verify(view: VerifyView, what: &str, json: bool) -> Result<(), Failure> {
+    if json {
+        print_json(&view);
+    }
+    match view.error {
+        None => {
+            if !json {
+                println!(
+                    "ok: {what}: {} chains, {} entries verified",
+                    view.chains, view.entries
+                );
+            }
+            Ok(())
+        }
+        Some(error) => Err(Failure {
+            status: ExitStatus::LedgerInvalid,
+            message: format!("{what} does not verify: {error}"),
+        }),
+    }
+}
+
+pub fn verify(env: &Env) -> Result<(), Failure> {
+    let view: VerifyView = match access(env)? {
+        Access::Daemon(c) => runtime()?.block_on(c.get_json("/v1/ledger/verify"))?,
+        Access::Direct(node) => ledger::verify(&node.ledger)?,
+    };
+    report_verify(view, "ledger", env.json)
+}
+
+pub fn verify_file(file: &Path, json: bool) -> Result<(), Failure> {
+    let bytes = fsutil::read(file)?;
+    let view = match verify_export(&bytes) {
+        Ok((_, s)) => VerifyView {
+            chains: s.chains,
+            entries: s.entries,
+            error: None,
+        },
+        Err(e) => VerifyView {
+            chains: 0,
+            entries: 0,
+            error: Some(e.to_string()),
+        },
+    };
+    report_verify(view, &file.display().to_string(), json)
+}
+
+pub fn export(env: &Env, actor: Option<NodeId>, out: &Path) -> Result<(), Failure> {
+    let bytes = match access(env)? {
+        Access::Daemon(c) => {
+            let q = actor.map(|a| format!("?actor={a}")).unwrap_or_default();
+            runtime()?.block_on(c.get_bytes(&format!("/v1/ledger/export{q}")))?
+        }
+        Access::Direct(node) => ledger::export(&node.ledger, actor)?,
+    };
+    fsutil::write_atomic(out, &bytes, 0o644)?;
+    let (_, summary) = verify_export(&bytes).map_err(|e| NodeError::Ledger {
+        path: out.to_path_buf(),
+        reason: format!("the export just written does not verify: {e}"),
+    })?;
+    println!(
+        "wrote {} ({} chains, {} entries, {} bytes)",
+        out.display(),
+        summary.chains,
+        summary.entries,
+        bytes.len()
+    );
+    Ok(())
+}
+
+pub fn genesis_new(
+    name: &str,
+    founders: &[NodeId],
+    stipend: Amount,
+    treasury: Amount,
+    out: Option<&Path>,
+) -> Result<(), Failure> {
+    let genesis = Genesis::new(name, ledger::now_ms(), founders, stipend, treasury);
+    genesis.validate().map_err(|e| Failure {
+        status: ExitStatus::Usage,
+        message: e.to_string(),
+    })?;
+    match out {
+        Some(path) => {
+            fsutil::write_atomic(path, genesis.to_json().as_bytes(), 0o644)?;
+            println!("wrote {} (swarm id {})", path.display(), genesis.swarm_id());
+        }
+        None => println!("{}", genesis.to_json()),
+    }
+    Ok(())
+}

@@ -1,0 +1,319 @@
+//! The `ippoc` command line: arguments (clap), dispatch, and the one-line
+//! error with its documented exit code. Commands that read or change a node
+//! work through the running daemon's admin API when a daemon holds the data
+//! dir, and directly on the node's files when none does.
+
+mod ledger_cmds;
+mod node_cmds;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use ippoc_economy::{Amount, Currency, NodeId};
+
+use crate::boot::{self, BootError, BootOptions, BootStep, BootedNode};
+use crate::client::DaemonClient;
+use crate::config::Config;
+use crate::error::{ExitStatus, NodeError};
+use crate::hardware::SysinfoProbe;
+use crate::lock::DataDirLock;
+use crate::logging::{self, Logging};
+use crate::paths::DataDir;
+
+/// IPPOC sovereign swarm node.
+#[derive(Debug, Parser)]
+#[command(name = "ippoc", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    /// Data directory holding the node (created if missing).
+    #[arg(long, global = true, env = "IPPOC_DATA_DIR", default_value = "data")]
+    data_dir: PathBuf,
+    /// Configuration file [default: <data-dir>/config.toml if it exists, else built-in defaults].
+    #[arg(long, global = true, env = "IPPOC_CONFIG")]
+    config: Option<PathBuf>,
+    /// Log level or EnvFilter directive; overrides the config's log.level.
+    #[arg(long, global = true, env = "IPPOC_LOG")]
+    log_level: Option<String>,
+    /// Print machine-readable JSON instead of text (read commands).
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create the node (identity, hardware binding, layout, ledger) if it does not exist, and check it.
+    Init {
+        /// Genesis file of the swarm to join [default: a new solo development swarm].
+        #[arg(long)]
+        genesis: Option<PathBuf>,
+    },
+    /// Run the node in the foreground until SIGTERM/SIGINT (what systemd starts).
+    Daemon {
+        /// Genesis file of the swarm to join, on first start.
+        #[arg(long)]
+        genesis: Option<PathBuf>,
+    },
+    /// Ask the running daemon how it is.
+    Status,
+    /// Print this node's NodeID (works without a daemon).
+    Id,
+    /// Re-bind the node to this machine after a genuine hardware change.
+    Rebind {
+        /// Confirm that the hardware changed on purpose and this is not a copied data dir.
+        #[arg(long)]
+        confirm: bool,
+    },
+    /// Inspect the configuration.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// Balances and metabolism mode of this node.
+    Wallet,
+    /// Pay another node from this node's wallet (a 0.1% fee goes to the public goods pool).
+    Transfer {
+        /// Recipient NodeID.
+        to: NodeId,
+        /// Amount the recipient receives, e.g. 12.5.
+        amount: Amount,
+        /// IPPC or iUSD.
+        #[arg(long, default_value = "IPPC")]
+        currency: Currency,
+    },
+    /// Read, verify and export the ledger.
+    Ledger {
+        #[command(subcommand)]
+        command: LedgerCommand,
+    },
+    /// Create a swarm genesis.
+    Genesis {
+        #[command(subcommand)]
+        command: GenesisCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Print the full default configuration, every option commented.
+    Default,
+    /// Print the configuration in effect for this data dir.
+    Show,
+}
+
+#[derive(Debug, Subcommand)]
+enum LedgerCommand {
+    /// Show entries of a chain.
+    Show {
+        /// Chain to show [default: this node's].
+        #[arg(long)]
+        actor: Option<NodeId>,
+        /// First seq.
+        #[arg(long, default_value_t = 0)]
+        from: u64,
+        /// Most entries.
+        #[arg(long, default_value_t = 20)]
+        limit: u64,
+    },
+    /// Verify every stored chain (or an export file) with batched signature checks.
+    Verify {
+        /// Verify this export file offline instead of the node's ledger.
+        #[arg(long)]
+        file: Option<PathBuf>,
+    },
+    /// Write the chains to an export file (format: docs/ledger-format.md).
+    Export {
+        /// Only this chain [default: every chain].
+        #[arg(long)]
+        actor: Option<NodeId>,
+        /// Output file.
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum GenesisCommand {
+    /// Print (or write) a new genesis: founders' stipends, treasury, the 50 000 IPPC public goods pool.
+    New {
+        /// Swarm name.
+        #[arg(long)]
+        name: String,
+        /// A founding node (repeat); founders are also the mint sentinels.
+        #[arg(long = "founder", required = true)]
+        founders: Vec<NodeId>,
+        /// IPPC each founder starts with.
+        #[arg(long, default_value = "10000")]
+        stipend: Amount,
+        /// IPPC the treasury starts with.
+        #[arg(long, default_value = "1000000")]
+        treasury: Amount,
+        /// Write to this file instead of stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+/// A failure, with the exit code it ends the process with.
+pub struct Failure {
+    status: ExitStatus,
+    message: String,
+}
+
+impl From<NodeError> for Failure {
+    fn from(e: NodeError) -> Self {
+        Failure {
+            status: e.exit_status(),
+            message: e.to_string(),
+        }
+    }
+}
+
+impl From<BootError> for Failure {
+    fn from(e: BootError) -> Self {
+        Failure {
+            status: e.error.exit_status(),
+            message: e.to_string(),
+        }
+    }
+}
+
+/// What a command needs besides its own arguments.
+pub struct Env {
+    data_dir: DataDir,
+    config: Config,
+    config_path: Option<PathBuf>,
+    logging: Logging,
+    json: bool,
+}
+
+/// Entry point of the `ippoc` binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            eprintln!("ippoc: {}", failure.message);
+            ExitCode::from(failure.status.code())
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<(), Failure> {
+    // Absolute, so that paths in messages and `status` mean the same from any directory.
+    let data_dir =
+        DataDir::new(std::path::absolute(&cli.data_dir).unwrap_or_else(|_| cli.data_dir.clone()));
+    match &cli.command {
+        Command::Config {
+            command: ConfigCommand::Default,
+        } => return node_cmds::config_default(),
+        Command::Genesis {
+            command:
+                GenesisCommand::New {
+                    name,
+                    founders,
+                    stipend,
+                    treasury,
+                    out,
+                },
+        } => return ledger_cmds::genesis_new(name, founders, *stipend, *treasury, out.as_deref()),
+        Command::Ledger {
+            command: LedgerCommand::Verify { file: Some(file) },
+        } => return ledger_cmds::verify_file(file, cli.json),
+        _ => {}
+    }
+    let (config, config_path) = Config::load(cli.config.as_deref(), &data_dir.default_config())
+        .map_err(BootError::at(BootStep::Config))?;
+    // Read commands keep stderr quiet unless asked; state-changing ones log at the configured level.
+    let quiet = matches!(
+        cli.command,
+        Command::Status
+            | Command::Id
+            | Command::Config { .. }
+            | Command::Wallet
+            | Command::Ledger { .. }
+    );
+    let level = match (&cli.log_level, quiet) {
+        (Some(level), _) => level.clone(),
+        (None, true) => "warn".to_string(),
+        (None, false) => config.log.level.clone(),
+    };
+    let env = Env {
+        logging: logging::init(&level)?,
+        data_dir,
+        config,
+        config_path,
+        json: cli.json,
+    };
+    match cli.command {
+        Command::Init { genesis } => node_cmds::init(&env, genesis),
+        Command::Daemon { genesis } => node_cmds::daemon(&env, genesis),
+        Command::Status => node_cmds::status(&env),
+        Command::Id => node_cmds::id(&env),
+        Command::Rebind { confirm } => node_cmds::rebind(&env, confirm),
+        Command::Config { .. } => node_cmds::config_show(&env),
+        Command::Wallet => ledger_cmds::wallet(&env),
+        Command::Transfer {
+            to,
+            amount,
+            currency,
+        } => ledger_cmds::transfer(&env, to, amount, currency),
+        Command::Ledger { command } => match command {
+            LedgerCommand::Show { actor, from, limit } => {
+                ledger_cmds::show(&env, actor, from, limit)
+            }
+            LedgerCommand::Verify { .. } => ledger_cmds::verify(&env),
+            LedgerCommand::Export { actor, out } => ledger_cmds::export(&env, actor, &out),
+        },
+        Command::Genesis { .. } => unreachable!("handled before the config is read"),
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| NodeError::io("cannot start the async runtime", "tokio", e).into())
+}
+
+/// How a command reaches the node.
+enum Access {
+    /// A daemon holds the data dir: ask it.
+    Daemon(DaemonClient),
+    /// No daemon: open the node's files, with every boot check.
+    Direct(Box<BootedNode>),
+}
+
+fn access(env: &Env) -> Result<Access, Failure> {
+    match DataDirLock::acquire(&env.data_dir) {
+        Ok(lock) => {
+            drop(lock);
+            let options = BootOptions {
+                create: false,
+                genesis: None,
+            };
+            let node = boot::boot_node(
+                &env.data_dir,
+                &env.config,
+                &SysinfoProbe,
+                &env.logging,
+                &options,
+            )?;
+            Ok(Access::Direct(Box::new(node)))
+        }
+        Err(NodeError::Locked { holder, .. }) => match DaemonClient::connect(&env.data_dir) {
+            Ok(client) => Ok(Access::Daemon(client)),
+            Err(NodeError::DaemonUnreachable { reason, .. }) => Err(Failure {
+                status: ExitStatus::DaemonUnreachable,
+                message: format!(
+                    "{holder} holds the lock of {} but its admin API does not answer ({reason})",
+                    env.data_dir.root().display()
+                ),
+            }),
+            Err(e) => Err(e.into()),
+        },
+        Err(e) => Err(e.into()),
+    }
+}

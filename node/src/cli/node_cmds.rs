@@ -1,0 +1,181 @@
+//! Node lifecycle commands: init, daemon, status, id, rebind, config.
+
+use std::path::PathBuf;
+
+use serde_json::json;
+
+use super::{Env, Failure, runtime};
+use crate::boot::{self, BootOptions};
+use crate::client;
+use crate::config::DEFAULT_CONFIG_TOML;
+use crate::daemon;
+use crate::error::ExitStatus;
+use crate::hardware::{self, Fingerprint, HardwareProbe, SysinfoProbe};
+use crate::identity;
+use crate::lock::DataDirLock;
+
+pub fn config_default() -> Result<(), Failure> {
+    print!("{DEFAULT_CONFIG_TOML}");
+    Ok(())
+}
+
+pub fn init(env: &Env, genesis: Option<PathBuf>) -> Result<(), Failure> {
+    let options = BootOptions {
+        create: true,
+        genesis,
+    };
+    let node = boot::boot_node(
+        &env.data_dir,
+        &env.config,
+        &SysinfoProbe,
+        &env.logging,
+        &options,
+    )?;
+    let id = node.identity.node_id();
+    let dir = node.identity.paths().root().display().to_string();
+    let swarm = node.ledger.swarm_id().to_string();
+    if env.json {
+        println!(
+            "{}",
+            json!({"node_id": id.to_string(), "node_dir": dir, "created": node.created,
+                   "hardware_fingerprint": node.fingerprint.hash_hex(), "swarm_id": swarm})
+        );
+    } else if node.created {
+        println!(
+            "created node {id}\n  in {dir}\n  swarm {swarm} ({})",
+            node.ledger.genesis().name
+        );
+    } else {
+        println!("node {id} already exists and checks out\n  in {dir}\n  swarm {swarm}");
+    }
+    Ok(())
+}
+
+pub fn daemon(env: &Env, genesis: Option<PathBuf>) -> Result<(), Failure> {
+    runtime()?
+        .block_on(daemon::run(
+            &env.data_dir,
+            &env.config,
+            &SysinfoProbe,
+            &env.logging,
+            genesis,
+        ))
+        .map_err(|e| Failure {
+            status: e.exit_status(),
+            message: e.to_string(),
+        })
+}
+
+pub fn status(env: &Env) -> Result<(), Failure> {
+    let status = runtime()?.block_on(client::fetch_status(&env.data_dir))?;
+    if env.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&status).expect("status serializes")
+        );
+    } else {
+        let up = status.uptime_ms / 1000;
+        println!("node      {}", status.node_id);
+        println!(
+            "state     running (pid {}, up {}h {:02}m {:02}s)",
+            status.pid,
+            up / 3600,
+            up / 60 % 60,
+            up % 60
+        );
+        println!("version   {}", status.version);
+        println!("api       {}", status.api_addr);
+        println!("node dir  {}", status.node_dir);
+        println!("hardware  {}", status.hardware_fingerprint);
+        println!("swarm     {}", status.ledger.swarm_id);
+        println!(
+            "ledger    head seq {}, {} pending, {} forks, mode {:?}",
+            status
+                .ledger
+                .head_seq
+                .map_or("-".to_string(), |s| s.to_string()),
+            status.ledger.pending,
+            status.ledger.forks,
+            status.ledger.mode
+        );
+    }
+    Ok(())
+}
+
+pub fn id(env: &Env) -> Result<(), Failure> {
+    let identity = identity::load_existing_identity(&env.data_dir)?;
+    let id = identity.node_id();
+    if env.json {
+        let fingerprint = Fingerprint::read(&identity.paths().fingerprint())
+            .ok()
+            .map(|f| f.hash);
+        println!(
+            "{}",
+            json!({"node_id": id.to_string(), "node_dir": identity.paths().root().display().to_string(), "hardware_fingerprint": fingerprint})
+        );
+    } else {
+        println!("{id}");
+    }
+    Ok(())
+}
+
+pub fn rebind(env: &Env, confirm: bool) -> Result<(), Failure> {
+    let _lock = DataDirLock::acquire(&env.data_dir)?;
+    let identity = identity::load_existing_identity(&env.data_dir)?;
+    let path = identity.paths().fingerprint();
+    let current = SysinfoProbe.probe()?;
+    let recorded = Fingerprint::read(&path);
+    let change = match &recorded {
+        Ok(old) if old.verify(&current).is_ok() => {
+            println!("the node is already bound to this hardware; nothing to do");
+            return Ok(());
+        }
+        Ok(old) => hardware::describe_changes(&old.hardware, &current),
+        Err(e) => format!("recorded fingerprint unusable ({e})"),
+    };
+    if !confirm {
+        return Err(Failure {
+            status: ExitStatus::Usage,
+            message: format!(
+                "this machine differs from the one node {} was bound to: {change}. If the hardware changed on purpose (and this is not a copy of a node running elsewhere), run `ippoc rebind --confirm`",
+                identity.node_id().short()
+            ),
+        });
+    }
+    env.logging
+        .attach_file(&identity.paths().logs(), &env.config.log)?;
+    let new = Fingerprint::of(&current);
+    new.write(&path)?;
+    tracing::warn!(
+        event = "hardware_rebind",
+        node_id = %identity.node_id(),
+        old_fingerprint = recorded.as_ref().map(|f| f.hash.as_str()).unwrap_or("unreadable"),
+        new_fingerprint = %new.hash,
+        change = %change,
+        "operator re-bound the node to new hardware"
+    );
+    println!(
+        "node {} re-bound to this hardware ({change})",
+        identity.node_id()
+    );
+    Ok(())
+}
+
+pub fn config_show(env: &Env) -> Result<(), Failure> {
+    if env.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&env.config).expect("config serializes")
+        );
+    } else {
+        match &env.config_path {
+            Some(path) => println!("# from {}", path.display()),
+            None => println!("# built-in defaults (no config file)"),
+        }
+        print!(
+            "{}",
+            toml::to_string(&env.config).expect("config serializes")
+        );
+    }
+    Ok(())
+}
