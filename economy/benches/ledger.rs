@@ -66,9 +66,7 @@ fn ed25519(c: &mut Criterion) {
     let mut g = c.benchmark_group("ed25519");
     g.throughput(Throughput::Elements(1));
     g.bench_function("sign", |b| b.iter(|| k.sign(&message)));
-    g.bench_function("verify", |b| {
-        b.iter(|| verify(&public, &message, &signature).unwrap())
-    });
+    g.bench_function("verify", |b| b.iter(|| verify(&public, &message, &signature).unwrap()));
     g.finish();
 }
 
@@ -105,9 +103,7 @@ fn verify_chain(c: &mut Criterion) {
             }
         })
     });
-    g.bench_function("batch", |b| {
-        b.iter(|| verify_entries(swarm, &entries).unwrap())
-    });
+    g.bench_function("batch", |b| b.iter(|| verify_entries(swarm, &entries).unwrap()));
     g.finish();
 }
 

@@ -100,8 +100,7 @@ impl FromStr for Amount {
         let whole: u64 = whole.parse().map_err(|_| bad())?;
         let mut frac_units: u64 = 0;
         if !frac.is_empty() {
-            frac_units =
-                frac.parse::<u64>().map_err(|_| bad())? * 10u64.pow(DECIMALS - frac.len() as u32);
+            frac_units = frac.parse::<u64>().map_err(|_| bad())? * 10u64.pow(DECIMALS - frac.len() as u32);
         }
         whole
             .checked_mul(UNIT)
@@ -126,9 +125,7 @@ impl<'de> Deserialize<'de> for Amount {
 }
 
 /// The ledger's currencies. ETH exists only on the L2, never here.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Encode, Decode, Serialize, Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Encode, Decode, Serialize, Deserialize)]
 pub enum Currency {
     /// Internal cognitive fuel; what metabolism charges.
     #[serde(rename = "IPPC")]
@@ -201,12 +198,7 @@ impl fmt::Display for Balance {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let sign = if self.0 < 0 { "-" } else { "" };
         let abs = self.0.unsigned_abs();
-        write!(
-            f,
-            "{sign}{}.{:06}",
-            abs / u128::from(UNIT),
-            abs % u128::from(UNIT)
-        )
+        write!(f, "{sign}{}.{:06}", abs / u128::from(UNIT), abs % u128::from(UNIT))
     }
 }
 
@@ -227,16 +219,7 @@ mod tests {
             assert_eq!(a.base(), base, "{text}");
             assert_eq!(a.to_string().parse::<Amount>().unwrap(), a);
         }
-        for bad in [
-            "",
-            ".5",
-            "5.",
-            "-1",
-            "1.0000001",
-            "1e6",
-            "abc",
-            "18446744073709.551616",
-        ] {
+        for bad in ["", ".5", "5.", "-1", "1.0000001", "1e6", "abc", "18446744073709.551616"] {
             assert!(bad.parse::<Amount>().is_err(), "{bad:?} accepted");
         }
     }
@@ -261,9 +244,6 @@ mod tests {
     #[test]
     fn balances_print_with_sign() {
         assert_eq!(Balance(-1_500_000).to_string(), "-1.500000");
-        assert_eq!(
-            Balance::from_bytes(&Balance(-7).to_bytes()),
-            Some(Balance(-7))
-        );
+        assert_eq!(Balance::from_bytes(&Balance(-7).to_bytes()), Some(Balance(-7)));
     }
 }

@@ -24,8 +24,7 @@ fn config() -> Config {
 
 /// Encodes `value` canonically.
 pub fn encode<T: Encode>(value: &T) -> Vec<u8> {
-    bincode::encode_to_vec(value, config())
-        .expect("encoding to a Vec cannot fail below the size limit")
+    bincode::encode_to_vec(value, config()).expect("encoding to a Vec cannot fail below the size limit")
 }
 
 /// Why bytes did not decode.
@@ -41,8 +40,8 @@ pub enum DecodeError {
 
 /// Decodes exactly one `T` from all of `bytes`.
 pub fn decode<T: Decode<()>>(bytes: &[u8]) -> Result<T, DecodeError> {
-    let (value, used) = bincode::decode_from_slice::<T, _>(bytes, config())
-        .map_err(|e| DecodeError::Malformed(e.to_string()))?;
+    let (value, used) =
+        bincode::decode_from_slice::<T, _>(bytes, config()).map_err(|e| DecodeError::Malformed(e.to_string()))?;
     if used != bytes.len() {
         return Err(DecodeError::Trailing(bytes.len() - used));
     }

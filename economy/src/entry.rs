@@ -92,9 +92,7 @@ pub struct Transfer {
 }
 
 /// A reference to another chain's entry: "my entry relies on that chain up to here".
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Encode, Decode, Serialize, Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Encode, Decode, Serialize, Deserialize)]
 pub struct Dep {
     /// The other chain's actor.
     pub actor: NodeId,
@@ -211,10 +209,7 @@ impl EntryBody {
         let signature = key.sign(&signing).to_bytes();
         VerifiedEntry {
             tx_id: TxId(Sha256::digest(&signing).into()),
-            entry: SignedEntry {
-                body: self,
-                signature,
-            },
+            entry: SignedEntry { body: self, signature },
         }
     }
 
@@ -226,10 +221,7 @@ impl EntryBody {
             "signer must be the actor"
         );
         let signature = key.sign(&self.signing_bytes()).to_bytes();
-        SignedEntry {
-            body: self,
-            signature,
-        }
+        SignedEntry { body: self, signature }
     }
 }
 
@@ -305,9 +297,7 @@ impl SignedEntry {
     /// Verifies many entries with the batched path; same verdicts as
     /// [`SignedEntry::verify`] one by one. On failure names the index of the
     /// first bad entry.
-    pub fn verify_batch(
-        entries: Vec<SignedEntry>,
-    ) -> Result<Vec<VerifiedEntry>, (usize, VerifyError)> {
+    pub fn verify_batch(entries: Vec<SignedEntry>) -> Result<Vec<VerifiedEntry>, (usize, VerifyError)> {
         let mut keys = KeyCache::default();
         let mut parsed = Vec::with_capacity(entries.len());
         let mut signing = Vec::with_capacity(entries.len());
@@ -440,10 +430,7 @@ mod tests {
         let key = SigningKey::from_bytes(&[1; 32]);
         let mut signed = body(&key).sign(&key);
         signed.body.transfers[0].amount = Amount::from_base(6);
-        assert!(matches!(
-            signed.clone().verify(),
-            Err(VerifyError::Signature { .. })
-        ));
+        assert!(matches!(signed.clone().verify(), Err(VerifyError::Signature { .. })));
         let other = SigningKey::from_bytes(&[2; 32]);
         let forged = SignedEntry {
             body: body(&key),
@@ -457,10 +444,7 @@ mod tests {
         let key = SigningKey::from_bytes(&[1; 32]);
         let mut bytes = body(&key).sign(&key).to_bytes();
         bytes.push(0);
-        assert!(matches!(
-            SignedEntry::from_bytes(&bytes),
-            Err(DecodeError::Trailing(1))
-        ));
+        assert!(matches!(SignedEntry::from_bytes(&bytes), Err(DecodeError::Trailing(1))));
         bytes.truncate(bytes.len() - 10);
         assert!(matches!(
             SignedEntry::from_bytes(&bytes),
@@ -478,15 +462,9 @@ mod tests {
                 b.sign(&key)
             })
             .collect();
-        assert_eq!(
-            SignedEntry::verify_batch(entries.clone()).unwrap().len(),
-            20
-        );
+        assert_eq!(SignedEntry::verify_batch(entries.clone()).unwrap().len(), 20);
         entries[13].signature[3] ^= 4;
-        assert_eq!(
-            SignedEntry::verify_batch(entries.clone()).unwrap_err().0,
-            13
-        );
+        assert_eq!(SignedEntry::verify_batch(entries.clone()).unwrap_err().0, 13);
         assert!(entries[13].clone().verify().is_err());
     }
 }

@@ -73,13 +73,7 @@ impl Genesis {
     /// A swarm with `founders`, each given `stipend` IPPC, the treasury
     /// `treasury` IPPC and the public goods pool its 50 000 IPPC; the founders
     /// are the sentinels, with a majority threshold.
-    pub fn new(
-        name: &str,
-        created_at_ms: u64,
-        founders: &[NodeId],
-        stipend: Amount,
-        treasury: Amount,
-    ) -> Genesis {
+    pub fn new(name: &str, created_at_ms: u64, founders: &[NodeId], stipend: Amount, treasury: Amount) -> Genesis {
         let mut allocations = vec![
             Allocation {
                 account: AccountId::Treasury,
@@ -135,14 +129,9 @@ impl Genesis {
     pub fn validate(&self) -> Result<(), GenesisError> {
         let bad = |m: String| Err(GenesisError(m));
         if self.version != GENESIS_VERSION {
-            return bad(format!(
-                "version {} (expected {GENESIS_VERSION})",
-                self.version
-            ));
+            return bad(format!("version {} (expected {GENESIS_VERSION})", self.version));
         }
-        self.parameters
-            .validate()
-            .map_err(|e| GenesisError(e.to_string()))?;
+        self.parameters.validate().map_err(|e| GenesisError(e.to_string()))?;
         if self.allocations.len() > ALLOCATIONS_MAX {
             return bad(format!("more than {ALLOCATIONS_MAX} allocations"));
         }
@@ -219,8 +208,7 @@ mod tests {
         assert!(
             g.allocations
                 .iter()
-                .any(|a| a.account == AccountId::PublicGoodsPool
-                    && a.amount == PUBLIC_GOODS_POOL_GENESIS)
+                .any(|a| a.account == AccountId::PublicGoodsPool && a.amount == PUBLIC_GOODS_POOL_GENESIS)
         );
     }
 

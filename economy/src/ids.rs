@@ -63,9 +63,7 @@ macro_rules! hex32_text {
         }
         impl<'de> Deserialize<'de> for $t {
             fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                String::deserialize(d)?
-                    .parse()
-                    .map_err(serde::de::Error::custom)
+                String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
             }
         }
     };
@@ -108,9 +106,7 @@ impl fmt::Debug for SwarmId {
 
 /// A bounty's escrow: named by the poster and the seq of the posting entry,
 /// so the account's controller is visible in its name.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Encode, Decode, Serialize, Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Encode, Decode, Serialize, Deserialize)]
 pub struct EscrowId {
     /// The node that posted the bounty and alone may pay or refund it.
     pub poster: NodeId,
@@ -186,9 +182,7 @@ impl FromStr for AccountId {
             (Some("reserve"), Some(n), None) => AccountId::Reserve(node(n)?),
             (Some("escrow"), Some(n), Some(seq)) => AccountId::Escrow(EscrowId {
                 poster: node(n)?,
-                seq: seq
-                    .parse()
-                    .map_err(|_| format!("bad escrow seq in {s:?}"))?,
+                seq: seq.parse().map_err(|_| format!("bad escrow seq in {s:?}"))?,
             }),
             (Some("mint"), None, None) => AccountId::Mint,
             (Some("metabolism_sink"), None, None) => AccountId::MetabolismSink,
@@ -212,9 +206,7 @@ impl Serialize for AccountId {
 
 impl<'de> Deserialize<'de> for AccountId {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d)?
-            .parse()
-            .map_err(serde::de::Error::custom)
+        String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
     }
 }
 

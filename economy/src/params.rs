@@ -80,10 +80,7 @@ impl Parameters {
             return bad("transfer_fee_bps", "at most 10000 (100%)");
         }
         if self.solvency_threshold < self.bankruptcy_threshold {
-            return bad(
-                "solvency_threshold",
-                "must be at least bankruptcy_threshold",
-            );
+            return bad("solvency_threshold", "must be at least bankruptcy_threshold");
         }
         if self.multiplier_ppm == 0 || self.risk_factor_ppm == 0 {
             return bad("multiplier_ppm/risk_factor_ppm", "must be positive");
@@ -93,8 +90,7 @@ impl Parameters {
 
     /// Applies multiplier and risk factor to a variable cost in base units.
     fn scaled(&self, variable_base: u128) -> Option<Amount> {
-        let num =
-            variable_base * u128::from(self.multiplier_ppm) * u128::from(self.risk_factor_ppm);
+        let num = variable_base * u128::from(self.multiplier_ppm) * u128::from(self.risk_factor_ppm);
         let den = u128::from(PPM) * u128::from(PPM);
         u64::try_from(num.div_ceil(den)).ok().map(Amount::from_base)
     }
@@ -130,10 +126,7 @@ mod tests {
         assert_eq!(p.inference_cost(1000), Some(Amount::from_base(30 * UNIT)));
         assert_eq!(p.inference_cost(0), Some(Amount::from_base(10 * UNIT)));
         // 50 IPPC per second; 2.5 s of fuel = 125 IPPC.
-        assert_eq!(
-            p.sandbox_cost(250_000_000),
-            Some(Amount::from_base(125 * UNIT))
-        );
+        assert_eq!(p.sandbox_cost(250_000_000), Some(Amount::from_base(125 * UNIT)));
         // One unit of fuel still costs something.
         assert_eq!(p.sandbox_cost(1), Some(Amount::from_base(1)));
         // 0.1% of 1000 IPPC = 1 IPPC.

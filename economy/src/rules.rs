@@ -11,8 +11,8 @@ use std::collections::BTreeSet;
 use crate::amount::Currency;
 use crate::encoding;
 use crate::entry::{
-    Action, CERTIFICATE_SIGNATURES_MAX, DEPS_MAX, EntryBody, ExecutedProposal, MEMO_BYTES_MAX,
-    MintCertificate, Proof, TRANSFERS_MAX, Transfer,
+    Action, CERTIFICATE_SIGNATURES_MAX, DEPS_MAX, EntryBody, ExecutedProposal, MEMO_BYTES_MAX, MintCertificate, Proof,
+    TRANSFERS_MAX, Transfer,
 };
 use crate::genesis::Sentinels;
 use crate::ids::{AccountId, EscrowId, SwarmId, TxId};
@@ -51,9 +51,7 @@ pub enum RuleError {
         found: SwarmId,
     },
     /// `prev` inconsistent with `seq`.
-    #[error(
-        "seq {seq} with prev {prev}: seq 0 must have the zero prev, later entries a non-zero one"
-    )]
+    #[error("seq {seq} with prev {prev}: seq 0 must have the zero prev, later entries a non-zero one")]
     BadPrev {
         /// Seq.
         seq: u64,
@@ -137,11 +135,7 @@ fn action_name(a: &Action) -> &'static str {
 }
 
 /// Checks every static rule.
-pub fn check_static(
-    ctx: &RuleContext<'_>,
-    body: &EntryBody,
-    keys: &mut KeyCache,
-) -> Result<(), RuleError> {
+pub fn check_static(ctx: &RuleContext<'_>, body: &EntryBody, keys: &mut KeyCache) -> Result<(), RuleError> {
     if body.swarm_id != ctx.swarm_id {
         return Err(RuleError::WrongSwarm {
             expected: ctx.swarm_id,
@@ -214,9 +208,7 @@ fn check_proof(
             needed: "a mint quorum certificate",
         }),
         (_, false, true) => Err(RuleError::MissingProof {
-            account: first_system(|a| {
-                matches!(a, AccountId::Treasury | AccountId::PublicGoodsPool)
-            }),
+            account: first_system(|a| matches!(a, AccountId::Treasury | AccountId::PublicGoodsPool)),
             needed: "an executed DAO proposal",
         }),
     }
@@ -248,17 +240,13 @@ fn verify_certificate(
     let mut signers = BTreeSet::new();
     for s in &cert.signatures {
         if !ctx.sentinels.members.contains(&s.sentinel) {
-            return Err(RuleError::InvalidProof(format!(
-                "{} is not a sentinel",
-                s.sentinel
-            )));
+            return Err(RuleError::InvalidProof(format!("{} is not a sentinel", s.sentinel)));
         }
         let key = keys
             .get(s.sentinel.as_bytes())
             .map_err(|e| RuleError::InvalidProof(e.to_string()))?;
-        signature::verify(&key, &message, &s.signature).map_err(|e| {
-            RuleError::InvalidProof(format!("sentinel {}: {e}", s.sentinel.short()))
-        })?;
+        signature::verify(&key, &message, &s.signature)
+            .map_err(|e| RuleError::InvalidProof(format!("sentinel {}: {e}", s.sentinel.short())))?;
         signers.insert(s.sentinel);
     }
     if (signers.len() as u32) < ctx.sentinels.threshold {
@@ -281,38 +269,24 @@ fn check_shape(ctx: &RuleContext<'_>, body: &EntryBody) -> Result<(), RuleError>
     let single_charge = |cost: Option<crate::Amount>| -> Result<(), RuleError> {
         let cost = cost.ok_or_else(|| shape("cost overflows".into()))?;
         match body.transfers.as_slice() {
-            [t] if t.from == wallet
-                && t.to == AccountId::MetabolismSink
-                && t.currency == Currency::Ippc =>
-            {
+            [t] if t.from == wallet && t.to == AccountId::MetabolismSink && t.currency == Currency::Ippc => {
                 if t.amount == cost {
                     Ok(())
                 } else {
-                    Err(shape(format!(
-                        "charge {} IPPC, the parameters say {cost}",
-                        t.amount
-                    )))
+                    Err(shape(format!("charge {} IPPC, the parameters say {cost}", t.amount)))
                 }
             }
             _ => Err(shape(
-                "needs exactly one IPPC transfer from the actor's wallet to the metabolism sink"
-                    .into(),
+                "needs exactly one IPPC transfer from the actor's wallet to the metabolism sink".into(),
             )),
         }
     };
     let escrow_release = |escrow: &EscrowId, to: AccountId| -> Result<(), RuleError> {
         if escrow.poster != actor || escrow.seq >= body.seq {
-            return Err(shape(
-                "only the poster may release its own earlier bounty".into(),
-            ));
+            return Err(shape("only the poster may release its own earlier bounty".into()));
         }
         match body.transfers.as_slice() {
-            [t] if t.from == AccountId::Escrow(*escrow)
-                && t.to == to
-                && t.currency == Currency::Ippc =>
-            {
-                Ok(())
-            }
+            [t] if t.from == AccountId::Escrow(*escrow) && t.to == to && t.currency == Currency::Ippc => Ok(()),
             _ => Err(shape(format!(
                 "needs exactly one IPPC transfer from the escrow to {to}"
             ))),
@@ -338,8 +312,7 @@ fn check_shape(ctx: &RuleContext<'_>, body: &EntryBody) -> Result<(), RuleError>
                 }
             }
             _ => Err(shape(
-                "needs a wallet-to-wallet transfer followed by its fee to the public goods pool"
-                    .into(),
+                "needs a wallet-to-wallet transfer followed by its fee to the public goods pool".into(),
             )),
         },
         Action::LlmInference { tokens } => single_charge(ctx.params.inference_cost(*tokens)),
@@ -374,15 +347,12 @@ fn check_shape(ctx: &RuleContext<'_>, body: &EntryBody) -> Result<(), RuleError>
                     .iter()
                     .any(|t| t.from != wallet || t.to != AccountId::Treasury)
             {
-                return Err(shape(
-                    "needs transfers from the wallet to the treasury".into(),
-                ));
+                return Err(shape("needs transfers from the wallet to the treasury".into()));
             }
             Ok(())
         }
         Action::Mint => {
-            if body.transfers.is_empty() || body.transfers.iter().any(|t| t.from != AccountId::Mint)
-            {
+            if body.transfers.is_empty() || body.transfers.iter().any(|t| t.from != AccountId::Mint) {
                 return Err(shape("needs transfers from the mint".into()));
             }
             Ok(())

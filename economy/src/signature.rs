@@ -69,10 +69,7 @@ impl PublicKey {
         if point.is_small_order() {
             return Err(SignatureError::WeakKey);
         }
-        Ok(PublicKey {
-            bytes: *bytes,
-            point,
-        })
+        Ok(PublicKey { bytes: *bytes, point })
     }
     /// The encoded key.
     pub fn as_bytes(&self) -> &[u8; 32] {
@@ -91,15 +88,10 @@ struct ParsedSignature {
     k: Scalar,
 }
 
-fn parse(
-    key: &PublicKey,
-    message: &[u8],
-    signature: &[u8; 64],
-) -> Result<ParsedSignature, SignatureError> {
+fn parse(key: &PublicKey, message: &[u8], signature: &[u8; 64]) -> Result<ParsedSignature, SignatureError> {
     let r_bytes: [u8; 32] = signature[..32].try_into().expect("32 bytes");
     let s_bytes: [u8; 32] = signature[32..].try_into().expect("32 bytes");
-    let s = Option::<Scalar>::from(Scalar::from_canonical_bytes(s_bytes))
-        .ok_or(SignatureError::NonCanonicalS)?;
+    let s = Option::<Scalar>::from(Scalar::from_canonical_bytes(s_bytes)).ok_or(SignatureError::NonCanonicalS)?;
     let r = decompress_canonical(&r_bytes).ok_or(SignatureError::REncoding)?;
     if r.is_small_order() {
         return Err(SignatureError::SmallOrderR);
@@ -174,10 +166,7 @@ pub struct KeyCache {
 impl KeyCache {
     /// The parsed key for `bytes`.
     pub fn get(&mut self, bytes: &[u8; 32]) -> Result<PublicKey, SignatureError> {
-        *self
-            .keys
-            .entry(*bytes)
-            .or_insert_with(|| PublicKey::parse(bytes))
+        *self.keys.entry(*bytes).or_insert_with(|| PublicKey::parse(bytes))
     }
 }
 
@@ -215,9 +204,7 @@ mod tests {
     }
 
     fn ours(key: &[u8; 32], msg: &[u8], sig: &[u8; 64]) -> (bool, bool) {
-        let single = PublicKey::parse(key)
-            .and_then(|k| verify(&k, msg, sig))
-            .is_ok();
+        let single = PublicKey::parse(key).and_then(|k| verify(&k, msg, sig)).is_ok();
         let batch = match PublicKey::parse(key) {
             Ok(k) => {
                 // A good signature alongside, so the batch path really batches.
@@ -233,10 +220,7 @@ mod tests {
 
     fn dalek_strict(key: &[u8; 32], msg: &[u8], sig: &[u8; 64]) -> bool {
         VerifyingKey::from_bytes(key)
-            .map(|k| {
-                k.verify_strict(msg, &ed25519_dalek::Signature::from_bytes(sig))
-                    .is_ok()
-            })
+            .map(|k| k.verify_strict(msg, &ed25519_dalek::Signature::from_bytes(sig)).is_ok())
             .unwrap_or(false)
     }
 
@@ -269,15 +253,9 @@ mod tests {
             assert_eq!(ours(&identity, msg, &sig), (false, false));
             assert!(!dalek_strict(&identity, msg, &sig));
             let weak = VerifyingKey::from_bytes(&identity).unwrap();
-            let dalek_batch = ed25519_dalek::verify_batch(
-                &[msg],
-                &[ed25519_dalek::Signature::from_bytes(&sig)],
-                &[weak],
-            );
-            assert!(
-                dalek_batch.is_ok(),
-                "documents why dalek's batch path is not used"
-            );
+            let dalek_batch =
+                ed25519_dalek::verify_batch(&[msg], &[ed25519_dalek::Signature::from_bytes(&sig)], &[weak]);
+            assert!(dalek_batch.is_ok(), "documents why dalek's batch path is not used");
         }
         for torsion in EIGHT_TORSION {
             let key = torsion.compress().to_bytes();
@@ -293,8 +271,8 @@ mod tests {
         // S + ℓ verifies under a lax check; it must not here.
         // ℓ = 2^252 + 27742317777372353535851937790883648493, little-endian.
         let ell: [u8; 32] = [
-            0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9,
-            0xde, 0x14, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+            0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde, 0x14, 0, 0, 0, 0,
+            0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
         ];
         let s = Scalar::from_canonical_bytes(sig[32..].try_into().unwrap()).unwrap();
         let mut sum = [0u8; 32];
@@ -310,10 +288,7 @@ mod tests {
         assert_eq!(ours(&pk, msg, &malleated), (false, false));
         assert!(!dalek_strict(&pk, msg, &malleated));
         let parsed = PublicKey::parse(&pk).unwrap();
-        assert_eq!(
-            verify(&parsed, msg, &malleated),
-            Err(SignatureError::NonCanonicalS)
-        );
+        assert_eq!(verify(&parsed, msg, &malleated), Err(SignatureError::NonCanonicalS));
     }
 
     #[test]
@@ -342,11 +317,7 @@ mod tests {
         let a = scalar(5);
         let a_point = a * ED25519_BASEPOINT_POINT;
         let (pk, sig) = sign_raw(a, a_point, scalar(6), EIGHT_TORSION[1], b"crafted");
-        assert_eq!(
-            ours(&pk, b"crafted", &sig),
-            (true, true),
-            "both of our paths agree"
-        );
+        assert_eq!(ours(&pk, b"crafted", &sig), (true, true), "both of our paths agree");
         assert!(
             !dalek_strict(&pk, b"crafted", &sig),
             "cofactorless verify_strict rejects it"
@@ -359,23 +330,15 @@ mod tests {
 
     #[test]
     fn batch_names_the_first_bad_signature() {
-        let keys: Vec<SigningKey> = (0..10u8)
-            .map(|i| SigningKey::from_bytes(&[i + 1; 32]))
-            .collect();
+        let keys: Vec<SigningKey> = (0..10u8).map(|i| SigningKey::from_bytes(&[i + 1; 32])).collect();
         let pks: Vec<PublicKey> = keys
             .iter()
             .map(|k| PublicKey::parse(&k.verifying_key().to_bytes()).unwrap())
             .collect();
         let msgs: Vec<Vec<u8>> = (0..10u8).map(|i| vec![i; 10]).collect();
-        let mut sigs: Vec<[u8; 64]> = keys
-            .iter()
-            .zip(&msgs)
-            .map(|(k, m)| k.sign(m).to_bytes())
-            .collect();
+        let mut sigs: Vec<[u8; 64]> = keys.iter().zip(&msgs).map(|(k, m)| k.sign(m).to_bytes()).collect();
         let items = |sigs: &Vec<[u8; 64]>| -> Result<(), (usize, SignatureError)> {
-            let items: Vec<BatchItem<'_>> = (0..10)
-                .map(|i| (&pks[i], msgs[i].as_slice(), &sigs[i]))
-                .collect();
+            let items: Vec<BatchItem<'_>> = (0..10).map(|i| (&pks[i], msgs[i].as_slice(), &sigs[i])).collect();
             verify_batch(&items)
         };
         assert_eq!(items(&sigs), Ok(()));

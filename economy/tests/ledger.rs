@@ -5,28 +5,18 @@ mod common;
 use common::*;
 use ippoc_economy::entry::{ExecutedProposal, MintCertificate, Proof, SentinelSignature};
 use ippoc_economy::rules::mint_message;
-use ippoc_economy::store::{
-    Charge, Draft, IngestOutcome, Intent, Ledger, LedgerError, LedgerOptions, Mode,
-};
+use ippoc_economy::store::{Charge, Draft, IngestOutcome, Intent, Ledger, LedgerError, LedgerOptions, Mode};
 use ippoc_economy::{AccountId, Action, Amount, Currency, Dep, EscrowId, TxId};
 
 #[test]
 fn a_transfer_moves_value_pays_the_fee_and_keeps_the_books_balanced() {
     let (n, g) = swarm(2);
     let a = ledger(&g, &n[0]);
-    let pgp_before = a
-        .ledger
-        .balance(&AccountId::PublicGoodsPool, Currency::Ippc)
-        .unwrap()
-        .0;
+    let pgp_before = a.ledger.balance(&AccountId::PublicGoodsPool, Currency::Ippc).unwrap().0;
     a.ledger.append(&n[0].key, pay(&n[1], ippc(100))).unwrap();
     assert_eq!(wallet(&a.ledger, &n[0]), (900 * 1_000_000) - 100_000);
     assert_eq!(wallet(&a.ledger, &n[1]), 1100 * 1_000_000);
-    let pgp = a
-        .ledger
-        .balance(&AccountId::PublicGoodsPool, Currency::Ippc)
-        .unwrap()
-        .0;
+    let pgp = a.ledger.balance(&AccountId::PublicGoodsPool, Currency::Ippc).unwrap().0;
     assert_eq!(pgp - pgp_before, 100_000, "0.1% of 100 IPPC");
     assert_books_balance(&a.ledger);
 }
@@ -40,23 +30,14 @@ fn another_node_ingesting_the_chain_reaches_the_same_state_root() {
         a.ledger.append(&n[0].key, pay(&n[1], ippc(i))).unwrap();
     }
     let outcomes = b.ledger.ingest(all_entries(&a.ledger)).unwrap();
-    assert!(
-        outcomes.iter().all(|o| *o == IngestOutcome::Applied),
-        "{outcomes:?}"
-    );
-    assert_eq!(
-        a.ledger.state_root().unwrap(),
-        b.ledger.state_root().unwrap()
-    );
+    assert!(outcomes.iter().all(|o| *o == IngestOutcome::Applied), "{outcomes:?}");
+    assert_eq!(a.ledger.state_root().unwrap(), b.ledger.state_root().unwrap());
     let again = b.ledger.ingest(all_entries(&a.ledger)).unwrap();
     assert!(
         again.iter().all(|o| *o == IngestOutcome::Duplicate),
         "duplicates are idempotent"
     );
-    assert_eq!(
-        a.ledger.state_root().unwrap(),
-        b.ledger.state_root().unwrap()
-    );
+    assert_eq!(a.ledger.state_root().unwrap(), b.ledger.state_root().unwrap());
 }
 
 #[test]
@@ -81,17 +62,11 @@ fn received_credit_is_spendable_once_declared_and_third_parties_agree_in_any_ord
         .filter(|e| e.body.actor == n[1].id)
         .collect();
     let first = c.ledger.ingest(b_chain.clone()).unwrap();
-    assert!(
-        matches!(first[0], IngestOutcome::Pending { .. }),
-        "{first:?}"
-    );
+    assert!(matches!(first[0], IngestOutcome::Pending { .. }), "{first:?}");
     assert_eq!(c.ledger.pending_count().unwrap(), 1);
     c.ledger.ingest(all_entries(&a.ledger)).unwrap();
     assert_eq!(c.ledger.pending_count().unwrap(), 0);
-    assert_eq!(
-        c.ledger.state_root().unwrap(),
-        b.ledger.state_root().unwrap()
-    );
+    assert_eq!(c.ledger.state_root().unwrap(), b.ledger.state_root().unwrap());
     assert_books_balance(&c.ledger);
 }
 
@@ -103,11 +78,7 @@ fn an_overdraft_is_refused_locally_and_bounces_identically_on_every_node() {
         a.ledger.append(&n[0].key, pay(&n[1], ippc(5000))),
         Err(LedgerError::Denied(_))
     ));
-    assert_eq!(
-        a.ledger.head(&n[0].id).unwrap(),
-        None,
-        "nothing was written"
-    );
+    assert_eq!(a.ledger.head(&n[0].id).unwrap(), None, "nothing was written");
 
     // A dishonest node signs the overdraft anyway.
     let bad = raw_entry(
@@ -134,10 +105,7 @@ fn an_overdraft_is_refused_locally_and_bounces_identically_on_every_node() {
         1000 * 1_000_000,
         "a bounced entry moves nothing"
     );
-    assert_eq!(
-        x.ledger.state_root().unwrap(),
-        y.ledger.state_root().unwrap()
-    );
+    assert_eq!(x.ledger.state_root().unwrap(), y.ledger.state_root().unwrap());
     assert_books_balance(&x.ledger);
 }
 
@@ -172,15 +140,7 @@ fn system_accounts_need_their_proofs() {
         currency: Currency::Ippc,
         amount: ippc(10),
     }];
-    let no_proof = raw_entry(
-        &n[0],
-        &g,
-        0,
-        TxId::ZERO,
-        Action::Grant,
-        grant.clone(),
-        vec![],
-    );
+    let no_proof = raw_entry(&n[0], &g, 0, TxId::ZERO, Action::Grant, grant.clone(), vec![]);
     let out = x.ledger.ingest(vec![no_proof]).unwrap();
     assert!(
         matches!(&out[0], IngestOutcome::Rejected(r) if r.contains("executed DAO proposal")),
@@ -230,10 +190,7 @@ fn system_accounts_need_their_proofs() {
         "one sentinel twice is no quorum: {out:?}"
     );
     let good = mint_entry(0, TxId::ZERO, vec![sig(0), sig(2)]);
-    assert_eq!(
-        x.ledger.ingest(vec![good.clone()]).unwrap()[0],
-        IngestOutcome::Applied
-    );
+    assert_eq!(x.ledger.ingest(vec![good.clone()]).unwrap()[0], IngestOutcome::Applied);
     assert_eq!(wallet(&x.ledger, &n[0]), 1050 * 1_000_000);
     let replay = mint_entry(1, good.tx_id(), vec![sig(0), sig(2)]);
     assert!(
@@ -265,10 +222,7 @@ fn a_seq_gap_waits_in_pending_until_the_missing_entry_arrives() {
     );
     assert_eq!(x.ledger.pending_count().unwrap(), 0);
     assert_eq!(x.ledger.head(&n[0].id).unwrap().unwrap().0, 3);
-    assert_eq!(
-        x.ledger.state_root().unwrap(),
-        a.ledger.state_root().unwrap()
-    );
+    assert_eq!(x.ledger.state_root().unwrap(), a.ledger.state_root().unwrap());
 }
 
 #[test]
@@ -461,9 +415,7 @@ fn a_forged_signature_is_rejected() {
     );
     e.signature[10] ^= 1;
     let x = ledger(&g, &n[1]);
-    assert!(
-        matches!(x.ledger.ingest(vec![e]).unwrap()[0], IngestOutcome::Rejected(ref r) if r.contains("signature"))
-    );
+    assert!(matches!(x.ledger.ingest(vec![e]).unwrap()[0], IngestOutcome::Rejected(ref r) if r.contains("signature")));
 }
 
 #[test]
@@ -486,17 +438,12 @@ fn bounties_escrow_pay_the_worker_or_refund_after_expiry() {
         seq: p1.body().seq,
     };
     assert_eq!(
-        a.ledger
-            .balance(&AccountId::Escrow(escrow), Currency::Ippc)
-            .unwrap()
-            .0,
+        a.ledger.balance(&AccountId::Escrow(escrow), Currency::Ippc).unwrap().0,
         100 * 1_000_000
     );
     // Not expired yet: a refund is refused.
     let early = Draft::new(Intent::RefundBounty { escrow }, 999);
-    assert!(
-        matches!(a.ledger.append(&n[0].key, early), Err(LedgerError::Denied(r)) if r.contains("expires"))
-    );
+    assert!(matches!(a.ledger.append(&n[0].key, early), Err(LedgerError::Denied(r)) if r.contains("expires")));
     a.ledger
         .append(
             &n[0].key,
@@ -518,10 +465,7 @@ fn bounties_escrow_pay_the_worker_or_refund_after_expiry() {
         21,
     );
     assert!(
-        matches!(
-            a.ledger.append(&n[0].key, twice),
-            Err(LedgerError::Denied(_))
-        ),
+        matches!(a.ledger.append(&n[0].key, twice), Err(LedgerError::Denied(_))),
         "an escrow pays once"
     );
 
@@ -531,23 +475,13 @@ fn bounties_escrow_pay_the_worker_or_refund_after_expiry() {
         seq: p2.body().seq,
     };
     a.ledger
-        .append(
-            &n[0].key,
-            Draft::new(Intent::RefundBounty { escrow: escrow2 }, 2_000),
-        )
+        .append(&n[0].key, Draft::new(Intent::RefundBounty { escrow: escrow2 }, 2_000))
         .unwrap();
-    assert_eq!(
-        wallet(&a.ledger, &n[0]),
-        900 * 1_000_000,
-        "post, pay, post, refund"
-    );
+    assert_eq!(wallet(&a.ledger, &n[0]), 900 * 1_000_000, "post, pay, post, refund");
     assert_books_balance(&a.ledger);
     let x = ledger(&g, &n[1]);
     x.ledger.ingest(all_entries(&a.ledger)).unwrap();
-    assert_eq!(
-        x.ledger.state_root().unwrap(),
-        a.ledger.state_root().unwrap()
-    );
+    assert_eq!(x.ledger.state_root().unwrap(), a.ledger.state_root().unwrap());
 }
 
 #[test]
@@ -565,11 +499,7 @@ fn metabolism_charges_by_the_table_and_worker_mode_has_hysteresis() {
         )
     };
     a.ledger.append(&n[0].key, charge(1000)).unwrap();
-    assert_eq!(
-        wallet(&a.ledger, &n[0]),
-        970 * 1_000_000,
-        "10 + 0.02 × 1000 = 30 IPPC"
-    );
+    assert_eq!(wallet(&a.ledger, &n[0]), 970 * 1_000_000, "10 + 0.02 × 1000 = 30 IPPC");
     assert_eq!(a.ledger.mode().unwrap(), Mode::Normal);
     // Spend down to below the bankruptcy threshold (100 IPPC).
     a.ledger.append(&n[0].key, pay(&n[1], ippc(880))).unwrap();
@@ -594,11 +524,7 @@ fn metabolism_charges_by_the_table_and_worker_mode_has_hysteresis() {
     b.ledger.ingest(all_entries(&a.ledger)).unwrap();
     b.ledger.append(&n[1].key, pay(&n[0], ippc(300))).unwrap();
     a.ledger.ingest(all_entries(&b.ledger)).unwrap();
-    assert_eq!(
-        a.ledger.mode().unwrap(),
-        Mode::Worker,
-        "hysteresis: not yet solvent"
-    );
+    assert_eq!(a.ledger.mode().unwrap(), Mode::Worker, "hysteresis: not yet solvent");
     b.ledger.append(&n[1].key, pay(&n[0], ippc(200))).unwrap();
     a.ledger.ingest(all_entries(&b.ledger)).unwrap();
     assert_eq!(a.ledger.mode().unwrap(), Mode::Normal);
@@ -646,13 +572,7 @@ fn an_export_verifies_offline_and_names_the_first_bad_entry() {
 
     // Flip one byte inside entry 6's signature (the last 64 bytes of its record).
     let (_, entries) = ippoc_economy::store::parse_export(&export).unwrap();
-    let offset: usize = 24
-        + 32
-        + entries[..7]
-            .iter()
-            .map(|e| 4 + e.to_bytes().len())
-            .sum::<usize>()
-        - 5;
+    let offset: usize = 24 + 32 + entries[..7].iter().map(|e| 4 + e.to_bytes().len()).sum::<usize>() - 5;
     let mut damaged = export.clone();
     damaged[offset] ^= 0x20;
     match verify_export(&damaged) {
@@ -663,8 +583,5 @@ fn an_export_verifies_offline_and_names_the_first_bad_entry() {
         verify_export(&export[..export.len() - 3]),
         Err(ChainError::Format(_))
     ));
-    assert!(matches!(
-        verify_export(b"not an export"),
-        Err(ChainError::Format(_))
-    ));
+    assert!(matches!(verify_export(b"not an export"), Err(ChainError::Format(_))));
 }

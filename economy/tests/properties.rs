@@ -82,8 +82,7 @@ impl World {
         }
         match *op {
             Op::Pay { from, to, whole } if from != to => {
-                let _ =
-                    l(self, from).append(&self.nodes[from].key, pay(&self.nodes[to], ippc(whole)));
+                let _ = l(self, from).append(&self.nodes[from].key, pay(&self.nodes[to], ippc(whole)));
             }
             Op::Pay { .. } => {}
             Op::Charge { node, tokens } => {
@@ -96,11 +95,7 @@ impl World {
                 );
                 let _ = l(self, node).append(&self.nodes[node].key, d);
             }
-            Op::Post {
-                node,
-                whole,
-                expires,
-            } => {
+            Op::Post { node, whole, expires } => {
                 let d = Draft::new(
                     Intent::PostBounty {
                         reward: ippc(whole),
@@ -123,10 +118,7 @@ impl World {
                 refund,
                 at,
             } => {
-                let Some(escrow) = self.escrows[node]
-                    .get(pick % self.escrows[node].len().max(1))
-                    .copied()
-                else {
+                let Some(escrow) = self.escrows[node].get(pick % self.escrows[node].len().max(1)).copied() else {
                     return;
                 };
                 let intent = if refund || worker == node {
@@ -143,11 +135,7 @@ impl World {
                 let entries = all_entries(l(self, from));
                 l(self, into).ingest(entries).unwrap();
             }
-            Op::Theft {
-                thief,
-                victim,
-                into,
-            } if thief != victim => {
+            Op::Theft { thief, victim, into } if thief != victim => {
                 let head = l(self, into).head(&self.nodes[thief].id).unwrap();
                 let (seq, prev) = head.map_or((0, TxId::ZERO), |(s, t)| (s + 1, t));
                 let e = raw_entry(
@@ -156,30 +144,18 @@ impl World {
                     seq,
                     prev,
                     Action::Transfer,
-                    transfer_body(
-                        &self.nodes[victim],
-                        &self.nodes[thief],
-                        ippc(1),
-                        &self.genesis,
-                    ),
+                    transfer_body(&self.nodes[victim], &self.nodes[thief], ippc(1), &self.genesis),
                     vec![],
                 );
                 let out = l(self, into).ingest(vec![e]).unwrap();
-                assert!(
-                    matches!(out[0], IngestOutcome::Rejected(_)),
-                    "theft accepted: {out:?}"
-                );
+                assert!(matches!(out[0], IngestOutcome::Rejected(_)), "theft accepted: {out:?}");
             }
             Op::Theft { .. } => {}
         }
     }
 
     fn sync_all(&self) {
-        let union: Vec<SignedEntry> = self
-            .stores
-            .iter()
-            .flat_map(|s| all_entries(&s.ledger))
-            .collect();
+        let union: Vec<SignedEntry> = self.stores.iter().flat_map(|s| all_entries(&s.ledger)).collect();
         for s in &self.stores {
             s.ledger.ingest(union.clone()).unwrap();
         }

@@ -11,6 +11,7 @@
 //! | `GET /v1/ledger/verify`       | [`VerifyView`]                                |
 //! | `GET /v1/ledger/export`       | `?actor=` → export file bytes                 |
 //! | `POST /v1/transfer`           | [`TransferRequest`] → [`EntryView`], durable  |
+//! | `POST /v1/ledger/import`      | export file bytes → [`ImportView`]            |
 //!
 //! Errors are JSON `{"error": "..."}`: 400 bad input, 401 token, 409 refused
 //! by the ledger, 500 otherwise. The token lives in `data/api.token` (0600);
@@ -32,7 +33,10 @@ use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
 use crate::error::NodeError;
-use crate::ledger::{self, EntryView, TransferRequest, VerifyView, WalletView};
+use crate::ledger::{self, EntryView, ImportView, TransferRequest, VerifyView, WalletView};
+
+/// Largest request body (an import file), in bytes.
+pub const IMPORT_BYTES_MAX: usize = 64 * 1024 * 1024;
 
 /// What `GET /v1/status` answers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -109,6 +113,8 @@ pub fn router(token: String, facts: StatusFacts, node: Arc<NodeHandle>) -> Route
         .route("/v1/ledger/verify", get(verify))
         .route("/v1/ledger/export", get(export))
         .route("/v1/transfer", post(transfer))
+        .route("/v1/ledger/import", post(import))
+        .layer(axum::extract::DefaultBodyLimit::max(IMPORT_BYTES_MAX))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
@@ -150,9 +156,7 @@ async fn blocking<T: Send + 'static>(
 }
 
 async fn wallet(State(state): State<Arc<ApiState>>) -> ApiResult<WalletView> {
-    Ok(axum::Json(
-        blocking(&state, |n| ledger::wallet_view(&n.ledger)).await?,
-    ))
+    Ok(axum::Json(blocking(&state, |n| ledger::wallet_view(&n.ledger)).await?))
 }
 
 /// Query of `GET /v1/ledger/entries`.
@@ -167,28 +171,18 @@ pub struct EntriesQuery {
     pub limit: Option<u64>,
 }
 
-async fn entries(
-    State(state): State<Arc<ApiState>>,
-    Query(q): Query<EntriesQuery>,
-) -> ApiResult<Vec<EntryView>> {
+async fn entries(State(state): State<Arc<ApiState>>, Query(q): Query<EntriesQuery>) -> ApiResult<Vec<EntryView>> {
     Ok(axum::Json(
         blocking(&state, move |n| {
             let actor = q.actor.unwrap_or(n.ledger.owner());
-            ledger::ledger_page(
-                &n.ledger,
-                actor,
-                q.from,
-                q.limit.unwrap_or(ledger::PAGE_ENTRIES_MAX),
-            )
+            ledger::ledger_page(&n.ledger, actor, q.from, q.limit.unwrap_or(ledger::PAGE_ENTRIES_MAX))
         })
         .await?,
     ))
 }
 
 async fn verify(State(state): State<Arc<ApiState>>) -> ApiResult<VerifyView> {
-    Ok(axum::Json(
-        blocking(&state, |n| ledger::verify(&n.ledger)).await?,
-    ))
+    Ok(axum::Json(blocking(&state, |n| ledger::verify(&n.ledger)).await?))
 }
 
 /// Query of `GET /v1/ledger/export`.
@@ -198,11 +192,14 @@ pub struct ExportQuery {
     pub actor: Option<NodeId>,
 }
 
-async fn export(
-    State(state): State<Arc<ApiState>>,
-    Query(q): Query<ExportQuery>,
-) -> Result<Vec<u8>, ApiError> {
+async fn export(State(state): State<Arc<ApiState>>, Query(q): Query<ExportQuery>) -> Result<Vec<u8>, ApiError> {
     blocking(&state, move |n| ledger::export(&n.ledger, q.actor)).await
+}
+
+async fn import(State(state): State<Arc<ApiState>>, body: axum::body::Bytes) -> ApiResult<ImportView> {
+    Ok(axum::Json(
+        blocking(&state, move |n| ledger::import(&n.ledger, &body)).await?,
+    ))
 }
 
 async fn transfer(
@@ -211,10 +208,7 @@ async fn transfer(
 ) -> ApiResult<EntryView> {
     let axum::Json(request) = body.map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.body_text()))?;
     Ok(axum::Json(
-        blocking(&state, move |n| {
-            ledger::transfer(&n.ledger, &n.key, &request)
-        })
-        .await?,
+        blocking(&state, move |n| ledger::transfer(&n.ledger, &n.key, &request)).await?,
     ))
 }
 
@@ -235,11 +229,7 @@ async fn status(State(state): State<Arc<ApiState>>) -> ApiResult<NodeStatus> {
     }))
 }
 
-async fn require_token(
-    State(state): State<Arc<ApiState>>,
-    request: Request,
-    next: Next,
-) -> Response {
+async fn require_token(State(state): State<Arc<ApiState>>, request: Request, next: Next) -> Response {
     let presented = request
         .headers()
         .get(header::AUTHORIZATION)
@@ -323,11 +313,7 @@ mod tests {
         let status: NodeStatus = resp.json().await.unwrap();
         assert_eq!(status.node_id, "ab".repeat(32));
         assert_eq!(status.pid, std::process::id());
-        let health = client
-            .get(format!("http://{addr}/healthz"))
-            .send()
-            .await
-            .unwrap();
+        let health = client.get(format!("http://{addr}/healthz")).send().await.unwrap();
         assert_eq!(health.status(), 200);
         let missing = client
             .get(format!("http://{addr}/v1/nope"))
@@ -336,5 +322,56 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(missing.status(), 404);
+    }
+
+    #[tokio::test]
+    async fn writes_need_the_token_and_transfer_answers_with_the_durable_entry() {
+        let (addr, _stop, _dir) = serve().await;
+        let client = reqwest::Client::builder().no_proxy().build().unwrap();
+        let url = format!("http://{addr}/v1/transfer");
+        let to = NodeId::from_bytes(SigningKey::from_bytes(&[2; 32]).verifying_key().to_bytes());
+        let body = serde_json::json!({"to": to, "amount": "12.5", "currency": "IPPC"});
+        let unauth = client.post(&url).json(&body).send().await.unwrap();
+        assert_eq!(unauth.status(), 401);
+        let ok = client
+            .post(&url)
+            .bearer_auth("secret")
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(ok.status(), 200);
+        let entry: EntryView = ok.json().await.unwrap();
+        assert_eq!(entry.entry.body.seq, 0);
+        let too_much = serde_json::json!({"to": to, "amount": "999999", "currency": "IPPC"});
+        let refused = client
+            .post(&url)
+            .bearer_auth("secret")
+            .json(&too_much)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), 409);
+        let err: serde_json::Value = refused.json().await.unwrap();
+        assert!(err["error"].as_str().unwrap().contains("overdraft"), "{err}");
+        let malformed = client
+            .post(&url)
+            .bearer_auth("secret")
+            .header("content-type", "application/json")
+            .body("{\"to\": 5}")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(malformed.status(), 400);
+        let wallet: WalletView = client
+            .get(format!("http://{addr}/v1/wallet"))
+            .bearer_auth("secret")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(wallet.head_seq, Some(0));
     }
 }

@@ -92,11 +92,7 @@ impl BootStep {
 
     /// 1-based position.
     pub fn number(self) -> usize {
-        Self::ALL
-            .iter()
-            .position(|s| *s == self)
-            .expect("every step is listed")
-            + 1
+        Self::ALL.iter().position(|s| *s == self).expect("every step is listed") + 1
     }
 }
 
@@ -191,28 +187,21 @@ pub fn boot_node(
 ) -> Result<BootedNode, BootError> {
     let lock = DataDirLock::acquire(data_dir).map_err(BootError::at(BootStep::Lock))?;
     let (identity, created) = if options.create {
-        let loaded = identity::load_or_create_identity(data_dir, probe)
-            .map_err(BootError::at(BootStep::Identity))?;
+        let loaded = identity::load_or_create_identity(data_dir, probe).map_err(BootError::at(BootStep::Identity))?;
         (loaded.identity, loaded.created)
     } else {
-        let existing = identity::load_existing_identity(data_dir)
-            .map_err(BootError::at(BootStep::Identity))?;
+        let existing = identity::load_existing_identity(data_dir).map_err(BootError::at(BootStep::Identity))?;
         (existing, false)
     };
     let checks = (|| {
-        let fingerprint =
-            verify_fingerprint(&identity, probe).map_err(BootError::at(BootStep::Fingerprint))?;
+        let fingerprint = verify_fingerprint(&identity, probe).map_err(BootError::at(BootStep::Fingerprint))?;
         check_permissions(&identity).map_err(BootError::at(BootStep::Permissions))?;
         logging
             .attach_file(&identity.paths().logs(), &config.log)
             .map_err(BootError::at(BootStep::Logs))?;
-        let opened = node_ledger::install_genesis(
-            identity.paths(),
-            options.genesis.as_deref(),
-            identity.node_id(),
-        )
-        .and_then(|genesis| node_ledger::open_ledger(identity.paths(), genesis, identity.node_id()))
-        .map_err(BootError::at(BootStep::Ledger))?;
+        let opened = node_ledger::install_genesis(identity.paths(), options.genesis.as_deref(), identity.node_id())
+            .and_then(|genesis| node_ledger::open_ledger(identity.paths(), genesis, identity.node_id()))
+            .map_err(BootError::at(BootStep::Ledger))?;
         Ok((fingerprint, opened))
     })();
     match checks {
@@ -240,10 +229,7 @@ pub fn boot_node(
 }
 
 /// Checks the node's recorded fingerprint against `probe`'s hardware.
-pub fn verify_fingerprint(
-    identity: &Identity,
-    probe: &dyn HardwareProbe,
-) -> Result<Fingerprint, NodeError> {
+pub fn verify_fingerprint(identity: &Identity, probe: &dyn HardwareProbe) -> Result<Fingerprint, NodeError> {
     let recorded = Fingerprint::read(&identity.paths().fingerprint())?;
     recorded.verify(&probe.probe()?)?;
     Ok(recorded)

@@ -37,12 +37,9 @@ impl DaemonClient {
             }
             Err(e) => return Err(NodeError::io("cannot read", &endpoint_path, e)),
         };
-        let parsed: std::net::SocketAddr = addr.parse().map_err(|_| {
-            NodeError::Protocol(format!(
-                "{} holds {addr:?}, not an address",
-                endpoint_path.display()
-            ))
-        })?;
+        let parsed: std::net::SocketAddr = addr
+            .parse()
+            .map_err(|_| NodeError::Protocol(format!("{} holds {addr:?}, not an address", endpoint_path.display())))?;
         if !parsed.ip().is_loopback() {
             return Err(NodeError::Protocol(format!(
                 "{} points at {parsed}; the admin API only ever listens on loopback",
@@ -64,15 +61,17 @@ impl DaemonClient {
     }
 
     async fn send(&self, request: reqwest::RequestBuilder) -> Result<reqwest::Response, NodeError> {
-        let response = request.bearer_auth(&self.token).send().await.map_err(|e| {
-            NodeError::DaemonUnreachable {
+        let response = request
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .map_err(|e| NodeError::DaemonUnreachable {
                 data_dir: self.data_dir.root().to_path_buf(),
                 reason: format!(
                     "nothing answers at {}: {e}; a stale api.endpoint after a crash?",
                     self.addr
                 ),
-            }
-        })?;
+            })?;
         let code = response.status().as_u16();
         if code == 200 {
             return Ok(response);
@@ -94,9 +93,7 @@ impl DaemonClient {
 
     /// `GET path`, JSON answer.
     pub async fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T, NodeError> {
-        let r = self
-            .send(self.http.get(format!("http://{}{path}", self.addr)))
-            .await?;
+        let r = self.send(self.http.get(format!("http://{}{path}", self.addr))).await?;
         r.json()
             .await
             .map_err(|e| NodeError::Protocol(format!("bad answer to {path}: {e}")))
@@ -104,9 +101,7 @@ impl DaemonClient {
 
     /// `GET path`, raw bytes.
     pub async fn get_bytes(&self, path: &str) -> Result<Vec<u8>, NodeError> {
-        let r = self
-            .send(self.http.get(format!("http://{}{path}", self.addr)))
-            .await?;
+        let r = self.send(self.http.get(format!("http://{}{path}", self.addr))).await?;
         Ok(r.bytes()
             .await
             .map_err(|e| NodeError::Protocol(e.to_string()))?
@@ -114,17 +109,21 @@ impl DaemonClient {
     }
 
     /// `POST path` with a JSON body, JSON answer.
-    pub async fn post_json<B: Serialize, T: DeserializeOwned>(
-        &self,
-        path: &str,
-        body: &B,
-    ) -> Result<T, NodeError> {
+    pub async fn post_json<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<T, NodeError> {
         let r = self
-            .send(
-                self.http
-                    .post(format!("http://{}{path}", self.addr))
-                    .json(body),
-            )
+            .send(self.http.post(format!("http://{}{path}", self.addr)).json(body))
+            .await?;
+        r.json()
+            .await
+            .map_err(|e| NodeError::Protocol(format!("bad answer to {path}: {e}")))
+    }
+}
+
+impl DaemonClient {
+    /// `POST path` with raw bytes, JSON answer.
+    pub async fn post_bytes<T: DeserializeOwned>(&self, path: &str, body: Vec<u8>) -> Result<T, NodeError> {
+        let r = self
+            .send(self.http.post(format!("http://{}{path}", self.addr)).body(body))
             .await?;
         r.json()
             .await
@@ -134,7 +133,5 @@ impl DaemonClient {
 
 /// Asks the daemon running on `data_dir` for its status.
 pub async fn fetch_status(data_dir: &DataDir) -> Result<NodeStatus, NodeError> {
-    DaemonClient::connect(data_dir)?
-        .get_json("/v1/status")
-        .await
+    DaemonClient::connect(data_dir)?.get_json("/v1/status").await
 }

@@ -125,10 +125,7 @@ impl Config {
 
     /// Loads the config: `explicit` if given (it must exist), else
     /// `fallback` if it exists, else the defaults. Returns where it came from.
-    pub fn load(
-        explicit: Option<&Path>,
-        fallback: &Path,
-    ) -> Result<(Self, Option<PathBuf>), NodeError> {
+    pub fn load(explicit: Option<&Path>, fallback: &Path) -> Result<(Self, Option<PathBuf>), NodeError> {
         let path = match explicit {
             Some(p) => p.to_path_buf(),
             None if fallback.is_file() => fallback.to_path_buf(),
@@ -149,18 +146,12 @@ impl Config {
             })
         };
         if self.log.file_bytes_max < LOG_FILE_BYTES_MIN {
-            return bad(format!(
-                "log.file_bytes_max must be at least {LOG_FILE_BYTES_MIN}"
-            ));
+            return bad(format!("log.file_bytes_max must be at least {LOG_FILE_BYTES_MIN}"));
         }
         if self.log.files_kept > LOG_FILES_KEPT_MAX {
-            return bad(format!(
-                "log.files_kept must be at most {LOG_FILES_KEPT_MAX}"
-            ));
+            return bad(format!("log.files_kept must be at most {LOG_FILES_KEPT_MAX}"));
         }
-        if self.daemon.shutdown_timeout_ms == 0
-            || self.daemon.shutdown_timeout_ms > SHUTDOWN_TIMEOUT_MS_MAX
-        {
+        if self.daemon.shutdown_timeout_ms == 0 || self.daemon.shutdown_timeout_ms > SHUTDOWN_TIMEOUT_MS_MAX {
             return bad(format!(
                 "daemon.shutdown_timeout_ms must be in 1..={SHUTDOWN_TIMEOUT_MS_MAX}"
             ));
@@ -188,9 +179,7 @@ mod tests {
         for line in full.lines().filter(|l| l.contains(" = ")) {
             let key = line.split(" = ").next().unwrap();
             assert!(
-                DEFAULT_CONFIG_TOML
-                    .lines()
-                    .any(|l| l.starts_with(&format!("{key} = "))),
+                DEFAULT_CONFIG_TOML.lines().any(|l| l.starts_with(&format!("{key} = "))),
                 "option {key} missing from DEFAULT_CONFIG_TOML"
             );
         }

@@ -77,10 +77,7 @@ pub async fn run(
     logging: &Logging,
     genesis: Option<std::path::PathBuf>,
 ) -> Result<(), DaemonError> {
-    let options = BootOptions {
-        create: true,
-        genesis,
-    };
+    let options = BootOptions { create: true, genesis };
     let node = boot::boot_node(data_dir, config, probe, logging, &options)?;
     let started = match start_services(&node, config).await {
         Ok(started) => started,
@@ -103,19 +100,8 @@ struct Started {
 async fn start_services(node: &BootedNode, config: &Config) -> Result<Started, BootError> {
     let paths = node.identity.paths();
     let at_api = BootError::at(BootStep::AdminApi);
-    let (terminate, interrupt) = (|| {
-        Ok((
-            signal(SignalKind::terminate())?,
-            signal(SignalKind::interrupt())?,
-        ))
-    })()
-    .map_err(|e| {
-        at_api(NodeError::io(
-            "cannot install signal handlers for",
-            "SIGTERM/SIGINT",
-            e,
-        ))
-    })?;
+    let (terminate, interrupt) = (|| Ok((signal(SignalKind::terminate())?, signal(SignalKind::interrupt())?)))()
+        .map_err(|e| at_api(NodeError::io("cannot install signal handlers for", "SIGTERM/SIGINT", e)))?;
     let requested = format!("127.0.0.1:{}", config.api.port);
     let listener = TcpListener::bind(&requested).await.map_err(|source| {
         BootError::at(BootStep::AdminApi)(NodeError::ApiBind {
@@ -123,9 +109,9 @@ async fn start_services(node: &BootedNode, config: &Config) -> Result<Started, B
             source,
         })
     })?;
-    let addr = listener.local_addr().map_err(|e| {
-        BootError::at(BootStep::AdminApi)(NodeError::io("cannot read address of", &requested, e))
-    })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| BootError::at(BootStep::AdminApi)(NodeError::io("cannot read address of", &requested, e)))?;
     let token = match identity::read_api_token(paths) {
         Ok(token) => token,
         Err(_) => {
@@ -146,10 +132,7 @@ async fn start_services(node: &BootedNode, config: &Config) -> Result<Started, B
         api_addr: addr.to_string(),
         hardware_fingerprint: node.fingerprint.hash_hex().to_string(),
     };
-    let status_line = format!(
-        "node {} ready, admin API on {addr}",
-        node.identity.node_id().short()
-    );
+    let status_line = format!("node {} ready, admin API on {addr}", node.identity.node_id().short());
     if let Err(e) = sd_notify::notify(&[NotifyState::Ready, NotifyState::Status(&status_line)]) {
         let _ = std::fs::remove_file(paths.api_endpoint());
         return Err(BootError::at(BootStep::Ready)(NodeError::io(
@@ -171,11 +154,7 @@ async fn start_services(node: &BootedNode, config: &Config) -> Result<Started, B
     })
 }
 
-async fn serve_until_signal(
-    node: BootedNode,
-    started: Started,
-    config: &Config,
-) -> Result<(), DaemonError> {
+async fn serve_until_signal(node: BootedNode, started: Started, config: &Config) -> Result<(), DaemonError> {
     let Started {
         listener,
         router,
@@ -186,10 +165,7 @@ async fn serve_until_signal(
         // systemd recommends pinging at half the period. The ping comes from
         // the runtime itself, so a wedged runtime stops the pings and is restarted.
         let interval = period / 2;
-        tracing::info!(
-            interval_ms = interval.as_millis() as u64,
-            "systemd watchdog enabled"
-        );
+        tracing::info!(interval_ms = interval.as_millis() as u64, "systemd watchdog enabled");
         tokio::spawn(async move {
             let mut ticks = tokio::time::interval(interval.max(Duration::from_millis(1)));
             loop {

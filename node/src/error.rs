@@ -185,9 +185,7 @@ impl NodeError {
     /// The exit code this error ends the process with.
     pub fn exit_status(&self) -> ExitStatus {
         match self {
-            NodeError::Io { .. } | NodeError::Protocol(_) | NodeError::HardwareProbe(_) => {
-                ExitStatus::Failure
-            }
+            NodeError::Io { .. } | NodeError::Protocol(_) | NodeError::HardwareProbe(_) => ExitStatus::Failure,
             NodeError::NotInitialized { .. } => ExitStatus::NotInitialized,
             NodeError::IdentityCorrupt { .. }
             | NodeError::MultipleIdentities { .. }

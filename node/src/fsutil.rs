@@ -19,13 +19,9 @@ pub const PRIVATE_DIR_MODE: u32 = 0o700;
 
 /// Atomically replaces `path` with `bytes`, created with permission bits `mode`.
 pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), NodeError> {
-    let dir = path.parent().ok_or_else(|| {
-        NodeError::io(
-            "no parent directory for",
-            path,
-            std::io::ErrorKind::InvalidInput.into(),
-        )
-    })?;
+    let dir = path
+        .parent()
+        .ok_or_else(|| NodeError::io("no parent directory for", path, std::io::ErrorKind::InvalidInput.into()))?;
     let file_name = path.file_name().unwrap_or_default().to_string_lossy();
     let tmp = dir.join(format!(".{file_name}.tmp-{}", random_hex(8)));
     let result = (|| {
@@ -40,8 +36,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), NodeErro
             .map_err(|e| NodeError::io("cannot chmod", &tmp, e))?;
         file.write_all(bytes)
             .map_err(|e| NodeError::io("cannot write", &tmp, e))?;
-        file.sync_all()
-            .map_err(|e| NodeError::io("cannot fsync", &tmp, e))?;
+        file.sync_all().map_err(|e| NodeError::io("cannot fsync", &tmp, e))?;
         fs::rename(&tmp, path).map_err(|e| NodeError::io("cannot rename into place", path, e))?;
         sync_dir(dir)
     })();

@@ -58,8 +58,7 @@ impl HardwareProbe for SysinfoProbe {
             .map(|cpu| cpu.brand().trim().to_string())
             .filter(|brand| !brand.is_empty())
             .unwrap_or_else(|| "unknown".to_string());
-        let hostname =
-            System::host_name().map_err(|e| NodeError::HardwareProbe(format!("hostname: {e}")))?;
+        let hostname = System::host_name().map_err(|e| NodeError::HardwareProbe(format!("hostname: {e}")))?;
         Ok(HardwareInfo {
             cpu_brand,
             mem_gb: round_to_gib(system.total_memory()),
@@ -135,9 +134,7 @@ impl Fingerprint {
             return Err(corrupt(format!("unknown version {}", fp.version)));
         }
         if fp.hash != hex::encode(hash(&fp.hardware)) {
-            return Err(corrupt(
-                "the hash does not match the recorded hardware facts".into(),
-            ));
+            return Err(corrupt("the hash does not match the recorded hardware facts".into()));
         }
         Ok(fp)
     }
@@ -228,13 +225,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("fingerprint.json");
         Fingerprint::of(&info("node-a")).write(&path).unwrap();
-        assert_eq!(
-            Fingerprint::read(&path).unwrap(),
-            Fingerprint::of(&info("node-a"))
-        );
-        let edited = std::fs::read_to_string(&path)
-            .unwrap()
-            .replace("node-a", "node-b");
+        assert_eq!(Fingerprint::read(&path).unwrap(), Fingerprint::of(&info("node-a")));
+        let edited = std::fs::read_to_string(&path).unwrap().replace("node-a", "node-b");
         std::fs::write(&path, edited).unwrap();
         assert!(matches!(
             Fingerprint::read(&path),

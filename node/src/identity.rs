@@ -79,10 +79,7 @@ pub struct LoadedIdentity {
 /// key parses and matches the directory's NodeID, and recreates missing empty
 /// subdirectories; it does not check the fingerprint or permissions (later boot
 /// steps do).
-pub fn load_or_create_identity(
-    data_dir: &DataDir,
-    probe: &dyn HardwareProbe,
-) -> Result<LoadedIdentity, NodeError> {
+pub fn load_or_create_identity(data_dir: &DataDir, probe: &dyn HardwareProbe) -> Result<LoadedIdentity, NodeError> {
     let nodes = data_dir.nodes();
     fsutil::create_private_dir(data_dir.root())?;
     fsutil::create_private_dir(&nodes)?;
@@ -110,10 +107,8 @@ pub fn find_node(data_dir: &DataDir) -> Result<NodePaths, NodeError> {
 }
 
 fn find_node_id(data_dir: &DataDir) -> Result<NodeId, NodeError> {
-    at_most_one(data_dir, find_node_dirs(data_dir, false)?)?.ok_or_else(|| {
-        NodeError::NotInitialized {
-            data_dir: data_dir.root().to_path_buf(),
-        }
+    at_most_one(data_dir, find_node_dirs(data_dir, false)?)?.ok_or_else(|| NodeError::NotInitialized {
+        data_dir: data_dir.root().to_path_buf(),
     })
 }
 
@@ -125,11 +120,7 @@ fn at_most_one(data_dir: &DataDir, ids: Vec<NodeId>) -> Result<Option<NodeId>, N
         many => Err(NodeError::MultipleIdentities {
             nodes_dir: data_dir.nodes(),
             count: many.len(),
-            ids: many
-                .iter()
-                .map(NodeId::to_string)
-                .collect::<Vec<_>>()
-                .join(", "),
+            ids: many.iter().map(NodeId::to_string).collect::<Vec<_>>().join(", "),
         }),
     }
 }
@@ -199,13 +190,12 @@ fn create_identity(data_dir: &DataDir, probe: &dyn HardwareProbe) -> Result<Iden
         for sub in NODE_SUBDIRS {
             fsutil::create_private_dir(&staging.root().join(sub))?;
         }
-        let pem =
-            signing_key
-                .to_pkcs8_pem(LineEnding::LF)
-                .map_err(|e| NodeError::IdentityCorrupt {
-                    path: staging.identity_key(),
-                    reason: format!("cannot encode key: {e}"),
-                })?;
+        let pem = signing_key
+            .to_pkcs8_pem(LineEnding::LF)
+            .map_err(|e| NodeError::IdentityCorrupt {
+                path: staging.identity_key(),
+                reason: format!("cannot encode key: {e}"),
+            })?;
         fsutil::write_atomic(&staging.identity_key(), pem.as_bytes(), SECRET_FILE_MODE)?;
         fingerprint.write(&staging.fingerprint())?;
         write_api_token(&staging)?;

@@ -27,22 +27,32 @@ pub fn now_ms() -> u64 {
 
 /// Reads `file` as a genesis, with the file named in errors.
 pub fn read_genesis(file: &Path) -> Result<Genesis, NodeError> {
-    let text =
-        std::fs::read_to_string(file).map_err(|e| NodeError::io("cannot read genesis", file, e))?;
+    let text = std::fs::read_to_string(file).map_err(|e| NodeError::io("cannot read genesis", file, e))?;
     Genesis::from_json(&text).map_err(|e| NodeError::Genesis {
         path: file.to_path_buf(),
         reason: e.to_string(),
     })
 }
 
+/// True if the ledger at `paths` holds no entry at all (own or heard).
+fn ledger_is_pristine(paths: &NodePaths, genesis: &Genesis, node: NodeId) -> Result<bool, NodeError> {
+    let ledger = open_ledger(paths, genesis.clone(), node)?;
+    let err = |e: LedgerError| NodeError::Ledger {
+        path: paths.ledger(),
+        reason: e.to_string(),
+    };
+    Ok(ledger.heads().map_err(err)?.is_empty() && ledger.pending_count().map_err(err)? == 0)
+}
+
 /// The node's genesis: `explicit` is installed on first use (and must match
 /// the installed one later); without one, the installed genesis is used, or
 /// a solo development swarm is created for this node.
-pub fn install_genesis(
-    paths: &NodePaths,
-    explicit: Option<&Path>,
-    node: NodeId,
-) -> Result<Genesis, NodeError> {
+///
+/// A node whose ledger holds no entry may switch to another swarm's genesis:
+/// that is how founders first create their nodes (to learn their NodeIDs),
+/// then join the genesis that names them. A node that recorded anything never
+/// switches.
+pub fn install_genesis(paths: &NodePaths, explicit: Option<&Path>, node: NodeId) -> Result<Genesis, NodeError> {
     let installed_path = paths.genesis();
     let installed = installed_path
         .exists()
@@ -50,15 +60,22 @@ pub fn install_genesis(
         .transpose()?;
     match (explicit.map(read_genesis).transpose()?, installed) {
         (Some(given), Some(have)) if given.swarm_id() != have.swarm_id() => {
-            Err(NodeError::Genesis {
-                path: explicit.expect("given").to_path_buf(),
-                reason: format!(
-                    "this node already belongs to swarm {} ({}); the file is swarm {}",
-                    have.swarm_id(),
-                    have.name,
-                    given.swarm_id()
-                ),
-            })
+            if !ledger_is_pristine(paths, &have, node)? {
+                return Err(NodeError::Genesis {
+                    path: explicit.expect("given").to_path_buf(),
+                    reason: format!(
+                        "this node already recorded entries in swarm {} ({}); the file is swarm {}",
+                        have.swarm_id(),
+                        have.name,
+                        given.swarm_id()
+                    ),
+                });
+            }
+            let ledger_dir = paths.ledger();
+            std::fs::remove_dir_all(&ledger_dir).map_err(|e| NodeError::io("cannot remove", &ledger_dir, e))?;
+            fsutil::write_atomic(&installed_path, given.to_json().as_bytes(), 0o644)?;
+            tracing::info!(from = %have.swarm_id(), to = %given.swarm_id(), name = %given.name, "empty node switched swarms");
+            Ok(given)
         }
         (_, Some(have)) => Ok(have),
         (Some(given), None) => {
@@ -83,15 +100,12 @@ pub fn open_ledger(paths: &NodePaths, genesis: Genesis, node: NodeId) -> Result<
         path: path.clone(),
         reason: e.to_string(),
     };
-    let ledger =
-        Ledger::open(&path, genesis, node, LedgerOptions::default()).map_err(ledger_err)?;
+    let ledger = Ledger::open(&path, genesis, node, LedgerOptions::default()).map_err(ledger_err)?;
     if let Some((seq, tx_id)) = ledger.head(&node).map_err(ledger_err)? {
         let (entry, _) = ledger
             .entry(&node, seq)
             .map_err(ledger_err)?
-            .ok_or_else(|| {
-                ledger_err(LedgerError::Corrupt(format!("head seq {seq} has no entry")))
-            })?;
+            .ok_or_else(|| ledger_err(LedgerError::Corrupt(format!("head seq {seq} has no entry"))))?;
         let verified = entry.verify().map_err(|e| ledger_err(e.into()))?;
         if verified.tx_id() != tx_id {
             return Err(ledger_err(LedgerError::Corrupt(format!(
@@ -218,12 +232,7 @@ pub fn wallet_view(ledger: &Ledger) -> Result<WalletView, NodeError> {
 }
 
 /// Up to `limit` counted entries of `actor` from seq `from`.
-pub fn ledger_page(
-    ledger: &Ledger,
-    actor: NodeId,
-    from: u64,
-    limit: u64,
-) -> Result<Vec<EntryView>, NodeError> {
+pub fn ledger_page(ledger: &Ledger, actor: NodeId, from: u64, limit: u64) -> Result<Vec<EntryView>, NodeError> {
     let to = from.saturating_add(limit.min(PAGE_ENTRIES_MAX));
     ledger
         .range(&actor, from, to)
@@ -242,11 +251,7 @@ pub fn ledger_page(
 }
 
 /// Pays `request.amount` from the owner's wallet; returns the durable entry.
-pub fn transfer(
-    ledger: &Ledger,
-    key: &SigningKey,
-    request: &TransferRequest,
-) -> Result<EntryView, NodeError> {
+pub fn transfer(ledger: &Ledger, key: &SigningKey, request: &TransferRequest) -> Result<EntryView, NodeError> {
     if request.to == ledger.owner() {
         return Err(NodeError::Refused("a node cannot pay itself".into()));
     }
@@ -280,6 +285,52 @@ pub fn verify(ledger: &Ledger) -> Result<VerifyView, NodeError> {
             error: Some(e.to_string()),
         },
     })
+}
+
+/// What an import did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportView {
+    /// Entries applied.
+    pub applied: u64,
+    /// Entries stored as bounced.
+    pub bounced: u64,
+    /// Entries already held.
+    pub duplicate: u64,
+    /// Entries waiting for predecessors.
+    pub pending: u64,
+    /// Entries refused, with the first reason.
+    pub rejected: u64,
+    /// First rejection reason.
+    pub first_rejection: Option<String>,
+    /// Forks revealed.
+    pub forks: u64,
+}
+
+/// Ingests an export file's entries through the ledger's full validation.
+pub fn import(ledger: &Ledger, bytes: &[u8]) -> Result<ImportView, NodeError> {
+    use ippoc_economy::store::{IngestOutcome, parse_export};
+    let (swarm, entries) = parse_export(bytes).map_err(|e| NodeError::Refused(e.to_string()))?;
+    if swarm != ledger.swarm_id() {
+        return Err(NodeError::Refused(format!(
+            "the export is of swarm {swarm}, this node is in swarm {}",
+            ledger.swarm_id()
+        )));
+    }
+    let mut view = ImportView::default();
+    for outcome in ledger.ingest(entries).map_err(ledger_error)? {
+        match outcome {
+            IngestOutcome::Applied => view.applied += 1,
+            IngestOutcome::Bounced(_) => view.bounced += 1,
+            IngestOutcome::Duplicate => view.duplicate += 1,
+            IngestOutcome::Pending { .. } => view.pending += 1,
+            IngestOutcome::Fork { .. } => view.forks += 1,
+            IngestOutcome::Rejected(reason) => {
+                view.rejected += 1;
+                view.first_rejection.get_or_insert(reason);
+            }
+        }
+    }
+    Ok(view)
 }
 
 /// The export file of `actor`'s chain, or of every chain.

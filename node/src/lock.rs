@@ -64,8 +64,7 @@ mod tests {
         let first = DataDirLock::acquire(&data).unwrap();
         let err = DataDirLock::acquire(&data).unwrap_err();
         assert!(
-            err.to_string()
-                .contains(&format!("pid {}", std::process::id())),
+            err.to_string().contains(&format!("pid {}", std::process::id())),
             "{err}"
         );
         drop(first);

@@ -141,22 +141,13 @@ mod tests {
         for _ in 0..500 {
             writer.write_all(line.as_bytes()).unwrap();
         }
-        let files: Vec<_> = std::fs::read_dir(dir.path())
-            .unwrap()
-            .map(|e| e.unwrap())
-            .collect();
+        let files: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap()).collect();
         assert_eq!(files.len(), 3, "active file plus files_kept rotated files");
         let total: u64 = files.iter().map(|f| f.metadata().unwrap().len()).sum();
-        assert!(
-            total <= 3 * (4096 + line.len() as u64),
-            "{total} bytes on disk"
-        );
+        assert!(total <= 3 * (4096 + line.len() as u64), "{total} bytes on disk");
         for f in files {
             let text = std::fs::read_to_string(f.path()).unwrap();
-            assert!(
-                text.lines().all(|l| l == line.trim_end()),
-                "lines must stay whole"
-            );
+            assert!(text.lines().all(|l| l == line.trim_end()), "lines must stay whole");
         }
     }
 }

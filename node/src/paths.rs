@@ -105,10 +105,6 @@ impl NodePaths {
     }
     /// Every secret file that must stay 0600 (those that exist are checked).
     pub fn secret_files(&self) -> [PathBuf; 3] {
-        [
-            self.identity_key(),
-            self.api_token(),
-            self.data().join("eth.key"),
-        ]
+        [self.identity_key(), self.api_token(), self.data().join("eth.key")]
     }
 }

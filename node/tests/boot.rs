@@ -32,10 +32,7 @@ fn first_boot_creates_a_0600_key_and_the_layout_and_second_boot_reuses_it() {
         assert_eq!(mode, 0o600, "{secret}");
     }
     let pem = fs::read_to_string(node.join("data/identity.key")).unwrap();
-    assert!(
-        pem.starts_with("-----BEGIN PRIVATE KEY-----"),
-        "PKCS#8 PEM expected"
-    );
+    assert!(pem.starts_with("-----BEGIN PRIVATE KEY-----"), "PKCS#8 PEM expected");
     let fingerprint: serde_json::Value =
         serde_json::from_slice(&fs::read(node.join("data/fingerprint.json")).unwrap()).unwrap();
     assert_eq!(fingerprint["hash"].as_str().unwrap().len(), 64);
@@ -47,18 +44,11 @@ fn first_boot_creates_a_0600_key_and_the_layout_and_second_boot_reuses_it() {
     let again: serde_json::Value = serde_json::from_slice(&second.stdout).unwrap();
     assert_eq!(again["created"], false);
     assert_eq!(again["node_id"], node_id.as_str());
-    assert_eq!(
-        fs::read(node.join("data/identity.key")).unwrap(),
-        key_before
-    );
+    assert_eq!(fs::read(node.join("data/identity.key")).unwrap(), key_before);
 
     let daemon = env.start_daemon();
     let id = env.run(&["id"]);
-    assert_eq!(
-        stdout(&id).trim(),
-        node_id,
-        "the daemon booted the same identity"
-    );
+    assert_eq!(stdout(&id).trim(), node_id, "the daemon booted the same identity");
     daemon.stop();
 }
 
@@ -82,10 +72,7 @@ fn data_dir_copied_to_other_hardware_refuses_to_boot_with_the_clone_exit_code() 
         let err = stderr(&out);
         assert!(err.contains("boot step 4/9 (fingerprint) failed"), "{err}");
         assert!(err.contains("hardware fingerprint check failed"), "{err}");
-        assert!(
-            err.contains(r#"hostname "original-host""#),
-            "names what changed: {err}"
-        );
+        assert!(err.contains(r#"hostname "original-host""#), "names what changed: {err}");
         assert_eq!(
             err.lines().filter(|l| l.starts_with("ippoc:")).count(),
             1,
@@ -112,10 +99,7 @@ fn data_dir_copied_to_other_hardware_refuses_to_boot_with_the_clone_exit_code() 
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
         .find(|v| v["event"] == "hardware_rebind")
         .expect("rebind recorded in the JSON log");
-    assert_eq!(
-        event["old_fingerprint"],
-        Fingerprint::of(&elsewhere).hash.as_str()
-    );
+    assert_eq!(event["old_fingerprint"], Fingerprint::of(&elsewhere).hash.as_str());
     assert_eq!(code(&env.run(&["init"])), 0, "boots after the rebind");
 }
 
@@ -137,14 +121,8 @@ fn corrupt_or_truncated_identity_key_is_a_clear_error_and_is_left_alone() {
         let out = env.run(&["daemon"]);
         assert_eq!(code(&out), 13, "{what}: {}", stderr(&out));
         let err = stderr(&out);
-        assert!(
-            err.contains("boot step 3/9 (identity) failed"),
-            "{what}: {err}"
-        );
-        assert!(
-            err.contains("identity.key"),
-            "{what}: names the file: {err}"
-        );
+        assert!(err.contains("boot step 3/9 (identity) failed"), "{what}: {err}");
+        assert!(err.contains("identity.key"), "{what}: names the file: {err}");
         assert_eq!(fs::read(&key).unwrap(), bytes, "{what}: never overwritten");
     }
 }
@@ -162,11 +140,7 @@ fn key_file_readable_by_others_refuses_to_boot() {
         "{}",
         stderr(&out)
     );
-    assert!(
-        stderr(&out).contains("chmod 600"),
-        "says how to fix: {}",
-        stderr(&out)
-    );
+    assert!(stderr(&out).contains("chmod 600"), "says how to fix: {}", stderr(&out));
     assert_eq!(
         fs::metadata(&key).unwrap().permissions().mode() & 0o777,
         0o644,
@@ -217,11 +191,7 @@ fn bad_config_and_bad_arguments_fail_with_their_codes() {
         "{}",
         stderr(&out)
     );
-    assert!(
-        stderr(&out).contains("test.toml"),
-        "names the file: {}",
-        stderr(&out)
-    );
+    assert!(stderr(&out).contains("test.toml"), "names the file: {}", stderr(&out));
     assert!(
         !env.data().join("nodes").exists(),
         "nothing created before the config is valid"

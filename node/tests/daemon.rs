@@ -58,16 +58,10 @@ fn daemon_answers_status_rejects_bad_tokens_and_stops_cleanly_on_sigterm() {
     assert!(stderr(&out).contains("401"), "{}", stderr(&out));
 
     daemon.signal("TERM");
-    assert!(
-        daemon.notify.wait_for("STOPPING=1", WAIT).is_some(),
-        "STOPPING=1 sent"
-    );
+    assert!(daemon.notify.wait_for("STOPPING=1", WAIT).is_some(), "STOPPING=1 sent");
     let (exit, err) = daemon.wait();
     assert_eq!(exit.code(), Some(0), "{err}");
-    assert!(
-        !node.join("data/api.endpoint").exists(),
-        "endpoint withdrawn on stop"
-    );
+    assert!(!node.join("data/api.endpoint").exists(), "endpoint withdrawn on stop");
     let out = env.run(&["status"]);
     assert_eq!(code(&out), 4, "{}", stderr(&out));
 }
@@ -89,10 +83,7 @@ fn second_daemon_on_the_same_data_dir_refuses_to_start() {
     assert_eq!(code(&out), 11, "{}", stderr(&out));
     let err = stderr(&out);
     assert!(err.contains("boot step 2/9 (lock) failed"), "{err}");
-    assert!(
-        err.contains(&format!("pid {}", first.pid())),
-        "names the holder: {err}"
-    );
+    assert!(err.contains(&format!("pid {}", first.pid())), "names the holder: {err}");
     // The running daemon is unaffected.
     assert_eq!(code(&env.run(&["status"])), 0);
     first.stop();
@@ -103,10 +94,7 @@ fn watchdog_is_pinged_when_systemd_asks_for_it() {
     let env = Env::new();
     let daemon = env.start_daemon_with(&[("WATCHDOG_USEC", "200000")]);
     assert!(daemon.notify.wait_for("WATCHDOG=1", WAIT).is_some());
-    assert!(
-        daemon.notify.wait_for("WATCHDOG=1", WAIT).is_some(),
-        "pings repeat"
-    );
+    assert!(daemon.notify.wait_for("WATCHDOG=1", WAIT).is_some(), "pings repeat");
     daemon.stop();
 }
 

@@ -72,10 +72,7 @@ pub struct VerifiedSummary {
 
 /// Verifies entries grouped by actor in seq order, each chain starting at
 /// seq 0: links, swarm id and (batched) signatures. Names the first bad entry.
-pub fn verify_entries(
-    swarm_id: SwarmId,
-    entries: &[SignedEntry],
-) -> Result<VerifiedSummary, ChainError> {
+pub fn verify_entries(swarm_id: SwarmId, entries: &[SignedEntry]) -> Result<VerifiedSummary, ChainError> {
     let mut summary = VerifiedSummary::default();
     let mut expected: Option<(NodeId, u64, TxId)> = None;
     for e in entries {
@@ -130,17 +127,13 @@ pub fn parse_export(bytes: &[u8]) -> Result<(SwarmId, Vec<SignedEntry>), ChainEr
     let mut entries = Vec::new();
     while !at.is_empty() {
         if at.len() < 4 {
-            return Err(bad(format!(
-                "truncated length after entry {}",
-                entries.len()
-            )));
+            return Err(bad(format!("truncated length after entry {}", entries.len())));
         }
         let len = u32::from_be_bytes(at[..4].try_into().expect("4 bytes")) as usize;
         let body = at
             .get(4..4 + len)
             .ok_or_else(|| bad(format!("entry {} is truncated", entries.len())))?;
-        let entry = SignedEntry::from_bytes(body)
-            .map_err(|e| bad(format!("entry {}: {e}", entries.len())))?;
+        let entry = SignedEntry::from_bytes(body).map_err(|e| bad(format!("entry {}: {e}", entries.len())))?;
         entries.push(entry);
         at = &at[4 + len..];
     }
@@ -157,10 +150,7 @@ impl Ledger {
     /// The counted entries of `actor` (or of every chain), grouped by actor in seq order.
     pub fn chain_entries(&self, actor: Option<&NodeId>) -> Result<Vec<SignedEntry>, LedgerError> {
         let heads = match actor {
-            Some(a) => self
-                .head(a)?
-                .map(|(s, t)| vec![(*a, s, t)])
-                .unwrap_or_default(),
+            Some(a) => self.head(a)?.map(|(s, t)| vec![(*a, s, t)]).unwrap_or_default(),
             None => self.heads()?,
         };
         let mut out = Vec::new();
@@ -173,10 +163,7 @@ impl Ledger {
     }
 
     /// Verifies the stored chains of `actor` (or all): links and signatures.
-    pub fn verify_chains(
-        &self,
-        actor: Option<&NodeId>,
-    ) -> Result<Result<VerifiedSummary, ChainError>, LedgerError> {
+    pub fn verify_chains(&self, actor: Option<&NodeId>) -> Result<Result<VerifiedSummary, ChainError>, LedgerError> {
         Ok(verify_entries(self.swarm_id, &self.chain_entries(actor)?))
     }
 

@@ -140,11 +140,7 @@ impl Intent {
         let wallet = AccountId::Wallet(actor);
         let overflow = || LedgerError::Denied("amount overflows".into());
         Ok(match self {
-            Intent::Transfer {
-                to,
-                currency,
-                amount,
-            } => {
+            Intent::Transfer { to, currency, amount } => {
                 let fee = params.transfer_fee(amount).ok_or_else(overflow)?;
                 let transfers = vec![
                     Transfer {
@@ -183,14 +179,7 @@ impl Intent {
                     currency: Currency::Ippc,
                     amount: reward,
                 };
-                (
-                    Action::BountyPost {
-                        task,
-                        expires_at_ms,
-                    },
-                    vec![t],
-                    None,
-                )
+                (Action::BountyPost { task, expires_at_ms }, vec![t], None)
             }
             Intent::PayBounty { escrow, worker } => {
                 let held = escrow_amount(&escrow_balance, &escrow)?;
@@ -230,11 +219,5 @@ fn escrow_amount(
         .ok()
         .filter(|v| *v > 0)
         .map(Amount::from_base)
-        .ok_or_else(|| {
-            LedgerError::Denied(format!(
-                "escrow {}:{} holds nothing",
-                escrow.poster.short(),
-                escrow.seq
-            ))
-        })
+        .ok_or_else(|| LedgerError::Denied(format!("escrow {}:{} holds nothing", escrow.poster.short(), escrow.seq)))
 }

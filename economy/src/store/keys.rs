@@ -60,12 +60,7 @@ pub fn balance(account: &AccountId, currency: Currency) -> Vec<u8> {
     cat(&[&[BALANCE, currency.tag()], &account.key_bytes()])
 }
 pub fn credit(controller: &NodeId, other: &NodeId, seq: u64) -> Vec<u8> {
-    cat(&[
-        &[CREDIT],
-        controller.as_bytes(),
-        other.as_bytes(),
-        &seq.to_be_bytes(),
-    ])
+    cat(&[&[CREDIT], controller.as_bytes(), other.as_bytes(), &seq.to_be_bytes()])
 }
 pub fn credit_prefix(controller: &NodeId) -> Vec<u8> {
     cat(&[&[CREDIT], controller.as_bytes()])
@@ -74,12 +69,7 @@ pub fn credit_chain_prefix(controller: &NodeId, other: &NodeId) -> Vec<u8> {
     cat(&[&[CREDIT], controller.as_bytes(), other.as_bytes()])
 }
 pub fn pending(awaited: &NodeId, seq: u64, waiting: &TxId) -> Vec<u8> {
-    cat(&[
-        &[PENDING],
-        awaited.as_bytes(),
-        &seq.to_be_bytes(),
-        &waiting.0,
-    ])
+    cat(&[&[PENDING], awaited.as_bytes(), &seq.to_be_bytes(), &waiting.0])
 }
 pub fn pending_prefix(awaited: &NodeId, seq: u64) -> Vec<u8> {
     cat(&[&[PENDING], awaited.as_bytes(), &seq.to_be_bytes()])
@@ -111,18 +101,10 @@ pub fn prefix_end(prefix: &[u8]) -> Vec<u8> {
 
 /// Reads the node id at `offset` of a key.
 pub fn node_at(key: &[u8], offset: usize) -> NodeId {
-    NodeId::from_bytes(
-        key[offset..offset + 32]
-            .try_into()
-            .expect("keys have fixed layouts"),
-    )
+    NodeId::from_bytes(key[offset..offset + 32].try_into().expect("keys have fixed layouts"))
 }
 
 /// Reads the big-endian u64 at `offset` of a key or value.
 pub fn u64_at(bytes: &[u8], offset: usize) -> u64 {
-    u64::from_be_bytes(
-        bytes[offset..offset + 8]
-            .try_into()
-            .expect("keys have fixed layouts"),
-    )
+    u64::from_be_bytes(bytes[offset..offset + 8].try_into().expect("keys have fixed layouts"))
 }

@@ -36,9 +36,7 @@ use crate::ids::{AccountId, NodeId, SwarmId, TxId};
 use crate::rules::{NoGovernance, ProposalVerifier, RuleContext, RuleError};
 use crate::signature::KeyCache;
 
-pub use export::{
-    ChainError, EXPORT_MAGIC, VerifiedSummary, parse_export, verify_entries, verify_export,
-};
+pub use export::{ChainError, EXPORT_MAGIC, VerifiedSummary, parse_export, verify_entries, verify_export};
 pub use intent::{Charge, Draft, Intent};
 pub use process::Effect;
 use process::{Processed, Record};
@@ -92,9 +90,7 @@ pub enum LedgerError {
     #[error("refused: {0}")]
     Denied(String),
     /// The actor equivocated; nothing of its from the fork on is accepted.
-    #[error(
-        "{actor} forked its chain at seq {fork_seq}; its entries from there on are not accepted"
-    )]
+    #[error("{actor} forked its chain at seq {fork_seq}; its entries from there on are not accepted")]
     ActorForked {
         /// The forker.
         actor: NodeId,
@@ -201,17 +197,9 @@ impl std::fmt::Debug for Ledger {
 impl Ledger {
     /// Opens (or creates) the ledger at `path` for the node `owner` in the
     /// swarm of `genesis`. A ledger created for another swarm is refused.
-    pub fn open(
-        path: &Path,
-        genesis: Genesis,
-        owner: NodeId,
-        options: LedgerOptions,
-    ) -> Result<Ledger, LedgerError> {
+    pub fn open(path: &Path, genesis: Genesis, owner: NodeId, options: LedgerOptions) -> Result<Ledger, LedgerError> {
         genesis.validate()?;
-        let db = sled::Config::new()
-            .path(path)
-            .mode(sled::Mode::HighThroughput)
-            .open()?;
+        let db = sled::Config::new().path(path).mode(sled::Mode::HighThroughput).open()?;
         let tree = db.open_tree("ledger")?;
         let swarm_id = genesis.swarm_id();
         let ledger = Ledger {
@@ -291,11 +279,7 @@ impl Ledger {
 
     /// Appends several entries of the owner's in order, all or none, with one
     /// flush for all of them (group commit).
-    pub fn append_batch(
-        &self,
-        key: &SigningKey,
-        drafts: Vec<Draft>,
-    ) -> Result<Vec<VerifiedEntry>, LedgerError> {
+    pub fn append_batch(&self, key: &SigningKey, drafts: Vec<Draft>) -> Result<Vec<VerifiedEntry>, LedgerError> {
         let actor = NodeId::from_bytes(key.verifying_key().to_bytes());
         assert_eq!(actor, self.owner, "only the owner appends to its chain");
         let _guard = self.write.lock().unwrap_or_else(|p| p.into_inner());
@@ -313,12 +297,9 @@ impl Ledger {
             if let Some(f) = process::fork_of(&txn, &actor)? {
                 return Err(LedgerError::ActorForked { actor, fork_seq: f });
             }
-            let (action, transfers, proof) =
-                draft
-                    .intent
-                    .resolve(&self.genesis.parameters, actor, seq, |account| {
-                        process::get_balance(&txn, &keys::available(account, Currency::Ippc))
-                    })?;
+            let (action, transfers, proof) = draft.intent.resolve(&self.genesis.parameters, actor, seq, |account| {
+                process::get_balance(&txn, &keys::available(account, Currency::Ippc))
+            })?;
             let body = EntryBody {
                 version: ENTRY_VERSION,
                 swarm_id: self.swarm_id,
@@ -337,9 +318,7 @@ impl Ledger {
             match process::process(&ctx, &mut txn, &entry, true)? {
                 Processed::Stored(Effect::Applied, _) => {}
                 other => {
-                    return Err(LedgerError::Corrupt(format!(
-                        "own entry processed as {other:?}"
-                    )));
+                    return Err(LedgerError::Corrupt(format!("own entry processed as {other:?}")));
                 }
             }
             if self.wake_pending(&ctx, &mut txn, &actor, seq)? {
@@ -357,11 +336,7 @@ impl Ledger {
 
     /// Deps that bring every unclaimed credit to the owner into its declared
     /// history: the head of each chain that has credited it.
-    fn auto_deps(
-        &self,
-        txn: &Txn<'_>,
-        actor: &NodeId,
-    ) -> Result<Vec<crate::entry::Dep>, LedgerError> {
+    fn auto_deps(&self, txn: &Txn<'_>, actor: &NodeId) -> Result<Vec<crate::entry::Dep>, LedgerError> {
         let prefix = keys::credit_prefix(actor);
         let mut chains = BTreeSet::new();
         let mut cursor = prefix.clone();
@@ -392,17 +367,13 @@ impl Ledger {
     /// signatures in a batch, then applies the same rules as to the owner's
     /// own entries, in any order. Flushed before returning.
     pub fn ingest(&self, entries: Vec<SignedEntry>) -> Result<Vec<IngestOutcome>, LedgerError> {
-        let verified: Vec<Result<VerifiedEntry, VerifyError>> =
-            match SignedEntry::verify_batch(entries.clone()) {
-                Ok(all) => all.into_iter().map(Ok).collect(),
-                Err(_) => {
-                    let mut keys = KeyCache::default();
-                    entries
-                        .into_iter()
-                        .map(|e| e.verify_with(&mut keys))
-                        .collect()
-                }
-            };
+        let verified: Vec<Result<VerifiedEntry, VerifyError>> = match SignedEntry::verify_batch(entries.clone()) {
+            Ok(all) => all.into_iter().map(Ok).collect(),
+            Err(_) => {
+                let mut keys = KeyCache::default();
+                entries.into_iter().map(|e| e.verify_with(&mut keys)).collect()
+            }
+        };
         let _guard = self.write.lock().unwrap_or_else(|p| p.into_inner());
         let ctx = self.ctx();
         let mut txn = Txn::new(&self.tree);
@@ -468,9 +439,7 @@ impl Ledger {
                 if txn.get(&key)?.is_none() {
                     let count = self.pending_count_in(txn)?;
                     if count >= self.options.pending_entries_max {
-                        return Ok(IngestOutcome::Rejected(
-                            LedgerError::PendingFull(count).to_string(),
-                        ));
+                        return Ok(IngestOutcome::Rejected(LedgerError::PendingFull(count).to_string()));
                     }
                     txn.put(keys::meta("pending"), (count + 1).to_be_bytes().to_vec());
                     txn.put(key, entry.signed().to_bytes());
@@ -480,11 +449,9 @@ impl Ledger {
                     seq: awaited_seq,
                 })
             }
-            Err(
-                e @ (LedgerError::Rule(_)
-                | LedgerError::ActorForked { .. }
-                | LedgerError::Verify(_)),
-            ) => Ok(IngestOutcome::Rejected(e.to_string())),
+            Err(e @ (LedgerError::Rule(_) | LedgerError::ActorForked { .. } | LedgerError::Verify(_))) => {
+                Ok(IngestOutcome::Rejected(e.to_string()))
+            }
             Err(e) => Err(e),
         }
     }
@@ -492,13 +459,7 @@ impl Ledger {
     /// Retries entries that waited for `(actor, seq)`, and whatever they
     /// unblock, with an explicit worklist: a long chain arriving backwards
     /// must not recurse once per entry.
-    fn wake_pending(
-        &self,
-        ctx: &Ctx<'_>,
-        txn: &mut Txn<'_>,
-        actor: &NodeId,
-        seq: u64,
-    ) -> Result<bool, LedgerError> {
+    fn wake_pending(&self, ctx: &Ctx<'_>, txn: &mut Txn<'_>, actor: &NodeId, seq: u64) -> Result<bool, LedgerError> {
         let mut forked = false;
         let mut work = vec![(*actor, seq)];
         while let Some((a, s)) = work.pop() {
@@ -506,12 +467,9 @@ impl Ledger {
             for (k, v) in txn.range(&prefix, &keys::prefix_end(&prefix))? {
                 txn.del(k);
                 let count = self.pending_count_in(txn)?;
-                txn.put(
-                    keys::meta("pending"),
-                    count.saturating_sub(1).to_be_bytes().to_vec(),
-                );
-                let signed = SignedEntry::from_bytes(&v)
-                    .map_err(|e| LedgerError::Corrupt(format!("pending entry: {e}")))?;
+                txn.put(keys::meta("pending"), count.saturating_sub(1).to_be_bytes().to_vec());
+                let signed =
+                    SignedEntry::from_bytes(&v).map_err(|e| LedgerError::Corrupt(format!("pending entry: {e}")))?;
                 let entry = signed.verify_with(&mut ctx.keys.borrow_mut())?;
                 let (ea, es) = (entry.body().actor, entry.body().seq);
                 match self.ingest_without_waking(ctx, txn, entry)? {
@@ -525,9 +483,7 @@ impl Ledger {
     }
 
     fn pending_count_in(&self, txn: &Txn<'_>) -> Result<u64, LedgerError> {
-        Ok(txn
-            .get(&keys::meta("pending"))?
-            .map_or(0, |v| keys::u64_at(&v, 0)))
+        Ok(txn.get(&keys::meta("pending"))?.map_or(0, |v| keys::u64_at(&v, 0)))
     }
 
     /// Recomputes every derived index from the stored entries, applying the
@@ -582,11 +538,7 @@ impl Ledger {
     /// leave at or above the solvency threshold.
     fn update_mode(&self, txn: &mut Txn<'_>) -> Result<(), LedgerError> {
         let p = &self.genesis.parameters;
-        let wallet = process::get_balance(
-            txn,
-            &keys::balance(&AccountId::Wallet(self.owner), Currency::Ippc),
-        )?
-        .0;
+        let wallet = process::get_balance(txn, &keys::balance(&AccountId::Wallet(self.owner), Currency::Ippc))?.0;
         let current = self.mode_in(txn)?;
         let next = match current {
             Mode::Normal if wallet < i128::from(p.bankruptcy_threshold.base()) => Mode::Worker,
@@ -619,10 +571,8 @@ impl Ledger {
                 .into_iter()
                 .find(|c| c.tag() == k[1])
                 .ok_or_else(|| LedgerError::Corrupt("balance key with unknown currency".into()))?;
-            let account: AccountId =
-                encoding::decode(&k[2..]).map_err(|e| LedgerError::Corrupt(e.to_string()))?;
-            let b = Balance::from_bytes(&v)
-                .ok_or_else(|| LedgerError::Corrupt("balance value".into()))?;
+            let account: AccountId = encoding::decode(&k[2..]).map_err(|e| LedgerError::Corrupt(e.to_string()))?;
+            let b = Balance::from_bytes(&v).ok_or_else(|| LedgerError::Corrupt("balance value".into()))?;
             if b.0 != 0 {
                 out.push((account, currency, b));
             }
@@ -650,11 +600,7 @@ impl Ledger {
     }
 
     /// The counted entry at `(actor, seq)` and its effect.
-    pub fn entry(
-        &self,
-        actor: &NodeId,
-        seq: u64,
-    ) -> Result<Option<(SignedEntry, Effect)>, LedgerError> {
+    pub fn entry(&self, actor: &NodeId, seq: u64) -> Result<Option<(SignedEntry, Effect)>, LedgerError> {
         Ok(match self.tree.get(keys::entry(actor, seq))? {
             Some(v) => {
                 let r = Record::decode(&v)?;
@@ -699,8 +645,7 @@ impl Ledger {
         for item in self.tree.scan_prefix([keys::EVIDENCE]) {
             let (k, v) = item?;
             let (actor, seq) = (keys::node_at(&k, 1), keys::u64_at(&k, 33));
-            let entry =
-                SignedEntry::from_bytes(&v).map_err(|e| LedgerError::Corrupt(e.to_string()))?;
+            let entry = SignedEntry::from_bytes(&v).map_err(|e| LedgerError::Corrupt(e.to_string()))?;
             match out.last_mut() {
                 Some(last) if last.actor == actor && last.seq == seq => last.entries.push(entry),
                 _ => out.push(ForkEvidence {
@@ -721,11 +666,7 @@ impl Ledger {
     pub fn state_root(&self) -> Result<[u8; 32], LedgerError> {
         let mut h = Sha256::new();
         h.update(b"ippoc-state-v1\0");
-        for (prefix, marker) in [
-            (keys::HEAD, b"H"),
-            (keys::FORK, b"X"),
-            (keys::BALANCE, b"B"),
-        ] {
+        for (prefix, marker) in [(keys::HEAD, b"H"), (keys::FORK, b"X"), (keys::BALANCE, b"B")] {
             h.update(marker);
             for item in self.tree.scan_prefix([prefix]) {
                 let (k, v) = item?;

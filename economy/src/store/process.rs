@@ -71,27 +71,19 @@ impl Record {
 
     pub fn decode(bytes: &[u8]) -> Result<Record, LedgerError> {
         if bytes.len() < 33 {
-            return Err(LedgerError::Corrupt(
-                "entry record shorter than its header".into(),
-            ));
+            return Err(LedgerError::Corrupt("entry record shorter than its header".into()));
         }
         let effect = match bytes[0] {
             0 => Effect::Applied,
             1 => Effect::Bounced,
             b => {
-                return Err(LedgerError::Corrupt(format!(
-                    "entry record with effect byte {b}"
-                )));
+                return Err(LedgerError::Corrupt(format!("entry record with effect byte {b}")));
             }
         };
         let tx_id = TxId(bytes[1..33].try_into().expect("32 bytes"));
-        let entry = SignedEntry::from_bytes(&bytes[33..])
-            .map_err(|e| LedgerError::Corrupt(format!("stored entry: {e}")))?;
-        Ok(Record {
-            effect,
-            tx_id,
-            entry,
-        })
+        let entry =
+            SignedEntry::from_bytes(&bytes[33..]).map_err(|e| LedgerError::Corrupt(format!("stored entry: {e}")))?;
+        Ok(Record { effect, tx_id, entry })
     }
 
     /// Only the tx_id, without decoding the entry.
@@ -113,8 +105,7 @@ pub struct CreditItem {
 
 pub fn get_balance(txn: &Txn<'_>, key: &[u8]) -> Result<Balance, LedgerError> {
     match txn.get(key)? {
-        Some(v) => Balance::from_bytes(&v)
-            .ok_or_else(|| LedgerError::Corrupt("balance value is not 16 bytes".into())),
+        Some(v) => Balance::from_bytes(&v).ok_or_else(|| LedgerError::Corrupt("balance value is not 16 bytes".into())),
         None => Ok(Balance::default()),
     }
 }
@@ -138,12 +129,7 @@ pub fn fork_of(txn: &Txn<'_>, actor: &NodeId) -> Result<Option<u64>, LedgerError
 /// Processes one entry. `local` entries (this node's own) are refused rather
 /// than bounced when they break a dynamic rule: a node never signs an entry
 /// it knows will bounce.
-pub fn process(
-    ctx: &Ctx<'_>,
-    txn: &mut Txn<'_>,
-    e: &VerifiedEntry,
-    local: bool,
-) -> Result<Processed, LedgerError> {
+pub fn process(ctx: &Ctx<'_>, txn: &mut Txn<'_>, e: &VerifiedEntry, local: bool) -> Result<Processed, LedgerError> {
     let body = e.body();
     let (actor, seq) = (body.actor, body.seq);
     if txn.get(&keys::tx(&e.tx_id()))?.is_some() {
@@ -157,14 +143,8 @@ pub fn process(
     }
     if let Some(existing) = txn.get(&keys::entry(&actor, seq))? {
         let rec = Record::decode(&existing)?;
-        txn.put(
-            keys::evidence(&actor, seq, &rec.tx_id),
-            rec.entry.to_bytes(),
-        );
-        txn.put(
-            keys::evidence(&actor, seq, &e.tx_id()),
-            e.signed().to_bytes(),
-        );
+        txn.put(keys::evidence(&actor, seq, &rec.tx_id), rec.entry.to_bytes());
+        txn.put(keys::evidence(&actor, seq, &e.tx_id()), e.signed().to_bytes());
         let lowest = fork_of(txn, &actor)?.map_or(seq, |f| f.min(seq));
         txn.put(keys::fork(&actor), lowest.to_be_bytes().to_vec());
         tracing::warn!(actor = %actor, seq, a = %rec.tx_id, b = %e.tx_id(), "equivocation: two entries for one (actor, seq)");
@@ -174,10 +154,7 @@ pub fn process(
         match head(txn, &actor)? {
             Some((h, tx)) if h + 1 == seq && tx == body.prev => {}
             _ => {
-                return Ok(Processed::Pending {
-                    actor,
-                    seq: seq - 1,
-                });
+                return Ok(Processed::Pending { actor, seq: seq - 1 });
             }
         }
     }
@@ -242,8 +219,8 @@ fn claim_declared_credits(txn: &mut Txn<'_>, e: &VerifiedEntry) -> Result<(), Le
             &keys::credit(&actor, &d.actor, declared),
         )?;
         for (k, v) in claimed {
-            let items: Vec<CreditItem> = encoding::decode(&v)
-                .map_err(|err| LedgerError::Corrupt(format!("credit record: {err}")))?;
+            let items: Vec<CreditItem> =
+                encoding::decode(&v).map_err(|err| LedgerError::Corrupt(format!("credit record: {err}")))?;
             for it in items {
                 add_balance(
                     txn,
@@ -276,24 +253,16 @@ fn dynamic_rules(txn: &Txn<'_>, e: &VerifiedEntry) -> Result<Option<String>, Led
             let expires_at_ms = match (&post.entry.body.action, post.effect) {
                 (Action::BountyPost { expires_at_ms, .. }, Effect::Applied) => *expires_at_ms,
                 _ => {
-                    return Ok(Some(format!(
-                        "seq {} is not an applied bounty post",
-                        escrow.seq
-                    )));
+                    return Ok(Some(format!("seq {} is not an applied bounty post", escrow.seq)));
                 }
             };
-            if matches!(body.action, Action::BountyRefund { .. })
-                && body.timestamp_ms < expires_at_ms
-            {
+            if matches!(body.action, Action::BountyRefund { .. }) && body.timestamp_ms < expires_at_ms {
                 return Ok(Some(format!(
                     "the bounty expires at {expires_at_ms} ms, refund dated {}",
                     body.timestamp_ms
                 )));
             }
-            let held = get_balance(
-                txn,
-                &keys::available(&AccountId::Escrow(*escrow), Currency::Ippc),
-            )?;
+            let held = get_balance(txn, &keys::available(&AccountId::Escrow(*escrow), Currency::Ippc))?;
             let released = i128::from(body.transfers[0].amount.base());
             if held.0 != released {
                 return Ok(Some(format!(
@@ -305,10 +274,7 @@ fn dynamic_rules(txn: &Txn<'_>, e: &VerifiedEntry) -> Result<Option<String>, Led
             if let Some(Proof::Mint(cert)) = &body.proof
                 && txn.get(&keys::seal(&cert.seal_id))?.is_some()
             {
-                return Ok(Some(format!(
-                    "seal {} was already minted",
-                    hex::encode(cert.seal_id)
-                )));
+                return Ok(Some(format!("seal {} was already minted", hex::encode(cert.seal_id))));
             }
         }
         _ => {}
@@ -364,10 +330,7 @@ fn apply(txn: &mut Txn<'_>, e: &VerifiedEntry) -> Result<(), LedgerError> {
         }
     }
     for (controller, items) in credits {
-        txn.put(
-            keys::credit(&controller, &actor, body.seq),
-            encoding::encode(&items),
-        );
+        txn.put(keys::credit(&controller, &actor, body.seq), encoding::encode(&items));
     }
     if let Some(Proof::Mint(cert)) = &body.proof {
         let mut position = actor.as_bytes().to_vec();

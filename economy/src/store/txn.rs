@@ -51,10 +51,7 @@ impl<'a> Txn<'a> {
         {
             merged.insert(k.clone(), v.clone());
         }
-        Ok(merged
-            .into_iter()
-            .filter_map(|(k, v)| v.map(|v| (k, v)))
-            .collect())
+        Ok(merged.into_iter().filter_map(|(k, v)| v.map(|v| (k, v))).collect())
     }
 
     pub fn commit(self) -> Result<(), LedgerError> {

@@ -6,9 +6,7 @@ use ippoc_economy::amount::UNIT;
 use ippoc_economy::entry::{ENTRY_VERSION, EntryBody, Outcome};
 use ippoc_economy::genesis::Genesis;
 use ippoc_economy::store::{Draft, Intent, Ledger, LedgerOptions};
-use ippoc_economy::{
-    AccountId, Action, Amount, Currency, Dep, NodeId, SignedEntry, Transfer, TxId,
-};
+use ippoc_economy::{AccountId, Action, Amount, Currency, Dep, NodeId, SignedEntry, Transfer, TxId};
 
 pub struct Node {
     pub key: SigningKey,
@@ -44,13 +42,7 @@ pub fn ledger(genesis: &Genesis, owner: &Node) -> Store {
 
 pub fn ledger_with(genesis: &Genesis, owner: &Node, options: LedgerOptions) -> Store {
     let dir = tempfile::tempdir().unwrap();
-    let ledger = Ledger::open(
-        &dir.path().join("ledger"),
-        genesis.clone(),
-        owner.id,
-        options,
-    )
-    .unwrap();
+    let ledger = Ledger::open(&dir.path().join("ledger"), genesis.clone(), owner.id, options).unwrap();
     Store { dir, ledger }
 }
 
@@ -66,9 +58,7 @@ pub fn pay(to: &Node, amount: Amount) -> Draft {
 }
 
 pub fn wallet(l: &Ledger, n: &Node) -> i128 {
-    l.balance(&AccountId::Wallet(n.id), Currency::Ippc)
-        .unwrap()
-        .0
+    l.balance(&AccountId::Wallet(n.id), Currency::Ippc).unwrap().0
 }
 
 /// Every entry of every chain in `l`, in (actor, seq) order.

@@ -10,13 +10,10 @@ use serde::Serialize;
 use super::{Access, Env, Failure, access, runtime};
 use crate::error::{ExitStatus, NodeError};
 use crate::fsutil;
-use crate::ledger::{self, EntryView, TransferRequest, VerifyView, WalletView};
+use crate::ledger::{self, EntryView, ImportView, TransferRequest, VerifyView, WalletView};
 
 fn print_json<T: Serialize>(value: &T) {
-    println!(
-        "{}",
-        serde_json::to_string_pretty(value).expect("views serialize")
-    );
+    println!("{}", serde_json::to_string_pretty(value).expect("views serialize"));
 }
 
 pub fn wallet(env: &Env) -> Result<(), Failure> {
@@ -37,39 +34,22 @@ pub fn wallet(env: &Env) -> Result<(), Failure> {
             .map_or("no entries yet".to_string(), |s| format!("seq {s}"))
     );
     for b in &view.balances {
-        println!(
-            "  {:>20} {:<5} {}",
-            b.balance,
-            b.currency.to_string(),
-            b.account
-        );
+        println!("  {:>20} {:<5} {}", b.balance, b.currency.to_string(), b.account);
     }
     println!("pending {} · forks {}", view.pending, view.forks);
     Ok(())
 }
 
 pub fn transfer(env: &Env, to: NodeId, amount: Amount, currency: Currency) -> Result<(), Failure> {
-    let request = TransferRequest {
-        to,
-        amount,
-        currency,
-    };
+    let request = TransferRequest { to, amount, currency };
     let view: EntryView = match access(env)? {
         Access::Daemon(c) => runtime()?.block_on(c.post_json("/v1/transfer", &request))?,
-        Access::Direct(node) => {
-            ledger::transfer(&node.ledger, node.identity.signing_key(), &request)?
-        }
+        Access::Direct(node) => ledger::transfer(&node.ledger, node.identity.signing_key(), &request)?,
     };
     if env.json {
         print_json(&view);
     } else {
-        let fee = view
-            .entry
-            .body
-            .transfers
-            .get(1)
-            .map(|t| t.amount)
-            .unwrap_or_default();
+        let fee = view.entry.body.transfers.get(1).map(|t| t.amount).unwrap_or_default();
         println!(
             "paid {amount} {currency} to {} (fee {fee}) — seq {}, tx {}",
             to.short(),
@@ -84,9 +64,7 @@ pub fn show(env: &Env, actor: Option<NodeId>, from: u64, limit: u64) -> Result<(
     let entries: Vec<EntryView> = match access(env)? {
         Access::Daemon(c) => {
             let actor = actor.map(|a| format!("&actor={a}")).unwrap_or_default();
-            runtime()?.block_on(c.get_json(&format!(
-                "/v1/ledger/entries?from={from}&limit={limit}{actor}"
-            )))?
+            runtime()?.block_on(c.get_json(&format!("/v1/ledger/entries?from={from}&limit={limit}{actor}")))?
         }
         Access::Direct(node) => {
             let actor = actor.unwrap_or(node.ledger.owner());
@@ -145,10 +123,7 @@ fn report_verify(view: VerifyView, what: &str, json: bool) -> Result<(), Failure
     match view.error {
         None => {
             if !json {
-                println!(
-                    "ok: {what}: {} chains, {} entries verified",
-                    view.chains, view.entries
-                );
+                println!("ok: {what}: {} chains, {} entries verified", view.chains, view.entries);
             }
             Ok(())
         }
@@ -204,6 +179,32 @@ pub fn export(env: &Env, actor: Option<NodeId>, out: &Path) -> Result<(), Failur
         summary.entries,
         bytes.len()
     );
+    Ok(())
+}
+
+pub fn import(env: &Env, file: &Path) -> Result<(), Failure> {
+    let bytes = fsutil::read(file)?;
+    let view: ImportView = match access(env)? {
+        Access::Daemon(c) => runtime()?.block_on(c.post_bytes("/v1/ledger/import", bytes))?,
+        Access::Direct(node) => ledger::import(&node.ledger, &bytes)?,
+    };
+    if env.json {
+        print_json(&view);
+    } else {
+        println!(
+            "imported {}: {} applied, {} bounced, {} already held, {} pending, {} rejected, {} forks",
+            file.display(),
+            view.applied,
+            view.bounced,
+            view.duplicate,
+            view.pending,
+            view.rejected,
+            view.forks
+        );
+        if let Some(reason) = &view.first_rejection {
+            println!("  first rejection: {reason}");
+        }
+    }
     Ok(())
 }
 

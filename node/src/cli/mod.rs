@@ -122,6 +122,12 @@ enum LedgerCommand {
         #[arg(long)]
         file: Option<PathBuf>,
     },
+    /// Ingest another node's export file through full validation.
+    Import {
+        /// The export file.
+        #[arg(long)]
+        file: PathBuf,
+    },
     /// Write the chains to an export file (format: docs/ledger-format.md).
     Export {
         /// Only this chain [default: every chain].
@@ -202,8 +208,7 @@ pub fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<(), Failure> {
     // Absolute, so that paths in messages and `status` mean the same from any directory.
-    let data_dir =
-        DataDir::new(std::path::absolute(&cli.data_dir).unwrap_or_else(|_| cli.data_dir.clone()));
+    let data_dir = DataDir::new(std::path::absolute(&cli.data_dir).unwrap_or_else(|_| cli.data_dir.clone()));
     match &cli.command {
         Command::Config {
             command: ConfigCommand::Default,
@@ -223,16 +228,12 @@ fn run(cli: Cli) -> Result<(), Failure> {
         } => return ledger_cmds::verify_file(file, cli.json),
         _ => {}
     }
-    let (config, config_path) = Config::load(cli.config.as_deref(), &data_dir.default_config())
-        .map_err(BootError::at(BootStep::Config))?;
+    let (config, config_path) =
+        Config::load(cli.config.as_deref(), &data_dir.default_config()).map_err(BootError::at(BootStep::Config))?;
     // Read commands keep stderr quiet unless asked; state-changing ones log at the configured level.
     let quiet = matches!(
         cli.command,
-        Command::Status
-            | Command::Id
-            | Command::Config { .. }
-            | Command::Wallet
-            | Command::Ledger { .. }
+        Command::Status | Command::Id | Command::Config { .. } | Command::Wallet | Command::Ledger { .. }
     );
     let level = match (&cli.log_level, quiet) {
         (Some(level), _) => level.clone(),
@@ -254,17 +255,12 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Rebind { confirm } => node_cmds::rebind(&env, confirm),
         Command::Config { .. } => node_cmds::config_show(&env),
         Command::Wallet => ledger_cmds::wallet(&env),
-        Command::Transfer {
-            to,
-            amount,
-            currency,
-        } => ledger_cmds::transfer(&env, to, amount, currency),
+        Command::Transfer { to, amount, currency } => ledger_cmds::transfer(&env, to, amount, currency),
         Command::Ledger { command } => match command {
-            LedgerCommand::Show { actor, from, limit } => {
-                ledger_cmds::show(&env, actor, from, limit)
-            }
+            LedgerCommand::Show { actor, from, limit } => ledger_cmds::show(&env, actor, from, limit),
             LedgerCommand::Verify { .. } => ledger_cmds::verify(&env),
             LedgerCommand::Export { actor, out } => ledger_cmds::export(&env, actor, &out),
+            LedgerCommand::Import { file } => ledger_cmds::import(&env, &file),
         },
         Command::Genesis { .. } => unreachable!("handled before the config is read"),
     }
@@ -294,13 +290,7 @@ fn access(env: &Env) -> Result<Access, Failure> {
                 create: false,
                 genesis: None,
             };
-            let node = boot::boot_node(
-                &env.data_dir,
-                &env.config,
-                &SysinfoProbe,
-                &env.logging,
-                &options,
-            )?;
+            let node = boot::boot_node(&env.data_dir, &env.config, &SysinfoProbe, &env.logging, &options)?;
             Ok(Access::Direct(Box::new(node)))
         }
         Err(NodeError::Locked { holder, .. }) => match DaemonClient::connect(&env.data_dir) {

@@ -20,17 +20,8 @@ pub fn config_default() -> Result<(), Failure> {
 }
 
 pub fn init(env: &Env, genesis: Option<PathBuf>) -> Result<(), Failure> {
-    let options = BootOptions {
-        create: true,
-        genesis,
-    };
-    let node = boot::boot_node(
-        &env.data_dir,
-        &env.config,
-        &SysinfoProbe,
-        &env.logging,
-        &options,
-    )?;
+    let options = BootOptions { create: true, genesis };
+    let node = boot::boot_node(&env.data_dir, &env.config, &SysinfoProbe, &env.logging, &options)?;
     let id = node.identity.node_id();
     let dir = node.identity.paths().root().display().to_string();
     let swarm = node.ledger.swarm_id().to_string();
@@ -69,10 +60,7 @@ pub fn daemon(env: &Env, genesis: Option<PathBuf>) -> Result<(), Failure> {
 pub fn status(env: &Env) -> Result<(), Failure> {
     let status = runtime()?.block_on(client::fetch_status(&env.data_dir))?;
     if env.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&status).expect("status serializes")
-        );
+        println!("{}", serde_json::to_string_pretty(&status).expect("status serializes"));
     } else {
         let up = status.uptime_ms / 1000;
         println!("node      {}", status.node_id);
@@ -90,10 +78,7 @@ pub fn status(env: &Env) -> Result<(), Failure> {
         println!("swarm     {}", status.ledger.swarm_id);
         println!(
             "ledger    head seq {}, {} pending, {} forks, mode {:?}",
-            status
-                .ledger
-                .head_seq
-                .map_or("-".to_string(), |s| s.to_string()),
+            status.ledger.head_seq.map_or("-".to_string(), |s| s.to_string()),
             status.ledger.pending,
             status.ledger.forks,
             status.ledger.mode
@@ -106,9 +91,7 @@ pub fn id(env: &Env) -> Result<(), Failure> {
     let identity = identity::load_existing_identity(&env.data_dir)?;
     let id = identity.node_id();
     if env.json {
-        let fingerprint = Fingerprint::read(&identity.paths().fingerprint())
-            .ok()
-            .map(|f| f.hash);
+        let fingerprint = Fingerprint::read(&identity.paths().fingerprint()).ok().map(|f| f.hash);
         println!(
             "{}",
             json!({"node_id": id.to_string(), "node_dir": identity.paths().root().display().to_string(), "hardware_fingerprint": fingerprint})
@@ -142,8 +125,7 @@ pub fn rebind(env: &Env, confirm: bool) -> Result<(), Failure> {
             ),
         });
     }
-    env.logging
-        .attach_file(&identity.paths().logs(), &env.config.log)?;
+    env.logging.attach_file(&identity.paths().logs(), &env.config.log)?;
     let new = Fingerprint::of(&current);
     new.write(&path)?;
     tracing::warn!(
@@ -154,10 +136,7 @@ pub fn rebind(env: &Env, confirm: bool) -> Result<(), Failure> {
         change = %change,
         "operator re-bound the node to new hardware"
     );
-    println!(
-        "node {} re-bound to this hardware ({change})",
-        identity.node_id()
-    );
+    println!("node {} re-bound to this hardware ({change})", identity.node_id());
     Ok(())
 }
 
@@ -172,10 +151,7 @@ pub fn config_show(env: &Env) -> Result<(), Failure> {
             Some(path) => println!("# from {}", path.display()),
             None => println!("# built-in defaults (no config file)"),
         }
-        print!(
-            "{}",
-            toml::to_string(&env.config).expect("config serializes")
-        );
+        print!("{}", toml::to_string(&env.config).expect("config serializes"));
     }
     Ok(())
 }

@@ -20,11 +20,7 @@ impl Env {
         let env = Env {
             dir: tempfile::tempdir().unwrap(),
         };
-        std::fs::write(
-            env.config(),
-            "[api]\nport = 0\n[daemon]\nshutdown_timeout_ms = 5000\n",
-        )
-        .unwrap();
+        std::fs::write(env.config(), "[api]\nport = 0\n[daemon]\nshutdown_timeout_ms = 5000\n").unwrap();
         env
     }
     pub fn data(&self) -> PathBuf {
@@ -134,10 +130,7 @@ impl NotifySocket {
                         return Some(msg);
                     }
                 }
-                Err(e)
-                    if e.kind() == std::io::ErrorKind::WouldBlock
-                        || e.kind() == std::io::ErrorKind::TimedOut =>
-                {
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock || e.kind() == std::io::ErrorKind::TimedOut => {
                     return None;
                 }
                 Err(e) => panic!("notify socket: {e}"),
@@ -183,14 +176,8 @@ impl Daemon {
         std::thread::spawn(move || {
             let _ = tx.send(child.wait_with_output());
         });
-        let out = rx
-            .recv_timeout(WAIT)
-            .expect("daemon did not exit in time")
-            .unwrap();
-        (
-            out.status,
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
+        let out = rx.recv_timeout(WAIT).expect("daemon did not exit in time").unwrap();
+        (out.status, String::from_utf8_lossy(&out.stderr).into_owned())
     }
     fn stderr_after_exit(&mut self) -> String {
         let child = self.child.as_mut().unwrap();
@@ -223,11 +210,7 @@ pub fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>, u32)> {
                 out.push((p.clone(), Vec::new(), meta.permissions().mode()));
                 stack.push(p);
             } else {
-                out.push((
-                    p.clone(),
-                    std::fs::read(&p).unwrap(),
-                    meta.permissions().mode(),
-                ));
+                out.push((p.clone(), std::fs::read(&p).unwrap(), meta.permissions().mode()));
             }
         }
     }

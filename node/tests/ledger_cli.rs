@@ -1,0 +1,149 @@
+//! The ledger from the operator's seat: real `ippoc` processes, a two-founder
+//! swarm, transfers through the daemon and directly, export, import, verify.
+
+mod common;
+
+use std::fs;
+
+use common::{Env, code, stderr, stdout};
+
+fn json(out: &std::process::Output) -> serde_json::Value {
+    assert_eq!(code(out), 0, "{}", stderr(out));
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", stdout(out)))
+}
+
+fn ippc(view: &serde_json::Value, account_prefix: &str) -> String {
+    view["balances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["account"].as_str().unwrap().starts_with(account_prefix) && b["currency"] == "IPPC")
+        .map(|b| b["balance"].as_str().unwrap().to_string())
+        .unwrap_or_default()
+}
+
+#[test]
+fn two_founders_join_a_genesis_pay_each_other_and_verify_exports() {
+    let (a, b) = (Env::new(), Env::new());
+    let id_a = json(&a.run(&["--json", "init"]))["node_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let id_b = json(&b.run(&["--json", "init"]))["node_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let genesis = a.dir.path().join("genesis.json");
+    let made = a.run(&[
+        "genesis",
+        "new",
+        "--name",
+        "pair",
+        "--founder",
+        &id_a,
+        "--founder",
+        &id_b,
+        "--stipend",
+        "500",
+        "--out",
+        genesis.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&made), 0, "{}", stderr(&made));
+    // Both nodes are empty, so they may leave their solo swarms for this one.
+    let swarm = json(&a.run(&["--json", "init", "--genesis", genesis.to_str().unwrap()]))["swarm_id"].clone();
+    assert_eq!(
+        json(&b.run(&["--json", "init", "--genesis", genesis.to_str().unwrap()]))["swarm_id"],
+        swarm
+    );
+
+    // Through the daemon: the CLI talks to the admin API.
+    let daemon = a.start_daemon();
+    let paid = a.run(&["--json", "transfer", &id_b, "120.5"]);
+    let entry = json(&paid);
+    assert_eq!(entry["entry"]["body"]["seq"], 0);
+    let wallet = json(&a.run(&["--json", "wallet"]));
+    assert_eq!(ippc(&wallet, "wallet:"), "379.379500", "500 − 120.5 − 0.1205 fee");
+    let too_much = a.run(&["transfer", &id_b, "10000"]);
+    assert_eq!(code(&too_much), 6, "{}", stderr(&too_much));
+    assert!(stderr(&too_much).contains("overdraft"), "{}", stderr(&too_much));
+    let export = a.dir.path().join("a.export");
+    let wrote = a.run(&["ledger", "export", "--out", export.to_str().unwrap()]);
+    assert_eq!(code(&wrote), 0, "{}", stderr(&wrote));
+    daemon.stop();
+
+    // Offline: the export verifies without any node, and a damaged one names the entry.
+    let ok = a.run(&["ledger", "verify", "--file", export.to_str().unwrap()]);
+    assert_eq!(code(&ok), 0, "{}", stderr(&ok));
+    assert!(stdout(&ok).contains("1 chains, 1 entries"), "{}", stdout(&ok));
+    let mut bytes = fs::read(&export).unwrap();
+    let last = bytes.len() - 3;
+    bytes[last] ^= 1;
+    let damaged = a.dir.path().join("damaged.export");
+    fs::write(&damaged, &bytes).unwrap();
+    let bad = a.run(&["ledger", "verify", "--file", damaged.to_str().unwrap()]);
+    assert_eq!(code(&bad), 16, "{}", stderr(&bad));
+    assert!(stderr(&bad).contains("seq 0"), "names the entry: {}", stderr(&bad));
+
+    // Directly on B's stopped node: import A's chain, then spend what arrived.
+    let imported = json(&b.run(&["--json", "ledger", "import", "--file", export.to_str().unwrap()]));
+    assert_eq!(imported["applied"], 1);
+    let again = json(&b.run(&["--json", "ledger", "import", "--file", export.to_str().unwrap()]));
+    assert_eq!(again["duplicate"], 1, "imports are idempotent");
+    let wallet_b = json(&b.run(&["--json", "wallet"]));
+    assert_eq!(ippc(&wallet_b, "wallet:"), "620.500000");
+    let spend = b.run(&["transfer", &id_a, "600"]);
+    assert_eq!(code(&spend), 0, "B can spend what A paid it: {}", stderr(&spend));
+    let verified = b.run(&["ledger", "verify"]);
+    assert_eq!(code(&verified), 0, "{}", stderr(&verified));
+    assert!(
+        stdout(&verified).contains("2 chains, 2 entries"),
+        "{}",
+        stdout(&verified)
+    );
+    let shown = b.run(&["ledger", "show", "--actor", &id_a]);
+    assert!(stdout(&shown).contains("applied"), "{}", stdout(&shown));
+
+    // A node that recorded something never switches swarms.
+    let other = a.dir.path().join("other.json");
+    a.run(&[
+        "genesis",
+        "new",
+        "--name",
+        "x",
+        "--founder",
+        &id_a,
+        "--out",
+        other.to_str().unwrap(),
+    ]);
+    let refused = a.run(&["init", "--genesis", other.to_str().unwrap()]);
+    assert_eq!(code(&refused), 16, "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains("already recorded entries"),
+        "{}",
+        stderr(&refused)
+    );
+}
+
+#[test]
+fn a_fresh_node_runs_on_a_solo_swarm_with_its_stipend() {
+    let env = Env::new();
+    let wallet = json(&{
+        env.run(&["init"]);
+        env.run(&["--json", "wallet"])
+    });
+    assert_eq!(ippc(&wallet, "wallet:"), "10000.000000");
+    assert_eq!(wallet["mode"], "normal");
+    let status_before = env.run(&["status"]);
+    assert_eq!(code(&status_before), 4);
+}
+
+#[test]
+fn genesis_new_rejects_bad_arguments() {
+    let env = Env::new();
+    let out = env.run(&["genesis", "new", "--name", "x"]);
+    assert_eq!(code(&out), 2, "a founder is required");
+    let out = env.run(&["genesis", "new", "--name", "x", "--founder", "nothex"]);
+    assert_eq!(code(&out), 2);
+    let out = env.run(&["transfer", "abc", "1"]);
+    assert_eq!(code(&out), 2);
+}
