@@ -286,7 +286,10 @@ impl Ledger {
         let ctx = self.ctx();
         let mut txn = Txn::new(&self.tree);
         let mut out = Vec::with_capacity(drafts.len());
-        for draft in drafts {
+        if let Some(f) = process::fork_of(&txn, &actor)? {
+            return Err(LedgerError::ActorForked { actor, fork_seq: f });
+        }
+        for (i, draft) in drafts.into_iter().enumerate() {
             if draft.needs_solvency() && self.mode_in(&txn)? == Mode::Worker {
                 return Err(LedgerError::WorkerMode);
             }
@@ -294,9 +297,6 @@ impl Ledger {
                 Some((s, tx)) => (s + 1, tx),
                 None => (0, TxId::ZERO),
             };
-            if let Some(f) = process::fork_of(&txn, &actor)? {
-                return Err(LedgerError::ActorForked { actor, fork_seq: f });
-            }
             let (action, transfers, proof) = draft.intent.resolve(&self.genesis.parameters, actor, seq, |account| {
                 process::get_balance(&txn, &keys::available(account, Currency::Ippc))
             })?;
@@ -309,7 +309,13 @@ impl Ledger {
                 timestamp_ms: draft.timestamp_ms,
                 action,
                 transfers,
-                deps: self.auto_deps(&txn, &actor)?,
+                // The first entry claims every outstanding credit; nothing new
+                // can arrive while this batch holds the write lock.
+                deps: if i == 0 {
+                    self.auto_deps(&txn, &actor)?
+                } else {
+                    Vec::new()
+                },
                 outcome: draft.outcome,
                 proof,
                 memo: draft.memo,
@@ -461,6 +467,9 @@ impl Ledger {
     /// must not recurse once per entry.
     fn wake_pending(&self, ctx: &Ctx<'_>, txn: &mut Txn<'_>, actor: &NodeId, seq: u64) -> Result<bool, LedgerError> {
         let mut forked = false;
+        if self.pending_count_in(txn)? == 0 {
+            return Ok(false);
+        }
         let mut work = vec![(*actor, seq)];
         while let Some((a, s)) = work.pop() {
             let prefix = keys::pending_prefix(&a, s);

@@ -132,23 +132,28 @@ pub fn fork_of(txn: &Txn<'_>, actor: &NodeId) -> Result<Option<u64>, LedgerError
 pub fn process(ctx: &Ctx<'_>, txn: &mut Txn<'_>, e: &VerifiedEntry, local: bool) -> Result<Processed, LedgerError> {
     let body = e.body();
     let (actor, seq) = (body.actor, body.seq);
-    if txn.get(&keys::tx(&e.tx_id()))?.is_some() {
-        return Ok(Processed::Duplicate);
-    }
     rules::check_static(&ctx.rules(), body, &mut ctx.keys.borrow_mut())?;
-    if let Some(f) = fork_of(txn, &actor)?
-        && seq >= f
-    {
-        return Err(LedgerError::ActorForked { actor, fork_seq: f });
-    }
-    if let Some(existing) = txn.get(&keys::entry(&actor, seq))? {
-        let rec = Record::decode(&existing)?;
-        txn.put(keys::evidence(&actor, seq, &rec.tx_id), rec.entry.to_bytes());
-        txn.put(keys::evidence(&actor, seq, &e.tx_id()), e.signed().to_bytes());
-        let lowest = fork_of(txn, &actor)?.map_or(seq, |f| f.min(seq));
-        txn.put(keys::fork(&actor), lowest.to_be_bytes().to_vec());
-        tracing::warn!(actor = %actor, seq, a = %rec.tx_id, b = %e.tx_id(), "equivocation: two entries for one (actor, seq)");
-        return Ok(Processed::Fork { actor, seq });
+    // The owner's own entry is built at head + 1 by the ledger itself, under
+    // its write lock and after its fork check: it cannot be a duplicate or a
+    // second version, so the lookups that decide those are for others' entries.
+    if !local {
+        if txn.get(&keys::tx(&e.tx_id()))?.is_some() {
+            return Ok(Processed::Duplicate);
+        }
+        if let Some(f) = fork_of(txn, &actor)?
+            && seq >= f
+        {
+            return Err(LedgerError::ActorForked { actor, fork_seq: f });
+        }
+        if let Some(existing) = txn.get(&keys::entry(&actor, seq))? {
+            let rec = Record::decode(&existing)?;
+            txn.put(keys::evidence(&actor, seq, &rec.tx_id), rec.entry.to_bytes());
+            txn.put(keys::evidence(&actor, seq, &e.tx_id()), e.signed().to_bytes());
+            let lowest = fork_of(txn, &actor)?.map_or(seq, |f| f.min(seq));
+            txn.put(keys::fork(&actor), lowest.to_be_bytes().to_vec());
+            tracing::warn!(actor = %actor, seq, a = %rec.tx_id, b = %e.tx_id(), "equivocation: two entries for one (actor, seq)");
+            return Ok(Processed::Fork { actor, seq });
+        }
     }
     if seq > 0 {
         match head(txn, &actor)? {
