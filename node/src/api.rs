@@ -12,6 +12,8 @@
 //! | `GET /v1/ledger/export`       | `?actor=` → export file bytes                 |
 //! | `POST /v1/transfer`           | [`TransferRequest`] → [`EntryView`], durable  |
 //! | `POST /v1/ledger/import`      | export file bytes → [`ImportView`]            |
+//! | `POST /v1/metabolism/quote`   | [`ChargeKind`] → [`QuoteView`]                |
+//! | `POST /v1/metabolism/charge`  | [`ChargeRequest`] → [`EntryView`] or 409      |
 //!
 //! Errors are JSON `{"error": "..."}`: 400 bad input, 401 token, 409 refused
 //! by the ledger, 500 otherwise. The token lives in `data/api.token` (0600);
@@ -33,7 +35,9 @@ use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
 use crate::error::NodeError;
-use crate::ledger::{self, EntryView, ImportView, TransferRequest, VerifyView, WalletView};
+use crate::ledger::{
+    self, ChargeKind, ChargeRequest, EntryView, ImportView, QuoteView, TransferRequest, VerifyView, WalletView,
+};
 
 /// Largest request body (an import file), in bytes.
 pub const IMPORT_BYTES_MAX: usize = 64 * 1024 * 1024;
@@ -114,6 +118,8 @@ pub fn router(token: String, facts: StatusFacts, node: Arc<NodeHandle>) -> Route
         .route("/v1/ledger/export", get(export))
         .route("/v1/transfer", post(transfer))
         .route("/v1/ledger/import", post(import))
+        .route("/v1/metabolism/quote", post(quote))
+        .route("/v1/metabolism/charge", post(charge))
         .layer(axum::extract::DefaultBodyLimit::max(IMPORT_BYTES_MAX))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     Router::new()
@@ -196,17 +202,36 @@ async fn export(State(state): State<Arc<ApiState>>, Query(q): Query<ExportQuery>
     blocking(&state, move |n| ledger::export(&n.ledger, q.actor)).await
 }
 
+/// A JSON body, with malformed input answered as 400 with the parser's reason.
+type JsonBody<T> = Result<axum::Json<T>, axum::extract::rejection::JsonRejection>;
+
+fn body<T>(b: JsonBody<T>) -> Result<T, ApiError> {
+    b.map(|axum::Json(v)| v)
+        .map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.body_text()))
+}
+
+async fn quote(State(state): State<Arc<ApiState>>, b: JsonBody<ChargeKind>) -> ApiResult<QuoteView> {
+    let kind = body(b)?;
+    Ok(axum::Json(
+        blocking(&state, move |n| ledger::quote(&n.ledger, kind)).await?,
+    ))
+}
+
+async fn charge(State(state): State<Arc<ApiState>>, b: JsonBody<ChargeRequest>) -> ApiResult<EntryView> {
+    let request = body(b)?;
+    Ok(axum::Json(
+        blocking(&state, move |n| ledger::charge(&n.ledger, &n.key, &request)).await?,
+    ))
+}
+
 async fn import(State(state): State<Arc<ApiState>>, body: axum::body::Bytes) -> ApiResult<ImportView> {
     Ok(axum::Json(
         blocking(&state, move |n| ledger::import(&n.ledger, &body)).await?,
     ))
 }
 
-async fn transfer(
-    State(state): State<Arc<ApiState>>,
-    body: Result<axum::Json<TransferRequest>, axum::extract::rejection::JsonRejection>,
-) -> ApiResult<EntryView> {
-    let axum::Json(request) = body.map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.body_text()))?;
+async fn transfer(State(state): State<Arc<ApiState>>, b: JsonBody<TransferRequest>) -> ApiResult<EntryView> {
+    let request = body(b)?;
     Ok(axum::Json(
         blocking(&state, move |n| ledger::transfer(&n.ledger, &n.key, &request)).await?,
     ))
@@ -373,5 +398,57 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(wallet.head_seq, Some(0));
+    }
+
+    #[tokio::test]
+    async fn the_budget_check_prices_records_and_refuses_what_the_node_cannot_pay() {
+        let (addr, _stop, _dir) = serve().await;
+        let client = reqwest::Client::builder().no_proxy().build().unwrap();
+        let post = |path: &str, body: serde_json::Value| {
+            client
+                .post(format!("http://{addr}{path}"))
+                .bearer_auth("secret")
+                .json(&body)
+                .send()
+        };
+        let quote: QuoteView = post(
+            "/v1/metabolism/quote",
+            serde_json::json!({"kind": "inference", "tokens": 1000}),
+        )
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+        assert_eq!(quote.cost.to_string(), "30.000000", "10 + 0.02 × 1000");
+        assert!(quote.allowed);
+        let charged = post(
+            "/v1/metabolism/charge",
+            serde_json::json!({"charge": {"kind": "inference", "tokens": 1000}}),
+        )
+        .await
+        .unwrap();
+        assert_eq!(charged.status(), 200);
+        // 10 000 IPPC stipend: a 300 s sandbox run (15 000 IPPC) is refused and nothing is recorded.
+        let huge = serde_json::json!({"charge": {"kind": "sandbox", "fuel": 30_000_000_000u64}});
+        let refused = post("/v1/metabolism/charge", huge).await.unwrap();
+        assert_eq!(refused.status(), 409);
+        let typo = post(
+            "/v1/metabolism/charge",
+            serde_json::json!({"charge": {"kind": "inference", "tokns": 1}}),
+        )
+        .await
+        .unwrap();
+        assert_eq!(typo.status(), 400);
+        let wallet: WalletView = client
+            .get(format!("http://{addr}/v1/wallet"))
+            .bearer_auth("secret")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(wallet.head_seq, Some(0), "only the allowed charge was recorded");
     }
 }

@@ -7,7 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use ed25519_dalek::SigningKey;
 use ippoc_economy::genesis::Genesis;
-use ippoc_economy::store::{Draft, Effect, Intent, Ledger, LedgerError, LedgerOptions, Mode};
+use ippoc_economy::store::{Charge, Draft, Effect, Intent, Ledger, LedgerError, LedgerOptions, Mode};
 use ippoc_economy::{AccountId, Amount, Currency, NodeId, SignedEntry, TxId};
 use serde::{Deserialize, Serialize};
 
@@ -168,6 +168,104 @@ pub struct TransferRequest {
     pub amount: Amount,
     /// Currency.
     pub currency: Currency,
+}
+
+/// A metered computation, as agents name it over the API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ChargeKind {
+    /// LLM inference over `tokens` tokens.
+    Inference {
+        /// Tokens.
+        tokens: u64,
+    },
+    /// A sandbox run that used `fuel`.
+    Sandbox {
+        /// Fuel.
+        fuel: u64,
+    },
+    /// One evolution simulation.
+    EvolutionSim,
+}
+
+impl From<ChargeKind> for Charge {
+    fn from(k: ChargeKind) -> Charge {
+        match k {
+            ChargeKind::Inference { tokens } => Charge::Inference { tokens },
+            ChargeKind::Sandbox { fuel } => Charge::Sandbox { fuel },
+            ChargeKind::EvolutionSim => Charge::EvolutionSim,
+        }
+    }
+}
+
+/// `POST /v1/metabolism/charge`: pay for a computation before it runs (or as it ends).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChargeRequest {
+    /// What to pay for.
+    pub charge: ChargeKind,
+    /// The bounty this work serves (allowed in Worker Mode), as `escrow:<NodeID>:<seq>`.
+    #[serde(default)]
+    pub bounty: Option<AccountId>,
+    /// Whether the computation failed (its charge stands either way).
+    #[serde(default)]
+    pub failed: bool,
+}
+
+/// What a computation costs and whether the node would pay for it now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuoteView {
+    /// Cost in IPPC.
+    pub cost: Amount,
+    /// The node's current mode.
+    pub mode: Mode,
+    /// IPPC in the wallet.
+    pub wallet: String,
+    /// Whether a charge without a bounty would be allowed right now.
+    pub allowed: bool,
+}
+
+/// Prices a computation against the governed parameters and the wallet.
+pub fn quote(ledger: &Ledger, kind: ChargeKind) -> Result<QuoteView, NodeError> {
+    let cost = Charge::from(kind)
+        .cost(&ledger.genesis().parameters)
+        .ok_or_else(|| NodeError::Refused("the cost overflows".into()))?;
+    let mode = ledger.mode().map_err(ledger_error)?;
+    let wallet = ledger
+        .balance(&AccountId::Wallet(ledger.owner()), Currency::Ippc)
+        .map_err(ledger_error)?;
+    Ok(QuoteView {
+        cost,
+        mode,
+        wallet: wallet.to_string(),
+        allowed: mode == Mode::Normal && wallet.0 >= i128::from(cost.base()),
+    })
+}
+
+/// The budget check: records the charge durably if the node can and may pay,
+/// refuses otherwise. Nothing runs unpaid.
+pub fn charge(ledger: &Ledger, key: &SigningKey, request: &ChargeRequest) -> Result<EntryView, NodeError> {
+    let bounty = match request.bounty {
+        None => None,
+        Some(AccountId::Escrow(e)) => Some(e),
+        Some(other) => return Err(NodeError::Refused(format!("{other} is not a bounty escrow"))),
+    };
+    let mut draft = Draft::new(
+        Intent::Charge {
+            charge: request.charge.into(),
+            bounty,
+        },
+        now_ms(),
+    );
+    if request.failed {
+        draft.outcome = ippoc_economy::Outcome::Fail;
+    }
+    let entry = ledger.append(key, draft).map_err(ledger_error)?;
+    Ok(EntryView {
+        tx_id: entry.tx_id(),
+        effect: "applied".into(),
+        entry: entry.into_signed(),
+    })
 }
 
 /// `ippoc ledger verify`.
