@@ -314,6 +314,16 @@ mod tests {
         (addr, tx, dir)
     }
 
+    async fn fetch_wallet(client: &reqwest::Client, addr: std::net::SocketAddr) -> WalletView {
+        let response = client
+            .get(format!("http://{addr}/v1/wallet"))
+            .bearer_auth("secret")
+            .send()
+            .await
+            .unwrap();
+        response.json().await.unwrap()
+    }
+
     #[tokio::test]
     async fn status_needs_the_exact_token_and_healthz_needs_none() {
         let (addr, _stop, _dir) = serve().await;
@@ -388,15 +398,7 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(malformed.status(), 400);
-        let wallet: WalletView = client
-            .get(format!("http://{addr}/v1/wallet"))
-            .bearer_auth("secret")
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let wallet = fetch_wallet(&client, addr).await;
         assert_eq!(wallet.head_seq, Some(0));
     }
 
@@ -440,15 +442,7 @@ mod tests {
         .await
         .unwrap();
         assert_eq!(typo.status(), 400);
-        let wallet: WalletView = client
-            .get(format!("http://{addr}/v1/wallet"))
-            .bearer_auth("secret")
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let wallet = fetch_wallet(&client, addr).await;
         assert_eq!(wallet.head_seq, Some(0), "only the allowed charge was recorded");
     }
 }

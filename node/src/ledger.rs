@@ -7,7 +7,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use ed25519_dalek::SigningKey;
 use ippoc_economy::genesis::Genesis;
-use ippoc_economy::store::{Charge, Draft, Effect, Intent, Ledger, LedgerError, LedgerOptions, Mode};
+use ippoc_economy::store::{
+    ChainError, Charge, Draft, Effect, Intent, Ledger, LedgerError, LedgerOptions, Mode, VerifiedSummary,
+};
 use ippoc_economy::{AccountId, Amount, Currency, NodeId, SignedEntry, TxId};
 use serde::{Deserialize, Serialize};
 
@@ -369,20 +371,27 @@ pub fn transfer(ledger: &Ledger, key: &SigningKey, request: &TransferRequest) ->
     })
 }
 
+impl VerifyView {
+    /// The view of a chain verification's result.
+    pub fn of(result: Result<VerifiedSummary, ChainError>) -> VerifyView {
+        match result {
+            Ok(s) => VerifyView {
+                chains: s.chains,
+                entries: s.entries,
+                error: None,
+            },
+            Err(e) => VerifyView {
+                chains: 0,
+                entries: 0,
+                error: Some(e.to_string()),
+            },
+        }
+    }
+}
+
 /// Verifies every stored chain with batched signature checks.
 pub fn verify(ledger: &Ledger) -> Result<VerifyView, NodeError> {
-    Ok(match ledger.verify_chains(None).map_err(ledger_error)? {
-        Ok(s) => VerifyView {
-            chains: s.chains,
-            entries: s.entries,
-            error: None,
-        },
-        Err(e) => VerifyView {
-            chains: 0,
-            entries: 0,
-            error: Some(e.to_string()),
-        },
-    })
+    Ok(VerifyView::of(ledger.verify_chains(None).map_err(ledger_error)?))
 }
 
 /// What an import did.

@@ -144,18 +144,7 @@ pub fn verify(env: &Env) -> Result<(), Failure> {
 
 pub fn verify_file(file: &Path, json: bool) -> Result<(), Failure> {
     let bytes = fsutil::read(file)?;
-    let view = match verify_export(&bytes) {
-        Ok((_, s)) => VerifyView {
-            chains: s.chains,
-            entries: s.entries,
-            error: None,
-        },
-        Err(e) => VerifyView {
-            chains: 0,
-            entries: 0,
-            error: Some(e.to_string()),
-        },
-    };
+    let view = VerifyView::of(verify_export(&bytes).map(|(_, summary)| summary));
     report_verify(view, &file.display().to_string(), json)
 }
 
