@@ -1,0 +1,2 @@
+//! Sandbox benchmarks (filled in with the runtime).
+fn main() {}
