@@ -48,7 +48,9 @@ impl Default for Parameters {
             inference_base: Amount::from_base(10 * UNIT),
             inference_per_token: Amount::from_base(UNIT / 50),
             sandbox_per_second: Amount::from_base(50 * UNIT),
-            sandbox_fuel_per_second: 100_000_000,
+            // Measured by `cargo bench -p ippoc-sandbox --bench sandbox`
+            // (calibration/fuel_per_second: 8.2 G fuel/s on the 2-core reference machine).
+            sandbox_fuel_per_second: 8_000_000_000,
             evolution_sim_cost: Amount::from_base(25 * UNIT),
             multiplier_ppm: PPM,
             risk_factor_ppm: PPM,
@@ -126,7 +128,7 @@ mod tests {
         assert_eq!(p.inference_cost(1000), Some(Amount::from_base(30 * UNIT)));
         assert_eq!(p.inference_cost(0), Some(Amount::from_base(10 * UNIT)));
         // 50 IPPC per second; 2.5 s of fuel = 125 IPPC.
-        assert_eq!(p.sandbox_cost(250_000_000), Some(Amount::from_base(125 * UNIT)));
+        assert_eq!(p.sandbox_cost(20_000_000_000), Some(Amount::from_base(125 * UNIT)));
         // One unit of fuel still costs something.
         assert_eq!(p.sandbox_cost(1), Some(Amount::from_base(1)));
         // 0.1% of 1000 IPPC = 1 IPPC.

@@ -14,6 +14,7 @@
 //! | `POST /v1/ledger/import`      | export file bytes → [`ImportView`]            |
 //! | `POST /v1/metabolism/quote`   | [`ChargeKind`] → [`QuoteView`]                |
 //! | `POST /v1/metabolism/charge`  | [`ChargeRequest`] → [`EntryView`] or 409      |
+//! | `POST /v1/sandbox/run`        | [`SandboxRunRequest`] → [`SandboxRunView`], charged |
 //!
 //! Errors are JSON `{"error": "..."}`: 400 bad input, 401 token, 409 refused
 //! by the ledger, 500 otherwise. The token lives in `data/api.token` (0600);
@@ -38,6 +39,7 @@ use crate::error::NodeError;
 use crate::ledger::{
     self, ChargeKind, ChargeRequest, EntryView, ImportView, QuoteView, TransferRequest, VerifyView, WalletView,
 };
+use crate::sandbox::{SandboxRunRequest, SandboxRunView};
 
 /// Largest request body (an import file), in bytes.
 pub const IMPORT_BYTES_MAX: usize = 64 * 1024 * 1024;
@@ -88,6 +90,8 @@ pub struct NodeHandle {
     pub ledger: Arc<Ledger>,
     /// The node's key, to sign its own entries.
     pub key: SigningKey,
+    /// The node's sandbox.
+    pub sandbox: Arc<ippoc_sandbox::Sandbox>,
 }
 
 struct ApiState {
@@ -120,6 +124,7 @@ pub fn router(token: String, facts: StatusFacts, node: Arc<NodeHandle>) -> Route
         .route("/v1/ledger/import", post(import))
         .route("/v1/metabolism/quote", post(quote))
         .route("/v1/metabolism/charge", post(charge))
+        .route("/v1/sandbox/run", post(sandbox_run))
         .layer(axum::extract::DefaultBodyLimit::max(IMPORT_BYTES_MAX))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     Router::new()
@@ -224,6 +229,16 @@ async fn charge(State(state): State<Arc<ApiState>>, b: JsonBody<ChargeRequest>) 
     ))
 }
 
+async fn sandbox_run(State(state): State<Arc<ApiState>>, b: JsonBody<SandboxRunRequest>) -> ApiResult<SandboxRunView> {
+    let request = body(b)?;
+    Ok(axum::Json(
+        blocking(&state, move |n| {
+            crate::sandbox::run_request(&n.sandbox, &n.ledger, &n.key, &request)
+        })
+        .await?,
+    ))
+}
+
 async fn import(State(state): State<Arc<ApiState>>, body: axum::body::Bytes) -> ApiResult<ImportView> {
     Ok(axum::Json(
         blocking(&state, move |n| ledger::import(&n.ledger, &body)).await?,
@@ -289,9 +304,11 @@ mod tests {
         let me = NodeId::from_bytes(key.verifying_key().to_bytes());
         let genesis = ippoc_economy::genesis::Genesis::solo(me, 1);
         let ledger = Ledger::open(dir.path(), genesis, me, Default::default()).unwrap();
+        let sandbox = crate::sandbox::open_sandbox(&crate::paths::NodePaths::new(dir.path())).unwrap();
         let node = Arc::new(NodeHandle {
             ledger: Arc::new(ledger),
             key,
+            sandbox: Arc::new(sandbox),
         });
         let facts = StatusFacts {
             node_id: "ab".repeat(32),
@@ -432,7 +449,7 @@ mod tests {
         .unwrap();
         assert_eq!(charged.status(), 200);
         // 10 000 IPPC stipend: a 300 s sandbox run (15 000 IPPC) is refused and nothing is recorded.
-        let huge = serde_json::json!({"charge": {"kind": "sandbox", "fuel": 30_000_000_000u64}});
+        let huge = serde_json::json!({"charge": {"kind": "sandbox", "fuel": 2_400_000_000_000u64}});
         let refused = post("/v1/metabolism/charge", huge).await.unwrap();
         assert_eq!(refused.status(), 409);
         let typo = post(

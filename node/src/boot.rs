@@ -14,13 +14,14 @@
 //! | 5 | `permissions` | key files must be 0600 (refused, never silently fixed)     |
 //! | 6 | `logs`        | open the rotated JSON log in the node's `logs/`            |
 //! | 7 | `ledger`      | install the genesis, open the ledger, verify its own head  |
-//! | 8 | `admin-api`   | listen on 127.0.0.1 and publish `data/api.endpoint`        |
-//! | 9 | `ready`       | tell systemd READY=1                                       |
+//! | 8 | `sandbox`     | build the wasmtime engine and open the module cache        |
+//! | 9 | `admin-api`   | listen on 127.0.0.1 and publish `data/api.endpoint`        |
+//! |10 | `ready`       | tell systemd READY=1                                       |
 //!
 //! Steps 1–7 are [`boot_node`] (shared by `ippoc init`, the daemon and the
-//! CLI's direct access to a stopped node); steps 8–9 belong to the daemon
-//! ([`crate::daemon`]). The sandbox, mesh and chain steps join between 7 and 8
-//! as those subsystems land.
+//! CLI's direct access to a stopped node); steps 8–10 belong to the daemon
+//! ([`crate::daemon`]). The mesh and chain steps join between 8 and 9 as
+//! those subsystems land.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -55,6 +56,8 @@ pub enum BootStep {
     Logs,
     /// Install the genesis and open the ledger.
     Ledger,
+    /// Build the sandbox.
+    Sandbox,
     /// Start the admin API.
     AdminApi,
     /// Notify systemd.
@@ -63,7 +66,7 @@ pub enum BootStep {
 
 impl BootStep {
     /// All steps, in order.
-    pub const ALL: [BootStep; 9] = [
+    pub const ALL: [BootStep; 10] = [
         BootStep::Config,
         BootStep::Lock,
         BootStep::Identity,
@@ -71,6 +74,7 @@ impl BootStep {
         BootStep::Permissions,
         BootStep::Logs,
         BootStep::Ledger,
+        BootStep::Sandbox,
         BootStep::AdminApi,
         BootStep::Ready,
     ];
@@ -85,6 +89,7 @@ impl BootStep {
             BootStep::Permissions => "permissions",
             BootStep::Logs => "logs",
             BootStep::Ledger => "ledger",
+            BootStep::Sandbox => "sandbox",
             BootStep::AdminApi => "admin-api",
             BootStep::Ready => "ready",
         }

@@ -102,6 +102,7 @@ async fn start_services(node: &BootedNode, config: &Config) -> Result<Started, B
     let at_api = BootError::at(BootStep::AdminApi);
     let (terminate, interrupt) = (|| Ok((signal(SignalKind::terminate())?, signal(SignalKind::interrupt())?)))()
         .map_err(|e| at_api(NodeError::io("cannot install signal handlers for", "SIGTERM/SIGINT", e)))?;
+    let sandbox = crate::sandbox::open_sandbox(paths).map_err(BootError::at(BootStep::Sandbox))?;
     let requested = format!("127.0.0.1:{}", config.api.port);
     let listener = TcpListener::bind(&requested).await.map_err(|source| {
         BootError::at(BootStep::AdminApi)(NodeError::ApiBind {
@@ -145,6 +146,7 @@ async fn start_services(node: &BootedNode, config: &Config) -> Result<Started, B
     let handle = Arc::new(NodeHandle {
         ledger: node.ledger.clone(),
         key: node.identity.signing_key().clone(),
+        sandbox: Arc::new(sandbox),
     });
     Ok(Started {
         listener,

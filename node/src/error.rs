@@ -176,6 +176,9 @@ pub enum NodeError {
     /// The ledger refused the request.
     #[error("{0}")]
     Refused(String),
+    /// The sandbox engine could not be built.
+    #[error("sandbox: {0}")]
+    Sandbox(String),
     /// The daemon answered something we do not understand.
     #[error("unexpected answer from the daemon: {0}")]
     Protocol(String),
@@ -194,7 +197,7 @@ impl NodeError {
             NodeError::InsecurePermissions { .. } => ExitStatus::InsecurePermissions,
             NodeError::Locked { .. } => ExitStatus::Locked,
             NodeError::Config { .. } => ExitStatus::ConfigInvalid,
-            NodeError::ApiBind { .. } => ExitStatus::ServiceFailed,
+            NodeError::ApiBind { .. } | NodeError::Sandbox(_) => ExitStatus::ServiceFailed,
             NodeError::DaemonUnreachable { .. } => ExitStatus::DaemonUnreachable,
             NodeError::Unauthorized { .. } => ExitStatus::Unauthorized,
             NodeError::Refused(_) => ExitStatus::Refused,

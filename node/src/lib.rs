@@ -23,5 +23,6 @@ pub mod ledger;
 pub mod lock;
 pub mod logging;
 pub mod paths;
+pub mod sandbox;
 
 pub use error::{ExitStatus, NodeError};

@@ -99,12 +99,25 @@ impl NodePaths {
     pub fn ledger(&self) -> PathBuf {
         self.root.join("economy").join("ledger")
     }
+    /// `sandbox/modules`: the compiled-module cache.
+    pub fn sandbox_modules(&self) -> PathBuf {
+        self.root.join("sandbox").join("modules")
+    }
+    /// `sandbox/cache.key`: secret that authenticates the module cache (0600).
+    pub fn sandbox_cache_key(&self) -> PathBuf {
+        self.root.join("sandbox").join("cache.key")
+    }
     /// `logs/`: rotated JSON logs.
     pub fn logs(&self) -> PathBuf {
         self.root.join("logs")
     }
     /// Every secret file that must stay 0600 (those that exist are checked).
-    pub fn secret_files(&self) -> [PathBuf; 3] {
-        [self.identity_key(), self.api_token(), self.data().join("eth.key")]
+    pub fn secret_files(&self) -> [PathBuf; 4] {
+        [
+            self.identity_key(),
+            self.api_token(),
+            self.data().join("eth.key"),
+            self.sandbox_cache_key(),
+        ]
     }
 }

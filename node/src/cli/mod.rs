@@ -5,6 +5,7 @@
 
 mod ledger_cmds;
 mod node_cmds;
+mod sandbox_cmds;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -87,6 +88,11 @@ enum Command {
         #[command(subcommand)]
         command: LedgerCommand,
     },
+    /// Run WASM skills in the metered sandbox.
+    Sandbox {
+        #[command(subcommand)]
+        command: SandboxCommand,
+    },
     /// Create a swarm genesis.
     Genesis {
         #[command(subcommand)]
@@ -136,6 +142,27 @@ enum LedgerCommand {
         /// Output file.
         #[arg(long)]
         out: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum SandboxCommand {
+    /// Run a module (.wasm or .wat) on an input; prints the output, fuel used and charge.
+    Run {
+        /// The module: WebAssembly binary or text (docs/skill-abi.md).
+        module: PathBuf,
+        /// Input file, or - for stdin [default: empty].
+        #[arg(long)]
+        input: Option<String>,
+        /// Fuel limit [default: 1 000 000 000].
+        #[arg(long)]
+        fuel: Option<u64>,
+        /// Grant a capability (log, clock_ms); repeat for several.
+        #[arg(long = "cap")]
+        caps: Vec<String>,
+        /// Run locally without a node and charge nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -262,6 +289,16 @@ fn run(cli: Cli) -> Result<(), Failure> {
             LedgerCommand::Export { actor, out } => ledger_cmds::export(&env, actor, &out),
             LedgerCommand::Import { file } => ledger_cmds::import(&env, &file),
         },
+        Command::Sandbox {
+            command:
+                SandboxCommand::Run {
+                    module,
+                    input,
+                    fuel,
+                    caps,
+                    dry_run,
+                },
+        } => sandbox_cmds::run(&env, &module, input.as_deref(), fuel, &caps, dry_run),
         Command::Genesis { .. } => unreachable!("handled before the config is read"),
     }
 }

@@ -1,0 +1,94 @@
+//! `ippoc sandbox run`: run a WASM skill, paid from the node's wallet (or
+//! `--dry-run` locally, paid by nobody).
+
+use std::io::{Read, Write};
+use std::path::Path;
+
+use ippoc_economy::params::Parameters;
+use ippoc_sandbox::{ModuleCache, Sandbox, SandboxConfig};
+
+use super::{Access, Env, Failure, access, runtime};
+use crate::error::{ExitStatus, NodeError};
+use crate::fsutil;
+use crate::sandbox::{self, SandboxRunRequest, SandboxRunView, Unmetered};
+
+/// Reads `--input`: a file, `-` for stdin, or nothing.
+fn read_input(input: Option<&str>) -> Result<Vec<u8>, Failure> {
+    match input {
+        None => Ok(Vec::new()),
+        Some("-") => {
+            let mut buf = Vec::new();
+            std::io::stdin()
+                .read_to_end(&mut buf)
+                .map_err(|e| NodeError::io("cannot read", "stdin", e))?;
+            Ok(buf)
+        }
+        Some(file) => Ok(fsutil::read(Path::new(file))?),
+    }
+}
+
+pub fn run(
+    env: &Env,
+    module_path: &Path,
+    input: Option<&str>,
+    fuel: Option<u64>,
+    caps: &[String],
+    dry_run: bool,
+) -> Result<(), Failure> {
+    let module = fsutil::read(module_path)?;
+    let input = read_input(input)?;
+    let view: SandboxRunView = if dry_run {
+        let sb = Sandbox::new(SandboxConfig::default(), ModuleCache::new(None, [0; 32]))
+            .map_err(|e| NodeError::Sandbox(e.to_string()))?;
+        let capabilities = sandbox::capabilities(caps)?;
+        sandbox::run(
+            &sb,
+            &module,
+            &input,
+            fuel,
+            &capabilities,
+            &Unmetered(u64::MAX),
+            &Parameters::default(),
+        )
+    } else {
+        let request = SandboxRunRequest {
+            module_hex: hex::encode(&module),
+            input_hex: hex::encode(&input),
+            fuel,
+            capabilities: caps.to_vec(),
+            bounty: None,
+        };
+        match access(env)? {
+            Access::Daemon(c) => runtime()?.block_on(c.post_json("/v1/sandbox/run", &request))?,
+            Access::Direct(node) => {
+                let sb = sandbox::open_sandbox(node.identity.paths())?;
+                sandbox::run_request(&sb, &node.ledger, node.identity.signing_key(), &request)?
+            }
+        }
+    };
+    if env.json {
+        println!("{}", serde_json::to_string_pretty(&view).expect("views serialize"));
+    } else if view.ok {
+        let output = hex::decode(&view.output_hex).unwrap_or_default();
+        std::io::stdout()
+            .write_all(&output)
+            .map_err(|e| NodeError::io("cannot write", "stdout", e))?;
+    }
+    let paid = match (&view.charge_tx, dry_run) {
+        (_, true) => format!("would cost {} IPPC (dry run, nothing charged)", view.charged),
+        (Some(tx), false) => format!("charged {} IPPC, entry {tx}", view.charged),
+        (None, false) => "nothing charged".to_string(),
+    };
+    eprintln!(
+        "ippoc: module {}: fuel used {}, {paid}",
+        view.module.as_deref().map_or("-", |m| &m[..12]),
+        view.fuel_used
+    );
+    match view.error {
+        None => Ok(()),
+        Some(error) => Err(Failure {
+            status: ExitStatus::Refused,
+            message: format!("the run failed: {error}"),
+        }),
+    }
+}
