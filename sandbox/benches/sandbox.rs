@@ -13,11 +13,7 @@
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use ippoc_sandbox::{Capabilities, DryRun, ModuleCache, RunLimits, Sandbox, SandboxConfig};
 
-const ECHO: &str = r#"(module
-  (memory (export "memory") 1)
-  (func (export "alloc") (param i32) (result i32) (i32.const 1024))
-  (func (export "run") (param $ptr i32) (param $len i32) (result i64)
-    (i64.or (i64.shl (i64.extend_i32_u (local.get $ptr)) (i64.const 32)) (i64.extend_i32_u (local.get $len)))))"#;
+const ECHO: &str = include_str!("../../examples/skills/echo.wat");
 
 /// Sums 0..n with a little arithmetic per step: compute-bound, no memory traffic.
 const LOOP: &str = r#"(module
