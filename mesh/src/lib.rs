@@ -1,15 +1,26 @@
 //! IPPOC mesh: the node's peer-to-peer networking.
 //!
-//! This crate will carry rust-libp2p on tokio (TCP + Noise + Yamux, QUIC),
-//! Identify, Kademlia/mDNS discovery, gossipsub topics for ledger entries,
-//! attestations, warrants and governance relay, request-response anti-entropy
-//! sync, the Trust Manager that bans forgers and equivocators, and the Automerge
-//! swarm document (DESIGN.md §5, §9). It carries typed, signed envelopes and asks
-//! a `Validator` supplied by the node to accept, reject or ignore each one.
+//! rust-libp2p on tokio: TCP + Noise + Yamux (and an in-memory transport for
+//! in-process tests and the simulator), Identify, Ping, and gossipsub with
+//! versioned per-swarm topics, content-hash message ids and *explicit
+//! validation*: a message is delivered to the node, and forwarded to other
+//! peers, only after the node's [`Validator`] accepted it; a rejected message
+//! goes no further and counts against the peer that sent it (DESIGN.md §9).
 //!
-//! It must not depend on `ippoc-economy`, `ippoc-sandbox`,
-//! `ippoc-governance-bridge` or `ippoc-node`: ledger rules reach it only through
-//! the validator callback that `ippoc-node` implements.
+//! It carries opaque bytes: it must not depend on `ippoc-economy`,
+//! `ippoc-sandbox`, `ippoc-governance-bridge` or `ippoc-node`. The ledger's
+//! rules reach it only through the validator `ippoc-node` supplies.
 //!
-//! Status: the crate exists so that the workspace has its final shape; the
-//! networking lands with the mesh issue.
+//! Status: gossip with validation. Still to come (mesh issue): the trust
+//! manager and warrants, anti-entropy sync, Automerge swarm state, QUIC,
+//! Kademlia/mDNS, connection limits, the bounty board.
+
+pub mod mesh;
+pub mod topic;
+pub mod validator;
+
+pub use mesh::{Mesh, MeshConfig, MeshError, MeshEvent, Transport};
+pub use topic::Topic;
+pub use validator::{Validator, Verdict};
+
+pub use libp2p::{Multiaddr, PeerId, identity::Keypair};

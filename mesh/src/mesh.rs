@@ -1,0 +1,401 @@
+//! The mesh task: a libp2p swarm driven on tokio, commanded through a handle,
+//! reporting through a bounded event channel.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use libp2p::core::transport::MemoryTransport;
+use libp2p::core::upgrade::Version;
+use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance, MessageAuthenticity, MessageId, ValidationMode};
+use libp2p::identity::Keypair;
+use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
+use libp2p::{Multiaddr, PeerId, Swarm, Transport as _, identify, noise, ping, tcp, yamux};
+use sha2::{Digest, Sha256};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::topic::Topic;
+use crate::validator::{Validator, Verdict};
+
+/// Which transport the mesh uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// TCP + Noise + Yamux (production).
+    Tcp,
+    /// In-process memory transport + Noise + Yamux (tests, simulator).
+    Memory,
+}
+
+/// Mesh settings, every one bounded.
+#[derive(Debug, Clone)]
+pub struct MeshConfig {
+    /// The swarm this node belongs to: scopes the topics.
+    pub swarm_id: [u8; 32],
+    /// Transport.
+    pub transport: Transport,
+    /// Addresses to listen on (`/ip4/127.0.0.1/tcp/0`, `/memory/<n>`).
+    pub listen: Vec<Multiaddr>,
+    /// Peers to dial at start.
+    pub bootstrap: Vec<Multiaddr>,
+    /// Largest gossip message, in bytes.
+    pub gossip_message_bytes_max: usize,
+    /// Gossipsub heartbeat, in milliseconds.
+    pub heartbeat_ms: u64,
+    /// Events buffered for the node before the mesh waits for it.
+    pub events_queue_max: usize,
+}
+
+impl MeshConfig {
+    /// Defaults for `swarm_id` on `transport`.
+    pub fn new(swarm_id: [u8; 32], transport: Transport) -> MeshConfig {
+        MeshConfig {
+            swarm_id,
+            transport,
+            listen: Vec::new(),
+            bootstrap: Vec::new(),
+            gossip_message_bytes_max: 256 * 1024,
+            heartbeat_ms: 1000,
+            events_queue_max: 1024,
+        }
+    }
+}
+
+/// Something the node hears from the mesh.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MeshEvent {
+    /// Listening on an address.
+    Listening(Multiaddr),
+    /// A connection to a peer is up.
+    Connected(PeerId),
+    /// The last connection to a peer is gone.
+    Disconnected(PeerId),
+    /// A peer subscribed to a topic of ours.
+    Subscribed {
+        /// The peer.
+        peer: PeerId,
+        /// The topic.
+        topic: Topic,
+    },
+    /// A message the validator accepted (and that is now forwarded).
+    Delivered {
+        /// Topic.
+        topic: Topic,
+        /// Payload.
+        data: Vec<u8>,
+        /// The peer that forwarded it to us.
+        from: PeerId,
+        /// Content-hash message id.
+        id: Vec<u8>,
+    },
+    /// A message the validator rejected (not forwarded).
+    Rejected {
+        /// Topic.
+        topic: Topic,
+        /// The peer that sent it.
+        from: PeerId,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Why a mesh call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum MeshError {
+    /// The swarm could not be built or could not listen.
+    #[error("mesh setup: {0}")]
+    Setup(String),
+    /// Publishing failed (for example no peer subscribed yet).
+    #[error("publish on {topic}: {reason}")]
+    Publish {
+        /// Topic.
+        topic: Topic,
+        /// Why.
+        reason: String,
+    },
+    /// Dialing failed at once.
+    #[error("dial {addr}: {reason}")]
+    Dial {
+        /// Address.
+        addr: Multiaddr,
+        /// Why.
+        reason: String,
+    },
+    /// The mesh task has stopped.
+    #[error("the mesh has stopped")]
+    Stopped,
+}
+
+#[derive(NetworkBehaviour)]
+struct Behaviour {
+    gossipsub: gossipsub::Behaviour,
+    identify: identify::Behaviour,
+    ping: ping::Behaviour,
+}
+
+enum Command {
+    Publish {
+        topic: Topic,
+        data: Vec<u8>,
+        reply: oneshot::Sender<Result<(), MeshError>>,
+    },
+    Dial {
+        addr: Multiaddr,
+        reply: oneshot::Sender<Result<(), MeshError>>,
+    },
+    Stop,
+}
+
+/// A running mesh: the handle the node commands it with, and its events.
+pub struct Mesh {
+    peer_id: PeerId,
+    commands: mpsc::Sender<Command>,
+    /// Events for the node, in order.
+    pub events: mpsc::Receiver<MeshEvent>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+fn message_id(message: &gossipsub::Message) -> MessageId {
+    // Content-addressed: the same payload is the same message whoever relays it.
+    MessageId::from(Sha256::digest(&message.data).to_vec())
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+fn behaviour(key: &Keypair, config: &MeshConfig) -> Result<Behaviour, BoxError> {
+    let gossip_config = gossipsub::ConfigBuilder::default()
+        .validation_mode(ValidationMode::Strict)
+        .validate_messages()
+        .message_id_fn(message_id)
+        .max_transmit_size(config.gossip_message_bytes_max)
+        .heartbeat_interval(Duration::from_millis(config.heartbeat_ms))
+        .build()
+        .map_err(|e| BoxError::from(e.to_string()))?;
+    let gossipsub =
+        gossipsub::Behaviour::new(MessageAuthenticity::Signed(key.clone()), gossip_config).map_err(BoxError::from)?;
+    Ok(Behaviour {
+        gossipsub,
+        identify: identify::Behaviour::new(identify::Config::new("/ippoc/1".into(), key.public())),
+        ping: ping::Behaviour::default(),
+    })
+}
+
+fn build_swarm(key: Keypair, config: &MeshConfig) -> Result<Swarm<Behaviour>, MeshError> {
+    let setup = |e: &dyn std::fmt::Display| MeshError::Setup(e.to_string());
+    let idle = |c: libp2p::swarm::Config| c.with_idle_connection_timeout(Duration::from_secs(60));
+    let swarm = match config.transport {
+        Transport::Tcp => libp2p::SwarmBuilder::with_existing_identity(key)
+            .with_tokio()
+            .with_tcp(
+                tcp::Config::default().nodelay(true),
+                noise::Config::new,
+                yamux::Config::default,
+            )
+            .map_err(|e| setup(&e))?
+            .with_behaviour(|k| behaviour(k, config))
+            .map_err(|e| setup(&e))?
+            .with_swarm_config(idle)
+            .build(),
+        Transport::Memory => libp2p::SwarmBuilder::with_existing_identity(key)
+            .with_tokio()
+            .with_other_transport(|k| {
+                Ok(MemoryTransport::default()
+                    .upgrade(Version::V1)
+                    .authenticate(noise::Config::new(k)?)
+                    .multiplex(yamux::Config::default())
+                    .boxed())
+            })
+            .map_err(|e| setup(&e))?
+            .with_behaviour(|k| behaviour(k, config))
+            .map_err(|e| setup(&e))?
+            .with_swarm_config(idle)
+            .build(),
+    };
+    Ok(swarm)
+}
+
+impl Mesh {
+    /// Starts the mesh on the current tokio runtime: listens, subscribes to
+    /// every topic of the swarm, dials the bootstrap peers.
+    pub fn start(key: Keypair, config: MeshConfig, validator: Arc<dyn Validator>) -> Result<Mesh, MeshError> {
+        let peer_id = key.public().to_peer_id();
+        let mut swarm = build_swarm(key, &config)?;
+        let mut topics = HashMap::new();
+        for topic in Topic::ALL {
+            let t = IdentTopic::new(topic.wire_name(&config.swarm_id));
+            swarm
+                .behaviour_mut()
+                .gossipsub
+                .subscribe(&t)
+                .map_err(|e| MeshError::Setup(e.to_string()))?;
+            topics.insert(t.hash(), topic);
+        }
+        for addr in &config.listen {
+            swarm
+                .listen_on(addr.clone())
+                .map_err(|e| MeshError::Setup(format!("listen on {addr}: {e}")))?;
+        }
+        for addr in &config.bootstrap {
+            swarm.dial(addr.clone()).map_err(|e| MeshError::Dial {
+                addr: addr.clone(),
+                reason: e.to_string(),
+            })?;
+        }
+        let (commands, command_rx) = mpsc::channel(256);
+        let (event_tx, events) = mpsc::channel(config.events_queue_max);
+        let task = tokio::spawn(run(swarm, command_rx, event_tx, validator, topics, config.swarm_id));
+        Ok(Mesh {
+            peer_id,
+            commands,
+            events,
+            task: Some(task),
+        })
+    }
+
+    /// This node's libp2p PeerId.
+    pub fn peer_id(&self) -> PeerId {
+        self.peer_id
+    }
+
+    /// Publishes `data` on `topic`.
+    pub async fn publish(&self, topic: Topic, data: Vec<u8>) -> Result<(), MeshError> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(Command::Publish { topic, data, reply })
+            .await
+            .map_err(|_| MeshError::Stopped)?;
+        answer.await.map_err(|_| MeshError::Stopped)?
+    }
+
+    /// Dials a peer.
+    pub async fn dial(&self, addr: Multiaddr) -> Result<(), MeshError> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(Command::Dial { addr, reply })
+            .await
+            .map_err(|_| MeshError::Stopped)?;
+        answer.await.map_err(|_| MeshError::Stopped)?
+    }
+
+    /// Stops the mesh and waits for its task.
+    pub async fn stop(mut self) {
+        let _ = self.commands.send(Command::Stop).await;
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+async fn run(
+    mut swarm: Swarm<Behaviour>,
+    mut commands: mpsc::Receiver<Command>,
+    events: mpsc::Sender<MeshEvent>,
+    validator: Arc<dyn Validator>,
+    topics: HashMap<gossipsub::TopicHash, Topic>,
+    swarm_id: [u8; 32],
+) {
+    loop {
+        tokio::select! {
+            command = commands.recv() => match command {
+                None | Some(Command::Stop) => break,
+                Some(Command::Publish { topic, data, reply }) => {
+                    let t = IdentTopic::new(topic.wire_name(&swarm_id));
+                    let result = swarm
+                        .behaviour_mut()
+                        .gossipsub
+                        .publish(t, data)
+                        .map(|_| ())
+                        .map_err(|e| MeshError::Publish { topic, reason: e.to_string() });
+                    let _ = reply.send(result);
+                }
+                Some(Command::Dial { addr, reply }) => {
+                    let result = swarm
+                        .dial(addr.clone())
+                        .map_err(|e| MeshError::Dial { addr, reason: e.to_string() });
+                    let _ = reply.send(result);
+                }
+            },
+            event = swarm.select_next_some() => {
+                let Some(out) = handle(&mut swarm, event, validator.as_ref(), &topics) else { continue };
+                if events.send(out).await.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+}
+
+fn handle(
+    swarm: &mut Swarm<Behaviour>,
+    event: SwarmEvent<BehaviourEvent>,
+    validator: &dyn Validator,
+    topics: &HashMap<gossipsub::TopicHash, Topic>,
+) -> Option<MeshEvent> {
+    match event {
+        SwarmEvent::NewListenAddr { address, .. } => Some(MeshEvent::Listening(address)),
+        SwarmEvent::ConnectionEstablished {
+            peer_id,
+            num_established,
+            ..
+        } if num_established.get() == 1 => Some(MeshEvent::Connected(peer_id)),
+        SwarmEvent::ConnectionClosed {
+            peer_id,
+            num_established: 0,
+            ..
+        } => Some(MeshEvent::Disconnected(peer_id)),
+        SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Subscribed { peer_id, topic })) => {
+            topics.get(&topic).map(|t| MeshEvent::Subscribed {
+                peer: peer_id,
+                topic: *t,
+            })
+        }
+        SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Message {
+            propagation_source,
+            message_id,
+            message,
+        })) => {
+            let gossip = &mut swarm.behaviour_mut().gossipsub;
+            let Some(topic) = topics.get(&message.topic).copied() else {
+                gossip.report_message_validation_result(&message_id, &propagation_source, MessageAcceptance::Ignore);
+                return None;
+            };
+            match validator.validate(topic, &message.data, &propagation_source) {
+                Verdict::Accept => {
+                    gossip.report_message_validation_result(
+                        &message_id,
+                        &propagation_source,
+                        MessageAcceptance::Accept,
+                    );
+                    Some(MeshEvent::Delivered {
+                        topic,
+                        data: message.data,
+                        from: propagation_source,
+                        id: message_id.0,
+                    })
+                }
+                Verdict::Reject(reason) => {
+                    gossip.report_message_validation_result(
+                        &message_id,
+                        &propagation_source,
+                        MessageAcceptance::Reject,
+                    );
+                    tracing::warn!(%propagation_source, %topic, %reason, "gossip rejected");
+                    Some(MeshEvent::Rejected {
+                        topic,
+                        from: propagation_source,
+                        reason,
+                    })
+                }
+                Verdict::Ignore => {
+                    gossip.report_message_validation_result(
+                        &message_id,
+                        &propagation_source,
+                        MessageAcceptance::Ignore,
+                    );
+                    None
+                }
+            }
+        }
+        _ => None,
+    }
+}

@@ -1,0 +1,33 @@
+//! The node's say over what the mesh delivers and forwards.
+
+use libp2p::PeerId;
+
+use crate::topic::Topic;
+
+/// A validator's verdict on one message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Deliver it and forward it.
+    Accept,
+    /// Drop it, do not forward it, and hold it against the sender.
+    Reject(String),
+    /// Drop it without blame (for example: already known, or not for us).
+    Ignore,
+}
+
+/// Judges gossip before it is delivered or forwarded. `ippoc-node`
+/// implements it with the ledger's verification.
+pub trait Validator: Send + Sync + 'static {
+    /// The verdict on `data`, received on `topic` from `source` (the peer that
+    /// forwarded it to us).
+    fn validate(&self, topic: Topic, data: &[u8], source: &PeerId) -> Verdict;
+}
+
+impl<F> Validator for F
+where
+    F: Fn(Topic, &[u8], &PeerId) -> Verdict + Send + Sync + 'static,
+{
+    fn validate(&self, topic: Topic, data: &[u8], source: &PeerId) -> Verdict {
+        self(topic, data, source)
+    }
+}

@@ -1,0 +1,171 @@
+//! Gossip with explicit validation, in process over the memory transport:
+//! what is accepted reaches every node across several hops; what is rejected
+//! stops at the first honest node.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use ippoc_mesh::{Keypair, Mesh, MeshConfig, MeshEvent, Multiaddr, PeerId, Topic, Transport, Verdict};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+/// A node and everything it has reported so far.
+struct Probe {
+    mesh: Mesh,
+    seen: Vec<MeshEvent>,
+    addr: Multiaddr,
+}
+
+impl Probe {
+    /// The first event, already seen or still to come, that matches.
+    async fn until(&mut self, what: &str, pred: impl Fn(&MeshEvent) -> bool) -> MeshEvent {
+        if let Some(e) = self.seen.iter().find(|e| pred(e)) {
+            return e.clone();
+        }
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let event = tokio::time::timeout_at(deadline, self.mesh.events.recv())
+                .await
+                .unwrap_or_else(|_| panic!("timed out waiting for {what}; saw {:?}", self.seen))
+                .expect("mesh stopped");
+            self.seen.push(event.clone());
+            if pred(&event) {
+                return event;
+            }
+        }
+    }
+}
+
+fn unique_memory_addr() -> Multiaddr {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let n = (u64::from(std::process::id()) << 24) + NEXT.fetch_add(1, Ordering::Relaxed) + 1;
+    format!("/memory/{n}").parse().unwrap()
+}
+
+/// Rejects anything that starts with "forged".
+fn validator() -> Arc<dyn ippoc_mesh::Validator> {
+    Arc::new(|_: Topic, data: &[u8], _: &PeerId| {
+        if data.starts_with(b"forged") {
+            Verdict::Reject("bad signature".into())
+        } else {
+            Verdict::Accept
+        }
+    })
+}
+
+async fn start(n: usize) -> Vec<Probe> {
+    let mut nodes = Vec::new();
+    for _ in 0..n {
+        let addr = unique_memory_addr();
+        let mut config = MeshConfig::new([7; 32], Transport::Memory);
+        config.listen = vec![addr.clone()];
+        config.heartbeat_ms = 100;
+        let mesh = Mesh::start(Keypair::generate_ed25519(), config, validator()).unwrap();
+        let mut probe = Probe {
+            mesh,
+            seen: Vec::new(),
+            addr: addr.clone(),
+        };
+        probe.until("listening", |e| matches!(e, MeshEvent::Listening(_))).await;
+        nodes.push(probe);
+    }
+    nodes
+}
+
+/// Connects node i to node i-1 and waits until neighbours see each other's subscriptions.
+async fn line(nodes: &mut [Probe]) {
+    for i in 1..nodes.len() {
+        let addr = nodes[i - 1].addr.clone();
+        nodes[i].mesh.dial(addr).await.unwrap();
+    }
+    for i in 0..nodes.len() {
+        let neighbours: Vec<PeerId> = [i.checked_sub(1), Some(i + 1)]
+            .into_iter()
+            .flatten()
+            .filter(|j| *j < nodes.len())
+            .map(|j| nodes[j].mesh.peer_id())
+            .collect();
+        for peer in neighbours {
+            nodes[i]
+                .until(
+                    "neighbour subscription",
+                    |e| matches!(e, MeshEvent::Subscribed { peer: p, topic: Topic::Entries } if *p == peer),
+                )
+                .await;
+        }
+    }
+}
+
+fn delivered(data: &'static [u8]) -> impl Fn(&MeshEvent) -> bool {
+    move |e| matches!(e, MeshEvent::Delivered { data: d, topic: Topic::Entries, .. } if d == data)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_accepted_message_reaches_every_node_across_four_hops() {
+    let mut nodes = start(5).await;
+    line(&mut nodes).await;
+    nodes[0]
+        .mesh
+        .publish(Topic::Entries, b"entry 1".to_vec())
+        .await
+        .unwrap();
+    for node in nodes.iter_mut().skip(1) {
+        node.until("delivery of entry 1", delivered(b"entry 1")).await;
+    }
+    for node in nodes {
+        node.mesh.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rejected_message_is_not_delivered_or_forwarded() {
+    let mut nodes = start(3).await;
+    line(&mut nodes).await;
+    let forger = nodes[0].mesh.peer_id();
+    nodes[0]
+        .mesh
+        .publish(Topic::Entries, b"forged entry".to_vec())
+        .await
+        .unwrap();
+    let rejected = nodes[1]
+        .until("rejection", |e| matches!(e, MeshEvent::Rejected { .. }))
+        .await;
+    assert_eq!(
+        rejected,
+        MeshEvent::Rejected {
+            topic: Topic::Entries,
+            from: forger,
+            reason: "bad signature".into()
+        }
+    );
+    // A good message behind it crosses the same hops; the forged one never did.
+    nodes[0]
+        .mesh
+        .publish(Topic::Entries, b"honest entry".to_vec())
+        .await
+        .unwrap();
+    nodes[2].until("the honest entry", delivered(b"honest entry")).await;
+    for node in &nodes[1..] {
+        assert!(
+            !node.seen.iter().any(delivered(b"forged entry")),
+            "a rejected message was delivered"
+        );
+    }
+    assert!(
+        !nodes[2].seen.iter().any(|e| matches!(e, MeshEvent::Rejected { .. })),
+        "node 2 never even received the forged message"
+    );
+    for node in nodes {
+        node.mesh.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_of_another_swarm_do_not_share_topics() {
+    assert_ne!(Topic::Entries.wire_name(&[1; 32]), Topic::Entries.wire_name(&[2; 32]));
+    assert_eq!(
+        Topic::Entries.wire_name(&[0xab; 32]),
+        format!("/ippoc/{}/entries/1", "ab".repeat(32))
+    );
+}
