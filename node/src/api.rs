@@ -92,6 +92,8 @@ pub struct NodeHandle {
     pub key: SigningKey,
     /// The node's sandbox.
     pub sandbox: Arc<ippoc_sandbox::Sandbox>,
+    /// Signalled after the node appends to its own chain (the mesh publishes).
+    pub appended: Arc<tokio::sync::Notify>,
 }
 
 struct ApiState {
@@ -160,10 +162,14 @@ async fn blocking<T: Send + 'static>(
     work: impl FnOnce(&NodeHandle) -> Result<T, NodeError> + Send + 'static,
 ) -> Result<T, ApiError> {
     let node = state.node.clone();
-    tokio::task::spawn_blocking(move || work(&node))
+    let result = tokio::task::spawn_blocking(move || work(&node))
         .await
         .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
-        .map_err(ApiError::from)
+        .map_err(ApiError::from);
+    // Whatever the call was, the mesh re-reads the own chain's head: cheap,
+    // and no write path can forget to announce its entry.
+    state.node.appended.notify_one();
+    result
 }
 
 async fn wallet(State(state): State<Arc<ApiState>>) -> ApiResult<WalletView> {
@@ -309,6 +315,7 @@ mod tests {
             ledger: Arc::new(ledger),
             key,
             sandbox: Arc::new(sandbox),
+            appended: Arc::new(tokio::sync::Notify::new()),
         });
         let facts = StatusFacts {
             node_id: "ab".repeat(32),

@@ -16,12 +16,12 @@
 //! | 7 | `ledger`      | install the genesis, open the ledger, verify its own head  |
 //! | 8 | `sandbox`     | build the wasmtime engine and open the module cache        |
 //! | 9 | `admin-api`   | listen on 127.0.0.1 and publish `data/api.endpoint`        |
-//! |10 | `ready`       | tell systemd READY=1                                       |
+//! |10 | `mesh`        | start libp2p: listen, dial bootstrap peers, gossip entries |
+//! |11 | `ready`       | tell systemd READY=1                                       |
 //!
 //! Steps 1–7 are [`boot_node`] (shared by `ippoc init`, the daemon and the
-//! CLI's direct access to a stopped node); steps 8–10 belong to the daemon
-//! ([`crate::daemon`]). The mesh and chain steps join between 8 and 9 as
-//! those subsystems land.
+//! CLI's direct access to a stopped node); steps 8–11 belong to the daemon
+//! ([`crate::daemon`]). The chain backend joins before `ready` when it lands.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -60,13 +60,15 @@ pub enum BootStep {
     Sandbox,
     /// Start the admin API.
     AdminApi,
+    /// Start the mesh.
+    Mesh,
     /// Notify systemd.
     Ready,
 }
 
 impl BootStep {
     /// All steps, in order.
-    pub const ALL: [BootStep; 10] = [
+    pub const ALL: [BootStep; 11] = [
         BootStep::Config,
         BootStep::Lock,
         BootStep::Identity,
@@ -76,6 +78,7 @@ impl BootStep {
         BootStep::Ledger,
         BootStep::Sandbox,
         BootStep::AdminApi,
+        BootStep::Mesh,
         BootStep::Ready,
     ];
 
@@ -91,6 +94,7 @@ impl BootStep {
             BootStep::Ledger => "ledger",
             BootStep::Sandbox => "sandbox",
             BootStep::AdminApi => "admin-api",
+            BootStep::Mesh => "mesh",
             BootStep::Ready => "ready",
         }
     }

@@ -35,6 +35,16 @@ file_bytes_max = 10485760
 # file_bytes_max * (files_kept + 1).
 files_kept = 4
 
+[mesh]
+# Run the peer-to-peer mesh (gossip of ledger entries).
+enabled = true
+# libp2p multiaddresses to listen on.
+listen = ["/ip4/0.0.0.0/tcp/7734"]
+# Peers to dial at start, e.g. "/ip4/192.0.2.7/tcp/7734".
+bootstrap = []
+# Largest gossip message, in bytes.
+gossip_message_bytes_max = 262144
+
 [daemon]
 # After SIGTERM or SIGINT the daemon stops accepting work and exits within
 # this many milliseconds; past it, it exits anyway with status 1.
@@ -49,8 +59,35 @@ pub struct Config {
     pub api: ApiConfig,
     /// Logging settings.
     pub log: LogConfig,
+    /// Mesh settings.
+    pub mesh: MeshSettings,
     /// Daemon lifecycle settings.
     pub daemon: DaemonConfig,
+}
+
+/// `[mesh]`: the peer-to-peer network.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MeshSettings {
+    /// Run the mesh.
+    pub enabled: bool,
+    /// Listen multiaddresses.
+    pub listen: Vec<String>,
+    /// Bootstrap multiaddresses.
+    pub bootstrap: Vec<String>,
+    /// Largest gossip message, in bytes.
+    pub gossip_message_bytes_max: usize,
+}
+
+impl Default for MeshSettings {
+    fn default() -> Self {
+        MeshSettings {
+            enabled: true,
+            listen: vec!["/ip4/0.0.0.0/tcp/7734".into()],
+            bootstrap: Vec::new(),
+            gossip_message_bytes_max: 256 * 1024,
+        }
+    }
 }
 
 /// `[api]`: the admin HTTP API.
@@ -155,6 +192,14 @@ impl Config {
             return bad(format!(
                 "daemon.shutdown_timeout_ms must be in 1..={SHUTDOWN_TIMEOUT_MS_MAX}"
             ));
+        }
+        for addr in self.mesh.listen.iter().chain(&self.mesh.bootstrap) {
+            if addr.parse::<ippoc_mesh::Multiaddr>().is_err() {
+                return bad(format!("mesh: {addr:?} is not a multiaddress"));
+            }
+        }
+        if !(1024..=16 << 20).contains(&self.mesh.gossip_message_bytes_max) {
+            return bad("mesh.gossip_message_bytes_max must be in 1024..=16777216".into());
         }
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
             return bad(format!("log.level {:?}: {e}", self.log.level));

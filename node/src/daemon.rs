@@ -91,6 +91,7 @@ pub async fn run(
 
 /// What boot steps 7–8 leave running.
 struct Started {
+    mesh: Option<crate::swarm::MeshRuntime>,
     listener: TcpListener,
     router: axum::Router,
     terminate: tokio::signal::unix::Signal,
@@ -124,6 +125,16 @@ async fn start_services(node: &BootedNode, config: &Config) -> Result<Started, B
                 .map_err(BootError::at(BootStep::AdminApi))?
         }
     };
+    let appended = Arc::new(tokio::sync::Notify::new());
+    let mesh = if config.mesh.enabled {
+        let secret = node.identity.signing_key().to_bytes();
+        Some(
+            crate::swarm::start(secret, &config.mesh, node.ledger.clone(), appended.clone())
+                .map_err(BootError::at(BootStep::Mesh))?,
+        )
+    } else {
+        None
+    };
     fsutil::write_atomic(&paths.api_endpoint(), format!("{addr}\n").as_bytes(), 0o644)
         .map_err(BootError::at(BootStep::AdminApi))?;
     let facts = StatusFacts {
@@ -147,8 +158,10 @@ async fn start_services(node: &BootedNode, config: &Config) -> Result<Started, B
         ledger: node.ledger.clone(),
         key: node.identity.signing_key().clone(),
         sandbox: Arc::new(sandbox),
+        appended,
     });
     Ok(Started {
+        mesh,
         listener,
         router: api::router(token, facts, handle),
         terminate,
@@ -158,6 +171,7 @@ async fn start_services(node: &BootedNode, config: &Config) -> Result<Started, B
 
 async fn serve_until_signal(node: BootedNode, started: Started, config: &Config) -> Result<(), DaemonError> {
     let Started {
+        mesh,
         listener,
         router,
         mut terminate,
@@ -194,6 +208,9 @@ async fn serve_until_signal(node: BootedNode, started: Started, config: &Config)
     let _ = sd_notify::notify(&[NotifyState::Stopping]);
     if let Some(w) = watchdog {
         w.abort();
+    }
+    if let Some(m) = mesh {
+        m.stop().await;
     }
     let endpoint = node.identity.paths().api_endpoint();
     let outcome = match server_result {

@@ -179,6 +179,9 @@ pub enum NodeError {
     /// The sandbox engine could not be built.
     #[error("sandbox: {0}")]
     Sandbox(String),
+    /// The mesh could not start.
+    #[error("mesh: {0}")]
+    Mesh(String),
     /// The daemon answered something we do not understand.
     #[error("unexpected answer from the daemon: {0}")]
     Protocol(String),
@@ -197,7 +200,7 @@ impl NodeError {
             NodeError::InsecurePermissions { .. } => ExitStatus::InsecurePermissions,
             NodeError::Locked { .. } => ExitStatus::Locked,
             NodeError::Config { .. } => ExitStatus::ConfigInvalid,
-            NodeError::ApiBind { .. } | NodeError::Sandbox(_) => ExitStatus::ServiceFailed,
+            NodeError::ApiBind { .. } | NodeError::Sandbox(_) | NodeError::Mesh(_) => ExitStatus::ServiceFailed,
             NodeError::DaemonUnreachable { .. } => ExitStatus::DaemonUnreachable,
             NodeError::Unauthorized { .. } => ExitStatus::Unauthorized,
             NodeError::Refused(_) => ExitStatus::Refused,

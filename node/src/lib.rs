@@ -24,5 +24,6 @@ pub mod lock;
 pub mod logging;
 pub mod paths;
 pub mod sandbox;
+pub mod swarm;
 
 pub use error::{ExitStatus, NodeError};

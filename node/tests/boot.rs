@@ -70,7 +70,7 @@ fn data_dir_copied_to_other_hardware_refuses_to_boot_with_the_clone_exit_code() 
         let out = env.run(args);
         assert_eq!(code(&out), 10, "{args:?}: {}", stderr(&out));
         let err = stderr(&out);
-        assert!(err.contains("boot step 4/10 (fingerprint) failed"), "{err}");
+        assert!(err.contains("boot step 4/11 (fingerprint) failed"), "{err}");
         assert!(err.contains("hardware fingerprint check failed"), "{err}");
         assert!(err.contains(r#"hostname "original-host""#), "names what changed: {err}");
         assert_eq!(
@@ -121,7 +121,7 @@ fn corrupt_or_truncated_identity_key_is_a_clear_error_and_is_left_alone() {
         let out = env.run(&["daemon"]);
         assert_eq!(code(&out), 13, "{what}: {}", stderr(&out));
         let err = stderr(&out);
-        assert!(err.contains("boot step 3/10 (identity) failed"), "{what}: {err}");
+        assert!(err.contains("boot step 3/11 (identity) failed"), "{what}: {err}");
         assert!(err.contains("identity.key"), "{what}: names the file: {err}");
         assert_eq!(fs::read(&key).unwrap(), bytes, "{what}: never overwritten");
     }
@@ -136,7 +136,7 @@ fn key_file_readable_by_others_refuses_to_boot() {
     let out = env.run(&["daemon"]);
     assert_eq!(code(&out), 12, "{}", stderr(&out));
     assert!(
-        stderr(&out).contains("boot step 5/10 (permissions) failed"),
+        stderr(&out).contains("boot step 5/11 (permissions) failed"),
         "{}",
         stderr(&out)
     );
@@ -161,7 +161,7 @@ fn failure_in_a_late_boot_step_leaves_nothing_half_made() {
     let out = env.run(&["daemon"]);
     assert_eq!(code(&out), 15, "{}", stderr(&out));
     assert!(
-        stderr(&out).contains("boot step 9/10 (admin-api) failed"),
+        stderr(&out).contains("boot step 9/11 (admin-api) failed"),
         "{}",
         stderr(&out)
     );
@@ -187,7 +187,7 @@ fn bad_config_and_bad_arguments_fail_with_their_codes() {
     let out = env.run(&["daemon"]);
     assert_eq!(code(&out), 14, "{}", stderr(&out));
     assert!(
-        stderr(&out).contains("boot step 1/10 (config) failed"),
+        stderr(&out).contains("boot step 1/11 (config) failed"),
         "{}",
         stderr(&out)
     );

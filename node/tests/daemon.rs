@@ -82,7 +82,7 @@ fn second_daemon_on_the_same_data_dir_refuses_to_start() {
     let out = env.run(&["daemon"]);
     assert_eq!(code(&out), 11, "{}", stderr(&out));
     let err = stderr(&out);
-    assert!(err.contains("boot step 2/10 (lock) failed"), "{err}");
+    assert!(err.contains("boot step 2/11 (lock) failed"), "{err}");
     assert!(err.contains(&format!("pid {}", first.pid())), "names the holder: {err}");
     // The running daemon is unaffected.
     assert_eq!(code(&env.run(&["status"])), 0);

@@ -16,11 +16,15 @@ pub struct Env {
 }
 
 impl Env {
+    /// Free ports, and the mesh on loopback only.
+    pub const CONFIG: &'static str =
+        "[api]\nport = 0\n[mesh]\nlisten = [\"/ip4/127.0.0.1/tcp/0\"]\n[daemon]\nshutdown_timeout_ms = 5000\n";
+
     pub fn new() -> Self {
         let env = Env {
             dir: tempfile::tempdir().unwrap(),
         };
-        std::fs::write(env.config(), "[api]\nport = 0\n[daemon]\nshutdown_timeout_ms = 5000\n").unwrap();
+        std::fs::write(env.config(), Env::CONFIG).unwrap();
         env
     }
     pub fn data(&self) -> PathBuf {

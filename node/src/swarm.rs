@@ -1,0 +1,169 @@
+//! The node's side of the mesh: gossip is validated with the ledger's own
+//! checks, the node's entries are published, peers' entries are ingested.
+//!
+//! Publishing follows the own chain's head: a cursor of the last seq the mesh
+//! accepted, advanced whenever the node appends (the API signals it) or a
+//! peer subscribes. An entry that could not be published (no peer yet) is
+//! retried then, so entries made while alone reach the swarm when it forms.
+
+use std::sync::Arc;
+
+use ippoc_economy::SignedEntry;
+use ippoc_economy::store::Ledger;
+use ippoc_mesh::{Keypair, Mesh, MeshConfig, MeshEvent, PeerId, Topic, Transport, Validator, Verdict};
+use tokio::sync::{Notify, oneshot};
+
+use crate::config::MeshSettings;
+use crate::error::NodeError;
+
+/// Gossip validation with the ledger: entries must decode, belong to this
+/// swarm and carry a valid signature before they are delivered or forwarded.
+/// Entries already held are ignored (not forwarded again, not blamed).
+pub struct LedgerValidator {
+    /// The ledger.
+    pub ledger: Arc<Ledger>,
+}
+
+impl Validator for LedgerValidator {
+    fn validate(&self, topic: Topic, data: &[u8], _source: &PeerId) -> Verdict {
+        if topic != Topic::Entries {
+            // Attestations, warrants and governance come with the rest of the mesh issue.
+            return Verdict::Ignore;
+        }
+        let entry = match SignedEntry::from_bytes(data) {
+            Ok(e) => e,
+            Err(e) => return Verdict::Reject(format!("undecodable entry: {e}")),
+        };
+        if entry.body.swarm_id != self.ledger.swarm_id() {
+            return Verdict::Reject(format!("entry of swarm {}", entry.body.swarm_id));
+        }
+        if matches!(self.ledger.entry_by_tx(&entry.tx_id()), Ok(Some(_))) {
+            return Verdict::Ignore;
+        }
+        match entry.verify() {
+            Ok(_) => Verdict::Accept,
+            Err(e) => Verdict::Reject(e.to_string()),
+        }
+    }
+}
+
+/// The running mesh of a daemon.
+pub struct MeshRuntime {
+    /// This node's libp2p PeerId (from the same Ed25519 key as its NodeID).
+    pub peer_id: PeerId,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl MeshRuntime {
+    /// Stops the pump and the mesh.
+    pub async fn stop(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.task.take() {
+            let _ = t.await;
+        }
+    }
+}
+
+/// Starts the mesh with the node's key. `appended` is signalled whenever the
+/// node appends to its own chain.
+pub fn start(
+    secret: [u8; 32],
+    settings: &MeshSettings,
+    ledger: Arc<Ledger>,
+    appended: Arc<Notify>,
+) -> Result<MeshRuntime, NodeError> {
+    let mut secret = secret;
+    let key = Keypair::ed25519_from_bytes(&mut secret).map_err(|e| NodeError::Mesh(e.to_string()))?;
+    let mut config = MeshConfig::new(ledger.swarm_id().0, Transport::Tcp);
+    let parse = |a: &String| {
+        a.parse()
+            .map_err(|_| NodeError::Mesh(format!("{a:?} is not a multiaddress")))
+    };
+    config.listen = settings.listen.iter().map(parse).collect::<Result<_, _>>()?;
+    config.bootstrap = settings.bootstrap.iter().map(parse).collect::<Result<_, _>>()?;
+    config.gossip_message_bytes_max = settings.gossip_message_bytes_max;
+    let validator = Arc::new(LedgerValidator { ledger: ledger.clone() });
+    let mesh = Mesh::start(key, config, validator).map_err(|e| NodeError::Mesh(e.to_string()))?;
+    let peer_id = mesh.peer_id();
+    let (stop, stopped) = oneshot::channel();
+    let task = tokio::spawn(pump(mesh, ledger, appended, stopped));
+    Ok(MeshRuntime {
+        peer_id,
+        stop: Some(stop),
+        task: Some(task),
+    })
+}
+
+async fn pump(mut mesh: Mesh, ledger: Arc<Ledger>, appended: Arc<Notify>, mut stopped: oneshot::Receiver<()>) {
+    let mut published: u64 = 0;
+    loop {
+        tokio::select! {
+            _ = &mut stopped => break,
+            _ = appended.notified() => published = flush(&mesh, &ledger, published).await,
+            event = mesh.events.recv() => match event {
+                None => break,
+                Some(MeshEvent::Listening(addr)) => {
+                    tracing::info!(event = "mesh_listening", address = %format!("{addr}/p2p/{}", mesh.peer_id()), "mesh listening");
+                }
+                Some(MeshEvent::Connected(peer)) => tracing::info!(event = "peer_connected", %peer, "peer connected"),
+                Some(MeshEvent::Disconnected(peer)) => tracing::info!(event = "peer_disconnected", %peer, "peer disconnected"),
+                Some(MeshEvent::Subscribed { topic: Topic::Entries, .. }) => published = flush(&mesh, &ledger, published).await,
+                Some(MeshEvent::Subscribed { .. }) => {}
+                Some(MeshEvent::Delivered { topic: Topic::Entries, data, from, .. }) => ingest(&ledger, data, from).await,
+                Some(MeshEvent::Delivered { .. }) => {}
+                Some(MeshEvent::Rejected { from, reason, topic }) => {
+                    tracing::warn!(event = "gossip_rejected", %from, %topic, %reason, "rejected gossip");
+                }
+            },
+        }
+    }
+    mesh.stop().await;
+}
+
+/// Publishes own entries from seq `from` up to the head; returns the next seq to publish.
+async fn flush(mesh: &Mesh, ledger: &Arc<Ledger>, from: u64) -> u64 {
+    let l = ledger.clone();
+    let entries = tokio::task::spawn_blocking(move || -> Vec<SignedEntry> {
+        let Ok(Some((head, _))) = l.head(&l.owner()) else {
+            return Vec::new();
+        };
+        l.range(&l.owner(), from, head + 1)
+            .filter_map(|r| r.ok().map(|(e, _)| e))
+            .collect()
+    })
+    .await
+    .unwrap_or_default();
+    let mut next = from;
+    for entry in entries {
+        match mesh.publish(Topic::Entries, entry.to_bytes()).await {
+            Ok(()) => {}
+            // Already in the network's recent history: nothing to do.
+            Err(e) if e.to_string().contains("Duplicate") => {}
+            Err(e) => {
+                tracing::debug!(seq = entry.body.seq, "not published yet: {e}");
+                break;
+            }
+        }
+        next = entry.body.seq + 1;
+    }
+    next
+}
+
+async fn ingest(ledger: &Arc<Ledger>, data: Vec<u8>, from: PeerId) {
+    let Ok(entry) = SignedEntry::from_bytes(&data) else {
+        return;
+    };
+    let (actor, seq, tx) = (entry.body.actor, entry.body.seq, entry.tx_id());
+    let l = ledger.clone();
+    match tokio::task::spawn_blocking(move || l.ingest(vec![entry])).await {
+        Ok(Ok(outcomes)) => {
+            let outcome = format!("{:?}", outcomes.first());
+            tracing::info!(event = "entry_ingested", %from, actor = %actor, seq, tx = %tx, %outcome, "entry from peer");
+        }
+        Ok(Err(e)) => tracing::error!(tx = %tx, "ledger error ingesting a peer's entry: {e}"),
+        Err(e) => tracing::error!("ingest task failed: {e}"),
+    }
+}
