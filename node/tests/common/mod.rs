@@ -5,6 +5,7 @@ use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Generous bound for anything a test waits for; reached only on a real hang.
@@ -78,10 +79,26 @@ impl Env {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let child = cmd.spawn().unwrap();
+        let mut child = cmd.spawn().unwrap();
+        let (tx, lines) = mpsc::channel();
+        let all = Arc::new(Mutex::new(Vec::new()));
+        let reader = {
+            let stderr = child.stderr.take().unwrap();
+            let all = all.clone();
+            std::thread::spawn(move || {
+                use std::io::BufRead;
+                for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+                    all.lock().unwrap().push(line.clone());
+                    let _ = tx.send(line);
+                }
+            })
+        };
         let mut daemon = Daemon {
             child: Some(child),
             notify,
+            lines,
+            all,
+            reader: Some(reader),
         };
         let msg = daemon.notify.wait_for("READY=1", WAIT);
         assert!(
@@ -153,6 +170,9 @@ fn rand_suffix() -> u64 {
 pub struct Daemon {
     child: Option<Child>,
     pub notify: NotifySocket,
+    lines: mpsc::Receiver<String>,
+    all: Arc<Mutex<Vec<String>>>,
+    reader: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Daemon {
@@ -173,15 +193,36 @@ impl Daemon {
         let (exit, err) = self.wait();
         assert_eq!(exit.code(), Some(0), "daemon did not stop cleanly: {err}");
     }
+    /// Waits for a stderr line matching `pred` (already printed or still to come).
+    pub fn wait_for_line(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Some(line) = self.all.lock().unwrap().iter().find(|l| pred(l)) {
+                return line.clone();
+            }
+            let left = deadline.checked_duration_since(Instant::now()).unwrap_or_else(|| {
+                panic!(
+                    "no stderr line for {what}; got:\n{}",
+                    self.all.lock().unwrap().join("\n")
+                )
+            });
+            // Each received line is already in `all`; the loop re-checks it.
+            let _ = self.lines.recv_timeout(left);
+        }
+    }
+
     /// Waits for the process to exit; returns its status and stderr.
     pub fn wait(&mut self) -> (ExitStatus, String) {
-        let child = self.child.take().unwrap();
+        let mut child = self.child.take().unwrap();
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
-            let _ = tx.send(child.wait_with_output());
+            let _ = tx.send(child.wait());
         });
-        let out = rx.recv_timeout(WAIT).expect("daemon did not exit in time").unwrap();
-        (out.status, String::from_utf8_lossy(&out.stderr).into_owned())
+        let status = rx.recv_timeout(WAIT).expect("daemon did not exit in time").unwrap();
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
+        (status, self.all.lock().unwrap().join("\n"))
     }
     fn stderr_after_exit(&mut self) -> String {
         let child = self.child.as_mut().unwrap();

@@ -1,0 +1,85 @@
+//! Real `ippoc daemon` processes on 127.0.0.1 forming a swarm: an entry made
+//! on one node reaches the other through the mesh, is validated and ingested,
+//! and both ledgers agree.
+
+mod common;
+
+use common::{Env, code, stderr};
+
+fn json(out: &std::process::Output) -> serde_json::Value {
+    assert_eq!(code(out), 0, "{}", stderr(out));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn a_transfer_made_on_one_daemon_is_gossiped_validated_and_ingested_by_the_other() {
+    let (a, b) = (Env::new(), Env::new());
+    let id_a = json(&a.run(&["--json", "init"]))["node_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let id_b = json(&b.run(&["--json", "init"]))["node_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let genesis = a.dir.path().join("genesis.json");
+    let g = genesis.to_str().unwrap();
+    let made = a.run(&[
+        "genesis",
+        "new",
+        "--name",
+        "duo",
+        "--founder",
+        &id_a,
+        "--founder",
+        &id_b,
+        "--stipend",
+        "500",
+        "--out",
+        g,
+    ]);
+    assert_eq!(code(&made), 0, "{}", stderr(&made));
+    assert_eq!(code(&a.run(&["init", "--genesis", g])), 0);
+    assert_eq!(code(&b.run(&["init", "--genesis", g])), 0);
+
+    let da = a.start_daemon();
+    let line = da.wait_for_line("A's mesh address", |l| {
+        l.contains("mesh listening") && l.contains("/ip4/127.0.0.1/")
+    });
+    let address = line
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("address="))
+        .expect("the listening line names the address")
+        .to_string();
+    std::fs::write(
+        b.config(),
+        Env::CONFIG.replace("[mesh]\n", &format!("[mesh]\nbootstrap = [\"{address}\"]\n")),
+    )
+    .unwrap();
+    let db = b.start_daemon();
+    db.wait_for_line("B connected to A", |l| l.contains("peer connected"));
+
+    let paid = json(&a.run(&["--json", "transfer", &id_b, "12"]));
+    let tx = paid["tx_id"].as_str().unwrap().to_string();
+    let ingested = db.wait_for_line("B ingesting A's transfer", |l| {
+        l.contains("entry_ingested") && l.contains(&tx)
+    });
+    assert!(ingested.contains("Applied"), "{ingested}");
+
+    let wallet_b = json(&b.run(&["--json", "wallet"]));
+    let ippc = wallet_b["balances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["account"].as_str().unwrap().starts_with("wallet:"))
+        .unwrap()["balance"]
+        .clone();
+    assert_eq!(ippc, "512.000000", "B holds what A paid it");
+    let root_a = json(&a.run(&["--json", "wallet"]))["state_root"].clone();
+    assert_eq!(
+        wallet_b["state_root"], root_a,
+        "both ledgers hold the same entries and balances"
+    );
+    da.stop();
+    db.stop();
+}
