@@ -11,7 +11,7 @@ use libp2p::core::upgrade::Version;
 use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance, MessageAuthenticity, MessageId, ValidationMode};
 use libp2p::identity::Keypair;
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
-use libp2p::{Multiaddr, PeerId, Swarm, Transport as _, identify, noise, ping, tcp, yamux};
+use libp2p::{Multiaddr, PeerId, Swarm, Transport as _, allow_block_list, identify, noise, ping, tcp, yamux};
 use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot};
 
@@ -44,6 +44,10 @@ pub struct MeshConfig {
     pub heartbeat_ms: u64,
     /// Events buffered for the node before the mesh waits for it.
     pub events_queue_max: usize,
+    /// Peers banned earlier (bans persist across restarts; the node stores them).
+    pub banned: Vec<PeerId>,
+    /// Rejected (not forged) messages a peer may send before it is banned.
+    pub invalid_messages_max: u32,
 }
 
 impl MeshConfig {
@@ -57,6 +61,8 @@ impl MeshConfig {
             gossip_message_bytes_max: 256 * 1024,
             heartbeat_ms: 1000,
             events_queue_max: 1024,
+            banned: Vec::new(),
+            invalid_messages_max: 16,
         }
     }
 }
@@ -87,6 +93,13 @@ pub enum MeshEvent {
         from: PeerId,
         /// Content-hash message id.
         id: Vec<u8>,
+    },
+    /// A peer was banned: disconnected, blocked, its messages dropped.
+    Banned {
+        /// The peer.
+        peer: PeerId,
+        /// Why.
+        reason: String,
     },
     /// A message the validator rejected (not forwarded).
     Rejected {
@@ -128,6 +141,7 @@ pub enum MeshError {
 
 #[derive(NetworkBehaviour)]
 struct Behaviour {
+    blocked: allow_block_list::Behaviour<allow_block_list::BlockedPeers>,
     gossipsub: gossipsub::Behaviour,
     identify: identify::Behaviour,
     ping: ping::Behaviour,
@@ -174,6 +188,7 @@ fn behaviour(key: &Keypair, config: &MeshConfig) -> Result<Behaviour, BoxError> 
     let gossipsub =
         gossipsub::Behaviour::new(MessageAuthenticity::Signed(key.clone()), gossip_config).map_err(BoxError::from)?;
     Ok(Behaviour {
+        blocked: allow_block_list::Behaviour::default(),
         gossipsub,
         identify: identify::Behaviour::new(identify::Config::new("/ippoc/1".into(), key.public())),
         ping: ping::Behaviour::default(),
@@ -241,9 +256,21 @@ impl Mesh {
                 reason: e.to_string(),
             })?;
         }
+        let mut trust = Trust::new(config.invalid_messages_max);
+        for peer in &config.banned {
+            trust.ban(&mut swarm, *peer);
+        }
         let (commands, command_rx) = mpsc::channel(256);
         let (event_tx, events) = mpsc::channel(config.events_queue_max);
-        let task = tokio::spawn(run(swarm, command_rx, event_tx, validator, topics, config.swarm_id));
+        let task = tokio::spawn(run(
+            swarm,
+            command_rx,
+            event_tx,
+            validator,
+            topics,
+            config.swarm_id,
+            trust,
+        ));
         Ok(Mesh {
             peer_id,
             commands,
@@ -293,6 +320,7 @@ async fn run(
     validator: Arc<dyn Validator>,
     topics: HashMap<gossipsub::TopicHash, Topic>,
     swarm_id: [u8; 32],
+    mut trust: Trust,
 ) {
     loop {
         tokio::select! {
@@ -316,12 +344,48 @@ async fn run(
                 }
             },
             event = swarm.select_next_some() => {
-                let Some(out) = handle(&mut swarm, event, validator.as_ref(), &topics) else { continue };
-                if events.send(out).await.is_err() {
-                    break;
+                for out in handle(&mut swarm, event, validator.as_ref(), &topics, &mut trust) {
+                    if events.send(out).await.is_err() {
+                        return;
+                    }
                 }
             }
         }
+    }
+}
+
+/// The Trust Manager: counts rejected messages per peer and bans forgers.
+///
+/// Only the peer that handed us a message (the propagation source) is ever
+/// blamed. For a forgery that is safe: honest peers validate before they
+/// forward, and a forged signature is invalid for every validator, so an
+/// honest relay never passes one on. State-dependent rejections may come from
+/// honest relays that see a different ledger, so they are only counted, and
+/// only a long run of them bans.
+struct Trust {
+    invalid: HashMap<PeerId, u32>,
+    invalid_max: u32,
+}
+
+impl Trust {
+    fn new(invalid_max: u32) -> Trust {
+        Trust {
+            invalid: HashMap::new(),
+            invalid_max,
+        }
+    }
+
+    fn ban(&mut self, swarm: &mut Swarm<Behaviour>, peer: PeerId) {
+        swarm.behaviour_mut().gossipsub.blacklist_peer(&peer);
+        // Closes every connection to the peer and refuses new ones.
+        swarm.behaviour_mut().blocked.block_peer(peer);
+    }
+
+    /// Counts a rejection; true when the peer crossed the limit.
+    fn count(&mut self, peer: PeerId) -> bool {
+        let n = self.invalid.entry(peer).or_default();
+        *n += 1;
+        *n >= self.invalid_max
     }
 }
 
@@ -330,71 +394,83 @@ fn handle(
     event: SwarmEvent<BehaviourEvent>,
     validator: &dyn Validator,
     topics: &HashMap<gossipsub::TopicHash, Topic>,
-) -> Option<MeshEvent> {
+    trust: &mut Trust,
+) -> Vec<MeshEvent> {
+    handle_one(swarm, event, validator, topics, trust).unwrap_or_default()
+}
+
+fn handle_one(
+    swarm: &mut Swarm<Behaviour>,
+    event: SwarmEvent<BehaviourEvent>,
+    validator: &dyn Validator,
+    topics: &HashMap<gossipsub::TopicHash, Topic>,
+    trust: &mut Trust,
+) -> Option<Vec<MeshEvent>> {
+    let one = |e: MeshEvent| Some(vec![e]);
     match event {
-        SwarmEvent::NewListenAddr { address, .. } => Some(MeshEvent::Listening(address)),
+        SwarmEvent::NewListenAddr { address, .. } => one(MeshEvent::Listening(address)),
         SwarmEvent::ConnectionEstablished {
             peer_id,
             num_established,
             ..
-        } if num_established.get() == 1 => Some(MeshEvent::Connected(peer_id)),
+        } if num_established.get() == 1 => one(MeshEvent::Connected(peer_id)),
         SwarmEvent::ConnectionClosed {
             peer_id,
             num_established: 0,
             ..
-        } => Some(MeshEvent::Disconnected(peer_id)),
+        } => one(MeshEvent::Disconnected(peer_id)),
         SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Subscribed { peer_id, topic })) => {
-            topics.get(&topic).map(|t| MeshEvent::Subscribed {
-                peer: peer_id,
-                topic: *t,
-            })
+            let topic = *topics.get(&topic)?;
+            one(MeshEvent::Subscribed { peer: peer_id, topic })
         }
         SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Message {
-            propagation_source,
+            propagation_source: from,
             message_id,
             message,
         })) => {
             let gossip = &mut swarm.behaviour_mut().gossipsub;
             let Some(topic) = topics.get(&message.topic).copied() else {
-                gossip.report_message_validation_result(&message_id, &propagation_source, MessageAcceptance::Ignore);
+                gossip.report_message_validation_result(&message_id, &from, MessageAcceptance::Ignore);
                 return None;
             };
-            match validator.validate(topic, &message.data, &propagation_source) {
+            let (reason, forged) = match validator.validate(topic, &message.data, &from) {
                 Verdict::Accept => {
-                    gossip.report_message_validation_result(
-                        &message_id,
-                        &propagation_source,
-                        MessageAcceptance::Accept,
-                    );
-                    Some(MeshEvent::Delivered {
+                    gossip.report_message_validation_result(&message_id, &from, MessageAcceptance::Accept);
+                    let id = message_id.0;
+                    return one(MeshEvent::Delivered {
                         topic,
                         data: message.data,
-                        from: propagation_source,
-                        id: message_id.0,
-                    })
-                }
-                Verdict::Reject(reason) => {
-                    gossip.report_message_validation_result(
-                        &message_id,
-                        &propagation_source,
-                        MessageAcceptance::Reject,
-                    );
-                    tracing::warn!(%propagation_source, %topic, %reason, "gossip rejected");
-                    Some(MeshEvent::Rejected {
-                        topic,
-                        from: propagation_source,
-                        reason,
-                    })
+                        from,
+                        id,
+                    });
                 }
                 Verdict::Ignore => {
-                    gossip.report_message_validation_result(
-                        &message_id,
-                        &propagation_source,
-                        MessageAcceptance::Ignore,
-                    );
-                    None
+                    gossip.report_message_validation_result(&message_id, &from, MessageAcceptance::Ignore);
+                    return None;
                 }
+                Verdict::Reject(reason) => (reason, false),
+                Verdict::Forged(reason) => (reason, true),
+            };
+            gossip.report_message_validation_result(&message_id, &from, MessageAcceptance::Reject);
+            tracing::warn!(%from, %topic, %reason, forged, "gossip rejected");
+            let mut out = vec![MeshEvent::Rejected {
+                topic,
+                from,
+                reason: reason.clone(),
+            }];
+            if forged || trust.count(from) {
+                trust.ban(swarm, from);
+                let why = if forged {
+                    format!("forged message: {reason}")
+                } else {
+                    format!("too many invalid messages; last: {reason}")
+                };
+                out.push(MeshEvent::Banned {
+                    peer: from,
+                    reason: why,
+                });
             }
+            Some(out)
         }
         _ => None,
     }

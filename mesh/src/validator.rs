@@ -9,8 +9,14 @@ use crate::topic::Topic;
 pub enum Verdict {
     /// Deliver it and forward it.
     Accept,
-    /// Drop it, do not forward it, and hold it against the sender.
+    /// Drop it, do not forward it, and count it against the sender: it breaks
+    /// a rule that may depend on the node's state, so an honest relay could
+    /// have forwarded it in good faith.
     Reject(String),
+    /// Provably invalid whatever anyone's state (a forged signature, bytes that
+    /// do not decode): an honest peer validates before forwarding and never
+    /// relays such a message, so the peer that sent it is banned at once.
+    Forged(String),
     /// Drop it without blame (for example: already known, or not for us).
     Ignore,
 }

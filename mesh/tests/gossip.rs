@@ -43,11 +43,13 @@ fn unique_memory_addr() -> Multiaddr {
     format!("/memory/{n}").parse().unwrap()
 }
 
-/// Rejects anything that starts with "forged".
+/// "forged…" is provably bad (ban); "invalid…" breaks a state-dependent rule (count).
 fn validator() -> Arc<dyn ippoc_mesh::Validator> {
     Arc::new(|_: Topic, data: &[u8], _: &PeerId| {
         if data.starts_with(b"forged") {
-            Verdict::Reject("bad signature".into())
+            Verdict::Forged("bad signature".into())
+        } else if data.starts_with(b"invalid") {
+            Verdict::Reject("overdraft".into())
         } else {
             Verdict::Accept
         }
@@ -122,23 +124,21 @@ async fn an_accepted_message_reaches_every_node_across_four_hops() {
 async fn a_rejected_message_is_not_delivered_or_forwarded() {
     let mut nodes = start(3).await;
     line(&mut nodes).await;
-    let forger = nodes[0].mesh.peer_id();
+    let sender = nodes[0].mesh.peer_id();
     nodes[0]
         .mesh
-        .publish(Topic::Entries, b"forged entry".to_vec())
+        .publish(Topic::Entries, b"invalid entry".to_vec())
         .await
         .unwrap();
     let rejected = nodes[1]
         .until("rejection", |e| matches!(e, MeshEvent::Rejected { .. }))
         .await;
-    assert_eq!(
-        rejected,
-        MeshEvent::Rejected {
-            topic: Topic::Entries,
-            from: forger,
-            reason: "bad signature".into()
-        }
-    );
+    let expected = MeshEvent::Rejected {
+        topic: Topic::Entries,
+        from: sender,
+        reason: "overdraft".into(),
+    };
+    assert_eq!(rejected, expected);
     // A good message behind it crosses the same hops; the forged one never did.
     nodes[0]
         .mesh
@@ -148,14 +148,109 @@ async fn a_rejected_message_is_not_delivered_or_forwarded() {
     nodes[2].until("the honest entry", delivered(b"honest entry")).await;
     for node in &nodes[1..] {
         assert!(
-            !node.seen.iter().any(delivered(b"forged entry")),
+            !node.seen.iter().any(delivered(b"invalid entry")),
             "a rejected message was delivered"
         );
     }
     assert!(
         !nodes[2].seen.iter().any(|e| matches!(e, MeshEvent::Rejected { .. })),
-        "node 2 never even received the forged message"
+        "node 2 never even received the rejected message"
     );
+    assert!(
+        !nodes[1].seen.iter().any(|e| matches!(e, MeshEvent::Banned { .. })),
+        "one state-dependent rejection only counts; it does not ban"
+    );
+    for node in nodes {
+        node.mesh.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forger_is_banned_by_the_first_honest_node_and_cut_off() {
+    let mut nodes = start(3).await;
+    line(&mut nodes).await;
+    let forger = nodes[0].mesh.peer_id();
+    nodes[0]
+        .mesh
+        .publish(Topic::Entries, b"forged entry".to_vec())
+        .await
+        .unwrap();
+    let banned = nodes[1]
+        .until("the ban", |e| matches!(e, MeshEvent::Banned { .. }))
+        .await;
+    assert!(matches!(banned, MeshEvent::Banned { peer, reason } if peer == forger && reason.contains("bad signature")));
+    nodes[1]
+        .until("the forger disconnected", |e| *e == MeshEvent::Disconnected(forger))
+        .await;
+    nodes[0]
+        .until("cut off", |e| matches!(e, MeshEvent::Disconnected(_)))
+        .await;
+    // With its only honest neighbour gone, the forger has no one to publish to.
+    let err = nodes[0]
+        .mesh
+        .publish(Topic::Entries, b"anything".to_vec())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ippoc_mesh::MeshError::Publish { .. }), "{err}");
+    assert!(
+        !nodes[2]
+            .seen
+            .iter()
+            .any(|e| matches!(e, MeshEvent::Delivered { .. } | MeshEvent::Rejected { .. }))
+    );
+    for node in nodes {
+        node.mesh.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ban_given_at_start_keeps_the_peer_out() {
+    let mut nodes = start(1).await;
+    let banned_key = Keypair::generate_ed25519();
+    let banned_peer = banned_key.public().to_peer_id();
+    let addr = unique_memory_addr();
+    let mut config = MeshConfig::new([7; 32], Transport::Memory);
+    config.listen = vec![addr.clone()];
+    config.banned = vec![banned_peer];
+    let mut guard = Probe {
+        mesh: Mesh::start(Keypair::generate_ed25519(), config, validator()).unwrap(),
+        seen: Vec::new(),
+        addr,
+    };
+    guard.until("listening", |e| matches!(e, MeshEvent::Listening(_))).await;
+    // A stranger connects fine; the banned identity cannot.
+    nodes[0].mesh.dial(guard.addr.clone()).await.unwrap();
+    guard
+        .until("the stranger", |e| matches!(e, MeshEvent::Connected(_)))
+        .await;
+    let mut config = MeshConfig::new([7; 32], Transport::Memory);
+    config.listen = vec![unique_memory_addr()];
+    let mut outcast = Probe {
+        mesh: Mesh::start(banned_key, config, validator()).unwrap(),
+        seen: Vec::new(),
+        addr: guard.addr.clone(),
+    };
+    outcast.mesh.dial(guard.addr.clone()).await.unwrap();
+    // A barrier: the stranger's message arrives after the outcast's attempt began.
+    nodes[0]
+        .until("subscription", |e| matches!(e, MeshEvent::Subscribed { .. }))
+        .await;
+    nodes[0]
+        .mesh
+        .publish(Topic::Entries, b"barrier".to_vec())
+        .await
+        .unwrap();
+    guard.until("barrier", delivered(b"barrier")).await;
+    assert!(
+        !guard.seen.iter().any(|e| *e == MeshEvent::Connected(banned_peer)),
+        "a banned peer got in"
+    );
+    let _ = outcast
+        .until("listening", |e| matches!(e, MeshEvent::Listening(_)))
+        .await;
+    for m in [guard.mesh, outcast.mesh] {
+        m.stop().await;
+    }
     for node in nodes {
         node.mesh.stop().await;
     }

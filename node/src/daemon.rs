@@ -129,8 +129,14 @@ async fn start_services(node: &BootedNode, config: &Config) -> Result<Started, B
     let mesh = if config.mesh.enabled {
         let secret = node.identity.signing_key().to_bytes();
         Some(
-            crate::swarm::start(secret, &config.mesh, node.ledger.clone(), appended.clone())
-                .map_err(BootError::at(BootStep::Mesh))?,
+            crate::swarm::start(
+                secret,
+                &config.mesh,
+                node.ledger.clone(),
+                appended.clone(),
+                paths.bans(),
+            )
+            .map_err(BootError::at(BootStep::Mesh))?,
         )
     } else {
         None

@@ -95,6 +95,10 @@ impl NodePaths {
     pub fn genesis(&self) -> PathBuf {
         self.data().join("genesis.json")
     }
+    /// `data/bans.json`: peers this node banned, kept across restarts.
+    pub fn bans(&self) -> PathBuf {
+        self.data().join("bans.json")
+    }
     /// `economy/ledger`: the sled database of the ledger.
     pub fn ledger(&self) -> PathBuf {
         self.root.join("economy").join("ledger")

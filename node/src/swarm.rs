@@ -32,7 +32,8 @@ impl Validator for LedgerValidator {
         }
         let entry = match SignedEntry::from_bytes(data) {
             Ok(e) => e,
-            Err(e) => return Verdict::Reject(format!("undecodable entry: {e}")),
+            // Honest peers decode before forwarding: junk is never relayed in good faith.
+            Err(e) => return Verdict::Forged(format!("undecodable entry: {e}")),
         };
         if entry.body.swarm_id != self.ledger.swarm_id() {
             return Verdict::Reject(format!("entry of swarm {}", entry.body.swarm_id));
@@ -42,7 +43,8 @@ impl Validator for LedgerValidator {
         }
         match entry.verify() {
             Ok(_) => Verdict::Accept,
-            Err(e) => Verdict::Reject(e.to_string()),
+            // A bad signature is bad for every validator, whatever its ledger holds.
+            Err(e) => Verdict::Forged(e.to_string()),
         }
     }
 }
@@ -67,13 +69,45 @@ impl MeshRuntime {
     }
 }
 
+/// One ban, as kept in `data/bans.json`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Ban {
+    /// The banned libp2p peer.
+    pub peer: String,
+    /// Why.
+    pub reason: String,
+    /// When, Unix ms.
+    pub at_ms: u64,
+}
+
+/// Reads the ban list (empty if none yet).
+pub fn read_bans(path: &std::path::Path) -> Result<Vec<Ban>, NodeError> {
+    match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| NodeError::Mesh(format!("{}: {e}", path.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(NodeError::io("cannot read", path, e)),
+    }
+}
+
+fn record_ban(path: &std::path::Path, peer: PeerId, reason: &str) -> Result<(), NodeError> {
+    let mut bans = read_bans(path)?;
+    bans.push(Ban {
+        peer: peer.to_string(),
+        reason: reason.to_string(),
+        at_ms: crate::ledger::now_ms(),
+    });
+    let json = serde_json::to_vec_pretty(&bans).expect("bans serialize");
+    crate::fsutil::write_atomic(path, &json, 0o644)
+}
+
 /// Starts the mesh with the node's key. `appended` is signalled whenever the
-/// node appends to its own chain.
+/// node appends to its own chain; bans are read from and recorded in `bans_path`.
 pub fn start(
     secret: [u8; 32],
     settings: &MeshSettings,
     ledger: Arc<Ledger>,
     appended: Arc<Notify>,
+    bans_path: std::path::PathBuf,
 ) -> Result<MeshRuntime, NodeError> {
     let mut secret = secret;
     let key = Keypair::ed25519_from_bytes(&mut secret).map_err(|e| NodeError::Mesh(e.to_string()))?;
@@ -85,11 +119,15 @@ pub fn start(
     config.listen = settings.listen.iter().map(parse).collect::<Result<_, _>>()?;
     config.bootstrap = settings.bootstrap.iter().map(parse).collect::<Result<_, _>>()?;
     config.gossip_message_bytes_max = settings.gossip_message_bytes_max;
+    config.banned = read_bans(&bans_path)?
+        .iter()
+        .filter_map(|b| b.peer.parse().ok())
+        .collect();
     let validator = Arc::new(LedgerValidator { ledger: ledger.clone() });
     let mesh = Mesh::start(key, config, validator).map_err(|e| NodeError::Mesh(e.to_string()))?;
     let peer_id = mesh.peer_id();
     let (stop, stopped) = oneshot::channel();
-    let task = tokio::spawn(pump(mesh, ledger, appended, stopped));
+    let task = tokio::spawn(pump(mesh, ledger, appended, stopped, bans_path));
     Ok(MeshRuntime {
         peer_id,
         stop: Some(stop),
@@ -97,7 +135,13 @@ pub fn start(
     })
 }
 
-async fn pump(mut mesh: Mesh, ledger: Arc<Ledger>, appended: Arc<Notify>, mut stopped: oneshot::Receiver<()>) {
+async fn pump(
+    mut mesh: Mesh,
+    ledger: Arc<Ledger>,
+    appended: Arc<Notify>,
+    mut stopped: oneshot::Receiver<()>,
+    bans_path: std::path::PathBuf,
+) {
     let mut published: u64 = 0;
     loop {
         tokio::select! {
@@ -114,6 +158,12 @@ async fn pump(mut mesh: Mesh, ledger: Arc<Ledger>, appended: Arc<Notify>, mut st
                 Some(MeshEvent::Subscribed { .. }) => {}
                 Some(MeshEvent::Delivered { topic: Topic::Entries, data, from, .. }) => ingest(&ledger, data, from).await,
                 Some(MeshEvent::Delivered { .. }) => {}
+                Some(MeshEvent::Banned { peer, reason }) => {
+                    tracing::warn!(event = "peer_banned", %peer, %reason, "peer banned");
+                    if let Err(e) = record_ban(&bans_path, peer, &reason) {
+                        tracing::error!("could not persist the ban of {peer}: {e}");
+                    }
+                }
                 Some(MeshEvent::Rejected { from, reason, topic }) => {
                     tracing::warn!(event = "gossip_rejected", %from, %topic, %reason, "rejected gossip");
                 }
