@@ -123,6 +123,7 @@ pub fn start(
         .iter()
         .filter_map(|b| b.peer.parse().ok())
         .collect();
+    tracing::info!(event = "bans_loaded", bans = config.banned.len(), "ban list loaded");
     let validator = Arc::new(LedgerValidator { ledger: ledger.clone() });
     let mesh = Mesh::start(key, config, validator).map_err(|e| NodeError::Mesh(e.to_string()))?;
     let peer_id = mesh.peer_id();
@@ -159,10 +160,11 @@ async fn pump(
                 Some(MeshEvent::Delivered { topic: Topic::Entries, data, from, .. }) => ingest(&ledger, data, from).await,
                 Some(MeshEvent::Delivered { .. }) => {}
                 Some(MeshEvent::Banned { peer, reason }) => {
-                    tracing::warn!(event = "peer_banned", %peer, %reason, "peer banned");
+                    // Persist first: the log line announces a ban that survives a restart.
                     if let Err(e) = record_ban(&bans_path, peer, &reason) {
                         tracing::error!("could not persist the ban of {peer}: {e}");
                     }
+                    tracing::warn!(event = "peer_banned", %peer, %reason, "peer banned");
                 }
                 Some(MeshEvent::Rejected { from, reason, topic }) => {
                     tracing::warn!(event = "gossip_rejected", %from, %topic, %reason, "rejected gossip");

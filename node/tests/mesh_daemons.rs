@@ -83,3 +83,65 @@ fn a_transfer_made_on_one_daemon_is_gossiped_validated_and_ingested_by_the_other
     da.stop();
     db.stop();
 }
+
+#[test]
+fn a_peer_gossiping_a_forged_entry_is_banned_and_stays_banned_after_a_restart() {
+    use std::sync::Arc;
+
+    use ippoc_mesh::{Keypair, Mesh, MeshConfig, MeshEvent, PeerId, Topic, Transport, Verdict};
+
+    let a = Env::new();
+    assert_eq!(code(&a.run(&["init"])), 0);
+    let swarm_hex = json(&a.run(&["--json", "wallet"]))["swarm_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut swarm_id = [0u8; 32];
+    hex::decode_to_slice(&swarm_hex, &mut swarm_id).unwrap();
+    let da = a.start_daemon();
+    let line = da.wait_for_line("A's mesh address", |l| {
+        l.contains("mesh listening") && l.contains("/ip4/127.0.0.1/")
+    });
+    let address = line
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("address="))
+        .unwrap()
+        .to_string();
+
+    // A hand-made peer that gossips bytes that are not a signed entry.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let forger: PeerId = runtime.block_on(async {
+        let mut config = MeshConfig::new(swarm_id, Transport::Tcp);
+        config.listen = vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()];
+        config.bootstrap = vec![address.parse().unwrap()];
+        let accept_all = Arc::new(|_: Topic, _: &[u8], _: &PeerId| Verdict::Accept);
+        let mut mesh = Mesh::start(Keypair::generate_ed25519(), config, accept_all).unwrap();
+        loop {
+            match mesh.events.recv().await.expect("mesh running") {
+                MeshEvent::Subscribed {
+                    topic: Topic::Entries, ..
+                } => break,
+                _ => continue,
+            }
+        }
+        mesh.publish(Topic::Entries, b"not a signed entry".to_vec())
+            .await
+            .unwrap();
+        let me = mesh.peer_id();
+        // Keep the mesh running until the daemon has reacted.
+        std::mem::forget(mesh);
+        me
+    });
+    let banned = da.wait_for_line("the ban", |l| {
+        l.contains("peer_banned") && l.contains(&forger.to_string())
+    });
+    assert!(banned.contains("undecodable entry"), "{banned}");
+    let bans = std::fs::read_to_string(a.node_dir().join("data/bans.json")).unwrap();
+    assert!(bans.contains(&forger.to_string()), "the ban is persisted: {bans}");
+    da.stop();
+
+    let again = a.start_daemon();
+    again.wait_for_line("bans reloaded", |l| l.contains("bans_loaded") && l.contains("bans=1"));
+    again.stop();
+    drop(runtime);
+}
