@@ -20,8 +20,8 @@ pub mod mesh;
 pub mod topic;
 pub mod validator;
 
-pub use mesh::{Mesh, MeshConfig, MeshError, MeshEvent, Transport};
+pub use mesh::{Mesh, MeshClient, MeshConfig, MeshError, MeshEvent, SYNC_PROTOCOL, Transport};
 pub use topic::Topic;
-pub use validator::{Validator, Verdict};
+pub use validator::{NoSync, SyncResponder, Validator, Verdict};
 
 pub use libp2p::{Multiaddr, PeerId, identity::Keypair};

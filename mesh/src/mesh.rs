@@ -10,13 +10,16 @@ use libp2p::core::transport::MemoryTransport;
 use libp2p::core::upgrade::Version;
 use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance, MessageAuthenticity, MessageId, ValidationMode};
 use libp2p::identity::Keypair;
+use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport};
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
-use libp2p::{Multiaddr, PeerId, Swarm, Transport as _, allow_block_list, identify, noise, ping, tcp, yamux};
+use libp2p::{
+    Multiaddr, PeerId, StreamProtocol, Swarm, Transport as _, allow_block_list, identify, noise, ping, tcp, yamux,
+};
 use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::topic::Topic;
-use crate::validator::{Validator, Verdict};
+use crate::validator::{SyncResponder, Validator, Verdict};
 
 /// Which transport the mesh uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,6 +129,14 @@ pub enum MeshError {
         /// Why.
         reason: String,
     },
+    /// A sync request failed.
+    #[error("sync request to {peer}: {reason}")]
+    Request {
+        /// Peer.
+        peer: PeerId,
+        /// Why.
+        reason: String,
+    },
     /// Dialing failed at once.
     #[error("dial {addr}: {reason}")]
     Dial {
@@ -139,8 +150,18 @@ pub enum MeshError {
     Stopped,
 }
 
+/// The anti-entropy sync protocol.
+pub const SYNC_PROTOCOL: &str = "/ippoc/sync/1";
+/// How long a sync request may take, in milliseconds.
+pub const SYNC_REQUEST_TIMEOUT_MS: u64 = 30_000;
+
+/// Opaque sync payload (CBOR byte string on the wire).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct SyncBytes(#[serde(with = "serde_bytes")] Vec<u8>);
+
 #[derive(NetworkBehaviour)]
 struct Behaviour {
+    sync: request_response::cbor::Behaviour<SyncBytes, SyncBytes>,
     blocked: allow_block_list::Behaviour<allow_block_list::BlockedPeers>,
     gossipsub: gossipsub::Behaviour,
     identify: identify::Behaviour,
@@ -157,7 +178,40 @@ enum Command {
         addr: Multiaddr,
         reply: oneshot::Sender<Result<(), MeshError>>,
     },
+    Request {
+        peer: PeerId,
+        bytes: Vec<u8>,
+        reply: oneshot::Sender<Result<Vec<u8>, MeshError>>,
+    },
     Stop,
+}
+
+/// A cheap, clonable handle for publishing and requesting from other tasks.
+#[derive(Clone)]
+pub struct MeshClient {
+    commands: mpsc::Sender<Command>,
+}
+
+impl MeshClient {
+    /// Sends a sync request to `peer` and waits for its answer.
+    pub async fn request(&self, peer: PeerId, bytes: Vec<u8>) -> Result<Vec<u8>, MeshError> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(Command::Request { peer, bytes, reply })
+            .await
+            .map_err(|_| MeshError::Stopped)?;
+        answer.await.map_err(|_| MeshError::Stopped)?
+    }
+
+    /// Publishes `data` on `topic`.
+    pub async fn publish(&self, topic: Topic, data: Vec<u8>) -> Result<(), MeshError> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(Command::Publish { topic, data, reply })
+            .await
+            .map_err(|_| MeshError::Stopped)?;
+        answer.await.map_err(|_| MeshError::Stopped)?
+    }
 }
 
 /// A running mesh: the handle the node commands it with, and its events.
@@ -187,7 +241,12 @@ fn behaviour(key: &Keypair, config: &MeshConfig) -> Result<Behaviour, BoxError> 
         .map_err(|e| BoxError::from(e.to_string()))?;
     let gossipsub =
         gossipsub::Behaviour::new(MessageAuthenticity::Signed(key.clone()), gossip_config).map_err(BoxError::from)?;
+    let sync = request_response::cbor::Behaviour::new(
+        [(StreamProtocol::new(SYNC_PROTOCOL), ProtocolSupport::Full)],
+        request_response::Config::default().with_request_timeout(Duration::from_millis(SYNC_REQUEST_TIMEOUT_MS)),
+    );
     Ok(Behaviour {
+        sync,
         blocked: allow_block_list::Behaviour::default(),
         gossipsub,
         identify: identify::Behaviour::new(identify::Config::new("/ippoc/1".into(), key.public())),
@@ -232,7 +291,12 @@ fn build_swarm(key: Keypair, config: &MeshConfig) -> Result<Swarm<Behaviour>, Me
 impl Mesh {
     /// Starts the mesh on the current tokio runtime: listens, subscribes to
     /// every topic of the swarm, dials the bootstrap peers.
-    pub fn start(key: Keypair, config: MeshConfig, validator: Arc<dyn Validator>) -> Result<Mesh, MeshError> {
+    pub fn start(
+        key: Keypair,
+        config: MeshConfig,
+        validator: Arc<dyn Validator>,
+        responder: Arc<dyn SyncResponder>,
+    ) -> Result<Mesh, MeshError> {
         let peer_id = key.public().to_peer_id();
         let mut swarm = build_swarm(key, &config)?;
         let mut topics = HashMap::new();
@@ -262,11 +326,12 @@ impl Mesh {
         }
         let (commands, command_rx) = mpsc::channel(256);
         let (event_tx, events) = mpsc::channel(config.events_queue_max);
+        let handlers = Handlers { validator, responder };
         let task = tokio::spawn(run(
             swarm,
             command_rx,
             event_tx,
-            validator,
+            handlers,
             topics,
             config.swarm_id,
             trust,
@@ -282,6 +347,13 @@ impl Mesh {
     /// This node's libp2p PeerId.
     pub fn peer_id(&self) -> PeerId {
         self.peer_id
+    }
+
+    /// A clonable handle for other tasks.
+    pub fn client(&self) -> MeshClient {
+        MeshClient {
+            commands: self.commands.clone(),
+        }
     }
 
     /// Publishes `data` on `topic`.
@@ -313,15 +385,24 @@ impl Mesh {
     }
 }
 
+/// The node's callbacks.
+struct Handlers {
+    validator: Arc<dyn Validator>,
+    responder: Arc<dyn SyncResponder>,
+}
+
+type PendingRequests = HashMap<OutboundRequestId, (PeerId, oneshot::Sender<Result<Vec<u8>, MeshError>>)>;
+
 async fn run(
     mut swarm: Swarm<Behaviour>,
     mut commands: mpsc::Receiver<Command>,
     events: mpsc::Sender<MeshEvent>,
-    validator: Arc<dyn Validator>,
+    handlers: Handlers,
     topics: HashMap<gossipsub::TopicHash, Topic>,
     swarm_id: [u8; 32],
     mut trust: Trust,
 ) {
+    let mut pending: PendingRequests = HashMap::new();
     loop {
         tokio::select! {
             command = commands.recv() => match command {
@@ -342,15 +423,62 @@ async fn run(
                         .map_err(|e| MeshError::Dial { addr, reason: e.to_string() });
                     let _ = reply.send(result);
                 }
+                Some(Command::Request { peer, bytes, reply }) => {
+                    let id = swarm.behaviour_mut().sync.send_request(&peer, SyncBytes(bytes));
+                    pending.insert(id, (peer, reply));
+                }
             },
             event = swarm.select_next_some() => {
-                for out in handle(&mut swarm, event, validator.as_ref(), &topics, &mut trust) {
+                if let SwarmEvent::Behaviour(BehaviourEvent::Sync(e)) = event {
+                    handle_sync(&mut swarm, e, handlers.responder.as_ref(), &mut pending);
+                    continue;
+                }
+                for out in handle(&mut swarm, event, handlers.validator.as_ref(), &topics, &mut trust) {
                     if events.send(out).await.is_err() {
                         return;
                     }
                 }
             }
         }
+    }
+}
+
+fn handle_sync(
+    swarm: &mut Swarm<Behaviour>,
+    event: request_response::Event<SyncBytes, SyncBytes>,
+    responder: &dyn SyncResponder,
+    pending: &mut PendingRequests,
+) {
+    use request_response::{Event, Message};
+    match event {
+        Event::Message {
+            peer,
+            message: Message::Request { request, channel, .. },
+            ..
+        } => {
+            let answer = responder.respond(&peer, &request.0);
+            let _ = swarm.behaviour_mut().sync.send_response(channel, SyncBytes(answer));
+        }
+        Event::Message {
+            message: Message::Response { request_id, response },
+            ..
+        } => {
+            if let Some((_, reply)) = pending.remove(&request_id) {
+                let _ = reply.send(Ok(response.0));
+            }
+        }
+        Event::OutboundFailure { request_id, error, .. } => {
+            if let Some((peer, reply)) = pending.remove(&request_id) {
+                let _ = reply.send(Err(MeshError::Request {
+                    peer,
+                    reason: error.to_string(),
+                }));
+            }
+        }
+        Event::InboundFailure { peer, error, .. } => {
+            tracing::debug!(%peer, "sync request from a peer failed: {error}");
+        }
+        Event::ResponseSent { .. } => {}
     }
 }
 

@@ -37,3 +37,19 @@ where
         self(topic, data, source)
     }
 }
+
+/// Answers anti-entropy sync requests. The mesh carries the bytes; the node
+/// decides what they mean (`ippoc-node` serves chain heads and entry ranges).
+pub trait SyncResponder: Send + Sync + 'static {
+    /// The response to `request` from `peer`.
+    fn respond(&self, peer: &PeerId, request: &[u8]) -> Vec<u8>;
+}
+
+/// A responder for nodes that serve nothing (tests, light peers).
+pub struct NoSync;
+
+impl SyncResponder for NoSync {
+    fn respond(&self, _: &PeerId, _: &[u8]) -> Vec<u8> {
+        Vec::new()
+    }
+}

@@ -63,7 +63,13 @@ async fn start(n: usize) -> Vec<Probe> {
         let mut config = MeshConfig::new([7; 32], Transport::Memory);
         config.listen = vec![addr.clone()];
         config.heartbeat_ms = 100;
-        let mesh = Mesh::start(Keypair::generate_ed25519(), config, validator()).unwrap();
+        let mesh = Mesh::start(
+            Keypair::generate_ed25519(),
+            config,
+            validator(),
+            Arc::new(ippoc_mesh::NoSync),
+        )
+        .unwrap();
         let mut probe = Probe {
             mesh,
             seen: Vec::new(),
@@ -213,7 +219,13 @@ async fn a_ban_given_at_start_keeps_the_peer_out() {
     config.listen = vec![addr.clone()];
     config.banned = vec![banned_peer];
     let mut guard = Probe {
-        mesh: Mesh::start(Keypair::generate_ed25519(), config, validator()).unwrap(),
+        mesh: Mesh::start(
+            Keypair::generate_ed25519(),
+            config,
+            validator(),
+            Arc::new(ippoc_mesh::NoSync),
+        )
+        .unwrap(),
         seen: Vec::new(),
         addr,
     };
@@ -226,7 +238,7 @@ async fn a_ban_given_at_start_keeps_the_peer_out() {
     let mut config = MeshConfig::new([7; 32], Transport::Memory);
     config.listen = vec![unique_memory_addr()];
     let mut outcast = Probe {
-        mesh: Mesh::start(banned_key, config, validator()).unwrap(),
+        mesh: Mesh::start(banned_key, config, validator(), Arc::new(ippoc_mesh::NoSync)).unwrap(),
         seen: Vec::new(),
         addr: guard.addr.clone(),
     };

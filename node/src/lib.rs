@@ -25,5 +25,6 @@ pub mod logging;
 pub mod paths;
 pub mod sandbox;
 pub mod swarm;
+pub mod sync;
 
 pub use error::{ExitStatus, NodeError};

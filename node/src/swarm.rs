@@ -125,7 +125,8 @@ pub fn start(
         .collect();
     tracing::info!(event = "bans_loaded", bans = config.banned.len(), "ban list loaded");
     let validator = Arc::new(LedgerValidator { ledger: ledger.clone() });
-    let mesh = Mesh::start(key, config, validator).map_err(|e| NodeError::Mesh(e.to_string()))?;
+    let responder = Arc::new(crate::sync::LedgerResponder { ledger: ledger.clone() });
+    let mesh = Mesh::start(key, config, validator, responder).map_err(|e| NodeError::Mesh(e.to_string()))?;
     let peer_id = mesh.peer_id();
     let (stop, stopped) = oneshot::channel();
     let task = tokio::spawn(pump(mesh, ledger, appended, stopped, bans_path));
@@ -143,7 +144,13 @@ async fn pump(
     mut stopped: oneshot::Receiver<()>,
     bans_path: std::path::PathBuf,
 ) {
-    let mut published: u64 = 0;
+    // Gossip carries what is new from now on; history travels by sync.
+    let mut published: u64 = {
+        let l = ledger.clone();
+        tokio::task::spawn_blocking(move || l.head(&l.owner()).ok().flatten().map_or(0, |(s, _)| s + 1))
+            .await
+            .unwrap_or(0)
+    };
     loop {
         tokio::select! {
             _ = &mut stopped => break,
@@ -153,7 +160,19 @@ async fn pump(
                 Some(MeshEvent::Listening(addr)) => {
                     tracing::info!(event = "mesh_listening", address = %format!("{addr}/p2p/{}", mesh.peer_id()), "mesh listening");
                 }
-                Some(MeshEvent::Connected(peer)) => tracing::info!(event = "peer_connected", %peer, "peer connected"),
+                Some(MeshEvent::Connected(peer)) => {
+                    tracing::info!(event = "peer_connected", %peer, "peer connected");
+                    let (client, ledger) = (mesh.client(), ledger.clone());
+                    tokio::spawn(async move {
+                        match crate::sync::sync_with(&client, &ledger, peer).await {
+                            Ok(r) => tracing::info!(
+                                event = "sync_done", %peer, entries = r.entries, bytes = r.bytes, requests = r.requests,
+                                "anti-entropy sync finished"
+                            ),
+                            Err(e) => tracing::warn!(event = "sync_failed", %peer, "anti-entropy sync failed: {e}"),
+                        }
+                    });
+                }
                 Some(MeshEvent::Disconnected(peer)) => tracing::info!(event = "peer_disconnected", %peer, "peer disconnected"),
                 Some(MeshEvent::Subscribed { topic: Topic::Entries, .. }) => published = flush(&mesh, &ledger, published).await,
                 Some(MeshEvent::Subscribed { .. }) => {}

@@ -11,8 +11,8 @@ fn json(out: &std::process::Output) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
-#[test]
-fn a_transfer_made_on_one_daemon_is_gossiped_validated_and_ingested_by_the_other() {
+/// Two founders of one swarm (500 IPPC each): their envs and NodeIDs.
+fn duo() -> (Env, Env, String, String) {
     let (a, b) = (Env::new(), Env::new());
     let id_a = json(&a.run(&["--json", "init"]))["node_id"]
         .as_str()
@@ -41,22 +41,46 @@ fn a_transfer_made_on_one_daemon_is_gossiped_validated_and_ingested_by_the_other
     assert_eq!(code(&made), 0, "{}", stderr(&made));
     assert_eq!(code(&a.run(&["init", "--genesis", g])), 0);
     assert_eq!(code(&b.run(&["init", "--genesis", g])), 0);
+    (a, b, id_a, id_b)
+}
 
-    let da = a.start_daemon();
-    let line = da.wait_for_line("A's mesh address", |l| {
+/// The loopback mesh address a daemon logged at start.
+fn mesh_address(d: &common::Daemon) -> String {
+    let line = d.wait_for_line("the mesh address", |l| {
         l.contains("mesh listening") && l.contains("/ip4/127.0.0.1/")
     });
-    let address = line
-        .split_whitespace()
+    line.split_whitespace()
         .find_map(|w| w.strip_prefix("address="))
-        .expect("the listening line names the address")
+        .expect("address= in the line")
+        .to_string()
+}
+
+/// Starts `env`'s daemon with `address` as its bootstrap peer.
+fn start_bootstrapped(env: &Env, address: &str) -> common::Daemon {
+    let config = Env::CONFIG.replace("[mesh]\n", &format!("[mesh]\nbootstrap = [\"{address}\"]\n"));
+    std::fs::write(env.config(), config).unwrap();
+    env.start_daemon()
+}
+
+fn wallet_ippc(env: &Env) -> (String, serde_json::Value) {
+    let w = json(&env.run(&["--json", "wallet"]));
+    let ippc = w["balances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["account"].as_str().unwrap().starts_with("wallet:"))
+        .unwrap()["balance"]
+        .as_str()
+        .unwrap()
         .to_string();
-    std::fs::write(
-        b.config(),
-        Env::CONFIG.replace("[mesh]\n", &format!("[mesh]\nbootstrap = [\"{address}\"]\n")),
-    )
-    .unwrap();
-    let db = b.start_daemon();
+    (ippc, w["state_root"].clone())
+}
+
+#[test]
+fn a_transfer_made_on_one_daemon_is_gossiped_validated_and_ingested_by_the_other() {
+    let (a, b, _, id_b) = duo();
+    let da = a.start_daemon();
+    let db = start_bootstrapped(&b, &mesh_address(&da));
     db.wait_for_line("B connected to A", |l| l.contains("peer connected"));
 
     let paid = json(&a.run(&["--json", "transfer", &id_b, "12"]));
@@ -66,18 +90,11 @@ fn a_transfer_made_on_one_daemon_is_gossiped_validated_and_ingested_by_the_other
     });
     assert!(ingested.contains("Applied"), "{ingested}");
 
-    let wallet_b = json(&b.run(&["--json", "wallet"]));
-    let ippc = wallet_b["balances"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|l| l["account"].as_str().unwrap().starts_with("wallet:"))
-        .unwrap()["balance"]
-        .clone();
-    assert_eq!(ippc, "512.000000", "B holds what A paid it");
-    let root_a = json(&a.run(&["--json", "wallet"]))["state_root"].clone();
+    let (ippc_b, root_b) = wallet_ippc(&b);
+    assert_eq!(ippc_b, "512.000000", "B holds what A paid it");
     assert_eq!(
-        wallet_b["state_root"], root_a,
+        root_b,
+        wallet_ippc(&a).1,
         "both ledgers hold the same entries and balances"
     );
     da.stop();
@@ -115,7 +132,13 @@ fn a_peer_gossiping_a_forged_entry_is_banned_and_stays_banned_after_a_restart() 
         config.listen = vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()];
         config.bootstrap = vec![address.parse().unwrap()];
         let accept_all = Arc::new(|_: Topic, _: &[u8], _: &PeerId| Verdict::Accept);
-        let mut mesh = Mesh::start(Keypair::generate_ed25519(), config, accept_all).unwrap();
+        let mut mesh = Mesh::start(
+            Keypair::generate_ed25519(),
+            config,
+            accept_all,
+            Arc::new(ippoc_mesh::NoSync),
+        )
+        .unwrap();
         loop {
             match mesh.events.recv().await.expect("mesh running") {
                 MeshEvent::Subscribed {
@@ -144,4 +167,25 @@ fn a_peer_gossiping_a_forged_entry_is_banned_and_stays_banned_after_a_restart() 
     again.wait_for_line("bans reloaded", |l| l.contains("bans_loaded") && l.contains("bans=1"));
     again.stop();
     drop(runtime);
+}
+
+#[test]
+fn a_node_that_was_offline_catches_up_by_sync_when_it_connects() {
+    let (a, b, _, id_b) = duo();
+    // Recorded while no daemon runs: nothing of this is ever gossiped.
+    for amount in ["1", "2", "3", "4", "5"] {
+        let paid = a.run(&["transfer", &id_b, amount]);
+        assert_eq!(code(&paid), 0, "{}", stderr(&paid));
+    }
+    let da = a.start_daemon();
+    let db = start_bootstrapped(&b, &mesh_address(&da));
+    let done = db.wait_for_line("B's sync with A", |l| {
+        l.contains("sync_done") && !l.contains("entries=0")
+    });
+    assert!(done.contains("entries=5"), "B fetched exactly what it lacked: {done}");
+    let (ippc_b, root_b) = wallet_ippc(&b);
+    assert_eq!(ippc_b, "515.000000");
+    assert_eq!(root_b, wallet_ippc(&a).1, "one state after catching up");
+    da.stop();
+    db.stop();
 }
