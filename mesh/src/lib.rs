@@ -11,10 +11,10 @@
 //! `ippoc-sandbox`, `ippoc-governance-bridge` or `ippoc-node`. The ledger's
 //! rules reach it only through the validator `ippoc-node` supplies.
 //!
-//! Status: gossip with validation and the Trust Manager's bans. Still to come
-//! (mesh issue): attestations, warrants shared with evidence, anti-entropy
-//! sync, Automerge swarm state, QUIC, Kademlia/mDNS, connection limits, the
-//! bounty board.
+//! Status: gossip with validation, the Trust Manager's bans, and the
+//! request-response channel that anti-entropy sync runs on. Still to come
+//! (mesh issue): attestations, warrants shared with evidence, Automerge swarm
+//! state, QUIC, Kademlia/mDNS, connection limits, the bounty board.
 
 pub mod mesh;
 pub mod topic;
