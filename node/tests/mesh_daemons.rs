@@ -11,36 +11,37 @@ fn json(out: &std::process::Output) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
-/// Two founders of one swarm (500 IPPC each): their envs and NodeIDs.
-fn duo() -> (Env, Env, String, String) {
-    let (a, b) = (Env::new(), Env::new());
-    let id_a = json(&a.run(&["--json", "init"]))["node_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let id_b = json(&b.run(&["--json", "init"]))["node_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let genesis = a.dir.path().join("genesis.json");
-    let g = genesis.to_str().unwrap();
-    let made = a.run(&[
-        "genesis",
-        "new",
-        "--name",
-        "duo",
-        "--founder",
-        &id_a,
-        "--founder",
-        &id_b,
-        "--stipend",
-        "500",
-        "--out",
-        g,
-    ]);
+/// `n` founders of one swarm (500 IPPC each): their envs and NodeIDs.
+fn founders(n: usize) -> Vec<(Env, String)> {
+    let envs: Vec<Env> = (0..n).map(|_| Env::new()).collect();
+    let ids: Vec<String> = envs
+        .iter()
+        .map(|e| {
+            json(&e.run(&["--json", "init"]))["node_id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    let genesis = envs[0].dir.path().join("genesis.json");
+    let g = genesis.to_str().unwrap().to_string();
+    let mut args = vec!["genesis", "new", "--name", "founders", "--stipend", "500", "--out", &g];
+    for id in &ids {
+        args.extend(["--founder", id.as_str()]);
+    }
+    let made = envs[0].run(&args);
     assert_eq!(code(&made), 0, "{}", stderr(&made));
-    assert_eq!(code(&a.run(&["init", "--genesis", g])), 0);
-    assert_eq!(code(&b.run(&["init", "--genesis", g])), 0);
+    for e in &envs {
+        assert_eq!(code(&e.run(&["init", "--genesis", &g])), 0);
+    }
+    envs.into_iter().zip(ids).collect()
+}
+
+/// Two founders: their envs and NodeIDs.
+fn duo() -> (Env, Env, String, String) {
+    let mut f = founders(2);
+    let (b, id_b) = f.pop().unwrap();
+    let (a, id_a) = f.pop().unwrap();
     (a, b, id_a, id_b)
 }
 
@@ -188,4 +189,44 @@ fn a_node_that_was_offline_catches_up_by_sync_when_it_connects() {
     assert_eq!(root_b, wallet_ippc(&a).1, "one state after catching up");
     da.stop();
     db.stop();
+}
+
+#[test]
+fn three_daemons_keep_going_while_one_is_killed_and_it_catches_up_after_restart() {
+    let mut f = founders(3);
+    let (c, _) = f.pop().unwrap();
+    let (b, id_b) = f.pop().unwrap();
+    let (a, _) = f.pop().unwrap();
+    let da = a.start_daemon();
+    let hub = mesh_address(&da);
+    let db = start_bootstrapped(&b, &hub);
+    let dc = start_bootstrapped(&c, &hub);
+    db.wait_for_line("B connected", |l| l.contains("peer connected"));
+    dc.wait_for_line("C connected", |l| l.contains("peer connected"));
+
+    dc.signal("KILL");
+    drop(dc);
+    // The others keep going: A's payments reach B while C is down.
+    let mut txs = Vec::new();
+    for amount in ["7", "8", "9"] {
+        let paid = json(&a.run(&["--json", "transfer", &id_b, amount]));
+        txs.push(paid["tx_id"].as_str().unwrap().to_string());
+    }
+    for tx in &txs {
+        db.wait_for_line("B ingesting", |l| {
+            l.contains("entry_ingested") && l.contains(tx.as_str())
+        });
+    }
+
+    // C comes back and catches up by sync.
+    let dc = start_bootstrapped(&c, &hub);
+    let done = dc.wait_for_line("C's sync", |l| l.contains("sync_done") && !l.contains("entries=0"));
+    assert!(done.contains("entries=3"), "{done}");
+    let roots: Vec<_> = [&a, &b, &c].iter().map(|e| wallet_ippc(e).1).collect();
+    assert!(roots.windows(2).all(|w| w[0] == w[1]), "all three agree: {roots:?}");
+    assert_eq!(wallet_ippc(&c).0, "500.000000", "C's own balance is untouched");
+    assert_eq!(wallet_ippc(&b).0, "524.000000");
+    for d in [da, db, dc] {
+        d.stop();
+    }
 }
