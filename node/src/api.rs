@@ -14,6 +14,7 @@
 //! | `POST /v1/ledger/import`      | export file bytes → [`ImportView`]            |
 //! | `POST /v1/metabolism/quote`   | [`ChargeKind`] → [`QuoteView`]                |
 //! | `POST /v1/metabolism/charge`  | [`ChargeRequest`] → [`EntryView`] or 409      |
+//! | `GET /v1/peers`               | [`crate::swarm::MeshView`]: peers, addresses, bans |
 //! | `POST /v1/sandbox/run`        | [`SandboxRunRequest`] → [`SandboxRunView`], charged |
 //!
 //! Errors are JSON `{"error": "..."}`: 400 bad input, 401 token, 409 refused
@@ -67,6 +68,8 @@ pub struct NodeStatus {
     pub hardware_fingerprint: String,
     /// The ledger as this node sees it.
     pub ledger: WalletView,
+    /// The mesh as this node sees it.
+    pub mesh: crate::swarm::MeshView,
 }
 
 /// The fixed facts the API reports, captured when the daemon is ready.
@@ -94,6 +97,8 @@ pub struct NodeHandle {
     pub sandbox: Arc<ippoc_sandbox::Sandbox>,
     /// Signalled after the node appends to its own chain (the mesh publishes).
     pub appended: Arc<tokio::sync::Notify>,
+    /// What the mesh looks like.
+    pub mesh: crate::swarm::SharedMeshView,
 }
 
 struct ApiState {
@@ -127,6 +132,7 @@ pub fn router(token: String, facts: StatusFacts, node: Arc<NodeHandle>) -> Route
         .route("/v1/metabolism/quote", post(quote))
         .route("/v1/metabolism/charge", post(charge))
         .route("/v1/sandbox/run", post(sandbox_run))
+        .route("/v1/peers", get(peers))
         .layer(axum::extract::DefaultBodyLimit::max(IMPORT_BYTES_MAX))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     Router::new()
@@ -235,6 +241,14 @@ async fn charge(State(state): State<Arc<ApiState>>, b: JsonBody<ChargeRequest>) 
     ))
 }
 
+fn mesh_view(state: &ApiState) -> crate::swarm::MeshView {
+    state.node.mesh.lock().unwrap_or_else(|p| p.into_inner()).clone()
+}
+
+async fn peers(State(state): State<Arc<ApiState>>) -> axum::Json<crate::swarm::MeshView> {
+    axum::Json(mesh_view(&state))
+}
+
 async fn sandbox_run(State(state): State<Arc<ApiState>>, b: JsonBody<SandboxRunRequest>) -> ApiResult<SandboxRunView> {
     let request = body(b)?;
     Ok(axum::Json(
@@ -272,6 +286,7 @@ async fn status(State(state): State<Arc<ApiState>>) -> ApiResult<NodeStatus> {
         api_addr: f.api_addr.clone(),
         hardware_fingerprint: f.hardware_fingerprint.clone(),
         ledger: view,
+        mesh: mesh_view(&state),
     }))
 }
 
@@ -316,6 +331,7 @@ mod tests {
             key,
             sandbox: Arc::new(sandbox),
             appended: Arc::new(tokio::sync::Notify::new()),
+            mesh: Default::default(),
         });
         let facts = StatusFacts {
             node_id: "ab".repeat(32),

@@ -126,6 +126,7 @@ async fn start_services(node: &BootedNode, config: &Config) -> Result<Started, B
         }
     };
     let appended = Arc::new(tokio::sync::Notify::new());
+    let mesh_view = crate::swarm::SharedMeshView::default();
     let mesh = if config.mesh.enabled {
         let secret = node.identity.signing_key().to_bytes();
         Some(
@@ -135,6 +136,7 @@ async fn start_services(node: &BootedNode, config: &Config) -> Result<Started, B
                 node.ledger.clone(),
                 appended.clone(),
                 paths.bans(),
+                mesh_view.clone(),
             )
             .map_err(BootError::at(BootStep::Mesh))?,
         )
@@ -165,6 +167,7 @@ async fn start_services(node: &BootedNode, config: &Config) -> Result<Started, B
         key: node.identity.signing_key().clone(),
         sandbox: Arc::new(sandbox),
         appended,
+        mesh: mesh_view,
     });
     Ok(Started {
         mesh,

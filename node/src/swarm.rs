@@ -49,6 +49,28 @@ impl Validator for LedgerValidator {
     }
 }
 
+/// What the mesh looks like from this node: `ippoc peers` and `ippoc status`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct MeshView {
+    /// Whether the mesh runs.
+    pub enabled: bool,
+    /// This node's PeerId.
+    pub peer_id: Option<String>,
+    /// Addresses it listens on (with `/p2p/<PeerId>`: give them to peers as bootstrap).
+    pub listening: Vec<String>,
+    /// Connected peers.
+    pub peers: Vec<String>,
+    /// Banned peers, with why and when.
+    pub banned: Vec<Ban>,
+}
+
+/// The view, shared between the mesh pump and the admin API.
+pub type SharedMeshView = Arc<std::sync::Mutex<MeshView>>;
+
+fn update(view: &SharedMeshView, change: impl FnOnce(&mut MeshView)) {
+    change(&mut view.lock().unwrap_or_else(|p| p.into_inner()));
+}
+
 /// The running mesh of a daemon.
 pub struct MeshRuntime {
     /// This node's libp2p PeerId (from the same Ed25519 key as its NodeID).
@@ -108,6 +130,7 @@ pub fn start(
     ledger: Arc<Ledger>,
     appended: Arc<Notify>,
     bans_path: std::path::PathBuf,
+    view: SharedMeshView,
 ) -> Result<MeshRuntime, NodeError> {
     let mut secret = secret;
     let key = Keypair::ed25519_from_bytes(&mut secret).map_err(|e| NodeError::Mesh(e.to_string()))?;
@@ -124,12 +147,18 @@ pub fn start(
         .filter_map(|b| b.peer.parse().ok())
         .collect();
     tracing::info!(event = "bans_loaded", bans = config.banned.len(), "ban list loaded");
+    let bans = read_bans(&bans_path)?;
+    update(&view, |v| {
+        v.enabled = true;
+        v.banned = bans;
+    });
     let validator = Arc::new(LedgerValidator { ledger: ledger.clone() });
     let responder = Arc::new(crate::sync::LedgerResponder { ledger: ledger.clone() });
     let mesh = Mesh::start(key, config, validator, responder).map_err(|e| NodeError::Mesh(e.to_string()))?;
     let peer_id = mesh.peer_id();
+    update(&view, |v| v.peer_id = Some(peer_id.to_string()));
     let (stop, stopped) = oneshot::channel();
-    let task = tokio::spawn(pump(mesh, ledger, appended, stopped, bans_path));
+    let task = tokio::spawn(pump(mesh, ledger, appended, stopped, bans_path, view));
     Ok(MeshRuntime {
         peer_id,
         stop: Some(stop),
@@ -143,6 +172,7 @@ async fn pump(
     appended: Arc<Notify>,
     mut stopped: oneshot::Receiver<()>,
     bans_path: std::path::PathBuf,
+    view: SharedMeshView,
 ) {
     // Gossip carries what is new from now on; history travels by sync.
     let mut published: u64 = {
@@ -158,10 +188,17 @@ async fn pump(
             event = mesh.events.recv() => match event {
                 None => break,
                 Some(MeshEvent::Listening(addr)) => {
-                    tracing::info!(event = "mesh_listening", address = %format!("{addr}/p2p/{}", mesh.peer_id()), "mesh listening");
+                    let full = format!("{addr}/p2p/{}", mesh.peer_id());
+                    tracing::info!(event = "mesh_listening", address = %full, "mesh listening");
+                    update(&view, |v| v.listening.push(full));
                 }
                 Some(MeshEvent::Connected(peer)) => {
                     tracing::info!(event = "peer_connected", %peer, "peer connected");
+                    update(&view, |v| {
+                        v.peers.push(peer.to_string());
+                        v.peers.sort();
+                        v.peers.dedup();
+                    });
                     let (client, ledger) = (mesh.client(), ledger.clone());
                     tokio::spawn(async move {
                         match crate::sync::sync_with(&client, &ledger, peer).await {
@@ -173,7 +210,10 @@ async fn pump(
                         }
                     });
                 }
-                Some(MeshEvent::Disconnected(peer)) => tracing::info!(event = "peer_disconnected", %peer, "peer disconnected"),
+                Some(MeshEvent::Disconnected(peer)) => {
+                    tracing::info!(event = "peer_disconnected", %peer, "peer disconnected");
+                    update(&view, |v| v.peers.retain(|p| *p != peer.to_string()));
+                }
                 Some(MeshEvent::Subscribed { topic: Topic::Entries, .. }) => published = flush(&mesh, &ledger, published).await,
                 Some(MeshEvent::Subscribed { .. }) => {}
                 Some(MeshEvent::Delivered { topic: Topic::Entries, data, from, .. }) => ingest(&ledger, data, from).await,
@@ -183,6 +223,10 @@ async fn pump(
                     if let Err(e) = record_ban(&bans_path, peer, &reason) {
                         tracing::error!("could not persist the ban of {peer}: {e}");
                     }
+                    update(&view, |v| {
+                        v.peers.retain(|p| *p != peer.to_string());
+                        v.banned.push(Ban { peer: peer.to_string(), reason: reason.clone(), at_ms: crate::ledger::now_ms() });
+                    });
                     tracing::warn!(event = "peer_banned", %peer, %reason, "peer banned");
                 }
                 Some(MeshEvent::Rejected { from, reason, topic }) => {

@@ -93,6 +93,18 @@ fn a_transfer_made_on_one_daemon_is_gossiped_validated_and_ingested_by_the_other
 
     let (ippc_b, root_b) = wallet_ippc(&b);
     assert_eq!(ippc_b, "512.000000", "B holds what A paid it");
+    let peers_a = json(&a.run(&["--json", "peers"]));
+    assert_eq!(peers_a["peers"].as_array().unwrap().len(), 1, "{peers_a}");
+    assert!(
+        peers_a["listening"][0].as_str().unwrap().starts_with("/ip4/127.0.0.1/"),
+        "{peers_a}"
+    );
+    let status_b = b.run(&["status"]);
+    assert!(
+        common::stdout(&status_b).contains("1 connected, 0 banned"),
+        "{}",
+        common::stdout(&status_b)
+    );
     assert_eq!(
         root_b,
         wallet_ippc(&a).1,
@@ -162,6 +174,8 @@ fn a_peer_gossiping_a_forged_entry_is_banned_and_stays_banned_after_a_restart() 
     assert!(banned.contains("undecodable entry"), "{banned}");
     let bans = std::fs::read_to_string(a.node_dir().join("data/bans.json")).unwrap();
     assert!(bans.contains(&forger.to_string()), "the ban is persisted: {bans}");
+    let peers = json(&a.run(&["--json", "peers"]));
+    assert_eq!(peers["banned"][0]["peer"], forger.to_string(), "{peers}");
     da.stop();
 
     let again = a.start_daemon();

@@ -60,6 +60,8 @@ enum Command {
     Status,
     /// Print this node's NodeID (works without a daemon).
     Id,
+    /// The running daemon's mesh: PeerId, listen addresses, connected and banned peers.
+    Peers,
     /// Re-bind the node to this machine after a genuine hardware change.
     Rebind {
         /// Confirm that the hardware changed on purpose and this is not a copied data dir.
@@ -260,7 +262,12 @@ fn run(cli: Cli) -> Result<(), Failure> {
     // Read commands keep stderr quiet unless asked; state-changing ones log at the configured level.
     let quiet = matches!(
         cli.command,
-        Command::Status | Command::Id | Command::Config { .. } | Command::Wallet | Command::Ledger { .. }
+        Command::Status
+            | Command::Id
+            | Command::Peers
+            | Command::Config { .. }
+            | Command::Wallet
+            | Command::Ledger { .. }
     );
     let level = match (&cli.log_level, quiet) {
         (Some(level), _) => level.clone(),
@@ -279,6 +286,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Daemon { genesis } => node_cmds::daemon(&env, genesis),
         Command::Status => node_cmds::status(&env),
         Command::Id => node_cmds::id(&env),
+        Command::Peers => node_cmds::peers(&env),
         Command::Rebind { confirm } => node_cmds::rebind(&env, confirm),
         Command::Config { .. } => node_cmds::config_show(&env),
         Command::Wallet => ledger_cmds::wallet(&env),

@@ -83,6 +83,40 @@ pub fn status(env: &Env) -> Result<(), Failure> {
             status.ledger.forks,
             status.ledger.mode
         );
+        match (&status.mesh.peer_id, status.mesh.enabled) {
+            (Some(peer), true) => println!(
+                "mesh      {peer}: {} connected, {} banned",
+                status.mesh.peers.len(),
+                status.mesh.banned.len()
+            ),
+            _ => println!("mesh      disabled"),
+        }
+    }
+    Ok(())
+}
+
+pub fn peers(env: &Env) -> Result<(), Failure> {
+    let client = crate::client::DaemonClient::connect(&env.data_dir)?;
+    let view: crate::swarm::MeshView = runtime()?.block_on(client.get_json("/v1/peers"))?;
+    if env.json {
+        println!("{}", serde_json::to_string_pretty(&view).expect("views serialize"));
+        return Ok(());
+    }
+    if !view.enabled {
+        println!("the mesh is disabled ([mesh] enabled = false)");
+        return Ok(());
+    }
+    println!("peer id    {}", view.peer_id.as_deref().unwrap_or("-"));
+    for addr in &view.listening {
+        println!("listening  {addr}");
+    }
+    println!("connected  {}", view.peers.len());
+    for p in &view.peers {
+        println!("  {p}");
+    }
+    println!("banned     {}", view.banned.len());
+    for b in &view.banned {
+        println!("  {}  {} (at {} ms)", b.peer, b.reason, b.at_ms);
     }
     Ok(())
 }
