@@ -227,3 +227,38 @@ fn id_and_status_on_an_empty_data_dir_say_what_to_do() {
     let out = env.run(&["status"]);
     assert_eq!(code(&out), 3, "{}", stderr(&out));
 }
+
+#[test]
+fn a_closed_pipe_ends_a_cli_command_quietly() {
+    use std::io::Read;
+    let env = Env::new();
+    // Far more output than a pipe buffers (64 KiB), so a write must hit the closed pipe.
+    let founders: Vec<String> = (1..=1200u32).map(|i| format!("{i:064x}")).collect();
+    let mut args = vec!["genesis", "new", "--name", "big"];
+    for f in &founders {
+        args.extend(["--founder", f.as_str()]);
+    }
+    let mut child = env
+        .cmd(&args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 1];
+    child.stdout.take().unwrap().read_exact(&mut first).unwrap();
+    // stdout is dropped: the reader is gone.
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(
+        out.status.signal(),
+        Some(libc_sigpipe()),
+        "ended by SIGPIPE like any Unix tool"
+    );
+}
+
+/// SIGPIPE's number on Linux.
+fn libc_sigpipe() -> i32 {
+    13
+}

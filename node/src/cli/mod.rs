@@ -226,12 +226,28 @@ pub struct Env {
 /// Entry point of the `ippoc` binary.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    if !matches!(cli.command, Command::Daemon { .. }) {
+        restore_default_sigpipe();
+    }
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
             eprintln!("ippoc: {}", failure.message);
             ExitCode::from(failure.status.code())
         }
+    }
+}
+
+/// Lets a CLI command end quietly when its reader goes away (`ippoc wallet |
+/// head -1`), like every Unix tool, instead of panicking on a broken pipe.
+/// Rust ignores SIGPIPE by default; sockets are unaffected either way (std
+/// sends with MSG_NOSIGNAL). The daemon keeps the default of ignoring it.
+fn restore_default_sigpipe() {
+    // SAFETY: called at the start of main, before any thread exists; SIG_DFL
+    // is a valid disposition for SIGPIPE.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 
