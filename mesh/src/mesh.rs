@@ -193,31 +193,39 @@ pub struct MeshClient {
 }
 
 impl MeshClient {
-    /// Sends a sync request to `peer` and waits for its answer.
-    pub async fn request(&self, peer: PeerId, bytes: Vec<u8>) -> Result<Vec<u8>, MeshError> {
+    /// Sends a command built around a reply channel and waits for the answer.
+    async fn call<T>(
+        &self,
+        command: impl FnOnce(oneshot::Sender<Result<T, MeshError>>) -> Command,
+    ) -> Result<T, MeshError> {
         let (reply, answer) = oneshot::channel();
         self.commands
-            .send(Command::Request { peer, bytes, reply })
+            .send(command(reply))
             .await
             .map_err(|_| MeshError::Stopped)?;
         answer.await.map_err(|_| MeshError::Stopped)?
     }
 
+    /// Sends a sync request to `peer` and waits for its answer.
+    pub async fn request(&self, peer: PeerId, bytes: Vec<u8>) -> Result<Vec<u8>, MeshError> {
+        self.call(|reply| Command::Request { peer, bytes, reply }).await
+    }
+
     /// Publishes `data` on `topic`.
     pub async fn publish(&self, topic: Topic, data: Vec<u8>) -> Result<(), MeshError> {
-        let (reply, answer) = oneshot::channel();
-        self.commands
-            .send(Command::Publish { topic, data, reply })
-            .await
-            .map_err(|_| MeshError::Stopped)?;
-        answer.await.map_err(|_| MeshError::Stopped)?
+        self.call(|reply| Command::Publish { topic, data, reply }).await
+    }
+
+    /// Dials a peer.
+    pub async fn dial(&self, addr: Multiaddr) -> Result<(), MeshError> {
+        self.call(|reply| Command::Dial { addr, reply }).await
     }
 }
 
 /// A running mesh: the handle the node commands it with, and its events.
 pub struct Mesh {
     peer_id: PeerId,
-    commands: mpsc::Sender<Command>,
+    client: MeshClient,
     /// Events for the node, in order.
     pub events: mpsc::Receiver<MeshEvent>,
     task: Option<tokio::task::JoinHandle<()>>,
@@ -338,7 +346,7 @@ impl Mesh {
         ));
         Ok(Mesh {
             peer_id,
-            commands,
+            client: MeshClient { commands },
             events,
             task: Some(task),
         })
@@ -351,34 +359,22 @@ impl Mesh {
 
     /// A clonable handle for other tasks.
     pub fn client(&self) -> MeshClient {
-        MeshClient {
-            commands: self.commands.clone(),
-        }
+        self.client.clone()
     }
 
     /// Publishes `data` on `topic`.
     pub async fn publish(&self, topic: Topic, data: Vec<u8>) -> Result<(), MeshError> {
-        let (reply, answer) = oneshot::channel();
-        self.commands
-            .send(Command::Publish { topic, data, reply })
-            .await
-            .map_err(|_| MeshError::Stopped)?;
-        answer.await.map_err(|_| MeshError::Stopped)?
+        self.client.publish(topic, data).await
     }
 
     /// Dials a peer.
     pub async fn dial(&self, addr: Multiaddr) -> Result<(), MeshError> {
-        let (reply, answer) = oneshot::channel();
-        self.commands
-            .send(Command::Dial { addr, reply })
-            .await
-            .map_err(|_| MeshError::Stopped)?;
-        answer.await.map_err(|_| MeshError::Stopped)?
+        self.client.dial(addr).await
     }
 
     /// Stops the mesh and waits for its task.
     pub async fn stop(mut self) {
-        let _ = self.commands.send(Command::Stop).await;
+        let _ = self.client.commands.send(Command::Stop).await;
         if let Some(task) = self.task.take() {
             let _ = task.await;
         }
