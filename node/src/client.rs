@@ -91,17 +91,26 @@ impl DaemonClient {
         })
     }
 
-    /// `GET path`, JSON answer.
-    pub async fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T, NodeError> {
-        let r = self.send(self.http.get(format!("http://{}{path}", self.addr))).await?;
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Sends `request` and decodes the JSON answer.
+    async fn json<T: DeserializeOwned>(&self, path: &str, request: reqwest::RequestBuilder) -> Result<T, NodeError> {
+        let r = self.send(request).await?;
         r.json()
             .await
             .map_err(|e| NodeError::Protocol(format!("bad answer to {path}: {e}")))
     }
 
+    /// `GET path`, JSON answer.
+    pub async fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T, NodeError> {
+        self.json(path, self.http.get(self.url(path))).await
+    }
+
     /// `GET path`, raw bytes.
     pub async fn get_bytes(&self, path: &str) -> Result<Vec<u8>, NodeError> {
-        let r = self.send(self.http.get(format!("http://{}{path}", self.addr))).await?;
+        let r = self.send(self.http.get(self.url(path))).await?;
         Ok(r.bytes()
             .await
             .map_err(|e| NodeError::Protocol(e.to_string()))?
@@ -110,24 +119,12 @@ impl DaemonClient {
 
     /// `POST path` with a JSON body, JSON answer.
     pub async fn post_json<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<T, NodeError> {
-        let r = self
-            .send(self.http.post(format!("http://{}{path}", self.addr)).json(body))
-            .await?;
-        r.json()
-            .await
-            .map_err(|e| NodeError::Protocol(format!("bad answer to {path}: {e}")))
+        self.json(path, self.http.post(self.url(path)).json(body)).await
     }
-}
 
-impl DaemonClient {
     /// `POST path` with raw bytes, JSON answer.
     pub async fn post_bytes<T: DeserializeOwned>(&self, path: &str, body: Vec<u8>) -> Result<T, NodeError> {
-        let r = self
-            .send(self.http.post(format!("http://{}{path}", self.addr)).body(body))
-            .await?;
-        r.json()
-            .await
-            .map_err(|e| NodeError::Protocol(format!("bad answer to {path}: {e}")))
+        self.json(path, self.http.post(self.url(path)).body(body)).await
     }
 }
 
