@@ -15,12 +15,14 @@
 //! DAO proposal) come in through the [`rules::ProposalVerifier`] trait.
 
 pub mod amount;
+pub mod attestation;
 pub mod encoding;
 pub mod entry;
 pub mod ids;
 pub mod signature;
 
 pub use amount::{Amount, Balance, Currency};
+pub use attestation::{Attestation, AttestationBody, Claim, Evidence, Warrant};
 pub use entry::{Action, Dep, EntryBody, Outcome, Proof, SignedEntry, Transfer, VerifiedEntry};
 pub use ids::{AccountId, EscrowId, NodeId, SwarmId, TxId};
 pub mod genesis;
