@@ -1,26 +1,23 @@
 //! IPPOC mesh: the node's peer-to-peer networking.
 //!
-//! rust-libp2p on tokio: TCP + Noise + Yamux (and an in-memory transport for
-//! in-process tests and the simulator), Identify, Ping, and gossipsub with
-//! versioned per-swarm topics, content-hash message ids and *explicit
-//! validation*: a message is delivered to the node, and forwarded to other
-//! peers, only after the node's [`Validator`] accepted it; a rejected message
-//! goes no further and counts against the peer that sent it (DESIGN.md §9).
+//! rust-libp2p on tokio: TCP + Noise + Yamux and QUIC (and an in-memory
+//! transport for in-process tests and the simulator), Identify, Ping,
+//! Kademlia and mDNS discovery (each switchable), connection limits, and
+//! gossipsub with versioned per-swarm topics, content-hash message ids and
+//! *explicit validation*: a message is delivered to the node, and forwarded to
+//! other peers, only after the node's [`Validator`] accepted it; a rejected
+//! message goes no further and counts against the peer that sent it
+//! (DESIGN.md §9). Request-response carries anti-entropy sync.
 //!
 //! It carries opaque bytes: it must not depend on `ippoc-economy`,
 //! `ippoc-sandbox`, `ippoc-governance-bridge` or `ippoc-node`. The ledger's
 //! rules reach it only through the validator `ippoc-node` supplies.
-//!
-//! Status: gossip with validation, the Trust Manager's bans, and the
-//! request-response channel that anti-entropy sync runs on. Still to come
-//! (mesh issue): attestations, warrants shared with evidence, Automerge swarm
-//! state, QUIC, Kademlia/mDNS, connection limits, the bounty board.
 
 pub mod mesh;
 pub mod topic;
 pub mod validator;
 
-pub use mesh::{Mesh, MeshClient, MeshConfig, MeshError, MeshEvent, SYNC_PROTOCOL, Transport};
+pub use mesh::{KAD_PROTOCOL, Mesh, MeshClient, MeshConfig, MeshError, MeshEvent, SYNC_PROTOCOL, Transport};
 pub use topic::Topic;
 pub use validator::{NoSync, SyncResponder, Validator, Verdict};
 

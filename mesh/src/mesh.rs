@@ -11,9 +11,11 @@ use libp2p::core::upgrade::Version;
 use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance, MessageAuthenticity, MessageId, ValidationMode};
 use libp2p::identity::Keypair;
 use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport};
+use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
 use libp2p::{
-    Multiaddr, PeerId, StreamProtocol, Swarm, Transport as _, allow_block_list, identify, noise, ping, tcp, yamux,
+    Multiaddr, PeerId, StreamProtocol, Swarm, Transport as _, allow_block_list, connection_limits, identify, kad, mdns,
+    noise, ping, tcp, yamux,
 };
 use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot};
@@ -24,7 +26,7 @@ use crate::validator::{SyncResponder, Validator, Verdict};
 /// Which transport the mesh uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Transport {
-    /// TCP + Noise + Yamux (production).
+    /// TCP + Noise + Yamux, and QUIC for `/udp/<port>/quic-v1` addresses (production).
     Tcp,
     /// In-process memory transport + Noise + Yamux (tests, simulator).
     Memory,
@@ -51,6 +53,18 @@ pub struct MeshConfig {
     pub banned: Vec<PeerId>,
     /// Rejected (not forged) messages a peer may send before it is banned.
     pub invalid_messages_max: u32,
+    /// Find peers through a Kademlia DHT seeded by the bootstrap peers.
+    pub kademlia: bool,
+    /// Find peers on the local network by mDNS (multicast: off unless asked for).
+    pub mdns: bool,
+    /// Most established connections in all.
+    pub connections_max: u32,
+    /// Most established connections to one peer.
+    pub connections_per_peer_max: u32,
+    /// Most connections being set up at once, each way.
+    pub connections_pending_max: u32,
+    /// Peers the node dials on its own when discovery finds them, at most.
+    pub discovered_dial_max: usize,
 }
 
 impl MeshConfig {
@@ -66,6 +80,12 @@ impl MeshConfig {
             events_queue_max: 1024,
             banned: Vec::new(),
             invalid_messages_max: 16,
+            kademlia: true,
+            mdns: false,
+            connections_max: 256,
+            connections_per_peer_max: 2,
+            connections_pending_max: 64,
+            discovered_dial_max: 16,
         }
     }
 }
@@ -159,10 +179,19 @@ pub const SYNC_REQUEST_TIMEOUT_MS: u64 = 30_000;
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 struct SyncBytes(#[serde(with = "serde_bytes")] Vec<u8>);
 
+/// The Kademlia protocol of IPPOC swarms (not the public IPFS DHT).
+pub const KAD_PROTOCOL: &str = "/ippoc/kad/1";
+
 #[derive(NetworkBehaviour)]
 struct Behaviour {
-    sync: request_response::cbor::Behaviour<SyncBytes, SyncBytes>,
+    // Limits and blocks come first: they refuse a connection before any other
+    // behaviour spends anything on it.
+    limits: connection_limits::Behaviour,
     blocked: allow_block_list::Behaviour<allow_block_list::BlockedPeers>,
+    partitioned: allow_block_list::Behaviour<allow_block_list::BlockedPeers>,
+    sync: request_response::cbor::Behaviour<SyncBytes, SyncBytes>,
+    kad: Toggle<kad::Behaviour<kad::store::MemoryStore>>,
+    mdns: Toggle<mdns::tokio::Behaviour>,
     gossipsub: gossipsub::Behaviour,
     identify: identify::Behaviour,
     ping: ping::Behaviour,
@@ -182,6 +211,15 @@ enum Command {
         peer: PeerId,
         bytes: Vec<u8>,
         reply: oneshot::Sender<Result<Vec<u8>, MeshError>>,
+    },
+    Ban {
+        peer: PeerId,
+        reason: String,
+    },
+    Partition {
+        peers: Vec<PeerId>,
+        cut: bool,
+        reply: oneshot::Sender<Result<(), MeshError>>,
     },
     Stop,
 }
@@ -220,6 +258,22 @@ impl MeshClient {
     pub async fn dial(&self, addr: Multiaddr) -> Result<(), MeshError> {
         self.call(|reply| Command::Dial { addr, reply }).await
     }
+
+    /// Bans `peer` on the node's own judgement (a warrant's evidence): the
+    /// same as a ban for a forgery, reported as [`MeshEvent::Banned`].
+    pub async fn ban(&self, peer: PeerId, reason: String) -> Result<(), MeshError> {
+        self.commands
+            .send(Command::Ban { peer, reason })
+            .await
+            .map_err(|_| MeshError::Stopped)
+    }
+
+    /// Network control for tests and the simulator: closes the links to
+    /// `peers` and refuses new ones (`cut`), or allows them again. Unlike a
+    /// ban it says nothing about the peers and is not remembered.
+    pub async fn partition(&self, peers: Vec<PeerId>, cut: bool) -> Result<(), MeshError> {
+        self.call(|reply| Command::Partition { peers, cut, reply }).await
+    }
 }
 
 /// A running mesh: the handle the node commands it with, and its events.
@@ -253,8 +307,32 @@ fn behaviour(key: &Keypair, config: &MeshConfig) -> Result<Behaviour, BoxError> 
         [(StreamProtocol::new(SYNC_PROTOCOL), ProtocolSupport::Full)],
         request_response::Config::default().with_request_timeout(Duration::from_millis(SYNC_REQUEST_TIMEOUT_MS)),
     );
+    let peer_id = key.public().to_peer_id();
+    let kad = config.kademlia.then(|| {
+        let mut k = kad::Behaviour::with_config(
+            peer_id,
+            kad::store::MemoryStore::new(peer_id),
+            kad::Config::new(StreamProtocol::new(KAD_PROTOCOL)),
+        );
+        // Every node serves the DHT: there are no light clients in a swarm.
+        k.set_mode(Some(kad::Mode::Server));
+        k
+    });
+    let mdns = match config.mdns && config.transport == Transport::Tcp {
+        true => Some(mdns::tokio::Behaviour::new(mdns::Config::default(), peer_id)?),
+        false => None,
+    };
+    let limits = connection_limits::ConnectionLimits::default()
+        .with_max_established(Some(config.connections_max))
+        .with_max_established_per_peer(Some(config.connections_per_peer_max))
+        .with_max_pending_incoming(Some(config.connections_pending_max))
+        .with_max_pending_outgoing(Some(config.connections_pending_max));
     Ok(Behaviour {
+        limits: connection_limits::Behaviour::new(limits),
         sync,
+        kad: kad.into(),
+        mdns: mdns.into(),
+        partitioned: allow_block_list::Behaviour::default(),
         blocked: allow_block_list::Behaviour::default(),
         gossipsub,
         identify: identify::Behaviour::new(identify::Config::new("/ippoc/1".into(), key.public())),
@@ -274,6 +352,7 @@ fn build_swarm(key: Keypair, config: &MeshConfig) -> Result<Swarm<Behaviour>, Me
                 yamux::Config::default,
             )
             .map_err(|e| setup(&e))?
+            .with_quic()
             .with_behaviour(|k| behaviour(k, config))
             .map_err(|e| setup(&e))?
             .with_swarm_config(idle)
@@ -334,16 +413,13 @@ impl Mesh {
         }
         let (commands, command_rx) = mpsc::channel(256);
         let (event_tx, events) = mpsc::channel(config.events_queue_max);
-        let handlers = Handlers { validator, responder };
-        let task = tokio::spawn(run(
-            swarm,
-            command_rx,
-            event_tx,
-            handlers,
+        let handlers = Handlers {
+            validator,
+            responder,
             topics,
-            config.swarm_id,
-            trust,
-        ));
+            discovered_dial_max: config.discovered_dial_max,
+        };
+        let task = tokio::spawn(run(swarm, command_rx, event_tx, handlers, config.swarm_id, trust));
         Ok(Mesh {
             peer_id,
             client: MeshClient { commands },
@@ -381,10 +457,12 @@ impl Mesh {
     }
 }
 
-/// The node's callbacks.
+/// The node's callbacks, and what the event handlers need to know of the config.
 struct Handlers {
     validator: Arc<dyn Validator>,
     responder: Arc<dyn SyncResponder>,
+    topics: HashMap<gossipsub::TopicHash, Topic>,
+    discovered_dial_max: usize,
 }
 
 type PendingRequests = HashMap<OutboundRequestId, (PeerId, oneshot::Sender<Result<Vec<u8>, MeshError>>)>;
@@ -394,7 +472,6 @@ async fn run(
     mut commands: mpsc::Receiver<Command>,
     events: mpsc::Sender<MeshEvent>,
     handlers: Handlers,
-    topics: HashMap<gossipsub::TopicHash, Topic>,
     swarm_id: [u8; 32],
     mut trust: Trust,
 ) {
@@ -423,13 +500,29 @@ async fn run(
                     let id = swarm.behaviour_mut().sync.send_request(&peer, SyncBytes(bytes));
                     pending.insert(id, (peer, reply));
                 }
+                Some(Command::Ban { peer, reason }) => {
+                    if trust.ban(&mut swarm, peer) && events.send(MeshEvent::Banned { peer, reason }).await.is_err() {
+                        return;
+                    }
+                }
+                Some(Command::Partition { peers, cut, reply }) => {
+                    let b = &mut swarm.behaviour_mut().partitioned;
+                    for peer in peers {
+                        if cut {
+                            b.block_peer(peer);
+                        } else {
+                            b.unblock_peer(peer);
+                        }
+                    }
+                    let _ = reply.send(Ok(()));
+                }
             },
             event = swarm.select_next_some() => {
                 if let SwarmEvent::Behaviour(BehaviourEvent::Sync(e)) = event {
                     handle_sync(&mut swarm, e, handlers.responder.as_ref(), &mut pending);
                     continue;
                 }
-                for out in handle(&mut swarm, event, handlers.validator.as_ref(), &topics, &mut trust) {
+                for out in handle(&mut swarm, event, &handlers, &mut trust) {
                     if events.send(out).await.is_err() {
                         return;
                     }
@@ -489,6 +582,7 @@ fn handle_sync(
 struct Trust {
     invalid: HashMap<PeerId, u32>,
     invalid_max: u32,
+    banned: std::collections::HashSet<PeerId>,
 }
 
 impl Trust {
@@ -496,13 +590,22 @@ impl Trust {
         Trust {
             invalid: HashMap::new(),
             invalid_max,
+            banned: Default::default(),
         }
     }
 
-    fn ban(&mut self, swarm: &mut Swarm<Behaviour>, peer: PeerId) {
+    /// Bans `peer`; false if it was banned already.
+    fn ban(&mut self, swarm: &mut Swarm<Behaviour>, peer: PeerId) -> bool {
+        if !self.banned.insert(peer) {
+            return false;
+        }
         swarm.behaviour_mut().gossipsub.blacklist_peer(&peer);
         // Closes every connection to the peer and refuses new ones.
         swarm.behaviour_mut().blocked.block_peer(peer);
+        if let Some(k) = swarm.behaviour_mut().kad.as_mut() {
+            k.remove_peer(&peer);
+        }
+        true
     }
 
     /// Counts a rejection; true when the peer crossed the limit.
@@ -516,20 +619,23 @@ impl Trust {
 fn handle(
     swarm: &mut Swarm<Behaviour>,
     event: SwarmEvent<BehaviourEvent>,
-    validator: &dyn Validator,
-    topics: &HashMap<gossipsub::TopicHash, Topic>,
+    handlers: &Handlers,
     trust: &mut Trust,
 ) -> Vec<MeshEvent> {
-    handle_one(swarm, event, validator, topics, trust).unwrap_or_default()
+    handle_one(swarm, event, handlers, trust).unwrap_or_default()
 }
 
 fn handle_one(
     swarm: &mut Swarm<Behaviour>,
     event: SwarmEvent<BehaviourEvent>,
-    validator: &dyn Validator,
-    topics: &HashMap<gossipsub::TopicHash, Topic>,
+    handlers: &Handlers,
     trust: &mut Trust,
 ) -> Option<Vec<MeshEvent>> {
+    let (validator, topics, discovered_dial_max) = (
+        handlers.validator.as_ref(),
+        &handlers.topics,
+        handlers.discovered_dial_max,
+    );
     let one = |e: MeshEvent| Some(vec![e]);
     match event {
         SwarmEvent::NewListenAddr { address, .. } => one(MeshEvent::Listening(address)),
@@ -543,6 +649,26 @@ fn handle_one(
             num_established: 0,
             ..
         } => one(MeshEvent::Disconnected(peer_id)),
+        SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. })) => {
+            // What a peer says it listens on seeds the DHT (identify is how
+            // Kademlia learns routable addresses of inbound peers).
+            if let Some(k) = swarm.behaviour_mut().kad.as_mut() {
+                for addr in info.listen_addrs {
+                    k.add_address(&peer_id, addr);
+                }
+            }
+            None
+        }
+        SwarmEvent::Behaviour(BehaviourEvent::Kad(kad::Event::RoutingUpdated { peer, addresses, .. })) => {
+            dial_discovered(swarm, peer, addresses.into_vec(), discovered_dial_max);
+            None
+        }
+        SwarmEvent::Behaviour(BehaviourEvent::Mdns(mdns::Event::Discovered(found))) => {
+            for (peer, addr) in found {
+                dial_discovered(swarm, peer, vec![addr], discovered_dial_max);
+            }
+            None
+        }
         SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Subscribed { peer_id, topic })) => {
             let topic = *topics.get(&topic)?;
             one(MeshEvent::Subscribed { peer: peer_id, topic })
@@ -582,8 +708,7 @@ fn handle_one(
                 from,
                 reason: reason.clone(),
             }];
-            if forged || trust.count(from) {
-                trust.ban(swarm, from);
+            if (forged || trust.count(from)) && trust.ban(swarm, from) {
                 let why = if forged {
                     format!("forged message: {reason}")
                 } else {
@@ -597,5 +722,19 @@ fn handle_one(
             Some(out)
         }
         _ => None,
+    }
+}
+
+/// Dials a peer discovery found, unless already connected or the node has
+/// enough peers; banned peers are refused by the block list.
+fn dial_discovered(swarm: &mut Swarm<Behaviour>, peer: PeerId, addresses: Vec<Multiaddr>, dial_max: usize) {
+    if peer == *swarm.local_peer_id() || swarm.is_connected(&peer) || swarm.connected_peers().count() >= dial_max {
+        return;
+    }
+    let opts = libp2p::swarm::dial_opts::DialOpts::peer_id(peer)
+        .addresses(addresses)
+        .build();
+    if let Err(e) = swarm.dial(opts) {
+        tracing::debug!(%peer, "not dialing a discovered peer: {e}");
     }
 }

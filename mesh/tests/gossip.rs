@@ -276,3 +276,61 @@ async fn nodes_of_another_swarm_do_not_share_topics() {
         format!("/ippoc/{}/entries/1", "ab".repeat(32))
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kademlia_finds_a_peer_known_only_to_the_bootstrap_node() {
+    let mut nodes = start(3).await;
+    let (b, c) = (nodes[1].mesh.peer_id(), nodes[2].mesh.peer_id());
+    // B and C know only A; neither has the other's address.
+    for i in [1, 2] {
+        let a = nodes[0].addr.clone();
+        nodes[i].mesh.dial(a).await.unwrap();
+        let a = nodes[0].mesh.peer_id();
+        nodes[i]
+            .until("connected to A", |e| *e == MeshEvent::Connected(a))
+            .await;
+    }
+    // Events queue up, so waiting on one node and then the other misses nothing.
+    let b_seen = nodes[1]
+        .until("C through the DHT", |e| *e == MeshEvent::Connected(c))
+        .await;
+    let c_seen = nodes[2]
+        .until("B through the DHT", |e| *e == MeshEvent::Connected(b))
+        .await;
+    assert_eq!((b_seen, c_seen), (MeshEvent::Connected(c), MeshEvent::Connected(b)));
+    for node in nodes {
+        node.mesh.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partition_cuts_links_until_it_is_healed() {
+    let mut nodes = start(2).await;
+    line(&mut nodes).await;
+    let (a, b) = (nodes[0].mesh.peer_id(), nodes[1].mesh.peer_id());
+    nodes[0].mesh.client().partition(vec![b], true).await.unwrap();
+    nodes[0].until("B cut off", |e| *e == MeshEvent::Disconnected(b)).await;
+    nodes[1].until("A cut off", |e| *e == MeshEvent::Disconnected(a)).await;
+    nodes[0].seen.clear();
+    nodes[1].seen.clear();
+    // Healed: B can come back, and gossip flows again.
+    nodes[0].mesh.client().partition(vec![b], false).await.unwrap();
+    let addr = nodes[0].addr.clone();
+    nodes[1].mesh.dial(addr).await.unwrap();
+    nodes[0].until("B back", |e| *e == MeshEvent::Connected(b)).await;
+    nodes[1]
+        .until(
+            "A's topics",
+            |e| matches!(e, MeshEvent::Subscribed { peer, topic: Topic::Entries } if *peer == a),
+        )
+        .await;
+    nodes[1]
+        .mesh
+        .publish(Topic::Entries, b"after heal".to_vec())
+        .await
+        .unwrap();
+    nodes[0].until("gossip after heal", delivered(b"after heal")).await;
+    for node in nodes {
+        node.mesh.stop().await;
+    }
+}
