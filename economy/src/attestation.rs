@@ -56,7 +56,7 @@ pub enum Claim {
         entries: u64,
     },
     /// "`warrant.subject` broke a rule; here is the proof."
-    Warrant(Warrant),
+    Warrant(Box<Warrant>),
 }
 
 /// Proof that a node broke a rule, checkable by anyone who knows the format.

@@ -49,10 +49,10 @@ fn attest(issuer: &SigningKey, claim: Claim) -> Attestation {
 }
 
 fn warrant(subject: &SigningKey, a: SignedEntry, b: SignedEntry) -> Claim {
-    Claim::Warrant(Warrant {
+    Claim::Warrant(Box::new(Warrant {
         subject: id(subject),
         evidence: Evidence::Equivocation { a, b },
-    })
+    }))
 }
 
 fn check(a: &Attestation) -> Result<Attestation, AttestationError> {

@@ -22,3 +22,10 @@ pub use topic::Topic;
 pub use validator::{NoSync, SyncResponder, Validator, Verdict};
 
 pub use libp2p::{Multiaddr, PeerId, identity::Keypair};
+
+/// The PeerId of the node whose Ed25519 public key is `public`: nodes use
+/// their identity key for libp2p, so a NodeId names a peer with no directory.
+pub fn peer_id_of_ed25519(public: &[u8; 32]) -> Option<PeerId> {
+    let key = libp2p::identity::ed25519::PublicKey::try_from_bytes(public).ok()?;
+    Some(libp2p::identity::PublicKey::from(key).to_peer_id())
+}

@@ -242,7 +242,7 @@ async fn charge(State(state): State<Arc<ApiState>>, b: JsonBody<ChargeRequest>) 
 }
 
 fn mesh_view(state: &ApiState) -> crate::swarm::MeshView {
-    state.node.mesh.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    state.node.mesh.get()
 }
 
 async fn peers(State(state): State<Arc<ApiState>>) -> axum::Json<crate::swarm::MeshView> {

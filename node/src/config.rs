@@ -36,14 +36,32 @@ file_bytes_max = 10485760
 files_kept = 4
 
 [mesh]
-# Run the peer-to-peer mesh (gossip of ledger entries).
+# Run the peer-to-peer mesh (gossip of ledger entries and attestations,
+# anti-entropy sync).
 enabled = true
-# libp2p multiaddresses to listen on.
-listen = ["/ip4/0.0.0.0/tcp/7734"]
+# libp2p multiaddresses to listen on: TCP, and QUIC on the same port number.
+listen = ["/ip4/0.0.0.0/tcp/7734", "/ip4/0.0.0.0/udp/7734/quic-v1"]
 # Peers to dial at start, e.g. "/ip4/192.0.2.7/tcp/7734".
 bootstrap = []
 # Largest gossip message, in bytes.
 gossip_message_bytes_max = 262144
+# Find more peers through a Kademlia DHT seeded by the bootstrap peers.
+kademlia = true
+# Find peers on the local network by mDNS. Off by default: it announces the
+# node by multicast on every interface.
+mdns = false
+# Most established connections in all, and to one peer.
+connections_max = 256
+connections_per_peer_max = 2
+# Every this many milliseconds the node gossips a heartbeat (liveness and its
+# state root) and a receipt for the peers' entries it validated since.
+attest_interval_ms = 10000
+# Every this many milliseconds the node runs anti-entropy sync with one
+# connected peer, in turn (it also syncs whenever a peer connects).
+sync_interval_ms = 30000
+# Length of a checkpoint epoch: at each epoch boundary the node gossips a
+# checkpoint vote with its state root.
+epoch_ms = 600000
 
 [daemon]
 # After SIGTERM or SIGINT the daemon stops accepting work and exits within
@@ -77,15 +95,36 @@ pub struct MeshSettings {
     pub bootstrap: Vec<String>,
     /// Largest gossip message, in bytes.
     pub gossip_message_bytes_max: usize,
+    /// Kademlia discovery.
+    pub kademlia: bool,
+    /// mDNS discovery.
+    pub mdns: bool,
+    /// Most established connections.
+    pub connections_max: u32,
+    /// Most established connections to one peer.
+    pub connections_per_peer_max: u32,
+    /// Heartbeat and receipt period, ms.
+    pub attest_interval_ms: u64,
+    /// Periodic anti-entropy sync period, ms.
+    pub sync_interval_ms: u64,
+    /// Checkpoint epoch length, ms.
+    pub epoch_ms: u64,
 }
 
 impl Default for MeshSettings {
     fn default() -> Self {
         MeshSettings {
             enabled: true,
-            listen: vec!["/ip4/0.0.0.0/tcp/7734".into()],
+            listen: vec!["/ip4/0.0.0.0/tcp/7734".into(), "/ip4/0.0.0.0/udp/7734/quic-v1".into()],
             bootstrap: Vec::new(),
             gossip_message_bytes_max: 256 * 1024,
+            kademlia: true,
+            mdns: false,
+            connections_max: 256,
+            connections_per_peer_max: 2,
+            attest_interval_ms: 10_000,
+            sync_interval_ms: 30_000,
+            epoch_ms: 600_000,
         }
     }
 }
@@ -201,6 +240,19 @@ impl Config {
         if !(1024..=16 << 20).contains(&self.mesh.gossip_message_bytes_max) {
             return bad("mesh.gossip_message_bytes_max must be in 1024..=16777216".into());
         }
+        let m = &self.mesh;
+        if m.connections_max == 0 || m.connections_per_peer_max == 0 {
+            return bad("mesh.connections_max and mesh.connections_per_peer_max must be at least 1".into());
+        }
+        for (name, ms) in [
+            ("attest_interval_ms", m.attest_interval_ms),
+            ("sync_interval_ms", m.sync_interval_ms),
+            ("epoch_ms", m.epoch_ms),
+        ] {
+            if !(100..=86_400_000).contains(&ms) {
+                return bad(format!("mesh.{name} must be in 100..=86400000"));
+            }
+        }
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
             return bad(format!("log.level {:?}: {e}", self.log.level));
         }
@@ -244,6 +296,8 @@ mod tests {
             ("[log]\nfile_bytes_max = 10\n", "file_bytes_max"),
             ("[daemon]\nshutdown_timeout_ms = 0\n", "shutdown_timeout_ms"),
             ("[log]\nlevel = \"=[\"\n", "log.level"),
+            ("[mesh]\nsync_interval_ms = 0\n", "sync_interval_ms"),
+            ("[mesh]\nconnections_max = 0\n", "connections_max"),
             ("api = 3", "api"),
         ] {
             let err = Config::from_toml(text, Path::new("/etc/ippoc.toml")).unwrap_err();

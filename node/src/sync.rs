@@ -2,7 +2,9 @@
 //! protocol: exchange chain heads, then fetch only the missing ranges in
 //! bounded batches, ingesting (and so verifying) every entry before asking
 //! for more. It runs whenever a peer connects, which covers first contact,
-//! restarts and healed partitions.
+//! restarts and healed partitions, and periodically with one peer in turn.
+//! It is resumable by construction: each round starts from this node's own
+//! heads, so an interrupted round only leaves less to fetch next time.
 //!
 //! Wire format (the canonical bincode encoding of `docs/ledger-format.md`):
 //! `SyncRequest::Heads | Range { actor, from, limit }` →
@@ -11,7 +13,7 @@
 use std::sync::Arc;
 
 use bincode::{Decode, Encode};
-use ippoc_economy::store::Ledger;
+use ippoc_economy::store::{IngestOutcome, Ledger};
 use ippoc_economy::{NodeId, SignedEntry, encoding};
 use ippoc_mesh::{MeshClient, PeerId, SyncResponder};
 
@@ -78,10 +80,15 @@ impl SyncResponder for LedgerResponder {
 pub struct SyncReport {
     /// Entries fetched.
     pub entries: u64,
-    /// Response bytes received.
+    /// Response bytes received (everything that crossed the wire to us).
     pub bytes: u64,
+    /// Canonical bytes of the fetched entries this node did not hold: what
+    /// was missing. `bytes / missing_bytes` is sync's overhead.
+    pub missing_bytes: u64,
     /// Requests made.
     pub requests: u64,
+    /// Fetched entries that revealed a fork.
+    pub forks: u64,
 }
 
 async fn ask(
@@ -139,6 +146,16 @@ pub async fn sync_with(client: &MeshClient, ledger: &Arc<Ledger>, peer: PeerId) 
                 .await
                 .map_err(|e| e.to_string())?
                 .map_err(|e| e.to_string())?;
+            for (bytes, outcome) in raw.iter().zip(&outcomes) {
+                match outcome {
+                    IngestOutcome::Duplicate | IngestOutcome::Rejected(_) => {}
+                    IngestOutcome::Fork { .. } => {
+                        report.forks += 1;
+                        report.missing_bytes += bytes.len() as u64;
+                    }
+                    _ => report.missing_bytes += bytes.len() as u64,
+                }
+            }
             // Entries that could not be stored (pending, rejected) stop this chain's round.
             let l = ledger.clone();
             let advanced = tokio::task::spawn_blocking(move || l.head(&actor).map(|h| h.map_or(0, |(s, _)| s + 1)))

@@ -648,6 +648,11 @@ impl Ledger {
         self.pending_count_in(&Txn::new(&self.tree))
     }
 
+    /// The lowest seq at which `actor` forked its chain, if it did.
+    pub fn fork_of(&self, actor: &NodeId) -> Result<Option<u64>, LedgerError> {
+        process::fork_of(&Txn::new(&self.tree), actor)
+    }
+
     /// Every fork held, with all versions.
     pub fn forks(&self) -> Result<Vec<ForkEvidence>, LedgerError> {
         let mut out: Vec<ForkEvidence> = Vec::new();

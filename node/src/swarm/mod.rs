@@ -1,0 +1,551 @@
+//! The node's side of the mesh: gossip is validated with the ledger's own
+//! checks, the node's entries are published, peers' entries are ingested,
+//! attestations are issued and heard, forks become warrants, and
+//! anti-entropy sync runs on connect and periodically.
+//!
+//! Publishing follows the own chain's head: a cursor of the last seq the mesh
+//! accepted, advanced whenever the node appends (the API signals it) or a
+//! peer subscribes. An entry that could not be published (no peer yet) is
+//! retried then, so entries made while alone reach the swarm when it forms.
+//!
+//! Equivocation: whenever the ledger holds fork evidence this node has not
+//! warranted yet (found by gossip, by sync, or at start), the node gossips a
+//! warrant carrying both signed versions and bans the forker. A node that
+//! receives a warrant checks the evidence itself (the validator), stores both
+//! versions in its ledger, where the fork rule applies, and bans the forker
+//! too: it never has to trust the reporter, and an honest node cannot be
+//! framed because entries it did not sign do not verify.
+
+mod validator;
+mod view;
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ed25519_dalek::SigningKey;
+use ippoc_economy::attestation::{ATTESTATION_VERSION, Evidence, RECEIPT_TX_MAX};
+use ippoc_economy::store::{IngestOutcome, Ledger};
+use ippoc_economy::{Attestation, AttestationBody, Claim, NodeId, SignedEntry, TxId, Warrant};
+use ippoc_mesh::{Keypair, Mesh, MeshClient, MeshConfig, MeshEvent, PeerId, Topic, Transport};
+use tokio::sync::{Notify, mpsc, oneshot};
+
+use crate::config::MeshSettings;
+use crate::error::NodeError;
+use crate::sync::SyncReport;
+
+pub use validator::LedgerValidator;
+pub use view::{Ban, Heard, MeshStats, MeshView, SharedMeshView, read_bans};
+
+/// How often the node attests and syncs on its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cadence {
+    /// Heartbeat and receipt period.
+    pub attest_interval: Duration,
+    /// Periodic anti-entropy sync period (one peer per tick, in turn).
+    pub sync_interval: Duration,
+    /// Checkpoint epoch length, ms.
+    pub epoch_ms: u64,
+}
+
+impl Cadence {
+    /// The cadence of a `[mesh]` config section.
+    pub fn of(settings: &MeshSettings) -> Cadence {
+        Cadence {
+            attest_interval: Duration::from_millis(settings.attest_interval_ms),
+            sync_interval: Duration::from_millis(settings.sync_interval_ms),
+            epoch_ms: settings.epoch_ms,
+        }
+    }
+}
+
+/// What the mesh side of a node works with.
+pub struct MeshParts {
+    /// The node's identity key: libp2p identity and attestation signer.
+    pub key: SigningKey,
+    /// The node's ledger.
+    pub ledger: Arc<Ledger>,
+    /// Signalled whenever the node appends to its own chain.
+    pub appended: Arc<Notify>,
+    /// Where bans are kept across restarts.
+    pub bans_path: PathBuf,
+    /// The view to keep up to date.
+    pub view: SharedMeshView,
+}
+
+/// The running mesh of a node.
+pub struct MeshRuntime {
+    /// This node's libp2p PeerId (from the same Ed25519 key as its NodeID).
+    pub peer_id: PeerId,
+    /// A handle on the mesh (dial, partition control).
+    pub client: MeshClient,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl MeshRuntime {
+    /// Stops the pump and the mesh.
+    pub async fn stop(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.task.take() {
+            let _ = t.await;
+        }
+    }
+}
+
+/// The libp2p key of a node: its identity key.
+pub fn libp2p_key(key: &SigningKey) -> Result<Keypair, NodeError> {
+    let mut secret = key.to_bytes();
+    Keypair::ed25519_from_bytes(&mut secret).map_err(|e| NodeError::Mesh(e.to_string()))
+}
+
+/// The mesh config of a daemon: TCP (and QUIC) with the `[mesh]` settings.
+pub fn daemon_config(settings: &MeshSettings, swarm_id: [u8; 32]) -> Result<MeshConfig, NodeError> {
+    let mut config = MeshConfig::new(swarm_id, Transport::Tcp);
+    let parse = |a: &String| {
+        a.parse()
+            .map_err(|_| NodeError::Mesh(format!("{a:?} is not a multiaddress")))
+    };
+    config.listen = settings.listen.iter().map(parse).collect::<Result<_, _>>()?;
+    config.bootstrap = settings.bootstrap.iter().map(parse).collect::<Result<_, _>>()?;
+    config.gossip_message_bytes_max = settings.gossip_message_bytes_max;
+    config.kademlia = settings.kademlia;
+    config.mdns = settings.mdns;
+    config.connections_max = settings.connections_max;
+    config.connections_per_peer_max = settings.connections_per_peer_max;
+    Ok(config)
+}
+
+/// Starts the mesh and its pump on the current tokio runtime. Bans recorded
+/// in `parts.bans_path` are applied before the first connection.
+pub fn start(parts: MeshParts, mut config: MeshConfig, cadence: Cadence) -> Result<MeshRuntime, NodeError> {
+    let key = libp2p_key(&parts.key)?;
+    let bans = read_bans(&parts.bans_path)?;
+    config.banned = bans.iter().filter_map(|b| b.peer.parse().ok()).collect();
+    tracing::info!(event = "bans_loaded", bans = config.banned.len(), "ban list loaded");
+    parts.view.update(|v| {
+        v.enabled = true;
+        v.banned = bans;
+    });
+    let ledger = parts.ledger.clone();
+    let validator = Arc::new(LedgerValidator { ledger: ledger.clone() });
+    let responder = Arc::new(crate::sync::LedgerResponder { ledger: ledger.clone() });
+    let mesh = Mesh::start(key, config, validator, responder).map_err(|e| NodeError::Mesh(e.to_string()))?;
+    let (peer_id, client) = (mesh.peer_id(), mesh.client());
+    parts.view.update(|v| v.peer_id = Some(peer_id.to_string()));
+    let (stop, stopped) = oneshot::channel();
+    let task = tokio::spawn(run(mesh, parts, cadence, stopped));
+    Ok(MeshRuntime {
+        peer_id,
+        client,
+        stop: Some(stop),
+        task: Some(task),
+    })
+}
+
+/// Everything the pump keeps between events.
+struct Pump {
+    mesh: Mesh,
+    key: SigningKey,
+    owner: NodeId,
+    ledger: Arc<Ledger>,
+    view: SharedMeshView,
+    bans_path: PathBuf,
+    cadence: Cadence,
+    /// Next own seq to publish.
+    published: u64,
+    connected: Vec<PeerId>,
+    sync_turn: usize,
+    syncing: HashSet<PeerId>,
+    sync_done: mpsc::Sender<(PeerId, Result<SyncReport, String>)>,
+    /// Forks already warranted (by this node or by a warrant it received).
+    warranted: HashSet<(NodeId, u64)>,
+    /// Peers' entries stored since the last receipt.
+    receipts: Vec<TxId>,
+    beat: u64,
+    epoch: u64,
+}
+
+async fn run(mut mesh: Mesh, parts: MeshParts, cadence: Cadence, mut stopped: oneshot::Receiver<()>) {
+    let (_, idle) = mpsc::channel(1);
+    let mut events = std::mem::replace(&mut mesh.events, idle);
+    let (sync_done, mut sync_results) = mpsc::channel(64);
+    let ledger = parts.ledger.clone();
+    // Gossip carries what is new from now on; history travels by sync.
+    let published = blocking(&ledger, |l| l.head(&l.owner()).ok().flatten().map_or(0, |(s, _)| s + 1))
+        .await
+        .unwrap_or(0);
+    let mut pump = Pump {
+        mesh,
+        owner: ledger.owner(),
+        key: parts.key,
+        ledger,
+        view: parts.view,
+        bans_path: parts.bans_path,
+        cadence,
+        published,
+        connected: Vec::new(),
+        sync_turn: 0,
+        syncing: HashSet::new(),
+        sync_done,
+        warranted: HashSet::new(),
+        receipts: Vec::new(),
+        beat: 0,
+        epoch: crate::ledger::now_ms() / cadence.epoch_ms.max(1),
+    };
+    let appended = parts.appended;
+    let mut attest = tokio::time::interval(cadence.attest_interval);
+    let mut sync = tokio::time::interval(cadence.sync_interval);
+    for t in [&mut attest, &mut sync] {
+        t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    }
+    // Forks found before a restart are warranted again (bans persist anyway).
+    pump.warrant_new_forks().await;
+    loop {
+        tokio::select! {
+            _ = &mut stopped => break,
+            _ = appended.notified() => pump.flush().await,
+            _ = attest.tick() => pump.attest().await,
+            _ = sync.tick() => pump.sync_next(),
+            Some((peer, result)) = sync_results.recv() => pump.sync_finished(peer, result).await,
+            event = events.recv() => match event {
+                None => break,
+                Some(e) => pump.on_event(e).await,
+            },
+        }
+    }
+    pump.mesh.stop().await;
+}
+
+/// Runs ledger work off the async threads.
+async fn blocking<T: Send + 'static>(ledger: &Arc<Ledger>, f: impl FnOnce(&Ledger) -> T + Send + 'static) -> Option<T> {
+    let l = ledger.clone();
+    tokio::task::spawn_blocking(move || f(&l)).await.ok()
+}
+
+impl Pump {
+    async fn on_event(&mut self, event: MeshEvent) {
+        match event {
+            MeshEvent::Listening(addr) => {
+                let full = format!("{addr}/p2p/{}", self.mesh.peer_id());
+                tracing::info!(event = "mesh_listening", address = %full, "mesh listening");
+                self.view.update(|v| v.listening.push(full));
+            }
+            MeshEvent::Connected(peer) => {
+                tracing::info!(event = "peer_connected", %peer, "peer connected");
+                self.connected.push(peer);
+                self.view.update(|v| {
+                    v.peers.push(peer.to_string());
+                    v.peers.sort();
+                    v.peers.dedup();
+                });
+                self.sync(peer);
+            }
+            MeshEvent::Disconnected(peer) => {
+                tracing::info!(event = "peer_disconnected", %peer, "peer disconnected");
+                self.connected.retain(|p| *p != peer);
+                self.view.update(|v| v.peers.retain(|p| *p != peer.to_string()));
+            }
+            MeshEvent::Subscribed {
+                topic: Topic::Entries, ..
+            } => self.flush().await,
+            MeshEvent::Subscribed { .. } => {}
+            MeshEvent::Delivered {
+                topic: Topic::Entries,
+                data,
+                from,
+                ..
+            } => self.ingest(data, from).await,
+            MeshEvent::Delivered {
+                topic: Topic::Attestations | Topic::Warrants,
+                data,
+                from,
+                ..
+            } => self.heard(data, from).await,
+            MeshEvent::Delivered { .. } => {}
+            MeshEvent::Banned { peer, reason } => {
+                // Persist first: the log line announces a ban that survives a restart.
+                if let Err(e) = view::record_ban(&self.bans_path, peer, &reason) {
+                    tracing::error!("could not persist the ban of {peer}: {e}");
+                }
+                self.connected.retain(|p| *p != peer);
+                self.view.update(|v| {
+                    v.peers.retain(|p| *p != peer.to_string());
+                    v.banned.push(Ban {
+                        peer: peer.to_string(),
+                        reason: reason.clone(),
+                        at_ms: crate::ledger::now_ms(),
+                    });
+                });
+                tracing::warn!(event = "peer_banned", %peer, %reason, "peer banned");
+            }
+            MeshEvent::Rejected { from, reason, topic } => {
+                tracing::warn!(event = "gossip_rejected", %from, %topic, %reason, "rejected gossip");
+            }
+        }
+    }
+
+    /// Publishes own entries from the cursor up to the head.
+    async fn flush(&mut self) {
+        let from = self.published;
+        let entries = blocking(&self.ledger, move |l| -> Vec<SignedEntry> {
+            let Ok(Some((head, _))) = l.head(&l.owner()) else {
+                return Vec::new();
+            };
+            l.range(&l.owner(), from, head + 1)
+                .filter_map(|r| r.ok().map(|(e, _)| e))
+                .collect()
+        })
+        .await
+        .unwrap_or_default();
+        let mut sent = 0;
+        for entry in entries {
+            match self.mesh.publish(Topic::Entries, entry.to_bytes()).await {
+                Ok(()) => sent += 1,
+                // Already in the network's recent history: nothing to do.
+                Err(e) if e.to_string().contains("Duplicate") => {}
+                Err(e) => {
+                    tracing::debug!(seq = entry.body.seq, "not published yet: {e}");
+                    break;
+                }
+            }
+            self.published = entry.body.seq + 1;
+        }
+        if sent > 0 {
+            self.view.update(|v| v.stats.entries_published += sent);
+        }
+    }
+
+    async fn ingest(&mut self, data: Vec<u8>, from: PeerId) {
+        let Ok(entry) = SignedEntry::from_bytes(&data) else {
+            return;
+        };
+        let (actor, seq, tx) = (entry.body.actor, entry.body.seq, entry.tx_id());
+        match blocking(&self.ledger, move |l| l.ingest(vec![entry])).await {
+            Some(Ok(outcomes)) => {
+                let outcome = outcomes.into_iter().next();
+                tracing::info!(event = "entry_ingested", %from, actor = %actor, seq, tx = %tx, outcome = ?outcome, "entry from peer");
+                let stored = matches!(outcome, Some(IngestOutcome::Applied | IngestOutcome::Bounced(_)));
+                if stored {
+                    self.receipts.push(tx);
+                }
+                self.view.update(|v| v.stats.entries_ingested += u64::from(stored));
+                if matches!(outcome, Some(IngestOutcome::Fork { .. })) {
+                    self.warrant_new_forks().await;
+                }
+            }
+            Some(Err(e)) => tracing::error!(tx = %tx, "ledger error ingesting a peer's entry: {e}"),
+            None => tracing::error!("ingest task failed"),
+        }
+    }
+
+    /// Signs and gossips a claim; false if it could not be published.
+    async fn publish(&mut self, topic: Topic, claim: Claim) -> bool {
+        let attestation = AttestationBody {
+            version: ATTESTATION_VERSION,
+            swarm_id: self.ledger.swarm_id(),
+            issuer: self.owner,
+            issued_ms: crate::ledger::now_ms(),
+            claim,
+        }
+        .sign(&self.key);
+        match self.mesh.publish(topic, attestation.to_bytes()).await {
+            Ok(()) => {
+                self.view.update(|v| v.stats.attestations_sent += 1);
+                true
+            }
+            Err(e) => {
+                tracing::debug!(%topic, "attestation not published: {e}");
+                false
+            }
+        }
+    }
+
+    /// Heartbeat, receipts for what was stored since, and a checkpoint vote
+    /// when an epoch ended.
+    async fn attest(&mut self) {
+        let Some(Ok((state_root, entries))) = blocking(&self.ledger, |l| -> Result<_, NodeError> {
+            let heads = l.heads().map_err(|e| NodeError::Mesh(e.to_string()))?;
+            let root = l.state_root().map_err(|e| NodeError::Mesh(e.to_string()))?;
+            Ok((root, heads.iter().map(|(_, s, _)| s + 1).sum::<u64>()))
+        })
+        .await
+        else {
+            return;
+        };
+        let beat = self.beat;
+        if self
+            .publish(
+                Topic::Attestations,
+                Claim::Heartbeat {
+                    beat,
+                    state_root,
+                    entries,
+                },
+            )
+            .await
+        {
+            self.beat += 1;
+        }
+        while !self.receipts.is_empty() {
+            let n = self.receipts.len().min(RECEIPT_TX_MAX);
+            let tx_ids: Vec<TxId> = self.receipts[..n].to_vec();
+            if !self.publish(Topic::Attestations, Claim::Receipt { tx_ids }).await {
+                break;
+            }
+            self.receipts.drain(..n);
+        }
+        let epoch = crate::ledger::now_ms() / self.cadence.epoch_ms.max(1);
+        if epoch > self.epoch {
+            let ended = epoch - 1;
+            let claim = Claim::Checkpoint {
+                epoch: ended,
+                state_root,
+                entries,
+            };
+            if self.publish(Topic::Attestations, claim).await {
+                tracing::info!(event = "checkpoint_vote", epoch = ended, root = %hex::encode(state_root), "checkpoint vote");
+            }
+            self.epoch = epoch;
+        }
+        // Sync rounds store forks without telling the pump which; look here too.
+        self.warrant_new_forks().await;
+    }
+
+    /// An attestation or warrant the validator accepted.
+    async fn heard(&mut self, data: Vec<u8>, from: PeerId) {
+        // Verified by the validator already; decoding cannot fail here.
+        let Ok(a) = ippoc_economy::encoding::decode::<Attestation>(&data) else {
+            return;
+        };
+        let issuer = a.body.issuer;
+        self.view.update(|v| v.stats.attestations_received += 1);
+        match a.body.claim {
+            Claim::Heartbeat {
+                beat,
+                state_root,
+                entries,
+            } => self.view.update(|v| {
+                v.heard.insert(
+                    issuer.to_string(),
+                    Heard {
+                        beat,
+                        state_root: hex::encode(state_root),
+                        entries,
+                        at_ms: crate::ledger::now_ms(),
+                    },
+                );
+            }),
+            Claim::Receipt { .. } | Claim::Checkpoint { .. } => {}
+            Claim::Warrant(w) => self.warrant_received(*w, issuer, from).await,
+        }
+    }
+
+    async fn warrant_received(&mut self, warrant: Warrant, issuer: NodeId, from: PeerId) {
+        let Evidence::Equivocation { a, b } = warrant.evidence.clone();
+        let (subject, seq) = (warrant.subject, a.body.seq);
+        tracing::warn!(event = "warrant_received", subject = %subject, seq, issuer = %issuer, %from, "warrant received");
+        self.view.update(|v| v.stats.warrants_received += 1);
+        self.warranted.insert((subject, seq));
+        // The evidence goes into the ledger, where the fork rule decides what counts.
+        match blocking(&self.ledger, move |l| l.ingest(vec![a, b])).await {
+            Some(Ok(outcomes)) => tracing::info!(subject = %subject, ?outcomes, "warrant evidence stored"),
+            Some(Err(e)) => tracing::error!(subject = %subject, "could not store warrant evidence: {e}"),
+            None => {}
+        }
+        self.ban_forker(&warrant).await;
+    }
+
+    /// Warrants every fork in the ledger not warranted yet.
+    async fn warrant_new_forks(&mut self) {
+        let Some(Ok(forks)) = blocking(&self.ledger, |l| l.forks()).await else {
+            return;
+        };
+        for fork in forks {
+            if fork.entries.len() < 2 || self.warranted.contains(&(fork.actor, fork.seq)) {
+                continue;
+            }
+            let mut versions = fork.entries.into_iter();
+            let (Some(a), Some(b)) = (versions.next(), versions.next()) else {
+                continue;
+            };
+            let warrant = Warrant {
+                subject: fork.actor,
+                evidence: Evidence::Equivocation { a, b },
+            };
+            self.warranted.insert((fork.actor, fork.seq));
+            tracing::warn!(event = "warrant_issued", subject = %fork.actor, seq = fork.seq, "fork found: warrant gossiped");
+            if self
+                .publish(Topic::Warrants, Claim::Warrant(Box::new(warrant.clone())))
+                .await
+            {
+                self.view.update(|v| v.stats.warrants_sent += 1);
+            }
+            self.ban_forker(&warrant).await;
+        }
+    }
+
+    async fn ban_forker(&mut self, warrant: &Warrant) {
+        if warrant.subject == self.owner {
+            // Evidence signed with this node's key that it did not make: the key leaked.
+            tracing::error!(
+                event = "own_key_equivocation",
+                "a valid warrant names this node: its key is compromised"
+            );
+            return;
+        }
+        let Some(peer) = ippoc_mesh::peer_id_of_ed25519(warrant.subject.as_bytes()) else {
+            return;
+        };
+        if let Err(e) = self.mesh.client().ban(peer, warrant.offence()).await {
+            tracing::warn!(%peer, "could not ban: {e}");
+        }
+    }
+
+    /// Starts a sync round with `peer` unless one runs.
+    fn sync(&mut self, peer: PeerId) {
+        if !self.syncing.insert(peer) {
+            return;
+        }
+        let (client, ledger, done) = (self.mesh.client(), self.ledger.clone(), self.sync_done.clone());
+        tokio::spawn(async move {
+            let result = crate::sync::sync_with(&client, &ledger, peer).await;
+            let _ = done.send((peer, result)).await;
+        });
+    }
+
+    /// The periodic round: the next connected peer, in turn.
+    fn sync_next(&mut self) {
+        if self.connected.is_empty() {
+            return;
+        }
+        self.sync_turn = (self.sync_turn + 1) % self.connected.len();
+        let peer = self.connected[self.sync_turn];
+        self.sync(peer);
+    }
+
+    async fn sync_finished(&mut self, peer: PeerId, result: Result<SyncReport, String>) {
+        self.syncing.remove(&peer);
+        match result {
+            Ok(r) => {
+                tracing::info!(
+                    event = "sync_done", %peer, entries = r.entries, bytes = r.bytes, missing_bytes = r.missing_bytes,
+                    requests = r.requests, "anti-entropy sync finished"
+                );
+                self.view.update(|v| {
+                    v.stats.sync_rounds += 1;
+                    v.stats.sync_entries += r.entries;
+                    v.stats.sync_bytes += r.bytes;
+                    v.stats.sync_missing_bytes += r.missing_bytes;
+                });
+                if r.forks > 0 {
+                    self.warrant_new_forks().await;
+                }
+            }
+            Err(e) => tracing::warn!(event = "sync_failed", %peer, "anti-entropy sync failed: {e}"),
+        }
+    }
+}

@@ -1,0 +1,145 @@
+//! What the mesh looks like from this node (`ippoc peers`, `ippoc status`),
+//! and the persisted ban list.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use ippoc_mesh::PeerId;
+use tokio::sync::watch;
+
+use crate::error::NodeError;
+
+/// What the mesh looks like from this node.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct MeshView {
+    /// Whether the mesh runs.
+    pub enabled: bool,
+    /// This node's PeerId.
+    pub peer_id: Option<String>,
+    /// Addresses it listens on (with `/p2p/<PeerId>`: give them to peers as bootstrap).
+    pub listening: Vec<String>,
+    /// Connected peers.
+    pub peers: Vec<String>,
+    /// Banned peers, with why and when.
+    pub banned: Vec<Ban>,
+    /// The last heartbeat heard from each node (NodeId hex → what it said).
+    #[serde(default)]
+    pub heard: BTreeMap<String, Heard>,
+    /// Counters since start.
+    #[serde(default)]
+    pub stats: MeshStats,
+}
+
+/// A node's last heartbeat, as heard.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Heard {
+    /// Heartbeat number since that node started.
+    pub beat: u64,
+    /// Its state root then (hex).
+    pub state_root: String,
+    /// Entries it held.
+    pub entries: u64,
+    /// When this node heard it, Unix ms.
+    pub at_ms: u64,
+}
+
+/// What the mesh did since the node started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct MeshStats {
+    /// Own entries published.
+    pub entries_published: u64,
+    /// Peers' entries received by gossip and stored.
+    pub entries_ingested: u64,
+    /// Attestations this node issued (heartbeats, receipts, checkpoint votes, warrants).
+    pub attestations_sent: u64,
+    /// Valid attestations received.
+    pub attestations_received: u64,
+    /// Warrants this node issued.
+    pub warrants_sent: u64,
+    /// Valid warrants received.
+    pub warrants_received: u64,
+    /// Finished sync rounds.
+    pub sync_rounds: u64,
+    /// Entries fetched by sync.
+    pub sync_entries: u64,
+    /// Bytes sync received.
+    pub sync_bytes: u64,
+    /// Of those, canonical bytes of entries this node was missing.
+    pub sync_missing_bytes: u64,
+}
+
+/// The view, shared between the mesh pump, the admin API and whoever waits
+/// for the mesh to reach a state (tests, the simulator).
+#[derive(Clone)]
+pub struct SharedMeshView {
+    view: Arc<Mutex<MeshView>>,
+    changed: Arc<watch::Sender<u64>>,
+}
+
+impl Default for SharedMeshView {
+    fn default() -> Self {
+        SharedMeshView {
+            view: Default::default(),
+            changed: Arc::new(watch::Sender::new(0)),
+        }
+    }
+}
+
+impl SharedMeshView {
+    /// A copy of the view now.
+    pub fn get(&self) -> MeshView {
+        self.view.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Changes the view and wakes whoever waits on it.
+    pub fn update(&self, change: impl FnOnce(&mut MeshView)) {
+        change(&mut self.view.lock().unwrap_or_else(|p| p.into_inner()));
+        self.changed.send_modify(|n| *n += 1);
+    }
+
+    /// Waits until `done` holds. `done` is re-checked after every change of
+    /// the view (every ingest, sync round, ban and heartbeat changes it), so it
+    /// may also look at state the mesh changes alongside, such as the ledger.
+    pub async fn wait_until(&self, mut done: impl FnMut(&MeshView) -> bool) {
+        let mut changes = self.changed.subscribe();
+        loop {
+            if done(&self.get()) {
+                return;
+            }
+            if changes.changed().await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// One ban, as kept in `data/bans.json`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Ban {
+    /// The banned libp2p peer.
+    pub peer: String,
+    /// Why.
+    pub reason: String,
+    /// When, Unix ms.
+    pub at_ms: u64,
+}
+
+/// Reads the ban list (empty if none yet).
+pub fn read_bans(path: &std::path::Path) -> Result<Vec<Ban>, NodeError> {
+    match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| NodeError::Mesh(format!("{}: {e}", path.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(NodeError::io("cannot read", path, e)),
+    }
+}
+
+pub(crate) fn record_ban(path: &std::path::Path, peer: PeerId, reason: &str) -> Result<(), NodeError> {
+    let mut bans = read_bans(path)?;
+    bans.push(Ban {
+        peer: peer.to_string(),
+        reason: reason.to_string(),
+        at_ms: crate::ledger::now_ms(),
+    });
+    let json = serde_json::to_vec_pretty(&bans).expect("bans serialize");
+    crate::fsutil::write_atomic(path, &json, 0o644)
+}
