@@ -281,7 +281,7 @@ pub struct VerifyView {
     pub error: Option<String>,
 }
 
-fn ledger_error(e: LedgerError) -> NodeError {
+pub(crate) fn ledger_error(e: LedgerError) -> NodeError {
     match e {
         LedgerError::Denied(_) | LedgerError::WorkerMode => NodeError::Refused(e.to_string()),
         other => NodeError::Ledger {

@@ -20,6 +20,7 @@ pub mod fsutil;
 pub mod hardware;
 pub mod identity;
 pub mod ledger;
+pub mod local;
 pub mod lock;
 pub mod logging;
 pub mod paths;

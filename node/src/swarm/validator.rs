@@ -69,3 +69,85 @@ impl LedgerValidator {
         Verdict::Accept
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use ed25519_dalek::SigningKey;
+    use ippoc_economy::attestation::{ATTESTATION_VERSION, Evidence};
+    use ippoc_economy::genesis::Genesis;
+    use ippoc_economy::{AttestationBody, NodeId, SwarmId, Warrant};
+
+    use super::*;
+
+    fn attestation(key: &SigningKey, swarm_id: SwarmId, claim: Claim) -> Vec<u8> {
+        AttestationBody {
+            version: ATTESTATION_VERSION,
+            swarm_id,
+            issuer: NodeId::from_bytes(key.verifying_key().to_bytes()),
+            issued_ms: 1,
+            claim,
+        }
+        .sign(key)
+        .to_bytes()
+    }
+
+    #[test]
+    fn attestations_are_judged_by_what_every_node_can_check() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = SigningKey::from_bytes(&[1; 32]);
+        let me = NodeId::from_bytes(key.verifying_key().to_bytes());
+        let ledger = Ledger::open(dir.path(), Genesis::solo(me, 1), me, Default::default()).unwrap();
+        let swarm = ledger.swarm_id();
+        let v = LedgerValidator {
+            ledger: Arc::new(ledger),
+        };
+        let peer = PeerId::random();
+        let beat = Claim::Heartbeat {
+            beat: 0,
+            state_root: [0; 32],
+            entries: 0,
+        };
+        let good = attestation(&key, swarm, beat.clone());
+        assert_eq!(v.validate(Topic::Attestations, &good, &peer), Verdict::Accept);
+        // On the warrants topic a heartbeat is out of place, not forged.
+        assert!(matches!(v.validate(Topic::Warrants, &good, &peer), Verdict::Reject(_)));
+        let mut tampered = good.clone();
+        let last = tampered.len() - 1;
+        tampered[last] ^= 1;
+        assert!(matches!(
+            v.validate(Topic::Attestations, &tampered, &peer),
+            Verdict::Forged(_)
+        ));
+        assert!(matches!(
+            v.validate(Topic::Attestations, b"junk", &peer),
+            Verdict::Forged(_)
+        ));
+        let other_swarm = attestation(&key, SwarmId([9; 32]), beat);
+        assert!(matches!(
+            v.validate(Topic::Attestations, &other_swarm, &peer),
+            Verdict::Reject(_)
+        ));
+        // A validly signed warrant whose evidence does not hold is forged evidence.
+        let e = ippoc_economy::entry::EntryBody {
+            version: ippoc_economy::entry::ENTRY_VERSION,
+            swarm_id: swarm,
+            actor: me,
+            seq: 0,
+            prev: ippoc_economy::TxId::ZERO,
+            timestamp_ms: 1,
+            action: ippoc_economy::Action::Transfer,
+            transfers: vec![],
+            deps: vec![],
+            outcome: ippoc_economy::Outcome::Success,
+            proof: None,
+            memo: vec![],
+        }
+        .sign(&key);
+        let same_twice = Claim::Warrant(Box::new(Warrant {
+            subject: me,
+            evidence: Evidence::Equivocation { a: e.clone(), b: e },
+        }));
+        let bogus = attestation(&key, swarm, same_twice);
+        assert!(matches!(v.validate(Topic::Warrants, &bogus, &peer), Verdict::Forged(_)));
+    }
+}

@@ -97,6 +97,11 @@ impl SharedMeshView {
         self.changed.send_modify(|n| *n += 1);
     }
 
+    /// A receiver woken by every change from now on.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.changed.subscribe()
+    }
+
     /// Waits until `done` holds. `done` is re-checked after every change of
     /// the view (every ingest, sync round, ban and heartbeat changes it), so it
     /// may also look at state the mesh changes alongside, such as the ledger.

@@ -1,0 +1,161 @@
+//! An in-process node: the daemon's ledger, gossip validator, sync and mesh
+//! pump, without the process around them (no data-dir lock, no admin API, no
+//! systemd), on the mesh's memory transport. Tests and the simulator run
+//! many of them in one process; each is the same code a daemon runs.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use ed25519_dalek::SigningKey;
+use ippoc_economy::genesis::Genesis;
+use ippoc_economy::store::{Ledger, LedgerOptions};
+use ippoc_economy::{Amount, Currency, NodeId, TxId};
+use ippoc_mesh::{MeshClient, MeshConfig, Multiaddr, PeerId, Transport};
+use tokio::sync::Notify;
+
+use crate::error::NodeError;
+use crate::ledger::{TransferRequest, ledger_error};
+use crate::swarm::{Cadence, MeshParts, MeshRuntime, SharedMeshView};
+
+/// A memory-transport address no other node of this process uses.
+pub fn memory_addr() -> Multiaddr {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    // The process id keeps concurrent test binaries apart in debug output only:
+    // memory addresses are per process anyway.
+    let n = (u64::from(std::process::id()) << 24) + NEXT.fetch_add(1, Ordering::Relaxed);
+    format!("/memory/{n}").parse().expect("a valid multiaddress")
+}
+
+/// How to start a [`LocalNode`].
+#[derive(Debug, Clone)]
+pub struct LocalConfig {
+    /// Where its ledger and ban list live.
+    pub dir: PathBuf,
+    /// The swarm's genesis.
+    pub genesis: Genesis,
+    /// Its identity key.
+    pub key: SigningKey,
+    /// Mesh settings; `listen` defaults to a fresh memory address.
+    pub mesh: MeshConfig,
+    /// Attestation and sync cadence.
+    pub cadence: Cadence,
+}
+
+impl LocalConfig {
+    /// A node of `genesis` with key `key` in `dir`, on the memory transport,
+    /// dialing `bootstrap`; heartbeats, gossip and sync run at test speed.
+    pub fn new(dir: &Path, genesis: Genesis, key: SigningKey, bootstrap: Vec<Multiaddr>) -> LocalConfig {
+        let mut mesh = MeshConfig::new(genesis.swarm_id().0, Transport::Memory);
+        mesh.listen = vec![memory_addr()];
+        mesh.bootstrap = bootstrap;
+        mesh.heartbeat_ms = 100;
+        LocalConfig {
+            dir: dir.to_path_buf(),
+            genesis,
+            key,
+            mesh,
+            cadence: Cadence {
+                attest_interval: std::time::Duration::from_millis(500),
+                sync_interval: std::time::Duration::from_millis(1000),
+                epoch_ms: 60_000,
+            },
+        }
+    }
+}
+
+/// A running in-process node.
+pub struct LocalNode {
+    /// Its NodeId.
+    pub id: NodeId,
+    /// Its identity key.
+    pub key: SigningKey,
+    /// Its ledger.
+    pub ledger: Arc<Ledger>,
+    /// Its mesh as it sees it; changes wake waiters.
+    pub view: SharedMeshView,
+    /// Where it listens.
+    pub addr: Multiaddr,
+    /// Its libp2p PeerId.
+    pub peer_id: PeerId,
+    appended: Arc<Notify>,
+    mesh: MeshRuntime,
+}
+
+impl LocalNode {
+    /// Opens the ledger and starts the mesh; returns once the node listens.
+    pub async fn start(config: LocalConfig) -> Result<LocalNode, NodeError> {
+        let id = NodeId::from_bytes(config.key.verifying_key().to_bytes());
+        std::fs::create_dir_all(&config.dir).map_err(|e| NodeError::io("cannot create", &config.dir, e))?;
+        let path = config.dir.join("ledger");
+        let ledger =
+            Ledger::open(&path, config.genesis, id, LedgerOptions::default()).map_err(|e| NodeError::Ledger {
+                path: path.clone(),
+                reason: e.to_string(),
+            })?;
+        let ledger = Arc::new(ledger);
+        let appended = Arc::new(Notify::new());
+        let view = SharedMeshView::default();
+        let addr = config.mesh.listen.first().cloned().unwrap_or_else(memory_addr);
+        let mut mesh_config = config.mesh;
+        mesh_config.listen = vec![addr.clone()];
+        let parts = MeshParts {
+            key: config.key.clone(),
+            ledger: ledger.clone(),
+            appended: appended.clone(),
+            bans_path: config.dir.join("bans.json"),
+            view: view.clone(),
+        };
+        let mesh = crate::swarm::start(parts, mesh_config, config.cadence)?;
+        view.wait_until(|v| !v.listening.is_empty()).await;
+        Ok(LocalNode {
+            id,
+            key: config.key,
+            ledger,
+            view,
+            addr,
+            peer_id: mesh.peer_id,
+            appended,
+            mesh,
+        })
+    }
+
+    /// The node's mesh handle (dial, partition control).
+    pub fn client(&self) -> &MeshClient {
+        &self.mesh.client
+    }
+
+    /// Pays `amount` IPPC to `to`, as `ippoc transfer` does; the entry is
+    /// durable and on its way to the swarm when this returns.
+    pub fn transfer(&self, to: NodeId, amount: Amount) -> Result<TxId, NodeError> {
+        let request = TransferRequest {
+            to,
+            amount,
+            currency: Currency::Ippc,
+        };
+        let view = crate::ledger::transfer(&self.ledger, &self.key, &request)?;
+        self.appended.notify_one();
+        Ok(view.tx_id)
+    }
+
+    /// Tells the mesh the own chain grew (after appending to the ledger directly).
+    pub fn appended(&self) {
+        self.appended.notify_one();
+    }
+
+    /// The ledger's state root.
+    pub fn state_root(&self) -> Result<[u8; 32], NodeError> {
+        self.ledger.state_root().map_err(ledger_error)
+    }
+
+    /// Entries held, over every chain.
+    pub fn entries(&self) -> Result<u64, NodeError> {
+        let heads = self.ledger.heads().map_err(ledger_error)?;
+        Ok(heads.iter().map(|(_, s, _)| s + 1).sum())
+    }
+
+    /// Stops the mesh; the ledger closes when the last handle goes.
+    pub async fn stop(self) {
+        self.mesh.stop().await;
+    }
+}

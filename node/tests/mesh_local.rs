@@ -1,0 +1,327 @@
+//! The mesh with real nodes in one process (issue tests a, c, d): the same
+//! ledger, validator, sync and pump as the daemon, on the memory transport.
+//! Every wait is on the nodes' own state, woken by their changes; none sleeps.
+
+use std::time::Duration;
+
+use ed25519_dalek::SigningKey;
+use ippoc_economy::genesis::Genesis;
+use ippoc_economy::{AccountId, Amount, NodeId, SignedEntry, TxId};
+use ippoc_mesh::Topic;
+use ippoc_node::local::{LocalConfig, LocalNode};
+
+const WAIT: Duration = Duration::from_secs(60);
+const IPPC: u64 = 1_000_000;
+
+struct Swarm {
+    nodes: Vec<LocalNode>,
+    _dir: tempfile::TempDir,
+}
+
+fn keys(n: usize) -> Vec<SigningKey> {
+    (0..n).map(|i| SigningKey::from_bytes(&[i as u8 + 1; 32])).collect()
+}
+
+fn id(k: &SigningKey) -> NodeId {
+    NodeId::from_bytes(k.verifying_key().to_bytes())
+}
+
+/// `n` founders of one swarm; node i > 0 bootstraps to node 0 (Kademlia does the rest).
+async fn swarm(n: usize) -> Swarm {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = keys(n);
+    let founders: Vec<NodeId> = keys.iter().map(id).collect();
+    let genesis = Genesis::new(
+        "mesh-test",
+        1,
+        &founders,
+        Amount::from_base(1000 * IPPC),
+        Amount::from_base(IPPC),
+    );
+    let mut nodes: Vec<LocalNode> = Vec::new();
+    for (i, key) in keys.into_iter().enumerate() {
+        let bootstrap = nodes.first().map(|n| vec![n.addr.clone()]).unwrap_or_default();
+        let config = LocalConfig::new(&dir.path().join(i.to_string()), genesis.clone(), key, bootstrap);
+        nodes.push(LocalNode::start(config).await.unwrap());
+    }
+    Swarm { nodes, _dir: dir }
+}
+
+/// Waits until `done` holds, re-checking whenever any of `nodes` changes.
+async fn until(nodes: &[&LocalNode], what: &str, done: impl Fn() -> bool) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let mut changes: Vec<_> = nodes.iter().map(|n| n.view.subscribe()).collect();
+        if done() {
+            return;
+        }
+        let any = futures::future::select_all(changes.iter_mut().map(|c| Box::pin(c.changed())));
+        if tokio::time::timeout_at(deadline, any).await.is_err() {
+            let roots: Vec<String> = nodes
+                .iter()
+                .map(|n| hex::encode(&n.state_root().unwrap()[..4]))
+                .collect();
+            let entries: Vec<u64> = nodes.iter().map(|n| n.entries().unwrap()).collect();
+            panic!("timed out waiting for {what}; roots {roots:?}, entries {entries:?}");
+        }
+    }
+}
+
+fn same_root(nodes: &[&LocalNode]) -> bool {
+    let first = nodes[0].state_root().unwrap();
+    nodes.iter().all(|n| n.state_root().unwrap() == first)
+}
+
+fn holds(node: &LocalNode, tx: &TxId) -> bool {
+    matches!(node.ledger.entry_by_tx(tx), Ok(Some(_)))
+}
+
+async fn stop(s: Swarm) {
+    for n in s.nodes {
+        n.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_entries_reach_all_six_nodes_and_every_state_root_agrees() {
+    let s = swarm(6).await;
+    let all: Vec<&LocalNode> = s.nodes.iter().collect();
+    until(&all, "a full mesh of heartbeats", || {
+        all.iter().all(|n| n.view.get().heard.len() == 5)
+    })
+    .await;
+    let mut txs = Vec::new();
+    for i in 0..6 {
+        let to = s.nodes[(i + 1) % 6].id;
+        txs.push(s.nodes[i].transfer(to, Amount::from_base(10 * IPPC)).unwrap());
+    }
+    until(&all, "every entry everywhere, one state root", || {
+        all.iter().all(|n| txs.iter().all(|t| holds(n, t))) && same_root(&all)
+    })
+    .await;
+    // Every node paid 10 (+ fee) and was paid 10.
+    for n in &s.nodes {
+        let b = n
+            .ledger
+            .balance(&AccountId::Wallet(n.id), ippoc_economy::Currency::Ippc)
+            .unwrap();
+        assert_eq!(b.0, (1000 * IPPC) as i128 - 10_000, "{}", n.id);
+    }
+    let received: u64 = s.nodes.iter().map(|n| n.view.get().stats.entries_ingested).sum();
+    assert!(
+        received >= 6 * 5 - 5,
+        "gossip carried the entries (sync may carry a few): {received}"
+    );
+    stop(s).await;
+}
+
+/// The other version of `entry`: same seq and prev, paying someone else.
+fn equivocate(entry: &SignedEntry, key: &SigningKey, other: NodeId) -> SignedEntry {
+    let mut body = entry.body.clone();
+    body.transfers[0].to = AccountId::Wallet(other);
+    body.sign(key)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn c_an_equivocator_is_warranted_banned_everywhere_and_all_honest_nodes_agree() {
+    let s = swarm(6).await;
+    let (evil, honest) = (&s.nodes[5], &s.nodes[..5]);
+    let honest_refs: Vec<&LocalNode> = honest.iter().collect();
+    let all: Vec<&LocalNode> = s.nodes.iter().collect();
+    until(&all, "a full mesh", || {
+        all.iter().all(|n| n.view.get().heard.len() == 5)
+    })
+    .await;
+    // A normal payment first, so the fork is not at the start of the chain.
+    let first = evil.transfer(honest[0].id, Amount::from_base(IPPC)).unwrap();
+    until(&all, "the honest payment everywhere", || {
+        honest.iter().all(|n| holds(n, &first))
+    })
+    .await;
+    // Version a goes out the normal way; version b spends the same money again.
+    let a_tx = evil.transfer(honest[1].id, Amount::from_base(500 * IPPC)).unwrap();
+    let (a, _) = evil.ledger.entry_by_tx(&a_tx).unwrap().unwrap();
+    let b = equivocate(&a, &evil.key, honest[2].id);
+    evil.client().publish(Topic::Entries, b.to_bytes()).await.unwrap();
+
+    let evil_peer = evil.peer_id.to_string();
+    until(
+        &honest_refs,
+        "fork evidence, a ban and one state root on every honest node",
+        || {
+            honest.iter().all(|n| {
+                n.ledger.fork_of(&evil.id).unwrap() == Some(a.body.seq)
+                    && n.view.get().banned.iter().any(|b| b.peer == evil_peer)
+            }) && same_root(&honest_refs)
+        },
+    )
+    .await;
+    let warrants: u64 = honest.iter().map(|n| n.view.get().stats.warrants_received).sum();
+    assert!(warrants > 0, "warrants were gossiped and checked");
+    for n in honest {
+        let ban = n.view.get().banned.into_iter().find(|b| b.peer == evil_peer).unwrap();
+        assert!(ban.reason.contains("equivocation"), "{}", ban.reason);
+        // Neither version of the double spend counts: the fork rule keeps the chain below the fork.
+        let paid = |who: &LocalNode| {
+            n.ledger
+                .balance(&AccountId::Wallet(who.id), ippoc_economy::Currency::Ippc)
+                .unwrap()
+                .0
+        };
+        assert_eq!(paid(&honest[1]), (1000 * IPPC) as i128);
+        assert_eq!(paid(&honest[2]), (1000 * IPPC) as i128);
+        assert!(holds(n, &first), "the entry below the fork still counts");
+    }
+    // Cut off: the equivocator's next entry reaches no honest node.
+    until(&all, "the equivocator disconnected", || {
+        evil.view.get().peers.is_empty()
+    })
+    .await;
+    stop(s).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn d_a_partition_with_traffic_on_both_sides_heals_to_one_state_root_losing_nothing() {
+    let s = swarm(6).await;
+    let all: Vec<&LocalNode> = s.nodes.iter().collect();
+    until(&all, "a full mesh", || {
+        all.iter().all(|n| n.view.get().heard.len() == 5)
+    })
+    .await;
+    let (left, right) = s.nodes.split_at(3);
+    // Before the split: payments that both sides then rely on.
+    let mut txs = vec![
+        left[0].transfer(right[0].id, Amount::from_base(100 * IPPC)).unwrap(),
+        right[1].transfer(left[1].id, Amount::from_base(100 * IPPC)).unwrap(),
+    ];
+    until(&all, "pre-split payments everywhere", || {
+        all.iter().all(|n| txs.iter().all(|t| holds(n, t)))
+    })
+    .await;
+
+    let peers = |side: &[LocalNode]| side.iter().map(|n| n.peer_id).collect::<Vec<_>>();
+    for (side, other) in [(left, right), (right, left)] {
+        for n in side {
+            n.client().partition(peers(other), true).await.unwrap();
+        }
+    }
+    // Each side must hold together on its own: the bootstrap star ran through node 0.
+    for side in [left, right] {
+        for n in &side[1..] {
+            n.client().dial(side[0].addr.clone()).await.unwrap();
+        }
+    }
+    let within = |side: &[LocalNode], other: &[LocalNode]| {
+        let (mine, theirs) = (peers(side), peers(other));
+        side.iter().all(|n| {
+            let v = n.view.get().peers;
+            let linked = |p: &ippoc_mesh::PeerId| v.contains(&p.to_string());
+            !theirs.iter().any(linked) && (n.peer_id == side[0].peer_id || linked(&mine[0]))
+        })
+    };
+    until(&all, "the split", || within(left, right) && within(right, left)).await;
+    // Traffic on both sides, spending what arrived before the split, and across it.
+    let mut split = Vec::new();
+    for (i, n) in s.nodes.iter().enumerate() {
+        let to = s.nodes[(i + 3) % 6].id;
+        split.push(n.transfer(to, Amount::from_base(1050 * IPPC / 10)).unwrap());
+    }
+    let (lrefs, rrefs): (Vec<&LocalNode>, Vec<&LocalNode>) = (left.iter().collect(), right.iter().collect());
+    until(&all, "each side converged on its own", || {
+        same_root(&lrefs)
+            && same_root(&rrefs)
+            && split[..3].iter().all(|t| lrefs.iter().all(|n| holds(n, t)))
+            && split[3..].iter().all(|t| rrefs.iter().all(|n| holds(n, t)))
+    })
+    .await;
+    assert_ne!(
+        left[0].state_root().unwrap(),
+        right[0].state_root().unwrap(),
+        "the sides diverged"
+    );
+    assert!(!holds(&left[0], &split[3]), "nothing crossed the partition");
+
+    // Heal: allow the links again and reconnect; sync on connect fetches what each side missed.
+    for (side, other) in [(left, right), (right, left)] {
+        for n in side {
+            n.client().partition(peers(other), false).await.unwrap();
+        }
+    }
+    for n in left {
+        n.client().dial(right[0].addr.clone()).await.unwrap();
+    }
+    txs.extend(split);
+    until(&all, "one state root with every entry on every node", || {
+        all.iter().all(|n| txs.iter().all(|t| holds(n, t))) && same_root(&all)
+    })
+    .await;
+    let synced: u64 = s.nodes.iter().map(|n| n.view.get().stats.sync_entries).sum();
+    assert!(synced >= 3, "the missing entries came by sync: {synced}");
+    for n in &s.nodes {
+        assert_eq!(n.entries().unwrap(), 8, "2 before the split + 6 during it, none lost");
+        assert_eq!(n.ledger.pending_count().unwrap(), 0);
+    }
+    stop(s).await;
+}
+
+fn pay(from: NodeId, to: AccountId, base: u64) -> ippoc_economy::Transfer {
+    ippoc_economy::Transfer {
+        from: AccountId::Wallet(from),
+        to,
+        currency: ippoc_economy::Currency::Ippc,
+        amount: Amount::from_base(base),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn c_a_warrant_alone_convinces_a_node_that_never_saw_the_fork() {
+    // Node 2 is a founder that never comes online; only its key equivocates.
+    let s = swarm(2).await;
+    let evil_key = keys(3).pop().unwrap();
+    let (reporter, listener) = (&s.nodes[0], &s.nodes[1]);
+    let all: Vec<&LocalNode> = s.nodes.iter().collect();
+    until(&all, "the two nodes hear each other", || {
+        all.iter().all(|n| n.view.get().heard.len() == 1)
+    })
+    .await;
+    // The forker's two versions reach the reporter only (as if through a side channel).
+    let evil = id(&evil_key);
+    let a = ippoc_economy::entry::EntryBody {
+        version: ippoc_economy::entry::ENTRY_VERSION,
+        swarm_id: reporter.ledger.swarm_id(),
+        actor: evil,
+        seq: 0,
+        prev: TxId::ZERO,
+        timestamp_ms: 5,
+        action: ippoc_economy::Action::Transfer,
+        transfers: vec![
+            pay(evil, AccountId::Wallet(reporter.id), IPPC),
+            pay(evil, AccountId::PublicGoodsPool, IPPC / 1000),
+        ],
+        deps: vec![],
+        outcome: ippoc_economy::Outcome::Success,
+        proof: None,
+        memo: b"one".to_vec(),
+    };
+    let mut b = a.clone();
+    b.memo = b"two".to_vec();
+    let outcomes = reporter
+        .ledger
+        .ingest(vec![a.sign(&evil_key), b.sign(&evil_key)])
+        .unwrap();
+    assert!(
+        matches!(outcomes[1], ippoc_economy::store::IngestOutcome::Fork { .. }),
+        "{outcomes:?}"
+    );
+    assert_eq!(reporter.ledger.fork_of(&evil).unwrap(), Some(0));
+    let evil_peer = ippoc_mesh::peer_id_of_ed25519(evil.as_bytes()).unwrap().to_string();
+    until(&all, "the listener convinced by the warrant", || {
+        listener.ledger.fork_of(&evil).unwrap() == Some(0)
+            && listener.view.get().banned.iter().any(|b| b.peer == evil_peer)
+    })
+    .await;
+    assert_eq!(listener.view.get().stats.warrants_received, 1);
+    assert_eq!(reporter.view.get().stats.warrants_sent, 1);
+    assert!(same_root(&all));
+    stop(s).await;
+}
