@@ -128,12 +128,16 @@ async fn start_services(node: &BootedNode, config: &Config) -> Result<Started, B
     let appended = Arc::new(tokio::sync::Notify::new());
     let mesh_view = crate::swarm::SharedMeshView::default();
     let mesh = if config.mesh.enabled {
+        let doc = crate::swarm_doc::SwarmDoc::open(&paths.swarm_doc(), node.ledger.genesis(), node.identity.node_id())
+            .map_err(BootError::at(BootStep::Mesh))?;
         let parts = crate::swarm::MeshParts {
             key: node.identity.signing_key().clone(),
             ledger: node.ledger.clone(),
             appended: appended.clone(),
             bans_path: paths.bans(),
             view: mesh_view.clone(),
+            doc: Arc::new(std::sync::Mutex::new(doc)),
+            fingerprint: node.fingerprint.hash_hex().to_string(),
         };
         let started = crate::swarm::daemon_config(&config.mesh, node.ledger.swarm_id().0)
             .and_then(|mesh_config| crate::swarm::start(parts, mesh_config, crate::swarm::Cadence::of(&config.mesh)));

@@ -26,6 +26,7 @@ pub mod logging;
 pub mod paths;
 pub mod sandbox;
 pub mod swarm;
+pub mod swarm_doc;
 pub mod sync;
 
 pub use error::{ExitStatus, NodeError};

@@ -17,6 +17,8 @@ use tokio::sync::Notify;
 use crate::error::NodeError;
 use crate::ledger::{TransferRequest, ledger_error};
 use crate::swarm::{Cadence, MeshParts, MeshRuntime, SharedMeshView};
+use crate::swarm_doc::SwarmDoc;
+use crate::sync::SharedSwarmDoc;
 
 /// A memory-transport address no other node of this process uses.
 pub fn memory_addr() -> Multiaddr {
@@ -76,6 +78,8 @@ pub struct LocalNode {
     pub view: SharedMeshView,
     /// Where it listens.
     pub addr: Multiaddr,
+    /// Its swarm document.
+    pub doc: SharedSwarmDoc,
     /// Its libp2p PeerId.
     pub peer_id: PeerId,
     appended: Arc<Notify>,
@@ -99,12 +103,16 @@ impl LocalNode {
         let addr = config.mesh.listen.first().cloned().unwrap_or_else(memory_addr);
         let mut mesh_config = config.mesh;
         mesh_config.listen = vec![addr.clone()];
+        let doc = SwarmDoc::open(&config.dir.join("swarm.automerge"), ledger.genesis(), id)?;
+        let doc = Arc::new(std::sync::Mutex::new(doc));
         let parts = MeshParts {
             key: config.key.clone(),
             ledger: ledger.clone(),
             appended: appended.clone(),
             bans_path: config.dir.join("bans.json"),
             view: view.clone(),
+            doc: doc.clone(),
+            fingerprint: String::new(),
         };
         let mesh = crate::swarm::start(parts, mesh_config, config.cadence)?;
         view.wait_until(|v| !v.listening.is_empty()).await;
@@ -114,6 +122,7 @@ impl LocalNode {
             ledger,
             view,
             addr,
+            doc,
             peer_id: mesh.peer_id,
             appended,
             mesh,

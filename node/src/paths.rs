@@ -99,6 +99,10 @@ impl NodePaths {
     pub fn bans(&self) -> PathBuf {
         self.data().join("bans.json")
     }
+    /// `data/swarm.automerge`: the swarm document (membership, bans, observations, parameters).
+    pub fn swarm_doc(&self) -> PathBuf {
+        self.data().join("swarm.automerge")
+    }
     /// `economy/ledger`: the sled database of the ledger.
     pub fn ledger(&self) -> PathBuf {
         self.root.join("economy").join("ledger")

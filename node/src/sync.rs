@@ -17,6 +17,8 @@ use ippoc_economy::store::{IngestOutcome, Ledger};
 use ippoc_economy::{NodeId, SignedEntry, encoding};
 use ippoc_mesh::{MeshClient, PeerId, SyncResponder};
 
+use crate::swarm_doc::SwarmDoc;
+
 /// Most entries one range response carries.
 pub const SYNC_BATCH_ENTRIES_MAX: u64 = 256;
 /// Most chains one sync round fetches from one peer.
@@ -36,6 +38,8 @@ pub enum SyncRequest {
         /// Most entries.
         limit: u64,
     },
+    /// An Automerge sync message for the swarm document (empty: none to send).
+    Doc(Vec<u8>),
 }
 
 /// A sync response.
@@ -45,18 +49,29 @@ pub enum SyncResponse {
     Heads(Vec<(NodeId, u64)>),
     /// Canonical bytes of consecutive entries.
     Entries(Vec<Vec<u8>>),
+    /// The answering Automerge sync message, if the responder has one.
+    Doc(Option<Vec<u8>>),
     /// The request could not be served.
     Error(String),
 }
 
-/// Serves heads and ranges from the ledger.
+/// Serves heads and ranges from the ledger, and the swarm document.
 pub struct LedgerResponder {
     /// The ledger.
     pub ledger: Arc<Ledger>,
+    /// The swarm document.
+    pub doc: SharedSwarmDoc,
+}
+
+/// The swarm document, shared by the pump and the sync responder.
+pub type SharedSwarmDoc = Arc<std::sync::Mutex<SwarmDoc>>;
+
+fn lock(doc: &SharedSwarmDoc) -> std::sync::MutexGuard<'_, SwarmDoc> {
+    doc.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl SyncResponder for LedgerResponder {
-    fn respond(&self, _peer: &PeerId, request: &[u8]) -> Vec<u8> {
+    fn respond(&self, peer: &PeerId, request: &[u8]) -> Vec<u8> {
         let response = match encoding::decode::<SyncRequest>(request) {
             Err(e) => SyncResponse::Error(format!("bad request: {e}")),
             Ok(SyncRequest::Heads) => match self.ledger.heads() {
@@ -68,6 +83,17 @@ impl SyncResponder for LedgerResponder {
                 match self.ledger.range(&actor, from, to).collect::<Result<Vec<_>, _>>() {
                     Ok(entries) => SyncResponse::Entries(entries.into_iter().map(|(e, _)| e.to_bytes()).collect()),
                     Err(e) => SyncResponse::Error(e.to_string()),
+                }
+            }
+            Ok(SyncRequest::Doc(message)) => {
+                let mut doc = lock(&self.doc);
+                let peer = peer.to_string();
+                match message.is_empty() {
+                    true => SyncResponse::Doc(doc.sync_message(&peer)),
+                    false => match doc.receive(&peer, &message) {
+                        Ok(()) => SyncResponse::Doc(doc.sync_message(&peer)),
+                        Err(e) => SyncResponse::Error(e.to_string()),
+                    },
                 }
             }
         };
@@ -169,4 +195,30 @@ pub async fn sync_with(client: &MeshClient, ledger: &Arc<Ledger>, peer: PeerId) 
         }
     }
     Ok(report)
+}
+
+/// Most request-response rounds of one swarm-document sync.
+pub const DOC_SYNC_ROUNDS_MAX: usize = 32;
+
+/// Runs Automerge's sync protocol with `peer` until neither side has
+/// anything to send; returns the rounds it took.
+pub async fn doc_sync_with(client: &MeshClient, doc: &SharedSwarmDoc, peer: PeerId) -> Result<usize, String> {
+    let name = peer.to_string();
+    let mut report = SyncReport::default();
+    for round in 1..=DOC_SYNC_ROUNDS_MAX {
+        let out = lock(doc).sync_message(&name);
+        let sent = out.is_some();
+        let reply = match ask(client, peer, SyncRequest::Doc(out.unwrap_or_default()), &mut report).await? {
+            SyncResponse::Doc(r) => r,
+            other => return Err(format!("expected a document message, got {other:?}")),
+        };
+        let received = reply.is_some();
+        if let Some(message) = reply {
+            lock(doc).receive(&name, &message).map_err(|e| e.to_string())?;
+        }
+        if !sent && !received {
+            return Ok(round);
+        }
+    }
+    Ok(DOC_SYNC_ROUNDS_MAX)
 }

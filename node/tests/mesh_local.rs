@@ -99,6 +99,13 @@ async fn a_entries_reach_all_six_nodes_and_every_state_root_agrees() {
         all.iter().all(|n| txs.iter().all(|t| holds(n, t))) && same_root(&all)
     })
     .await;
+    until(&all, "every node in every swarm document's directory", || {
+        all.iter().all(|n| n.doc.lock().unwrap().members().len() == 6)
+    })
+    .await;
+    let member = s.nodes[0].doc.lock().unwrap().members()[&s.nodes[3].id.to_string()].clone();
+    assert_eq!(member.peer_id, s.nodes[3].peer_id.to_string());
+    assert_eq!(member.addresses.len(), 1);
     // Every node paid 10 (+ fee) and was paid 10.
     for n in &s.nodes {
         let b = n
@@ -155,6 +162,17 @@ async fn c_an_equivocator_is_warranted_banned_everywhere_and_all_honest_nodes_ag
             }) && same_root(&honest_refs)
         },
     )
+    .await;
+    // The swarm document carries every honest node's ban record, with the evidence's hash.
+    until(&honest_refs, "the bans in every swarm document", || {
+        honest.iter().all(|n| {
+            let bans = n.doc.lock().unwrap().bans();
+            bans.iter()
+                .filter(|(k, b)| k.starts_with(&evil_peer) && b.evidence.len() == 64)
+                .count()
+                == 5
+        })
+    })
     .await;
     let warrants: u64 = honest.iter().map(|n| n.view.get().stats.warrants_received).sum();
     assert!(warrants > 0, "warrants were gossiped and checked");
@@ -253,6 +271,12 @@ async fn d_a_partition_with_traffic_on_both_sides_heals_to_one_state_root_losing
     txs.extend(split);
     until(&all, "one state root with every entry on every node", || {
         all.iter().all(|n| txs.iter().all(|t| holds(n, t))) && same_root(&all)
+    })
+    .await;
+    until(&all, "one swarm document", || {
+        let heads = s.nodes[0].doc.lock().unwrap().heads();
+        all.iter()
+            .all(|n| n.doc.lock().unwrap().heads() == heads && n.doc.lock().unwrap().members().len() == 6)
     })
     .await;
     let synced: u64 = s.nodes.iter().map(|n| n.view.get().stats.sync_entries).sum();

@@ -29,11 +29,13 @@ use ippoc_economy::attestation::{ATTESTATION_VERSION, Evidence, RECEIPT_TX_MAX};
 use ippoc_economy::store::{IngestOutcome, Ledger};
 use ippoc_economy::{Attestation, AttestationBody, Claim, NodeId, SignedEntry, TxId, Warrant};
 use ippoc_mesh::{Keypair, Mesh, MeshClient, MeshConfig, MeshEvent, PeerId, Topic, Transport};
+use sha2::Digest;
 use tokio::sync::{Notify, mpsc, oneshot};
 
 use crate::config::MeshSettings;
 use crate::error::NodeError;
-use crate::sync::SyncReport;
+use crate::swarm_doc::{BanRecord, Member, Observation};
+use crate::sync::{SharedSwarmDoc, SyncReport};
 
 pub use validator::LedgerValidator;
 pub use view::{Ban, Heard, MeshStats, MeshView, SharedMeshView, read_bans};
@@ -72,6 +74,10 @@ pub struct MeshParts {
     pub bans_path: PathBuf,
     /// The view to keep up to date.
     pub view: SharedMeshView,
+    /// The swarm document (membership, bans, observations, parameters).
+    pub doc: SharedSwarmDoc,
+    /// This machine's fingerprint hash (hex) for the directory; empty in process.
+    pub fingerprint: String,
 }
 
 /// The running mesh of a node.
@@ -132,7 +138,10 @@ pub fn start(parts: MeshParts, mut config: MeshConfig, cadence: Cadence) -> Resu
     });
     let ledger = parts.ledger.clone();
     let validator = Arc::new(LedgerValidator { ledger: ledger.clone() });
-    let responder = Arc::new(crate::sync::LedgerResponder { ledger: ledger.clone() });
+    let responder = Arc::new(crate::sync::LedgerResponder {
+        ledger: ledger.clone(),
+        doc: parts.doc.clone(),
+    });
     let mesh = Mesh::start(key, config, validator, responder).map_err(|e| NodeError::Mesh(e.to_string()))?;
     let (peer_id, client) = (mesh.peer_id(), mesh.client());
     parts.view.update(|v| v.peer_id = Some(peer_id.to_string()));
@@ -167,6 +176,17 @@ struct Pump {
     receipts: Vec<TxId>,
     beat: u64,
     epoch: u64,
+    doc: SharedSwarmDoc,
+    fingerprint: String,
+    listening: Vec<String>,
+    /// Warrant ids behind bans this node asked for, by peer.
+    ban_evidence: std::collections::HashMap<PeerId, String>,
+    /// This node's state root at the end of each recent epoch.
+    roots: std::collections::BTreeMap<u64, [u8; 32]>,
+}
+
+fn doc_lock(doc: &SharedSwarmDoc) -> std::sync::MutexGuard<'_, crate::swarm_doc::SwarmDoc> {
+    doc.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 async fn run(mut mesh: Mesh, parts: MeshParts, cadence: Cadence, mut stopped: oneshot::Receiver<()>) {
@@ -195,6 +215,11 @@ async fn run(mut mesh: Mesh, parts: MeshParts, cadence: Cadence, mut stopped: on
         receipts: Vec::new(),
         beat: 0,
         epoch: crate::ledger::now_ms() / cadence.epoch_ms.max(1),
+        doc: parts.doc,
+        fingerprint: parts.fingerprint,
+        listening: Vec::new(),
+        ban_evidence: Default::default(),
+        roots: Default::default(),
     };
     let appended = parts.appended;
     let mut attest = tokio::time::interval(cadence.attest_interval);
@@ -232,7 +257,9 @@ impl Pump {
             MeshEvent::Listening(addr) => {
                 let full = format!("{addr}/p2p/{}", self.mesh.peer_id());
                 tracing::info!(event = "mesh_listening", address = %full, "mesh listening");
+                self.listening.push(full.clone());
                 self.view.update(|v| v.listening.push(full));
+                self.write_member();
             }
             MeshEvent::Connected(peer) => {
                 tracing::info!(event = "peer_connected", %peer, "peer connected");
@@ -248,6 +275,7 @@ impl Pump {
                 tracing::info!(event = "peer_disconnected", %peer, "peer disconnected");
                 self.connected.retain(|p| *p != peer);
                 self.view.update(|v| v.peers.retain(|p| *p != peer.to_string()));
+                doc_lock(&self.doc).forget(&peer.to_string());
             }
             MeshEvent::Subscribed {
                 topic: Topic::Entries, ..
@@ -281,6 +309,14 @@ impl Pump {
                     });
                 });
                 tracing::warn!(event = "peer_banned", %peer, %reason, "peer banned");
+                let record = BanRecord {
+                    reason,
+                    evidence: self.ban_evidence.remove(&peer).unwrap_or_default(),
+                    at_ms: crate::ledger::now_ms(),
+                };
+                if let Err(e) = doc_lock(&self.doc).record_ban(&peer.to_string(), self.owner, &record) {
+                    tracing::error!("could not record the ban of {peer} in the swarm document: {e}");
+                }
             }
             MeshEvent::Rejected { from, reason, topic } => {
                 tracing::warn!(event = "gossip_rejected", %from, %topic, %reason, "rejected gossip");
@@ -406,6 +442,10 @@ impl Pump {
                 state_root,
                 entries,
             };
+            self.roots.insert(ended, state_root);
+            while self.roots.len() > 16 {
+                self.roots.pop_first();
+            }
             if self.publish(Topic::Attestations, claim).await {
                 tracing::info!(event = "checkpoint_vote", epoch = ended, root = %hex::encode(state_root), "checkpoint vote");
             }
@@ -413,6 +453,36 @@ impl Pump {
         }
         // Sync rounds store forks without telling the pump which; look here too.
         self.warrant_new_forks().await;
+        self.save_doc();
+    }
+
+    /// Writes this node's directory entry in the swarm document.
+    fn write_member(&mut self) {
+        let member = Member {
+            peer_id: self.mesh.peer_id().to_string(),
+            addresses: self.listening.clone(),
+            fingerprint: self.fingerprint.clone(),
+            status: "active".into(),
+            updated_ms: crate::ledger::now_ms(),
+        };
+        if let Err(e) = doc_lock(&self.doc).set_member(self.owner, &member) {
+            tracing::error!("could not write the directory entry: {e}");
+        }
+    }
+
+    /// Persists the swarm document if it changed, and shows its size.
+    fn save_doc(&mut self) {
+        let (members, bans) = {
+            let mut doc = doc_lock(&self.doc);
+            if let Err(e) = doc.save() {
+                tracing::error!("could not save the swarm document: {e}");
+            }
+            (doc.members().len() as u64, doc.bans().len() as u64)
+        };
+        self.view.update(|v| {
+            v.stats.doc_members = members;
+            v.stats.doc_ban_records = bans;
+        });
     }
 
     /// An attestation or warrant the validator accepted.
@@ -439,7 +509,17 @@ impl Pump {
                     },
                 );
             }),
-            Claim::Receipt { .. } | Claim::Checkpoint { .. } => {}
+            Claim::Checkpoint { epoch, state_root, .. } => {
+                let observation = Observation {
+                    state_root: hex::encode(state_root),
+                    agrees: self.roots.get(&epoch) == Some(&state_root),
+                    epoch,
+                };
+                if let Err(e) = doc_lock(&self.doc).observe(self.owner, issuer, &observation) {
+                    tracing::error!("could not record an observation: {e}");
+                }
+            }
+            Claim::Receipt { .. } => {}
             Claim::Warrant(w) => self.warrant_received(*w, issuer, from).await,
         }
     }
@@ -500,6 +580,9 @@ impl Pump {
         let Some(peer) = ippoc_mesh::peer_id_of_ed25519(warrant.subject.as_bytes()) else {
             return;
         };
+        // The evidence's fingerprint: the same on every node that holds it.
+        let evidence = sha2::Sha256::digest(ippoc_economy::encoding::encode(warrant));
+        self.ban_evidence.insert(peer, hex::encode(evidence));
         if let Err(e) = self.mesh.client().ban(peer, warrant.offence()).await {
             tracing::warn!(%peer, "could not ban: {e}");
         }
@@ -511,8 +594,12 @@ impl Pump {
             return;
         }
         let (client, ledger, done) = (self.mesh.client(), self.ledger.clone(), self.sync_done.clone());
+        let doc = self.doc.clone();
         tokio::spawn(async move {
             let result = crate::sync::sync_with(&client, &ledger, peer).await;
+            if let Err(e) = crate::sync::doc_sync_with(&client, &doc, peer).await {
+                tracing::warn!(event = "doc_sync_failed", %peer, "swarm document sync failed: {e}");
+            }
             let _ = done.send((peer, result)).await;
         });
     }

@@ -66,6 +66,10 @@ pub struct MeshStats {
     pub sync_bytes: u64,
     /// Of those, canonical bytes of entries this node was missing.
     pub sync_missing_bytes: u64,
+    /// Nodes in the swarm document's directory.
+    pub doc_members: u64,
+    /// Ban records in the swarm document.
+    pub doc_ban_records: u64,
 }
 
 /// The view, shared between the mesh pump, the admin API and whoever waits

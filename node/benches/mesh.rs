@@ -1,0 +1,297 @@
+//! Mesh benchmarks (issue 5): delivery latency and throughput on a 10-node
+//! in-process mesh, and anti-entropy catch-up of 100 000 entries. Each number
+//! comes with a baseline measured in the same run on the same machine:
+//! the bare mesh (no ledger) for delivery, a direct ledger ingest (no
+//! network) for catch-up. Run: `cargo bench -p ippoc-node --bench mesh`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use ed25519_dalek::SigningKey;
+use ippoc_economy::genesis::Genesis;
+use ippoc_economy::store::{Draft, Intent, Ledger};
+use ippoc_economy::{Amount, Currency, NodeId, SignedEntry, TxId};
+use ippoc_mesh::{Keypair, Mesh, MeshConfig, MeshEvent, PeerId, Topic, Transport, Verdict};
+use ippoc_node::local::{LocalConfig, LocalNode, memory_addr};
+
+const NODES: usize = 10;
+const MESSAGES: usize = 400;
+const CATCH_UP: u64 = 100_000;
+const IPPC: u64 = 1_000_000;
+
+fn key(i: usize) -> SigningKey {
+    let mut seed = [0u8; 32];
+    seed[..8].copy_from_slice(&(i as u64 + 1).to_be_bytes());
+    SigningKey::from_bytes(&seed)
+}
+
+fn id(k: &SigningKey) -> NodeId {
+    NodeId::from_bytes(k.verifying_key().to_bytes())
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+fn report(name: &str, mut lat: Vec<Duration>, wall: Duration) -> (Duration, Duration, f64) {
+    lat.sort();
+    let (p50, p99) = (percentile(&lat, 0.5), percentile(&lat, 0.99));
+    let rate = lat.len() as f64 / wall.as_secs_f64();
+    println!(
+        "{name:<28} deliveries {:>6}  p50 {:>9.3?}  p99 {:>9.3?}  {:>8.0} deliveries/s",
+        lat.len(),
+        p50,
+        p99,
+        rate
+    );
+    (p50, p99, rate)
+}
+
+/// Baseline: the bare mesh with an accept-all validator, same topology and payloads.
+async fn bare_mesh(payloads: &[Vec<u8>]) -> (Vec<Duration>, Duration) {
+    let accept = || Arc::new(|_: Topic, _: &[u8], _: &PeerId| Verdict::Accept) as Arc<dyn ippoc_mesh::Validator>;
+    let mut meshes = Vec::new();
+    let mut addrs = Vec::new();
+    for i in 0..NODES {
+        let mut c = MeshConfig::new([3; 32], Transport::Memory);
+        c.listen = vec![memory_addr()];
+        c.bootstrap = addrs.first().cloned().into_iter().collect();
+        c.heartbeat_ms = 100;
+        addrs.push(c.listen[0].clone());
+        let mut m = Mesh::start(Keypair::generate_ed25519(), c, accept(), Arc::new(ippoc_mesh::NoSync)).unwrap();
+        while !matches!(m.events.recv().await, Some(MeshEvent::Listening(_))) {}
+        meshes.push((i, m));
+    }
+    // Everyone subscribed to everyone it is connected to, and gossip formed a mesh.
+    let sent_at: Arc<std::sync::Mutex<HashMap<Vec<u8>, Instant>>> = Default::default();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut clients = Vec::new();
+    let ready = Arc::new(AtomicU64::new(0));
+    for (i, mut m) in meshes {
+        clients.push(m.client());
+        let (tx, sent_at, ready) = (tx.clone(), sent_at.clone(), ready.clone());
+        tokio::spawn(async move {
+            let mut subs = 0;
+            while let Some(e) = m.events.recv().await {
+                match e {
+                    MeshEvent::Subscribed {
+                        topic: Topic::Entries, ..
+                    } => {
+                        subs += 1;
+                        if subs == 1 {
+                            ready.fetch_add(1, Ordering::SeqCst);
+                        }
+                    }
+                    MeshEvent::Delivered { data, .. } => {
+                        let t0 = sent_at.lock().unwrap().get(&data).copied();
+                        if let Some(t0) = t0 {
+                            let _ = tx.send((i, data, t0.elapsed()));
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            drop(m);
+        });
+    }
+    while ready.load(Ordering::SeqCst) < NODES as u64 {
+        tokio::task::yield_now().await;
+    }
+    // Gossipsub grafts its mesh on heartbeats: measure once a warm-up message reaches everyone.
+    let warm = b"warm-up".to_vec();
+    sent_at.lock().unwrap().insert(warm.clone(), Instant::now());
+    clients[0].publish(Topic::Entries, warm.clone()).await.unwrap();
+    let mut warmed = 0;
+    while warmed < NODES - 1 {
+        let (_, data, _) = rx.recv().await.unwrap();
+        warmed += usize::from(data == warm);
+    }
+    let start = Instant::now();
+    let mut lat = Vec::new();
+    for (n, p) in payloads.iter().enumerate() {
+        sent_at.lock().unwrap().insert(p.clone(), Instant::now());
+        clients[n % NODES].publish(Topic::Entries, p.clone()).await.unwrap();
+    }
+    let want = payloads.len() * (NODES - 1);
+    while lat.len() < want {
+        match tokio::time::timeout(Duration::from_secs(30), rx.recv()).await {
+            Ok(Some((_, _, d))) => lat.push(d),
+            _ => break,
+        }
+    }
+    (lat, start.elapsed())
+}
+
+/// The node: ledger validation and ingest on every hop.
+async fn node_mesh(dir: &std::path::Path) -> (Vec<Duration>, Duration, Vec<Vec<u8>>) {
+    let keys: Vec<SigningKey> = (0..NODES).map(key).collect();
+    let founders: Vec<NodeId> = keys.iter().map(id).collect();
+    let genesis = Genesis::new(
+        "bench",
+        1,
+        &founders,
+        Amount::from_base(100_000 * IPPC),
+        Amount::from_base(IPPC),
+    );
+    let mut nodes: Vec<LocalNode> = Vec::new();
+    for (i, k) in keys.into_iter().enumerate() {
+        let boot = nodes.first().map(|n| vec![n.addr.clone()]).unwrap_or_default();
+        let mut c = LocalConfig::new(&dir.join(i.to_string()), genesis.clone(), k, boot);
+        c.cadence.attest_interval = Duration::from_millis(300);
+        nodes.push(LocalNode::start(c).await.unwrap());
+    }
+    for n in &nodes {
+        n.view.wait_until(|v| v.heard.len() == NODES - 1).await;
+    }
+    let start = Instant::now();
+    let mut sent: Vec<(TxId, Instant)> = Vec::new();
+    let mut payloads = Vec::new();
+    for m in 0..MESSAGES {
+        let from = &nodes[m % NODES];
+        let to = nodes[(m + 1) % NODES].id;
+        let tx = from.transfer(to, Amount::from_base(IPPC)).unwrap();
+        sent.push((tx, Instant::now()));
+        payloads.push(from.ledger.entry_by_tx(&tx).unwrap().unwrap().0.to_bytes());
+    }
+    // Each node is watched by its own task: on every change, note the entries it now holds.
+    let mut watchers = Vec::new();
+    for (i, n) in nodes.iter().enumerate() {
+        let (ledger, view, sent) = (n.ledger.clone(), n.view.clone(), sent.clone());
+        let origin = |m: usize| m % NODES;
+        watchers.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            let mut open: Vec<usize> = (0..sent.len()).filter(|m| origin(*m) != i).collect();
+            let mut changes = view.subscribe();
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while !open.is_empty() && Instant::now() < deadline {
+                open.retain(|m| {
+                    let held = matches!(ledger.entry_by_tx(&sent[*m].0), Ok(Some(_)));
+                    if held {
+                        lat.push(sent[*m].1.elapsed());
+                    }
+                    !held
+                });
+                let _ = tokio::time::timeout(Duration::from_millis(200), changes.changed()).await;
+            }
+            lat
+        }));
+    }
+    let mut lat = Vec::new();
+    for w in watchers {
+        lat.extend(w.await.unwrap());
+    }
+    let wall = start.elapsed();
+    for n in nodes {
+        n.stop().await;
+    }
+    (lat, wall, payloads)
+}
+
+/// Catch-up: an empty node syncs 100 000 entries from a peer.
+async fn catch_up(dir: &std::path::Path) {
+    let (ka, kb) = (key(100), key(101));
+    let genesis = Genesis::new(
+        "catch-up",
+        1,
+        &[id(&ka), id(&kb)],
+        Amount::from_base(1_000_000 * IPPC),
+        Amount::from_base(IPPC),
+    );
+    let a = LocalNode::start(LocalConfig::new(&dir.join("a"), genesis.clone(), ka.clone(), vec![]))
+        .await
+        .unwrap();
+    let t = Instant::now();
+    let mut done = 0;
+    while done < CATCH_UP {
+        let n = (CATCH_UP - done).min(1024);
+        let drafts = (0..n)
+            .map(|_| {
+                Draft::new(
+                    Intent::Transfer {
+                        to: id(&kb),
+                        currency: Currency::Ippc,
+                        amount: Amount::from_base(1),
+                    },
+                    1,
+                )
+            })
+            .collect();
+        a.ledger.append_batch(&ka, drafts).unwrap();
+        done += n;
+    }
+    println!(
+        "catch-up: {CATCH_UP} entries written on the source in {:.2?}",
+        t.elapsed()
+    );
+    let entries: Vec<SignedEntry> = a.ledger.range(&id(&ka), 0, CATCH_UP).map(|r| r.unwrap().0).collect();
+    let missing_bytes: u64 = entries.iter().map(|e| e.to_bytes().len() as u64).sum();
+
+    // Baseline: the same entries ingested straight into an empty ledger, no network.
+    let base_dir = dir.join("baseline");
+    let base = Ledger::open(&base_dir, genesis.clone(), id(&kb), Default::default()).unwrap();
+    let t = Instant::now();
+    for chunk in entries.chunks(256) {
+        base.ingest(chunk.to_vec()).unwrap();
+    }
+    let base_time = t.elapsed();
+    drop(base);
+
+    let mut cb = LocalConfig::new(&dir.join("b"), genesis, kb, vec![a.addr.clone()]);
+    cb.cadence.sync_interval = Duration::from_secs(3600);
+    let t = Instant::now();
+    let b = LocalNode::start(cb).await.unwrap();
+    let owner = id(&ka);
+    let ledger = b.ledger.clone();
+    b.view
+        .wait_until(|_| matches!(ledger.head(&owner), Ok(Some((s, _))) if s + 1 == CATCH_UP))
+        .await;
+    let sync_time = t.elapsed();
+    // The round's byte counts land in the view when it finishes.
+    b.view.wait_until(|v| v.stats.sync_rounds >= 1).await;
+    let stats = b.view.get().stats;
+    assert_eq!(a.state_root().unwrap(), b.state_root().unwrap());
+    let rate = CATCH_UP as f64 / sync_time.as_secs_f64();
+    let base_rate = CATCH_UP as f64 / base_time.as_secs_f64();
+    println!(
+        "catch-up by sync: {CATCH_UP} entries in {sync_time:.2?} = {rate:.0} entries/s; baseline direct ingest {base_time:.2?} = {base_rate:.0} entries/s; sync/baseline = {:.2}",
+        rate / base_rate
+    );
+    println!(
+        "catch-up bytes: moved {} / missing {} (own count {}) = {:.3}; {} requests",
+        stats.sync_bytes,
+        stats.sync_missing_bytes,
+        missing_bytes,
+        stats.sync_bytes as f64 / missing_bytes as f64,
+        stats.sync_rounds
+    );
+    a.stop().await;
+    b.stop().await;
+}
+
+fn main() {
+    // `cargo bench` passes --bench; `cargo test --benches` would pass nothing: run only under bench.
+    if !std::env::args().any(|a| a == "--bench") {
+        return;
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    rt.block_on(async {
+        println!("{NODES}-node in-process mesh, {MESSAGES} entries published round-robin");
+        let (lat, wall, payloads) = node_mesh(dir.path()).await;
+        let (np50, np99, nrate) = report("ippoc nodes (ledger)", lat, wall);
+        let (blat, bwall) = bare_mesh(&payloads).await;
+        let (bp50, bp99, brate) = report("bare mesh (baseline)", blat, bwall);
+        println!(
+            "ratio node/bare: p50 {:.2}x  p99 {:.2}x  throughput {:.2}x",
+            np50.as_secs_f64() / bp50.as_secs_f64(),
+            np99.as_secs_f64() / bp99.as_secs_f64(),
+            nrate / brate
+        );
+        catch_up(dir.path()).await;
+    });
+}

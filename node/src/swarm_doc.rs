@@ -1,0 +1,326 @@
+//! The swarm document: the swarm's shared mutable state as an Automerge CRDT
+//! (DESIGN.md §5): the membership directory, bans with their evidence, each
+//! node's integrity observations, and the governed parameters. It syncs with
+//! Automerge's sync protocol over the mesh's request-response channel and is
+//! kept in `data/swarm.automerge`.
+//!
+//! Layout: four maps under the root, `members`, `bans`, `observations`,
+//! `parameters`, whose values are JSON strings. Every node starts from the
+//! same base document, derived from the genesis alone (fixed actor, fixed
+//! time), so the four maps are the *same* objects everywhere: had each node
+//! created its own `members` map, concurrent creations would conflict and
+//! all but one node's members would vanish in the merge. Keys are written by
+//! one node each (`members/<its NodeId>`, `bans/<peer>/<reporter>`,
+//! `observations/<observer>/<subject>`), so merges never lose a write; the
+//! parameters are written only from the genesis and, with the governance
+//! bridge, from executed proposals.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use automerge::sync::{self, SyncDoc};
+use automerge::transaction::{CommitOptions, Transactable};
+use automerge::{ActorId, AutoCommit, ObjId, ObjType, ROOT, ReadDoc, ScalarValueRef, Value, ValueRef};
+use ippoc_economy::NodeId;
+use ippoc_economy::genesis::Genesis;
+use serde::{Deserialize, Serialize};
+
+use crate::error::NodeError;
+
+/// Largest swarm document this node loads or accepts, in bytes.
+pub const SWARM_DOC_BYTES_MAX: usize = 16 << 20;
+
+/// One node's entry in the membership directory, written by that node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    /// Its libp2p PeerId.
+    pub peer_id: String,
+    /// Addresses it listens on.
+    pub addresses: Vec<String>,
+    /// Its hardware fingerprint hash (hex), empty if it runs without one (in process).
+    pub fingerprint: String,
+    /// `active` while it runs.
+    pub status: String,
+    /// When it last wrote this, Unix ms.
+    pub updated_ms: u64,
+}
+
+/// A ban, as one reporter recorded it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BanRecord {
+    /// Why.
+    pub reason: String,
+    /// SHA-256 (hex) of the warrant that proves it, empty for first-hand bans.
+    pub evidence: String,
+    /// When, Unix ms.
+    pub at_ms: u64,
+}
+
+/// What one node observed of another.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Observation {
+    /// The subject's state root (hex) in its last checkpoint vote.
+    pub state_root: String,
+    /// Whether it equals the observer's own root for that epoch.
+    pub agrees: bool,
+    /// The epoch.
+    pub epoch: u64,
+}
+
+const MAPS: [&str; 4] = ["members", "bans", "observations", "parameters"];
+
+/// The swarm document of one node.
+pub struct SwarmDoc {
+    doc: AutoCommit,
+    maps: HashMap<&'static str, ObjId>,
+    path: PathBuf,
+    peers: HashMap<String, sync::State>,
+    dirty: bool,
+}
+
+fn doc_error(e: impl std::fmt::Display) -> NodeError {
+    NodeError::Mesh(format!("swarm document: {e}"))
+}
+
+impl SwarmDoc {
+    /// The base document every node of the swarm starts from.
+    fn base(genesis: &Genesis) -> Result<AutoCommit, NodeError> {
+        let mut doc = AutoCommit::new();
+        doc.set_actor(ActorId::from(genesis.swarm_id().0.to_vec()));
+        for name in MAPS {
+            doc.put_object(ROOT, name, ObjType::Map).map_err(doc_error)?;
+        }
+        let params = doc.get(ROOT, "parameters").map_err(doc_error)?.expect("just created").1;
+        let json = serde_json::to_string(&genesis.parameters).expect("parameters serialize");
+        doc.put(&params, "genesis", json).map_err(doc_error)?;
+        doc.commit_with(CommitOptions::default().with_time(0));
+        Ok(doc)
+    }
+
+    /// Opens the document at `path` (or the swarm's base document if there is
+    /// none yet); `owner` writes as itself.
+    pub fn open(path: &Path, genesis: &Genesis, owner: NodeId) -> Result<SwarmDoc, NodeError> {
+        let mut doc = match std::fs::read(path) {
+            Ok(bytes) if bytes.len() <= SWARM_DOC_BYTES_MAX => AutoCommit::load(&bytes).map_err(doc_error)?,
+            Ok(bytes) => {
+                return Err(doc_error(format!(
+                    "{} is {} bytes, over the bound",
+                    path.display(),
+                    bytes.len()
+                )));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => SwarmDoc::base(genesis)?,
+            Err(e) => return Err(NodeError::io("cannot read", path, e)),
+        };
+        doc.set_actor(ActorId::from(owner.as_bytes().to_vec()));
+        let mut maps = HashMap::new();
+        for name in MAPS {
+            match doc.get(ROOT, name).map_err(doc_error)? {
+                Some((Value::Object(ObjType::Map), id)) => {
+                    maps.insert(name, id);
+                }
+                _ => return Err(doc_error(format!("{} has no `{name}` map", path.display()))),
+            }
+        }
+        Ok(SwarmDoc {
+            doc,
+            maps,
+            path: path.to_path_buf(),
+            peers: HashMap::new(),
+            dirty: false,
+        })
+    }
+
+    fn put<T: Serialize>(&mut self, map: &'static str, key: &str, value: &T) -> Result<(), NodeError> {
+        let json = serde_json::to_string(value).expect("serializable");
+        self.doc.put(&self.maps[map], key, json).map_err(doc_error)?;
+        self.dirty = true;
+        Ok(())
+    }
+
+    fn read<T: for<'de> Deserialize<'de>>(&self, map: &'static str) -> BTreeMap<String, T> {
+        let mut out = BTreeMap::new();
+        for item in self.doc.map_range(&self.maps[map], ..) {
+            if let ValueRef::Scalar(ScalarValueRef::Str(text)) = item.value
+                && let Ok(v) = serde_json::from_str(&text)
+            {
+                out.insert(item.key.to_string(), v);
+            }
+        }
+        out
+    }
+
+    /// Writes this node's directory entry.
+    pub fn set_member(&mut self, node: NodeId, member: &Member) -> Result<(), NodeError> {
+        self.put("members", &node.to_string(), member)
+    }
+
+    /// Records that `reporter` banned `peer`.
+    pub fn record_ban(&mut self, peer: &str, reporter: NodeId, ban: &BanRecord) -> Result<(), NodeError> {
+        self.put("bans", &format!("{peer}/{reporter}"), ban)
+    }
+
+    /// Records what `observer` saw of `subject`.
+    pub fn observe(&mut self, observer: NodeId, subject: NodeId, o: &Observation) -> Result<(), NodeError> {
+        self.put("observations", &format!("{observer}/{subject}"), o)
+    }
+
+    /// The membership directory: NodeId → entry.
+    pub fn members(&self) -> BTreeMap<String, Member> {
+        self.read("members")
+    }
+
+    /// Bans: `<peer>/<reporter>` → record.
+    pub fn bans(&self) -> BTreeMap<String, BanRecord> {
+        self.read("bans")
+    }
+
+    /// Observations: `<observer>/<subject>` → what it saw.
+    pub fn observations(&self) -> BTreeMap<String, Observation> {
+        self.read("observations")
+    }
+
+    /// The governed parameters as recorded: `genesis` → the genesis table (JSON).
+    pub fn parameters(&self) -> BTreeMap<String, serde_json::Value> {
+        self.read("parameters")
+    }
+
+    /// Hashes of the document's current heads: equal on two nodes when they
+    /// hold the same changes.
+    pub fn heads(&mut self) -> Vec<String> {
+        let mut heads: Vec<String> = self.doc.get_heads().iter().map(|h| h.to_string()).collect();
+        heads.sort();
+        heads
+    }
+
+    /// Writes the document if it changed since the last save (atomic replace).
+    pub fn save(&mut self) -> Result<(), NodeError> {
+        if !self.dirty {
+            return Ok(());
+        }
+        let bytes = self.doc.save();
+        crate::fsutil::write_atomic(&self.path, &bytes, 0o644)?;
+        self.dirty = false;
+        Ok(())
+    }
+
+    /// The next sync message for `peer`, encoded; `None` when it is up to date
+    /// as far as this node knows.
+    pub fn sync_message(&mut self, peer: &str) -> Option<Vec<u8>> {
+        let state = self.peers.entry(peer.to_string()).or_default();
+        self.doc.sync().generate_sync_message(state).map(|m| m.encode())
+    }
+
+    /// Applies a sync message from `peer`.
+    pub fn receive(&mut self, peer: &str, bytes: &[u8]) -> Result<(), NodeError> {
+        if bytes.len() > SWARM_DOC_BYTES_MAX {
+            return Err(doc_error("sync message over the bound"));
+        }
+        let message = sync::Message::decode(bytes).map_err(doc_error)?;
+        let state = self.peers.entry(peer.to_string()).or_default();
+        let before = self.doc.get_heads();
+        self.doc
+            .sync()
+            .receive_sync_message(state, message)
+            .map_err(doc_error)?;
+        if self.doc.get_heads() != before {
+            self.dirty = true;
+        }
+        Ok(())
+    }
+
+    /// Forgets the sync state of `peer` (it disconnected: the next exchange starts afresh).
+    pub fn forget(&mut self, peer: &str) {
+        self.peers.remove(peer);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(n: u8) -> NodeId {
+        NodeId::from_bytes([n; 32])
+    }
+
+    fn genesis() -> Genesis {
+        Genesis::solo(node(1), 1)
+    }
+
+    fn member(peer: &str) -> Member {
+        Member {
+            peer_id: peer.into(),
+            addresses: vec![format!("/memory/{peer}")],
+            fingerprint: String::new(),
+            status: "active".into(),
+            updated_ms: 1,
+        }
+    }
+
+    /// Runs the sync protocol between two documents until both are quiet.
+    fn sync_pair(a: &mut SwarmDoc, b: &mut SwarmDoc) -> usize {
+        for round in 1..50 {
+            let to_b = a.sync_message("b");
+            if let Some(m) = &to_b {
+                b.receive("a", m).unwrap();
+            }
+            let to_a = b.sync_message("a");
+            if let Some(m) = &to_a {
+                a.receive("b", m).unwrap();
+            }
+            if to_b.is_none() && to_a.is_none() {
+                return round;
+            }
+        }
+        panic!("sync did not settle");
+    }
+
+    #[test]
+    fn concurrent_writes_of_two_nodes_both_survive_the_merge() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut a = SwarmDoc::open(&dir.path().join("a"), &genesis(), node(1)).unwrap();
+        let mut b = SwarmDoc::open(&dir.path().join("b"), &genesis(), node(2)).unwrap();
+        a.set_member(node(1), &member("pa")).unwrap();
+        b.set_member(node(2), &member("pb")).unwrap();
+        let ban = BanRecord {
+            reason: "equivocation at seq 3".into(),
+            evidence: "ab".into(),
+            at_ms: 2,
+        };
+        a.record_ban("evil", node(1), &ban).unwrap();
+        b.record_ban("evil", node(2), &ban).unwrap();
+        sync_pair(&mut a, &mut b);
+        for d in [&mut a, &mut b] {
+            assert_eq!(d.members().len(), 2, "both directory entries kept");
+            assert_eq!(d.bans().len(), 2, "both reporters' records kept");
+            assert!(d.parameters().contains_key("genesis"));
+        }
+        assert_eq!(a.heads(), b.heads());
+        assert_eq!(a.members(), b.members());
+    }
+
+    #[test]
+    fn the_document_survives_a_restart_and_a_corrupt_file_is_refused_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("swarm.automerge");
+        let mut a = SwarmDoc::open(&path, &genesis(), node(1)).unwrap();
+        a.set_member(node(1), &member("pa")).unwrap();
+        a.save().unwrap();
+        let again = SwarmDoc::open(&path, &genesis(), node(1)).unwrap();
+        assert_eq!(again.members(), a.members());
+        std::fs::write(&path, b"not an automerge document").unwrap();
+        assert!(SwarmDoc::open(&path, &genesis(), node(1)).is_err());
+        assert_eq!(std::fs::read(&path).unwrap(), b"not an automerge document");
+    }
+
+    #[test]
+    fn a_malformed_sync_message_is_an_error_and_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut a = SwarmDoc::open(&dir.path().join("a"), &genesis(), node(1)).unwrap();
+        a.set_member(node(1), &member("pa")).unwrap();
+        let before = a.heads();
+        assert!(a.receive("x", b"\x42junk").is_err());
+        assert_eq!(a.heads(), before);
+        assert_eq!(a.members().len(), 1);
+    }
+}
