@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 
 use crate::encoding::{self, DecodeError};
 use crate::entry::SignedEntry;
-use crate::ids::{NodeId, SwarmId, TxId};
+use crate::ids::{EscrowId, NodeId, SwarmId, TxId};
 use crate::signature::{self, PublicKey, SignatureError};
 
 /// Version of the attestation format this code writes and accepts.
@@ -57,6 +57,42 @@ pub enum Claim {
     },
     /// "`warrant.subject` broke a rule; here is the proof."
     Warrant(Box<Warrant>),
+    /// The bounty board: "the task of my bounty `escrow` is this skill run on
+    /// this input". Only the poster may offer; the task hash in the poster's
+    /// `BountyPost` entry is [`task_hash`] of the two.
+    BountyOffer {
+        /// The bounty.
+        escrow: EscrowId,
+        /// The skill (WebAssembly), at most [`BOUNTY_MODULE_BYTES_MAX`].
+        module: Vec<u8>,
+        /// Its input, at most [`BOUNTY_INPUT_BYTES_MAX`].
+        input: Vec<u8>,
+    },
+    /// The bounty board: "I ran the task of `escrow`; the output hashes to this".
+    BountyResult {
+        /// The bounty.
+        escrow: EscrowId,
+        /// SHA-256 of the output.
+        output_hash: [u8; 32],
+    },
+}
+
+/// Largest skill a bounty offer carries.
+pub const BOUNTY_MODULE_BYTES_MAX: usize = 128 * 1024;
+/// Largest input a bounty offer carries.
+pub const BOUNTY_INPUT_BYTES_MAX: usize = 16 * 1024;
+/// Domain separator of bounty task hashes.
+pub const BOUNTY_TASK_DOMAIN: &[u8] = b"ippoc-bounty-task-v1\0";
+
+/// The task hash a `BountyPost` entry names for a skill and its input:
+/// `SHA-256("ippoc-bounty-task-v1" ‖ 0x00 ‖ u64 BE len(module) ‖ module ‖ input)`.
+pub fn task_hash(module: &[u8], input: &[u8]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(BOUNTY_TASK_DOMAIN);
+    h.update((module.len() as u64).to_be_bytes());
+    h.update(module);
+    h.update(input);
+    h.finalize().into()
 }
 
 /// Proof that a node broke a rule, checkable by anyone who knows the format.
@@ -216,6 +252,9 @@ pub enum AttestationError {
     /// A receipt over more than [`RECEIPT_TX_MAX`] entries.
     #[error("a receipt covers {0} entries (at most {RECEIPT_TX_MAX})")]
     ReceiptTooLarge(usize),
+    /// A bounty offer by someone else than the poster, or over the bounds.
+    #[error("bounty offer: {0}")]
+    BadOffer(String),
     /// A warrant whose evidence does not hold.
     #[error("warrant against {subject}: {error}")]
     Evidence {
@@ -268,6 +307,18 @@ impl Attestation {
                 subject: w.subject,
                 error,
             }),
+            Claim::BountyOffer { escrow, module, input } => {
+                if escrow.poster != body.issuer {
+                    Err(AttestationError::BadOffer(format!(
+                        "{} offers the bounty of {}",
+                        body.issuer, escrow.poster
+                    )))
+                } else if module.len() > BOUNTY_MODULE_BYTES_MAX || input.len() > BOUNTY_INPUT_BYTES_MAX {
+                    Err(AttestationError::BadOffer("module or input over the bound".into()))
+                } else {
+                    Ok(())
+                }
+            }
             _ => Ok(()),
         }
     }

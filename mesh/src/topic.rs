@@ -8,17 +8,25 @@ use std::fmt;
 pub enum Topic {
     /// Signed ledger entries.
     Entries,
-    /// Attestations: validation receipts, checkpoint votes, heartbeats, endorsements.
+    /// Attestations: validation receipts, checkpoint votes, heartbeats.
     Attestations,
-    /// Warrants with evidence against forgers and equivocators.
+    /// Warrants with evidence against equivocators.
     Warrants,
     /// Governance relay.
     Governance,
+    /// The bounty board: offers of paid work and results.
+    Bounties,
 }
 
 impl Topic {
     /// Every topic.
-    pub const ALL: [Topic; 4] = [Topic::Entries, Topic::Attestations, Topic::Warrants, Topic::Governance];
+    pub const ALL: [Topic; 5] = [
+        Topic::Entries,
+        Topic::Attestations,
+        Topic::Warrants,
+        Topic::Governance,
+        Topic::Bounties,
+    ];
 
     fn name(self) -> &'static str {
         match self {
@@ -26,6 +34,7 @@ impl Topic {
             Topic::Attestations => "attestations",
             Topic::Warrants => "warrants",
             Topic::Governance => "governance",
+            Topic::Bounties => "bounties",
         }
     }
 

@@ -259,7 +259,7 @@ async fn catch_up(dir: &std::path::Path) {
         rate / base_rate
     );
     println!(
-        "catch-up bytes: moved {} / missing {} (own count {}) = {:.3}; {} requests",
+        "catch-up bytes: moved {} / missing {} (own count {}) = {:.3}; {} sync rounds",
         stats.sync_bytes,
         stats.sync_missing_bytes,
         missing_bytes,

@@ -62,6 +62,9 @@ sync_interval_ms = 30000
 # Length of a checkpoint epoch: at each epoch boundary the node gossips a
 # checkpoint vote with its state root.
 epoch_ms = 600000
+# Take paid work from the bounty board even when solvent. A node in Worker
+# Mode always takes it: that is how it earns its way back.
+work_bounties = false
 
 [daemon]
 # After SIGTERM or SIGINT the daemon stops accepting work and exits within
@@ -109,6 +112,8 @@ pub struct MeshSettings {
     pub sync_interval_ms: u64,
     /// Checkpoint epoch length, ms.
     pub epoch_ms: u64,
+    /// Take bounties when solvent too.
+    pub work_bounties: bool,
 }
 
 impl Default for MeshSettings {
@@ -125,6 +130,7 @@ impl Default for MeshSettings {
             attest_interval_ms: 10_000,
             sync_interval_ms: 30_000,
             epoch_ms: 600_000,
+            work_bounties: false,
         }
     }
 }

@@ -103,7 +103,7 @@ async fn start_services(node: &BootedNode, config: &Config) -> Result<Started, B
     let at_api = BootError::at(BootStep::AdminApi);
     let (terminate, interrupt) = (|| Ok((signal(SignalKind::terminate())?, signal(SignalKind::interrupt())?)))()
         .map_err(|e| at_api(NodeError::io("cannot install signal handlers for", "SIGTERM/SIGINT", e)))?;
-    let sandbox = crate::sandbox::open_sandbox(paths).map_err(BootError::at(BootStep::Sandbox))?;
+    let sandbox = Arc::new(crate::sandbox::open_sandbox(paths).map_err(BootError::at(BootStep::Sandbox))?);
     let requested = format!("127.0.0.1:{}", config.api.port);
     let listener = TcpListener::bind(&requested).await.map_err(|source| {
         BootError::at(BootStep::AdminApi)(NodeError::ApiBind {
@@ -138,6 +138,9 @@ async fn start_services(node: &BootedNode, config: &Config) -> Result<Started, B
             view: mesh_view.clone(),
             doc: Arc::new(std::sync::Mutex::new(doc)),
             fingerprint: node.fingerprint.hash_hex().to_string(),
+            sandbox: Some(sandbox.clone()),
+            board: crate::bounty::SharedBoard::default(),
+            work_bounties: config.mesh.work_bounties,
         };
         let started = crate::swarm::daemon_config(&config.mesh, node.ledger.swarm_id().0)
             .and_then(|mesh_config| crate::swarm::start(parts, mesh_config, crate::swarm::Cadence::of(&config.mesh)));
@@ -167,7 +170,7 @@ async fn start_services(node: &BootedNode, config: &Config) -> Result<Started, B
     let handle = Arc::new(NodeHandle {
         ledger: node.ledger.clone(),
         key: node.identity.signing_key().clone(),
-        sandbox: Arc::new(sandbox),
+        sandbox,
         appended,
         mesh: mesh_view,
     });

@@ -11,6 +11,7 @@
 
 pub mod api;
 pub mod boot;
+pub mod bounty;
 pub mod cli;
 pub mod client;
 pub mod config;

@@ -14,11 +14,13 @@ use ippoc_economy::{Amount, Currency, NodeId, TxId};
 use ippoc_mesh::{MeshClient, MeshConfig, Multiaddr, PeerId, Transport};
 use tokio::sync::Notify;
 
+use crate::bounty::{SharedBoard, Task};
 use crate::error::NodeError;
 use crate::ledger::{TransferRequest, ledger_error};
 use crate::swarm::{Cadence, MeshParts, MeshRuntime, SharedMeshView};
 use crate::swarm_doc::SwarmDoc;
 use crate::sync::SharedSwarmDoc;
+use ippoc_sandbox::Sandbox;
 
 /// A memory-transport address no other node of this process uses.
 pub fn memory_addr() -> Multiaddr {
@@ -30,7 +32,7 @@ pub fn memory_addr() -> Multiaddr {
 }
 
 /// How to start a [`LocalNode`].
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct LocalConfig {
     /// Where its ledger and ban list live.
     pub dir: PathBuf,
@@ -42,6 +44,10 @@ pub struct LocalConfig {
     pub mesh: MeshConfig,
     /// Attestation and sync cadence.
     pub cadence: Cadence,
+    /// The sandbox for bounty work (one can serve every node of a process).
+    pub sandbox: Option<Arc<Sandbox>>,
+    /// Take bounties even when solvent.
+    pub work_bounties: bool,
 }
 
 impl LocalConfig {
@@ -62,6 +68,8 @@ impl LocalConfig {
                 sync_interval: std::time::Duration::from_millis(1000),
                 epoch_ms: 60_000,
             },
+            sandbox: None,
+            work_bounties: false,
         }
     }
 }
@@ -80,6 +88,8 @@ pub struct LocalNode {
     pub addr: Multiaddr,
     /// Its swarm document.
     pub doc: SharedSwarmDoc,
+    /// Its own open bounty offers.
+    pub board: SharedBoard,
     /// Its libp2p PeerId.
     pub peer_id: PeerId,
     appended: Arc<Notify>,
@@ -105,6 +115,7 @@ impl LocalNode {
         mesh_config.listen = vec![addr.clone()];
         let doc = SwarmDoc::open(&config.dir.join("swarm.automerge"), ledger.genesis(), id)?;
         let doc = Arc::new(std::sync::Mutex::new(doc));
+        let board = SharedBoard::default();
         let parts = MeshParts {
             key: config.key.clone(),
             ledger: ledger.clone(),
@@ -113,6 +124,9 @@ impl LocalNode {
             view: view.clone(),
             doc: doc.clone(),
             fingerprint: String::new(),
+            sandbox: config.sandbox.clone(),
+            board: board.clone(),
+            work_bounties: config.work_bounties,
         };
         let mesh = crate::swarm::start(parts, mesh_config, config.cadence)?;
         view.wait_until(|v| !v.listening.is_empty()).await;
@@ -123,6 +137,7 @@ impl LocalNode {
             view,
             addr,
             doc,
+            board,
             peer_id: mesh.peer_id,
             appended,
             mesh,
@@ -145,6 +160,18 @@ impl LocalNode {
         let view = crate::ledger::transfer(&self.ledger, &self.key, &request)?;
         self.appended.notify_one();
         Ok(view.tx_id)
+    }
+
+    /// Posts a bounty for running `task`; the mesh gossips the offer.
+    pub fn post_bounty(
+        &self,
+        task: Task,
+        reward: Amount,
+        expires_at_ms: u64,
+    ) -> Result<ippoc_economy::EscrowId, NodeError> {
+        let escrow = crate::bounty::post(&self.ledger, &self.key, &self.board, task, reward, expires_at_ms)?;
+        self.appended.notify_one();
+        Ok(escrow)
     }
 
     /// Tells the mesh the own chain grew (after appending to the ledger directly).

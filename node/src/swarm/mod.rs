@@ -78,6 +78,24 @@ pub struct MeshParts {
     pub doc: SharedSwarmDoc,
     /// This machine's fingerprint hash (hex) for the directory; empty in process.
     pub fingerprint: String,
+    /// The sandbox bounty work runs in (none: the node neither works nor checks results).
+    pub sandbox: Option<Arc<ippoc_sandbox::Sandbox>>,
+    /// The node's own open bounty offers.
+    pub board: crate::bounty::SharedBoard,
+    /// Take bounties even when solvent (a node in Worker Mode always does).
+    pub work_bounties: bool,
+}
+
+/// Signs a claim as `key`'s node.
+fn sign_claim(key: &SigningKey, ledger: &Ledger, claim: Claim) -> Attestation {
+    AttestationBody {
+        version: ATTESTATION_VERSION,
+        swarm_id: ledger.swarm_id(),
+        issuer: ledger.owner(),
+        issued_ms: crate::ledger::now_ms(),
+        claim,
+    }
+    .sign(key)
 }
 
 /// The running mesh of a node.
@@ -183,7 +201,18 @@ struct Pump {
     ban_evidence: std::collections::HashMap<PeerId, String>,
     /// This node's state root at the end of each recent epoch.
     roots: std::collections::BTreeMap<u64, [u8; 32]>,
+    sandbox: Option<Arc<ippoc_sandbox::Sandbox>>,
+    board: crate::bounty::SharedBoard,
+    work_bounties: bool,
+    appended: Arc<Notify>,
+    /// Bounties this node has worked on (each at most once).
+    attempted: HashSet<ippoc_economy::EscrowId>,
+    /// Peers' entries received and not yet stored.
+    inbox: Vec<(SignedEntry, PeerId)>,
 }
+
+/// Most gossiped entries stored in one ledger batch.
+const INBOX_BATCH_MAX: usize = 256;
 
 fn doc_lock(doc: &SharedSwarmDoc) -> std::sync::MutexGuard<'_, crate::swarm_doc::SwarmDoc> {
     doc.lock().unwrap_or_else(|p| p.into_inner())
@@ -220,6 +249,12 @@ async fn run(mut mesh: Mesh, parts: MeshParts, cadence: Cadence, mut stopped: on
         listening: Vec::new(),
         ban_evidence: Default::default(),
         roots: Default::default(),
+        sandbox: parts.sandbox,
+        board: parts.board,
+        work_bounties: parts.work_bounties,
+        appended: parts.appended.clone(),
+        attempted: HashSet::new(),
+        inbox: Vec::new(),
     };
     let appended = parts.appended;
     let mut attest = tokio::time::interval(cadence.attest_interval);
@@ -238,7 +273,17 @@ async fn run(mut mesh: Mesh, parts: MeshParts, cadence: Cadence, mut stopped: on
             Some((peer, result)) = sync_results.recv() => pump.sync_finished(peer, result).await,
             event = events.recv() => match event {
                 None => break,
-                Some(e) => pump.on_event(e).await,
+                Some(e) => {
+                    pump.on_event(e).await;
+                    // Whatever else is already queued joins the same ledger batch.
+                    while let Ok(e) = events.try_recv() {
+                        pump.on_event(e).await;
+                        if pump.inbox.len() >= INBOX_BATCH_MAX {
+                            pump.ingest_inbox().await;
+                        }
+                    }
+                    pump.ingest_inbox().await;
+                }
             },
         }
     }
@@ -286,9 +331,9 @@ impl Pump {
                 data,
                 from,
                 ..
-            } => self.ingest(data, from).await,
+            } => self.ingest(data, from),
             MeshEvent::Delivered {
-                topic: Topic::Attestations | Topic::Warrants,
+                topic: Topic::Attestations | Topic::Warrants | Topic::Bounties,
                 data,
                 from,
                 ..
@@ -353,41 +398,170 @@ impl Pump {
         if sent > 0 {
             self.view.update(|v| v.stats.entries_published += sent);
         }
+        self.publish_offers().await;
     }
 
-    async fn ingest(&mut self, data: Vec<u8>, from: PeerId) {
-        let Ok(entry) = SignedEntry::from_bytes(&data) else {
+    /// Gossips this node's open bounty offers; forgets closed ones.
+    async fn publish_offers(&mut self) {
+        let offers: Vec<(ippoc_economy::EscrowId, crate::bounty::Task)> = self
+            .board
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .into_iter()
+            .collect();
+        for (escrow, task) in offers {
+            match blocking(&self.ledger, move |l| crate::bounty::open_bounty(l, &escrow)).await {
+                Some(Ok(Some(_))) => {
+                    let claim = Claim::BountyOffer {
+                        escrow,
+                        module: task.module,
+                        input: task.input,
+                    };
+                    self.publish(Topic::Bounties, claim).await;
+                }
+                Some(Ok(None)) => {
+                    self.board.lock().unwrap_or_else(|p| p.into_inner()).remove(&escrow);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// A bounty offer heard: work on it if this node takes bounties and the
+    /// offer matches the poster's entry.
+    async fn offer_heard(&mut self, escrow: ippoc_economy::EscrowId, task: crate::bounty::Task) {
+        if escrow.poster == self.owner || self.attempted.contains(&escrow) {
+            return;
+        }
+        let Some(sandbox) = self.sandbox.clone() else {
             return;
         };
-        let (actor, seq, tx) = (entry.body.actor, entry.body.seq, entry.tx_id());
-        match blocking(&self.ledger, move |l| l.ingest(vec![entry])).await {
-            Some(Ok(outcomes)) => {
-                let outcome = outcomes.into_iter().next();
-                tracing::info!(event = "entry_ingested", %from, actor = %actor, seq, tx = %tx, outcome = ?outcome, "entry from peer");
-                let stored = matches!(outcome, Some(IngestOutcome::Applied | IngestOutcome::Bounced(_)));
-                if stored {
-                    self.receipts.push(tx);
+        let hash = ippoc_economy::attestation::task_hash(&task.module, &task.input);
+        let ready = blocking(&self.ledger, move |l| -> Result<(bool, bool), NodeError> {
+            let worker = l.mode().map_err(crate::ledger::ledger_error)? == ippoc_economy::store::Mode::Worker;
+            let open = crate::bounty::open_bounty(l, &escrow)?;
+            Ok((worker, open.is_some_and(|b| b.task == hash)))
+        })
+        .await;
+        let Some(Ok((worker_mode, open))) = ready else {
+            return;
+        };
+        // The offer must match the poster's entry; a solvent node works only if configured to.
+        if !open || !(worker_mode || self.work_bounties) {
+            return;
+        }
+        self.attempted.insert(escrow);
+        tracing::info!(event = "bounty_taken", poster = %escrow.poster, seq = escrow.seq, "working on a bounty");
+        let (ledger, key, client, appended, view) = (
+            self.ledger.clone(),
+            self.key.clone(),
+            self.mesh.client(),
+            self.appended.clone(),
+            self.view.clone(),
+        );
+        tokio::spawn(async move {
+            let l = ledger.clone();
+            let k = key.clone();
+            let done = tokio::task::spawn_blocking(move || crate::bounty::work(&sandbox, &l, &k, escrow, &task)).await;
+            // The run's charge is an entry of our chain: let the pump publish it.
+            appended.notify_one();
+            match done {
+                Ok(Ok(output_hash)) => {
+                    let a = sign_claim(&key, &ledger, Claim::BountyResult { escrow, output_hash });
+                    match client.publish(Topic::Bounties, a.to_bytes()).await {
+                        Ok(()) => view.update(|v| v.stats.bounties_worked += 1),
+                        Err(e) => tracing::warn!("bounty result not published: {e}"),
+                    }
                 }
-                self.view.update(|v| v.stats.entries_ingested += u64::from(stored));
-                if matches!(outcome, Some(IngestOutcome::Fork { .. })) {
+                Ok(Err(e)) => tracing::warn!(event = "bounty_failed", "bounty task failed: {e}"),
+                Err(e) => tracing::error!("bounty task panicked: {e}"),
+            }
+        });
+    }
+
+    /// A result for one of this node's bounties: pay the worker if a local
+    /// run gives the same output.
+    async fn result_heard(&mut self, escrow: ippoc_economy::EscrowId, output_hash: [u8; 32], worker: NodeId) {
+        if escrow.poster != self.owner {
+            return;
+        }
+        let task = self
+            .board
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&escrow)
+            .cloned();
+        let (Some(task), Some(sandbox)) = (task, self.sandbox.clone()) else {
+            return;
+        };
+        let expected = tokio::task::spawn_blocking(move || crate::bounty::expected(&sandbox, &task)).await;
+        if !matches!(&expected, Ok(Ok(h)) if *h == output_hash) {
+            tracing::warn!(event = "bounty_result_wrong", worker = %worker, seq = escrow.seq, "a bounty result did not check out: not paid");
+            return;
+        }
+        let key = self.key.clone();
+        let paid = blocking(&self.ledger, move |l| {
+            let draft = ippoc_economy::store::Draft::new(
+                ippoc_economy::store::Intent::PayBounty { escrow, worker },
+                crate::ledger::now_ms(),
+            );
+            l.append(&key, draft)
+        })
+        .await;
+        match paid {
+            Some(Ok(_)) => {
+                self.board.lock().unwrap_or_else(|p| p.into_inner()).remove(&escrow);
+                tracing::info!(event = "bounty_paid", worker = %worker, seq = escrow.seq, "bounty paid");
+                self.view.update(|v| v.stats.bounties_paid += 1);
+                self.flush().await;
+            }
+            Some(Err(e)) => tracing::info!(worker = %worker, "bounty not paid: {e}"),
+            None => {}
+        }
+    }
+
+    /// Queues a peer's entry; [`Pump::ingest_inbox`] stores the queue in one batch.
+    fn ingest(&mut self, data: Vec<u8>, from: PeerId) {
+        if let Ok(entry) = SignedEntry::from_bytes(&data) {
+            self.inbox.push((entry, from));
+        }
+    }
+
+    /// Stores every queued entry with one ledger call: one flush for the
+    /// batch (group commit), instead of one per gossiped entry.
+    async fn ingest_inbox(&mut self) {
+        if self.inbox.is_empty() {
+            return;
+        }
+        let batch = std::mem::take(&mut self.inbox);
+        let entries: Vec<SignedEntry> = batch.iter().map(|(e, _)| e.clone()).collect();
+        match blocking(&self.ledger, move |l| l.ingest(entries)).await {
+            Some(Ok(outcomes)) => {
+                let mut stored = 0;
+                let mut forked = false;
+                for ((entry, from), outcome) in batch.iter().zip(&outcomes) {
+                    let (actor, seq, tx) = (entry.body.actor, entry.body.seq, entry.tx_id());
+                    tracing::info!(event = "entry_ingested", %from, actor = %actor, seq, tx = %tx, ?outcome, "entry from peer");
+                    if matches!(outcome, IngestOutcome::Applied | IngestOutcome::Bounced(_)) {
+                        self.receipts.push(tx);
+                        stored += 1;
+                    }
+                    forked |= matches!(outcome, IngestOutcome::Fork { .. });
+                }
+                self.view.update(|v| v.stats.entries_ingested += stored);
+                if forked {
                     self.warrant_new_forks().await;
                 }
             }
-            Some(Err(e)) => tracing::error!(tx = %tx, "ledger error ingesting a peer's entry: {e}"),
+            Some(Err(e)) => tracing::error!(entries = batch.len(), "ledger error ingesting peers' entries: {e}"),
             None => tracing::error!("ingest task failed"),
         }
     }
 
     /// Signs and gossips a claim; false if it could not be published.
     async fn publish(&mut self, topic: Topic, claim: Claim) -> bool {
-        let attestation = AttestationBody {
-            version: ATTESTATION_VERSION,
-            swarm_id: self.ledger.swarm_id(),
-            issuer: self.owner,
-            issued_ms: crate::ledger::now_ms(),
-            claim,
-        }
-        .sign(&self.key);
+        let attestation = sign_claim(&self.key, &self.ledger, claim);
         match self.mesh.publish(topic, attestation.to_bytes()).await {
             Ok(()) => {
                 self.view.update(|v| v.stats.attestations_sent += 1);
@@ -454,6 +628,7 @@ impl Pump {
         // Sync rounds store forks without telling the pump which; look here too.
         self.warrant_new_forks().await;
         self.save_doc();
+        self.publish_offers().await;
     }
 
     /// Writes this node's directory entry in the swarm document.
@@ -520,6 +695,10 @@ impl Pump {
                 }
             }
             Claim::Receipt { .. } => {}
+            Claim::BountyOffer { escrow, module, input } => {
+                self.offer_heard(escrow, crate::bounty::Task { module, input }).await
+            }
+            Claim::BountyResult { escrow, output_hash } => self.result_heard(escrow, output_hash, issuer).await,
             Claim::Warrant(w) => self.warrant_received(*w, issuer, from).await,
         }
     }

@@ -21,7 +21,7 @@ impl Validator for LedgerValidator {
     fn validate(&self, topic: Topic, data: &[u8], _source: &PeerId) -> Verdict {
         match topic {
             Topic::Entries => self.entry(data),
-            Topic::Attestations | Topic::Warrants => self.attestation(topic, data),
+            Topic::Attestations | Topic::Warrants | Topic::Bounties => self.attestation(topic, data),
             // The governance relay comes with the L2 bridge; nothing is relayed before.
             Topic::Governance => Verdict::Ignore,
         }
@@ -59,12 +59,13 @@ impl LedgerValidator {
             // Signatures, bounds and evidence are the same for every validator.
             Err(e) => return Verdict::Forged(e.to_string()),
         };
-        let is_warrant = matches!(a.body.claim, Claim::Warrant(_));
-        if is_warrant != (topic == Topic::Warrants) {
-            return Verdict::Reject(format!(
-                "a {} on the {topic} topic",
-                if is_warrant { "warrant" } else { "claim" }
-            ));
+        let home = match a.body.claim {
+            Claim::Warrant(_) => Topic::Warrants,
+            Claim::BountyOffer { .. } | Claim::BountyResult { .. } => Topic::Bounties,
+            Claim::Receipt { .. } | Claim::Checkpoint { .. } | Claim::Heartbeat { .. } => Topic::Attestations,
+        };
+        if home != topic {
+            return Verdict::Reject(format!("a {home} claim on the {topic} topic"));
         }
         Verdict::Accept
     }

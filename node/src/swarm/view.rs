@@ -70,6 +70,10 @@ pub struct MeshStats {
     pub doc_members: u64,
     /// Ban records in the swarm document.
     pub doc_ban_records: u64,
+    /// Bounty results this node produced and gossiped.
+    pub bounties_worked: u64,
+    /// Bounties of this node paid to a worker whose result checked out.
+    pub bounties_paid: u64,
 }
 
 /// The view, shared between the mesh pump, the admin API and whoever waits

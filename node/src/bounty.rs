@@ -1,0 +1,148 @@
+//! The bounty board over gossip: how a node in Worker Mode finds paid work.
+//!
+//! 1. The poster escrows the reward with a `BountyPost` entry whose task hash
+//!    is [`task_hash`]`(skill, input)`, and gossips a `BountyOffer` carrying
+//!    the skill and the input (topic `bounties`), again every attestation
+//!    interval while the bounty is open.
+//! 2. A worker (a node in Worker Mode, or one configured to take bounties)
+//!    checks the offer against the poster's entry (open escrow, same task
+//!    hash), runs the skill in its sandbox — charged to itself as bounty work,
+//!    which Worker Mode allows — and gossips a `BountyResult` with the
+//!    output's hash.
+//! 3. The poster re-runs the skill locally (a dry run: skills are
+//!    deterministic) and pays the escrow to the first worker whose hash
+//!    matches, with a `BountyPayout` entry. A wrong result is never paid.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use ed25519_dalek::SigningKey;
+use ippoc_economy::attestation::task_hash;
+use ippoc_economy::store::{Draft, Effect, Intent, Ledger};
+use ippoc_economy::{AccountId, Action, Amount, Currency, EscrowId};
+use ippoc_sandbox::{Capabilities, Sandbox};
+use sha2::{Digest, Sha256};
+
+use crate::error::NodeError;
+use crate::ledger::{ledger_error, now_ms};
+use crate::sandbox::{LedgerMeter, Unmetered};
+
+/// A skill and its input: what a bounty asks to be run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Task {
+    /// The skill (WebAssembly binary or text).
+    pub module: Vec<u8>,
+    /// Its input.
+    pub input: Vec<u8>,
+}
+
+/// The node's own open offers, shared by whoever posts and the mesh pump.
+pub type SharedBoard = Arc<Mutex<BTreeMap<EscrowId, Task>>>;
+
+/// An open bounty as the ledger shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OpenBounty {
+    /// Task hash of the post.
+    pub task: [u8; 32],
+    /// Reward still in escrow.
+    pub reward: Amount,
+    /// When the poster may take it back.
+    pub expires_at_ms: u64,
+}
+
+/// The bounty `escrow` if its post is held, applied, and its escrow not yet spent.
+pub fn open_bounty(ledger: &Ledger, escrow: &EscrowId) -> Result<Option<OpenBounty>, NodeError> {
+    let Some((entry, effect)) = ledger.entry(&escrow.poster, escrow.seq).map_err(ledger_error)? else {
+        return Ok(None);
+    };
+    let Action::BountyPost { task, expires_at_ms } = entry.body.action else {
+        return Ok(None);
+    };
+    if effect != Effect::Applied {
+        return Ok(None);
+    }
+    let held = ledger
+        .balance(&AccountId::Escrow(*escrow), Currency::Ippc)
+        .map_err(ledger_error)?;
+    Ok(u64::try_from(held.0).ok().filter(|v| *v > 0).map(|v| OpenBounty {
+        task,
+        reward: Amount::from_base(v),
+        expires_at_ms,
+    }))
+}
+
+/// Posts a bounty: escrows `reward` for running `task`, and puts the offer
+/// on the board for the mesh to gossip.
+pub fn post(
+    ledger: &Ledger,
+    key: &SigningKey,
+    board: &SharedBoard,
+    task: Task,
+    reward: Amount,
+    expires_at_ms: u64,
+) -> Result<EscrowId, NodeError> {
+    if task.module.len() > ippoc_economy::attestation::BOUNTY_MODULE_BYTES_MAX
+        || task.input.len() > ippoc_economy::attestation::BOUNTY_INPUT_BYTES_MAX
+    {
+        return Err(NodeError::Refused(
+            "the skill or its input is too large for the bounty board".into(),
+        ));
+    }
+    let intent = Intent::PostBounty {
+        reward,
+        task: task_hash(&task.module, &task.input),
+        expires_at_ms,
+    };
+    let entry = ledger.append(key, Draft::new(intent, now_ms())).map_err(ledger_error)?;
+    let escrow = EscrowId {
+        poster: ledger.owner(),
+        seq: entry.body().seq,
+    };
+    board.lock().unwrap_or_else(|p| p.into_inner()).insert(escrow, task);
+    Ok(escrow)
+}
+
+/// Fuel a bounty run may burn.
+pub const BOUNTY_FUEL_MAX: u64 = 1_000_000_000;
+
+/// Runs a bounty's task as its worker, charged to this node as bounty work;
+/// the output's hash, or why it failed.
+pub fn work(
+    sandbox: &Sandbox,
+    ledger: &Ledger,
+    key: &SigningKey,
+    escrow: EscrowId,
+    task: &Task,
+) -> Result<[u8; 32], String> {
+    let meter = LedgerMeter {
+        ledger,
+        key,
+        bounty: Some(escrow),
+    };
+    let limits = ippoc_sandbox::RunLimits {
+        fuel: BOUNTY_FUEL_MAX,
+        ..Default::default()
+    };
+    let run = sandbox
+        .run_module(&task.module, &Capabilities::default(), &task.input, &limits, &meter)
+        .map_err(|f| f.kind.to_string())?;
+    Ok(Sha256::digest(&run.output).into())
+}
+
+/// The poster's check of a result: the output hash of a local dry run.
+pub fn expected(sandbox: &Sandbox, task: &Task) -> Result<[u8; 32], String> {
+    let limits = ippoc_sandbox::RunLimits {
+        fuel: BOUNTY_FUEL_MAX,
+        ..Default::default()
+    };
+    let run = sandbox
+        .run_module(
+            &task.module,
+            &Capabilities::default(),
+            &task.input,
+            &limits,
+            &Unmetered(BOUNTY_FUEL_MAX),
+        )
+        .map_err(|f| f.kind.to_string())?;
+    Ok(Sha256::digest(&run.output).into())
+}
