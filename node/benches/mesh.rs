@@ -145,6 +145,29 @@ async fn node_mesh(dir: &std::path::Path) -> (Vec<Duration>, Duration, Vec<Vec<u
     for n in &nodes {
         n.view.wait_until(|v| v.heard.len() == NODES - 1).await;
     }
+    // Unloaded: one entry at a time, each waited for on every node.
+    let mut idle = Vec::new();
+    for m in 0..20 {
+        let from = &nodes[m % NODES];
+        let tx = from
+            .transfer(nodes[(m + 1) % NODES].id, Amount::from_base(IPPC))
+            .unwrap();
+        let t0 = Instant::now();
+        for n in nodes.iter().filter(|n| n.id != from.id) {
+            let ledger = n.ledger.clone();
+            n.view
+                .wait_until(|_| matches!(ledger.entry_by_tx(&tx), Ok(Some(_))))
+                .await;
+        }
+        idle.push(t0.elapsed());
+    }
+    idle.sort();
+    println!(
+        "unloaded: one entry to all {} other nodes, p50 {:.3?}  max {:.3?} (20 entries, one at a time)",
+        NODES - 1,
+        percentile(&idle, 0.5),
+        idle[idle.len() - 1]
+    );
     let start = Instant::now();
     let mut sent: Vec<(TxId, Instant)> = Vec::new();
     let mut payloads = Vec::new();
@@ -199,32 +222,42 @@ async fn catch_up(dir: &std::path::Path) {
         Amount::from_base(1_000_000 * IPPC),
         Amount::from_base(IPPC),
     );
+    // The history exists before the source's mesh starts, so gossip carries none of it: all by sync.
+    {
+        let source = Ledger::open(
+            &dir.join("a").join("ledger"),
+            genesis.clone(),
+            id(&ka),
+            Default::default(),
+        )
+        .unwrap();
+        let t = Instant::now();
+        let mut done = 0;
+        while done < CATCH_UP {
+            let n = (CATCH_UP - done).min(1024);
+            let drafts = (0..n)
+                .map(|_| {
+                    Draft::new(
+                        Intent::Transfer {
+                            to: id(&kb),
+                            currency: Currency::Ippc,
+                            amount: Amount::from_base(1),
+                        },
+                        1,
+                    )
+                })
+                .collect();
+            source.append_batch(&ka, drafts).unwrap();
+            done += n;
+        }
+        println!(
+            "catch-up: {CATCH_UP} entries written on the source in {:.2?}",
+            t.elapsed()
+        );
+    }
     let a = LocalNode::start(LocalConfig::new(&dir.join("a"), genesis.clone(), ka.clone(), vec![]))
         .await
         .unwrap();
-    let t = Instant::now();
-    let mut done = 0;
-    while done < CATCH_UP {
-        let n = (CATCH_UP - done).min(1024);
-        let drafts = (0..n)
-            .map(|_| {
-                Draft::new(
-                    Intent::Transfer {
-                        to: id(&kb),
-                        currency: Currency::Ippc,
-                        amount: Amount::from_base(1),
-                    },
-                    1,
-                )
-            })
-            .collect();
-        a.ledger.append_batch(&ka, drafts).unwrap();
-        done += n;
-    }
-    println!(
-        "catch-up: {CATCH_UP} entries written on the source in {:.2?}",
-        t.elapsed()
-    );
     let entries: Vec<SignedEntry> = a.ledger.range(&id(&ka), 0, CATCH_UP).map(|r| r.unwrap().0).collect();
     let missing_bytes: u64 = entries.iter().map(|e| e.to_bytes().len() as u64).sum();
 
@@ -281,7 +314,7 @@ fn main() {
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
     rt.block_on(async {
-        println!("{NODES}-node in-process mesh, {MESSAGES} entries published round-robin");
+        println!("{NODES}-node in-process mesh, {MESSAGES} entries published round-robin in a burst");
         let (lat, wall, payloads) = node_mesh(dir.path()).await;
         let (np50, np99, nrate) = report("ippoc nodes (ledger)", lat, wall);
         let (blat, bwall) = bare_mesh(&payloads).await;

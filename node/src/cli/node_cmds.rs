@@ -118,6 +118,37 @@ pub fn peers(env: &Env) -> Result<(), Failure> {
     for b in &view.banned {
         println!("  {}  {} (at {} ms)", b.peer, b.reason, b.at_ms);
     }
+    println!(
+        "heard      {} nodes (last heartbeat: beat, state root, entries)",
+        view.heard.len()
+    );
+    for (node, h) in &view.heard {
+        println!(
+            "  {}  beat {}  root {}  entries {}",
+            node,
+            h.beat,
+            &h.state_root[..16.min(h.state_root.len())],
+            h.entries
+        );
+    }
+    let s = &view.stats;
+    println!(
+        "gossip     entries published {} ingested {}; attestations sent {} received {}; warrants sent {} received {}",
+        s.entries_published,
+        s.entries_ingested,
+        s.attestations_sent,
+        s.attestations_received,
+        s.warrants_sent,
+        s.warrants_received
+    );
+    println!(
+        "sync       rounds {}  entries {}  bytes {} (missing {})",
+        s.sync_rounds, s.sync_entries, s.sync_bytes, s.sync_missing_bytes
+    );
+    println!(
+        "swarm doc  {} members, {} ban records; bounties worked {} paid {}",
+        s.doc_members, s.doc_ban_records, s.bounties_worked, s.bounties_paid
+    );
     Ok(())
 }
 
