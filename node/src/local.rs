@@ -195,3 +195,23 @@ impl LocalNode {
         self.mesh.stop().await;
     }
 }
+
+/// Waits until `done` holds, re-checking whenever any of `nodes` changes
+/// (every ingest, sync round, ban and heartbeat changes a node's view), for
+/// at most `timeout`; false if it timed out. No polling, no sleeps.
+pub async fn until(nodes: &[&LocalNode], timeout: std::time::Duration, done: impl Fn() -> bool) -> bool {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let mut changes: Vec<_> = nodes.iter().map(|n| n.view.subscribe()).collect();
+        if done() {
+            return true;
+        }
+        if changes.is_empty() {
+            return false;
+        }
+        let any = futures::future::select_all(changes.iter_mut().map(|c| Box::pin(c.changed())));
+        if tokio::time::timeout_at(deadline, any).await.is_err() {
+            return false;
+        }
+    }
+}

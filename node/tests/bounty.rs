@@ -23,17 +23,10 @@ fn id(k: &SigningKey) -> NodeId {
 }
 
 async fn until(nodes: &[&LocalNode], what: &str, done: impl Fn() -> bool) {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let mut changes: Vec<_> = nodes.iter().map(|n| n.view.subscribe()).collect();
-        if done() {
-            return;
-        }
-        let any = futures::future::select_all(changes.iter_mut().map(|c| Box::pin(c.changed())));
-        if tokio::time::timeout_at(deadline, any).await.is_err() {
-            panic!("timed out waiting for {what}");
-        }
-    }
+    assert!(
+        ippoc_node::local::until(nodes, WAIT, done).await,
+        "timed out waiting for {what}"
+    );
 }
 
 fn wallet(n: &LocalNode, of: NodeId) -> i128 {

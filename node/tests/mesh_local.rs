@@ -47,23 +47,15 @@ async fn swarm(n: usize) -> Swarm {
     Swarm { nodes, _dir: dir }
 }
 
-/// Waits until `done` holds, re-checking whenever any of `nodes` changes.
+/// Waits until `done` holds (woken by the nodes' changes), or fails with what the nodes hold.
 async fn until(nodes: &[&LocalNode], what: &str, done: impl Fn() -> bool) {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let mut changes: Vec<_> = nodes.iter().map(|n| n.view.subscribe()).collect();
-        if done() {
-            return;
-        }
-        let any = futures::future::select_all(changes.iter_mut().map(|c| Box::pin(c.changed())));
-        if tokio::time::timeout_at(deadline, any).await.is_err() {
-            let roots: Vec<String> = nodes
-                .iter()
-                .map(|n| hex::encode(&n.state_root().unwrap()[..4]))
-                .collect();
-            let entries: Vec<u64> = nodes.iter().map(|n| n.entries().unwrap()).collect();
-            panic!("timed out waiting for {what}; roots {roots:?}, entries {entries:?}");
-        }
+    if !ippoc_node::local::until(nodes, WAIT, done).await {
+        let roots: Vec<String> = nodes
+            .iter()
+            .map(|n| hex::encode(&n.state_root().unwrap()[..4]))
+            .collect();
+        let entries: Vec<u64> = nodes.iter().map(|n| n.entries().unwrap()).collect();
+        panic!("timed out waiting for {what}; roots {roots:?}, entries {entries:?}");
     }
 }
 
