@@ -334,3 +334,42 @@ async fn a_partition_cuts_links_until_it_is_healed() {
         node.mesh.stop().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gossip_flows_over_quic_on_loopback() {
+    let mut nodes = Vec::new();
+    for _ in 0..2 {
+        let mut config = MeshConfig::new([7; 32], Transport::Tcp);
+        config.listen = vec!["/ip4/127.0.0.1/udp/0/quic-v1".parse().unwrap()];
+        config.heartbeat_ms = 100;
+        let mesh = Mesh::start(
+            Keypair::generate_ed25519(),
+            config,
+            validator(),
+            Arc::new(ippoc_mesh::NoSync),
+        )
+        .unwrap();
+        let mut probe = Probe {
+            mesh,
+            seen: Vec::new(),
+            addr: unique_memory_addr(),
+        };
+        let MeshEvent::Listening(addr) = probe.until("listening", |e| matches!(e, MeshEvent::Listening(_))).await
+        else {
+            unreachable!()
+        };
+        assert!(addr.to_string().contains("/quic-v1"), "{addr}");
+        probe.addr = addr;
+        nodes.push(probe);
+    }
+    line(&mut nodes).await;
+    nodes[0]
+        .mesh
+        .publish(Topic::Entries, b"over quic".to_vec())
+        .await
+        .unwrap();
+    nodes[1].until("delivery over QUIC", delivered(b"over quic")).await;
+    for node in nodes {
+        node.mesh.stop().await;
+    }
+}
