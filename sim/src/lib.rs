@@ -1,14 +1,72 @@
 //! IPPOC simulator: many real nodes in one process, with failure classes
-//! injected, measured from the nodes' own state.
+//! injected, measured from the nodes' own state (DESIGN.md §11).
 //!
-//! This crate will build N nodes from `ippoc-node` (the same code as the
-//! daemon) with simulated hardware (`ippoc_node::hardware::StaticProbe`), a
-//! controllable in-memory network, and scenarios as TOML data (bankruptcy,
-//! byzantine, clone attack, bad evolution, partition, churn), and write JSON,
-//! Markdown and PNG reports (DESIGN.md §11).
+//! Each node is an `ippoc_node::local::LocalNode`: the daemon's own ledger,
+//! gossip validator, anti-entropy sync, attestations, swarm document and
+//! bounty board, on the mesh's memory transport, sharing one sandbox. A
+//! scenario (TOML, `sim/scenarios/`) lists phases of actions: transfers,
+//! forgers, bankruptcy, crash-and-restart churn, partitions and heals, clone
+//! attacks through the real boot path on simulated hardware, and toxic
+//! skills. After each phase the simulator waits for the swarm to settle and
+//! reads the metrics back from every node.
 //!
-//! It may depend on `ippoc-node` and, through it, on every leaf crate; nothing
-//! depends on it.
-//!
-//! Status: the crate exists so that the workspace has its final shape; the
-//! harness lands with the simulator issue.
+//! It may depend on `ippoc-node` and, through it, on every leaf crate;
+//! nothing depends on it.
+
+pub mod attacks;
+pub mod report;
+pub mod run;
+pub mod scenario;
+
+use std::time::Instant;
+
+pub use report::Report;
+pub use run::{Options, Sim};
+pub use scenario::Scenario;
+
+/// Runs `scenario` with `options`; `progress` is told each phase's name as it starts.
+pub async fn run(scenario: &Scenario, options: Options, mut progress: impl FnMut(&str)) -> Result<Report, String> {
+    let started = Instant::now();
+    progress("starting nodes");
+    let mut sim = Sim::start(options.clone()).await?;
+    sim.sample();
+    let mut phases = Vec::new();
+    let mut converge_after_heal_ms = None;
+    for phase in &scenario.phases {
+        progress(&phase.name);
+        let report = sim.phase(phase).await?;
+        if phase.heal {
+            converge_after_heal_ms = Some(report.duration_ms);
+        }
+        phases.push(report);
+    }
+    progress("measuring");
+    let measured = sim.measure();
+    let wall_ms = started.elapsed().as_millis() as u64;
+    let criteria = report::criteria(&measured, &phases, sim.clones, sim.toxic);
+    let ok = criteria.iter().all(|c| c.ok);
+    let busy_ms: u64 = phases.iter().map(|p| p.duration_ms).sum();
+    let report = Report {
+        scenario: scenario.name.clone(),
+        description: scenario.description.clone(),
+        options,
+        versions: report::Versions::current(),
+        phases,
+        latency_p50_ms: report::percentile(&sim.latencies_ms, 0.5),
+        latency_p99_ms: report::percentile(&sim.latencies_ms, 0.99),
+        transfers: sim.transfers,
+        entries_per_s: sim.transfers as f64 / (busy_ms.max(1) as f64 / 1000.0),
+        converge_after_heal_ms,
+        clones: sim.clones,
+        toxic: sim.toxic,
+        forged_sent: sim.forged_sent,
+        peak_memory_mib: report::peak_memory_mib(),
+        wall_ms,
+        samples: sim.samples.clone(),
+        measured,
+        criteria,
+        ok,
+    };
+    sim.stop().await;
+    Ok(report)
+}

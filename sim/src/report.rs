@@ -1,0 +1,275 @@
+//! The run's report: JSON for tools, Markdown for people, and the success
+//! criteria of DESIGN.md §11 checked against what was measured.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::run::{Measured, Options};
+
+/// One phase, as it went.
+#[derive(Debug, Clone, Serialize)]
+pub struct PhaseReport {
+    /// Name.
+    pub name: String,
+    /// Whether the swarm settled within the timeout.
+    pub settled: bool,
+    /// Actions plus settling, ms.
+    pub duration_ms: u64,
+    /// Nodes crashed and restarted.
+    pub crashed: usize,
+    /// Nodes drained into Worker Mode.
+    pub bankrupt: usize,
+    /// Forgers so far.
+    pub forgers: usize,
+    /// Whether the swarm was split at the end of the phase.
+    pub partitioned: bool,
+    /// Transfers issued.
+    pub transfers: u32,
+}
+
+/// The state of the swarm at one moment.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Sample {
+    /// Since the start, ms.
+    pub at_ms: u64,
+    /// Distinct state roots among live honest nodes.
+    pub distinct_roots: usize,
+    /// Peers banned by any honest node.
+    pub bans: usize,
+    /// Live honest nodes.
+    pub live: usize,
+}
+
+/// One success criterion.
+#[derive(Debug, Clone, Serialize)]
+pub struct Criterion {
+    /// What.
+    pub name: String,
+    /// Measured.
+    pub value: String,
+    /// Required.
+    pub target: String,
+    /// Met.
+    pub ok: bool,
+}
+
+/// Everything a run produced.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// Scenario name.
+    pub scenario: String,
+    /// Its description.
+    pub description: String,
+    /// How it ran.
+    pub options: Options,
+    /// Versions of what ran.
+    pub versions: Versions,
+    /// Phases.
+    pub phases: Vec<PhaseReport>,
+    /// Metrics.
+    pub measured: Measured,
+    /// Delivery latency p50, ms.
+    pub latency_p50_ms: f64,
+    /// Delivery latency p99, ms.
+    pub latency_p99_ms: f64,
+    /// Transfers issued.
+    pub transfers: u64,
+    /// Transfers per second of run time.
+    pub entries_per_s: f64,
+    /// Time the swarm took to settle after the partition healed, ms.
+    pub converge_after_heal_ms: Option<u64>,
+    /// Clone attempts and refusals.
+    pub clones: (u32, u32),
+    /// Toxic skills tried and deployed.
+    pub toxic: (u32, u32),
+    /// Forged entries sent.
+    pub forged_sent: u64,
+    /// Peak resident memory of the process, MiB.
+    pub peak_memory_mib: f64,
+    /// Wall time, ms.
+    pub wall_ms: u64,
+    /// State over time.
+    pub samples: Vec<Sample>,
+    /// The criteria.
+    pub criteria: Vec<Criterion>,
+    /// All criteria met.
+    pub ok: bool,
+}
+
+/// Versions recorded with a run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Versions {
+    /// ippoc.
+    pub ippoc: String,
+}
+
+impl Versions {
+    /// This build's versions.
+    pub fn current() -> Versions {
+        Versions {
+            ippoc: env!("CARGO_PKG_VERSION").to_string(),
+        }
+    }
+}
+
+/// The process's peak resident set (VmHWM), MiB.
+pub fn peak_memory_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// The p-th percentile (0..=1) of `values`.
+pub fn percentile(values: &[f64], p: f64) -> f64 {
+    if values.is_empty() {
+        return 0.0;
+    }
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    v[((v.len() - 1) as f64 * p).round() as usize]
+}
+
+/// The success criteria, judged on what was measured.
+pub fn criteria(m: &Measured, phases: &[PhaseReport], clones: (u32, u32), toxic: (u32, u32)) -> Vec<Criterion> {
+    let c = |name: &str, value: String, target: &str, ok: bool| Criterion {
+        name: name.into(),
+        value,
+        target: target.into(),
+        ok,
+    };
+    let unsettled: Vec<&str> = phases.iter().filter(|p| !p.settled).map(|p| p.name.as_str()).collect();
+    vec![
+        c("ledger divergence", m.divergence.to_string(), "0", m.divergence == 0),
+        c(
+            "unauthorized spend",
+            m.unauthorized_spend.to_string(),
+            "0",
+            m.unauthorized_spend == 0,
+        ),
+        c(
+            "trust collapse (honest nodes banned)",
+            format!("{:.1}%", m.trust_collapse_pct),
+            "< 5%",
+            m.trust_collapse_pct < 5.0,
+        ),
+        c(
+            "every phase settled",
+            if unsettled.is_empty() {
+                "yes".into()
+            } else {
+                format!("not: {}", unsettled.join(", "))
+            },
+            "yes",
+            unsettled.is_empty(),
+        ),
+        c(
+            "forgers banned",
+            format!("{}/{}", m.forgers_banned, m.forgers),
+            "all",
+            m.forgers_banned == m.forgers,
+        ),
+        c(
+            "bankrupt nodes recovered through bounties",
+            format!("{}/{}", m.bankrupt_recovered, m.bankrupt),
+            "all",
+            m.bankrupt_recovered == m.bankrupt,
+        ),
+        c(
+            "clones refused",
+            format!("{}/{}", clones.1, clones.0),
+            "all",
+            clones.1 == clones.0,
+        ),
+        c(
+            "toxic skills deployed",
+            format!("{}/{}", toxic.1, toxic.0),
+            "0",
+            toxic.1 == 0,
+        ),
+    ]
+}
+
+impl Report {
+    /// The Markdown summary.
+    pub fn markdown(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(s, "# ippoc-sim: {}\n\n{}\n", self.scenario, self.description);
+        let _ = writeln!(
+            s,
+            "{} nodes, seed {}, ippoc {}; wall time {:.1} s, peak memory {:.0} MiB.\n",
+            self.options.nodes,
+            self.options.seed,
+            self.versions.ippoc,
+            self.wall_ms as f64 / 1000.0,
+            self.peak_memory_mib
+        );
+        let _ = writeln!(s, "**Result: {}**\n", if self.ok { "PASS" } else { "FAIL" });
+        let _ = writeln!(s, "| criterion | measured | target | |\n|---|---|---|---|");
+        for c in &self.criteria {
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {} |",
+                c.name,
+                c.value,
+                c.target,
+                if c.ok { "ok" } else { "FAILED" }
+            );
+        }
+        let _ = writeln!(
+            s,
+            "\n| phase | settled | time (s) | crashed | bankrupt | forgers | split | transfers |"
+        );
+        let _ = writeln!(s, "|---|---|---|---|---|---|---|---|");
+        for p in &self.phases {
+            let _ = writeln!(
+                s,
+                "| {} | {} | {:.1} | {} | {} | {} | {} | {} |",
+                p.name,
+                if p.settled { "yes" } else { "NO" },
+                p.duration_ms as f64 / 1000.0,
+                p.crashed,
+                p.bankrupt,
+                p.forgers,
+                if p.partitioned { "yes" } else { "no" },
+                p.transfers
+            );
+        }
+        let m = &self.measured;
+        let _ = writeln!(s, "\n| metric | value |\n|---|---|");
+        let rows = [
+            ("delivery latency p50", format!("{:.1} ms", self.latency_p50_ms)),
+            ("delivery latency p99", format!("{:.1} ms", self.latency_p99_ms)),
+            ("transfers", self.transfers.to_string()),
+            ("transfers per second", format!("{:.0}", self.entries_per_s)),
+            (
+                "time to converge after heal",
+                self.converge_after_heal_ms
+                    .map_or("-".into(), |ms| format!("{:.1} s", ms as f64 / 1000.0)),
+            ),
+            ("messages per honest node", format!("{:.0}", m.messages_per_node)),
+            ("sync bytes per honest node", format!("{:.0}", m.sync_bytes_per_node)),
+            ("forged entries sent", self.forged_sent.to_string()),
+        ];
+        for (k, v) in rows {
+            let _ = writeln!(s, "| {k} | {v} |");
+        }
+        s
+    }
+
+    /// Writes `report.json` and `summary.md` into `dir`.
+    pub fn write(&self, dir: &Path) -> Result<(), String> {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let json = serde_json::to_string_pretty(self).expect("the report serializes");
+        std::fs::write(dir.join("report.json"), json).map_err(|e| e.to_string())?;
+        std::fs::write(dir.join("summary.md"), self.markdown()).map_err(|e| e.to_string())?;
+        Ok(())
+    }
+}

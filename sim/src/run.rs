@@ -1,0 +1,659 @@
+//! The simulation run: real nodes ([`LocalNode`], the daemon's own ledger,
+//! validator, sync and mesh pump) in one process on the memory transport, the
+//! scenario's actions applied phase by phase, and every number read back from
+//! the nodes' own state.
+
+use std::cell::RefCell;
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ed25519_dalek::SigningKey;
+use ippoc_economy::entry::{ENTRY_VERSION, EntryBody, Outcome};
+use ippoc_economy::genesis::Genesis;
+use ippoc_economy::store::Mode;
+use ippoc_economy::{AccountId, Action, Amount, Currency, NodeId, TxId};
+use ippoc_mesh::{Multiaddr, PeerId, Topic};
+use ippoc_node::bounty::Task;
+use ippoc_node::local::{LocalConfig, LocalNode, until};
+use ippoc_sandbox::{Capabilities, DryRun, ModuleCache, RunLimits, Sandbox, SandboxConfig};
+use rand::rngs::StdRng;
+use rand::seq::{IndexedRandom, SliceRandom};
+use rand::{Rng, SeedableRng};
+use sha2::{Digest, Sha256};
+
+use crate::report::{PhaseReport, Sample};
+use crate::scenario::Phase;
+
+const IPPC: u64 = 1_000_000;
+/// Every node's genesis stipend.
+pub const STIPEND_IPPC: u64 = 1000;
+/// What a bankrupt node pays away (leaving it below the Worker Mode threshold).
+const DRAIN_IPPC: u64 = 950;
+/// A bounty's reward: enough to lift a drained node back above the solvency threshold.
+const BOUNTY_REWARD_IPPC: u64 = 500;
+const ECHO: &str = include_str!("../../examples/skills/echo.wat");
+const TOXIC: [(&str, &str); 3] = [
+    ("loop", include_str!("../../examples/skills/toxic/loop.wat")),
+    ("memory", include_str!("../../examples/skills/toxic/memory.wat")),
+    ("recursion", include_str!("../../examples/skills/toxic/recursion.wat")),
+];
+
+/// How to run.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Options {
+    /// Nodes.
+    pub nodes: usize,
+    /// Seed of every random choice (keys, topology, who fails, transfers).
+    pub seed: u64,
+    /// Most time one phase may take to settle.
+    pub settle_timeout_ms: u64,
+}
+
+struct SimNode {
+    key: SigningKey,
+    id: NodeId,
+    peer: PeerId,
+    dir: PathBuf,
+    live: Option<LocalNode>,
+    forger: bool,
+    bankrupt: bool,
+    group: u8,
+}
+
+/// A running simulation.
+pub struct Sim {
+    options: Options,
+    genesis: Genesis,
+    sandbox: Arc<Sandbox>,
+    rng: StdRng,
+    dir: tempfile::TempDir,
+    nodes: Vec<SimNode>,
+    partitioned: bool,
+    started: Instant,
+    /// Transfers not yet seen everywhere: (tx, issued at, group).
+    open: Vec<(TxId, Instant, u8)>,
+    /// Delivery latencies (issue → held by every live honest node of the group).
+    pub latencies_ms: Vec<f64>,
+    /// State over time.
+    pub samples: Vec<Sample>,
+    /// Clone attempts and how many were refused.
+    pub clones: (u32, u32),
+    /// Toxic skills tried and how many passed simulation (were deployed).
+    pub toxic: (u32, u32),
+    /// Nodes drained into Worker Mode, over the run.
+    pub bankrupt_total: usize,
+    /// Transfers issued.
+    pub transfers: u64,
+    /// Forged entries sent.
+    pub forged_sent: u64,
+}
+
+fn key_of(seed: u64, i: usize) -> SigningKey {
+    let mut h = Sha256::new();
+    h.update(b"ippoc-sim-key\0");
+    h.update(seed.to_be_bytes());
+    h.update((i as u64).to_be_bytes());
+    SigningKey::from_bytes(&h.finalize().into())
+}
+
+fn id_of(key: &SigningKey) -> NodeId {
+    NodeId::from_bytes(key.verifying_key().to_bytes())
+}
+
+impl Sim {
+    /// Creates the swarm's genesis and starts every node.
+    pub async fn start(options: Options) -> Result<Sim, String> {
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let keys: Vec<SigningKey> = (0..options.nodes).map(|i| key_of(options.seed, i)).collect();
+        let founders: Vec<NodeId> = keys.iter().map(id_of).collect();
+        let genesis = Genesis::new(
+            "ippoc-sim",
+            1,
+            &founders,
+            Amount::from_base(STIPEND_IPPC * IPPC),
+            Amount::from_base(1_000_000 * IPPC),
+        );
+        // One sandbox serves every node: an engine per node would reserve far
+        // more address space than 1000 nodes may have.
+        let config = SandboxConfig {
+            concurrent_runs_max: 8,
+            memory_bytes_max: 16 << 20,
+            ..SandboxConfig::default()
+        };
+        let sandbox = Sandbox::new(config, ModuleCache::new(None, [0x5a; 32])).map_err(|e| e.to_string())?;
+        let mut sim = Sim {
+            rng: StdRng::seed_from_u64(options.seed),
+            options,
+            genesis,
+            sandbox: Arc::new(sandbox),
+            dir,
+            nodes: Vec::new(),
+            partitioned: false,
+            started: Instant::now(),
+            open: Vec::new(),
+            latencies_ms: Vec::new(),
+            samples: Vec::new(),
+            clones: (0, 0),
+            toxic: (0, 0),
+            bankrupt_total: 0,
+            transfers: 0,
+            forged_sent: 0,
+        };
+        for (i, key) in keys.into_iter().enumerate() {
+            let id = id_of(&key);
+            let peer = ippoc_mesh::peer_id_of_ed25519(id.as_bytes()).expect("a valid key");
+            let dir = sim.dir.path().join(format!("node-{i:04}"));
+            sim.nodes.push(SimNode {
+                key,
+                id,
+                peer,
+                dir,
+                live: None,
+                forger: false,
+                bankrupt: false,
+                group: 0,
+            });
+            sim.boot(i).await?;
+        }
+        let timeout = sim.timeout();
+        let n = sim.nodes.len();
+        let live = sim.live_honest();
+        if !until(&live, timeout, || {
+            live.iter().all(|l| l.view.get().heard.len() + 1 >= n)
+        })
+        .await
+        {
+            return Err("the swarm did not form: not every node heard every other".into());
+        }
+        Ok(sim)
+    }
+
+    fn timeout(&self) -> Duration {
+        Duration::from_millis(self.options.settle_timeout_ms)
+    }
+
+    /// Starts node `i` from its data dir, bootstrapping to a few live nodes of its group.
+    async fn boot(&mut self, i: usize) -> Result<(), String> {
+        let group = self.nodes[i].group;
+        let candidates: Vec<Multiaddr> = self
+            .nodes
+            .iter()
+            .filter(|n| n.group == group)
+            .filter_map(|n| n.live.as_ref().map(|l| l.addr.clone()))
+            .collect();
+        let bootstrap: Vec<Multiaddr> = candidates.choose_multiple(&mut self.rng, 3).cloned().collect();
+        let n = &self.nodes[i];
+        let mut config = LocalConfig::new(&n.dir, self.genesis.clone(), n.key.clone(), bootstrap);
+        config.mesh.heartbeat_ms = 300;
+        config.cadence.attest_interval = Duration::from_millis(2000);
+        config.cadence.sync_interval = Duration::from_millis(3000);
+        config.sandbox = Some(self.sandbox.clone());
+        let node = LocalNode::start(config).await.map_err(|e| e.to_string())?;
+        if self.partitioned {
+            // A node restarted during a partition stays on its side.
+            let other: Vec<PeerId> = self.nodes.iter().filter(|m| m.group != group).map(|m| m.peer).collect();
+            node.client().partition(other, true).await.map_err(|e| e.to_string())?;
+        }
+        self.nodes[i].live = Some(node);
+        Ok(())
+    }
+
+    fn live_honest(&self) -> Vec<&LocalNode> {
+        self.nodes
+            .iter()
+            .filter(|n| !n.forger)
+            .filter_map(|n| n.live.as_ref())
+            .collect()
+    }
+
+    fn pick(&mut self, fraction: f64, eligible: impl Fn(&SimNode) -> bool) -> Vec<usize> {
+        let mut idx: Vec<usize> = (0..self.nodes.len()).filter(|i| eligible(&self.nodes[*i])).collect();
+        idx.shuffle(&mut self.rng);
+        let k = ((self.nodes.len() as f64) * fraction).round() as usize;
+        idx.truncate(k);
+        idx.sort();
+        idx
+    }
+
+    /// Runs one phase: its actions, then waits for the swarm to settle.
+    pub async fn phase(&mut self, phase: &Phase) -> Result<PhaseReport, String> {
+        let begun = Instant::now();
+        let crashed = self.pick(phase.crash_restart, |n| !n.forger && n.live.is_some());
+        for &i in &crashed {
+            if let Some(node) = self.nodes[i].live.take() {
+                node.stop().await;
+            }
+        }
+        if phase.partition > 0.0 {
+            self.split(phase.partition).await?;
+        }
+        if phase.heal {
+            self.heal().await?;
+        }
+        if phase.forgers > 0.0 {
+            for i in self.pick(phase.forgers, |n| !n.forger && !n.bankrupt && n.live.is_some()) {
+                self.nodes[i].forger = true;
+            }
+        }
+        self.forge().await;
+        let bankrupt = if phase.bankrupt > 0.0 {
+            self.bankrupt(phase.bankrupt)?
+        } else {
+            Vec::new()
+        };
+        for i in 0..phase.clones {
+            self.clones.0 += 1;
+            let dir = self.dir.path().join(format!("clone-{}", self.clones.0));
+            let refused = tokio::task::spawn_blocking(move || crate::attacks::clone_attempt(&dir, i))
+                .await
+                .map_err(|e| e.to_string())??;
+            self.clones.1 += u32::from(refused);
+        }
+        if phase.toxic_skills {
+            self.evolve()?;
+        }
+        self.transfer(phase.transfers)?;
+        for &i in &crashed {
+            self.boot(i).await?;
+        }
+        let settled = self.settle(&bankrupt).await;
+        let settle_ms = begun.elapsed().as_millis() as u64;
+        self.sample();
+        Ok(PhaseReport {
+            name: phase.name.clone(),
+            settled,
+            duration_ms: settle_ms,
+            crashed: crashed.len(),
+            bankrupt: bankrupt.len(),
+            forgers: self.nodes.iter().filter(|n| n.forger).count(),
+            partitioned: self.partitioned,
+            transfers: phase.transfers,
+        })
+    }
+
+    async fn split(&mut self, fraction: f64) -> Result<(), String> {
+        for i in self.pick(fraction, |_| true) {
+            self.nodes[i].group = 1;
+        }
+        self.partitioned = true;
+        for side in [0u8, 1] {
+            let other: Vec<PeerId> = self.nodes.iter().filter(|n| n.group != side).map(|n| n.peer).collect();
+            let own: Vec<Multiaddr> = self
+                .nodes
+                .iter()
+                .filter(|n| n.group == side)
+                .filter_map(|n| n.live.as_ref().map(|l| l.addr.clone()))
+                .collect();
+            for n in self.nodes.iter().filter(|n| n.group == side) {
+                if let Some(l) = &n.live {
+                    l.client()
+                        .partition(other.clone(), true)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    // Each side must hold together on its own.
+                    for addr in own.choose_multiple(&mut self.rng, 3) {
+                        let _ = l.client().dial(addr.clone()).await;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn heal(&mut self) -> Result<(), String> {
+        let everyone: Vec<PeerId> = self.nodes.iter().map(|n| n.peer).collect();
+        let addrs: Vec<Multiaddr> = self
+            .nodes
+            .iter()
+            .filter_map(|n| n.live.as_ref().map(|l| l.addr.clone()))
+            .collect();
+        for n in &self.nodes {
+            if let Some(l) = &n.live {
+                l.client()
+                    .partition(everyone.clone(), false)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                for addr in addrs.choose_multiple(&mut self.rng, 3) {
+                    let _ = l.client().dial(addr.clone()).await;
+                }
+            }
+        }
+        for n in &mut self.nodes {
+            n.group = 0;
+        }
+        self.partitioned = false;
+        Ok(())
+    }
+
+    /// Every forger gossips a few entries it signed for someone else.
+    async fn forge(&mut self) {
+        let victims: Vec<NodeId> = self.nodes.iter().filter(|n| !n.forger).map(|n| n.id).collect();
+        let swarm = self.genesis.swarm_id();
+        for n in self.nodes.iter().filter(|n| n.forger) {
+            let Some(l) = &n.live else { continue };
+            for k in 0..3u64 {
+                let Some(victim) = victims.choose(&mut self.rng) else {
+                    return;
+                };
+                let forged = EntryBody {
+                    version: ENTRY_VERSION,
+                    swarm_id: swarm,
+                    actor: n.id,
+                    seq: 1_000_000 + self.forged_sent + k,
+                    prev: TxId::ZERO,
+                    timestamp_ms: 1,
+                    action: Action::Transfer,
+                    transfers: vec![],
+                    deps: vec![],
+                    outcome: Outcome::Success,
+                    proof: None,
+                    memo: b"forged".to_vec(),
+                };
+                // Signed with the forger's key, claimed as the victim's: a bad signature.
+                let mut entry = forged.sign(&n.key);
+                entry.body.actor = *victim;
+                if l.client().publish(Topic::Entries, entry.to_bytes()).await.is_ok() {
+                    self.forged_sent += 1;
+                }
+            }
+        }
+    }
+
+    /// Drains `fraction` of the honest nodes into Worker Mode; solvent nodes
+    /// post three bounties per drained node.
+    fn bankrupt(&mut self, fraction: f64) -> Result<Vec<usize>, String> {
+        let drained = self.pick(fraction, |n| !n.forger && !n.bankrupt && n.live.is_some());
+        let solvent: Vec<usize> = (0..self.nodes.len())
+            .filter(|i| !drained.contains(i))
+            .filter(|i| !self.nodes[*i].forger && !self.nodes[*i].bankrupt && self.nodes[*i].live.is_some())
+            .collect();
+        if solvent.is_empty() {
+            return Err("no solvent node left to post bounties".into());
+        }
+        for &i in &drained {
+            let to = self.nodes[*solvent.choose(&mut self.rng).expect("non-empty")].id;
+            let node = self.nodes[i].live.as_ref().expect("live");
+            node.transfer(to, Amount::from_base(DRAIN_IPPC * IPPC))
+                .map_err(|e| e.to_string())?;
+            if node.ledger.mode().map_err(|e| e.to_string())? != Mode::Worker {
+                return Err(format!("node {i} is not in Worker Mode after the drain"));
+            }
+            self.nodes[i].bankrupt = true;
+            self.bankrupt_total += 1;
+        }
+        for b in 0..drained.len() * 3 {
+            let poster = &self.nodes[solvent[b % solvent.len()]];
+            let node = poster.live.as_ref().expect("live");
+            let task = Task {
+                module: ECHO.as_bytes().to_vec(),
+                input: format!("bounty {b} of {}", poster.id).into_bytes(),
+            };
+            node.post_bounty(task, Amount::from_base(BOUNTY_REWARD_IPPC * IPPC), u64::MAX)
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(drained)
+    }
+
+    /// Class D: each toxic skill must fail its simulation; the good one passes.
+    fn evolve(&mut self) -> Result<(), String> {
+        let limits = RunLimits {
+            fuel: 50_000_000,
+            ..RunLimits::default()
+        };
+        let simulate = |module: &str| {
+            let meter = DryRun {
+                fuel_budget: limits.fuel,
+            };
+            self.sandbox
+                .run_module(module.as_bytes(), &Capabilities::default(), b"probe", &limits, &meter)
+                .is_ok()
+        };
+        if !simulate(ECHO) {
+            return Err("the reference skill failed its simulation".into());
+        }
+        for (_, module) in TOXIC {
+            self.toxic.0 += 1;
+            if simulate(module) {
+                // Passed simulation: it would be proposed for deployment.
+                self.toxic.1 += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// `count` transfers of 1 IPPC between random live solvent honest nodes of one group.
+    fn transfer(&mut self, count: u32) -> Result<(), String> {
+        let senders: Vec<usize> = (0..self.nodes.len())
+            .filter(|i| {
+                let n = &self.nodes[*i];
+                !n.forger
+                    && n.live
+                        .as_ref()
+                        .is_some_and(|l| l.ledger.mode().ok() == Some(Mode::Normal))
+            })
+            .collect();
+        for _ in 0..count {
+            let Some(&from) = senders.choose(&mut self.rng) else {
+                break;
+            };
+            let group = self.nodes[from].group;
+            let receivers: Vec<usize> = (0..self.nodes.len())
+                .filter(|i| *i != from && self.nodes[*i].group == group && !self.nodes[*i].forger)
+                .collect();
+            let Some(&to) = receivers.choose(&mut self.rng) else {
+                continue;
+            };
+            let amount = Amount::from_base(self.rng.random_range(1..=5) * IPPC);
+            let node = self.nodes[from].live.as_ref().expect("live");
+            let tx = node.transfer(self.nodes[to].id, amount).map_err(|e| e.to_string())?;
+            self.open.push((tx, Instant::now(), group));
+            self.transfers += 1;
+        }
+        Ok(())
+    }
+
+    /// Waits until, in each group, every live honest node holds every transfer
+    /// of its group and all agree on one state root, and drained nodes have
+    /// recovered; records delivery latencies as transfers complete.
+    async fn settle(&mut self, bankrupt: &[usize]) -> bool {
+        let open = RefCell::new(std::mem::take(&mut self.open));
+        let timeout = self.timeout();
+        let groups: Vec<(u8, Vec<&LocalNode>)> = [0u8, 1]
+            .into_iter()
+            .map(|g| {
+                let members = self
+                    .nodes
+                    .iter()
+                    .filter(|n| !n.forger && n.group == g)
+                    .filter_map(|n| n.live.as_ref())
+                    .collect();
+                (g, members)
+            })
+            .collect();
+        let recovering: Vec<&LocalNode> = bankrupt.iter().filter_map(|i| self.nodes[*i].live.as_ref()).collect();
+        let everyone = self.live_honest();
+        let latencies = RefCell::new(Vec::new());
+        let done = until(&everyone, timeout, || {
+            open.borrow_mut().retain(|(tx, at, g)| {
+                let members = &groups.iter().find(|(gg, _)| gg == g).expect("group").1;
+                let everywhere = members.iter().all(|n| matches!(n.ledger.entry_by_tx(tx), Ok(Some(_))));
+                if everywhere {
+                    latencies.borrow_mut().push(at.elapsed().as_secs_f64() * 1000.0);
+                }
+                !everywhere
+            });
+            open.borrow().is_empty()
+                && groups.iter().all(|(_, members)| distinct_roots(members) <= 1)
+                && recovering.iter().all(|n| n.ledger.mode().ok() == Some(Mode::Normal))
+        })
+        .await;
+        self.latencies_ms.extend(latencies.into_inner());
+        self.open = open.into_inner();
+        done
+    }
+
+    /// Records the state now (for the report's time series).
+    pub fn sample(&mut self) {
+        let honest = self.live_honest();
+        let banned: BTreeSet<String> = honest
+            .iter()
+            .flat_map(|n| n.view.get().banned.into_iter().map(|b| b.peer))
+            .collect();
+        let sample = Sample {
+            at_ms: self.started.elapsed().as_millis() as u64,
+            distinct_roots: distinct_roots(&honest),
+            bans: banned.len(),
+            live: honest.len(),
+        };
+        self.samples.push(sample);
+    }
+
+    /// The metrics of the run, read from the nodes.
+    pub fn measure(&self) -> Measured {
+        let honest = self.live_honest();
+        let honest_peers: BTreeSet<String> = self
+            .nodes
+            .iter()
+            .filter(|n| !n.forger)
+            .map(|n| n.peer.to_string())
+            .collect();
+        let forger_peers: BTreeSet<String> = self
+            .nodes
+            .iter()
+            .filter(|n| n.forger)
+            .map(|n| n.peer.to_string())
+            .collect();
+        let mut banned_honest = BTreeSet::new();
+        let mut forgers_banned = BTreeSet::new();
+        let mut unauthorized = 0u64;
+        let mut messages = Vec::new();
+        let mut bytes = Vec::new();
+        for n in &honest {
+            let view = n.view.get();
+            for b in &view.banned {
+                if honest_peers.contains(&b.peer) {
+                    banned_honest.insert(b.peer.clone());
+                }
+                if forger_peers.contains(&b.peer) {
+                    forgers_banned.insert(b.peer.clone());
+                }
+            }
+            // Unauthorized spend, from the node's own books: a chain that does not
+            // verify, or an account other than the mint below zero.
+            if !matches!(n.ledger.verify_chains(None), Ok(Ok(_))) {
+                unauthorized += 1;
+            }
+            if let Ok(balances) = n.ledger.balances() {
+                unauthorized += balances
+                    .iter()
+                    .filter(|(a, _, b)| *a != AccountId::Mint && b.0 < 0)
+                    .count() as u64;
+            }
+            let s = view.stats;
+            messages.push((s.entries_ingested + s.attestations_received + s.sync_entries) as f64);
+            bytes.push(s.sync_bytes as f64);
+        }
+        let honest_total = self.nodes.iter().filter(|n| !n.forger).count().max(1);
+        let bankrupt_recovered = self
+            .nodes
+            .iter()
+            .filter(|n| n.bankrupt)
+            .filter(|n| {
+                n.live
+                    .as_ref()
+                    .is_some_and(|l| l.ledger.mode().ok() == Some(Mode::Normal))
+            })
+            .count();
+        let balances: Vec<f64> = honest
+            .first()
+            .map(|n| {
+                self.nodes
+                    .iter()
+                    .filter_map(|m| n.ledger.balance(&AccountId::Wallet(m.id), Currency::Ippc).ok())
+                    .map(|b| b.0 as f64 / IPPC as f64)
+                    .collect()
+            })
+            .unwrap_or_default();
+        Measured {
+            divergence: distinct_roots(&honest).saturating_sub(1),
+            unauthorized_spend: unauthorized,
+            trust_collapse_pct: 100.0 * banned_honest.len() as f64 / honest_total as f64,
+            forgers: forger_peers.len(),
+            forgers_banned: forgers_banned.len(),
+            bankrupt: self.nodes.iter().filter(|n| n.bankrupt).count(),
+            bankrupt_recovered,
+            messages_per_node: mean(&messages),
+            sync_bytes_per_node: mean(&bytes),
+            balances,
+        }
+    }
+
+    /// Stops every node.
+    pub async fn stop(mut self) {
+        for n in &mut self.nodes {
+            if let Some(l) = n.live.take() {
+                l.stop().await;
+            }
+        }
+    }
+
+    /// Per-node counters, for the report.
+    pub fn per_node(&self) -> HashMap<String, u64> {
+        self.nodes
+            .iter()
+            .filter_map(|n| {
+                n.live
+                    .as_ref()
+                    .map(|l| (n.id.to_string(), l.view.get().stats.entries_ingested))
+            })
+            .collect()
+    }
+
+    /// Where the nodes' data lives during the run.
+    pub fn data_dir(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+/// What the metrics read from the nodes say.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Measured {
+    /// Distinct state roots among live honest nodes, beyond one.
+    pub divergence: usize,
+    /// Chains that fail verification plus non-mint accounts below zero, over all honest nodes.
+    pub unauthorized_spend: u64,
+    /// Honest nodes banned by any honest node, in % of the honest nodes.
+    pub trust_collapse_pct: f64,
+    /// Forgers.
+    pub forgers: usize,
+    /// Forgers banned by at least one honest node.
+    pub forgers_banned: usize,
+    /// Nodes drained into Worker Mode.
+    pub bankrupt: usize,
+    /// Of those, back in normal mode at the end.
+    pub bankrupt_recovered: usize,
+    /// Mean messages handled per honest node (entries, attestations, synced entries).
+    pub messages_per_node: f64,
+    /// Mean sync bytes received per honest node.
+    pub sync_bytes_per_node: f64,
+    /// Every wallet's balance as one honest node sees it, IPPC.
+    pub balances: Vec<f64>,
+}
+
+fn distinct_roots(nodes: &[&LocalNode]) -> usize {
+    nodes
+        .iter()
+        .filter_map(|n| n.state_root().ok())
+        .collect::<BTreeSet<_>>()
+        .len()
+}
+
+fn mean(v: &[f64]) -> f64 {
+    if v.is_empty() {
+        0.0
+    } else {
+        v.iter().sum::<f64>() / v.len() as f64
+    }
+}

@@ -1,0 +1,111 @@
+//! Scenarios: TOML data naming phases, each a set of actions on the swarm.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+/// A scenario file (`sim/scenarios/*.toml`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Short name, used for the run directory.
+    pub name: String,
+    /// What it shows, for the report.
+    #[serde(default)]
+    pub description: String,
+    /// Nodes, unless `--nodes` says otherwise.
+    #[serde(default = "default_nodes")]
+    pub nodes: usize,
+    /// Phases, in order.
+    pub phases: Vec<Phase>,
+}
+
+fn default_nodes() -> usize {
+    100
+}
+
+/// One phase: its actions happen in the order of the fields below, then the
+/// simulator waits for the swarm to settle and measures.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Phase {
+    /// Name, shown in the progress bar and the report.
+    pub name: String,
+    /// Fraction of the nodes that start sending forged entries (class B, Byzantine).
+    pub forgers: f64,
+    /// Fraction of honest nodes drained of IPPC into Worker Mode; solvent
+    /// nodes post bounties for them (class A, Bankruptcy).
+    pub bankrupt: f64,
+    /// Fraction of honest nodes stopped at the start of the phase and
+    /// restarted from their data at its end (churn).
+    pub crash_restart: f64,
+    /// Split the swarm: this fraction of the nodes goes to a second group,
+    /// and no link crosses between the groups (class E, Partition).
+    pub partition: f64,
+    /// Remove the partition.
+    pub heal: bool,
+    /// Copy node data onto new simulated hardware this many times and try to
+    /// boot it (class C, Clone attack).
+    pub clones: u32,
+    /// Try to evolve the swarm with toxic skills: each must fail its sandbox
+    /// simulation and never be deployed (class D, Bad evolution).
+    pub toxic_skills: bool,
+    /// Transfers between random live honest nodes.
+    pub transfers: u32,
+}
+
+impl Scenario {
+    /// Parses a scenario.
+    pub fn from_toml(text: &str, origin: &str) -> Result<Scenario, String> {
+        let s: Scenario = toml::from_str(text).map_err(|e| format!("{origin}: {}", e.to_string().trim()))?;
+        s.check().map_err(|e| format!("{origin}: {e}"))?;
+        Ok(s)
+    }
+
+    /// Loads `name_or_path`: a file, or the name of a built-in scenario.
+    pub fn load(name_or_path: &str) -> Result<Scenario, String> {
+        if let Some((_, text)) = BUILT_IN.iter().find(|(n, _)| *n == name_or_path) {
+            return Scenario::from_toml(text, name_or_path);
+        }
+        let path = Path::new(name_or_path);
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            let names: Vec<&str> = BUILT_IN.iter().map(|(n, _)| *n).collect();
+            format!("{name_or_path}: {e} (built-in scenarios: {})", names.join(", "))
+        })?;
+        Scenario::from_toml(&text, name_or_path)
+    }
+
+    fn check(&self) -> Result<(), String> {
+        if self.phases.is_empty() {
+            return Err("a scenario needs at least one phase".into());
+        }
+        if self.nodes < 2 {
+            return Err("a scenario needs at least 2 nodes".into());
+        }
+        for p in &self.phases {
+            for (what, f) in [
+                ("forgers", p.forgers),
+                ("bankrupt", p.bankrupt),
+                ("crash_restart", p.crash_restart),
+                ("partition", p.partition),
+            ] {
+                if !(0.0..=0.5).contains(&f) {
+                    return Err(format!("phase {:?}: {what} must be in 0..=0.5", p.name));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The scenarios shipped in `sim/scenarios/`, by name.
+pub const BUILT_IN: [(&str, &str); 8] = [
+    ("baseline", include_str!("../scenarios/baseline.toml")),
+    ("bankruptcy", include_str!("../scenarios/bankruptcy.toml")),
+    ("byzantine", include_str!("../scenarios/byzantine.toml")),
+    ("clone", include_str!("../scenarios/clone.toml")),
+    ("bad-evolution", include_str!("../scenarios/bad-evolution.toml")),
+    ("partition", include_str!("../scenarios/partition.toml")),
+    ("churn", include_str!("../scenarios/churn.toml")),
+    ("all", include_str!("../scenarios/all.toml")),
+];
