@@ -294,15 +294,19 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 fn behaviour(key: &Keypair, config: &MeshConfig) -> Result<Behaviour, BoxError> {
     let gossip_config = gossipsub::ConfigBuilder::default()
-        .validation_mode(ValidationMode::Strict)
+        // Every payload carries its own signature (entries by their actor,
+        // attestations by their issuer), checked by the node's validator; a
+        // gossipsub signature on top would cost one more verification per
+        // delivery and prove nothing more. Blame goes to the propagation
+        // source, which Noise authenticates.
+        .validation_mode(ValidationMode::Anonymous)
         .validate_messages()
         .message_id_fn(message_id)
         .max_transmit_size(config.gossip_message_bytes_max)
         .heartbeat_interval(Duration::from_millis(config.heartbeat_ms))
         .build()
         .map_err(|e| BoxError::from(e.to_string()))?;
-    let gossipsub =
-        gossipsub::Behaviour::new(MessageAuthenticity::Signed(key.clone()), gossip_config).map_err(BoxError::from)?;
+    let gossipsub = gossipsub::Behaviour::new(MessageAuthenticity::Anonymous, gossip_config).map_err(BoxError::from)?;
     let sync = request_response::cbor::Behaviour::new(
         [(StreamProtocol::new(SYNC_PROTOCOL), ProtocolSupport::Full)],
         request_response::Config::default().with_request_timeout(Duration::from_millis(SYNC_REQUEST_TIMEOUT_MS)),

@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use ed25519_dalek::SigningKey;
 use ippoc_economy::genesis::Genesis;
@@ -48,6 +49,10 @@ pub struct LocalConfig {
     pub sandbox: Option<Arc<Sandbox>>,
     /// Take bounties even when solvent.
     pub work_bounties: bool,
+    /// Flush the ledger before acknowledging (see `LedgerOptions::durable`).
+    pub durable: bool,
+    /// The ledger's page cache, in bytes.
+    pub ledger_cache_bytes: u64,
 }
 
 impl LocalConfig {
@@ -70,6 +75,8 @@ impl LocalConfig {
             },
             sandbox: None,
             work_bounties: false,
+            durable: true,
+            ledger_cache_bytes: LedgerOptions::default().cache_bytes,
         }
     }
 }
@@ -102,11 +109,15 @@ impl LocalNode {
         let id = NodeId::from_bytes(config.key.verifying_key().to_bytes());
         std::fs::create_dir_all(&config.dir).map_err(|e| NodeError::io("cannot create", &config.dir, e))?;
         let path = config.dir.join("ledger");
-        let ledger =
-            Ledger::open(&path, config.genesis, id, LedgerOptions::default()).map_err(|e| NodeError::Ledger {
-                path: path.clone(),
-                reason: e.to_string(),
-            })?;
+        let options = LedgerOptions {
+            durable: config.durable,
+            cache_bytes: config.ledger_cache_bytes,
+            ..LedgerOptions::default()
+        };
+        let ledger = Ledger::open(&path, config.genesis, id, options).map_err(|e| NodeError::Ledger {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
         let ledger = Arc::new(ledger);
         let appended = Arc::new(Notify::new());
         let view = SharedMeshView::default();
@@ -199,9 +210,18 @@ impl LocalNode {
 /// Waits until `done` holds, re-checking whenever any of `nodes` changes
 /// (every ingest, sync round, ban and heartbeat changes a node's view), for
 /// at most `timeout`; false if it timed out. No polling, no sleeps.
-pub async fn until(nodes: &[&LocalNode], timeout: std::time::Duration, done: impl Fn() -> bool) -> bool {
+pub async fn until(nodes: &[&LocalNode], timeout: Duration, done: impl Fn() -> bool) -> bool {
+    until_paced(nodes, timeout, Duration::ZERO, done).await
+}
+
+/// [`until`], re-checking at most once per `gap`: with many nodes the views
+/// change thousands of times a second, and an observer that re-checks on
+/// every change would take the CPU from the nodes it observes. It still waits
+/// for a change; `gap` only bounds how often it looks.
+pub async fn until_paced(nodes: &[&LocalNode], timeout: Duration, gap: Duration, done: impl Fn() -> bool) -> bool {
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
+        let checked = tokio::time::Instant::now();
         let mut changes: Vec<_> = nodes.iter().map(|n| n.view.subscribe()).collect();
         if done() {
             return true;
@@ -212,6 +232,9 @@ pub async fn until(nodes: &[&LocalNode], timeout: std::time::Duration, done: imp
         let any = futures::future::select_all(changes.iter_mut().map(|c| Box::pin(c.changed())));
         if tokio::time::timeout_at(deadline, any).await.is_err() {
             return false;
+        }
+        if !gap.is_zero() {
+            tokio::time::sleep_until((checked + gap).min(deadline)).await;
         }
     }
 }

@@ -16,7 +16,7 @@ use ippoc_economy::store::Mode;
 use ippoc_economy::{AccountId, Action, Amount, Currency, NodeId, TxId};
 use ippoc_mesh::{Multiaddr, PeerId, Topic};
 use ippoc_node::bounty::Task;
-use ippoc_node::local::{LocalConfig, LocalNode, until};
+use ippoc_node::local::{LocalConfig, LocalNode, until_paced};
 use ippoc_sandbox::{Capabilities, DryRun, ModuleCache, RunLimits, Sandbox, SandboxConfig};
 use rand::rngs::StdRng;
 use rand::seq::{IndexedRandom, SliceRandom};
@@ -160,14 +160,28 @@ impl Sim {
         let timeout = sim.timeout();
         let n = sim.nodes.len();
         let live = sim.live_honest();
-        if !until(&live, timeout, || {
-            live.iter().all(|l| l.view.get().heard.len() + 1 >= n)
+        let gap = sim.gap();
+        if !until_paced(&live, timeout, gap, || {
+            live.iter().all(|l| l.view.read(|v| v.heard.len()) + 1 >= n)
         })
         .await
         {
-            return Err("the swarm did not form: not every node heard every other".into());
+            let heard: Vec<usize> = live.iter().map(|l| l.view.get().heard.len()).collect();
+            let peers: Vec<usize> = live.iter().map(|l| l.view.get().peers.len()).collect();
+            return Err(format!(
+                "the swarm did not form: not every node heard every other (heard min {:?}, peers min {:?} max {:?})",
+                heard.iter().min(),
+                peers.iter().min(),
+                peers.iter().max()
+            ));
         }
         Ok(sim)
+    }
+
+    /// How often the observer looks at the swarm: bounded, so observing 1000
+    /// nodes costs them little CPU. It is also the latency measurement's resolution.
+    fn gap(&self) -> Duration {
+        Duration::from_millis((self.options.nodes as u64).clamp(10, 200))
     }
 
     fn timeout(&self) -> Duration {
@@ -187,9 +201,15 @@ impl Sim {
         let n = &self.nodes[i];
         let mut config = LocalConfig::new(&n.dir, self.genesis.clone(), n.key.clone(), bootstrap);
         config.mesh.heartbeat_ms = 300;
-        config.cadence.attest_interval = Duration::from_millis(2000);
-        config.cadence.sync_interval = Duration::from_millis(3000);
+        // Heartbeats and receipts cost O(n²) deliveries: space them with the swarm's size.
+        let n = self.options.nodes as u64;
+        config.cadence.attest_interval = Duration::from_millis((n * 40).max(2000));
+        config.cadence.sync_interval = Duration::from_millis((n * 60).max(3000));
         config.sandbox = Some(self.sandbox.clone());
+        // All nodes share one disk and crash inside one process: flushing each
+        // acknowledgement would measure the disk, not the swarm.
+        config.durable = false;
+        config.ledger_cache_bytes = 4 << 20;
         let node = LocalNode::start(config).await.map_err(|e| e.to_string())?;
         if self.partitioned {
             // A node restarted during a partition stays on its side.
@@ -384,7 +404,19 @@ impl Sim {
             self.bankrupt_total += 1;
         }
         for b in 0..drained.len() * 3 {
-            let poster = &self.nodes[solvent[b % solvent.len()]];
+            // The richest solvent node posts: a poster never overdraws for a bounty.
+            let richest = solvent
+                .iter()
+                .copied()
+                .max_by_key(|i| {
+                    let n = &self.nodes[*i];
+                    let l = n.live.as_ref().expect("live");
+                    l.ledger
+                        .balance(&AccountId::Wallet(n.id), Currency::Ippc)
+                        .map_or(0, |b| b.0)
+                })
+                .expect("non-empty");
+            let poster = &self.nodes[richest];
             let node = poster.live.as_ref().expect("live");
             let task = Task {
                 module: ECHO.as_bytes().to_vec(),
@@ -475,7 +507,7 @@ impl Sim {
         let recovering: Vec<&LocalNode> = bankrupt.iter().filter_map(|i| self.nodes[*i].live.as_ref()).collect();
         let everyone = self.live_honest();
         let latencies = RefCell::new(Vec::new());
-        let done = until(&everyone, timeout, || {
+        let done = until_paced(&everyone, timeout, self.gap(), || {
             open.borrow_mut().retain(|(tx, at, g)| {
                 let members = &groups.iter().find(|(gg, _)| gg == g).expect("group").1;
                 let everywhere = members.iter().all(|n| matches!(n.ledger.entry_by_tx(tx), Ok(Some(_))));

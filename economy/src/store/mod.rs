@@ -49,6 +49,12 @@ pub struct LedgerOptions {
     pub pending_entries_max: u64,
     /// Verifies executed DAO proposals.
     pub proposals: Arc<dyn ProposalVerifier>,
+    /// Flush to disk before a mutating call returns (the no-loss promise).
+    /// Only the simulator turns it off: its nodes share one disk, and its
+    /// crashes happen inside one process, where the page cache survives.
+    pub durable: bool,
+    /// sled's page cache, in bytes.
+    pub cache_bytes: u64,
 }
 
 impl Default for LedgerOptions {
@@ -56,6 +62,8 @@ impl Default for LedgerOptions {
         LedgerOptions {
             pending_entries_max: 10_000,
             proposals: Arc::new(NoGovernance),
+            durable: true,
+            cache_bytes: 64 << 20,
         }
     }
 }
@@ -199,7 +207,11 @@ impl Ledger {
     /// swarm of `genesis`. A ledger created for another swarm is refused.
     pub fn open(path: &Path, genesis: Genesis, owner: NodeId, options: LedgerOptions) -> Result<Ledger, LedgerError> {
         genesis.validate()?;
-        let db = sled::Config::new().path(path).mode(sled::Mode::HighThroughput).open()?;
+        let db = sled::Config::new()
+            .path(path)
+            .mode(sled::Mode::HighThroughput)
+            .cache_capacity(options.cache_bytes)
+            .open()?;
         let tree = db.open_tree("ledger")?;
         let swarm_id = genesis.swarm_id();
         let ledger = Ledger {
@@ -336,7 +348,7 @@ impl Ledger {
         }
         self.update_mode(&mut txn)?;
         txn.commit()?;
-        self.db.flush()?;
+        self.flush_if_durable()?;
         Ok(out)
     }
 
@@ -403,7 +415,7 @@ impl Ledger {
         while forked {
             forked = self.rebuild_locked()?;
         }
-        self.db.flush()?;
+        self.flush_if_durable()?;
         Ok(outcomes)
     }
 
@@ -691,7 +703,15 @@ impl Ledger {
         Ok(h.finalize().into())
     }
 
-    /// Flushes outstanding writes (every mutating call already does).
+    fn flush_if_durable(&self) -> Result<(), LedgerError> {
+        if self.options.durable {
+            self.db.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Flushes outstanding writes (every mutating call already does, unless
+    /// the ledger was opened with `durable: false`).
     pub fn flush(&self) -> Result<(), LedgerError> {
         self.db.flush()?;
         Ok(())

@@ -207,6 +207,8 @@ struct Pump {
     appended: Arc<Notify>,
     /// Bounties this node has worked on (each at most once).
     attempted: HashSet<ippoc_economy::EscrowId>,
+    /// The bounty whose payout this node awaits, if any.
+    working: Option<ippoc_economy::EscrowId>,
     /// Peers' entries received and not yet stored.
     inbox: Vec<(SignedEntry, PeerId)>,
 }
@@ -254,6 +256,7 @@ async fn run(mut mesh: Mesh, parts: MeshParts, cadence: Cadence, mut stopped: on
         work_bounties: parts.work_bounties,
         appended: parts.appended.clone(),
         attempted: HashSet::new(),
+        working: None,
         inbox: Vec::new(),
     };
     let appended = parts.appended;
@@ -438,20 +441,28 @@ impl Pump {
             return;
         };
         let hash = ippoc_economy::attestation::task_hash(&task.module, &task.input);
-        let ready = blocking(&self.ledger, move |l| -> Result<(bool, bool), NodeError> {
+        let current = self.working;
+        let ready = blocking(&self.ledger, move |l| -> Result<(bool, bool, bool), NodeError> {
             let worker = l.mode().map_err(crate::ledger::ledger_error)? == ippoc_economy::store::Mode::Worker;
             let open = crate::bounty::open_bounty(l, &escrow)?;
-            Ok((worker, open.is_some_and(|b| b.task == hash)))
+            let busy = match current {
+                Some(c) => crate::bounty::open_bounty(l, &c)?.is_some(),
+                None => false,
+            };
+            Ok((worker, open.is_some_and(|b| b.task == hash), busy))
         })
         .await;
-        let Some(Ok((worker_mode, open))) = ready else {
+        let Some(Ok((worker_mode, open, busy))) = ready else {
             return;
         };
-        // The offer must match the poster's entry; a solvent node works only if configured to.
-        if !open || !(worker_mode || self.work_bounties) {
+        // The offer must match the poster's entry; a solvent node works only if
+        // configured to; and one bounty at a time, so that one fast worker does
+        // not take every bounty on the board while others starve.
+        if !open || !(worker_mode || self.work_bounties) || busy {
             return;
         }
         self.attempted.insert(escrow);
+        self.working = Some(escrow);
         tracing::info!(event = "bounty_taken", poster = %escrow.poster, seq = escrow.seq, "working on a bounty");
         let (ledger, key, client, appended, view) = (
             self.ledger.clone(),

@@ -99,6 +99,11 @@ impl SharedMeshView {
         self.view.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
+    /// Reads the view in place, without copying it.
+    pub fn read<T>(&self, f: impl FnOnce(&MeshView) -> T) -> T {
+        f(&self.view.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
     /// Changes the view and wakes whoever waits on it.
     pub fn update(&self, change: impl FnOnce(&mut MeshView)) {
         change(&mut self.view.lock().unwrap_or_else(|p| p.into_inner()));

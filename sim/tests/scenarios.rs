@@ -1,0 +1,64 @@
+//! Every built-in scenario, at 10 nodes, must meet every success criterion
+//! (what CI runs; the 100-node runs are `ippoc-sim --scenario <name>`).
+
+use ippoc_sim::scenario::BUILT_IN;
+use ippoc_sim::{Options, Scenario};
+
+async fn check(name: &str) {
+    let scenario = Scenario::load(name).unwrap();
+    let options = Options {
+        nodes: 10,
+        seed: 7,
+        settle_timeout_ms: 60_000,
+    };
+    let report = ippoc_sim::run(&scenario, options, |_| {}).await.unwrap();
+    let failed: Vec<String> = report
+        .criteria
+        .iter()
+        .filter(|c| !c.ok)
+        .map(|c| format!("{}: {} (target {})", c.name, c.value, c.target))
+        .collect();
+    assert!(report.ok, "{name}: {failed:?}\n{}", report.markdown());
+}
+
+macro_rules! scenario_tests {
+    ($($test:ident => $name:literal),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $test() {
+                check($name).await;
+            }
+        )*
+        #[test]
+        fn every_built_in_scenario_has_a_test() {
+            let tested = [$($name),*];
+            for (name, _) in BUILT_IN {
+                assert!(tested.contains(&name), "no test runs scenario {name}");
+            }
+        }
+    };
+}
+
+scenario_tests! {
+    baseline => "baseline",
+    a_bankruptcy => "bankruptcy",
+    b_byzantine => "byzantine",
+    c_clone => "clone",
+    d_bad_evolution => "bad-evolution",
+    e_partition => "partition",
+    churn => "churn",
+    all => "all",
+}
+
+#[test]
+fn a_scenario_with_a_typo_or_an_out_of_range_value_is_refused_with_its_name() {
+    let typo = Scenario::from_toml("name = \"x\"\n[[phases]]\nname = \"p\"\ntransfer = 3\n", "typo.toml").unwrap_err();
+    assert!(typo.contains("typo.toml") && typo.contains("transfer"), "{typo}");
+    let range = Scenario::from_toml("name = \"x\"\n[[phases]]\nname = \"p\"\nforgers = 0.9\n", "r.toml").unwrap_err();
+    assert!(range.contains("forgers"), "{range}");
+    assert!(
+        Scenario::load("no-such-scenario")
+            .unwrap_err()
+            .contains("built-in scenarios")
+    );
+}
