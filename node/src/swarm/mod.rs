@@ -209,9 +209,14 @@ struct Pump {
     attempted: HashSet<ippoc_economy::EscrowId>,
     /// The bounty whose payout this node awaits, if any.
     working: Option<ippoc_economy::EscrowId>,
+    /// When the swarm document was last written.
+    doc_saved: std::time::Instant,
     /// Peers' entries received and not yet stored.
     inbox: Vec<(SignedEntry, PeerId)>,
 }
+
+/// How often the swarm document is written to disk, at most.
+const DOC_SAVE_INTERVAL: Duration = Duration::from_secs(30);
 
 /// Most gossiped entries stored in one ledger batch.
 const INBOX_BATCH_MAX: usize = 256;
@@ -257,6 +262,7 @@ async fn run(mut mesh: Mesh, parts: MeshParts, cadence: Cadence, mut stopped: on
         appended: parts.appended.clone(),
         attempted: HashSet::new(),
         working: None,
+        doc_saved: std::time::Instant::now(),
         inbox: Vec::new(),
     };
     let appended = parts.appended;
@@ -290,6 +296,7 @@ async fn run(mut mesh: Mesh, parts: MeshParts, cadence: Cadence, mut stopped: on
             },
         }
     }
+    pump.save_doc(true);
     pump.mesh.stop().await;
 }
 
@@ -638,7 +645,7 @@ impl Pump {
         }
         // Sync rounds store forks without telling the pump which; look here too.
         self.warrant_new_forks().await;
-        self.save_doc();
+        self.save_doc(false);
         self.publish_offers().await;
     }
 
@@ -657,11 +664,17 @@ impl Pump {
     }
 
     /// Persists the swarm document if it changed, and shows its size.
-    fn save_doc(&mut self) {
+    fn save_doc(&mut self, force: bool) {
+        // A save compresses the whole document: at most every DOC_SAVE_INTERVAL
+        // (and at stop). What is lost in a crash comes back from peers by sync.
+        let due = force || self.doc_saved.elapsed() >= DOC_SAVE_INTERVAL;
         let (members, bans) = {
             let mut doc = doc_lock(&self.doc);
-            if let Err(e) = doc.save() {
-                tracing::error!("could not save the swarm document: {e}");
+            if due {
+                if let Err(e) = doc.save() {
+                    tracing::error!("could not save the swarm document: {e}");
+                }
+                self.doc_saved = std::time::Instant::now();
             }
             (doc.members().len() as u64, doc.bans().len() as u64)
         };
