@@ -201,6 +201,10 @@ impl Sim {
         let n = &self.nodes[i];
         let mut config = LocalConfig::new(&n.dir, self.genesis.clone(), n.key.clone(), bootstrap);
         config.mesh.heartbeat_ms = 300;
+        // A sparse random graph (each node dials three others): Kademlia's
+        // queries would connect most of the simulated swarm to itself, and
+        // every connection costs a sync round and a document sync.
+        config.mesh.kademlia = false;
         // Heartbeats and receipts cost O(n²) deliveries: space them with the swarm's size.
         let n = self.options.nodes as u64;
         config.cadence.attest_interval = Duration::from_millis((n * 40).max(2000));
