@@ -207,13 +207,16 @@ struct Pump {
     appended: Arc<Notify>,
     /// Bounties this node has worked on (each at most once).
     attempted: HashSet<ippoc_economy::EscrowId>,
-    /// The bounty whose payout this node awaits, if any.
-    working: Option<ippoc_economy::EscrowId>,
+    /// The bounty whose payout this node awaits, if any, and since when.
+    working: Option<(ippoc_economy::EscrowId, std::time::Instant)>,
     /// When the swarm document was last written.
     doc_saved: std::time::Instant,
     /// Peers' entries received and not yet stored.
     inbox: Vec<(SignedEntry, PeerId)>,
 }
+
+/// How long a worker waits for a bounty's payout before it takes another.
+const BOUNTY_WAIT: Duration = Duration::from_secs(60);
 
 /// How often the swarm document is written to disk, at most.
 const DOC_SAVE_INTERVAL: Duration = Duration::from_secs(30);
@@ -448,7 +451,11 @@ impl Pump {
             return;
         };
         let hash = ippoc_economy::attestation::task_hash(&task.module, &task.input);
-        let current = self.working;
+        // A poster that never pays (gone, partitioned) holds a worker only so long.
+        let current = self
+            .working
+            .filter(|(_, at)| at.elapsed() < BOUNTY_WAIT)
+            .map(|(e, _)| e);
         let ready = blocking(&self.ledger, move |l| -> Result<(bool, bool, bool), NodeError> {
             let worker = l.mode().map_err(crate::ledger::ledger_error)? == ippoc_economy::store::Mode::Worker;
             let open = crate::bounty::open_bounty(l, &escrow)?;
@@ -469,7 +476,7 @@ impl Pump {
             return;
         }
         self.attempted.insert(escrow);
-        self.working = Some(escrow);
+        self.working = Some((escrow, std::time::Instant::now()));
         tracing::info!(event = "bounty_taken", poster = %escrow.poster, seq = escrow.seq, "working on a bounty");
         let (ledger, key, client, appended, view) = (
             self.ledger.clone(),
