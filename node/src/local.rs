@@ -19,8 +19,7 @@ use crate::bounty::{SharedBoard, Task};
 use crate::error::NodeError;
 use crate::ledger::{TransferRequest, ledger_error};
 use crate::swarm::{Cadence, MeshParts, MeshRuntime, SharedMeshView};
-use crate::swarm_doc::SwarmDoc;
-use crate::sync::SharedSwarmDoc;
+use crate::swarm_doc::{SharedSwarmDoc, SwarmDoc};
 use ippoc_sandbox::Sandbox;
 
 /// A memory-transport address no other node of this process uses.
@@ -197,8 +196,7 @@ impl LocalNode {
 
     /// Entries held, over every chain.
     pub fn entries(&self) -> Result<u64, NodeError> {
-        let heads = self.ledger.heads().map_err(ledger_error)?;
-        Ok(heads.iter().map(|(_, s, _)| s + 1).sum())
+        self.ledger.entries_held().map_err(ledger_error)
     }
 
     /// Stops the mesh; the ledger closes when the last handle goes.

@@ -69,6 +69,15 @@ pub struct Observation {
 
 const MAPS: [&str; 4] = ["members", "bans", "observations", "parameters"];
 
+/// The swarm document, shared by the mesh pump and the sync responder.
+pub type SharedSwarmDoc = std::sync::Arc<std::sync::Mutex<SwarmDoc>>;
+
+/// Locks a shared swarm document (a panic while holding it leaves it usable:
+/// every write is one Automerge operation).
+pub fn lock(doc: &SharedSwarmDoc) -> std::sync::MutexGuard<'_, SwarmDoc> {
+    doc.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// The swarm document of one node.
 pub struct SwarmDoc {
     doc: AutoCommit,

@@ -17,7 +17,7 @@ use ippoc_economy::store::{IngestOutcome, Ledger};
 use ippoc_economy::{NodeId, SignedEntry, encoding};
 use ippoc_mesh::{MeshClient, PeerId, SyncResponder};
 
-use crate::swarm_doc::SwarmDoc;
+use crate::swarm_doc::{SharedSwarmDoc, lock};
 
 /// Most entries one range response carries.
 pub const SYNC_BATCH_ENTRIES_MAX: u64 = 256;
@@ -61,13 +61,6 @@ pub struct LedgerResponder {
     pub ledger: Arc<Ledger>,
     /// The swarm document.
     pub doc: SharedSwarmDoc,
-}
-
-/// The swarm document, shared by the pump and the sync responder.
-pub type SharedSwarmDoc = Arc<std::sync::Mutex<SwarmDoc>>;
-
-fn lock(doc: &SharedSwarmDoc) -> std::sync::MutexGuard<'_, SwarmDoc> {
-    doc.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl SyncResponder for LedgerResponder {

@@ -620,6 +620,11 @@ impl Ledger {
         Ok(out)
     }
 
+    /// Entries counted over every chain (each chain's head seq + 1).
+    pub fn entries_held(&self) -> Result<u64, LedgerError> {
+        Ok(self.heads()?.iter().map(|(_, seq, _)| seq + 1).sum())
+    }
+
     /// The counted entry at `(actor, seq)` and its effect.
     pub fn entry(&self, actor: &NodeId, seq: u64) -> Result<Option<(SignedEntry, Effect)>, LedgerError> {
         Ok(match self.tree.get(keys::entry(actor, seq))? {

@@ -34,8 +34,8 @@ use tokio::sync::{Notify, mpsc, oneshot};
 
 use crate::config::MeshSettings;
 use crate::error::NodeError;
-use crate::swarm_doc::{BanRecord, Member, Observation};
-use crate::sync::{SharedSwarmDoc, SyncReport};
+use crate::swarm_doc::{BanRecord, Member, Observation, SharedSwarmDoc, lock as lock_doc};
+use crate::sync::SyncReport;
 
 pub use validator::LedgerValidator;
 pub use view::{Ban, Heard, MeshStats, MeshView, SharedMeshView, read_bans};
@@ -224,10 +224,6 @@ const DOC_SAVE_INTERVAL: Duration = Duration::from_secs(30);
 /// Most gossiped entries stored in one ledger batch.
 const INBOX_BATCH_MAX: usize = 256;
 
-fn doc_lock(doc: &SharedSwarmDoc) -> std::sync::MutexGuard<'_, crate::swarm_doc::SwarmDoc> {
-    doc.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 async fn run(mut mesh: Mesh, parts: MeshParts, cadence: Cadence, mut stopped: oneshot::Receiver<()>) {
     let (_, idle) = mpsc::channel(1);
     let mut events = std::mem::replace(&mut mesh.events, idle);
@@ -333,7 +329,7 @@ impl Pump {
                 tracing::info!(event = "peer_disconnected", %peer, "peer disconnected");
                 self.connected.retain(|p| *p != peer);
                 self.view.update(|v| v.peers.retain(|p| *p != peer.to_string()));
-                doc_lock(&self.doc).forget(&peer.to_string());
+                lock_doc(&self.doc).forget(&peer.to_string());
             }
             MeshEvent::Subscribed {
                 topic: Topic::Entries, ..
@@ -372,7 +368,7 @@ impl Pump {
                     evidence: self.ban_evidence.remove(&peer).unwrap_or_default(),
                     at_ms: crate::ledger::now_ms(),
                 };
-                if let Err(e) = doc_lock(&self.doc).record_ban(&peer.to_string(), self.owner, &record) {
+                if let Err(e) = lock_doc(&self.doc).record_ban(&peer.to_string(), self.owner, &record) {
                     tracing::error!("could not record the ban of {peer} in the swarm document: {e}");
                 }
             }
@@ -603,9 +599,9 @@ impl Pump {
     /// when an epoch ended.
     async fn attest(&mut self) {
         let Some(Ok((state_root, entries))) = blocking(&self.ledger, |l| -> Result<_, NodeError> {
-            let heads = l.heads().map_err(|e| NodeError::Mesh(e.to_string()))?;
-            let root = l.state_root().map_err(|e| NodeError::Mesh(e.to_string()))?;
-            Ok((root, heads.iter().map(|(_, s, _)| s + 1).sum::<u64>()))
+            let entries = l.entries_held().map_err(crate::ledger::ledger_error)?;
+            let root = l.state_root().map_err(crate::ledger::ledger_error)?;
+            Ok((root, entries))
         })
         .await
         else {
@@ -665,7 +661,7 @@ impl Pump {
             status: "active".into(),
             updated_ms: crate::ledger::now_ms(),
         };
-        if let Err(e) = doc_lock(&self.doc).set_member(self.owner, &member) {
+        if let Err(e) = lock_doc(&self.doc).set_member(self.owner, &member) {
             tracing::error!("could not write the directory entry: {e}");
         }
     }
@@ -676,7 +672,7 @@ impl Pump {
         // (and at stop). What is lost in a crash comes back from peers by sync.
         let due = force || self.doc_saved.elapsed() >= DOC_SAVE_INTERVAL;
         let (members, bans) = {
-            let mut doc = doc_lock(&self.doc);
+            let mut doc = lock_doc(&self.doc);
             if due {
                 if let Err(e) = doc.save() {
                     tracing::error!("could not save the swarm document: {e}");
@@ -721,7 +717,7 @@ impl Pump {
                     agrees: self.roots.get(&epoch) == Some(&state_root),
                     epoch,
                 };
-                if let Err(e) = doc_lock(&self.doc).observe(self.owner, issuer, &observation) {
+                if let Err(e) = lock_doc(&self.doc).observe(self.owner, issuer, &observation) {
                     tracing::error!("could not record an observation: {e}");
                 }
             }
