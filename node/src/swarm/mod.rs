@@ -207,6 +207,8 @@ struct Pump {
     appended: Arc<Notify>,
     /// Bounties this node has worked on (each at most once).
     attempted: HashSet<ippoc_economy::EscrowId>,
+    /// Own offers gossiped at least once.
+    offered: HashSet<ippoc_economy::EscrowId>,
     /// The bounty whose payout this node awaits, if any, and since when.
     working: Option<(ippoc_economy::EscrowId, std::time::Instant)>,
     /// When the swarm document was last written.
@@ -260,6 +262,7 @@ async fn run(mut mesh: Mesh, parts: MeshParts, cadence: Cadence, mut stopped: on
         work_bounties: parts.work_bounties,
         appended: parts.appended.clone(),
         attempted: HashSet::new(),
+        offered: HashSet::new(),
         working: None,
         doc_saved: std::time::Instant::now(),
         inbox: Vec::new(),
@@ -407,19 +410,24 @@ impl Pump {
         if sent > 0 {
             self.view.update(|v| v.stats.entries_published += sent);
         }
-        self.publish_offers().await;
+        // Offers posted since the last look go out at once; the attestation
+        // tick republishes the rest, so an append does not re-gossip them all.
+        self.publish_offers(false).await;
     }
 
-    /// Gossips this node's open bounty offers; forgets closed ones.
-    async fn publish_offers(&mut self) {
+    /// Gossips this node's open bounty offers (`all`, or only those not
+    /// gossiped yet); forgets closed ones.
+    async fn publish_offers(&mut self, all: bool) {
         let offers: Vec<(ippoc_economy::EscrowId, crate::bounty::Task)> = self
             .board
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .clone()
-            .into_iter()
+            .iter()
+            .filter(|(escrow, _)| all || !self.offered.contains(*escrow))
+            .map(|(escrow, task)| (*escrow, task.clone()))
             .collect();
         for (escrow, task) in offers {
+            self.offered.insert(escrow);
             match blocking(&self.ledger, move |l| crate::bounty::open_bounty(l, &escrow)).await {
                 Some(Ok(Some(_))) => {
                     let claim = Claim::BountyOffer {
@@ -431,6 +439,7 @@ impl Pump {
                 }
                 Some(Ok(None)) => {
                     self.board.lock().unwrap_or_else(|p| p.into_inner()).remove(&escrow);
+                    self.offered.remove(&escrow);
                 }
                 _ => {}
             }
@@ -533,6 +542,7 @@ impl Pump {
         match paid {
             Some(Ok(_)) => {
                 self.board.lock().unwrap_or_else(|p| p.into_inner()).remove(&escrow);
+                self.offered.remove(&escrow);
                 tracing::info!(event = "bounty_paid", worker = %worker, seq = escrow.seq, "bounty paid");
                 self.view.update(|v| v.stats.bounties_paid += 1);
                 self.flush().await;
@@ -649,7 +659,7 @@ impl Pump {
         // Sync rounds store forks without telling the pump which; look here too.
         self.warrant_new_forks().await;
         self.save_doc(false);
-        self.publish_offers().await;
+        self.publish_offers(true).await;
     }
 
     /// Writes this node's directory entry in the swarm document.
