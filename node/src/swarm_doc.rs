@@ -174,6 +174,15 @@ impl SwarmDoc {
         self.put("observations", &format!("{observer}/{subject}"), o)
     }
 
+    /// How many directory entries and ban records the document holds
+    /// (counted without reading them).
+    pub fn counts(&self) -> (usize, usize) {
+        (
+            self.doc.length(&self.maps["members"]),
+            self.doc.length(&self.maps["bans"]),
+        )
+    }
+
     /// The membership directory: NodeId → entry.
     pub fn members(&self) -> BTreeMap<String, Member> {
         self.read("members")
@@ -302,6 +311,7 @@ mod tests {
         for d in [&mut a, &mut b] {
             assert_eq!(d.members().len(), 2, "both directory entries kept");
             assert_eq!(d.bans().len(), 2, "both reporters' records kept");
+            assert_eq!(d.counts(), (2, 2));
             assert!(d.parameters().contains_key("genesis"));
         }
         assert_eq!(a.heads(), b.heads());

@@ -565,14 +565,20 @@ impl Pump {
         if self.inbox.is_empty() {
             return;
         }
-        let batch = std::mem::take(&mut self.inbox);
-        let entries: Vec<SignedEntry> = batch.iter().map(|(e, _)| e.clone()).collect();
+        // What the log and the receipts need is taken before the entries move
+        // to the ledger, so they are not copied.
+        let (entries, seen): (Vec<SignedEntry>, Vec<_>) = std::mem::take(&mut self.inbox)
+            .into_iter()
+            .map(|(e, from)| {
+                let seen = (e.body.actor, e.body.seq, e.tx_id(), from);
+                (e, seen)
+            })
+            .unzip();
         match blocking(&self.ledger, move |l| l.ingest(entries)).await {
             Some(Ok(outcomes)) => {
                 let mut stored = 0;
                 let mut forked = false;
-                for ((entry, from), outcome) in batch.iter().zip(&outcomes) {
-                    let (actor, seq, tx) = (entry.body.actor, entry.body.seq, entry.tx_id());
+                for ((actor, seq, tx, from), outcome) in seen.into_iter().zip(&outcomes) {
                     tracing::info!(event = "entry_ingested", %from, actor = %actor, seq, tx = %tx, ?outcome, "entry from peer");
                     if matches!(outcome, IngestOutcome::Applied | IngestOutcome::Bounced(_)) {
                         self.receipts.push(tx);
@@ -585,7 +591,7 @@ impl Pump {
                     self.warrant_new_forks().await;
                 }
             }
-            Some(Err(e)) => tracing::error!(entries = batch.len(), "ledger error ingesting peers' entries: {e}"),
+            Some(Err(e)) => tracing::error!(entries = seen.len(), "ledger error ingesting peers' entries: {e}"),
             None => tracing::error!("ingest task failed"),
         }
     }
@@ -689,7 +695,8 @@ impl Pump {
                 }
                 self.doc_saved = std::time::Instant::now();
             }
-            (doc.members().len() as u64, doc.bans().len() as u64)
+            let (members, bans) = doc.counts();
+            (members as u64, bans as u64)
         };
         self.view.update(|v| {
             v.stats.doc_members = members;
