@@ -4,8 +4,8 @@
 //! the nodes' own state.
 
 use std::cell::RefCell;
-use std::collections::{BTreeSet, HashMap};
-use std::path::{Path, PathBuf};
+use std::collections::BTreeSet;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -633,23 +633,6 @@ impl Sim {
                 l.stop().await;
             }
         }
-    }
-
-    /// Per-node counters, for the report.
-    pub fn per_node(&self) -> HashMap<String, u64> {
-        self.nodes
-            .iter()
-            .filter_map(|n| {
-                n.live
-                    .as_ref()
-                    .map(|l| (n.id.to_string(), l.view.get().stats.entries_ingested))
-            })
-            .collect()
-    }
-
-    /// Where the nodes' data lives during the run.
-    pub fn data_dir(&self) -> &Path {
-        self.dir.path()
     }
 }
 
