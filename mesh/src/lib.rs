@@ -13,15 +13,17 @@
 //! `ippoc-sandbox`, `ippoc-governance-bridge` or `ippoc-node`. The ledger's
 //! rules reach it only through the validator `ippoc-node` supplies.
 
+pub mod link;
 pub mod mesh;
 pub mod topic;
 pub mod validator;
 
+pub use link::{Link, Links, LinksFn, SharedLinks};
 pub use mesh::{KAD_PROTOCOL, Mesh, MeshClient, MeshConfig, MeshError, MeshEvent, SYNC_PROTOCOL, Transport};
 pub use topic::Topic;
 pub use validator::{NoSync, SyncResponder, Validator, Verdict};
 
-pub use libp2p::{Multiaddr, PeerId, identity::Keypair};
+pub use libp2p::{Multiaddr, PeerId, identity::Keypair, multiaddr};
 
 /// The PeerId of the node whose Ed25519 public key is `public`: nodes use
 /// their identity key for libp2p, so a NodeId names a peer with no directory.

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
+use libp2p::core::ConnectedPoint;
 use libp2p::core::transport::MemoryTransport;
 use libp2p::core::upgrade::Version;
 use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance, MessageAuthenticity, MessageId, ValidationMode};
@@ -20,6 +21,7 @@ use libp2p::{
 use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::link::{LinkIo, SharedLinks};
 use crate::topic::Topic;
 use crate::validator::{SyncResponder, Validator, Verdict};
 
@@ -65,6 +67,9 @@ pub struct MeshConfig {
     pub connections_pending_max: u32,
     /// Peers the node dials on its own when discovery finds them, at most.
     pub discovered_dial_max: usize,
+    /// Simulated latency and loss on the memory transport's links (the
+    /// simulator's WAN); ignored by TCP and QUIC.
+    pub links: Option<SharedLinks>,
 }
 
 impl MeshConfig {
@@ -86,6 +91,7 @@ impl MeshConfig {
             connections_per_peer_max: 2,
             connections_pending_max: 64,
             discovered_dial_max: 16,
+            links: None,
         }
     }
 }
@@ -364,7 +370,14 @@ fn build_swarm(key: Keypair, config: &MeshConfig) -> Result<Swarm<Behaviour>, Me
         Transport::Memory => libp2p::SwarmBuilder::with_existing_identity(key)
             .with_tokio()
             .with_other_transport(|k| {
+                let links = config.links.clone();
                 Ok(MemoryTransport::default()
+                    .map(move |channel, endpoint| match (&links, endpoint) {
+                        (Some(links), ConnectedPoint::Dialer { address, .. }) => {
+                            LinkIo::new(channel, links.link(&address))
+                        }
+                        _ => LinkIo::Direct(channel),
+                    })
                     .upgrade(Version::V1)
                     .authenticate(noise::Config::new(k)?)
                     .multiplex(yamux::Config::default())

@@ -63,11 +63,22 @@ async fn start(n: usize) -> Vec<Probe> {
 /// `n` nodes on `transport`, each listening on a fresh `listen()` address;
 /// each probe's address is the one the node reports listening on.
 async fn start_on(n: usize, transport: Transport, listen: impl Fn() -> Multiaddr) -> Vec<Probe> {
+    start_with(n, transport, listen, |_| {}).await
+}
+
+/// As [`start_on`], each node's configuration adjusted by `tweak`.
+async fn start_with(
+    n: usize,
+    transport: Transport,
+    listen: impl Fn() -> Multiaddr,
+    tweak: impl Fn(&mut MeshConfig),
+) -> Vec<Probe> {
     let mut nodes = Vec::new();
     for _ in 0..n {
         let mut config = MeshConfig::new([7; 32], transport);
         config.listen = vec![listen()];
         config.heartbeat_ms = 100;
+        tweak(&mut config);
         let mesh = Mesh::start(
             Keypair::generate_ed25519(),
             config,
@@ -356,6 +367,34 @@ async fn gossip_flows_over_quic_on_loopback() {
         .await
         .unwrap();
     nodes[1].until("delivery over QUIC", delivered(b"over quic")).await;
+    for node in nodes {
+        node.mesh.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_simulated_link_delays_every_message_by_its_latency() {
+    const LATENCY: Duration = Duration::from_millis(400);
+    let links: ippoc_mesh::SharedLinks = Arc::new(ippoc_mesh::LinksFn(|_: &Multiaddr| ippoc_mesh::Link {
+        latency: LATENCY,
+        loss: 0.0,
+        seed: 1,
+    }));
+    let mut nodes = start_with(2, Transport::Memory, unique_memory_addr, |c| {
+        c.links = Some(links.clone())
+    })
+    .await;
+    line(&mut nodes).await;
+    for (from, to, data) in [
+        (1, 0, b"over the link, dialer first" as &'static [u8]),
+        (0, 1, b"and back"),
+    ] {
+        let sent = tokio::time::Instant::now();
+        nodes[from].mesh.publish(Topic::Entries, data.to_vec()).await.unwrap();
+        nodes[to].until("delivery over the link", delivered(data)).await;
+        // A lower bound only: the link must have held the message that long.
+        assert!(sent.elapsed() >= LATENCY, "delivered after {:?}", sent.elapsed());
+    }
     for node in nodes {
         node.mesh.stop().await;
     }

@@ -14,6 +14,7 @@
 //! nothing depends on it.
 
 pub mod attacks;
+pub mod plots;
 pub mod report;
 pub mod run;
 pub mod scenario;
@@ -28,7 +29,7 @@ pub use scenario::Scenario;
 pub async fn run(scenario: &Scenario, options: Options, mut progress: impl FnMut(&str)) -> Result<Report, String> {
     let started = Instant::now();
     progress("starting nodes");
-    let mut sim = Sim::start(options.clone()).await?;
+    let mut sim = Sim::start(options.clone(), &scenario.network).await?;
     sim.sample();
     let mut phases = Vec::new();
     let mut converge_after_heal_ms = None;
@@ -51,7 +52,9 @@ pub async fn run(scenario: &Scenario, options: Options, mut progress: impl FnMut
         description: scenario.description.clone(),
         options,
         versions: report::Versions::current(),
+        config: scenario.clone(),
         phases,
+        latencies_ms: sim.latencies_ms.clone(),
         latency_p50_ms: report::percentile(&sim.latencies_ms, 0.5),
         latency_p99_ms: report::percentile(&sim.latencies_ms, 0.99),
         transfers: sim.transfers,

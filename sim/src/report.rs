@@ -7,6 +7,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::run::{Measured, Options};
+use crate::scenario::Scenario;
 
 /// One phase, as it went.
 #[derive(Debug, Clone, Serialize)]
@@ -70,6 +71,10 @@ pub struct Report {
     pub phases: Vec<PhaseReport>,
     /// Metrics.
     pub measured: Measured,
+    /// The scenario as it ran (its phases and network).
+    pub config: Scenario,
+    /// Every transfer's delivery latency, ms, in the order they completed.
+    pub latencies_ms: Vec<f64>,
     /// Delivery latency p50, ms.
     pub latency_p50_ms: f64,
     /// Delivery latency p99, ms.
@@ -97,6 +102,14 @@ pub struct Report {
     /// All criteria met.
     pub ok: bool,
 }
+
+/// The plots written with every report: file name, what it shows.
+pub const PLOTS: [(&str, &str); 4] = [
+    ("latency-cdf.png", "delivery latency CDF"),
+    ("state-roots.png", "distinct state roots over time"),
+    ("bans.png", "bans over time"),
+    ("balances.png", "balance distribution"),
+];
 
 /// Versions recorded with a run.
 #[derive(Debug, Clone, Serialize)]
@@ -261,15 +274,20 @@ impl Report {
         for (k, v) in rows {
             let _ = writeln!(s, "| {k} | {v} |");
         }
+        let _ = writeln!(s);
+        for (file, what) in PLOTS {
+            let _ = writeln!(s, "![{what}]({file})");
+        }
         s
     }
 
-    /// Writes `report.json` and `summary.md` into `dir`.
+    /// Writes `report.json`, `summary.md` and the PNG plots into `dir`.
     pub fn write(&self, dir: &Path) -> Result<(), String> {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         let json = serde_json::to_string_pretty(self).expect("the report serializes");
         std::fs::write(dir.join("report.json"), json).map_err(|e| e.to_string())?;
         std::fs::write(dir.join("summary.md"), self.markdown()).map_err(|e| e.to_string())?;
+        crate::plots::draw(self, dir)?;
         Ok(())
     }
 }

@@ -4,9 +4,9 @@
 //! the nodes' own state.
 
 use std::cell::RefCell;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use ed25519_dalek::SigningKey;
@@ -14,7 +14,8 @@ use ippoc_economy::entry::{ENTRY_VERSION, EntryBody, Outcome};
 use ippoc_economy::genesis::Genesis;
 use ippoc_economy::store::Mode;
 use ippoc_economy::{AccountId, Action, Amount, Currency, NodeId, TxId};
-use ippoc_mesh::{Multiaddr, PeerId, Topic};
+use ippoc_mesh::multiaddr::Protocol;
+use ippoc_mesh::{Link, Links, Multiaddr, PeerId, Topic};
 use ippoc_node::bounty::Task;
 use ippoc_node::local::{LocalConfig, LocalNode, until_paced};
 use ippoc_sandbox::{Capabilities, DryRun, ModuleCache, RunLimits, Sandbox, SandboxConfig};
@@ -24,9 +25,11 @@ use rand::{Rng, SeedableRng};
 use sha2::{Digest, Sha256};
 
 use crate::report::{PhaseReport, Sample};
-use crate::scenario::Phase;
+use crate::scenario::{Network, Phase};
 
 const IPPC: u64 = 1_000_000;
+/// How often the state is sampled while a phase settles (the plots' resolution).
+const SAMPLE_EVERY: Duration = Duration::from_secs(1);
 /// Every node's genesis stipend.
 pub const STIPEND_IPPC: u64 = 1000;
 /// What a bankrupt node pays away (leaving it below the Worker Mode threshold).
@@ -51,6 +54,57 @@ pub struct Options {
     pub settle_timeout_ms: u64,
 }
 
+/// The simulated WAN: where each node listens, and every pair's link.
+#[derive(Debug)]
+struct Wan {
+    network: Network,
+    seed: u64,
+    /// Memory port → node index (a restarted node listens on a new port).
+    at: RwLock<HashMap<u64, usize>>,
+}
+
+impl Wan {
+    /// The link between nodes `a` and `b`, the same both ways and in every run with this seed.
+    fn link(&self, a: usize, b: usize) -> Link {
+        let mut h = Sha256::new();
+        h.update(b"ippoc-sim-link\0");
+        h.update(self.seed.to_be_bytes());
+        h.update((a.min(b) as u64).to_be_bytes());
+        h.update((a.max(b) as u64).to_be_bytes());
+        let r = u64::from_be_bytes(h.finalize()[..8].try_into().expect("8 bytes"));
+        let [lo, hi] = self.network.latency_ms;
+        Link {
+            latency: Duration::from_millis(lo + r % (hi - lo + 1)),
+            loss: self.network.loss,
+            seed: r,
+        }
+    }
+}
+
+fn memory_port(addr: &Multiaddr) -> Option<u64> {
+    addr.iter().find_map(|p| match p {
+        Protocol::Memory(port) => Some(port),
+        _ => None,
+    })
+}
+
+/// Node `me`'s view of the WAN, as its mesh asks for it on every dial.
+#[derive(Debug)]
+struct NodeLinks {
+    wan: Arc<Wan>,
+    me: usize,
+}
+
+impl Links for NodeLinks {
+    fn link(&self, dialed: &Multiaddr) -> Link {
+        let at = self.wan.at.read().expect("not poisoned");
+        match memory_port(dialed).and_then(|port| at.get(&port)) {
+            Some(other) => self.wan.link(self.me, *other),
+            None => Link::PERFECT,
+        }
+    }
+}
+
 struct SimNode {
     key: SigningKey,
     id: NodeId,
@@ -70,6 +124,8 @@ pub struct Sim {
     rng: StdRng,
     dir: tempfile::TempDir,
     nodes: Vec<SimNode>,
+    /// The links between nodes; `None` on a perfect network.
+    wan: Option<Arc<Wan>>,
     partitioned: bool,
     started: Instant,
     /// Transfers not yet seen everywhere: (tx, issued at, group).
@@ -104,7 +160,7 @@ fn id_of(key: &SigningKey) -> NodeId {
 
 impl Sim {
     /// Creates the swarm's genesis and starts every node.
-    pub async fn start(options: Options) -> Result<Sim, String> {
+    pub async fn start(options: Options, network: &Network) -> Result<Sim, String> {
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
         let keys: Vec<SigningKey> = (0..options.nodes).map(|i| key_of(options.seed, i)).collect();
         let founders: Vec<NodeId> = keys.iter().map(id_of).collect();
@@ -123,6 +179,13 @@ impl Sim {
             ..SandboxConfig::default()
         };
         let sandbox = Sandbox::new(config, ModuleCache::new(None, [0x5a; 32])).map_err(|e| e.to_string())?;
+        let wan = (*network != Network::default()).then(|| {
+            Arc::new(Wan {
+                network: network.clone(),
+                seed: options.seed,
+                at: RwLock::default(),
+            })
+        });
         let mut sim = Sim {
             rng: StdRng::seed_from_u64(options.seed),
             options,
@@ -130,6 +193,7 @@ impl Sim {
             sandbox: Arc::new(sandbox),
             dir,
             nodes: Vec::new(),
+            wan,
             partitioned: false,
             started: Instant::now(),
             open: Vec::new(),
@@ -201,6 +265,13 @@ impl Sim {
         let n = &self.nodes[i];
         let mut config = LocalConfig::new(&n.dir, self.genesis.clone(), n.key.clone(), bootstrap);
         config.mesh.heartbeat_ms = 300;
+        if let (Some(wan), Some(port)) = (&self.wan, config.mesh.listen.first().and_then(memory_port)) {
+            wan.at.write().expect("not poisoned").insert(port, i);
+            config.mesh.links = Some(Arc::new(NodeLinks {
+                wan: wan.clone(),
+                me: i,
+            }));
+        }
         // A sparse random graph (each node dials three others): Kademlia's
         // queries would connect most of the simulated swarm to itself, and
         // every connection costs a sync round and a document sync.
@@ -511,7 +582,14 @@ impl Sim {
         let recovering: Vec<&LocalNode> = bankrupt.iter().filter_map(|i| self.nodes[*i].live.as_ref()).collect();
         let everyone = self.live_honest();
         let latencies = RefCell::new(Vec::new());
+        let samples = RefCell::new(Vec::new());
+        let started = self.started;
+        let last_sample = std::cell::Cell::new(Instant::now());
         let done = until_paced(&everyone, timeout, self.gap(), || {
+            if last_sample.get().elapsed() >= SAMPLE_EVERY {
+                last_sample.set(Instant::now());
+                samples.borrow_mut().push(snapshot(&everyone, started));
+            }
             open.borrow_mut().retain(|(tx, at, g)| {
                 let members = &groups.iter().find(|(gg, _)| gg == g).expect("group").1;
                 let everywhere = members.iter().all(|n| matches!(n.ledger.entry_by_tx(tx), Ok(Some(_))));
@@ -526,23 +604,14 @@ impl Sim {
         })
         .await;
         self.latencies_ms.extend(latencies.into_inner());
+        self.samples.extend(samples.into_inner());
         self.open = open.into_inner();
         done
     }
 
     /// Records the state now (for the report's time series).
     pub fn sample(&mut self) {
-        let honest = self.live_honest();
-        let banned: BTreeSet<String> = honest
-            .iter()
-            .flat_map(|n| n.view.get().banned.into_iter().map(|b| b.peer))
-            .collect();
-        let sample = Sample {
-            at_ms: self.started.elapsed().as_millis() as u64,
-            distinct_roots: distinct_roots(&honest),
-            bans: banned.len(),
-            live: honest.len(),
-        };
+        let sample = snapshot(&self.live_honest(), self.started);
         self.samples.push(sample);
     }
 
@@ -659,6 +728,23 @@ pub struct Measured {
     pub sync_bytes_per_node: f64,
     /// Every wallet's balance as one honest node sees it, IPPC.
     pub balances: Vec<f64>,
+}
+
+/// The state of `honest` now.
+fn snapshot(honest: &[&LocalNode], started: Instant) -> Sample {
+    let banned: BTreeSet<String> = honest
+        .iter()
+        .flat_map(|n| {
+            n.view
+                .read(|v| v.banned.iter().map(|b| b.peer.clone()).collect::<Vec<_>>())
+        })
+        .collect();
+    Sample {
+        at_ms: started.elapsed().as_millis() as u64,
+        distinct_roots: distinct_roots(honest),
+        bans: banned.len(),
+        live: honest.len(),
+    }
 }
 
 fn distinct_roots(nodes: &[&LocalNode]) -> usize {

@@ -16,8 +16,23 @@ pub struct Scenario {
     /// Nodes, unless `--nodes` says otherwise.
     #[serde(default = "default_nodes")]
     pub nodes: usize,
+    /// The simulated network between the nodes.
+    #[serde(default)]
+    pub network: Network,
     /// Phases, in order.
     pub phases: Vec<Phase>,
+}
+
+/// The links between nodes: each link's one-way latency is drawn from
+/// `latency_ms` (seeded by `--seed`, the same both ways), and every link
+/// loses `loss` of its segments, each retransmitted after a timeout.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Network {
+    /// Smallest and largest one-way latency of a link, ms.
+    pub latency_ms: [u64; 2],
+    /// Fraction (0..=0.5) of segments lost on every link.
+    pub loss: f64,
 }
 
 fn default_nodes() -> usize {
@@ -82,6 +97,15 @@ impl Scenario {
         if self.nodes < 2 {
             return Err("a scenario needs at least 2 nodes".into());
         }
+        let [lo, hi] = self.network.latency_ms;
+        if lo > hi || hi > 10_000 {
+            return Err(format!(
+                "network.latency_ms must be [min, max] with min <= max <= 10000, not [{lo}, {hi}]"
+            ));
+        }
+        if !(0.0..=0.5).contains(&self.network.loss) {
+            return Err("network.loss must be in 0..=0.5".into());
+        }
         for p in &self.phases {
             for (what, f) in [
                 ("forgers", p.forgers),
@@ -99,7 +123,7 @@ impl Scenario {
 }
 
 /// The scenarios shipped in `sim/scenarios/`, by name.
-pub const BUILT_IN: [(&str, &str); 8] = [
+pub const BUILT_IN: [(&str, &str); 9] = [
     ("baseline", include_str!("../scenarios/baseline.toml")),
     ("bankruptcy", include_str!("../scenarios/bankruptcy.toml")),
     ("byzantine", include_str!("../scenarios/byzantine.toml")),
@@ -107,5 +131,6 @@ pub const BUILT_IN: [(&str, &str); 8] = [
     ("bad-evolution", include_str!("../scenarios/bad-evolution.toml")),
     ("partition", include_str!("../scenarios/partition.toml")),
     ("churn", include_str!("../scenarios/churn.toml")),
+    ("wan", include_str!("../scenarios/wan.toml")),
     ("all", include_str!("../scenarios/all.toml")),
 ];

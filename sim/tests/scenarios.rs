@@ -19,6 +19,22 @@ async fn check(name: &str) {
         .map(|c| format!("{}: {} (target {})", c.name, c.value, c.target))
         .collect();
     assert!(report.ok, "{name}: {failed:?}\n{}", report.markdown());
+    // The run directory: JSON, Markdown and every plot, each a real PNG.
+    let dir = tempfile::tempdir().unwrap();
+    report.write(dir.path()).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("report.json")).unwrap()).unwrap();
+    assert_eq!(json["options"]["seed"], 7);
+    assert_eq!(json["config"]["name"], name);
+    let summary = std::fs::read_to_string(dir.path().join("summary.md")).unwrap();
+    for (file, _) in ippoc_sim::report::PLOTS {
+        let png = std::fs::read(dir.path().join(file)).unwrap();
+        assert!(
+            png.starts_with(b"\x89PNG\r\n\x1a\n") && png.len() > 1000,
+            "{file} is not a drawn PNG"
+        );
+        assert!(summary.contains(file), "the summary does not show {file}");
+    }
 }
 
 macro_rules! scenario_tests {
@@ -47,6 +63,7 @@ scenario_tests! {
     d_bad_evolution => "bad-evolution",
     e_partition => "partition",
     churn => "churn",
+    wan => "wan",
     all => "all",
 }
 
@@ -56,6 +73,12 @@ fn a_scenario_with_a_typo_or_an_out_of_range_value_is_refused_with_its_name() {
     assert!(typo.contains("typo.toml") && typo.contains("transfer"), "{typo}");
     let range = Scenario::from_toml("name = \"x\"\n[[phases]]\nname = \"p\"\nforgers = 0.9\n", "r.toml").unwrap_err();
     assert!(range.contains("forgers"), "{range}");
+    let links = Scenario::from_toml(
+        "name = \"x\"\n[network]\nlatency_ms = [80, 5]\n[[phases]]\nname = \"p\"\n",
+        "n.toml",
+    )
+    .unwrap_err();
+    assert!(links.contains("latency_ms"), "{links}");
     assert!(
         Scenario::load("no-such-scenario")
             .unwrap_err()
