@@ -212,10 +212,11 @@ pub async fn until(nodes: &[&LocalNode], timeout: Duration, done: impl Fn() -> b
     until_paced(nodes, timeout, Duration::ZERO, done).await
 }
 
-/// [`until`], re-checking at most once per `gap`: with many nodes the views
-/// change thousands of times a second, and an observer that re-checks on
-/// every change would take the CPU from the nodes it observes. It still waits
-/// for a change; `gap` only bounds how often it looks.
+/// [`until`], re-checking at most once per `gap`, and never spending more
+/// than a fifth of the time checking: with many nodes the views change
+/// thousands of times a second, and an observer that re-checks on every
+/// change would take the CPU from the nodes it observes. It still waits for a
+/// change; the pacing only bounds how often it looks.
 pub async fn until_paced(nodes: &[&LocalNode], timeout: Duration, gap: Duration, done: impl Fn() -> bool) -> bool {
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
@@ -224,6 +225,11 @@ pub async fn until_paced(nodes: &[&LocalNode], timeout: Duration, gap: Duration,
         if done() {
             return true;
         }
+        let gap = if gap.is_zero() {
+            gap
+        } else {
+            gap.max(checked.elapsed() * 4)
+        };
         if changes.is_empty() {
             return false;
         }

@@ -56,16 +56,28 @@ pub struct BanRecord {
     pub at_ms: u64,
 }
 
-/// What one node observed of another.
+/// One node's tally of the checkpoint votes it heard for one epoch.
+///
+/// One record per observer, rewritten once an epoch: a record per
+/// (observer, subject) pair would add n² operations to every replica's
+/// history each epoch (it made a 200-node simulation run out of CPU and
+/// memory in Automerge alone).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Observation {
-    /// The subject's state root (hex) in its last checkpoint vote.
-    pub state_root: String,
-    /// Whether it equals the observer's own root for that epoch.
-    pub agrees: bool,
     /// The epoch.
     pub epoch: u64,
+    /// The observer's own state root (hex) at the end of it.
+    pub state_root: String,
+    /// Votes heard with the same root.
+    pub agree: u32,
+    /// Votes heard with another root.
+    pub disagree: u32,
+    /// The first [`OBSERVED_DISSENTERS_MAX`] nodes whose root differed.
+    pub dissenters: Vec<String>,
 }
+
+/// Dissenters named in one observation, at most (the count is exact).
+pub const OBSERVED_DISSENTERS_MAX: usize = 32;
 
 const MAPS: [&str; 4] = ["members", "bans", "observations", "parameters"];
 
@@ -169,9 +181,9 @@ impl SwarmDoc {
         self.put("bans", &format!("{peer}/{reporter}"), ban)
     }
 
-    /// Records what `observer` saw of `subject`.
-    pub fn observe(&mut self, observer: NodeId, subject: NodeId, o: &Observation) -> Result<(), NodeError> {
-        self.put("observations", &format!("{observer}/{subject}"), o)
+    /// Records `observer`'s tally of one epoch's checkpoint votes.
+    pub fn observe(&mut self, observer: NodeId, o: &Observation) -> Result<(), NodeError> {
+        self.put("observations", &observer.to_string(), o)
     }
 
     /// How many directory entries and ban records the document holds

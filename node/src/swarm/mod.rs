@@ -19,7 +19,7 @@
 mod validator;
 mod view;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,7 +34,7 @@ use tokio::sync::{Notify, mpsc, oneshot};
 
 use crate::config::MeshSettings;
 use crate::error::NodeError;
-use crate::swarm_doc::{BanRecord, Member, Observation, SharedSwarmDoc, lock as lock_doc};
+use crate::swarm_doc::{BanRecord, Member, OBSERVED_DISSENTERS_MAX, Observation, SharedSwarmDoc, lock as lock_doc};
 use crate::sync::SyncReport;
 
 pub use validator::LedgerValidator;
@@ -201,6 +201,8 @@ struct Pump {
     ban_evidence: std::collections::HashMap<PeerId, String>,
     /// This node's state root at the end of each recent epoch.
     roots: std::collections::BTreeMap<u64, [u8; 32]>,
+    /// Checkpoint votes heard, by epoch, until the epoch's tally is written.
+    votes: std::collections::BTreeMap<u64, HashMap<NodeId, [u8; 32]>>,
     sandbox: Option<Arc<ippoc_sandbox::Sandbox>>,
     board: crate::bounty::SharedBoard,
     work_bounties: bool,
@@ -216,6 +218,11 @@ struct Pump {
     /// Peers' entries received and not yet stored.
     inbox: Vec<(SignedEntry, PeerId)>,
 }
+
+/// Epochs whose checkpoint votes are kept for the tally (the current one and two before).
+const VOTE_EPOCHS_KEPT: u64 = 3;
+/// Votes kept for one epoch, at most (one per issuer).
+const VOTES_PER_EPOCH_MAX: usize = 1 << 16;
 
 /// How long a worker waits for a bounty's payout before it takes another.
 const BOUNTY_WAIT: Duration = Duration::from_secs(60);
@@ -257,6 +264,7 @@ async fn run(mut mesh: Mesh, parts: MeshParts, cadence: Cadence, mut stopped: on
         listening: Vec::new(),
         ban_evidence: Default::default(),
         roots: Default::default(),
+        votes: Default::default(),
         sandbox: parts.sandbox,
         board: parts.board,
         work_bounties: parts.work_bounties,
@@ -657,6 +665,8 @@ impl Pump {
             while self.roots.len() > 16 {
                 self.roots.pop_first();
             }
+            // Votes for an epoch arrive during the next one: tally the epoch before.
+            self.write_observations(ended);
             if self.publish(Topic::Attestations, claim).await {
                 tracing::info!(event = "checkpoint_vote", epoch = ended, root = %hex::encode(state_root), "checkpoint vote");
             }
@@ -666,6 +676,35 @@ impl Pump {
         self.warrant_new_forks().await;
         self.save_doc(false);
         self.publish_offers(true).await;
+    }
+
+    /// Writes the tally of every epoch before `current` whose votes were heard, and forgets them.
+    fn write_observations(&mut self, current: u64) {
+        while let Some(entry) = self.votes.first_entry() {
+            if *entry.key() >= current {
+                break;
+            }
+            let (epoch, votes) = entry.remove_entry();
+            let Some(own) = self.roots.get(&epoch) else {
+                continue;
+            };
+            let mut dissenters: Vec<String> = votes
+                .iter()
+                .filter(|(_, root)| *root != own)
+                .map(|(node, _)| node.to_string())
+                .collect();
+            dissenters.sort();
+            let observation = Observation {
+                epoch,
+                state_root: hex::encode(own),
+                agree: (votes.len() - dissenters.len()) as u32,
+                disagree: dissenters.len() as u32,
+                dissenters: dissenters.into_iter().take(OBSERVED_DISSENTERS_MAX).collect(),
+            };
+            if let Err(e) = lock_doc(&self.doc).observe(self.owner, &observation) {
+                tracing::error!("could not record an observation: {e}");
+            }
+        }
     }
 
     /// Writes this node's directory entry in the swarm document.
@@ -729,13 +768,13 @@ impl Pump {
                 );
             }),
             Claim::Checkpoint { epoch, state_root, .. } => {
-                let observation = Observation {
-                    state_root: hex::encode(state_root),
-                    agrees: self.roots.get(&epoch) == Some(&state_root),
-                    epoch,
-                };
-                if let Err(e) = lock_doc(&self.doc).observe(self.owner, issuer, &observation) {
-                    tracing::error!("could not record an observation: {e}");
+                // Only recent epochs, one vote per issuer: memory stays bounded
+                // whatever epochs a peer claims.
+                if epoch + VOTE_EPOCHS_KEPT > self.epoch && epoch <= self.epoch {
+                    let votes = self.votes.entry(epoch).or_default();
+                    if votes.len() < VOTES_PER_EPOCH_MAX {
+                        votes.insert(issuer, state_root);
+                    }
                 }
             }
             Claim::Receipt { .. } => {}
