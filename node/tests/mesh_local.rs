@@ -28,6 +28,11 @@ fn id(k: &SigningKey) -> NodeId {
 
 /// `n` founders of one swarm; node i > 0 bootstraps to node 0 (Kademlia does the rest).
 async fn swarm(n: usize) -> Swarm {
+    swarm_with(n, |_| {}).await
+}
+
+/// As [`swarm`], each node's configuration adjusted by `tweak`.
+async fn swarm_with(n: usize, tweak: impl Fn(&mut LocalConfig)) -> Swarm {
     let dir = tempfile::tempdir().unwrap();
     let keys = keys(n);
     let founders: Vec<NodeId> = keys.iter().map(id).collect();
@@ -41,7 +46,8 @@ async fn swarm(n: usize) -> Swarm {
     let mut nodes: Vec<LocalNode> = Vec::new();
     for (i, key) in keys.into_iter().enumerate() {
         let bootstrap = nodes.first().map(|n| vec![n.addr.clone()]).unwrap_or_default();
-        let config = LocalConfig::new(&dir.path().join(i.to_string()), genesis.clone(), key, bootstrap);
+        let mut config = LocalConfig::new(&dir.path().join(i.to_string()), genesis.clone(), key, bootstrap);
+        tweak(&mut config);
         nodes.push(LocalNode::start(config).await.unwrap());
     }
     Swarm { nodes, _dir: dir }
@@ -339,5 +345,37 @@ async fn c_a_warrant_alone_convinces_a_node_that_never_saw_the_fork() {
     assert_eq!(listener.view.get().stats.warrants_received, 1);
     assert_eq!(reporter.view.get().stats.warrants_sent, 1);
     assert!(same_root(&all));
+    stop(s).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_node_records_one_checkpoint_tally_per_epoch_and_every_replica_gets_them_all() {
+    let s = swarm_with(4, |c| {
+        c.cadence.epoch_ms = 400;
+        c.cadence.attest_interval = Duration::from_millis(100);
+    })
+    .await;
+    let all: Vec<&LocalNode> = s.nodes.iter().collect();
+    let ids: Vec<String> = s.nodes.iter().map(|n| n.id.to_string()).collect();
+    // Nobody transfers, so every vote carries the genesis root: a tally from
+    // every node, agreeing, in every replica.
+    until(&all, "every node's tally in every replica", || {
+        all.iter().all(|n| {
+            let o = ippoc_node::swarm_doc::lock(&n.doc).observations();
+            ids.iter()
+                .all(|id| o.get(id).is_some_and(|t| t.agree >= 1 && t.disagree == 0))
+        })
+    })
+    .await;
+    for n in &all {
+        let o = ippoc_node::swarm_doc::lock(&n.doc).observations();
+        // Keyed by observer only: one record per node, not one per pair.
+        assert_eq!(o.len(), ids.len(), "{o:?}");
+        let root = hex::encode(n.state_root().unwrap());
+        assert!(
+            o.values().all(|t| t.state_root == root && t.dissenters.is_empty()),
+            "{o:?}"
+        );
+    }
     stop(s).await;
 }
