@@ -49,6 +49,11 @@ pub struct MeshConfig {
     pub gossip_message_bytes_max: usize,
     /// Gossipsub heartbeat, in milliseconds.
     pub heartbeat_ms: u64,
+    /// How long a message may wait in a peer's send queue before gossipsub
+    /// drops it, in milliseconds. gossipsub's own default (1 s for forwards)
+    /// drops forwards whenever a node is busy for a second, and every entry
+    /// dropped is one the next sync round must carry instead.
+    pub send_queue_ms: u64,
     /// Events buffered for the node before the mesh waits for it.
     pub events_queue_max: usize,
     /// Peers banned earlier (bans persist across restarts; the node stores them).
@@ -82,6 +87,7 @@ impl MeshConfig {
             bootstrap: Vec::new(),
             gossip_message_bytes_max: 256 * 1024,
             heartbeat_ms: 1000,
+            send_queue_ms: 10_000,
             events_queue_max: 1024,
             banned: Vec::new(),
             invalid_messages_max: 16,
@@ -310,6 +316,8 @@ fn behaviour(key: &Keypair, config: &MeshConfig) -> Result<Behaviour, BoxError> 
         .message_id_fn(message_id)
         .max_transmit_size(config.gossip_message_bytes_max)
         .heartbeat_interval(Duration::from_millis(config.heartbeat_ms))
+        .publish_queue_duration(Duration::from_millis(config.send_queue_ms))
+        .forward_queue_duration(Duration::from_millis(config.send_queue_ms))
         .build()
         .map_err(|e| BoxError::from(e.to_string()))?;
     let gossipsub = gossipsub::Behaviour::new(MessageAuthenticity::Anonymous, gossip_config).map_err(BoxError::from)?;

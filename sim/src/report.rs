@@ -269,6 +269,10 @@ impl Report {
             ),
             ("messages per honest node", format!("{:.0}", m.messages_per_node)),
             ("sync bytes per honest node", format!("{:.0}", m.sync_bytes_per_node)),
+            (
+                "entries stored per node: by gossip / by sync",
+                format!("{:.0} / {:.0}", m.gossip_entries_per_node, m.sync_entries_per_node),
+            ),
             ("forged entries sent", self.forged_sent.to_string()),
         ];
         for (k, v) in rows {

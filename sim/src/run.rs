@@ -269,6 +269,9 @@ impl Sim {
         let n = &self.nodes[i];
         let mut config = LocalConfig::new(&n.dir, self.genesis.clone(), n.key.clone(), bootstrap);
         config.mesh.heartbeat_ms = 300;
+        // One machine runs every node, so each is slow by the swarm's size:
+        // a forward still queued after a minute is still worth sending.
+        config.mesh.send_queue_ms = 60_000;
         if let (Some(wan), Some(port)) = (&self.wan, config.mesh.listen.first().and_then(memory_port)) {
             wan.at.write().expect("not poisoned").insert(port, i);
             config.mesh.links = Some(Arc::new(NodeLinks {
@@ -648,6 +651,8 @@ impl Sim {
         let mut unauthorized = 0u64;
         let mut messages = Vec::new();
         let mut bytes = Vec::new();
+        let mut by_gossip = Vec::new();
+        let mut by_sync = Vec::new();
         for n in &honest {
             let view = n.view.get();
             for b in &view.banned {
@@ -672,6 +677,8 @@ impl Sim {
             let s = view.stats;
             messages.push((s.entries_ingested + s.attestations_received + s.sync_entries) as f64);
             bytes.push(s.sync_bytes as f64);
+            by_gossip.push(s.entries_ingested as f64);
+            by_sync.push(s.sync_entries as f64);
         }
         let honest_total = self.nodes.iter().filter(|n| !n.forger).count().max(1);
         let bankrupt_recovered = self
@@ -704,6 +711,8 @@ impl Sim {
             bankrupt_recovered,
             messages_per_node: mean(&messages),
             sync_bytes_per_node: mean(&bytes),
+            gossip_entries_per_node: mean(&by_gossip),
+            sync_entries_per_node: mean(&by_sync),
             balances,
         }
     }
@@ -757,6 +766,10 @@ pub struct Measured {
     pub messages_per_node: f64,
     /// Mean sync bytes received per honest node.
     pub sync_bytes_per_node: f64,
+    /// Mean entries a node stored from gossip.
+    pub gossip_entries_per_node: f64,
+    /// Mean entries a node stored from sync (what gossip did not bring).
+    pub sync_entries_per_node: f64,
     /// Every wallet's balance as one honest node sees it, IPPC.
     pub balances: Vec<f64>,
 }
