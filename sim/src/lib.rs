@@ -28,6 +28,7 @@ pub use scenario::Scenario;
 /// Runs `scenario` with `options`; `progress` is told each phase's name as it starts.
 pub async fn run(scenario: &Scenario, options: Options, mut progress: impl FnMut(&str)) -> Result<Report, String> {
     let started = Instant::now();
+    let nodes = options.nodes;
     progress("starting nodes");
     let mut sim = Sim::start(options.clone(), &scenario.network).await?;
     sim.sample();
@@ -53,6 +54,7 @@ pub async fn run(scenario: &Scenario, options: Options, mut progress: impl FnMut
         options,
         versions: report::Versions::current(),
         config: scenario.clone(),
+        cadence: run::sim_cadence(nodes).into(),
         phases,
         latencies_ms: sim.latencies_ms.clone(),
         latency_p50_ms: report::percentile(&sim.latencies_ms, 0.5),

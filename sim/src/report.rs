@@ -30,6 +30,27 @@ pub struct PhaseReport {
     pub transfers: u32,
 }
 
+/// The periods the nodes ran with, ms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct CadenceMs {
+    /// Between a node's heartbeats.
+    pub attest_ms: u64,
+    /// Between a node's anti-entropy rounds.
+    pub sync_ms: u64,
+    /// One checkpoint epoch.
+    pub epoch_ms: u64,
+}
+
+impl From<ippoc_node::swarm::Cadence> for CadenceMs {
+    fn from(c: ippoc_node::swarm::Cadence) -> CadenceMs {
+        CadenceMs {
+            attest_ms: c.attest_interval.as_millis() as u64,
+            sync_ms: c.sync_interval.as_millis() as u64,
+            epoch_ms: c.epoch_ms,
+        }
+    }
+}
+
 /// The state of the swarm at one moment.
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct Sample {
@@ -73,6 +94,8 @@ pub struct Report {
     pub measured: Measured,
     /// The scenario as it ran (its phases and network).
     pub config: Scenario,
+    /// The nodes' attestation, sync and checkpoint periods (they grow with n²).
+    pub cadence: CadenceMs,
     /// Every transfer's delivery latency, ms, in the order they completed.
     pub latencies_ms: Vec<f64>,
     /// Delivery latency p50, ms.
@@ -223,6 +246,14 @@ impl Report {
             self.versions.ippoc,
             self.wall_ms as f64 / 1000.0,
             self.peak_memory_mib
+        );
+        let c = &self.cadence;
+        let _ = writeln!(
+            s,
+            "Every node attests every {:.1} s, syncs every {:.1} s, votes a checkpoint every {:.0} s.\n",
+            c.attest_ms as f64 / 1000.0,
+            c.sync_ms as f64 / 1000.0,
+            c.epoch_ms as f64 / 1000.0
         );
         let _ = writeln!(s, "**Result: {}**\n", if self.ok { "PASS" } else { "FAIL" });
         let _ = writeln!(s, "| criterion | measured | target | |\n|---|---|---|---|");

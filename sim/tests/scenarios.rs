@@ -26,6 +26,9 @@ async fn check(name: &str) {
         serde_json::from_slice(&std::fs::read(dir.path().join("report.json")).unwrap()).unwrap();
     assert_eq!(json["options"]["seed"], 7);
     assert_eq!(json["config"]["name"], name);
+    let cadence = ippoc_sim::run::sim_cadence(10);
+    assert_eq!(json["cadence"]["attest_ms"], cadence.attest_interval.as_millis() as u64);
+    assert_eq!(json["cadence"]["epoch_ms"], cadence.epoch_ms);
     let summary = std::fs::read_to_string(dir.path().join("summary.md")).unwrap();
     for (file, _) in ippoc_sim::report::PLOTS {
         let png = std::fs::read(dir.path().join(file)).unwrap();
