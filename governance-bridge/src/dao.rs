@@ -1,0 +1,694 @@
+//! The DAO as the node and the CLI use it: deploy the contracts, stake,
+//! propose, vote, veto, queue, execute, read a proposal's status, anchor
+//! checkpoints and read what governance changed. Generic over [`Chain`], so
+//! the same code drives anvil, a real L2 and the embedded EVM.
+
+use alloy::primitives::{Address, B256, Bytes, U256, keccak256};
+use alloy::signers::SignerSync;
+use alloy::signers::local::PrivateKeySigner;
+use alloy::sol_types::{SolCall, SolConstructor, SolEvent, SolValue};
+use serde::{Deserialize, Serialize};
+
+use crate::bindings::{Anchor, EvolutionRegistry, Governance, Parameters, StakeToken, Treasury};
+use crate::chain::{Chain, ChainError};
+
+/// Where the DAO's contracts live on a chain (saved as JSON by the CLI).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DaoAddresses {
+    /// The stake token.
+    pub token: Address,
+    /// Governance.
+    pub governance: Address,
+    /// Anchor and node registry.
+    pub anchor: Address,
+    /// Treasury.
+    pub treasury: Address,
+    /// Governed parameters.
+    pub parameters: Address,
+    /// Evolution registry.
+    pub registry: Address,
+}
+
+/// A node registered at deployment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GenesisNode {
+    /// The node's EVM address (from its `eth.key`).
+    pub address: Address,
+    /// The node's IPPOC NodeID (its Ed25519 public key).
+    pub node_id: [u8; 32],
+    /// Its tier, 1..=4.
+    pub tier: u8,
+}
+
+/// A governed parameter set at deployment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GenesisParameter {
+    /// The parameter's name (its key is the keccak of the name).
+    pub name: String,
+    /// Its value.
+    pub value: U256,
+    /// Whether only an invariant-class proposal may change it.
+    pub invariant: bool,
+}
+
+/// Everything a deployment needs.
+#[derive(Debug, Clone)]
+pub struct DeployConfig {
+    /// Holder of the veto role (a human multisig in production).
+    pub vetoer: Address,
+    /// How long a vote stays open, seconds.
+    pub voting_period: u64,
+    /// Least stake a human needs to propose (token units).
+    pub proposal_stake: U256,
+    /// Initial holders of the stake token.
+    pub holders: Vec<(Address, U256)>,
+    /// Nodes registered from the start.
+    pub nodes: Vec<GenesisNode>,
+    /// Share of active nodes that must co-sign a checkpoint, basis points (> 5000).
+    pub anchor_quorum_bps: u16,
+    /// The treasury's eight emergency sentinels.
+    pub sentinels: [Address; 8],
+    /// Initial governed parameters.
+    pub parameters: Vec<GenesisParameter>,
+}
+
+/// The key of a named parameter, as the contract stores it.
+pub fn parameter_key(name: &str) -> B256 {
+    keccak256(name.as_bytes())
+}
+
+/// One call a proposal makes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Action {
+    /// Contract called.
+    pub target: Address,
+    /// ETH sent.
+    pub value: U256,
+    /// Calldata.
+    pub data: Bytes,
+}
+
+/// A proposal's state, as Governance reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProposalState {
+    /// Voting is open.
+    Active,
+    /// The vote ended without passing.
+    Defeated,
+    /// Passed; waiting to be queued.
+    Succeeded,
+    /// In the 48 h timelock (or past it, waiting for execution).
+    Queued,
+    /// Its actions ran.
+    Executed,
+    /// The veto role cancelled it.
+    Vetoed,
+}
+
+impl ProposalState {
+    fn from_u8(v: u8) -> Result<Self, ChainError> {
+        Ok(match v {
+            0 => Self::Active,
+            1 => Self::Defeated,
+            2 => Self::Succeeded,
+            3 => Self::Queued,
+            4 => Self::Executed,
+            5 => Self::Vetoed,
+            other => return Err(ChainError::Decode(format!("unknown proposal state {other}"))),
+        })
+    }
+}
+
+impl std::fmt::Display for ProposalState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = match self {
+            Self::Active => "active",
+            Self::Defeated => "defeated",
+            Self::Succeeded => "succeeded",
+            Self::Queued => "queued",
+            Self::Executed => "executed",
+            Self::Vetoed => "vetoed",
+        };
+        f.write_str(s)
+    }
+}
+
+/// What `status` shows of a proposal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProposalStatus {
+    /// Proposal id.
+    pub id: u64,
+    /// Where it is.
+    pub state: ProposalState,
+    /// Who proposed it.
+    pub proposer: Address,
+    /// Whether it touches an invariant (human supermajority, no AI weight).
+    pub invariant_class: bool,
+    /// When voting ends (unix seconds).
+    pub vote_end: u64,
+    /// When the timelock ends (unix seconds), 0 before queueing.
+    pub eta: u64,
+    /// Human weight for and against.
+    pub human_yes: U256,
+    /// Human weight against.
+    pub human_no: U256,
+    /// Node (advisory) weight for.
+    pub ai_yes: U256,
+    /// Node weight against.
+    pub ai_no: U256,
+    /// Total human power when it opened.
+    pub human_power: U256,
+    /// Total node power when it opened.
+    pub ai_power: U256,
+}
+
+/// A parameter change that an executed proposal made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParameterChange {
+    /// Block it happened in.
+    pub block: u64,
+    /// The parameter's key.
+    pub key: B256,
+    /// The new value.
+    pub value: U256,
+    /// The proposal that made it (0 for the deployment's initial values).
+    pub proposal: u64,
+}
+
+/// A module the registry marked deployed or revoked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModuleEvent {
+    /// Block it happened in.
+    pub block: u64,
+    /// The module's content hash.
+    pub module_hash: B256,
+    /// The proposal.
+    pub proposal: u64,
+    /// True for deployed, false for revoked.
+    pub deployed: bool,
+}
+
+/// The DAO on one chain.
+#[derive(Debug)]
+pub struct Dao<C> {
+    chain: C,
+    addresses: DaoAddresses,
+}
+
+fn initcode(bytecode: &Bytes, args: Vec<u8>) -> Bytes {
+    let mut code = bytecode.to_vec();
+    code.extend_from_slice(&args);
+    code.into()
+}
+
+fn to_u64(v: U256, what: &str) -> Result<u64, ChainError> {
+    u64::try_from(v).map_err(|_| ChainError::Decode(format!("{what} {v} does not fit in 64 bits")))
+}
+
+impl<C: Chain> Dao<C> {
+    /// The DAO already deployed at `addresses`.
+    pub fn at(chain: C, addresses: DaoAddresses) -> Self {
+        Self { chain, addresses }
+    }
+
+    /// Deploy and wire the six contracts from `deployer`. After this only
+    /// executed proposals change the system.
+    pub async fn deploy(chain: C, deployer: &PrivateKeySigner, config: &DeployConfig) -> Result<Self, ChainError> {
+        let (holders, amounts): (Vec<_>, Vec<_>) = config.holders.iter().copied().unzip();
+        let token = chain
+            .deploy(
+                deployer,
+                initcode(
+                    &StakeToken::BYTECODE,
+                    StakeToken::constructorCall::new((holders, amounts)).abi_encode(),
+                ),
+            )
+            .await?;
+        let governance = chain
+            .deploy(
+                deployer,
+                initcode(
+                    &Governance::BYTECODE,
+                    Governance::constructorCall::new((
+                        token,
+                        config.vetoer,
+                        config.voting_period,
+                        config.proposal_stake,
+                    ))
+                    .abi_encode(),
+                ),
+            )
+            .await?;
+        let anchor = chain
+            .deploy(
+                deployer,
+                initcode(
+                    &Anchor::BYTECODE,
+                    Anchor::constructorCall::new((
+                        governance,
+                        config.anchor_quorum_bps,
+                        config.nodes.iter().map(|n| n.address).collect(),
+                        config.nodes.iter().map(|n| B256::from(n.node_id)).collect(),
+                        config.nodes.iter().map(|n| n.tier).collect(),
+                    ))
+                    .abi_encode(),
+                ),
+            )
+            .await?;
+        let treasury = chain
+            .deploy(
+                deployer,
+                initcode(
+                    &Treasury::BYTECODE,
+                    Treasury::constructorCall::new((governance, config.sentinels)).abi_encode(),
+                ),
+            )
+            .await?;
+        let parameters = chain
+            .deploy(
+                deployer,
+                initcode(
+                    &Parameters::BYTECODE,
+                    Parameters::constructorCall::new((
+                        governance,
+                        config.parameters.iter().map(|p| parameter_key(&p.name)).collect(),
+                        config.parameters.iter().map(|p| p.value).collect(),
+                        config.parameters.iter().map(|p| p.invariant).collect(),
+                    ))
+                    .abi_encode(),
+                ),
+            )
+            .await?;
+        let registry = chain
+            .deploy(
+                deployer,
+                initcode(
+                    &EvolutionRegistry::BYTECODE,
+                    EvolutionRegistry::constructorCall::new((governance,)).abi_encode(),
+                ),
+            )
+            .await?;
+        let bind = Governance::bindCall {
+            registry: anchor,
+            targets: vec![parameters, treasury, anchor],
+            selectors: vec![
+                Parameters::setInvariantParameterCall::SELECTOR.into(),
+                Treasury::replaceSentinelCall::SELECTOR.into(),
+                Anchor::setQuorumBpsCall::SELECTOR.into(),
+            ],
+        };
+        chain
+            .send(deployer, governance, U256::ZERO, bind.abi_encode().into())
+            .await?;
+        Ok(Self {
+            chain,
+            addresses: DaoAddresses {
+                token,
+                governance,
+                anchor,
+                treasury,
+                parameters,
+                registry,
+            },
+        })
+    }
+
+    /// The contracts' addresses.
+    pub fn addresses(&self) -> DaoAddresses {
+        self.addresses
+    }
+
+    /// The chain.
+    pub fn chain(&self) -> &C {
+        &self.chain
+    }
+
+    async fn read<T: SolCall>(&self, to: Address, call: T) -> Result<T::Return, ChainError> {
+        let out = self.chain.call(to, call.abi_encode().into()).await?;
+        T::abi_decode_returns(&out).map_err(|e| ChainError::Decode(e.to_string()))
+    }
+
+    async fn write<T: SolCall>(
+        &self,
+        from: &PrivateKeySigner,
+        to: Address,
+        call: T,
+    ) -> Result<crate::chain::Receipt, ChainError> {
+        self.chain.send(from, to, U256::ZERO, call.abi_encode().into()).await
+    }
+
+    // ---- stake --------------------------------------------------------------
+
+    /// Approve and stake `amount` of the stake token.
+    pub async fn stake(&self, who: &PrivateKeySigner, amount: U256) -> Result<(), ChainError> {
+        let a = self.addresses;
+        self.write(
+            who,
+            a.token,
+            StakeToken::approveCall {
+                spender: a.governance,
+                value: amount,
+            },
+        )
+        .await?;
+        self.write(who, a.governance, Governance::stakeCall { amount }).await?;
+        Ok(())
+    }
+
+    /// A human's current stake.
+    pub async fn stake_of(&self, who: Address) -> Result<U256, ChainError> {
+        self.read(self.addresses.governance, Governance::stakeOfCall(who)).await
+    }
+
+    // ---- proposals ------------------------------------------------------------
+
+    /// Open a proposal; its id.
+    pub async fn propose(
+        &self,
+        who: &PrivateKeySigner,
+        actions: &[Action],
+        description: &str,
+    ) -> Result<u64, ChainError> {
+        let call = Governance::proposeCall {
+            targets: actions.iter().map(|a| a.target).collect(),
+            values: actions.iter().map(|a| a.value).collect(),
+            calldatas: actions.iter().map(|a| a.data.clone()).collect(),
+            description: description.to_owned(),
+        };
+        let receipt = self.write(who, self.addresses.governance, call).await?;
+        receipt
+            .logs
+            .iter()
+            .filter(|l| l.address == self.addresses.governance)
+            .find_map(|l| Governance::ProposalCreated::decode_log(l).ok())
+            .map(|e| to_u64(e.data.id, "proposal id"))
+            .ok_or_else(|| ChainError::Decode("propose emitted no ProposalCreated".into()))?
+    }
+
+    /// Vote as a human, committing `amount` of stake (half of it is burned).
+    pub async fn vote(&self, who: &PrivateKeySigner, id: u64, support: bool, amount: U256) -> Result<(), ChainError> {
+        self.write(
+            who,
+            self.addresses.governance,
+            Governance::voteCall {
+                id: U256::from(id),
+                support,
+                amount,
+            },
+        )
+        .await
+        .map(drop)
+    }
+
+    /// Vote as a registered node with its tier's advisory weight.
+    pub async fn vote_as_node(&self, node: &PrivateKeySigner, id: u64, support: bool) -> Result<(), ChainError> {
+        self.write(
+            node,
+            self.addresses.governance,
+            Governance::voteAsNodeCall {
+                id: U256::from(id),
+                support,
+            },
+        )
+        .await
+        .map(drop)
+    }
+
+    /// Start the timelock of a passed proposal.
+    pub async fn queue(&self, who: &PrivateKeySigner, id: u64) -> Result<(), ChainError> {
+        self.write(
+            who,
+            self.addresses.governance,
+            Governance::queueCall { id: U256::from(id) },
+        )
+        .await
+        .map(drop)
+    }
+
+    /// Execute a queued proposal whose timelock is over.
+    pub async fn execute(&self, who: &PrivateKeySigner, id: u64) -> Result<(), ChainError> {
+        self.write(
+            who,
+            self.addresses.governance,
+            Governance::executeCall { id: U256::from(id) },
+        )
+        .await
+        .map(drop)
+    }
+
+    /// Cancel a proposal (the veto role only).
+    pub async fn veto(&self, vetoer: &PrivateKeySigner, id: u64) -> Result<(), ChainError> {
+        self.write(
+            vetoer,
+            self.addresses.governance,
+            Governance::vetoCall { id: U256::from(id) },
+        )
+        .await
+        .map(drop)
+    }
+
+    /// A proposal's state and tallies.
+    pub async fn status(&self, id: u64) -> Result<ProposalStatus, ChainError> {
+        let g = self.addresses.governance;
+        let state = self.read(g, Governance::stateCall { id: U256::from(id) }).await?;
+        let p = self.read(g, Governance::proposalCall { id: U256::from(id) }).await?;
+        Ok(ProposalStatus {
+            id,
+            state: ProposalState::from_u8(state)?,
+            proposer: p.proposer,
+            invariant_class: p.invariantClass,
+            vote_end: p.voteEnd,
+            eta: p.eta,
+            human_yes: p.humanYes,
+            human_no: p.humanNo,
+            ai_yes: p.aiYes,
+            ai_no: p.aiNo,
+            human_power: p.humanPower,
+            ai_power: p.aiPower,
+        })
+    }
+
+    /// How many proposals exist (ids are 1..=count).
+    pub async fn proposal_count(&self) -> Result<u64, ChainError> {
+        to_u64(
+            self.read(self.addresses.governance, Governance::proposalCountCall {})
+                .await?,
+            "proposal count",
+        )
+    }
+
+    // ---- actions for common proposals ---------------------------------------
+
+    /// The action that sets a standard parameter.
+    pub fn set_parameter(&self, name: &str, value: U256) -> Action {
+        let data = Parameters::setParameterCall {
+            key: parameter_key(name),
+            value,
+        }
+        .abi_encode();
+        Action {
+            target: self.addresses.parameters,
+            value: U256::ZERO,
+            data: data.into(),
+        }
+    }
+
+    /// The action that sets an invariant parameter (makes the proposal invariant-class).
+    pub fn set_invariant_parameter(&self, name: &str, value: U256) -> Action {
+        let data = Parameters::setInvariantParameterCall {
+            key: parameter_key(name),
+            value,
+        }
+        .abi_encode();
+        Action {
+            target: self.addresses.parameters,
+            value: U256::ZERO,
+            data: data.into(),
+        }
+    }
+
+    /// The action that marks a skill deployed with its risk score (basis points).
+    pub fn deploy_module(&self, module_hash: B256, risk_score: u32) -> Action {
+        let data = EvolutionRegistry::deployCall {
+            moduleHash: module_hash,
+            riskScore: risk_score,
+        }
+        .abi_encode();
+        Action {
+            target: self.addresses.registry,
+            value: U256::ZERO,
+            data: data.into(),
+        }
+    }
+
+    /// The action that pays `amount` wei from the treasury to `to`.
+    pub fn release_eth(&self, to: Address, amount: U256) -> Action {
+        let data = Treasury::releaseEthCall { to, amount }.abi_encode();
+        Action {
+            target: self.addresses.treasury,
+            value: U256::ZERO,
+            data: data.into(),
+        }
+    }
+
+    // ---- governed state -------------------------------------------------------
+
+    /// A parameter's current value.
+    pub async fn parameter(&self, name: &str) -> Result<U256, ChainError> {
+        self.read(self.addresses.parameters, Parameters::valueOfCall(parameter_key(name)))
+            .await
+    }
+
+    /// Parameter changes in blocks `from_block..`, oldest first.
+    pub async fn parameter_changes(&self, from_block: u64) -> Result<Vec<ParameterChange>, ChainError> {
+        let logs = self.chain.logs(self.addresses.parameters, from_block).await?;
+        let mut out = Vec::new();
+        for l in logs {
+            if let Ok(e) = Parameters::ParameterChanged::decode_log(&l.log) {
+                out.push(ParameterChange {
+                    block: l.block,
+                    key: e.data.key,
+                    value: e.data.value,
+                    proposal: to_u64(e.data.proposalId, "proposal id")?,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Whether the registry lists `module_hash` as deployed.
+    pub async fn is_deployed(&self, module_hash: B256) -> Result<bool, ChainError> {
+        self.read(
+            self.addresses.registry,
+            EvolutionRegistry::isDeployedCall {
+                moduleHash: module_hash,
+            },
+        )
+        .await
+    }
+
+    /// Modules deployed or revoked in blocks `from_block..`, oldest first.
+    pub async fn module_events(&self, from_block: u64) -> Result<Vec<ModuleEvent>, ChainError> {
+        let logs = self.chain.logs(self.addresses.registry, from_block).await?;
+        let mut out = Vec::new();
+        for l in logs {
+            if let Ok(e) = EvolutionRegistry::ModuleDeployed::decode_log(&l.log) {
+                out.push(ModuleEvent {
+                    block: l.block,
+                    module_hash: e.data.moduleHash,
+                    proposal: to_u64(e.data.proposalId, "proposal id")?,
+                    deployed: true,
+                });
+            } else if let Ok(e) = EvolutionRegistry::ModuleRevoked::decode_log(&l.log) {
+                out.push(ModuleEvent {
+                    block: l.block,
+                    module_hash: e.data.moduleHash,
+                    proposal: to_u64(e.data.proposalId, "proposal id")?,
+                    deployed: false,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    // ---- anchors ----------------------------------------------------------------
+
+    /// The EIP-191 digest a node signs to co-sign `root` for `epoch`,
+    /// computed locally exactly as `Anchor.checkpointDigest` does.
+    pub async fn checkpoint_message(&self, epoch: u64, root: B256) -> Result<B256, ChainError> {
+        let chain_id = self.chain.chain_id().await?;
+        Ok(checkpoint_message(chain_id, self.addresses.anchor, epoch, root))
+    }
+
+    /// Anchor `root` for `epoch` from the registered node `submitter`, with
+    /// the co-signatures of `signers` (sorted here into the ascending order the
+    /// contract wants).
+    pub async fn anchor(
+        &self,
+        submitter: &PrivateKeySigner,
+        epoch: u64,
+        root: B256,
+        signatures: Vec<CheckpointSignature>,
+    ) -> Result<(), ChainError> {
+        let mut signatures = signatures;
+        signatures.sort_by_key(|s| s.signer);
+        signatures.dedup_by_key(|s| s.signer);
+        let call = Anchor::anchorCall {
+            epoch,
+            root,
+            signatures: signatures.into_iter().map(|s| s.signature).collect(),
+        };
+        self.write(submitter, self.addresses.anchor, call).await.map(drop)
+    }
+
+    /// The root anchored for `epoch`, if any.
+    pub async fn root_of(&self, epoch: u64) -> Result<Option<B256>, ChainError> {
+        let root = self.read(self.addresses.anchor, Anchor::rootOfCall { epoch }).await?;
+        Ok((root != B256::ZERO).then_some(root))
+    }
+
+    /// How many conflicting roots (equivocation evidence) were submitted.
+    pub async fn conflict_count(&self) -> Result<u64, ChainError> {
+        to_u64(
+            self.read(self.addresses.anchor, Anchor::conflictCountCall {}).await?,
+            "conflict count",
+        )
+    }
+
+    /// Ask the contract whether `proof` puts its leaf under the root anchored
+    /// for `epoch`.
+    pub async fn verify_inclusion(&self, epoch: u64, proof: &crate::merkle::MerkleProof) -> Result<bool, ChainError> {
+        self.read(
+            self.addresses.anchor,
+            Anchor::verifyInclusionCall {
+                epoch,
+                leaf: proof.leaf,
+                proof: proof.siblings.clone(),
+            },
+        )
+        .await
+    }
+
+    /// Whether `who` is an active registered node.
+    pub async fn is_node(&self, who: Address) -> Result<bool, ChainError> {
+        self.read(self.addresses.anchor, Anchor::isActiveCall { node: who })
+            .await
+    }
+}
+
+/// `Anchor.checkpointDigest` without the chain: the EIP-191 hash of
+/// keccak(abi.encode("IPPOC checkpoint", chain id, anchor, epoch, root)).
+pub fn checkpoint_message(chain_id: u64, anchor: Address, epoch: u64, root: B256) -> B256 {
+    let inner =
+        keccak256(("IPPOC checkpoint".to_owned(), U256::from(chain_id), anchor, epoch, root).abi_encode_params());
+    alloy::primitives::eip191_hash_message(inner)
+}
+
+/// One node's co-signature of a checkpoint root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckpointSignature {
+    /// The signing node's EVM address.
+    pub signer: Address,
+    /// 65-byte r ‖ s ‖ v signature.
+    pub signature: Bytes,
+}
+
+/// Co-sign `root` for `epoch` with a node's EVM key.
+pub fn sign_checkpoint(
+    key: &PrivateKeySigner,
+    chain_id: u64,
+    anchor: Address,
+    epoch: u64,
+    root: B256,
+) -> Result<CheckpointSignature, ChainError> {
+    let inner =
+        keccak256(("IPPOC checkpoint".to_owned(), U256::from(chain_id), anchor, epoch, root).abi_encode_params());
+    let sig = key
+        .sign_message_sync(inner.as_slice())
+        .map_err(|e| ChainError::Decode(e.to_string()))?;
+    Ok(CheckpointSignature {
+        signer: key.address(),
+        signature: sig.as_bytes().to_vec().into(),
+    })
+}

@@ -1,0 +1,239 @@
+//! The DAO flows every chain backend must pass: the anvil test runs them
+//! against a real anvil, the embedded test against revm in process.
+#![allow(dead_code)]
+
+use alloy::primitives::{Address, B256, U256, keccak256};
+use ippoc_governance_bridge::dao::{GenesisNode, GenesisParameter, sign_checkpoint};
+use ippoc_governance_bridge::merkle::head_leaf;
+use ippoc_governance_bridge::{Chain, ChainError, Dao, DeployConfig, MerkleTree, PrivateKeySigner, ProposalState};
+
+pub const TOKEN: u128 = 1_000_000_000_000_000_000;
+pub const VOTING_PERIOD: u64 = 3_600;
+
+pub fn eth(n: u64) -> U256 {
+    U256::from(n) * U256::from(TOKEN)
+}
+
+/// A deployed DAO with its actors.
+pub struct World<C> {
+    pub dao: Dao<C>,
+    pub vetoer: PrivateKeySigner,
+    pub humans: Vec<PrivateKeySigner>,
+    pub nodes: Vec<PrivateKeySigner>,
+}
+
+/// The actors: ten humans (the 5% cap needs at least eight to reach a 40%
+/// quorum), three nodes of tiers 1..=3.
+pub fn actors() -> (Vec<PrivateKeySigner>, Vec<PrivateKeySigner>) {
+    (
+        (0..10).map(|_| PrivateKeySigner::random()).collect(),
+        (0..3).map(|_| PrivateKeySigner::random()).collect(),
+    )
+}
+
+/// Deploy on `chain` and stake every human's tokens.
+pub async fn world<C: Chain>(
+    chain: C,
+    deployer: &PrivateKeySigner,
+    vetoer: PrivateKeySigner,
+    humans: Vec<PrivateKeySigner>,
+    nodes: Vec<PrivateKeySigner>,
+) -> World<C> {
+    let config = DeployConfig {
+        vetoer: vetoer.address(),
+        voting_period: VOTING_PERIOD,
+        proposal_stake: eth(1),
+        holders: humans.iter().map(|h| (h.address(), eth(100))).collect(),
+        nodes: nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| GenesisNode {
+                address: n.address(),
+                node_id: [i as u8 + 1; 32],
+                tier: i as u8 + 1,
+            })
+            .collect(),
+        anchor_quorum_bps: 6_667,
+        sentinels: std::array::from_fn(|i| Address::with_last_byte(0xa0 + i as u8)),
+        parameters: vec![
+            GenesisParameter {
+                name: "metabolism.transfer_fee".into(),
+                value: U256::from(10),
+                invariant: false,
+            },
+            GenesisParameter {
+                name: "integrity.min_score".into(),
+                value: U256::from(8_000),
+                invariant: true,
+            },
+        ],
+    };
+    let dao = Dao::deploy(chain, deployer, &config).await.expect("deploy");
+    for h in &humans {
+        dao.stake(h, eth(100)).await.expect("stake");
+    }
+    World {
+        dao,
+        vetoer,
+        humans,
+        nodes,
+    }
+}
+
+pub async fn all_humans_vote<C: Chain>(w: &World<C>, id: u64, support: bool) {
+    for h in &w.humans {
+        let stake = w.dao.stake_of(h.address()).await.expect("stake");
+        w.dao.vote(h, id, support, stake).await.expect("vote");
+    }
+}
+
+pub fn reason(e: ChainError) -> String {
+    match e {
+        ChainError::Reverted { reason, .. } => reason,
+        other => panic!("expected a revert, got {other}"),
+    }
+}
+
+pub async fn a_parameter_change_passes_waits_out_the_timelock_and_executes<C: Chain>(w: World<C>) {
+    let dao = &w.dao;
+    let action = dao.set_parameter("metabolism.transfer_fee", U256::from(25));
+    let id = dao
+        .propose(&w.humans[0], &[action], "raise the transfer fee")
+        .await
+        .expect("propose");
+    assert_eq!(dao.status(id).await.expect("status").state, ProposalState::Active);
+
+    all_humans_vote(&w, id, true).await;
+    // Half of each committed stake is burned.
+    assert_eq!(dao.stake_of(w.humans[3].address()).await.expect("stake"), eth(50));
+    let err = dao.queue(&w.humans[0], id).await.expect_err("voting still open");
+    assert!(reason(err).contains("WrongState"));
+
+    dao.chain().advance_time(VOTING_PERIOD).await.expect("time");
+    let status = dao.status(id).await.expect("status");
+    assert_eq!(status.state, ProposalState::Succeeded, "{status:?}");
+    assert!(!status.invariant_class);
+
+    dao.queue(&w.humans[0], id).await.expect("queue");
+    let err = dao.execute(&w.humans[0], id).await.expect_err("timelock");
+    assert!(reason(err).contains("TimelockNotOver"));
+    assert_eq!(
+        dao.parameter("metabolism.transfer_fee").await.expect("read"),
+        U256::from(10)
+    );
+
+    dao.chain().advance_time(48 * 3_600).await.expect("time");
+    dao.execute(&w.humans[5], id).await.expect("execute");
+    assert_eq!(dao.status(id).await.expect("status").state, ProposalState::Executed);
+    assert_eq!(
+        dao.parameter("metabolism.transfer_fee").await.expect("read"),
+        U256::from(25)
+    );
+    let changes = dao.parameter_changes(0).await.expect("events");
+    let last = changes.last().expect("a change");
+    assert_eq!((last.value, last.proposal), (U256::from(25), id));
+}
+
+pub async fn a_vetoed_evolution_never_deploys_and_nodes_alone_pass_nothing<C: Chain>(w: World<C>) {
+    let dao = &w.dao;
+    let module = keccak256(b"toxic skill");
+    let id = dao
+        .propose(&w.nodes[0], &[dao.deploy_module(module, 9_000)], "evolution")
+        .await
+        .expect("propose");
+    all_humans_vote(&w, id, true).await;
+    dao.veto(&w.vetoer, id).await.expect("veto");
+    dao.chain().advance_time(VOTING_PERIOD).await.expect("time");
+    assert_eq!(dao.status(id).await.expect("status").state, ProposalState::Vetoed);
+    assert!(reason(dao.queue(&w.humans[0], id).await.expect_err("vetoed")).contains("WrongState"));
+    assert!(!dao.is_deployed(module).await.expect("read"));
+
+    // Every node votes yes, no human votes: nothing passes.
+    let good = keccak256(b"good skill");
+    let id = dao
+        .propose(&w.nodes[1], &[dao.deploy_module(good, 100)], "evolution")
+        .await
+        .expect("propose");
+    for n in &w.nodes {
+        dao.vote_as_node(n, id, true).await.expect("node vote");
+    }
+    dao.chain().advance_time(VOTING_PERIOD).await.expect("time");
+    assert_eq!(dao.status(id).await.expect("status").state, ProposalState::Defeated);
+
+    // A stranger cannot veto.
+    let id = dao
+        .propose(&w.humans[1], &[dao.deploy_module(good, 100)], "again")
+        .await
+        .expect("propose");
+    assert!(reason(dao.veto(&w.humans[2], id).await.expect_err("not vetoer")).contains("NotVetoer"));
+}
+
+pub async fn a_checkpoint_is_anchored_once_and_proves_inclusion<C: Chain>(w: World<C>) {
+    let dao = &w.dao;
+    let leaves: Vec<B256> = (0..5u8)
+        .map(|i| head_leaf([i; 32], u64::from(i) * 7, [0xee; 32]))
+        .collect();
+    let tree = MerkleTree::new(leaves.clone()).expect("leaves");
+    let chain_id = dao.chain().chain_id().await.expect("chain id");
+    let anchor = dao.addresses().anchor;
+    let sigs: Vec<_> = w
+        .nodes
+        .iter()
+        .map(|n| sign_checkpoint(n, chain_id, anchor, 1, tree.root()).expect("sign"))
+        .collect();
+
+    // The locally computed digest is the contract's.
+    let local = dao.checkpoint_message(1, tree.root()).await.expect("digest");
+    let sig = alloy::signers::Signature::from_raw(&sigs[0].signature).expect("65 bytes");
+    assert_eq!(
+        sig.recover_address_from_prehash(&local).expect("recover"),
+        w.nodes[0].address()
+    );
+
+    // Two signatures of three are below the 2/3 quorum.
+    let err = dao
+        .anchor(&w.nodes[0], 1, tree.root(), sigs[..2].to_vec())
+        .await
+        .expect_err("no quorum");
+    assert!(reason(err).contains("NoQuorum"));
+    // A human cannot submit, even with a valid certificate.
+    let err = dao
+        .anchor(&w.humans[0], 1, tree.root(), sigs.clone())
+        .await
+        .expect_err("not a node");
+    assert!(reason(err).contains("NotRegistered"));
+    // A certificate signed by someone outside the registry is refused.
+    let outsider = PrivateKeySigner::random();
+    let mut forged = sigs[..2].to_vec();
+    forged.push(sign_checkpoint(&outsider, chain_id, anchor, 1, tree.root()).expect("sign"));
+    assert!(dao.anchor(&w.nodes[0], 1, tree.root(), forged).await.is_err());
+
+    dao.anchor(&w.nodes[1], 1, tree.root(), sigs).await.expect("anchor");
+    assert_eq!(dao.root_of(1).await.expect("root"), Some(tree.root()));
+
+    for (i, leaf) in leaves.iter().enumerate() {
+        let proof = tree.proof(i).expect("proof");
+        assert_eq!(proof.leaf, *leaf);
+        assert!(proof.verify(tree.root()));
+        assert!(
+            dao.verify_inclusion(1, &proof).await.expect("call"),
+            "leaf {i} proves on chain"
+        );
+    }
+    let mut bad = tree.proof(2).expect("proof");
+    bad.leaf = head_leaf([2; 32], 15, [0xee; 32]);
+    assert!(!dao.verify_inclusion(1, &bad).await.expect("call"));
+
+    // A second root for the same epoch is evidence, not an overwrite.
+    let other = keccak256(b"equivocating root");
+    let sigs: Vec<_> = w
+        .nodes
+        .iter()
+        .map(|n| sign_checkpoint(n, chain_id, anchor, 1, other).expect("sign"))
+        .collect();
+    dao.anchor(&w.nodes[2], 1, other, sigs)
+        .await
+        .expect("conflict recorded");
+    assert_eq!(dao.root_of(1).await.expect("root"), Some(tree.root()));
+    assert_eq!(dao.conflict_count().await.expect("count"), 1);
+}
