@@ -338,6 +338,10 @@ impl<C: Chain> Dao<C> {
         self.chain.send(from, to, U256::ZERO, call.abi_encode().into()).await
     }
 
+    async fn governance<T: SolCall>(&self, who: &PrivateKeySigner, call: T) -> Result<(), ChainError> {
+        self.write(who, self.addresses.governance, call).await.map(drop)
+    }
+
     // ---- stake --------------------------------------------------------------
 
     /// Approve and stake `amount` of the stake token.
@@ -388,9 +392,8 @@ impl<C: Chain> Dao<C> {
 
     /// Vote as a human, committing `amount` of stake (half of it is burned).
     pub async fn vote(&self, who: &PrivateKeySigner, id: u64, support: bool, amount: U256) -> Result<(), ChainError> {
-        self.write(
+        self.governance(
             who,
-            self.addresses.governance,
             Governance::voteCall {
                 id: U256::from(id),
                 support,
@@ -398,54 +401,35 @@ impl<C: Chain> Dao<C> {
             },
         )
         .await
-        .map(drop)
     }
 
     /// Vote as a registered node with its tier's advisory weight.
     pub async fn vote_as_node(&self, node: &PrivateKeySigner, id: u64, support: bool) -> Result<(), ChainError> {
-        self.write(
+        self.governance(
             node,
-            self.addresses.governance,
             Governance::voteAsNodeCall {
                 id: U256::from(id),
                 support,
             },
         )
         .await
-        .map(drop)
     }
 
     /// Start the timelock of a passed proposal.
     pub async fn queue(&self, who: &PrivateKeySigner, id: u64) -> Result<(), ChainError> {
-        self.write(
-            who,
-            self.addresses.governance,
-            Governance::queueCall { id: U256::from(id) },
-        )
-        .await
-        .map(drop)
+        self.governance(who, Governance::queueCall { id: U256::from(id) }).await
     }
 
     /// Execute a queued proposal whose timelock is over.
     pub async fn execute(&self, who: &PrivateKeySigner, id: u64) -> Result<(), ChainError> {
-        self.write(
-            who,
-            self.addresses.governance,
-            Governance::executeCall { id: U256::from(id) },
-        )
-        .await
-        .map(drop)
+        self.governance(who, Governance::executeCall { id: U256::from(id) })
+            .await
     }
 
     /// Cancel a proposal (the veto role only).
     pub async fn veto(&self, vetoer: &PrivateKeySigner, id: u64) -> Result<(), ChainError> {
-        self.write(
-            vetoer,
-            self.addresses.governance,
-            Governance::vetoCall { id: U256::from(id) },
-        )
-        .await
-        .map(drop)
+        self.governance(vetoer, Governance::vetoCall { id: U256::from(id) })
+            .await
     }
 
     /// A proposal's state and tallies.

@@ -3,6 +3,7 @@
 //! work through the running daemon's admin API when a daemon holds the data
 //! dir, and directly on the node's files when none does.
 
+mod gov_cmds;
 mod ledger_cmds;
 mod node_cmds;
 mod sandbox_cmds;
@@ -99,6 +100,11 @@ enum Command {
     Genesis {
         #[command(subcommand)]
         command: GenesisCommand,
+    },
+    /// The DAO on the L2: deploy, stake, propose, vote, veto, queue, execute, status.
+    Gov {
+        #[command(subcommand)]
+        command: gov_cmds::GovCommand,
     },
 }
 
@@ -271,6 +277,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Ledger {
             command: LedgerCommand::Verify { file: Some(file) },
         } => return ledger_cmds::verify_file(file, cli.json),
+        Command::Gov { command } => return gov(command, cli.json),
         _ => {}
     }
     let (config, config_path) =
@@ -323,7 +330,30 @@ fn run(cli: Cli) -> Result<(), Failure> {
                     dry_run,
                 },
         } => sandbox_cmds::run(&env, &module, input.as_deref(), fuel, &caps, dry_run),
-        Command::Genesis { .. } => unreachable!("handled before the config is read"),
+        Command::Genesis { .. } | Command::Gov { .. } => unreachable!("handled before the config is read"),
+    }
+}
+
+/// `ippoc gov`: needs no node, only a chain, an address file and a key.
+fn gov(command: &gov_cmds::GovCommand, json: bool) -> Result<(), Failure> {
+    use gov_cmds::{GovCommand as G, Step};
+    match command {
+        G::Key { out } => gov_cmds::key(out),
+        G::Deploy { plan, target } => gov_cmds::deploy(plan, target, json),
+        G::Stake { amount, target } => gov_cmds::stake(*amount, target),
+        G::Propose { actions, target } => gov_cmds::propose(actions, target),
+        G::Vote {
+            id,
+            yes,
+            amount,
+            as_node,
+            target,
+            ..
+        } => gov_cmds::vote(*id, *yes, *amount, *as_node, target),
+        G::Veto { id, target } => gov_cmds::step(Step::Veto, *id, target),
+        G::Queue { id, target } => gov_cmds::step(Step::Queue, *id, target),
+        G::Execute { id, target } => gov_cmds::step(Step::Execute, *id, target),
+        G::Status { id, target } => gov_cmds::status(*id, target, json),
     }
 }
 

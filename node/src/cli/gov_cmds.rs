@@ -1,0 +1,454 @@
+//! `ippoc gov`: the DAO on an EVM chain over JSON-RPC (anvil, a devnet, a
+//! real L2). Deploy the contracts from a plan, stake, propose, vote, veto,
+//! queue, execute, and read a proposal's status. Signs locally with an
+//! Ethereum key file (hex, mode 0600); the contract addresses live in a
+//! JSON file that `deploy` writes.
+
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Subcommand};
+use ippoc_governance_bridge::dao::{GenesisNode, GenesisParameter};
+use ippoc_governance_bridge::{
+    Action, Address, B256, ChainError, Dao, DaoAddresses, DeployConfig, PrivateKeySigner, RpcChain, U256,
+};
+use serde::Deserialize;
+
+use super::{Failure, runtime};
+use crate::error::ExitStatus;
+use crate::fsutil;
+
+/// Where the DAO is and who signs.
+#[derive(Debug, Args)]
+pub struct GovTarget {
+    /// JSON-RPC endpoint of the chain.
+    #[arg(long, env = "IPPOC_RPC", default_value = "http://127.0.0.1:8545")]
+    rpc: String,
+    /// The contracts' addresses (written by `ippoc gov deploy`).
+    #[arg(long, env = "IPPOC_DAO", default_value = "dao.json")]
+    dao: PathBuf,
+    /// Ethereum private key (hex) that signs, mode 0600.
+    #[arg(long, env = "IPPOC_ETH_KEY")]
+    key_file: Option<PathBuf>,
+}
+
+/// `ippoc gov ...`
+#[derive(Debug, Subcommand)]
+pub enum GovCommand {
+    /// Create an Ethereum key file (mode 0600) and print its address.
+    Key {
+        /// Where to write the key; refuses to overwrite.
+        out: PathBuf,
+    },
+    /// Deploy and wire the DAO contracts from a TOML plan; write their addresses to --dao.
+    Deploy {
+        /// The deployment plan (vetoer, sentinels, stake holders, nodes, parameters).
+        plan: PathBuf,
+        #[command(flatten)]
+        target: GovTarget,
+    },
+    /// Stake governance tokens (token units, 18 decimals) for voting weight.
+    Stake {
+        /// Amount in token units (wei-like), e.g. 100000000000000000000 for 100 tokens.
+        amount: U256,
+        #[command(flatten)]
+        target: GovTarget,
+    },
+    /// Open a proposal.
+    Propose {
+        #[command(flatten)]
+        actions: ProposeArgs,
+        #[command(flatten)]
+        target: GovTarget,
+    },
+    /// Vote on a proposal: as a human committing stake (half is burned), or --as-node.
+    Vote {
+        /// Proposal id.
+        id: u64,
+        /// Vote for.
+        #[arg(long, conflicts_with = "no", required_unless_present = "no")]
+        yes: bool,
+        /// Vote against.
+        #[arg(long)]
+        no: bool,
+        /// Stake to commit [default: all of it].
+        #[arg(long, conflicts_with = "as_node")]
+        amount: Option<U256>,
+        /// Vote with the registered node's advisory weight.
+        #[arg(long)]
+        as_node: bool,
+        #[command(flatten)]
+        target: GovTarget,
+    },
+    /// Cancel a proposal before it executes (the veto key only).
+    Veto {
+        /// Proposal id.
+        id: u64,
+        #[command(flatten)]
+        target: GovTarget,
+    },
+    /// Start the 48 h timelock of a passed proposal.
+    Queue {
+        /// Proposal id.
+        id: u64,
+        #[command(flatten)]
+        target: GovTarget,
+    },
+    /// Execute a queued proposal whose timelock is over.
+    Execute {
+        /// Proposal id.
+        id: u64,
+        #[command(flatten)]
+        target: GovTarget,
+    },
+    /// A proposal's state and tallies.
+    Status {
+        /// Proposal id [default: the latest].
+        id: Option<u64>,
+        #[command(flatten)]
+        target: GovTarget,
+    },
+}
+
+fn usage(message: impl Into<String>) -> Failure {
+    Failure {
+        status: ExitStatus::Usage,
+        message: message.into(),
+    }
+}
+
+fn chain_failure(e: ChainError) -> Failure {
+    let status = match e {
+        ChainError::Reverted { .. } => ExitStatus::Refused,
+        _ => ExitStatus::Failure,
+    };
+    Failure {
+        status,
+        message: e.to_string(),
+    }
+}
+
+fn load_key(target: &GovTarget) -> Result<PrivateKeySigner, Failure> {
+    let path = target
+        .key_file
+        .as_deref()
+        .ok_or_else(|| usage("this command signs: give --key-file (or IPPOC_ETH_KEY)"))?;
+    fsutil::ensure_private_file(path)?;
+    let text =
+        String::from_utf8(fsutil::read(path)?).map_err(|_| usage(format!("{}: not a hex key", path.display())))?;
+    text.trim()
+        .trim_start_matches("0x")
+        .parse::<PrivateKeySigner>()
+        .map_err(|e| usage(format!("{}: not a secp256k1 private key in hex: {e}", path.display())))
+}
+
+fn load_dao(target: &GovTarget) -> Result<Dao<RpcChain>, Failure> {
+    let bytes = fsutil::read(&target.dao)?;
+    let addresses: DaoAddresses = serde_json::from_slice(&bytes)
+        .map_err(|e| usage(format!("{}: not a DAO address file: {e}", target.dao.display())))?;
+    Ok(Dao::at(RpcChain::new(&target.rpc).map_err(chain_failure)?, addresses))
+}
+
+pub fn key(out: &Path) -> Result<(), Failure> {
+    if out.exists() {
+        return Err(usage(format!("{} exists; refusing to overwrite a key", out.display())));
+    }
+    let signer = PrivateKeySigner::random();
+    let hex = format!("0x{}\n", hex::encode(signer.to_bytes()));
+    fsutil::write_atomic(out, hex.as_bytes(), 0o600)?;
+    println!("{}", signer.address());
+    Ok(())
+}
+
+/// The deployment plan file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Plan {
+    vetoer: Address,
+    #[serde(default = "default_voting_period")]
+    voting_period_secs: u64,
+    #[serde(default = "default_proposal_stake")]
+    proposal_stake: String,
+    #[serde(default = "default_quorum")]
+    anchor_quorum_bps: u16,
+    sentinels: Vec<Address>,
+    #[serde(default)]
+    holders: Vec<PlanHolder>,
+    #[serde(default)]
+    nodes: Vec<PlanNode>,
+    #[serde(default)]
+    parameters: Vec<PlanParameter>,
+}
+
+fn default_voting_period() -> u64 {
+    3 * 24 * 3600
+}
+fn default_proposal_stake() -> String {
+    "1000000000000000000".into()
+}
+fn default_quorum() -> u16 {
+    6_667
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PlanHolder {
+    address: Address,
+    amount: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PlanNode {
+    address: Address,
+    node_id: B256,
+    tier: u8,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PlanParameter {
+    name: String,
+    value: String,
+    #[serde(default)]
+    invariant: bool,
+}
+
+fn amount(text: &str, what: &str) -> Result<U256, Failure> {
+    text.parse::<U256>()
+        .map_err(|e| usage(format!("{what}: {text:?} is not an amount: {e}")))
+}
+
+fn deploy_config(plan: Plan) -> Result<DeployConfig, Failure> {
+    let sentinels: [Address; 8] = plan
+        .sentinels
+        .try_into()
+        .map_err(|v: Vec<Address>| usage(format!("the plan needs exactly 8 sentinels, has {}", v.len())))?;
+    Ok(DeployConfig {
+        vetoer: plan.vetoer,
+        voting_period: plan.voting_period_secs,
+        proposal_stake: amount(&plan.proposal_stake, "proposal_stake")?,
+        holders: plan
+            .holders
+            .iter()
+            .map(|h| Ok((h.address, amount(&h.amount, "holders.amount")?)))
+            .collect::<Result<_, Failure>>()?,
+        nodes: plan
+            .nodes
+            .iter()
+            .map(|n| GenesisNode {
+                address: n.address,
+                node_id: n.node_id.0,
+                tier: n.tier,
+            })
+            .collect(),
+        anchor_quorum_bps: plan.anchor_quorum_bps,
+        sentinels,
+        parameters: plan
+            .parameters
+            .iter()
+            .map(|p| {
+                Ok(GenesisParameter {
+                    name: p.name.clone(),
+                    value: amount(&p.value, "parameters.value")?,
+                    invariant: p.invariant,
+                })
+            })
+            .collect::<Result<_, Failure>>()?,
+    })
+}
+
+pub fn deploy(plan_path: &Path, target: &GovTarget, json: bool) -> Result<(), Failure> {
+    let text = String::from_utf8(fsutil::read(plan_path)?)
+        .map_err(|_| usage(format!("{}: not UTF-8", plan_path.display())))?;
+    let plan: Plan = toml::from_str(&text).map_err(|e| usage(format!("{}: {e}", plan_path.display())))?;
+    let config = deploy_config(plan)?;
+    let deployer = load_key(target)?;
+    let chain = RpcChain::new(&target.rpc).map_err(chain_failure)?;
+    let dao = runtime()?
+        .block_on(Dao::deploy(chain, &deployer, &config))
+        .map_err(chain_failure)?;
+    let addresses = dao.addresses();
+    let out = serde_json::to_vec_pretty(&addresses).expect("addresses serialize");
+    fsutil::write_atomic(&target.dao, &out, 0o644)?;
+    if json {
+        println!("{}", String::from_utf8_lossy(&out));
+    } else {
+        println!("governance  {}", addresses.governance);
+        println!("treasury    {}", addresses.treasury);
+        println!("anchor      {}", addresses.anchor);
+        println!("registry    {}", addresses.registry);
+        println!("parameters  {}", addresses.parameters);
+        println!("token       {}", addresses.token);
+        println!("addresses written to {}", target.dao.display());
+    }
+    Ok(())
+}
+
+pub fn stake(value: U256, target: &GovTarget) -> Result<(), Failure> {
+    let (dao, key) = (load_dao(target)?, load_key(target)?);
+    runtime()?.block_on(dao.stake(&key, value)).map_err(chain_failure)?;
+    println!("staked {value}");
+    Ok(())
+}
+
+fn split<'a>(arg: &'a str, sep: char, flag: &str) -> Result<(&'a str, &'a str), Failure> {
+    arg.split_once(sep)
+        .ok_or_else(|| usage(format!("--{flag} {arg:?}: expected two parts separated by '{sep}'")))
+}
+
+/// What a proposal does.
+#[derive(Debug, Args)]
+pub struct ProposeArgs {
+    /// NAME=VALUE: change a governed parameter.
+    #[arg(long, value_name = "NAME=VALUE")]
+    set_parameter: Vec<String>,
+    /// NAME=VALUE: change an invariant parameter (human supermajority).
+    #[arg(long, value_name = "NAME=VALUE")]
+    set_invariant_parameter: Vec<String>,
+    /// HASH:RISK: deploy a skill by its module hash with its risk score (0..=10000).
+    #[arg(long, value_name = "HASH:RISK")]
+    deploy_module: Vec<String>,
+    /// ADDRESS=WEI: pay from the treasury.
+    #[arg(long, value_name = "ADDRESS=WEI")]
+    release_eth: Vec<String>,
+    /// What the proposal is for.
+    #[arg(long, default_value = "")]
+    description: String,
+}
+
+pub fn propose(args: &ProposeArgs, target: &GovTarget) -> Result<(), Failure> {
+    let (dao, key) = (load_dao(target)?, load_key(target)?);
+    let mut actions: Vec<Action> = Vec::new();
+    for p in &args.set_parameter {
+        let (name, value) = split(p, '=', "set-parameter")?;
+        actions.push(dao.set_parameter(name, amount(value, "--set-parameter")?));
+    }
+    for p in &args.set_invariant_parameter {
+        let (name, value) = split(p, '=', "set-invariant-parameter")?;
+        actions.push(dao.set_invariant_parameter(name, amount(value, "--set-invariant-parameter")?));
+    }
+    for m in &args.deploy_module {
+        let (hash, risk) = split(m, ':', "deploy-module")?;
+        let hash: B256 = hash
+            .parse()
+            .map_err(|e| usage(format!("--deploy-module {hash:?}: not a 32-byte hex hash: {e}")))?;
+        let risk: u32 = risk
+            .parse()
+            .map_err(|e| usage(format!("--deploy-module risk {risk:?}: {e}")))?;
+        actions.push(dao.deploy_module(hash, risk));
+    }
+    for r in &args.release_eth {
+        let (to, wei) = split(r, '=', "release-eth")?;
+        let to: Address = to
+            .parse()
+            .map_err(|e| usage(format!("--release-eth {to:?}: not an address: {e}")))?;
+        actions.push(dao.release_eth(to, amount(wei, "--release-eth")?));
+    }
+    if actions.is_empty() {
+        return Err(usage(
+            "a proposal needs at least one action: --set-parameter, --set-invariant-parameter, --deploy-module or --release-eth",
+        ));
+    }
+    let id = runtime()?
+        .block_on(dao.propose(&key, &actions, &args.description))
+        .map_err(chain_failure)?;
+    println!("{id}");
+    Ok(())
+}
+
+pub fn vote(id: u64, support: bool, stake: Option<U256>, as_node: bool, target: &GovTarget) -> Result<(), Failure> {
+    let (dao, key) = (load_dao(target)?, load_key(target)?);
+    let rt = runtime()?;
+    if as_node {
+        rt.block_on(dao.vote_as_node(&key, id, support))
+            .map_err(chain_failure)?;
+    } else {
+        let committed = match stake {
+            Some(a) => a,
+            None => rt.block_on(dao.stake_of(key.address())).map_err(chain_failure)?,
+        };
+        rt.block_on(dao.vote(&key, id, support, committed))
+            .map_err(chain_failure)?;
+    }
+    println!("voted {} on proposal {id}", if support { "yes" } else { "no" });
+    Ok(())
+}
+
+/// Which state-changing call on one proposal.
+pub enum Step {
+    Veto,
+    Queue,
+    Execute,
+}
+
+pub fn step(step: Step, id: u64, target: &GovTarget) -> Result<(), Failure> {
+    let (dao, key) = (load_dao(target)?, load_key(target)?);
+    let rt = runtime()?;
+    let (call, done) = match step {
+        Step::Veto => (rt.block_on(dao.veto(&key, id)), "vetoed"),
+        Step::Queue => (rt.block_on(dao.queue(&key, id)), "queued"),
+        Step::Execute => (rt.block_on(dao.execute(&key, id)), "executed"),
+    };
+    call.map_err(chain_failure)?;
+    println!("proposal {id} {done}");
+    Ok(())
+}
+
+pub fn status(id: Option<u64>, target: &GovTarget, json: bool) -> Result<(), Failure> {
+    let dao = load_dao(target)?;
+    let rt = runtime()?;
+    let id = match id {
+        Some(id) => id,
+        None => match rt.block_on(dao.proposal_count()).map_err(chain_failure)? {
+            0 => {
+                return Err(Failure {
+                    status: ExitStatus::Failure,
+                    message: "no proposals yet".into(),
+                });
+            }
+            n => n,
+        },
+    };
+    let s = rt.block_on(dao.status(id)).map_err(chain_failure)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&s).expect("status serializes"));
+        return Ok(());
+    }
+    let pct = |part: U256, whole: U256| {
+        if whole.is_zero() {
+            0.0
+        } else {
+            // Tallies are square roots of token units: far inside u128.
+            let f = |v: U256| u128::try_from(v).unwrap_or(u128::MAX) as f64;
+            f(part) / f(whole) * 100.0
+        }
+    };
+    let human = s.human_yes + s.human_no;
+    let votes = human + s.ai_yes + s.ai_no;
+    println!(
+        "proposal {}  {}{}",
+        s.id,
+        s.state,
+        if s.invariant_class { "  (invariant-class)" } else { "" }
+    );
+    println!("proposer  {}", s.proposer);
+    println!(
+        "humans    yes {:.1}%  no {:.1}%  of human votes",
+        pct(s.human_yes, human),
+        pct(s.human_no, human)
+    );
+    println!(
+        "nodes     yes {:.1}%  no {:.1}%  of all votes",
+        pct(s.ai_yes, votes),
+        pct(s.ai_no, votes)
+    );
+    println!(
+        "turnout   {:.1}% of the voting power",
+        pct(votes, s.human_power + s.ai_power)
+    );
+    println!("vote end  {}", s.vote_end);
+    if s.eta != 0 {
+        println!("executable after {}", s.eta);
+    }
+    Ok(())
+}
