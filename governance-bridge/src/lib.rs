@@ -21,7 +21,7 @@ pub mod embedded;
 pub mod merkle;
 pub mod rpc;
 
-pub use alloy::primitives::{Address, B256, Bytes, U256};
+pub use alloy::primitives::{Address, B256, Bytes, U256, keccak256};
 pub use alloy::signers::local::PrivateKeySigner;
 pub use chain::{Chain, ChainError, ChainLog, Receipt};
 pub use dao::{Action, CheckpointSignature, Dao, DaoAddresses, DeployConfig, ProposalState, ProposalStatus};

@@ -14,6 +14,7 @@
 //! nothing depends on it.
 
 pub mod attacks;
+pub mod dao;
 pub mod plots;
 pub mod report;
 pub mod run;
@@ -45,7 +46,7 @@ pub async fn run(scenario: &Scenario, options: Options, mut progress: impl FnMut
     progress("measuring");
     let measured = sim.measure();
     let wall_ms = started.elapsed().as_millis() as u64;
-    let criteria = report::criteria(&measured, &phases, sim.clones, sim.toxic);
+    let criteria = report::criteria(&measured, &phases, sim.clones, sim.toxic, sim.evolution);
     let ok = criteria.iter().all(|c| c.ok);
     let busy_ms: u64 = phases.iter().map(|p| p.duration_ms).sum();
     let report = Report {
@@ -64,6 +65,7 @@ pub async fn run(scenario: &Scenario, options: Options, mut progress: impl FnMut
         converge_after_heal_ms,
         clones: sim.clones,
         toxic: sim.toxic,
+        evolution: sim.evolution,
         forged_sent: sim.forged_sent,
         peak_memory_mib: report::peak_memory_mib(),
         wall_ms,

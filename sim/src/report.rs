@@ -112,6 +112,8 @@ pub struct Report {
     pub clones: (u32, u32),
     /// Toxic skills tried and deployed.
     pub toxic: (u32, u32),
+    /// The evolution proposals on the DAO (class D only).
+    pub evolution: Option<crate::dao::EvolutionOutcome>,
     /// Forged entries sent.
     pub forged_sent: u64,
     /// Peak resident memory of the process, MiB.
@@ -174,7 +176,13 @@ pub fn percentile(values: &[f64], p: f64) -> f64 {
 }
 
 /// The success criteria, judged on what was measured.
-pub fn criteria(m: &Measured, phases: &[PhaseReport], clones: (u32, u32), toxic: (u32, u32)) -> Vec<Criterion> {
+pub fn criteria(
+    m: &Measured,
+    phases: &[PhaseReport],
+    clones: (u32, u32),
+    toxic: (u32, u32),
+    evolution: Option<crate::dao::EvolutionOutcome>,
+) -> Vec<Criterion> {
     let c = |name: &str, value: String, target: &str, ok: bool| Criterion {
         name: name.into(),
         value,
@@ -182,7 +190,7 @@ pub fn criteria(m: &Measured, phases: &[PhaseReport], clones: (u32, u32), toxic:
         ok,
     };
     let unsettled: Vec<&str> = phases.iter().filter(|p| !p.settled).map(|p| p.name.as_str()).collect();
-    vec![
+    let mut criteria = vec![
         c("ledger divergence", m.divergence.to_string(), "0", m.divergence == 0),
         c(
             "unauthorized spend",
@@ -230,7 +238,22 @@ pub fn criteria(m: &Measured, phases: &[PhaseReport], clones: (u32, u32), toxic:
             "0",
             toxic.1 == 0,
         ),
-    ]
+    ];
+    if let Some(e) = evolution {
+        criteria.push(c(
+            "good skills deployed by the DAO",
+            format!("{}/{}", e.good_deployed, e.good_total),
+            "all",
+            e.good_deployed == e.good_total,
+        ));
+        criteria.push(c(
+            "unsimulated proposals vetoed",
+            format!("{}/{}", e.bypass_vetoed, e.bypass_proposed),
+            "all",
+            e.bypass_vetoed == e.bypass_proposed,
+        ));
+    }
+    criteria
 }
 
 impl Report {

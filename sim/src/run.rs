@@ -19,7 +19,7 @@ use ippoc_mesh::{Link, Links, Multiaddr, PeerId, Topic};
 use ippoc_node::bounty::Task;
 use ippoc_node::local::{LocalConfig, LocalNode, until_paced};
 use ippoc_node::swarm::Cadence;
-use ippoc_sandbox::{Capabilities, DryRun, ModuleCache, RunLimits, Sandbox, SandboxConfig};
+use ippoc_sandbox::{Capabilities, DryRun, ModuleCache, ModuleHash, RunLimits, Sandbox, SandboxConfig};
 use rand::rngs::StdRng;
 use rand::seq::{IndexedRandom, SliceRandom};
 use rand::{Rng, SeedableRng};
@@ -140,8 +140,10 @@ pub struct Sim {
     pub samples: Vec<Sample>,
     /// Clone attempts and how many were refused.
     pub clones: (u32, u32),
-    /// Toxic skills tried and how many passed simulation (were deployed).
+    /// Toxic skills tried and how many the DAO's registry lists as deployed.
     pub toxic: (u32, u32),
+    /// What the DAO did with the evolution proposals (class D only).
+    pub evolution: Option<crate::dao::EvolutionOutcome>,
     /// Nodes drained into Worker Mode, over the run.
     pub bankrupt_total: usize,
     /// Transfers issued.
@@ -205,6 +207,7 @@ impl Sim {
             samples: Vec::new(),
             clones: (0, 0),
             toxic: (0, 0),
+            evolution: None,
             bankrupt_total: 0,
             transfers: 0,
             forged_sent: 0,
@@ -351,7 +354,7 @@ impl Sim {
             self.clones.1 += u32::from(refused);
         }
         if phase.toxic_skills {
-            self.evolve()?;
+            self.evolve().await?;
         }
         self.transfer(phase.transfers)?;
         for &i in &crashed {
@@ -507,30 +510,43 @@ impl Sim {
         Ok(drained)
     }
 
-    /// Class D: each toxic skill must fail its simulation; the good one passes.
-    fn evolve(&mut self) -> Result<(), String> {
+    /// Class D: each skill is simulated in the sandbox (the toxic ones must
+    /// fail), then put to the DAO on an embedded chain (`crate::dao`): the good
+    /// one is deployed, the toxic ones are vetoed. Deployment is read from the
+    /// registry.
+    async fn evolve(&mut self) -> Result<(), String> {
         let limits = RunLimits {
             fuel: 50_000_000,
             ..RunLimits::default()
         };
-        let simulate = |module: &str| {
+        let simulate = |module: &str, toxic: bool| {
             let meter = DryRun {
                 fuel_budget: limits.fuel,
             };
-            self.sandbox
-                .run_module(module.as_bytes(), &Capabilities::default(), b"probe", &limits, &meter)
-                .is_ok()
+            let report =
+                self.sandbox
+                    .run_module(module.as_bytes(), &Capabilities::default(), b"probe", &limits, &meter);
+            // Deterministic: fuel is counted, not timed.
+            let risk = report.as_ref().map_or(10_000, |r| {
+                (r.fuel_used.saturating_mul(10_000) / limits.fuel.max(1)).min(10_000) as u32
+            });
+            crate::dao::Candidate {
+                hash: ModuleHash::of(module.as_bytes()).0,
+                toxic,
+                simulated_ok: report.is_ok(),
+                risk,
+            }
         };
-        if !simulate(ECHO) {
+        let good = simulate(ECHO, false);
+        if !good.simulated_ok {
             return Err("the reference skill failed its simulation".into());
         }
-        for (_, module) in TOXIC {
-            self.toxic.0 += 1;
-            if simulate(module) {
-                // Passed simulation: it would be proposed for deployment.
-                self.toxic.1 += 1;
-            }
-        }
+        let mut candidates = vec![good];
+        candidates.extend(TOXIC.iter().map(|(_, module)| simulate(module, true)));
+        let outcome = crate::dao::evolve(self.options.seed, &candidates).await?;
+        self.toxic.0 += TOXIC.len() as u32;
+        self.toxic.1 += outcome.toxic_deployed;
+        self.evolution = Some(outcome);
         Ok(())
     }
 

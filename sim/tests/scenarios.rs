@@ -29,6 +29,19 @@ async fn check(name: &str) {
     let cadence = ippoc_sim::run::sim_cadence(10);
     assert_eq!(json["cadence"]["attest_ms"], cadence.attest_interval.as_millis() as u64);
     assert_eq!(json["cadence"]["epoch_ms"], cadence.epoch_ms);
+    // Class D goes through the DAO on the embedded chain: the good skill is
+    // deployed, every toxic one failed simulation and its bypass was vetoed.
+    if scenario.phases.iter().any(|p| p.toxic_skills) {
+        let e = report.evolution.expect("class D reports the DAO outcome");
+        assert_eq!((e.good_deployed, e.good_total), (1, 1), "{e:?}");
+        assert_eq!(
+            (e.bypass_proposed, e.bypass_vetoed, e.toxic_deployed),
+            (3, 3, 0),
+            "{e:?}"
+        );
+    } else {
+        assert!(report.evolution.is_none());
+    }
     let summary = std::fs::read_to_string(dir.path().join("summary.md")).unwrap();
     for (file, _) in ippoc_sim::report::PLOTS {
         let png = std::fs::read(dir.path().join(file)).unwrap();
