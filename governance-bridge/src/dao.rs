@@ -557,21 +557,19 @@ impl<C: Chain> Dao<C> {
         let logs = self.chain.logs(self.addresses.registry, from_block).await?;
         let mut out = Vec::new();
         for l in logs {
-            if let Ok(e) = EvolutionRegistry::ModuleDeployed::decode_log(&l.log) {
-                out.push(ModuleEvent {
-                    block: l.block,
-                    module_hash: e.data.moduleHash,
-                    proposal: to_u64(e.data.proposalId, "proposal id")?,
-                    deployed: true,
-                });
+            let event = if let Ok(e) = EvolutionRegistry::ModuleDeployed::decode_log(&l.log) {
+                (e.data.moduleHash, e.data.proposalId, true)
             } else if let Ok(e) = EvolutionRegistry::ModuleRevoked::decode_log(&l.log) {
-                out.push(ModuleEvent {
-                    block: l.block,
-                    module_hash: e.data.moduleHash,
-                    proposal: to_u64(e.data.proposalId, "proposal id")?,
-                    deployed: false,
-                });
-            }
+                (e.data.moduleHash, e.data.proposalId, false)
+            } else {
+                continue;
+            };
+            out.push(ModuleEvent {
+                block: l.block,
+                module_hash: event.0,
+                proposal: to_u64(event.1, "proposal id")?,
+                deployed: event.2,
+            });
         }
         Ok(out)
     }

@@ -166,6 +166,22 @@ pub async fn a_vetoed_evolution_never_deploys_and_nodes_alone_pass_nothing<C: Ch
         .await
         .expect("propose");
     assert!(reason(dao.veto(&w.humans[2], id).await.expect_err("not vetoer")).contains("NotVetoer"));
+
+    // With the humans behind it, the good skill is deployed, and the registry
+    // says by which proposal.
+    all_humans_vote(&w, id, true).await;
+    dao.chain().advance_time(VOTING_PERIOD).await.expect("time");
+    dao.queue(&w.humans[1], id).await.expect("queue");
+    dao.chain().advance_time(48 * 3_600).await.expect("time");
+    dao.execute(&w.humans[1], id).await.expect("execute");
+    assert!(dao.is_deployed(good).await.expect("read"));
+    assert!(!dao.is_deployed(module).await.expect("read"));
+    let events = dao.module_events(0).await.expect("events");
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(
+        (events[0].module_hash, events[0].proposal, events[0].deployed),
+        (good, id, true)
+    );
 }
 
 pub async fn a_checkpoint_is_anchored_once_and_proves_inclusion<C: Chain>(w: World<C>) {

@@ -148,6 +148,7 @@ fn load_dao(target: &GovTarget) -> Result<Dao<RpcChain>, Failure> {
     Ok(Dao::at(RpcChain::new(&target.rpc).map_err(chain_failure)?, addresses))
 }
 
+/// `gov key`: a fresh secp256k1 key file, mode 0600.
 pub fn key(out: &Path) -> Result<(), Failure> {
     if out.exists() {
         return Err(usage(format!("{} exists; refusing to overwrite a key", out.display())));
@@ -257,6 +258,7 @@ fn deploy_config(plan: Plan) -> Result<DeployConfig, Failure> {
     })
 }
 
+/// `gov deploy`: the six contracts from a plan; the addresses to `--dao`.
 pub fn deploy(plan_path: &Path, target: &GovTarget, json: bool) -> Result<(), Failure> {
     let text = String::from_utf8(fsutil::read(plan_path)?)
         .map_err(|_| usage(format!("{}: not UTF-8", plan_path.display())))?;
@@ -284,6 +286,7 @@ pub fn deploy(plan_path: &Path, target: &GovTarget, json: bool) -> Result<(), Fa
     Ok(())
 }
 
+/// `gov stake`: approve and stake.
 pub fn stake(value: U256, target: &GovTarget) -> Result<(), Failure> {
     let (dao, key) = (load_dao(target)?, load_key(target)?);
     runtime()?.block_on(dao.stake(&key, value)).map_err(chain_failure)?;
@@ -316,6 +319,7 @@ pub struct ProposeArgs {
     description: String,
 }
 
+/// `gov propose`: one proposal with every action given; prints its id.
 pub fn propose(args: &ProposeArgs, target: &GovTarget) -> Result<(), Failure> {
     let (dao, key) = (load_dao(target)?, load_key(target)?);
     let mut actions: Vec<Action> = Vec::new();
@@ -356,6 +360,7 @@ pub fn propose(args: &ProposeArgs, target: &GovTarget) -> Result<(), Failure> {
     Ok(())
 }
 
+/// `gov vote`: as a human (committing stake) or as a registered node.
 pub fn vote(id: u64, support: bool, stake: Option<U256>, as_node: bool, target: &GovTarget) -> Result<(), Failure> {
     let (dao, key) = (load_dao(target)?, load_key(target)?);
     let rt = runtime()?;
@@ -376,11 +381,15 @@ pub fn vote(id: u64, support: bool, stake: Option<U256>, as_node: bool, target: 
 
 /// Which state-changing call on one proposal.
 pub enum Step {
+    /// Cancel it (veto key).
     Veto,
+    /// Start its timelock.
     Queue,
+    /// Run its actions.
     Execute,
 }
 
+/// `gov veto|queue|execute`.
 pub fn step(step: Step, id: u64, target: &GovTarget) -> Result<(), Failure> {
     let (dao, key) = (load_dao(target)?, load_key(target)?);
     let rt = runtime()?;
@@ -394,6 +403,7 @@ pub fn step(step: Step, id: u64, target: &GovTarget) -> Result<(), Failure> {
     Ok(())
 }
 
+/// `gov status`: state, tallies and turnout, or the raw record with `--json`.
 pub fn status(id: Option<u64>, target: &GovTarget, json: bool) -> Result<(), Failure> {
     let dao = load_dao(target)?;
     let rt = runtime()?;
