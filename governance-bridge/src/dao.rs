@@ -196,10 +196,16 @@ pub struct Dao<C> {
     addresses: DaoAddresses,
 }
 
-fn initcode(bytecode: &Bytes, args: Vec<u8>) -> Bytes {
+/// Deploy `bytecode` with its ABI-encoded constructor arguments.
+async fn create<C: Chain>(
+    chain: &C,
+    deployer: &PrivateKeySigner,
+    bytecode: &Bytes,
+    args: Vec<u8>,
+) -> Result<Address, ChainError> {
     let mut code = bytecode.to_vec();
     code.extend_from_slice(&args);
-    code.into()
+    chain.deploy(deployer, code.into()).await
 }
 
 fn to_u64(v: U256, what: &str) -> Result<u64, ChainError> {
@@ -216,79 +222,62 @@ impl<C: Chain> Dao<C> {
     /// executed proposals change the system.
     pub async fn deploy(chain: C, deployer: &PrivateKeySigner, config: &DeployConfig) -> Result<Self, ChainError> {
         let (holders, amounts): (Vec<_>, Vec<_>) = config.holders.iter().copied().unzip();
-        let token = chain
-            .deploy(
-                deployer,
-                initcode(
-                    &StakeToken::BYTECODE,
-                    StakeToken::constructorCall::new((holders, amounts)).abi_encode(),
-                ),
-            )
-            .await?;
-        let governance = chain
-            .deploy(
-                deployer,
-                initcode(
-                    &Governance::BYTECODE,
-                    Governance::constructorCall::new((
-                        token,
-                        config.vetoer,
-                        config.voting_period,
-                        config.proposal_stake,
-                    ))
-                    .abi_encode(),
-                ),
-            )
-            .await?;
-        let anchor = chain
-            .deploy(
-                deployer,
-                initcode(
-                    &Anchor::BYTECODE,
-                    Anchor::constructorCall::new((
-                        governance,
-                        config.anchor_quorum_bps,
-                        config.nodes.iter().map(|n| n.address).collect(),
-                        config.nodes.iter().map(|n| B256::from(n.node_id)).collect(),
-                        config.nodes.iter().map(|n| n.tier).collect(),
-                    ))
-                    .abi_encode(),
-                ),
-            )
-            .await?;
-        let treasury = chain
-            .deploy(
-                deployer,
-                initcode(
-                    &Treasury::BYTECODE,
-                    Treasury::constructorCall::new((governance, config.sentinels)).abi_encode(),
-                ),
-            )
-            .await?;
-        let parameters = chain
-            .deploy(
-                deployer,
-                initcode(
-                    &Parameters::BYTECODE,
-                    Parameters::constructorCall::new((
-                        governance,
-                        config.parameters.iter().map(|p| parameter_key(&p.name)).collect(),
-                        config.parameters.iter().map(|p| p.value).collect(),
-                        config.parameters.iter().map(|p| p.invariant).collect(),
-                    ))
-                    .abi_encode(),
-                ),
-            )
-            .await?;
-        let registry = chain
-            .deploy(
-                deployer,
-                initcode(
-                    &EvolutionRegistry::BYTECODE,
-                    EvolutionRegistry::constructorCall::new((governance,)).abi_encode(),
-                ),
-            )
-            .await?;
+        let token = create(
+            &chain,
+            deployer,
+            &StakeToken::BYTECODE,
+            StakeToken::constructorCall::new((holders, amounts)).abi_encode(),
+        )
+        .await?;
+        let governance = create(
+            &chain,
+            deployer,
+            &Governance::BYTECODE,
+            Governance::constructorCall::new((token, config.vetoer, config.voting_period, config.proposal_stake))
+                .abi_encode(),
+        )
+        .await?;
+        let anchor = create(
+            &chain,
+            deployer,
+            &Anchor::BYTECODE,
+            Anchor::constructorCall::new((
+                governance,
+                config.anchor_quorum_bps,
+                config.nodes.iter().map(|n| n.address).collect(),
+                config.nodes.iter().map(|n| B256::from(n.node_id)).collect(),
+                config.nodes.iter().map(|n| n.tier).collect(),
+            ))
+            .abi_encode(),
+        )
+        .await?;
+        let treasury = create(
+            &chain,
+            deployer,
+            &Treasury::BYTECODE,
+            Treasury::constructorCall::new((governance, config.sentinels)).abi_encode(),
+        )
+        .await?;
+        let parameters = create(
+            &chain,
+            deployer,
+            &Parameters::BYTECODE,
+            Parameters::constructorCall::new((
+                governance,
+                config.parameters.iter().map(|p| parameter_key(&p.name)).collect(),
+                config.parameters.iter().map(|p| p.value).collect(),
+                config.parameters.iter().map(|p| p.invariant).collect(),
+            ))
+            .abi_encode(),
+        )
+        .await?;
+        let registry = create(
+            &chain,
+            deployer,
+            &EvolutionRegistry::BYTECODE,
+            EvolutionRegistry::constructorCall::new((governance,)).abi_encode(),
+        )
+        .await?;
         let bind = Governance::bindCall {
             registry: anchor,
             targets: vec![parameters, treasury, anchor],
