@@ -3,7 +3,6 @@ pragma solidity ^0.8.24;
 
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {Governed} from "./Governed.sol";
-import {IExecuting} from "./Treasury.sol";
 
 /// @title EvolutionRegistry
 /// @notice The skills (WASM modules, by content hash) the DAO has deployed to
@@ -43,7 +42,7 @@ contract EvolutionRegistry is Governed {
     function deploy(bytes32 moduleHash, uint32 riskScore) external onlyGovernance {
         if (riskScore > MAX_RISK) revert BadRiskScore(riskScore);
         if (_modules[moduleHash].status != Status.Unknown) revert AlreadyKnown(moduleHash);
-        uint256 proposalId = IExecuting(governance).executingProposalId();
+        uint256 proposalId = _proposalId();
         _modules[moduleHash] = Module(Status.Deployed, riskScore, SafeCast.toUint64(block.timestamp), proposalId);
         _deployed.push(moduleHash);
         emit ModuleDeployed(moduleHash, proposalId, riskScore);
@@ -52,7 +51,7 @@ contract EvolutionRegistry is Governed {
     function revoke(bytes32 moduleHash) external onlyGovernance {
         if (_modules[moduleHash].status != Status.Deployed) revert NotDeployed(moduleHash);
         _modules[moduleHash].status = Status.Revoked;
-        emit ModuleRevoked(moduleHash, IExecuting(governance).executingProposalId());
+        emit ModuleRevoked(moduleHash, _proposalId());
     }
 
     function isDeployed(bytes32 moduleHash) external view returns (bool) {

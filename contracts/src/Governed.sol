@@ -20,4 +20,15 @@ abstract contract Governed {
         if (msg.sender != governance) revert NotGovernance(msg.sender);
         _;
     }
+
+    /// @notice The proposal whose execution is calling, so every change
+    /// records which proposal made it.
+    function _proposalId() internal view returns (uint256) {
+        return IExecuting(governance).executingProposalId();
+    }
+}
+
+/// @notice The proposal Governance is executing.
+interface IExecuting {
+    function executingProposalId() external view returns (uint256);
 }

@@ -2,7 +2,6 @@
 pragma solidity ^0.8.24;
 
 import {Governed} from "./Governed.sol";
-import {IExecuting} from "./Treasury.sol";
 
 /// @title Parameters
 /// @notice The swarm's governed parameters (the metabolism table among them),
@@ -37,12 +36,12 @@ contract Parameters is Governed {
 
     function setParameter(bytes32 key, uint256 value) external onlyGovernance {
         if (isInvariant[key]) revert InvariantKey(key);
-        _set(key, value, IExecuting(governance).executingProposalId());
+        _set(key, value, _proposalId());
     }
 
     function setInvariantParameter(bytes32 key, uint256 value) external onlyGovernance {
         if (!isInvariant[key]) revert NotInvariantKey(key);
-        _set(key, value, IExecuting(governance).executingProposalId());
+        _set(key, value, _proposalId());
     }
 
     function _set(bytes32 key, uint256 value, uint256 proposalId) internal {

@@ -120,13 +120,4 @@ contract Treasury is Governed, ReentrancyGuard {
         }
         emit SentinelReplaced(previous, next);
     }
-
-    function _proposalId() internal view returns (uint256) {
-        return IExecuting(governance).executingProposalId();
-    }
-}
-
-/// @notice The proposal Governance is executing.
-interface IExecuting {
-    function executingProposalId() external view returns (uint256);
 }

@@ -653,10 +653,9 @@ pub fn sign_checkpoint(
     epoch: u64,
     root: B256,
 ) -> Result<CheckpointSignature, ChainError> {
-    let inner =
-        keccak256(("IPPOC checkpoint".to_owned(), U256::from(chain_id), anchor, epoch, root).abi_encode_params());
+    // Sign the very digest the contract recovers from, not a second copy of its recipe.
     let sig = key
-        .sign_message_sync(inner.as_slice())
+        .sign_hash_sync(&checkpoint_message(chain_id, anchor, epoch, root))
         .map_err(|e| ChainError::Decode(e.to_string()))?;
     Ok(CheckpointSignature {
         signer: key.address(),
