@@ -8,7 +8,9 @@
 //! registry's state afterwards, read from the chain.
 
 use ippoc_governance_bridge::dao::{GenesisNode, GenesisParameter};
-use ippoc_governance_bridge::{B256, Chain, Dao, DeployConfig, EmbeddedChain, PrivateKeySigner, U256, keccak256};
+use ippoc_governance_bridge::{
+    B256, Chain, Dao, DeployConfig, EmbeddedChain, PrivateKeySigner, ProposalState, U256, keccak256,
+};
 use serde::{Deserialize, Serialize};
 
 /// A skill put to the DAO.
@@ -33,10 +35,26 @@ pub struct EvolutionOutcome {
     pub good_total: u32,
     /// Skills that failed simulation, proposed anyway by a byzantine node.
     pub bypass_proposed: u32,
-    /// Of those, vetoed before execution.
+    /// Of those, the ones Governance reports as vetoed.
     pub bypass_vetoed: u32,
+    /// Toxic skills put to the DAO.
+    pub toxic_total: u32,
     /// Toxic skills the registry lists as deployed (must be 0).
     pub toxic_deployed: u32,
+}
+
+impl EvolutionOutcome {
+    /// The outcomes of two evolution phases together.
+    pub fn merge(self, other: EvolutionOutcome) -> EvolutionOutcome {
+        EvolutionOutcome {
+            good_deployed: self.good_deployed + other.good_deployed,
+            good_total: self.good_total + other.good_total,
+            bypass_proposed: self.bypass_proposed + other.bypass_proposed,
+            bypass_vetoed: self.bypass_vetoed + other.bypass_vetoed,
+            toxic_total: self.toxic_total + other.toxic_total,
+            toxic_deployed: self.toxic_deployed + other.toxic_deployed,
+        }
+    }
 }
 
 const VOTING_PERIOD: u64 = 3_600;
@@ -104,13 +122,14 @@ pub async fn evolve(seed: u64, candidates: &[Candidate]) -> Result<EvolutionOutc
             let stake = dao.stake_of(h.address()).await.map_err(e)?;
             dao.vote(h, id, true, stake / U256::from(4u64)).await.map_err(e)?;
         }
-        if !c.toxic {
+        if c.toxic {
+            outcome.toxic_total += 1;
+        } else {
             outcome.good_total += 1;
         }
         if !c.simulated_ok {
             outcome.bypass_proposed += 1;
             dao.veto(&vetoer, id).await.map_err(e)?;
-            outcome.bypass_vetoed += 1;
         }
         dao.chain().advance_time(VOTING_PERIOD).await.map_err(e)?;
         // Queue and execute whatever the contract lets through; a vetoed
@@ -118,6 +137,9 @@ pub async fn evolve(seed: u64, candidates: &[Candidate]) -> Result<EvolutionOutc
         if dao.queue(&humans[0], id).await.is_ok() {
             dao.chain().advance_time(TIMELOCK).await.map_err(e)?;
             dao.execute(&humans[0], id).await.map_err(e)?;
+        }
+        if !c.simulated_ok && dao.status(id).await.map_err(e)?.state == ProposalState::Vetoed {
+            outcome.bypass_vetoed += 1;
         }
         let deployed = dao.is_deployed(hash).await.map_err(e)?;
         match (c.toxic, deployed) {

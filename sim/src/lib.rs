@@ -46,7 +46,7 @@ pub async fn run(scenario: &Scenario, options: Options, mut progress: impl FnMut
     progress("measuring");
     let measured = sim.measure();
     let wall_ms = started.elapsed().as_millis() as u64;
-    let criteria = report::criteria(&measured, &phases, sim.clones, sim.toxic, sim.evolution);
+    let criteria = report::criteria(&measured, &phases, sim.clones, sim.evolution);
     let ok = criteria.iter().all(|c| c.ok);
     let busy_ms: u64 = phases.iter().map(|p| p.duration_ms).sum();
     let report = Report {
@@ -64,7 +64,7 @@ pub async fn run(scenario: &Scenario, options: Options, mut progress: impl FnMut
         entries_per_s: sim.transfers as f64 / (busy_ms.max(1) as f64 / 1000.0),
         converge_after_heal_ms,
         clones: sim.clones,
-        toxic: sim.toxic,
+        toxic: sim.evolution.map_or((0, 0), |e| (e.toxic_total, e.toxic_deployed)),
         evolution: sim.evolution,
         forged_sent: sim.forged_sent,
         peak_memory_mib: report::peak_memory_mib(),

@@ -180,9 +180,9 @@ pub fn criteria(
     m: &Measured,
     phases: &[PhaseReport],
     clones: (u32, u32),
-    toxic: (u32, u32),
     evolution: Option<crate::dao::EvolutionOutcome>,
 ) -> Vec<Criterion> {
+    let e = evolution.unwrap_or_default();
     let c = |name: &str, value: String, target: &str, ok: bool| Criterion {
         name: name.into(),
         value,
@@ -234,12 +234,12 @@ pub fn criteria(
         ),
         c(
             "toxic skills deployed",
-            format!("{}/{}", toxic.1, toxic.0),
+            format!("{}/{}", e.toxic_deployed, e.toxic_total),
             "0",
-            toxic.1 == 0,
+            e.toxic_deployed == 0,
         ),
     ];
-    if let Some(e) = evolution {
+    if evolution.is_some() {
         criteria.push(c(
             "good skills deployed by the DAO",
             format!("{}/{}", e.good_deployed, e.good_total),

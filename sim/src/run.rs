@@ -140,8 +140,6 @@ pub struct Sim {
     pub samples: Vec<Sample>,
     /// Clone attempts and how many were refused.
     pub clones: (u32, u32),
-    /// Toxic skills tried and how many the DAO's registry lists as deployed.
-    pub toxic: (u32, u32),
     /// What the DAO did with the evolution proposals (class D only).
     pub evolution: Option<crate::dao::EvolutionOutcome>,
     /// Nodes drained into Worker Mode, over the run.
@@ -206,7 +204,6 @@ impl Sim {
             latencies_ms: Vec::new(),
             samples: Vec::new(),
             clones: (0, 0),
-            toxic: (0, 0),
             evolution: None,
             bankrupt_total: 0,
             transfers: 0,
@@ -544,9 +541,7 @@ impl Sim {
         let mut candidates = vec![good];
         candidates.extend(TOXIC.iter().map(|(_, module)| simulate(module, true)));
         let outcome = crate::dao::evolve(self.options.seed, &candidates).await?;
-        self.toxic.0 += TOXIC.len() as u32;
-        self.toxic.1 += outcome.toxic_deployed;
-        self.evolution = Some(outcome);
+        self.evolution = Some(self.evolution.unwrap_or_default().merge(outcome));
         Ok(())
     }
 

@@ -39,6 +39,7 @@ async fn check(name: &str) {
             (3, 3, 0),
             "{e:?}"
         );
+        assert_eq!(report.toxic, (3, 0));
     } else {
         assert!(report.evolution.is_none());
     }
