@@ -14,6 +14,7 @@
 //! It must not depend on `ippoc-economy`, `ippoc-mesh`, `ippoc-sandbox` or
 //! `ippoc-node`: what it anchors arrives as plain hashes and bytes.
 
+pub mod any;
 pub mod bindings;
 pub mod chain;
 pub mod dao;
@@ -23,6 +24,7 @@ pub mod rpc;
 
 pub use alloy::primitives::{Address, B256, Bytes, U256, keccak256};
 pub use alloy::signers::local::PrivateKeySigner;
+pub use any::AnyChain;
 pub use chain::{Chain, ChainError, ChainLog, Receipt};
 pub use dao::{Action, CheckpointSignature, Dao, DaoAddresses, DeployConfig, ProposalState, ProposalStatus};
 pub use embedded::EmbeddedChain;

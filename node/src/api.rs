@@ -41,6 +41,7 @@ use crate::ledger::{
     self, ChargeKind, ChargeRequest, EntryView, ImportView, QuoteView, TransferRequest, VerifyView, WalletView,
 };
 use crate::sandbox::{SandboxRunRequest, SandboxRunView};
+use crate::skills::SkillRunRequest;
 
 /// Largest request body (an import file), in bytes.
 pub const IMPORT_BYTES_MAX: usize = 64 * 1024 * 1024;
@@ -99,6 +100,10 @@ pub struct NodeHandle {
     pub appended: Arc<tokio::sync::Notify>,
     /// What the mesh looks like.
     pub mesh: crate::swarm::SharedMeshView,
+    /// The node's skill modules.
+    pub skills: crate::skills::SkillStore,
+    /// What the node knows of the DAO's decisions.
+    pub gov: crate::governance::SharedGovView,
 }
 
 struct ApiState {
@@ -133,6 +138,8 @@ pub fn router(token: String, facts: StatusFacts, node: Arc<NodeHandle>) -> Route
         .route("/v1/metabolism/charge", post(charge))
         .route("/v1/sandbox/run", post(sandbox_run))
         .route("/v1/peers", get(peers))
+        .route("/v1/skills", get(skills))
+        .route("/v1/skills/run", post(skill_run))
         .layer(axum::extract::DefaultBodyLimit::max(IMPORT_BYTES_MAX))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     Router::new()
@@ -259,6 +266,33 @@ async fn sandbox_run(State(state): State<Arc<ApiState>>, b: JsonBody<SandboxRunR
     ))
 }
 
+async fn skills(State(state): State<Arc<ApiState>>) -> axum::Json<crate::governance::GovView> {
+    axum::Json(state.node.gov.borrow().clone())
+}
+
+async fn skill_run(State(state): State<Arc<ApiState>>, b: JsonBody<SkillRunRequest>) -> ApiResult<SandboxRunView> {
+    let request = body(b)?;
+    Ok(axum::Json(
+        blocking(&state, move |n| {
+            let hash = crate::skills::parse_hash(&request.module)?;
+            let input = hex::decode(&request.input_hex).map_err(|e| NodeError::Refused(format!("input_hex: {e}")))?;
+            let view = n.gov.borrow().clone();
+            crate::skills::run_deployed(
+                &n.sandbox,
+                &n.ledger,
+                &n.key,
+                &view,
+                &n.skills,
+                &hash,
+                &input,
+                request.fuel,
+                &request.capabilities,
+            )
+        })
+        .await?,
+    ))
+}
+
 async fn import(State(state): State<Arc<ApiState>>, body: axum::body::Bytes) -> ApiResult<ImportView> {
     Ok(axum::Json(
         blocking(&state, move |n| ledger::import(&n.ledger, &body)).await?,
@@ -332,6 +366,8 @@ mod tests {
             sandbox: Arc::new(sandbox),
             appended: Arc::new(tokio::sync::Notify::new()),
             mesh: Default::default(),
+            skills: crate::skills::SkillStore::new(dir.path().join("skills")),
+            gov: crate::governance::new_view(),
         });
         let facts = StatusFacts {
             node_id: "ab".repeat(32),

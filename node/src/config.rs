@@ -66,6 +66,18 @@ epoch_ms = 600000
 # Mode always takes it: that is how it earns its way back.
 work_bounties = false
 
+[governance]
+# JSON-RPC endpoint of the chain the DAO lives on (an L2, or anvil for a
+# devnet). Empty: no governance, so no skill is ever deployed on this node.
+# Following the DAO needs the mesh: deployed skills are fetched from peers.
+rpc = ""
+# The DAO's contract addresses, as `ippoc gov deploy` writes them. A relative
+# path is taken from the data dir.
+dao = "dao.json"
+# Every this many milliseconds the node reads the DAO's new events (skills
+# deployed or revoked, parameters changed) and fetches missing skills.
+poll_ms = 5000
+
 [daemon]
 # After SIGTERM or SIGINT the daemon stops accepting work and exits within
 # this many milliseconds; past it, it exits anyway with status 1.
@@ -82,8 +94,32 @@ pub struct Config {
     pub log: LogConfig,
     /// Mesh settings.
     pub mesh: MeshSettings,
+    /// The DAO to follow.
+    pub governance: GovernanceConfig,
     /// Daemon lifecycle settings.
     pub daemon: DaemonConfig,
+}
+
+/// `[governance]`: the DAO on its chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GovernanceConfig {
+    /// JSON-RPC URL; empty = off.
+    pub rpc: String,
+    /// DAO address file (relative: to the data dir).
+    pub dao: PathBuf,
+    /// Poll period, ms.
+    pub poll_ms: u64,
+}
+
+impl Default for GovernanceConfig {
+    fn default() -> Self {
+        GovernanceConfig {
+            rpc: String::new(),
+            dao: PathBuf::from("dao.json"),
+            poll_ms: 5000,
+        }
+    }
 }
 
 /// `[mesh]`: the peer-to-peer network.
@@ -259,6 +295,17 @@ impl Config {
                 return bad(format!("mesh.{name} must be in 100..=86400000"));
             }
         }
+        if !(100..=3_600_000).contains(&self.governance.poll_ms) {
+            return bad("governance.poll_ms must be in 100..=3600000".into());
+        }
+        if !self.governance.rpc.is_empty() {
+            if !self.mesh.enabled {
+                return bad("governance needs the mesh (deployed skills are fetched from peers): set mesh.enabled = true or governance.rpc = \"\"".into());
+            }
+            if reqwest::Url::parse(&self.governance.rpc).is_err() {
+                return bad(format!("governance.rpc {:?} is not a URL", self.governance.rpc));
+            }
+        }
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
             return bad(format!("log.level {:?}: {e}", self.log.level));
         }
@@ -304,6 +351,12 @@ mod tests {
             ("[log]\nlevel = \"=[\"\n", "log.level"),
             ("[mesh]\nsync_interval_ms = 0\n", "sync_interval_ms"),
             ("[mesh]\nconnections_max = 0\n", "connections_max"),
+            ("[governance]\nrpc = \"not a url\"\n", "governance.rpc"),
+            ("[governance]\npoll_ms = 0\n", "poll_ms"),
+            (
+                "[governance]\nrpc = \"http://127.0.0.1:8545\"\n[mesh]\nenabled = false\n",
+                "needs the mesh",
+            ),
             ("api = 3", "api"),
         ] {
             let err = Config::from_toml(text, Path::new("/etc/ippoc.toml")).unwrap_err();

@@ -92,6 +92,7 @@ pub async fn run(
 /// What boot steps 7–8 leave running.
 struct Started {
     mesh: Option<crate::swarm::MeshRuntime>,
+    watcher: Option<crate::governance::WatcherHandle>,
     listener: TcpListener,
     router: axum::Router,
     terminate: tokio::signal::unix::Signal,
@@ -126,6 +127,8 @@ async fn start_services(node: &BootedNode, config: &Config) -> Result<Started, B
         }
     };
     let appended = Arc::new(tokio::sync::Notify::new());
+    let skills = crate::skills::SkillStore::new(paths.skills());
+    let gov = crate::governance::new_view();
     let mesh_view = crate::swarm::SharedMeshView::default();
     let mesh = if config.mesh.enabled {
         let doc = crate::swarm_doc::SwarmDoc::open(&paths.swarm_doc(), node.ledger.genesis(), node.identity.node_id())
@@ -141,12 +144,33 @@ async fn start_services(node: &BootedNode, config: &Config) -> Result<Started, B
             sandbox: Some(sandbox.clone()),
             board: crate::bounty::SharedBoard::default(),
             work_bounties: config.mesh.work_bounties,
+            skills: skills.clone(),
         };
         let started = crate::swarm::daemon_config(&config.mesh, node.ledger.swarm_id().0)
             .and_then(|mesh_config| crate::swarm::start(parts, mesh_config, crate::swarm::Cadence::of(&config.mesh)));
         Some(started.map_err(BootError::at(BootStep::Mesh))?)
     } else {
         None
+    };
+    // Governance rides on the mesh (config validation makes sure it runs).
+    let watcher = match (&mesh, config.governance.rpc.as_str()) {
+        (Some(m), rpc) if !rpc.is_empty() => {
+            let dao_file = node.data_dir.root().join(&config.governance.dao);
+            let poll = Duration::from_millis(config.governance.poll_ms);
+            let link = crate::governance::GovLink::rpc(rpc, &dao_file, poll).map_err(BootError::at(BootStep::Mesh))?;
+            tracing::info!(rpc, dao = %dao_file.display(), "following the DAO");
+            Some(
+                crate::governance::Watcher {
+                    link,
+                    store: skills.clone(),
+                    client: m.client.clone(),
+                    mesh: mesh_view.clone(),
+                    view: gov.clone(),
+                }
+                .spawn(),
+            )
+        }
+        _ => None,
     };
     fsutil::write_atomic(&paths.api_endpoint(), format!("{addr}\n").as_bytes(), 0o644)
         .map_err(BootError::at(BootStep::AdminApi))?;
@@ -173,9 +197,12 @@ async fn start_services(node: &BootedNode, config: &Config) -> Result<Started, B
         sandbox,
         appended,
         mesh: mesh_view,
+        skills,
+        gov,
     });
     Ok(Started {
         mesh,
+        watcher,
         listener,
         router: api::router(token, facts, handle),
         terminate,
@@ -186,6 +213,7 @@ async fn start_services(node: &BootedNode, config: &Config) -> Result<Started, B
 async fn serve_until_signal(node: BootedNode, started: Started, config: &Config) -> Result<(), DaemonError> {
     let Started {
         mesh,
+        watcher,
         listener,
         router,
         mut terminate,
@@ -222,6 +250,9 @@ async fn serve_until_signal(node: BootedNode, started: Started, config: &Config)
     let _ = sd_notify::notify(&[NotifyState::Stopping]);
     if let Some(w) = watchdog {
         w.abort();
+    }
+    if let Some(w) = watcher {
+        w.stop().await;
     }
     if let Some(m) = mesh {
         m.stop().await;

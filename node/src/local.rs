@@ -17,7 +17,10 @@ use tokio::sync::Notify;
 
 use crate::bounty::{SharedBoard, Task};
 use crate::error::NodeError;
+use crate::governance::{GovLink, SharedGovView, Watcher, WatcherHandle};
 use crate::ledger::{TransferRequest, ledger_error};
+use crate::sandbox::SandboxRunView;
+use crate::skills::SkillStore;
 use crate::swarm::{Cadence, MeshParts, MeshRuntime, SharedMeshView};
 use crate::swarm_doc::{SharedSwarmDoc, SwarmDoc};
 use ippoc_sandbox::Sandbox;
@@ -52,6 +55,8 @@ pub struct LocalConfig {
     pub durable: bool,
     /// The ledger's page cache, in bytes.
     pub ledger_cache_bytes: u64,
+    /// The DAO to follow (none: no skill is ever deployed here).
+    pub governance: Option<GovLink>,
 }
 
 impl LocalConfig {
@@ -76,6 +81,7 @@ impl LocalConfig {
             work_bounties: false,
             durable: true,
             ledger_cache_bytes: LedgerOptions::default().cache_bytes,
+            governance: None,
         }
     }
 }
@@ -98,8 +104,14 @@ pub struct LocalNode {
     pub board: SharedBoard,
     /// Its libp2p PeerId.
     pub peer_id: PeerId,
+    /// Its skill modules.
+    pub skills: SkillStore,
+    /// What it knows of the DAO's decisions.
+    pub gov: SharedGovView,
+    sandbox: Option<Arc<Sandbox>>,
     appended: Arc<Notify>,
     mesh: MeshRuntime,
+    watcher: Option<WatcherHandle>,
 }
 
 impl LocalNode {
@@ -126,6 +138,7 @@ impl LocalNode {
         let doc = SwarmDoc::open(&config.dir.join("swarm.automerge"), ledger.genesis(), id)?;
         let doc = Arc::new(std::sync::Mutex::new(doc));
         let board = SharedBoard::default();
+        let skills = SkillStore::new(config.dir.join("skills"));
         let parts = MeshParts {
             key: config.key.clone(),
             ledger: ledger.clone(),
@@ -137,9 +150,21 @@ impl LocalNode {
             sandbox: config.sandbox.clone(),
             board: board.clone(),
             work_bounties: config.work_bounties,
+            skills: skills.clone(),
         };
         let mesh = crate::swarm::start(parts, mesh_config, config.cadence)?;
         view.wait_until(|v| !v.listening.is_empty()).await;
+        let gov = crate::governance::new_view();
+        let watcher = config.governance.map(|link| {
+            Watcher {
+                link,
+                store: skills.clone(),
+                client: mesh.client.clone(),
+                mesh: view.clone(),
+                view: gov.clone(),
+            }
+            .spawn()
+        });
         Ok(LocalNode {
             id,
             key: config.key,
@@ -149,8 +174,12 @@ impl LocalNode {
             doc,
             board,
             peer_id: mesh.peer_id,
+            skills,
+            gov,
+            sandbox: config.sandbox,
             appended,
             mesh,
+            watcher,
         })
     }
 
@@ -199,8 +228,40 @@ impl LocalNode {
         self.ledger.entries_held().map_err(ledger_error)
     }
 
-    /// Stops the mesh; the ledger closes when the last handle goes.
+    /// Runs the DAO-deployed skill `hash` on `input`, paid from the wallet,
+    /// as `ippoc evolve run` does; refused unless the chain deployed it and
+    /// the node holds a copy that matches the hash.
+    pub fn run_skill(
+        &self,
+        hash: &[u8; 32],
+        input: &[u8],
+        capabilities: &[String],
+    ) -> Result<SandboxRunView, NodeError> {
+        let sandbox = self
+            .sandbox
+            .as_ref()
+            .ok_or_else(|| NodeError::Refused("this node has no sandbox".into()))?;
+        let view = self.gov.borrow().clone();
+        let run = crate::skills::run_deployed(
+            sandbox,
+            &self.ledger,
+            &self.key,
+            &view,
+            &self.skills,
+            hash,
+            input,
+            None,
+            capabilities,
+        )?;
+        self.appended.notify_one();
+        Ok(run)
+    }
+
+    /// Stops the governance watcher and the mesh; the ledger closes when the last handle goes.
     pub async fn stop(self) {
+        if let Some(w) = self.watcher {
+            w.stop().await;
+        }
         self.mesh.stop().await;
     }
 }

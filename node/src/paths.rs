@@ -115,6 +115,14 @@ impl NodePaths {
     pub fn sandbox_cache_key(&self) -> PathBuf {
         self.root.join("sandbox").join("cache.key")
     }
+    /// `sandbox/skills`: skill modules by content hash (deployed or proposed by this node).
+    pub fn skills(&self) -> PathBuf {
+        self.root.join("sandbox").join("skills")
+    }
+    /// `data/eth.key`: the node's Ethereum key (checkpoint co-signatures, node votes), 0600.
+    pub fn eth_key(&self) -> PathBuf {
+        self.data().join("eth.key")
+    }
     /// `logs/`: rotated JSON logs.
     pub fn logs(&self) -> PathBuf {
         self.root.join("logs")
@@ -124,7 +132,7 @@ impl NodePaths {
         [
             self.identity_key(),
             self.api_token(),
-            self.data().join("eth.key"),
+            self.eth_key(),
             self.sandbox_cache_key(),
         ]
     }

@@ -7,8 +7,8 @@
 //! heads, so an interrupted round only leaves less to fetch next time.
 //!
 //! Wire format (the canonical bincode encoding of `docs/ledger-format.md`):
-//! `SyncRequest::Heads | Range { actor, from, limit }` →
-//! `SyncResponse::Heads([(actor, head seq)]) | Entries([signed entry bytes]) | Error(text)`.
+//! `SyncRequest::Heads | Range { actor, from, limit } | Doc(msg) | Module(sha256)` →
+//! `SyncResponse::Heads([(actor, head seq)]) | Entries([signed entry bytes]) | Doc(msg?) | Error(text) | Module(wasm?)`.
 
 use std::sync::Arc;
 
@@ -17,6 +17,7 @@ use ippoc_economy::store::{IngestOutcome, Ledger};
 use ippoc_economy::{NodeId, SignedEntry, encoding};
 use ippoc_mesh::{MeshClient, PeerId, SyncResponder};
 
+use crate::skills::SkillStore;
 use crate::swarm_doc::{SharedSwarmDoc, lock};
 
 /// Most entries one range response carries.
@@ -40,6 +41,8 @@ pub enum SyncRequest {
     },
     /// An Automerge sync message for the swarm document (empty: none to send).
     Doc(Vec<u8>),
+    /// The skill module with this SHA-256 (the evolution flow's fetch by hash).
+    Module([u8; 32]),
 }
 
 /// A sync response.
@@ -53,6 +56,8 @@ pub enum SyncResponse {
     Doc(Option<Vec<u8>>),
     /// The request could not be served.
     Error(String),
+    /// The module asked for, if the responder holds it.
+    Module(Option<Vec<u8>>),
 }
 
 /// Serves heads and ranges from the ledger, and the swarm document.
@@ -61,6 +66,8 @@ pub struct LedgerResponder {
     pub ledger: Arc<Ledger>,
     /// The swarm document.
     pub doc: SharedSwarmDoc,
+    /// The skill modules this node holds.
+    pub skills: SkillStore,
 }
 
 impl SyncResponder for LedgerResponder {
@@ -78,6 +85,7 @@ impl SyncResponder for LedgerResponder {
                     Err(e) => SyncResponse::Error(e.to_string()),
                 }
             }
+            Ok(SyncRequest::Module(hash)) => SyncResponse::Module(self.skills.get(&hash)),
             Ok(SyncRequest::Doc(message)) => {
                 let mut doc = lock(&self.doc);
                 let peer = peer.to_string();

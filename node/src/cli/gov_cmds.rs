@@ -8,9 +8,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
 use ippoc_governance_bridge::dao::{GenesisNode, GenesisParameter};
-use ippoc_governance_bridge::{
-    Action, Address, B256, ChainError, Dao, DaoAddresses, DeployConfig, PrivateKeySigner, RpcChain, U256,
-};
+use ippoc_governance_bridge::{Action, Address, B256, ChainError, Dao, DeployConfig, PrivateKeySigner, RpcChain, U256};
 use serde::Deserialize;
 
 use super::{Failure, runtime};
@@ -116,7 +114,7 @@ fn usage(message: impl Into<String>) -> Failure {
     }
 }
 
-fn chain_failure(e: ChainError) -> Failure {
+pub(super) fn chain_failure(e: ChainError) -> Failure {
     let status = match e {
         ChainError::Reverted { .. } => ExitStatus::Refused,
         _ => ExitStatus::Failure,
@@ -127,24 +125,22 @@ fn chain_failure(e: ChainError) -> Failure {
     }
 }
 
-fn load_key(target: &GovTarget) -> Result<PrivateKeySigner, Failure> {
+pub(super) fn load_key(target: &GovTarget) -> Result<PrivateKeySigner, Failure> {
     let path = target
         .key_file
         .as_deref()
         .ok_or_else(|| usage("this command signs: give --key-file (or IPPOC_ETH_KEY)"))?;
-    fsutil::ensure_private_file(path)?;
-    let text =
-        String::from_utf8(fsutil::read(path)?).map_err(|_| usage(format!("{}: not a hex key", path.display())))?;
-    text.trim()
-        .trim_start_matches("0x")
-        .parse::<PrivateKeySigner>()
-        .map_err(|e| usage(format!("{}: not a secp256k1 private key in hex: {e}", path.display())))
+    crate::governance::read_eth_key(path).map_err(|e| match e {
+        crate::error::NodeError::Refused(reason) => usage(reason),
+        other => other.into(),
+    })
 }
 
-fn load_dao(target: &GovTarget) -> Result<Dao<RpcChain>, Failure> {
-    let bytes = fsutil::read(&target.dao)?;
-    let addresses: DaoAddresses = serde_json::from_slice(&bytes)
-        .map_err(|e| usage(format!("{}: not a DAO address file: {e}", target.dao.display())))?;
+pub(super) fn load_dao(target: &GovTarget) -> Result<Dao<RpcChain>, Failure> {
+    let addresses = crate::governance::read_addresses(&target.dao).map_err(|e| match e {
+        crate::error::NodeError::Refused(reason) => usage(reason),
+        other => other.into(),
+    })?;
     Ok(Dao::at(RpcChain::new(&target.rpc).map_err(chain_failure)?, addresses))
 }
 

@@ -3,6 +3,7 @@
 //! work through the running daemon's admin API when a daemon holds the data
 //! dir, and directly on the node's files when none does.
 
+mod evolve_cmds;
 mod gov_cmds;
 mod ledger_cmds;
 mod node_cmds;
@@ -100,6 +101,11 @@ enum Command {
     Genesis {
         #[command(subcommand)]
         command: GenesisCommand,
+    },
+    /// The evolution flow: simulate a skill, propose it to the DAO, list and run deployed skills.
+    Evolve {
+        #[command(subcommand)]
+        command: evolve_cmds::EvolveCommand,
     },
     /// The DAO on the L2: deploy, stake, propose, vote, veto, queue, execute, status.
     Gov {
@@ -278,6 +284,9 @@ fn run(cli: Cli) -> Result<(), Failure> {
             command: LedgerCommand::Verify { file: Some(file) },
         } => return ledger_cmds::verify_file(file, cli.json),
         Command::Gov { command } => return gov(command, cli.json),
+        Command::Evolve {
+            command: evolve_cmds::EvolveCommand::Simulate { package },
+        } => return evolve_cmds::simulate(package, cli.json),
         _ => {}
     }
     let (config, config_path) =
@@ -291,6 +300,9 @@ fn run(cli: Cli) -> Result<(), Failure> {
             | Command::Config { .. }
             | Command::Wallet
             | Command::Ledger { .. }
+            | Command::Evolve {
+                command: evolve_cmds::EvolveCommand::List
+            }
     );
     let level = match (&cli.log_level, quiet) {
         (Some(level), _) => level.clone(),
@@ -330,6 +342,21 @@ fn run(cli: Cli) -> Result<(), Failure> {
                     dry_run,
                 },
         } => sandbox_cmds::run(&env, &module, input.as_deref(), fuel, &caps, dry_run),
+        Command::Evolve { command } => match command {
+            evolve_cmds::EvolveCommand::Propose {
+                package,
+                description,
+                target,
+            } => evolve_cmds::propose(&env, &package, &description, &target),
+            evolve_cmds::EvolveCommand::List => evolve_cmds::list(&env),
+            evolve_cmds::EvolveCommand::Run {
+                module,
+                input,
+                fuel,
+                caps,
+            } => evolve_cmds::run(&env, &module, input.as_deref(), fuel, &caps),
+            evolve_cmds::EvolveCommand::Simulate { .. } => unreachable!("handled before the config is read"),
+        },
         Command::Genesis { .. } | Command::Gov { .. } => unreachable!("handled before the config is read"),
     }
 }

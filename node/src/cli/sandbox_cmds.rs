@@ -13,7 +13,7 @@ use crate::fsutil;
 use crate::sandbox::{self, SandboxRunRequest, SandboxRunView, Unmetered};
 
 /// Reads `--input`: a file, `-` for stdin, or nothing.
-fn read_input(input: Option<&str>) -> Result<Vec<u8>, Failure> {
+pub(super) fn read_input(input: Option<&str>) -> Result<Vec<u8>, Failure> {
     match input {
         None => Ok(Vec::new()),
         Some("-") => {

@@ -84,6 +84,8 @@ pub struct MeshParts {
     pub board: crate::bounty::SharedBoard,
     /// Take bounties even when solvent (a node in Worker Mode always does).
     pub work_bounties: bool,
+    /// The skill modules this node serves to peers that fetch them by hash.
+    pub skills: crate::skills::SkillStore,
 }
 
 /// Signs a claim as `key`'s node.
@@ -159,6 +161,7 @@ pub fn start(parts: MeshParts, mut config: MeshConfig, cadence: Cadence) -> Resu
     let responder = Arc::new(crate::sync::LedgerResponder {
         ledger: ledger.clone(),
         doc: parts.doc.clone(),
+        skills: parts.skills.clone(),
     });
     let mesh = Mesh::start(key, config, validator, responder).map_err(|e| NodeError::Mesh(e.to_string()))?;
     let (peer_id, client) = (mesh.peer_id(), mesh.client());

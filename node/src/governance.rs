@@ -1,0 +1,253 @@
+//! The node's link to the DAO: which chain and contracts, and a watcher that
+//! follows what executed proposals decided — skills the EvolutionRegistry
+//! deployed or revoked, parameters the Parameters contract changed — and
+//! fetches every deployed module from peers by hash.
+//!
+//! The chain is the only source of these facts: nothing the node is told over
+//! the mesh or the admin API marks a skill deployed.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ippoc_governance_bridge::{AnyChain, Dao, DaoAddresses, PrivateKeySigner, RpcChain};
+use ippoc_mesh::{MeshClient, PeerId};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{oneshot, watch};
+
+use crate::error::NodeError;
+use crate::fsutil;
+use crate::skills::{SkillStore, hash_hex};
+use crate::swarm::SharedMeshView;
+
+/// A skill the DAO deployed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Deployment {
+    /// The proposal that deployed it.
+    pub proposal: u64,
+    /// The block it happened in.
+    pub block: u64,
+}
+
+/// What the node knows of the DAO's decisions.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GovView {
+    /// Whether a chain is configured.
+    pub connected: bool,
+    /// The chain's latest block the view covers.
+    pub block: u64,
+    /// Deployed skills by module hash (hex).
+    pub deployed: BTreeMap<String, Deployment>,
+    /// Revoked skills (hex).
+    pub revoked: BTreeSet<String>,
+    /// Deployed skills this node holds a verified copy of (hex).
+    pub held: BTreeSet<String>,
+    /// Governed parameters by key (hex keccak of the name) → value (decimal), as executed.
+    pub parameters: BTreeMap<String, String>,
+    /// The last error talking to the chain or fetching a module, if the last round had one.
+    pub last_error: Option<String>,
+}
+
+/// The view, shared; every change wakes its subscribers.
+pub type SharedGovView = Arc<watch::Sender<GovView>>;
+
+/// A fresh, unconnected view.
+pub fn new_view() -> SharedGovView {
+    Arc::new(watch::Sender::new(GovView::default()))
+}
+
+/// How the node reaches the DAO.
+#[derive(Debug, Clone)]
+pub struct GovLink {
+    /// The contracts on their chain.
+    pub dao: Arc<Dao<AnyChain>>,
+    /// How often the watcher asks the chain for news.
+    pub poll: Duration,
+}
+
+impl GovLink {
+    /// A link over JSON-RPC to the contracts listed in `dao_file` (written by `ippoc gov deploy`).
+    pub fn rpc(url: &str, dao_file: &Path, poll: Duration) -> Result<GovLink, NodeError> {
+        let addresses = read_addresses(dao_file)?;
+        let chain = RpcChain::new(url).map_err(|e| NodeError::Refused(format!("governance.rpc {url:?}: {e}")))?;
+        Ok(GovLink {
+            dao: Arc::new(Dao::at(AnyChain::Rpc(Arc::new(chain)), addresses)),
+            poll,
+        })
+    }
+}
+
+/// Reads a DAO address file.
+pub fn read_addresses(path: &Path) -> Result<DaoAddresses, NodeError> {
+    serde_json::from_slice(&fsutil::read(path)?)
+        .map_err(|e| NodeError::Refused(format!("{}: not a DAO address file: {e}", path.display())))
+}
+
+/// Reads an Ethereum key file: hex (optional `0x`), mode 0600.
+pub fn read_eth_key(path: &Path) -> Result<PrivateKeySigner, NodeError> {
+    fsutil::ensure_private_file(path)?;
+    let text = String::from_utf8(fsutil::read(path)?)
+        .map_err(|_| NodeError::Refused(format!("{}: not a hex key", path.display())))?;
+    text.trim()
+        .trim_start_matches("0x")
+        .parse::<PrivateKeySigner>()
+        .map_err(|e| NodeError::Refused(format!("{}: not a secp256k1 private key in hex: {e}", path.display())))
+}
+
+/// What the watcher needs.
+pub struct Watcher {
+    /// The DAO.
+    pub link: GovLink,
+    /// Where fetched modules go.
+    pub store: SkillStore,
+    /// The mesh, to fetch modules from peers.
+    pub client: MeshClient,
+    /// The mesh view, for the connected peers.
+    pub mesh: SharedMeshView,
+    /// The view to keep up to date.
+    pub view: SharedGovView,
+}
+
+/// A running watcher.
+pub struct WatcherHandle {
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl WatcherHandle {
+    /// Stops the watcher.
+    pub async fn stop(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.task.take() {
+            let _ = t.await;
+        }
+    }
+}
+
+impl Watcher {
+    /// Starts following the chain on the current runtime.
+    pub fn spawn(self) -> WatcherHandle {
+        self.view.send_modify(|v| v.connected = true);
+        let (stop, mut stopped) = oneshot::channel();
+        let task = tokio::spawn(async move {
+            let mut from = 0;
+            let mut tick = tokio::time::interval(self.link.poll);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = &mut stopped => break,
+                    _ = tick.tick() => {}
+                }
+                let error = match self.follow(from).await {
+                    Ok(next) => {
+                        from = next;
+                        self.fetch_missing().await
+                    }
+                    Err(e) => Some(e),
+                };
+                if let Some(e) = &error {
+                    tracing::warn!(event = "governance_error", error = %e, "governance round failed");
+                }
+                self.view.send_if_modified(|v| {
+                    let changed = v.last_error != error;
+                    v.last_error = error;
+                    changed
+                });
+            }
+        });
+        WatcherHandle {
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    /// Applies the registry's and the parameters' events of blocks
+    /// `from..=head`; the next block to read. Events after the head read
+    /// first are left for the next round, so each is applied once, in order.
+    async fn follow(&self, from: u64) -> Result<u64, String> {
+        let dao = &self.link.dao;
+        let head = ippoc_governance_bridge::Chain::block_number(dao.chain())
+            .await
+            .map_err(|e| e.to_string())?;
+        if head < from {
+            return Ok(from);
+        }
+        let modules = dao.module_events(from).await.map_err(|e| e.to_string())?;
+        let parameters = dao.parameter_changes(from).await.map_err(|e| e.to_string())?;
+        self.view.send_if_modified(|v| {
+            let before = v.clone();
+            for m in modules.iter().filter(|m| m.block <= head) {
+                let key = hash_hex(&m.module_hash.0);
+                if m.deployed {
+                    tracing::info!(event = "skill_deployed", module = %key, proposal = m.proposal, "the DAO deployed a skill");
+                    v.revoked.remove(&key);
+                    v.deployed.insert(
+                        key,
+                        Deployment {
+                            proposal: m.proposal,
+                            block: m.block,
+                        },
+                    );
+                } else {
+                    tracing::info!(event = "skill_revoked", module = %key, proposal = m.proposal, "the DAO revoked a skill");
+                    v.deployed.remove(&key);
+                    v.held.remove(&key);
+                    v.revoked.insert(key);
+                }
+            }
+            for p in parameters.iter().filter(|p| p.block <= head) {
+                v.parameters.insert(hash_hex(&p.key.0), p.value.to_string());
+            }
+            v.block = head;
+            *v != before
+        });
+        Ok(head + 1)
+    }
+
+    /// Fetches every deployed module the store lacks from the connected
+    /// peers, one peer after another until one sends bytes with the right
+    /// hash. Returns the last failure if some module is still missing.
+    async fn fetch_missing(&self) -> Option<String> {
+        let deployed: Vec<String> = self.view.borrow().deployed.keys().cloned().collect();
+        let mut error = None;
+        for key in deployed {
+            let Ok(hash) = crate::skills::parse_hash(&key) else {
+                continue;
+            };
+            if self.store.has(&hash) {
+                self.view.send_if_modified(|v| v.held.insert(key.clone()));
+                continue;
+            }
+            let peers: Vec<PeerId> = self
+                .mesh
+                .read(|v| v.peers.iter().filter_map(|p| p.parse().ok()).collect());
+            let mut got = false;
+            for peer in peers {
+                match crate::skills::fetch_from(&self.client, peer, &hash).await {
+                    Ok(wasm) => match self.store.put(&wasm) {
+                        Ok(_) => {
+                            tracing::info!(event = "skill_fetched", module = %key, %peer, "fetched a deployed skill");
+                            got = true;
+                            break;
+                        }
+                        Err(e) => error = Some(e.to_string()),
+                    },
+                    Err(e) => {
+                        tracing::debug!(module = %key, error = %e, "module fetch failed");
+                        error = Some(e);
+                    }
+                }
+            }
+            if got {
+                self.view
+                    .send_if_modified(|v| v.deployed.contains_key(&key) && v.held.insert(key.clone()));
+            } else if error.is_none() {
+                error = Some(format!("no connected peer holds skill {key} yet"));
+            }
+        }
+        error
+    }
+}
