@@ -207,6 +207,15 @@ impl Watcher {
         Ok(head + 1)
     }
 
+    fn mark_held(&self, key: &str) {
+        let newly = self
+            .view
+            .send_if_modified(|v| v.deployed.contains_key(key) && v.held.insert(key.to_string()));
+        if newly {
+            tracing::info!(event = "skill_ready", module = %key, "deployed skill ready to run");
+        }
+    }
+
     /// Fetches every deployed module the store lacks from the connected
     /// peers, one peer after another until one sends bytes with the right
     /// hash. Returns the last failure if some module is still missing.
@@ -218,7 +227,7 @@ impl Watcher {
                 continue;
             };
             if self.store.has(&hash) {
-                self.view.send_if_modified(|v| v.held.insert(key.clone()));
+                self.mark_held(&key);
                 continue;
             }
             let peers: Vec<PeerId> = self
@@ -242,8 +251,7 @@ impl Watcher {
                 }
             }
             if got {
-                self.view
-                    .send_if_modified(|v| v.deployed.contains_key(&key) && v.held.insert(key.clone()));
+                self.mark_held(&key);
             } else if error.is_none() {
                 error = Some(format!("no connected peer holds skill {key} yet"));
             }
