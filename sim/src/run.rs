@@ -18,8 +18,9 @@ use ippoc_mesh::multiaddr::Protocol;
 use ippoc_mesh::{Link, Links, Multiaddr, PeerId, Topic};
 use ippoc_node::bounty::Task;
 use ippoc_node::local::{LocalConfig, LocalNode, until_paced};
+use ippoc_node::skills::SkillPackage;
 use ippoc_node::swarm::Cadence;
-use ippoc_sandbox::{Capabilities, DryRun, ModuleCache, ModuleHash, RunLimits, Sandbox, SandboxConfig};
+use ippoc_sandbox::{ModuleCache, Sandbox, SandboxConfig};
 use rand::rngs::StdRng;
 use rand::seq::{IndexedRandom, SliceRandom};
 use rand::{Rng, SeedableRng};
@@ -512,34 +513,29 @@ impl Sim {
     /// one is deployed, the toxic ones are vetoed. Deployment is read from the
     /// registry.
     async fn evolve(&mut self) -> Result<(), String> {
-        let limits = RunLimits {
-            fuel: 50_000_000,
-            ..RunLimits::default()
-        };
-        let simulate = |module: &str, toxic: bool| {
-            let meter = DryRun {
-                fuel_budget: limits.fuel,
-            };
-            let report =
-                self.sandbox
-                    .run_module(module.as_bytes(), &Capabilities::default(), b"probe", &limits, &meter);
-            // Deterministic: fuel is counted, not timed.
-            let risk = report.as_ref().map_or(10_000, |r| {
-                (r.fuel_used.saturating_mul(10_000) / limits.fuel.max(1)).min(10_000) as u32
-            });
-            crate::dao::Candidate {
-                hash: ModuleHash::of(module.as_bytes()).0,
+        // The node's own simulation: the package's test vectors in the
+        // sandbox, and its deterministic risk score. Every candidate claims
+        // to echo its input; only the echo skill does.
+        let simulate = |module: &str, toxic: bool| -> Result<crate::dao::Candidate, String> {
+            let tests = vec![(b"probe".to_vec(), b"probe".to_vec()), (Vec::new(), Vec::new())];
+            let package =
+                SkillPackage::new(module.as_bytes(), 50_000_000, Vec::new(), tests).map_err(|e| e.to_string())?;
+            let simulation = ippoc_node::skills::simulate(&self.sandbox, &package);
+            Ok(crate::dao::Candidate {
+                hash: package.hash,
                 toxic,
-                simulated_ok: report.is_ok(),
-                risk,
-            }
+                simulated_ok: simulation.ok,
+                risk: simulation.risk_bps,
+            })
         };
-        let good = simulate(ECHO, false);
+        let good = simulate(ECHO, false)?;
         if !good.simulated_ok {
             return Err("the reference skill failed its simulation".into());
         }
         let mut candidates = vec![good];
-        candidates.extend(TOXIC.iter().map(|(_, module)| simulate(module, true)));
+        for (_, module) in TOXIC {
+            candidates.push(simulate(module, true)?);
+        }
         let outcome = crate::dao::evolve(self.options.seed, &candidates).await?;
         self.evolution = Some(self.evolution.unwrap_or_default().merge(outcome));
         Ok(())
