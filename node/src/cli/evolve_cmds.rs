@@ -5,7 +5,6 @@
 //! EvolutionProposal; `list` and `run` ask the daemon what the DAO deployed
 //! and run it.
 
-use std::io::Write;
 use std::path::Path;
 
 use clap::Subcommand;
@@ -13,6 +12,7 @@ use ippoc_governance_bridge::B256;
 use ippoc_sandbox::{ModuleCache, Sandbox, SandboxConfig};
 
 use super::gov_cmds::{self, GovTarget};
+use super::sandbox_cmds::{RunOptions, print_run, read_input};
 use super::{Env, Failure, runtime};
 use crate::client::DaemonClient;
 use crate::error::{ExitStatus, NodeError};
@@ -44,15 +44,8 @@ pub enum EvolveCommand {
     Run {
         /// The module's SHA-256 (hex).
         module: String,
-        /// Input file ('-' for stdin) [default: empty input].
-        #[arg(long)]
-        input: Option<String>,
-        /// Fuel limit.
-        #[arg(long)]
-        fuel: Option<u64>,
-        /// Grant a capability (log, clock_ms); repeatable.
-        #[arg(long = "cap")]
-        caps: Vec<String>,
+        #[command(flatten)]
+        run: RunOptions,
     },
 }
 
@@ -154,23 +147,16 @@ pub fn list(env: &Env) -> Result<(), Failure> {
 }
 
 /// `evolve run`.
-pub fn run(env: &Env, module: &str, input: Option<&str>, fuel: Option<u64>, caps: &[String]) -> Result<(), Failure> {
+pub fn run(env: &Env, module: &str, options: &RunOptions) -> Result<(), Failure> {
     skills::parse_hash(module)?;
     let request = SkillRunRequest {
         module: module.to_string(),
-        input_hex: hex::encode(super::sandbox_cmds::read_input(input)?),
-        fuel,
-        capabilities: caps.to_vec(),
+        input_hex: hex::encode(read_input(options.input.as_deref())?),
+        fuel: options.fuel,
+        capabilities: options.caps.clone(),
     };
     let view: SandboxRunView = runtime()?.block_on(daemon(env)?.post_json("/v1/skills/run", &request))?;
-    if env.json {
-        println!("{}", serde_json::to_string_pretty(&view).expect("views serialize"));
-    } else if view.ok {
-        let output = hex::decode(&view.output_hex).unwrap_or_default();
-        std::io::stdout()
-            .write_all(&output)
-            .map_err(|e| NodeError::io("cannot write", "stdout", e))?;
-    }
+    print_run(&view, env.json)?;
     eprintln!(
         "ippoc: skill {}: fuel used {}, charged {} IPPC",
         &module[..12.min(module.len())],

@@ -165,15 +165,8 @@ enum SandboxCommand {
     Run {
         /// The module: WebAssembly binary or text (docs/skill-abi.md).
         module: PathBuf,
-        /// Input file, or - for stdin [default: empty].
-        #[arg(long)]
-        input: Option<String>,
-        /// Fuel limit [default: 1 000 000 000].
-        #[arg(long)]
-        fuel: Option<u64>,
-        /// Grant a capability (log, clock_ms); repeat for several.
-        #[arg(long = "cap")]
-        caps: Vec<String>,
+        #[command(flatten)]
+        run: sandbox_cmds::RunOptions,
         /// Run locally without a node and charge nothing.
         #[arg(long)]
         dry_run: bool,
@@ -333,15 +326,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
             LedgerCommand::Import { file } => ledger_cmds::import(&env, &file),
         },
         Command::Sandbox {
-            command:
-                SandboxCommand::Run {
-                    module,
-                    input,
-                    fuel,
-                    caps,
-                    dry_run,
-                },
-        } => sandbox_cmds::run(&env, &module, input.as_deref(), fuel, &caps, dry_run),
+            command: SandboxCommand::Run { module, run, dry_run },
+        } => sandbox_cmds::run(&env, &module, &run, dry_run),
         Command::Evolve { command } => match command {
             evolve_cmds::EvolveCommand::Propose {
                 package,
@@ -349,12 +335,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 target,
             } => evolve_cmds::propose(&env, &package, &description, &target),
             evolve_cmds::EvolveCommand::List => evolve_cmds::list(&env),
-            evolve_cmds::EvolveCommand::Run {
-                module,
-                input,
-                fuel,
-                caps,
-            } => evolve_cmds::run(&env, &module, input.as_deref(), fuel, &caps),
+            evolve_cmds::EvolveCommand::Run { module, run } => evolve_cmds::run(&env, &module, &run),
             evolve_cmds::EvolveCommand::Simulate { .. } => unreachable!("handled before the config is read"),
         },
         Command::Genesis { .. } | Command::Gov { .. } => unreachable!("handled before the config is read"),

@@ -2,6 +2,8 @@
 //! `--dry-run` locally, paid by nobody).
 
 use std::io::{Read, Write};
+
+use clap::Args;
 use std::path::Path;
 
 use ippoc_economy::params::Parameters;
@@ -27,16 +29,37 @@ pub(super) fn read_input(input: Option<&str>) -> Result<Vec<u8>, Failure> {
     }
 }
 
-pub fn run(
-    env: &Env,
-    module_path: &Path,
-    input: Option<&str>,
-    fuel: Option<u64>,
-    caps: &[String],
-    dry_run: bool,
-) -> Result<(), Failure> {
+/// How to run a skill: input, fuel and capabilities.
+#[derive(Debug, Args)]
+pub struct RunOptions {
+    /// Input file, or - for stdin [default: empty].
+    #[arg(long)]
+    pub input: Option<String>,
+    /// Fuel limit [default: 1 000 000 000].
+    #[arg(long)]
+    pub fuel: Option<u64>,
+    /// Grant a capability (log, clock_ms); repeat for several.
+    #[arg(long = "cap")]
+    pub caps: Vec<String>,
+}
+
+/// Prints a run: its JSON view, or its output bytes on stdout.
+pub(super) fn print_run(view: &SandboxRunView, json: bool) -> Result<(), Failure> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(view).expect("views serialize"));
+    } else if view.ok {
+        let output = hex::decode(&view.output_hex).unwrap_or_default();
+        std::io::stdout()
+            .write_all(&output)
+            .map_err(|e| NodeError::io("cannot write", "stdout", e))?;
+    }
+    Ok(())
+}
+
+pub fn run(env: &Env, module_path: &Path, options: &RunOptions, dry_run: bool) -> Result<(), Failure> {
+    let (fuel, caps) = (options.fuel, &options.caps);
     let module = fsutil::read(module_path)?;
-    let input = read_input(input)?;
+    let input = read_input(options.input.as_deref())?;
     let view: SandboxRunView = if dry_run {
         let sb = Sandbox::new(SandboxConfig::default(), ModuleCache::new(None, [0; 32]))
             .map_err(|e| NodeError::Sandbox(e.to_string()))?;
@@ -66,14 +89,7 @@ pub fn run(
             }
         }
     };
-    if env.json {
-        println!("{}", serde_json::to_string_pretty(&view).expect("views serialize"));
-    } else if view.ok {
-        let output = hex::decode(&view.output_hex).unwrap_or_default();
-        std::io::stdout()
-            .write_all(&output)
-            .map_err(|e| NodeError::io("cannot write", "stdout", e))?;
-    }
+    print_run(&view, env.json)?;
     let paid = match (&view.charge_tx, dry_run) {
         (_, true) => format!("would cost {} IPPC (dry run, nothing charged)", view.charged),
         (Some(tx), false) => format!("charged {} IPPC, entry {tx}", view.charged),
