@@ -72,6 +72,36 @@ pub struct DeployConfig {
     pub parameters: Vec<GenesisParameter>,
 }
 
+/// `n` whole stake tokens (18 decimals).
+pub fn tokens(n: u64) -> U256 {
+    U256::from(n) * U256::from(10u64).pow(U256::from(18u64))
+}
+
+impl DeployConfig {
+    /// Votes on a development chain: each of `humans` holds
+    /// [`DEVNET_STAKE`] tokens, votes last [`DEVNET_VOTING_PERIOD`], one
+    /// token suffices to propose, two thirds of the nodes certify a
+    /// checkpoint, and no governed parameters are set. The eight sentinels
+    /// are addresses nobody holds: on a devnet nobody can pause the treasury.
+    pub fn devnet(vetoer: Address, humans: &[Address], nodes: Vec<GenesisNode>) -> DeployConfig {
+        DeployConfig {
+            vetoer,
+            voting_period: DEVNET_VOTING_PERIOD,
+            proposal_stake: tokens(1),
+            holders: humans.iter().map(|h| (*h, tokens(DEVNET_STAKE))).collect(),
+            nodes,
+            anchor_quorum_bps: 6_667,
+            sentinels: std::array::from_fn(|i| Address::with_last_byte(0xa0 + i as u8)),
+            parameters: Vec::new(),
+        }
+    }
+}
+
+/// Tokens each human holds in [`DeployConfig::devnet`].
+pub const DEVNET_STAKE: u64 = 100;
+/// Voting period of [`DeployConfig::devnet`], seconds.
+pub const DEVNET_VOTING_PERIOD: u64 = 3_600;
+
 /// The key of a named parameter, as the contract stores it.
 pub fn parameter_key(name: &str) -> B256 {
     keccak256(name.as_bytes())

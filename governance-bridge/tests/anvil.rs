@@ -7,7 +7,7 @@ mod common;
 use std::path::PathBuf;
 
 use alloy::node_bindings::{Anvil, AnvilInstance};
-use common::{World, eth};
+use common::World;
 use ippoc_governance_bridge::{Chain, PrivateKeySigner, RpcChain};
 
 fn anvil() -> AnvilInstance {
@@ -34,7 +34,12 @@ async fn world() -> (AnvilInstance, World<RpcChain>) {
     let (humans, nodes) = common::actors();
     for who in humans.iter().chain(nodes.iter()) {
         chain
-            .send(&deployer, who.address(), eth(10), Default::default())
+            .send(
+                &deployer,
+                who.address(),
+                alloy::primitives::utils::parse_ether("10").expect("ether"),
+                Default::default(),
+            )
             .await
             .expect("fund");
     }

@@ -13,7 +13,7 @@ use std::time::Duration;
 use ed25519_dalek::SigningKey;
 use ippoc_economy::genesis::Genesis;
 use ippoc_economy::{Amount, NodeId};
-use ippoc_governance_bridge::dao::GenesisNode;
+use ippoc_governance_bridge::dao::{DEVNET_STAKE, DEVNET_VOTING_PERIOD, GenesisNode, tokens};
 use ippoc_governance_bridge::{
     AnyChain, B256, Chain, Dao, DeployConfig, EmbeddedChain, PrivateKeySigner, ProposalState, U256, keccak256,
 };
@@ -24,7 +24,7 @@ use ippoc_sandbox::{ModuleCache, Sandbox, SandboxConfig};
 
 const WAIT: Duration = Duration::from_secs(60);
 const IPPC: u64 = 1_000_000;
-const VOTING_PERIOD: u64 = 3_600;
+const VOTING_PERIOD: u64 = DEVNET_VOTING_PERIOD;
 const TIMELOCK: u64 = 48 * 3_600;
 
 fn examples() -> &'static Path {
@@ -60,37 +60,26 @@ async fn a_deployed_skill_runs_on_all_three_nodes_and_a_toxic_one_never_runs() {
     );
 
     // The DAO: ten humans holding stake, the three nodes registered by tier, a veto key.
-    let token = U256::from(10u64).pow(U256::from(18u64));
     let (deployer, vetoer) = (eth("deployer", 0), eth("vetoer", 0));
     let humans: Vec<PrivateKeySigner> = (0..10).map(|i| eth("human", i)).collect();
     let node_eth: Vec<PrivateKeySigner> = (0..3).map(|i| eth("node", i)).collect();
-    let config = DeployConfig {
-        vetoer: vetoer.address(),
-        voting_period: VOTING_PERIOD,
-        proposal_stake: token,
-        holders: humans
-            .iter()
-            .map(|h| (h.address(), token * U256::from(100u64)))
-            .collect(),
-        nodes: node_eth
-            .iter()
-            .zip(&ids)
-            .map(|(k, id)| GenesisNode {
-                address: k.address(),
-                node_id: *id.as_bytes(),
-                tier: 2,
-            })
-            .collect(),
-        anchor_quorum_bps: 6_667,
-        sentinels: std::array::from_fn(|i| ippoc_governance_bridge::Address::with_last_byte(0xa0 + i as u8)),
-        parameters: vec![],
-    };
+    let registered = node_eth
+        .iter()
+        .zip(&ids)
+        .map(|(k, id)| GenesisNode {
+            address: k.address(),
+            node_id: *id.as_bytes(),
+            tier: 2,
+        })
+        .collect();
+    let holders: Vec<_> = humans.iter().map(|h| h.address()).collect();
+    let config = DeployConfig::devnet(vetoer.address(), &holders, registered);
     let chain = Arc::new(EmbeddedChain::new(31_337, 1_800_000_000, &[]));
     let dao = Dao::deploy(AnyChain::Embedded(chain.clone()), &deployer, &config)
         .await
         .unwrap();
     for h in &humans {
-        dao.stake(h, token * U256::from(100u64)).await.unwrap();
+        dao.stake(h, tokens(DEVNET_STAKE)).await.unwrap();
     }
 
     // Three nodes following that DAO, node i > 0 bootstrapping to node 0.

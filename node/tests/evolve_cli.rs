@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use alloy::node_bindings::Anvil;
 use alloy::signers::local::PrivateKeySigner;
 use common::{Env, code, stderr, stdout};
-use ippoc_governance_bridge::dao::GenesisNode;
-use ippoc_governance_bridge::{Address, Chain, Dao, DeployConfig, RpcChain, U256};
+use ippoc_governance_bridge::dao::{DEVNET_STAKE, DEVNET_VOTING_PERIOD, GenesisNode, tokens};
+use ippoc_governance_bridge::{Chain, Dao, DeployConfig, RpcChain};
 
 fn examples() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/skills")
@@ -73,30 +73,19 @@ async fn a_daemon_runs_a_skill_only_after_the_dao_deployed_it() {
         .expect("anvil (run contracts/check.sh first, or set IPPOC_ANVIL)");
     let env = Env::new();
     let keys: Vec<PrivateKeySigner> = anvil.keys().iter().map(|k| k.clone().into()).collect();
-    let token = U256::from(10u64).pow(U256::from(18u64));
     // Ten humans: with the 5% whale cap, fewer could not reach the 40% quorum.
     let humans = &keys[2..12];
-    let config = DeployConfig {
-        vetoer: keys[1].address(),
-        voting_period: 3_600,
-        proposal_stake: token,
-        holders: humans
-            .iter()
-            .map(|h| (h.address(), token * U256::from(100u64)))
-            .collect(),
-        nodes: vec![GenesisNode {
-            address: keys[12].address(),
-            node_id: [7; 32],
-            tier: 1,
-        }],
-        anchor_quorum_bps: 6_667,
-        sentinels: std::array::from_fn(|i| Address::with_last_byte(0xa0 + i as u8)),
-        parameters: vec![],
+    let holders: Vec<_> = humans.iter().map(|h| h.address()).collect();
+    let node = GenesisNode {
+        address: keys[12].address(),
+        node_id: [7; 32],
+        tier: 1,
     };
+    let config = DeployConfig::devnet(keys[1].address(), &holders, vec![node]);
     let chain = RpcChain::new(&anvil.endpoint()).unwrap();
     let dao = Dao::deploy(chain, &keys[0], &config).await.unwrap();
     for h in humans {
-        dao.stake(h, token * U256::from(100u64)).await.unwrap();
+        dao.stake(h, tokens(DEVNET_STAKE)).await.unwrap();
     }
     std::fs::create_dir_all(env.data()).unwrap();
     std::fs::write(
@@ -164,9 +153,9 @@ async fn a_daemon_runs_a_skill_only_after_the_dao_deployed_it() {
     assert!(stderr(&early).contains("not deployed"), "{}", stderr(&early));
 
     for h in humans {
-        dao.vote(h, id, true, token * U256::from(25u64)).await.unwrap();
+        dao.vote(h, id, true, tokens(DEVNET_STAKE / 4)).await.unwrap();
     }
-    dao.chain().advance_time(3_600).await.unwrap();
+    dao.chain().advance_time(DEVNET_VOTING_PERIOD).await.unwrap();
     dao.queue(&humans[0], id).await.unwrap();
     dao.chain().advance_time(48 * 3_600).await.unwrap();
     dao.execute(&humans[0], id).await.unwrap();

@@ -7,7 +7,7 @@
 //! veto key, holding the failed simulation, cancels it. What counts is the
 //! registry's state afterwards, read from the chain.
 
-use ippoc_governance_bridge::dao::{GenesisNode, GenesisParameter};
+use ippoc_governance_bridge::dao::{DEVNET_STAKE, DEVNET_VOTING_PERIOD, GenesisNode, GenesisParameter, tokens};
 use ippoc_governance_bridge::{
     B256, Chain, Dao, DeployConfig, EmbeddedChain, PrivateKeySigner, ProposalState, U256, keccak256,
 };
@@ -57,7 +57,7 @@ impl EvolutionOutcome {
     }
 }
 
-const VOTING_PERIOD: u64 = 3_600;
+const VOTING_PERIOD: u64 = DEVNET_VOTING_PERIOD;
 const TIMELOCK: u64 = 48 * 3_600;
 const HUMANS: usize = 10;
 
@@ -72,41 +72,33 @@ fn e(err: impl std::fmt::Display) -> String {
 
 /// Run the candidates through a freshly deployed DAO.
 pub async fn evolve(seed: u64, candidates: &[Candidate]) -> Result<EvolutionOutcome, String> {
-    let token = U256::from(10u64).pow(U256::from(18u64));
     let deployer = key(seed, "deployer", 0)?;
     let vetoer = key(seed, "vetoer", 0)?;
     let humans: Vec<PrivateKeySigner> = (0..HUMANS).map(|i| key(seed, "human", i)).collect::<Result<_, _>>()?;
     let honest = key(seed, "node", 0)?;
     let byzantine = key(seed, "node", 1)?;
+    let nodes = [&honest, &byzantine]
+        .iter()
+        .enumerate()
+        .map(|(i, k)| GenesisNode {
+            address: k.address(),
+            node_id: [i as u8 + 1; 32],
+            tier: 2,
+        })
+        .collect();
+    let holders: Vec<_> = humans.iter().map(|h| h.address()).collect();
     let config = DeployConfig {
-        vetoer: vetoer.address(),
-        voting_period: VOTING_PERIOD,
-        proposal_stake: token,
-        holders: humans
-            .iter()
-            .map(|h| (h.address(), token * U256::from(100u64)))
-            .collect(),
-        nodes: [&honest, &byzantine]
-            .iter()
-            .enumerate()
-            .map(|(i, k)| GenesisNode {
-                address: k.address(),
-                node_id: [i as u8 + 1; 32],
-                tier: 2,
-            })
-            .collect(),
-        anchor_quorum_bps: 6_667,
-        sentinels: std::array::from_fn(|i| ippoc_governance_bridge::Address::with_last_byte(0xa0 + i as u8)),
         parameters: vec![GenesisParameter {
             name: "evolution.max_risk".into(),
             value: U256::from(5_000),
             invariant: true,
         }],
+        ..DeployConfig::devnet(vetoer.address(), &holders, nodes)
     };
     let chain = EmbeddedChain::new(31_337, 1_800_000_000 + seed, &[]);
     let dao = Dao::deploy(chain, &deployer, &config).await.map_err(e)?;
     for h in &humans {
-        dao.stake(h, token * U256::from(100u64)).await.map_err(e)?;
+        dao.stake(h, tokens(DEVNET_STAKE)).await.map_err(e)?;
     }
 
     let mut outcome = EvolutionOutcome::default();

@@ -3,16 +3,11 @@
 #![allow(dead_code)]
 
 use alloy::primitives::{Address, B256, U256, keccak256};
-use ippoc_governance_bridge::dao::{GenesisNode, GenesisParameter, sign_checkpoint};
+use ippoc_governance_bridge::dao::{DEVNET_VOTING_PERIOD, GenesisNode, GenesisParameter, sign_checkpoint, tokens};
 use ippoc_governance_bridge::merkle::head_leaf;
 use ippoc_governance_bridge::{Chain, ChainError, Dao, DeployConfig, MerkleTree, PrivateKeySigner, ProposalState};
 
-pub const TOKEN: u128 = 1_000_000_000_000_000_000;
-pub const VOTING_PERIOD: u64 = 3_600;
-
-pub fn eth(n: u64) -> U256 {
-    U256::from(n) * U256::from(TOKEN)
-}
+pub const VOTING_PERIOD: u64 = DEVNET_VOTING_PERIOD;
 
 /// A deployed DAO with its actors.
 pub struct World<C> {
@@ -39,22 +34,17 @@ pub async fn world<C: Chain>(
     humans: Vec<PrivateKeySigner>,
     nodes: Vec<PrivateKeySigner>,
 ) -> World<C> {
+    let registered = nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| GenesisNode {
+            address: n.address(),
+            node_id: [i as u8 + 1; 32],
+            tier: i as u8 + 1,
+        })
+        .collect();
+    let holders: Vec<Address> = humans.iter().map(|h| h.address()).collect();
     let config = DeployConfig {
-        vetoer: vetoer.address(),
-        voting_period: VOTING_PERIOD,
-        proposal_stake: eth(1),
-        holders: humans.iter().map(|h| (h.address(), eth(100))).collect(),
-        nodes: nodes
-            .iter()
-            .enumerate()
-            .map(|(i, n)| GenesisNode {
-                address: n.address(),
-                node_id: [i as u8 + 1; 32],
-                tier: i as u8 + 1,
-            })
-            .collect(),
-        anchor_quorum_bps: 6_667,
-        sentinels: std::array::from_fn(|i| Address::with_last_byte(0xa0 + i as u8)),
         parameters: vec![
             GenesisParameter {
                 name: "metabolism.transfer_fee".into(),
@@ -67,10 +57,11 @@ pub async fn world<C: Chain>(
                 invariant: true,
             },
         ],
+        ..DeployConfig::devnet(vetoer.address(), &holders, registered)
     };
     let dao = Dao::deploy(chain, deployer, &config).await.expect("deploy");
     for h in &humans {
-        dao.stake(h, eth(100)).await.expect("stake");
+        dao.stake(h, tokens(100)).await.expect("stake");
     }
     World {
         dao,
@@ -105,7 +96,7 @@ pub async fn a_parameter_change_passes_waits_out_the_timelock_and_executes<C: Ch
 
     all_humans_vote(&w, id, true).await;
     // Half of each committed stake is burned.
-    assert_eq!(dao.stake_of(w.humans[3].address()).await.expect("stake"), eth(50));
+    assert_eq!(dao.stake_of(w.humans[3].address()).await.expect("stake"), tokens(50));
     let err = dao.queue(&w.humans[0], id).await.expect_err("voting still open");
     assert!(reason(err).contains("WrongState"));
 
