@@ -18,7 +18,8 @@ use crate::chain::{Chain, ChainError, ChainLog, Receipt};
 pub struct RpcChain {
     url: reqwest::Url,
     reader: DynProvider,
-    /// One provider per signing key, so each keeps its own nonce filler.
+    /// One provider per signing key: its wallet filler signs with that key
+    /// (nonces are asked of the chain, see `writer`).
     writers: Mutex<HashMap<Address, DynProvider>>,
 }
 
