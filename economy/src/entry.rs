@@ -18,7 +18,8 @@ use crate::ids::{AccountId, EscrowId, NodeId, SwarmId, TxId};
 use crate::signature::{self, KeyCache, SignatureError};
 
 /// Version of the entry format this code writes and accepts.
-pub const ENTRY_VERSION: u8 = 1;
+/// Version 2 added `params`, the price table the entry was priced under.
+pub const ENTRY_VERSION: u8 = 2;
 /// Domain separator of entry signing bytes.
 pub const ENTRY_DOMAIN: &[u8] = b"ippoc-entry-v1\0";
 /// Most transfers in one entry.
@@ -174,6 +175,10 @@ pub struct EntryBody {
     pub prev: TxId,
     /// Author's clock, Unix ms (informational, except for bounty expiry).
     pub timestamp_ms: u64,
+    /// Version of the governed parameter table the entry's charges and fees
+    /// follow: 0 is the genesis table, n the table after the DAO's n-th
+    /// executed parameter change. Never decreases along a chain.
+    pub params: u32,
     /// What happened.
     pub action: Action,
     /// Value moved.
@@ -400,6 +405,7 @@ mod tests {
             seq: 0,
             prev: TxId::ZERO,
             timestamp_ms: 1,
+            params: 0,
             action: Action::Transfer,
             transfers: vec![Transfer {
                 from: AccountId::Wallet(me),

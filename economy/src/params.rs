@@ -90,6 +90,49 @@ impl Parameters {
         Ok(())
     }
 
+    /// Names of the parameters the DAO governs, as the Parameters contract
+    /// keys them (`keccak256(name)`): `metabolism.` and the field name.
+    /// Amounts are in base units (10^-6 IPPC).
+    pub const GOVERNED: [&'static str; 10] = [
+        "metabolism.inference_base",
+        "metabolism.inference_per_token",
+        "metabolism.sandbox_per_second",
+        "metabolism.sandbox_fuel_per_second",
+        "metabolism.evolution_sim_cost",
+        "metabolism.multiplier_ppm",
+        "metabolism.risk_factor_ppm",
+        "metabolism.transfer_fee_bps",
+        "metabolism.bankruptcy_threshold",
+        "metabolism.solvency_threshold",
+    ];
+
+    /// This table with the governed parameter `name` set to `value`, if the
+    /// name is one of [`Parameters::GOVERNED`] and the result is a valid table.
+    pub fn with(&self, name: &str, value: u64) -> Result<Parameters, ParameterError> {
+        let mut next = self.clone();
+        let amount = Amount::from_base(value);
+        match name {
+            "metabolism.inference_base" => next.inference_base = amount,
+            "metabolism.inference_per_token" => next.inference_per_token = amount,
+            "metabolism.sandbox_per_second" => next.sandbox_per_second = amount,
+            "metabolism.sandbox_fuel_per_second" => next.sandbox_fuel_per_second = value,
+            "metabolism.evolution_sim_cost" => next.evolution_sim_cost = amount,
+            "metabolism.multiplier_ppm" => next.multiplier_ppm = value,
+            "metabolism.risk_factor_ppm" => next.risk_factor_ppm = value,
+            "metabolism.transfer_fee_bps" => next.transfer_fee_bps = value,
+            "metabolism.bankruptcy_threshold" => next.bankruptcy_threshold = amount,
+            "metabolism.solvency_threshold" => next.solvency_threshold = amount,
+            _ => {
+                return Err(ParameterError {
+                    name: "(unknown)",
+                    reason: "not a governed ledger parameter",
+                });
+            }
+        }
+        next.validate()?;
+        Ok(next)
+    }
+
     /// Applies multiplier and risk factor to a variable cost in base units.
     fn scaled(&self, variable_base: u128) -> Option<Amount> {
         let num = variable_base * u128::from(self.multiplier_ppm) * u128::from(self.risk_factor_ppm);
@@ -137,6 +180,30 @@ mod tests {
             Some(Amount::from_base(UNIT))
         );
         p.validate().unwrap();
+    }
+
+    #[test]
+    fn every_governed_name_sets_its_field_and_invalid_tables_are_refused() {
+        let p = Parameters::default();
+        for name in Parameters::GOVERNED {
+            let field = &serde_json::to_value(&p).unwrap()[&name["metabolism.".len()..]];
+            let field_value = match field.as_str() {
+                Some(amount) => amount.parse::<Amount>().unwrap().base(),
+                None => field.as_u64().unwrap(),
+            };
+            let changed = p.with(name, field_value + 1).unwrap();
+            assert_ne!(changed, p, "{name} changed nothing");
+            // Each name sets its own field: setting it back restores the table.
+            assert_eq!(changed.with(name, field_value).unwrap(), p, "{name}");
+        }
+        assert_eq!(p.with("metabolism.transfer_fee_bps", 5).unwrap().transfer_fee_bps, 5);
+        assert!(p.with("metabolism.transfer_fee_bps", 10_001).is_err());
+        assert!(p.with("metabolism.sandbox_fuel_per_second", 0).is_err());
+        assert!(
+            p.with("metabolism.bankruptcy_threshold", u64::MAX).is_err(),
+            "above solvency"
+        );
+        assert!(p.with("governance.quorum", 1).is_err());
     }
 
     #[test]

@@ -58,6 +58,14 @@ pub enum RuleError {
         /// Prev.
         prev: TxId,
     },
+    /// The entry names an older parameter table than its predecessor.
+    #[error("priced under parameter table {found}, but the chain already uses table {before}")]
+    ParamsDecreased {
+        /// The predecessor's version.
+        before: u32,
+        /// This entry's.
+        found: u32,
+    },
     /// A size bound was exceeded.
     #[error("{what}: {found} exceeds the limit of {max}")]
     TooLarge {
@@ -111,7 +119,7 @@ pub enum RuleError {
 pub struct RuleContext<'a> {
     /// This swarm.
     pub swarm_id: SwarmId,
-    /// Parameters in force.
+    /// The parameter table the entry names.
     pub params: &'a Parameters,
     /// Mint certifiers.
     pub sentinels: &'a Sentinels,

@@ -27,6 +27,7 @@ fn entry(k: &SigningKey, seq: u64, memo: &[u8]) -> SignedEntry {
         seq,
         prev: TxId::ZERO,
         timestamp_ms: 1_700_000_000_000,
+        params: 0,
         action: Action::Transfer,
         transfers: vec![],
         deps: vec![],

@@ -166,6 +166,7 @@ async fn start_services(node: &BootedNode, config: &Config) -> Result<Started, B
                     client: m.client.clone(),
                     mesh: mesh_view.clone(),
                     view: gov.clone(),
+                    ledger: node.ledger.clone(),
                 }
                 .spawn(),
             )

@@ -1,7 +1,8 @@
 //! The node's link to the DAO: which chain and contracts, and a watcher that
 //! follows what executed proposals decided — skills the EvolutionRegistry
 //! deployed or revoked, parameters the Parameters contract changed — and
-//! fetches every deployed module from peers by hash.
+//! fetches every deployed module from peers by hash. Each executed
+//! parameter change becomes the ledger's next parameter table.
 //!
 //! The chain is the only source of these facts: nothing the node is told over
 //! the mesh or the admin API marks a skill deployed.
@@ -11,7 +12,10 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ippoc_governance_bridge::{AnyChain, Dao, DaoAddresses, PrivateKeySigner, RpcChain};
+use ippoc_economy::params::Parameters;
+use ippoc_economy::store::Ledger;
+use ippoc_governance_bridge::dao::{ParameterChange, parameter_key};
+use ippoc_governance_bridge::{AnyChain, B256, Dao, DaoAddresses, PrivateKeySigner, RpcChain};
 use ippoc_mesh::{MeshClient, PeerId};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{oneshot, watch};
@@ -43,8 +47,11 @@ pub struct GovView {
     pub revoked: BTreeSet<String>,
     /// Deployed skills this node holds a verified copy of (hex).
     pub held: BTreeSet<String>,
-    /// Governed parameters by key (hex keccak of the name) → value (decimal), as executed.
+    /// Governed parameters as executed: name (or hex key, for a key that is
+    /// not a ledger parameter) → value (decimal).
     pub parameters: BTreeMap<String, String>,
+    /// Version of the newest parameter table the ledger adopted (0 = genesis).
+    pub params_version: u32,
     /// The last error talking to the chain or fetching a module, if the last round had one.
     pub last_error: Option<String>,
 }
@@ -107,6 +114,47 @@ pub struct Watcher {
     pub mesh: SharedMeshView,
     /// The view to keep up to date.
     pub view: SharedGovView,
+    /// The ledger whose parameter tables follow the DAO.
+    pub ledger: Arc<Ledger>,
+}
+
+/// The ledger parameter name whose key this is.
+pub fn governed_name(key: &B256) -> Option<&'static str> {
+    Parameters::GOVERNED.into_iter().find(|n| parameter_key(n) == *key)
+}
+
+/// The parameter tables executed changes define: table n is table n − 1
+/// with the n-th `ParameterChanged` event (in chain order) applied. An event
+/// that is not a ledger parameter, or whose value would make the table
+/// invalid, still counts as a version with the table unchanged, so every
+/// node numbers the same events alike.
+#[derive(Debug, Clone)]
+struct Schedule {
+    version: u32,
+    table: Parameters,
+}
+
+impl Schedule {
+    fn apply(&mut self, change: &ParameterChange) {
+        self.version += 1;
+        let Some(name) = governed_name(&change.key) else {
+            return;
+        };
+        let next = u64::try_from(change.value)
+            .map_err(|_| "above 2^64".to_string())
+            .and_then(|v| self.table.with(name, v).map_err(|e| e.to_string()));
+        match next {
+            Ok(table) => self.table = table,
+            Err(reason) => tracing::warn!(
+                event = "parameter_ignored",
+                name,
+                value = %change.value,
+                proposal = change.proposal,
+                %reason,
+                "an executed parameter change the ledger cannot use; the table stays as it was"
+            ),
+        }
+    }
 }
 
 /// A running watcher.
@@ -134,6 +182,10 @@ impl Watcher {
         let (stop, mut stopped) = oneshot::channel();
         let task = tokio::spawn(async move {
             let mut from = 0;
+            let mut schedule = Schedule {
+                version: 0,
+                table: self.ledger.genesis().parameters.clone(),
+            };
             let mut tick = tokio::time::interval(self.link.poll);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
@@ -141,9 +193,10 @@ impl Watcher {
                     _ = &mut stopped => break,
                     _ = tick.tick() => {}
                 }
-                let error = match self.follow(from).await {
-                    Ok(next) => {
+                let error = match self.follow(from, &schedule).await {
+                    Ok((next, adopted)) => {
                         from = next;
+                        schedule = adopted;
                         self.fetch_missing().await
                     }
                     Err(e) => Some(e),
@@ -165,18 +218,42 @@ impl Watcher {
     }
 
     /// Applies the registry's and the parameters' events of blocks
-    /// `from..=head`; the next block to read. Events after the head read
-    /// first are left for the next round, so each is applied once, in order.
-    async fn follow(&self, from: u64) -> Result<u64, String> {
+    /// `from..=head`; the next block to read and the schedule after them.
+    /// Events after the head read first are left for the next round, so each
+    /// is applied once, in order. A round that fails is read again whole.
+    async fn follow(&self, from: u64, schedule: &Schedule) -> Result<(u64, Schedule), String> {
         let dao = &self.link.dao;
         let head = ippoc_governance_bridge::Chain::block_number(dao.chain())
             .await
             .map_err(|e| e.to_string())?;
         if head < from {
-            return Ok(from);
+            return Ok((from, schedule.clone()));
         }
         let modules = dao.module_events(from).await.map_err(|e| e.to_string())?;
-        let parameters = dao.parameter_changes(from).await.map_err(|e| e.to_string())?;
+        let parameters: Vec<ParameterChange> = dao
+            .parameter_changes(from)
+            .await
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .filter(|p| p.block <= head)
+            .collect();
+        let mut next = schedule.clone();
+        for change in &parameters {
+            next.apply(change);
+            let (ledger, version, table) = (self.ledger.clone(), next.version, next.table.clone());
+            let adopted = tokio::task::spawn_blocking(move || ledger.adopt_parameters(version, table))
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| e.to_string())?;
+            if adopted {
+                tracing::info!(
+                    event = "parameters_adopted",
+                    version,
+                    proposal = change.proposal,
+                    "adopted the DAO's parameter table"
+                );
+            }
+        }
         self.view.send_if_modified(|v| {
             let before = v.clone();
             for m in modules.iter().filter(|m| m.block <= head) {
@@ -198,13 +275,15 @@ impl Watcher {
                     v.revoked.insert(key);
                 }
             }
-            for p in parameters.iter().filter(|p| p.block <= head) {
-                v.parameters.insert(hash_hex(&p.key.0), p.value.to_string());
+            for p in &parameters {
+                let name = governed_name(&p.key).map_or_else(|| hash_hex(&p.key.0), str::to_string);
+                v.parameters.insert(name, p.value.to_string());
             }
+            v.params_version = next.version;
             v.block = head;
             *v != before
         });
-        Ok(head + 1)
+        Ok((head + 1, next))
     }
 
     fn mark_held(&self, key: &str) {

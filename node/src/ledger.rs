@@ -142,7 +142,7 @@ pub struct WalletView {
     pub head_seq: Option<u64>,
     /// Balances of the node's accounts (wallet, reserve, escrows).
     pub balances: Vec<BalanceLine>,
-    /// Entries waiting for predecessors.
+    /// Entries waiting for predecessors or for a parameter table the DAO has not yet shown this node.
     pub pending: u64,
     /// Forks held as evidence.
     pub forks: usize,
@@ -230,7 +230,7 @@ pub struct QuoteView {
 /// Prices a computation against the governed parameters and the wallet.
 pub fn quote(ledger: &Ledger, kind: ChargeKind) -> Result<QuoteView, NodeError> {
     let cost = Charge::from(kind)
-        .cost(&ledger.genesis().parameters)
+        .cost(&ledger.parameters().1)
         .ok_or_else(|| NodeError::Refused("the cost overflows".into()))?;
     let mode = ledger.mode().map_err(ledger_error)?;
     let wallet = ledger
@@ -403,7 +403,7 @@ pub struct ImportView {
     pub bounced: u64,
     /// Entries already held.
     pub duplicate: u64,
-    /// Entries waiting for predecessors.
+    /// Entries waiting for predecessors or for a parameter table the DAO has not yet shown this node.
     pub pending: u64,
     /// Entries refused, with the first reason.
     pub rejected: u64,
@@ -429,7 +429,7 @@ pub fn import(ledger: &Ledger, bytes: &[u8]) -> Result<ImportView, NodeError> {
             IngestOutcome::Applied => view.applied += 1,
             IngestOutcome::Bounced(_) => view.bounced += 1,
             IngestOutcome::Duplicate => view.duplicate += 1,
-            IngestOutcome::Pending { .. } => view.pending += 1,
+            IngestOutcome::Pending { .. } | IngestOutcome::AwaitingParameters { .. } => view.pending += 1,
             IngestOutcome::Fork { .. } => view.forks += 1,
             IngestOutcome::Rejected(reason) => {
                 view.rejected += 1;

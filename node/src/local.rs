@@ -162,6 +162,7 @@ impl LocalNode {
                 client: mesh.client.clone(),
                 mesh: view.clone(),
                 view: gov.clone(),
+                ledger: ledger.clone(),
             }
             .spawn()
         });

@@ -38,7 +38,7 @@ impl Meter for LedgerMeter<'_> {
             .ledger
             .balance(&AccountId::Wallet(self.ledger.owner()), Currency::Ippc)
             .map_err(err)?;
-        let p = &self.ledger.genesis().parameters;
+        let p = &self.ledger.parameters().1;
         let wallet = u128::try_from(wallet.0).unwrap_or(0);
         // The largest fuel whose (rounded-up) cost the wallet still covers.
         let fuel = wallet * u128::from(p.sandbox_fuel_per_second) / u128::from(p.sandbox_per_second.base().max(1));
@@ -46,7 +46,7 @@ impl Meter for LedgerMeter<'_> {
     }
 
     fn charge(&self, fuel: u64, failed: bool) -> Result<Option<TxId>, MeterError> {
-        let cost = Charge::Sandbox { fuel }.cost(&self.ledger.genesis().parameters);
+        let cost = Charge::Sandbox { fuel }.cost(&self.ledger.parameters().1);
         if cost.is_none_or(|c| c.is_zero()) {
             return Ok(None);
         }
@@ -179,7 +179,7 @@ pub fn run_request(
         request.fuel,
         &caps,
         &meter,
-        &ledger.genesis().parameters,
+        &ledger.parameters().1,
     ))
 }
 

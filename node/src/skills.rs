@@ -366,7 +366,7 @@ pub fn run_deployed(
         fuel,
         &caps,
         &meter,
-        &ledger.genesis().parameters,
+        &ledger.parameters().1,
     ))
 }
 

@@ -43,71 +43,137 @@ async fn until_gov(node: &LocalNode, what: &str, done: impl Fn(&GovView) -> bool
     }
 }
 
+/// Three nodes following one DAO on an embedded EVM.
+struct Devnet {
+    _dir: tempfile::TempDir,
+    chain: Arc<EmbeddedChain>,
+    dao: Dao<AnyChain>,
+    vetoer: PrivateKeySigner,
+    humans: Vec<PrivateKeySigner>,
+    node_eth: Vec<PrivateKeySigner>,
+    sandbox: Arc<Sandbox>,
+    nodes: Vec<LocalNode>,
+}
+
+impl Devnet {
+    async fn start() -> Devnet {
+        let dir = tempfile::tempdir().unwrap();
+        let keys: Vec<SigningKey> = (0..3).map(|i| SigningKey::from_bytes(&[i as u8 + 40; 32])).collect();
+        let ids: Vec<NodeId> = keys
+            .iter()
+            .map(|k| NodeId::from_bytes(k.verifying_key().to_bytes()))
+            .collect();
+        let genesis = Genesis::new(
+            "evolution",
+            1,
+            &ids,
+            Amount::from_base(1000 * IPPC),
+            Amount::from_base(IPPC),
+        );
+
+        // The DAO: ten humans holding stake, the three nodes registered by tier, a veto key.
+        let (deployer, vetoer) = (eth("deployer", 0), eth("vetoer", 0));
+        let humans: Vec<PrivateKeySigner> = (0..10).map(|i| eth("human", i)).collect();
+        let node_eth: Vec<PrivateKeySigner> = (0..3).map(|i| eth("node", i)).collect();
+        let registered = node_eth
+            .iter()
+            .zip(&ids)
+            .map(|(k, id)| GenesisNode {
+                address: k.address(),
+                node_id: *id.as_bytes(),
+                tier: 2,
+            })
+            .collect();
+        let holders: Vec<_> = humans.iter().map(|h| h.address()).collect();
+        let config = DeployConfig::devnet(vetoer.address(), &holders, registered);
+        let chain = Arc::new(EmbeddedChain::new(31_337, 1_800_000_000, &[]));
+        let dao = Dao::deploy(AnyChain::Embedded(chain.clone()), &deployer, &config)
+            .await
+            .unwrap();
+        for h in &humans {
+            dao.stake(h, tokens(DEVNET_STAKE)).await.unwrap();
+        }
+
+        // Three nodes following that DAO, node i > 0 bootstrapping to node 0.
+        let sandbox = Arc::new(Sandbox::new(SandboxConfig::default(), ModuleCache::new(None, [0; 32])).unwrap());
+        let mut nodes: Vec<LocalNode> = Vec::new();
+        for (i, key) in keys.into_iter().enumerate() {
+            let bootstrap = nodes.first().map(|n| vec![n.addr.clone()]).unwrap_or_default();
+            let mut c = LocalConfig::new(&dir.path().join(i.to_string()), genesis.clone(), key, bootstrap);
+            c.sandbox = Some(sandbox.clone());
+            c.governance = Some(GovLink {
+                dao: Arc::new(Dao::at(AnyChain::Embedded(chain.clone()), dao.addresses())),
+                poll: Duration::from_millis(100),
+            });
+            nodes.push(LocalNode::start(c).await.unwrap());
+        }
+        let all: Vec<&LocalNode> = nodes.iter().collect();
+        assert!(
+            ippoc_node::local::until(&all, WAIT, || all.iter().all(|n| n.view.get().peers.len() == 2)).await,
+            "the three nodes never connected"
+        );
+        Devnet {
+            _dir: dir,
+            chain,
+            dao,
+            vetoer,
+            humans,
+            node_eth,
+            sandbox,
+            nodes,
+        }
+    }
+
+    /// Every human votes yes with a quarter of its stake and every node
+    /// votes yes; the vote closes, the proposal is queued, the timelock is
+    /// checked and passes, and the proposal is executed.
+    async fn pass(&self, id: u64) {
+        let dao = &self.dao;
+        for h in &self.humans {
+            let stake = dao.stake_of(h.address()).await.unwrap();
+            dao.vote(h, id, true, stake / U256::from(4u64)).await.unwrap();
+        }
+        for k in &self.node_eth {
+            dao.vote_as_node(k, id, true).await.unwrap();
+        }
+        self.chain.advance_time(VOTING_PERIOD).await.unwrap();
+        dao.queue(&self.humans[0], id).await.unwrap();
+        // Queued is not executed: the timelock holds.
+        assert!(
+            dao.execute(&self.humans[0], id).await.is_err(),
+            "executed inside the timelock"
+        );
+        self.chain.advance_time(TIMELOCK).await.unwrap();
+        dao.execute(&self.humans[0], id).await.unwrap();
+    }
+
+    async fn stop(self) {
+        for n in self.nodes {
+            n.stop().await;
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deployed_skill_runs_on_all_three_nodes_and_a_toxic_one_never_runs() {
-    let dir = tempfile::tempdir().unwrap();
-    let keys: Vec<SigningKey> = (0..3).map(|i| SigningKey::from_bytes(&[i as u8 + 40; 32])).collect();
-    let ids: Vec<NodeId> = keys
-        .iter()
-        .map(|k| NodeId::from_bytes(k.verifying_key().to_bytes()))
-        .collect();
-    let genesis = Genesis::new(
-        "evolution",
-        1,
-        &ids,
-        Amount::from_base(1000 * IPPC),
-        Amount::from_base(IPPC),
-    );
-
-    // The DAO: ten humans holding stake, the three nodes registered by tier, a veto key.
-    let (deployer, vetoer) = (eth("deployer", 0), eth("vetoer", 0));
-    let humans: Vec<PrivateKeySigner> = (0..10).map(|i| eth("human", i)).collect();
-    let node_eth: Vec<PrivateKeySigner> = (0..3).map(|i| eth("node", i)).collect();
-    let registered = node_eth
-        .iter()
-        .zip(&ids)
-        .map(|(k, id)| GenesisNode {
-            address: k.address(),
-            node_id: *id.as_bytes(),
-            tier: 2,
-        })
-        .collect();
-    let holders: Vec<_> = humans.iter().map(|h| h.address()).collect();
-    let config = DeployConfig::devnet(vetoer.address(), &holders, registered);
-    let chain = Arc::new(EmbeddedChain::new(31_337, 1_800_000_000, &[]));
-    let dao = Dao::deploy(AnyChain::Embedded(chain.clone()), &deployer, &config)
-        .await
-        .unwrap();
-    for h in &humans {
-        dao.stake(h, tokens(DEVNET_STAKE)).await.unwrap();
-    }
-
-    // Three nodes following that DAO, node i > 0 bootstrapping to node 0.
-    let sandbox = Arc::new(Sandbox::new(SandboxConfig::default(), ModuleCache::new(None, [0; 32])).unwrap());
-    let mut nodes: Vec<LocalNode> = Vec::new();
-    for (i, key) in keys.into_iter().enumerate() {
-        let bootstrap = nodes.first().map(|n| vec![n.addr.clone()]).unwrap_or_default();
-        let mut c = LocalConfig::new(&dir.path().join(i.to_string()), genesis.clone(), key, bootstrap);
-        c.sandbox = Some(sandbox.clone());
-        c.governance = Some(GovLink {
-            dao: Arc::new(Dao::at(AnyChain::Embedded(chain.clone()), dao.addresses())),
-            poll: Duration::from_millis(100),
-        });
-        nodes.push(LocalNode::start(c).await.unwrap());
-    }
-    let all: Vec<&LocalNode> = nodes.iter().collect();
-    assert!(
-        ippoc_node::local::until(&all, WAIT, || all.iter().all(|n| n.view.get().peers.len() == 2)).await,
-        "the three nodes never connected"
-    );
-
+    let net = Devnet::start().await;
+    let Devnet {
+        chain,
+        dao,
+        vetoer,
+        humans,
+        node_eth,
+        sandbox,
+        nodes,
+        ..
+    } = &net;
     // Simulate: the good skill passes its tests with a deterministic risk score.
     let good = SkillPackage::load(&examples().join("upper.toml")).unwrap();
-    let simulation = skills::simulate(&sandbox, &good);
+    let simulation = skills::simulate(sandbox, &good);
     assert!(simulation.ok, "{simulation:?}");
     assert_eq!(simulation.tests, 3);
     assert_eq!(
-        skills::simulate(&sandbox, &good),
+        skills::simulate(sandbox, &good),
         simulation,
         "the risk score is deterministic"
     );
@@ -125,27 +191,12 @@ async fn a_deployed_skill_runs_on_all_three_nodes_and_a_toxic_one_never_runs() {
         )
         .await
         .unwrap();
-    for h in &humans {
-        let stake = dao.stake_of(h.address()).await.unwrap();
-        dao.vote(h, id, true, stake / U256::from(4u64)).await.unwrap();
-    }
-    for k in &node_eth {
-        dao.vote_as_node(k, id, true).await.unwrap();
-    }
-    chain.advance_time(VOTING_PERIOD).await.unwrap();
-    dao.queue(&humans[0], id).await.unwrap();
-    // Queued is not executed: the timelock holds, and no node runs it yet.
-    assert!(
-        dao.execute(&humans[0], id).await.is_err(),
-        "executed inside the timelock"
-    );
-    chain.advance_time(TIMELOCK).await.unwrap();
-    dao.execute(&humans[0], id).await.unwrap();
+    net.pass(id).await;
 
     // Every node learns of the deployment from the chain, fetches the module
     // from a peer by its hash, and runs it; each run is charged to its wallet.
     let good_key = hash_hex(&good.hash);
-    for n in &nodes {
+    for n in nodes {
         until_gov(n, "the deployed skill to be held", |v| v.held.contains(&good_key)).await;
         assert_eq!(n.gov.borrow().deployed[&good_key].proposal, id);
         let run = n.run_skill(&good.hash, b"hello, swarm", &caps).unwrap();
@@ -157,7 +208,7 @@ async fn a_deployed_skill_runs_on_all_three_nodes_and_a_toxic_one_never_runs() {
 
     // A toxic skill fails its simulation: an honest node would not propose it.
     let toxic = SkillPackage::load(&examples().join("toxic/loop.toml")).unwrap();
-    let failed = skills::simulate(&sandbox, &toxic);
+    let failed = skills::simulate(sandbox, &toxic);
     assert!(!failed.ok && failed.risk_bps == 10_000, "{failed:?}");
     assert!(failed.failures[0].contains("out of fuel"), "{failed:?}");
     // A byzantine node holds it and proposes it anyway; the humans are fooled, the veto key is not.
@@ -170,11 +221,11 @@ async fn a_deployed_skill_runs_on_all_three_nodes_and_a_toxic_one_never_runs() {
         )
         .await
         .unwrap();
-    for h in &humans {
+    for h in humans {
         let stake = dao.stake_of(h.address()).await.unwrap();
         dao.vote(h, bad, true, stake / U256::from(4u64)).await.unwrap();
     }
-    dao.veto(&vetoer, bad).await.unwrap();
+    dao.veto(vetoer, bad).await.unwrap();
     chain.advance_time(VOTING_PERIOD).await.unwrap();
     assert!(
         dao.queue(&humans[0], bad).await.is_err(),
@@ -187,13 +238,69 @@ async fn a_deployed_skill_runs_on_all_three_nodes_and_a_toxic_one_never_runs() {
     // skill, the one that holds its bytes included.
     let head = chain.block_number().await.unwrap();
     let toxic_key = hash_hex(&toxic.hash);
-    for n in &nodes {
+    for n in nodes {
         until_gov(n, "the chain past the veto", |v| v.block >= head).await;
         assert!(!n.gov.borrow().deployed.contains_key(&toxic_key));
         let err = n.run_skill(&toxic.hash, b"hi", &[]).unwrap_err().to_string();
         assert!(err.contains("not deployed"), "{err}");
     }
-    for n in nodes {
-        n.stop().await;
+    net.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_executed_parameter_change_reprices_every_node_and_nothing_else_changes_it() {
+    let net = Devnet::start().await;
+    let genesis_table = net.nodes[0].ledger.genesis().parameters.clone();
+    for n in &net.nodes {
+        assert_eq!(n.ledger.parameters(), (0, genesis_table.clone()));
     }
+
+    // The DAO raises the transfer fee from 0.1% to 1%.
+    let id = net
+        .dao
+        .propose(
+            &net.humans[0],
+            &[net.dao.set_parameter("metabolism.transfer_fee_bps", U256::from(100u64))],
+            "fee to 1%",
+        )
+        .await
+        .unwrap();
+    // Before execution nothing changes: a proposal is not a decision.
+    let head = net.chain.block_number().await.unwrap();
+    for n in &net.nodes {
+        until_gov(n, "the chain past the proposal", |v| v.block >= head).await;
+        assert_eq!(n.ledger.parameters().0, 0);
+    }
+    net.pass(id).await;
+
+    let dearer = genesis_table.with("metabolism.transfer_fee_bps", 100).unwrap();
+    for n in &net.nodes {
+        until_gov(n, "parameter table 1", |v| v.params_version == 1).await;
+        assert_eq!(n.ledger.parameters(), (1, dearer.clone()));
+        assert_eq!(n.gov.borrow().parameters["metabolism.transfer_fee_bps"], "100");
+    }
+
+    // Node 0 pays 100 IPPC: the fee is 1 IPPC under table 1, and the other
+    // nodes, checking the entry against the table it names, apply it.
+    let (payer, payee) = (&net.nodes[0], &net.nodes[1]);
+    let tx = payer.transfer(payee.id, Amount::from_base(100 * IPPC)).unwrap();
+    let (entry, _) = payer.ledger.entry_by_tx(&tx).unwrap().unwrap();
+    assert_eq!(entry.body.params, 1);
+    assert_eq!(entry.body.transfers[1].amount, Amount::from_base(IPPC));
+    let all: Vec<&LocalNode> = net.nodes.iter().collect();
+    assert!(
+        ippoc_node::local::until(&all, WAIT, || all.iter().all(|n| n
+            .ledger
+            .entry_by_tx(&tx)
+            .unwrap()
+            .is_some()))
+        .await,
+        "the repriced transfer did not reach every node"
+    );
+    let wallet = ippoc_economy::AccountId::Wallet(payer.id);
+    for n in &net.nodes {
+        let b = n.ledger.balance(&wallet, ippoc_economy::Currency::Ippc).unwrap();
+        assert_eq!(b.0, i128::from((1000 - 101) * IPPC), "on {}", n.id.short());
+    }
+    net.stop().await;
 }

@@ -121,7 +121,7 @@ async fn a_parameter_change_goes_through_the_cli_from_deploy_to_execution() {
         .collect();
     let sentinels: Vec<String> = (0..8).map(|i| format!("\"0x{:040x}\"", 0xa0 + i)).collect();
     let plan = format!(
-        "vetoer = \"{}\"\nvoting_period_secs = 3600\nsentinels = [{}]\n{holders}\n[[nodes]]\naddress = \"{}\"\nnode_id = \"0x{}\"\ntier = 2\n\n[[parameters]]\nname = \"metabolism.transfer_fee\"\nvalue = \"10\"\n",
+        "vetoer = \"{}\"\nvoting_period_secs = 3600\nsentinels = [{}]\n{holders}\n[[nodes]]\naddress = \"{}\"\nnode_id = \"0x{}\"\ntier = 2\n\n[[parameters]]\nname = \"metabolism.transfer_fee_bps\"\nvalue = \"10\"\n",
         keys[1].address(),
         sentinels.join(", "),
         keys[12].address(),
@@ -148,7 +148,7 @@ async fn a_parameter_change_goes_through_the_cli_from_deploy_to_execution() {
         &[
             "propose",
             "--set-parameter",
-            "metabolism.transfer_fee=25",
+            "metabolism.transfer_fee_bps=25",
             "--description",
             "raise the fee",
         ],
@@ -177,7 +177,7 @@ async fn a_parameter_change_goes_through_the_cli_from_deploy_to_execution() {
 
     let dao = Dao::at(chain, addresses);
     assert_eq!(
-        dao.parameter("metabolism.transfer_fee").await.expect("read"),
+        dao.parameter("metabolism.transfer_fee_bps").await.expect("read"),
         U256::from(25)
     );
 

@@ -315,6 +315,7 @@ async fn c_a_warrant_alone_convinces_a_node_that_never_saw_the_fork() {
         seq: 0,
         prev: TxId::ZERO,
         timestamp_ms: 5,
+        params: 0,
         action: ippoc_economy::Action::Transfer,
         transfers: vec![
             pay(evil, AccountId::Wallet(reporter.id), IPPC),

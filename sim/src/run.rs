@@ -444,6 +444,7 @@ impl Sim {
                     seq: 1_000_000 + self.forged_sent + k,
                     prev: TxId::ZERO,
                     timestamp_ms: 1,
+                    params: 0,
                     action: Action::Transfer,
                     transfers: vec![],
                     deps: vec![],

@@ -5,12 +5,14 @@
 //! |--------|-----------------------------|-----------------------------------------|
 //! | `E`    | actor ‖ seq                 | effect (1) ‖ tx_id (32) ‖ signed entry   |
 //! | `T`    | tx_id                       | actor ‖ seq                             |
-//! | `H`    | actor                       | head seq ‖ head tx_id                   |
+//! | `H`    | actor                       | head seq ‖ head tx_id ‖ head params version (u32) |
 //! | `F`    | actor ‖ other               | entries of `other` the actor has declared (count) |
 //! | `A`    | currency ‖ account          | balance as the controller's declared history sees it |
 //! | `B`    | currency ‖ account          | balance over all counted entries        |
 //! | `C`    | controller ‖ other ‖ seq    | credits to the controller not yet declared |
 //! | `P`    | awaited actor ‖ seq ‖ tx_id | signed entry waiting for that entry     |
+//! | `Q`    | params version ‖ tx_id      | signed entry waiting for that parameter table |
+//! | `V`    | params version (u32)        | governed parameter table (version ≥ 1)  |
 //! | `K`    | actor ‖ seq ‖ tx_id         | signed entry: fork evidence             |
 //! | `X`    | actor                       | seq of the actor's lowest known fork    |
 //! | `S`    | seal id                     | actor ‖ seq of the mint that used it    |
@@ -29,6 +31,8 @@ pub const AVAILABLE: u8 = b'A';
 pub const BALANCE: u8 = b'B';
 pub const CREDIT: u8 = b'C';
 pub const PENDING: u8 = b'P';
+pub const AWAITING: u8 = b'Q';
+pub const PARAMS: u8 = b'V';
 pub const EVIDENCE: u8 = b'K';
 pub const FORK: u8 = b'X';
 pub const SEAL: u8 = b'S';
@@ -73,6 +77,15 @@ pub fn pending(awaited: &NodeId, seq: u64, waiting: &TxId) -> Vec<u8> {
 }
 pub fn pending_prefix(awaited: &NodeId, seq: u64) -> Vec<u8> {
     cat(&[&[PENDING], awaited.as_bytes(), &seq.to_be_bytes()])
+}
+pub fn awaiting(version: u32, waiting: &TxId) -> Vec<u8> {
+    cat(&[&[AWAITING], &version.to_be_bytes(), &waiting.0])
+}
+pub fn awaiting_prefix(version: u32) -> Vec<u8> {
+    cat(&[&[AWAITING], &version.to_be_bytes()])
+}
+pub fn params(version: u32) -> Vec<u8> {
+    cat(&[&[PARAMS], &version.to_be_bytes()])
 }
 pub fn evidence(actor: &NodeId, seq: u64, id: &TxId) -> Vec<u8> {
     cat(&[&[EVIDENCE], actor.as_bytes(), &seq.to_be_bytes(), &id.0])

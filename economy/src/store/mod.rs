@@ -23,7 +23,7 @@ mod txn;
 use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
 use ed25519_dalek::SigningKey;
 use sha2::{Digest, Sha256};
@@ -33,6 +33,7 @@ use crate::encoding;
 use crate::entry::{ENTRY_VERSION, EntryBody, SignedEntry, VerifiedEntry, VerifyError};
 use crate::genesis::Genesis;
 use crate::ids::{AccountId, NodeId, SwarmId, TxId};
+use crate::params::Parameters;
 use crate::rules::{NoGovernance, ProposalVerifier, RuleContext, RuleError};
 use crate::signature::KeyCache;
 
@@ -108,6 +109,9 @@ pub enum LedgerError {
     /// The pending buffer is full.
     #[error("{0} entries already wait for missing predecessors; try again after sync catches up")]
     PendingFull(u64),
+    /// A parameter table offered for adoption does not fit the schedule.
+    #[error("governed parameters: {0}")]
+    Parameters(String),
     /// Worker Mode denies spending that is not bounty work.
     #[error(
         "denied: the node is in Worker Mode (IPPC below the bankruptcy threshold); only paid bounty work may be charged"
@@ -130,6 +134,11 @@ pub enum IngestOutcome {
         actor: NodeId,
         /// Awaited seq.
         seq: u64,
+    },
+    /// Waits until this node adopts parameter table `version` from the DAO.
+    AwaitingParameters {
+        /// The table the entry names.
+        version: u32,
     },
     /// Not stored.
     Rejected(String),
@@ -166,16 +175,18 @@ pub struct ForkEvidence {
 /// What the processing code needs besides the transaction.
 pub(crate) struct Ctx<'a> {
     genesis: &'a Genesis,
+    /// Parameter tables by version, genesis first.
+    schedule: Arc<Vec<Parameters>>,
     swarm_id: SwarmId,
     proposals: &'a dyn ProposalVerifier,
     keys: RefCell<KeyCache>,
 }
 
 impl Ctx<'_> {
-    fn rules(&self) -> RuleContext<'_> {
+    fn rules<'p>(&'p self, params: &'p Parameters) -> RuleContext<'p> {
         RuleContext {
             swarm_id: self.swarm_id,
-            params: &self.genesis.parameters,
+            params,
             sentinels: &self.genesis.sentinels,
             proposals: self.proposals,
         }
@@ -190,6 +201,8 @@ pub struct Ledger {
     swarm_id: SwarmId,
     owner: NodeId,
     options: LedgerOptions,
+    /// Adopted parameter tables by version; index 0 is the genesis table.
+    schedule: RwLock<Arc<Vec<Parameters>>>,
     write: Mutex<()>,
 }
 
@@ -214,6 +227,18 @@ impl Ledger {
             .open()?;
         let tree = db.open_tree("ledger")?;
         let swarm_id = genesis.swarm_id();
+        let mut schedule = vec![genesis.parameters.clone()];
+        for item in tree.scan_prefix([keys::PARAMS]) {
+            let (k, v) = item?;
+            let table: Parameters =
+                encoding::decode(&v).map_err(|e| LedgerError::Corrupt(format!("parameter table: {e}")))?;
+            if k.len() != 5 || u32::from_be_bytes(k[1..5].try_into().expect("4 bytes")) as usize != schedule.len() {
+                return Err(LedgerError::Corrupt(
+                    "parameter tables are not numbered 1, 2, 3, …".into(),
+                ));
+            }
+            schedule.push(table);
+        }
         let ledger = Ledger {
             db,
             tree,
@@ -221,6 +246,7 @@ impl Ledger {
             swarm_id,
             owner,
             options,
+            schedule: RwLock::new(Arc::new(schedule)),
             write: Mutex::new(()),
         };
         match ledger.tree.get(keys::meta("swarm_id"))? {
@@ -265,6 +291,7 @@ impl Ledger {
     fn ctx(&self) -> Ctx<'_> {
         Ctx {
             genesis: &self.genesis,
+            schedule: self.schedule(),
             swarm_id: self.swarm_id,
             proposals: self.options.proposals.as_ref(),
             keys: RefCell::new(KeyCache::default()),
@@ -282,6 +309,75 @@ impl Ledger {
     /// The node this ledger belongs to.
     pub fn owner(&self) -> NodeId {
         self.owner
+    }
+
+    /// Every adopted parameter table by version (0 = genesis).
+    pub fn schedule(&self) -> Arc<Vec<Parameters>> {
+        self.schedule.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The newest adopted table and its version: what the owner's entries are priced under.
+    pub fn parameters(&self) -> (u32, Parameters) {
+        let schedule = self.schedule();
+        let version = schedule.len() - 1;
+        (version as u32, schedule[version].clone())
+    }
+
+    /// Adopts parameter table `version`, as the DAO's executed changes define
+    /// it, and applies the entries that waited for it. Tables arrive in order:
+    /// adopting a known version again is a no-op if it is the same table and
+    /// an error if it differs; skipping a version is an error. Returns
+    /// whether the table was new. Durable when it returns.
+    pub fn adopt_parameters(&self, version: u32, table: Parameters) -> Result<bool, LedgerError> {
+        table
+            .validate()
+            .map_err(|e| LedgerError::Parameters(format!("table {version}: {e}")))?;
+        let _guard = self.write.lock().unwrap_or_else(|p| p.into_inner());
+        let schedule = self.schedule();
+        match (version as usize).cmp(&schedule.len()) {
+            std::cmp::Ordering::Less if schedule[version as usize] == table => return Ok(false),
+            std::cmp::Ordering::Less => {
+                return Err(LedgerError::Parameters(format!(
+                    "table {version} was adopted with other values; is this node following another DAO?"
+                )));
+            }
+            std::cmp::Ordering::Greater => {
+                return Err(LedgerError::Parameters(format!(
+                    "table {version} offered, but the newest adopted is {}",
+                    schedule.len() - 1
+                )));
+            }
+            std::cmp::Ordering::Equal => {}
+        }
+        let mut next = (*schedule).clone();
+        next.push(table.clone());
+        let ctx = Ctx {
+            schedule: Arc::new(next),
+            ..self.ctx()
+        };
+        let mut txn = Txn::new(&self.tree);
+        txn.put(keys::params(version), encoding::encode(&table));
+        let prefix = keys::awaiting_prefix(version);
+        let mut forked = false;
+        for (k, v) in txn.range(&prefix, &keys::prefix_end(&prefix))? {
+            txn.del(k);
+            let count = self.pending_count_in(&txn)?;
+            txn.put(keys::meta("pending"), count.saturating_sub(1).to_be_bytes().to_vec());
+            let signed =
+                SignedEntry::from_bytes(&v).map_err(|e| LedgerError::Corrupt(format!("waiting entry: {e}")))?;
+            let entry = signed.verify_with(&mut ctx.keys.borrow_mut())?;
+            forked |= self.ingest_one(&ctx, &mut txn, entry)?.1;
+        }
+        let adopted = ctx.schedule.clone();
+        self.update_mode_with(&mut txn, &table)?;
+        txn.commit()?;
+        *self.schedule.write().unwrap_or_else(|p| p.into_inner()) = adopted;
+        tracing::info!(version, "adopted a governed parameter table");
+        while forked {
+            forked = self.rebuild_locked()?;
+        }
+        self.flush_if_durable()?;
+        Ok(true)
     }
 
     /// Appends one entry of the owner's. Returns once it is durable.
@@ -309,7 +405,9 @@ impl Ledger {
                 Some((s, tx)) => (s + 1, tx),
                 None => (0, TxId::ZERO),
             };
-            let (action, transfers, proof) = draft.intent.resolve(&self.genesis.parameters, actor, seq, |account| {
+            let params_version = ctx.schedule.len() - 1;
+            let params = &ctx.schedule[params_version];
+            let (action, transfers, proof) = draft.intent.resolve(params, actor, seq, |account| {
                 process::get_balance(&txn, &keys::available(account, Currency::Ippc))
             })?;
             let body = EntryBody {
@@ -319,6 +417,7 @@ impl Ledger {
                 seq,
                 prev,
                 timestamp_ms: draft.timestamp_ms,
+                params: params_version as u32,
                 action,
                 transfers,
                 // The first entry claims every outstanding credit; nothing new
@@ -449,6 +548,18 @@ impl Ledger {
             }),
             Ok(Processed::Duplicate) => Ok(IngestOutcome::Duplicate),
             Ok(Processed::Fork { actor, seq }) => Ok(IngestOutcome::Fork { actor, seq }),
+            Ok(Processed::AwaitParams { version }) => {
+                let key = keys::awaiting(version, &entry.tx_id());
+                if txn.get(&key)?.is_none() {
+                    let count = self.pending_count_in(txn)?;
+                    if count >= self.options.pending_entries_max {
+                        return Ok(IngestOutcome::Rejected(LedgerError::PendingFull(count).to_string()));
+                    }
+                    txn.put(keys::meta("pending"), (count + 1).to_be_bytes().to_vec());
+                    txn.put(key, entry.signed().to_bytes());
+                }
+                Ok(IngestOutcome::AwaitingParameters { version })
+            }
             Ok(Processed::Pending {
                 actor: awaited,
                 seq: awaited_seq,
@@ -513,7 +624,7 @@ impl Ledger {
     fn rebuild_locked(&self) -> Result<bool, LedgerError> {
         let mut all: Vec<SignedEntry> = Vec::new();
         let mut seen = BTreeSet::new();
-        for prefix in [keys::ENTRY, keys::PENDING, keys::EVIDENCE] {
+        for prefix in [keys::ENTRY, keys::PENDING, keys::AWAITING, keys::EVIDENCE] {
             for item in self.tree.scan_prefix([prefix]) {
                 let (_, v) = item?;
                 let entry = if prefix == keys::ENTRY {
@@ -528,7 +639,7 @@ impl Ledger {
         }
         all.sort_by_key(|e| (e.body.actor, e.body.seq));
         let mut txn = Txn::new(&self.tree);
-        for prefix in keys::DERIVED.iter().chain([keys::PENDING].iter()) {
+        for prefix in keys::DERIVED.iter().chain([keys::PENDING, keys::AWAITING].iter()) {
             for item in self.tree.scan_prefix([*prefix]) {
                 txn.del(item?.0.to_vec());
             }
@@ -558,7 +669,10 @@ impl Ledger {
     /// Worker Mode with hysteresis: enter below the bankruptcy threshold,
     /// leave at or above the solvency threshold.
     fn update_mode(&self, txn: &mut Txn<'_>) -> Result<(), LedgerError> {
-        let p = &self.genesis.parameters;
+        self.update_mode_with(txn, &self.parameters().1)
+    }
+
+    fn update_mode_with(&self, txn: &mut Txn<'_>, p: &Parameters) -> Result<(), LedgerError> {
         let wallet = process::get_balance(txn, &keys::balance(&AccountId::Wallet(self.owner), Currency::Ippc))?.0;
         let current = self.mode_in(txn)?;
         let next = match current {
@@ -660,7 +774,7 @@ impl Ledger {
             })
     }
 
-    /// Entries waiting for predecessors.
+    /// Entries waiting for predecessors or for a parameter table.
     pub fn pending_count(&self) -> Result<u64, LedgerError> {
         self.pending_count_in(&Txn::new(&self.tree))
     }
@@ -692,7 +806,7 @@ impl Ledger {
     /// Hash over everything that counts: chain heads, fork marks and
     /// balances. Two nodes with the same entry set compute the same root.
     ///
-    /// `SHA-256("ippoc-state-v1\0" ‖ Σ heads(actor ‖ seq ‖ tx_id) ‖ "X" ‖
+    /// `SHA-256("ippoc-state-v1\0" ‖ Σ heads(actor ‖ seq ‖ tx_id ‖ params u32) ‖ "X" ‖
     /// Σ forks(actor ‖ seq) ‖ "B" ‖ Σ balances(key ‖ value))`, each list in key order.
     pub fn state_root(&self) -> Result<[u8; 32], LedgerError> {
         let mut h = Sha256::new();

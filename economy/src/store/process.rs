@@ -47,6 +47,8 @@ pub enum Processed {
     Duplicate,
     /// Waits for the entry `(actor, seq)`.
     Pending { actor: NodeId, seq: u64 },
+    /// Names a parameter table this node has not adopted yet.
+    AwaitParams { version: u32 },
     /// Stored with this effect (and the broken rule if bounced).
     Stored(Effect, Option<String>),
     /// A second version of `(actor, seq)`: evidence recorded, state must be rebuilt.
@@ -122,6 +124,14 @@ pub fn head(txn: &Txn<'_>, actor: &NodeId) -> Result<Option<(u64, TxId)>, Ledger
         .map(|v| (u64_at(&v, 0), TxId(v[8..40].try_into().expect("32 bytes")))))
 }
 
+/// The parameter version of `actor`'s counted head.
+pub fn head_params(txn: &Txn<'_>, actor: &NodeId) -> Result<Option<u32>, LedgerError> {
+    Ok(txn.get(&keys::head(actor))?.and_then(|v| {
+        v.get(40..44)
+            .map(|b| u32::from_be_bytes(b.try_into().expect("4 bytes")))
+    }))
+}
+
 pub fn fork_of(txn: &Txn<'_>, actor: &NodeId) -> Result<Option<u64>, LedgerError> {
     Ok(txn.get(&keys::fork(actor))?.map(|v| u64_at(&v, 0)))
 }
@@ -132,7 +142,19 @@ pub fn fork_of(txn: &Txn<'_>, actor: &NodeId) -> Result<Option<u64>, LedgerError
 pub fn process(ctx: &Ctx<'_>, txn: &mut Txn<'_>, e: &VerifiedEntry, local: bool) -> Result<Processed, LedgerError> {
     let body = e.body();
     let (actor, seq) = (body.actor, body.seq);
-    rules::check_static(&ctx.rules(), body, &mut ctx.keys.borrow_mut())?;
+    if body.swarm_id != ctx.swarm_id {
+        return Err(rules::RuleError::WrongSwarm {
+            expected: ctx.swarm_id,
+            found: body.swarm_id,
+        }
+        .into());
+    }
+    // Charges are judged against the table the entry names; a table this
+    // node has not adopted yet is a fact it lacks, not a fault of the entry.
+    let Some(params) = ctx.schedule.get(body.params as usize) else {
+        return Ok(Processed::AwaitParams { version: body.params });
+    };
+    rules::check_static(&ctx.rules(params), body, &mut ctx.keys.borrow_mut())?;
     // The owner's own entry is built at head + 1 by the ledger itself, under
     // its write lock and after its fork check: it cannot be a duplicate or a
     // second version, so the lookups that decide those are for others' entries.
@@ -161,6 +183,15 @@ pub fn process(ctx: &Ctx<'_>, txn: &mut Txn<'_>, e: &VerifiedEntry, local: bool)
             _ => {
                 return Ok(Processed::Pending { actor, seq: seq - 1 });
             }
+        }
+        if let Some(before) = head_params(txn, &actor)?
+            && body.params < before
+        {
+            return Err(rules::RuleError::ParamsDecreased {
+                before,
+                found: body.params,
+            }
+            .into());
         }
     }
     for d in &body.deps {
@@ -201,6 +232,7 @@ pub fn process(ctx: &Ctx<'_>, txn: &mut Txn<'_>, e: &VerifiedEntry, local: bool)
     txn.put(keys::tx(&e.tx_id()), position);
     let mut head_value = seq.to_be_bytes().to_vec();
     head_value.extend_from_slice(&e.tx_id().0);
+    head_value.extend_from_slice(&body.params.to_be_bytes());
     txn.put(keys::head(&actor), head_value);
     Ok(Processed::Stored(effect, broken))
 }

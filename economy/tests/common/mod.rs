@@ -102,6 +102,7 @@ pub fn raw_entry(
         seq,
         prev,
         timestamp_ms: 10,
+        params: 0,
         action,
         transfers,
         deps,

@@ -47,7 +47,7 @@ pub async fn world<C: Chain>(
     let config = DeployConfig {
         parameters: vec![
             GenesisParameter {
-                name: "metabolism.transfer_fee".into(),
+                name: "metabolism.transfer_fee_bps".into(),
                 value: U256::from(10),
                 invariant: false,
             },
@@ -87,7 +87,7 @@ pub fn reason(e: ChainError) -> String {
 
 pub async fn a_parameter_change_passes_waits_out_the_timelock_and_executes<C: Chain>(w: World<C>) {
     let dao = &w.dao;
-    let action = dao.set_parameter("metabolism.transfer_fee", U256::from(25));
+    let action = dao.set_parameter("metabolism.transfer_fee_bps", U256::from(25));
     let id = dao
         .propose(&w.humans[0], &[action], "raise the transfer fee")
         .await
@@ -109,7 +109,7 @@ pub async fn a_parameter_change_passes_waits_out_the_timelock_and_executes<C: Ch
     let err = dao.execute(&w.humans[0], id).await.expect_err("timelock");
     assert!(reason(err).contains("TimelockNotOver"));
     assert_eq!(
-        dao.parameter("metabolism.transfer_fee").await.expect("read"),
+        dao.parameter("metabolism.transfer_fee_bps").await.expect("read"),
         U256::from(10)
     );
 
@@ -117,7 +117,7 @@ pub async fn a_parameter_change_passes_waits_out_the_timelock_and_executes<C: Ch
     dao.execute(&w.humans[5], id).await.expect("execute");
     assert_eq!(dao.status(id).await.expect("status").state, ProposalState::Executed);
     assert_eq!(
-        dao.parameter("metabolism.transfer_fee").await.expect("read"),
+        dao.parameter("metabolism.transfer_fee_bps").await.expect("read"),
         U256::from(25)
     );
     let changes = dao.parameter_changes(0).await.expect("events");

@@ -136,6 +136,7 @@ mod tests {
             seq: 0,
             prev: ippoc_economy::TxId::ZERO,
             timestamp_ms: 1,
+            params: 0,
             action: ippoc_economy::Action::Transfer,
             transfers: vec![],
             deps: vec![],

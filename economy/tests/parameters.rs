@@ -1,0 +1,179 @@
+//! Governed parameter tables: what the ledger promises when the DAO changes
+//! the metabolism table. Every entry names the table it was priced under;
+//! peers check it against that table, wait for a table they lack, and a
+//! chain never moves back to an older one.
+
+mod common;
+
+use common::*;
+use ippoc_economy::store::{Charge, Draft, IngestOutcome, Intent, Ledger, LedgerOptions};
+use ippoc_economy::{AccountId, Action, Amount, Currency, SignedEntry, Transfer, TxId};
+
+fn inference(tokens: u64) -> Draft {
+    Draft::new(
+        Intent::Charge {
+            charge: Charge::Inference { tokens },
+            bounty: None,
+        },
+        10,
+    )
+}
+
+/// A hand-made inference charge of `amount` naming table `params`.
+fn charge_entry(
+    by: &Node,
+    g: &ippoc_economy::genesis::Genesis,
+    seq: u64,
+    prev: TxId,
+    params: u32,
+    amount: Amount,
+) -> SignedEntry {
+    let transfers = vec![Transfer {
+        from: AccountId::Wallet(by.id),
+        to: AccountId::MetabolismSink,
+        currency: Currency::Ippc,
+        amount,
+    }];
+    let mut body = raw_entry(
+        by,
+        g,
+        seq,
+        prev,
+        Action::LlmInference { tokens: 1000 },
+        transfers,
+        vec![],
+    )
+    .body;
+    body.params = params;
+    body.sign(&by.key)
+}
+
+#[test]
+fn a_new_table_prices_the_owners_entries_and_a_peer_waits_for_it_before_judging() {
+    let (n, g) = swarm(2);
+    let a = ledger(&g, &n[0]);
+    let b = ledger(&g, &n[1]);
+    let dearer = g
+        .parameters
+        .with("metabolism.inference_base", 20 * ippc(1).base())
+        .unwrap();
+
+    assert_eq!(a.ledger.parameters(), (0, g.parameters.clone()));
+    assert!(a.ledger.adopt_parameters(1, dearer.clone()).unwrap());
+    assert!(
+        !a.ledger.adopt_parameters(1, dearer.clone()).unwrap(),
+        "adopting again is a no-op"
+    );
+    assert_eq!(a.ledger.parameters(), (1, dearer.clone()));
+
+    let entry = a.ledger.append(&n[0].key, inference(1000)).unwrap();
+    assert_eq!(entry.body().params, 1);
+    // 20 IPPC base + 0.02 × 1000 tokens under the new table (genesis: 30 IPPC).
+    assert_eq!(entry.body().transfers[0].amount, ippc(40));
+    assert_eq!(wallet(&a.ledger, &n[0]), ippc(960).base() as i128);
+
+    // The peer has not adopted table 1: the entry waits, nothing moves.
+    let out = b.ledger.ingest(vec![entry.signed().clone()]).unwrap();
+    assert_eq!(out, vec![IngestOutcome::AwaitingParameters { version: 1 }]);
+    assert_eq!(b.ledger.pending_count().unwrap(), 1);
+    assert_eq!(b.ledger.head(&n[0].id).unwrap(), None);
+    assert_eq!(wallet(&b.ledger, &n[0]), ippc(1000).base() as i128);
+
+    // Adopting the table applies it; both nodes agree on everything.
+    assert!(b.ledger.adopt_parameters(1, dearer).unwrap());
+    assert_eq!(b.ledger.pending_count().unwrap(), 0);
+    assert_eq!(b.ledger.head(&n[0].id).unwrap(), Some((0, entry.tx_id())));
+    assert_eq!(b.ledger.state_root().unwrap(), a.ledger.state_root().unwrap());
+    assert_books_balance(&b.ledger);
+}
+
+#[test]
+fn charges_are_checked_against_the_table_the_entry_names() {
+    let (n, g) = swarm(2);
+    let b = ledger(&g, &n[1]);
+    let dearer = g
+        .parameters
+        .with("metabolism.inference_base", 20 * ippc(1).base())
+        .unwrap();
+    b.ledger.adopt_parameters(1, dearer).unwrap();
+
+    // Naming table 1 but paying the genesis price: rejected.
+    let cheap = charge_entry(&n[0], &g, 0, TxId::ZERO, 1, ippc(30));
+    assert!(matches!(
+        &b.ledger.ingest(vec![cheap]).unwrap()[0],
+        IngestOutcome::Rejected(r) if r.contains("parameters say 40")
+    ));
+    // Naming table 0 at its price is valid: a node that has not learned of
+    // the change yet may still sign under the genesis table.
+    let old = charge_entry(&n[0], &g, 0, TxId::ZERO, 0, ippc(30));
+    let old_id = old.tx_id();
+    assert_eq!(b.ledger.ingest(vec![old]).unwrap(), vec![IngestOutcome::Applied]);
+    // Then table 1 at its price.
+    let new = charge_entry(&n[0], &g, 1, old_id, 1, ippc(40));
+    let new_id = new.tx_id();
+    assert_eq!(b.ledger.ingest(vec![new]).unwrap(), vec![IngestOutcome::Applied]);
+    // But never back to table 0 once the chain has used table 1.
+    let back = charge_entry(&n[0], &g, 2, new_id, 0, ippc(30));
+    assert!(matches!(
+        &b.ledger.ingest(vec![back]).unwrap()[0],
+        IngestOutcome::Rejected(r) if r.contains("already uses table 1")
+    ));
+    assert_eq!(wallet(&b.ledger, &n[0]), ippc(1000 - 70).base() as i128);
+}
+
+#[test]
+fn tables_are_adopted_in_order_and_a_conflicting_table_is_refused() {
+    let (n, g) = swarm(1);
+    let a = ledger(&g, &n[0]);
+    let one = g.parameters.with("metabolism.transfer_fee_bps", 20).unwrap();
+    let other = g.parameters.with("metabolism.transfer_fee_bps", 30).unwrap();
+    assert!(
+        !a.ledger.adopt_parameters(0, g.parameters.clone()).unwrap(),
+        "table 0 is the genesis"
+    );
+    let err = a.ledger.adopt_parameters(0, one.clone()).unwrap_err().to_string();
+    assert!(err.contains("another DAO"), "{err}");
+    let err = a.ledger.adopt_parameters(2, one.clone()).unwrap_err().to_string();
+    assert!(err.contains("newest adopted is 0"), "{err}");
+    let mut invalid = one.clone();
+    invalid.transfer_fee_bps = 20_000;
+    assert!(a.ledger.adopt_parameters(1, invalid).is_err());
+    assert_eq!(a.ledger.parameters().0, 0, "refusals adopt nothing");
+    a.ledger.adopt_parameters(1, one.clone()).unwrap();
+    assert!(a.ledger.adopt_parameters(1, other).is_err());
+    assert_eq!(a.ledger.parameters(), (1, one));
+}
+
+#[test]
+fn adopted_tables_and_waiting_entries_survive_a_restart() {
+    let (n, g) = swarm(2);
+    let dearer = g
+        .parameters
+        .with("metabolism.inference_base", 20 * ippc(1).base())
+        .unwrap();
+    let a = ledger(&g, &n[0]);
+    a.ledger.adopt_parameters(1, dearer.clone()).unwrap();
+    let entry = a.ledger.append(&n[0].key, inference(10)).unwrap();
+
+    let b = ledger(&g, &n[1]);
+    b.ledger.ingest(vec![entry.signed().clone()]).unwrap();
+    let (dir_a, dir_b) = (a.dir, b.dir);
+    drop((a.ledger, b.ledger));
+
+    let reopen = |dir: &tempfile::TempDir, owner: &Node| {
+        Ledger::open(
+            &dir.path().join("ledger"),
+            g.clone(),
+            owner.id,
+            LedgerOptions::default(),
+        )
+        .unwrap()
+    };
+    let a = reopen(&dir_a, &n[0]);
+    assert_eq!(a.parameters(), (1, dearer.clone()));
+    let b = reopen(&dir_b, &n[1]);
+    assert_eq!(b.pending_count().unwrap(), 1);
+    b.adopt_parameters(1, dearer).unwrap();
+    assert_eq!(b.head(&n[0].id).unwrap(), Some((0, entry.tx_id())));
+    assert_eq!(b.state_root().unwrap(), a.state_root().unwrap());
+}
