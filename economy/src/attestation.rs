@@ -75,6 +75,19 @@ pub enum Claim {
         /// SHA-256 of the output.
         output_hash: [u8; 32],
     },
+    /// "At the end of `epoch` the Merkle root of my chain heads was `root`,
+    /// and I co-sign it for the L2 Anchor contract with my EVM key" (anchor
+    /// vote; a registered quorum of equal ones is submitted on chain).
+    AnchorVote {
+        /// Epoch number, as in [`Claim::Checkpoint`].
+        epoch: u64,
+        /// Merkle root of the issuer's chain heads (governance bridge `head_leaf`).
+        root: [u8; 32],
+        /// The EVM address that signed.
+        signer: [u8; 20],
+        /// ECDSA signature (r ‖ s ‖ v) of `Anchor.checkpointDigest(epoch, root)`.
+        signature: [u8; 65],
+    },
 }
 
 /// Largest skill a bounty offer carries.

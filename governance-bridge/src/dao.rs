@@ -651,6 +651,14 @@ impl<C: Chain> Dao<C> {
         .await
     }
 
+    /// How many registered co-signatures `Anchor.anchor` needs now.
+    pub async fn required_signers(&self) -> Result<u64, ChainError> {
+        to_u64(
+            self.read(self.addresses.anchor, Anchor::requiredSignersCall {}).await?,
+            "required signers",
+        )
+    }
+
     /// Whether `who` is an active registered node.
     pub async fn is_node(&self, who: Address) -> Result<bool, ChainError> {
         self.read(self.addresses.anchor, Anchor::isActiveCall { node: who })
@@ -691,4 +699,18 @@ pub fn sign_checkpoint(
         signer: key.address(),
         signature: sig.as_bytes().to_vec().into(),
     })
+}
+
+/// The EVM address whose co-signature `signature` (r ‖ s ‖ v) is of `root`
+/// for `epoch`, as `Anchor.anchor` will recover it.
+pub fn recover_checkpoint_signer(
+    chain_id: u64,
+    anchor: Address,
+    epoch: u64,
+    root: B256,
+    signature: &[u8],
+) -> Result<Address, ChainError> {
+    let sig = alloy::primitives::Signature::from_raw(signature).map_err(|e| ChainError::Decode(e.to_string()))?;
+    sig.recover_address_from_prehash(&checkpoint_message(chain_id, anchor, epoch, root))
+        .map_err(|e| ChainError::Decode(e.to_string()))
 }

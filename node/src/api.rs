@@ -132,6 +132,7 @@ pub fn router(token: String, facts: StatusFacts, node: Arc<NodeHandle>) -> Route
         .route("/v1/ledger/entries", get(entries))
         .route("/v1/ledger/verify", get(verify))
         .route("/v1/ledger/export", get(export))
+        .route("/v1/ledger/proof", get(proof))
         .route("/v1/transfer", post(transfer))
         .route("/v1/ledger/import", post(import))
         .route("/v1/metabolism/quote", post(quote))
@@ -220,6 +221,24 @@ async fn verify(State(state): State<Arc<ApiState>>) -> ApiResult<VerifyView> {
 pub struct ExportQuery {
     /// Chain to export; every chain by default.
     pub actor: Option<NodeId>,
+}
+
+/// Query of `GET /v1/ledger/proof`.
+#[derive(Debug, Deserialize)]
+pub struct ProofQuery {
+    /// The entry.
+    pub tx: ippoc_economy::TxId,
+    /// The snapshot's epoch; the earliest anchored one that includes the entry by default.
+    pub epoch: Option<u64>,
+}
+
+async fn proof(
+    State(state): State<Arc<ApiState>>,
+    Query(q): Query<ProofQuery>,
+) -> Result<axum::Json<crate::anchor::InclusionProof>, ApiError> {
+    blocking(&state, move |n| crate::anchor::prove(&n.ledger, &q.tx, q.epoch))
+        .await
+        .map(axum::Json)
 }
 
 async fn export(State(state): State<Arc<ApiState>>, Query(q): Query<ExportQuery>) -> Result<Vec<u8>, ApiError> {

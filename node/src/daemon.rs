@@ -130,6 +130,14 @@ async fn start_services(node: &BootedNode, config: &Config) -> Result<Started, B
     let skills = crate::skills::SkillStore::new(paths.skills());
     let gov = crate::governance::new_view();
     let mesh_view = crate::swarm::SharedMeshView::default();
+    // A node that follows the DAO co-signs checkpoints with its own EVM key.
+    let anchoring = if config.mesh.enabled && !config.governance.rpc.is_empty() {
+        let key = crate::anchor::load_or_create_eth_key(&paths.eth_key()).map_err(BootError::at(BootStep::Mesh))?;
+        tracing::info!(address = %key.address(), "checkpoint co-signing key");
+        Some(crate::anchor::Anchoring::new(key))
+    } else {
+        None
+    };
     let mesh = if config.mesh.enabled {
         let doc = crate::swarm_doc::SwarmDoc::open(&paths.swarm_doc(), node.ledger.genesis(), node.identity.node_id())
             .map_err(BootError::at(BootStep::Mesh))?;
@@ -145,6 +153,7 @@ async fn start_services(node: &BootedNode, config: &Config) -> Result<Started, B
             board: crate::bounty::SharedBoard::default(),
             work_bounties: config.mesh.work_bounties,
             skills: skills.clone(),
+            anchoring: anchoring.clone(),
         };
         let started = crate::swarm::daemon_config(&config.mesh, node.ledger.swarm_id().0)
             .and_then(|mesh_config| crate::swarm::start(parts, mesh_config, crate::swarm::Cadence::of(&config.mesh)));
@@ -167,6 +176,7 @@ async fn start_services(node: &BootedNode, config: &Config) -> Result<Started, B
                     mesh: mesh_view.clone(),
                     view: gov.clone(),
                     ledger: node.ledger.clone(),
+                    anchoring,
                 }
                 .spawn(),
             )

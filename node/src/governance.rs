@@ -116,6 +116,8 @@ pub struct Watcher {
     pub view: SharedGovView,
     /// The ledger whose parameter tables follow the DAO.
     pub ledger: Arc<Ledger>,
+    /// Submits anchor checkpoints (a node without an EVM key does not).
+    pub anchoring: Option<crate::anchor::Anchoring>,
 }
 
 /// The ledger parameter name whose key this is.
@@ -197,7 +199,12 @@ impl Watcher {
                     Ok((next, adopted)) => {
                         from = next;
                         schedule = adopted;
-                        self.fetch_missing().await
+                        let fetched = self.fetch_missing().await;
+                        let anchored = match &self.anchoring {
+                            Some(a) => a.round(&self.link.dao, &self.ledger).await,
+                            None => None,
+                        };
+                        anchored.or(fetched)
                     }
                     Err(e) => Some(e),
                 };

@@ -9,6 +9,7 @@
 //! it wires them together through the small traits they export. Nothing in the
 //! leaf crates may depend on this crate.
 
+pub mod anchor;
 pub mod api;
 pub mod boot;
 pub mod bounty;

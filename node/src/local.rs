@@ -57,6 +57,8 @@ pub struct LocalConfig {
     pub ledger_cache_bytes: u64,
     /// The DAO to follow (none: no skill is ever deployed here).
     pub governance: Option<GovLink>,
+    /// The node's EVM key: with `governance`, it co-signs and anchors checkpoints.
+    pub eth_key: Option<ippoc_governance_bridge::PrivateKeySigner>,
 }
 
 impl LocalConfig {
@@ -82,6 +84,7 @@ impl LocalConfig {
             durable: true,
             ledger_cache_bytes: LedgerOptions::default().cache_bytes,
             governance: None,
+            eth_key: None,
         }
     }
 }
@@ -139,6 +142,10 @@ impl LocalNode {
         let doc = Arc::new(std::sync::Mutex::new(doc));
         let board = SharedBoard::default();
         let skills = SkillStore::new(config.dir.join("skills"));
+        let anchoring = match (&config.governance, &config.eth_key) {
+            (Some(_), Some(key)) => Some(crate::anchor::Anchoring::new(key.clone())),
+            _ => None,
+        };
         let parts = MeshParts {
             key: config.key.clone(),
             ledger: ledger.clone(),
@@ -151,6 +158,7 @@ impl LocalNode {
             board: board.clone(),
             work_bounties: config.work_bounties,
             skills: skills.clone(),
+            anchoring: anchoring.clone(),
         };
         let mesh = crate::swarm::start(parts, mesh_config, config.cadence)?;
         view.wait_until(|v| !v.listening.is_empty()).await;
@@ -163,6 +171,7 @@ impl LocalNode {
                 mesh: view.clone(),
                 view: gov.clone(),
                 ledger: ledger.clone(),
+                anchoring,
             }
             .spawn()
         });

@@ -56,7 +56,8 @@ struct Devnet {
 }
 
 impl Devnet {
-    async fn start() -> Devnet {
+    /// Starts the DAO and three nodes whose checkpoint epochs last `epoch_ms`.
+    async fn start(epoch_ms: u64) -> Devnet {
         let dir = tempfile::tempdir().unwrap();
         let keys: Vec<SigningKey> = (0..3).map(|i| SigningKey::from_bytes(&[i as u8 + 40; 32])).collect();
         let ids: Vec<NodeId> = keys
@@ -101,6 +102,8 @@ impl Devnet {
             let bootstrap = nodes.first().map(|n| vec![n.addr.clone()]).unwrap_or_default();
             let mut c = LocalConfig::new(&dir.path().join(i.to_string()), genesis.clone(), key, bootstrap);
             c.sandbox = Some(sandbox.clone());
+            c.cadence.epoch_ms = epoch_ms;
+            c.eth_key = Some(node_eth[i].clone());
             c.governance = Some(GovLink {
                 dao: Arc::new(Dao::at(AnyChain::Embedded(chain.clone()), dao.addresses())),
                 poll: Duration::from_millis(100),
@@ -156,7 +159,7 @@ impl Devnet {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deployed_skill_runs_on_all_three_nodes_and_a_toxic_one_never_runs() {
-    let net = Devnet::start().await;
+    let net = Devnet::start(60_000).await;
     let Devnet {
         chain,
         dao,
@@ -249,7 +252,7 @@ async fn a_deployed_skill_runs_on_all_three_nodes_and_a_toxic_one_never_runs() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_executed_parameter_change_reprices_every_node_and_nothing_else_changes_it() {
-    let net = Devnet::start().await;
+    let net = Devnet::start(60_000).await;
     let genesis_table = net.nodes[0].ledger.genesis().parameters.clone();
     for n in &net.nodes {
         assert_eq!(n.ledger.parameters(), (0, genesis_table.clone()));
@@ -302,5 +305,48 @@ async fn an_executed_parameter_change_reprices_every_node_and_nothing_else_chang
         let b = n.ledger.balance(&wallet, ippoc_economy::Currency::Ippc).unwrap();
         assert_eq!(b.0, i128::from((1000 - 101) * IPPC), "on {}", n.id.short());
     }
+    net.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_swarm_anchors_its_chain_heads_and_an_entry_proves_against_the_anchored_root() {
+    use ippoc_node::anchor::prove;
+    let net = Devnet::start(1_000).await;
+    let (payer, payee) = (&net.nodes[0], &net.nodes[1]);
+    let tx = payer.transfer(payee.id, Amount::from_base(5 * IPPC)).unwrap();
+    let all: Vec<&LocalNode> = net.nodes.iter().collect();
+
+    // Once the transfer has reached every node, the next epoch's votes agree:
+    // the three co-signatures (the registered quorum) are submitted on chain,
+    // and every node marks its snapshot anchored.
+    assert!(
+        ippoc_node::local::until(&all, WAIT, || all.iter().all(|n| prove(&n.ledger, &tx, None).is_ok())).await,
+        "no anchored epoch includes the transfer; anchor_vote/checkpoint_anchored in the log tell why"
+    );
+    let proof = prove(&net.nodes[2].ledger, &tx, None).unwrap();
+    let proven = proof.check().unwrap();
+    assert_eq!((proven.tx_id, proven.actor, proven.seq), (tx, payer.id, 0));
+    assert_eq!(
+        net.dao.root_of(proof.epoch).await.unwrap(),
+        Some(proof.root),
+        "the chain holds the root the node's snapshot gives"
+    );
+    assert!(
+        net.dao
+            .verify_inclusion(proof.epoch, &proof.merkle().unwrap())
+            .await
+            .unwrap()
+    );
+    // Every node proves the same: they anchored one root, not three.
+    for n in &net.nodes {
+        let p = prove(&n.ledger, &tx, Some(proof.epoch)).unwrap();
+        assert_eq!(p.root, proof.root);
+    }
+    assert_eq!(net.dao.conflict_count().await.unwrap(), 0);
+
+    // A proof of a head the snapshot does not hold fails on chain as well as offline.
+    let mut forged = proof.merkle().unwrap();
+    forged.leaf = B256::repeat_byte(7);
+    assert!(!net.dao.verify_inclusion(proof.epoch, &forged).await.unwrap());
     net.stop().await;
 }

@@ -14,6 +14,7 @@
 //! | `Q`    | params version ‖ tx_id      | signed entry waiting for that parameter table |
 //! | `V`    | params version (u32)        | governed parameter table (version ≥ 1)  |
 //! | `K`    | actor ‖ seq ‖ tx_id         | signed entry: fork evidence             |
+//! | `N`    | epoch                       | heads snapshot the node voted on        |
 //! | `X`    | actor                       | seq of the actor's lowest known fork    |
 //! | `S`    | seal id                     | actor ‖ seq of the mint that used it    |
 //! | `M`    | name                        | metadata (genesis, swarm id, counters)  |
@@ -34,6 +35,7 @@ pub const PENDING: u8 = b'P';
 pub const AWAITING: u8 = b'Q';
 pub const PARAMS: u8 = b'V';
 pub const EVIDENCE: u8 = b'K';
+pub const SNAPSHOT: u8 = b'N';
 pub const FORK: u8 = b'X';
 pub const SEAL: u8 = b'S';
 pub const META: u8 = b'M';
@@ -86,6 +88,9 @@ pub fn awaiting_prefix(version: u32) -> Vec<u8> {
 }
 pub fn params(version: u32) -> Vec<u8> {
     cat(&[&[PARAMS], &version.to_be_bytes()])
+}
+pub fn snapshot(epoch: u64) -> Vec<u8> {
+    cat(&[&[SNAPSHOT], &epoch.to_be_bytes()])
 }
 pub fn evidence(actor: &NodeId, seq: u64, id: &TxId) -> Vec<u8> {
     cat(&[&[EVIDENCE], actor.as_bytes(), &seq.to_be_bytes(), &id.0])

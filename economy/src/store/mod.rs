@@ -18,6 +18,7 @@ mod export;
 mod intent;
 mod keys;
 mod process;
+mod snapshot;
 mod txn;
 
 use std::cell::RefCell;
@@ -41,6 +42,7 @@ pub use export::{ChainError, EXPORT_MAGIC, VerifiedSummary, parse_export, verify
 pub use intent::{Charge, Draft, Intent};
 pub use process::Effect;
 use process::{Processed, Record};
+pub use snapshot::{Head, HeadsSnapshot, UNANCHORED_SNAPSHOTS_KEPT};
 use txn::Txn;
 
 /// Bounds and plug-ins of a ledger.

@@ -7,7 +7,8 @@ use ippoc_economy::store::verify_export;
 use ippoc_economy::{Amount, Currency, NodeId};
 use serde::Serialize;
 
-use super::{Access, Env, Failure, access, runtime};
+use super::{Access, Env, Failure, access, gov_cmds, runtime};
+use crate::anchor::InclusionProof;
 use crate::error::{ExitStatus, NodeError};
 use crate::fsutil;
 use crate::ledger::{self, EntryView, ImportView, TransferRequest, VerifyView, WalletView};
@@ -193,6 +194,87 @@ pub fn import(env: &Env, file: &Path) -> Result<(), Failure> {
         if let Some(reason) = &view.first_rejection {
             println!("  first rejection: {reason}");
         }
+    }
+    Ok(())
+}
+
+/// `ledger prove`: the inclusion proof of `tx`, from the daemon or the ledger.
+pub fn prove(env: &Env, tx: &ippoc_economy::TxId, epoch: Option<u64>, out: Option<&Path>) -> Result<(), Failure> {
+    let proof: InclusionProof = match access(env)? {
+        Access::Daemon(c) => {
+            let epoch = epoch.map(|e| format!("&epoch={e}")).unwrap_or_default();
+            runtime()?.block_on(c.get_json(&format!("/v1/ledger/proof?tx={tx}{epoch}")))?
+        }
+        Access::Direct(node) => crate::anchor::prove(&node.ledger, tx, epoch)?,
+    };
+    let text = serde_json::to_string_pretty(&proof).expect("proofs serialize") + "\n";
+    match out {
+        Some(path) => {
+            fsutil::write_atomic(path, text.as_bytes(), 0o644)?;
+            eprintln!(
+                "wrote {}: entry {tx} under the heads of epoch {} (root {}, {} linking entries)",
+                path.display(),
+                proof.epoch,
+                proof.root,
+                proof.entries.len()
+            );
+        }
+        None => print!("{text}"),
+    }
+    Ok(())
+}
+
+/// `ledger verify-proof`: checks a proof file offline, then against the
+/// root the Anchor contract holds for its epoch (or the `--root` given).
+pub fn verify_proof(
+    file: &Path,
+    root: Option<ippoc_governance_bridge::B256>,
+    target: &gov_cmds::GovTarget,
+    json: bool,
+) -> Result<(), Failure> {
+    let invalid = |message: String| Failure {
+        status: ExitStatus::LedgerInvalid,
+        message,
+    };
+    let proof: InclusionProof = serde_json::from_slice(&fsutil::read(file)?)
+        .map_err(|e| invalid(format!("{}: not an inclusion proof: {e}", file.display())))?;
+    let proven = proof
+        .check()
+        .map_err(|e| invalid(format!("{}: the proof does not hold: {e}", file.display())))?;
+    let (anchored, source) = match root {
+        Some(r) => (r, "given"),
+        None => {
+            let dao = gov_cmds::load_dao(target)?;
+            let rt = runtime()?;
+            let anchored = rt
+                .block_on(dao.root_of(proof.epoch))
+                .map_err(gov_cmds::chain_failure)?
+                .ok_or_else(|| invalid(format!("epoch {} is not anchored on the chain", proof.epoch)))?;
+            // The contract checks the Merkle proof itself, too.
+            let merkle = proof.merkle().map_err(invalid)?;
+            if anchored == proof.root
+                && !rt
+                    .block_on(dao.verify_inclusion(proof.epoch, &merkle))
+                    .map_err(gov_cmds::chain_failure)?
+            {
+                return Err(invalid("the Anchor contract refuses the Merkle proof".into()));
+            }
+            (anchored, "anchored on the chain")
+        }
+    };
+    if anchored != proof.root {
+        return Err(invalid(format!(
+            "the proof leads to root {}, but the root {source} for epoch {} is {anchored}",
+            proof.root, proof.epoch
+        )));
+    }
+    if json {
+        print_json(&proven);
+    } else {
+        println!(
+            "verified: entry {} (chain {}, seq {}) is in the ledger {source} for epoch {}\n  head seq {} · root {}",
+            proven.tx_id, proven.actor, proven.seq, proven.epoch, proven.head_seq, proven.root
+        );
     }
     Ok(())
 }

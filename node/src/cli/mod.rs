@@ -157,6 +157,27 @@ enum LedgerCommand {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Prove that an entry is in the ledger the swarm anchored on the L2 (docs/anchoring.md).
+    Prove {
+        /// The entry's tx_id (hex).
+        tx: ippoc_economy::TxId,
+        /// Against the heads snapshot of this epoch [default: the earliest anchored epoch that includes the entry].
+        #[arg(long)]
+        epoch: Option<u64>,
+        /// Write the proof to this file [default: stdout].
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Check a proof file: signatures and links of its entries, the Merkle proof, and the root anchored on the L2.
+    VerifyProof {
+        /// The proof file (from `ippoc ledger prove`).
+        file: PathBuf,
+        /// Compare with this root (hex) instead of asking the chain.
+        #[arg(long)]
+        root: Option<ippoc_governance_bridge::B256>,
+        #[command(flatten)]
+        target: gov_cmds::GovTarget,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -276,6 +297,9 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Ledger {
             command: LedgerCommand::Verify { file: Some(file) },
         } => return ledger_cmds::verify_file(file, cli.json),
+        Command::Ledger {
+            command: LedgerCommand::VerifyProof { file, root, target },
+        } => return ledger_cmds::verify_proof(file, *root, target, cli.json),
         Command::Gov { command } => return gov(command, cli.json),
         Command::Evolve {
             command: evolve_cmds::EvolveCommand::Simulate { package },
@@ -324,6 +348,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
             LedgerCommand::Verify { .. } => ledger_cmds::verify(&env),
             LedgerCommand::Export { actor, out } => ledger_cmds::export(&env, actor, &out),
             LedgerCommand::Import { file } => ledger_cmds::import(&env, &file),
+            LedgerCommand::Prove { tx, epoch, out } => ledger_cmds::prove(&env, &tx, epoch, out.as_deref()),
+            LedgerCommand::VerifyProof { .. } => unreachable!("handled before the configuration is loaded"),
         },
         Command::Sandbox {
             command: SandboxCommand::Run { module, run, dry_run },

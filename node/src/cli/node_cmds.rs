@@ -25,19 +25,22 @@ pub fn init(env: &Env, genesis: Option<PathBuf>) -> Result<(), Failure> {
     let id = node.identity.node_id();
     let dir = node.identity.paths().root().display().to_string();
     let swarm = node.ledger.swarm_id().to_string();
+    // The EVM key a DAO registers the node under (checkpoint co-signatures).
+    let eth = crate::anchor::load_or_create_eth_key(&node.identity.paths().eth_key())?.address();
     if env.json {
         println!(
             "{}",
             json!({"node_id": id.to_string(), "node_dir": dir, "created": node.created,
-                   "hardware_fingerprint": node.fingerprint.hash_hex(), "swarm_id": swarm})
+                   "hardware_fingerprint": node.fingerprint.hash_hex(), "swarm_id": swarm,
+                   "eth_address": eth.to_string()})
         );
     } else if node.created {
         println!(
-            "created node {id}\n  in {dir}\n  swarm {swarm} ({})",
+            "created node {id}\n  in {dir}\n  swarm {swarm} ({})\n  evm address {eth}",
             node.ledger.genesis().name
         );
     } else {
-        println!("node {id} already exists and checks out\n  in {dir}\n  swarm {swarm}");
+        println!("node {id} already exists and checks out\n  in {dir}\n  swarm {swarm}\n  evm address {eth}");
     }
     Ok(())
 }
@@ -157,9 +160,13 @@ pub fn id(env: &Env) -> Result<(), Failure> {
     let id = identity.node_id();
     if env.json {
         let fingerprint = Fingerprint::read(&identity.paths().fingerprint()).ok().map(|f| f.hash);
+        let eth = crate::governance::read_eth_key(&identity.paths().eth_key())
+            .ok()
+            .map(|k| k.address().to_string());
         println!(
             "{}",
-            json!({"node_id": id.to_string(), "node_dir": identity.paths().root().display().to_string(), "hardware_fingerprint": fingerprint})
+            json!({"node_id": id.to_string(), "node_dir": identity.paths().root().display().to_string(),
+                   "hardware_fingerprint": fingerprint, "eth_address": eth})
         );
     } else {
         println!("{id}");

@@ -86,6 +86,8 @@ pub struct MeshParts {
     pub work_bounties: bool,
     /// The skill modules this node serves to peers that fetch them by hash.
     pub skills: crate::skills::SkillStore,
+    /// Per-epoch anchoring on the L2 (only a node that follows the DAO).
+    pub anchoring: Option<crate::anchor::Anchoring>,
 }
 
 /// Signs a claim as `key`'s node.
@@ -220,6 +222,7 @@ struct Pump {
     doc_saved: std::time::Instant,
     /// Peers' entries received and not yet stored.
     inbox: Vec<(SignedEntry, PeerId)>,
+    anchoring: Option<crate::anchor::Anchoring>,
 }
 
 /// Epochs whose checkpoint votes are kept for the tally (the current one and two before).
@@ -277,6 +280,7 @@ async fn run(mut mesh: Mesh, parts: MeshParts, cadence: Cadence, mut stopped: on
         working: None,
         doc_saved: std::time::Instant::now(),
         inbox: Vec::new(),
+        anchoring: parts.anchoring,
     };
     let appended = parts.appended;
     let mut attest = tokio::time::interval(cadence.attest_interval);
@@ -673,12 +677,41 @@ impl Pump {
             if self.publish(Topic::Attestations, claim).await {
                 tracing::info!(event = "checkpoint_vote", epoch = ended, root = %hex::encode(state_root), "checkpoint vote");
             }
+            self.anchor_vote(ended).await;
             self.epoch = epoch;
         }
         // Sync rounds store forks without telling the pump which; look here too.
         self.warrant_new_forks().await;
         self.save_doc(false);
         self.publish_offers(true).await;
+    }
+
+    /// Records the heads of the epoch that ended, co-signs their Merkle root
+    /// for the L2 and gossips the co-signature.
+    async fn anchor_vote(&mut self, ended: u64) {
+        let Some(anchoring) = self.anchoring.clone() else {
+            return;
+        };
+        let vote = blocking(&self.ledger, move |l| anchoring.vote(l, ended)).await;
+        match vote {
+            Some(Ok(Some((root, sig)))) => {
+                let Ok(signature) = <[u8; 65]>::try_from(sig.signature.as_ref()) else {
+                    tracing::error!("a checkpoint co-signature is not 65 bytes");
+                    return;
+                };
+                let claim = Claim::AnchorVote {
+                    epoch: ended,
+                    root: root.0,
+                    signer: sig.signer.into_array(),
+                    signature,
+                };
+                if self.publish(Topic::Attestations, claim).await {
+                    tracing::info!(event = "anchor_vote", epoch = ended, %root, signer = %sig.signer, "co-signed the heads root");
+                }
+            }
+            Some(Ok(None)) | None => {}
+            Some(Err(e)) => tracing::warn!(epoch = ended, error = %e, "cannot cast the anchor vote"),
+        }
     }
 
     /// Writes the tally of every epoch before `current` whose votes were heard, and forgets them.
@@ -777,6 +810,19 @@ impl Pump {
                     let votes = self.votes.entry(epoch).or_default();
                     if votes.len() < VOTES_PER_EPOCH_MAX {
                         votes.insert(issuer, state_root);
+                    }
+                }
+            }
+            Claim::AnchorVote {
+                epoch,
+                root,
+                signer,
+                signature,
+            } => {
+                if let Some(a) = &self.anchoring {
+                    let signer = ippoc_governance_bridge::Address::from(signer);
+                    if let Err(e) = a.book.heard(epoch, root.into(), signer, &signature, self.epoch) {
+                        tracing::debug!(issuer = %issuer, epoch, error = %e, "anchor vote not counted");
                     }
                 }
             }

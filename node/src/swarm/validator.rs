@@ -62,7 +62,9 @@ impl LedgerValidator {
         let home = match a.body.claim {
             Claim::Warrant(_) => Topic::Warrants,
             Claim::BountyOffer { .. } | Claim::BountyResult { .. } => Topic::Bounties,
-            Claim::Receipt { .. } | Claim::Checkpoint { .. } | Claim::Heartbeat { .. } => Topic::Attestations,
+            Claim::Receipt { .. } | Claim::Checkpoint { .. } | Claim::Heartbeat { .. } | Claim::AnchorVote { .. } => {
+                Topic::Attestations
+            }
         };
         if home != topic {
             return Verdict::Reject(format!("a {home} claim on the {topic} topic"));

@@ -1,0 +1,150 @@
+//! Heads snapshots: the chain heads this node voted on at the end of an
+//! epoch. The swarm anchors the Merkle root of such a set on the L2; to prove
+//! later that an entry is under an anchored root, the node needs the whole
+//! set the root was built from, so it keeps every anchored snapshot and only
+//! the most recent unanchored ones.
+
+use bincode::{Decode, Encode};
+use serde::{Deserialize, Serialize};
+
+use super::txn::Txn;
+use super::{Ledger, LedgerError, keys};
+use crate::encoding;
+use crate::ids::{NodeId, TxId};
+
+/// Unanchored snapshots kept, counting back from the newest epoch recorded.
+pub const UNANCHORED_SNAPSHOTS_KEPT: u64 = 64;
+
+/// One chain's head in a snapshot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+pub struct Head {
+    /// The chain's actor.
+    pub actor: NodeId,
+    /// Seq of its head entry.
+    pub seq: u64,
+    /// The head entry's tx_id.
+    pub tx_id: TxId,
+}
+
+/// The chain heads this node held at the end of an epoch.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+pub struct HeadsSnapshot {
+    /// The epoch.
+    pub epoch: u64,
+    /// Every counted chain head, sorted by actor.
+    pub heads: Vec<Head>,
+    /// Whether the chain confirmed the root of these heads for the epoch.
+    pub anchored: bool,
+}
+
+impl Ledger {
+    /// The current counted heads as a snapshot-to-be.
+    pub fn current_heads(&self) -> Result<Vec<Head>, LedgerError> {
+        Ok(self
+            .heads()?
+            .into_iter()
+            .map(|(actor, seq, tx_id)| Head { actor, seq, tx_id })
+            .collect())
+    }
+
+    /// Records the heads this node voted on for `epoch` (the first record of
+    /// an epoch stands: a vote once signed is not changed), and forgets
+    /// unanchored snapshots older than [`UNANCHORED_SNAPSHOTS_KEPT`] epochs.
+    pub fn record_snapshot(&self, epoch: u64, heads: Vec<Head>) -> Result<(), LedgerError> {
+        let _guard = self.write.lock().unwrap_or_else(|p| p.into_inner());
+        let mut txn = Txn::new(&self.tree);
+        if txn.get(&keys::snapshot(epoch))?.is_none() {
+            let snapshot = HeadsSnapshot {
+                epoch,
+                heads,
+                anchored: false,
+            };
+            txn.put(keys::snapshot(epoch), encoding::encode(&snapshot));
+        }
+        let horizon = epoch.saturating_sub(UNANCHORED_SNAPSHOTS_KEPT);
+        for (k, v) in txn.range(&keys::snapshot(0), &keys::snapshot(horizon))? {
+            if !decode(&v)?.anchored {
+                txn.del(k);
+            }
+        }
+        txn.commit()?;
+        self.flush_if_durable()
+    }
+
+    /// The snapshot of `epoch`, if this node recorded one and still keeps it.
+    pub fn snapshot(&self, epoch: u64) -> Result<Option<HeadsSnapshot>, LedgerError> {
+        self.tree.get(keys::snapshot(epoch))?.map(|v| decode(&v)).transpose()
+    }
+
+    /// Every snapshot kept, oldest first.
+    pub fn snapshots(&self) -> Result<Vec<HeadsSnapshot>, LedgerError> {
+        self.tree
+            .scan_prefix([keys::SNAPSHOT])
+            .map(|item| decode(&item?.1))
+            .collect()
+    }
+
+    /// Marks the snapshot of `epoch` anchored (kept for good). Returns
+    /// whether there was one to mark.
+    pub fn mark_anchored(&self, epoch: u64) -> Result<bool, LedgerError> {
+        let _guard = self.write.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(mut snapshot) = self.snapshot(epoch)? else {
+            return Ok(false);
+        };
+        if !snapshot.anchored {
+            snapshot.anchored = true;
+            self.tree.insert(keys::snapshot(epoch), encoding::encode(&snapshot))?;
+            self.flush_if_durable()?;
+        }
+        Ok(true)
+    }
+}
+
+fn decode(bytes: &[u8]) -> Result<HeadsSnapshot, LedgerError> {
+    encoding::decode(bytes).map_err(|e| LedgerError::Corrupt(format!("heads snapshot: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::genesis::Genesis;
+    use crate::store::LedgerOptions;
+
+    fn ledger(dir: &tempfile::TempDir) -> Ledger {
+        let id = NodeId::from_bytes([7; 32]);
+        let genesis = Genesis::new(
+            "snapshots",
+            1,
+            &[id],
+            crate::Amount::from_base(1),
+            crate::Amount::from_base(1),
+        );
+        Ledger::open(&dir.path().join("l"), genesis, id, LedgerOptions::default()).unwrap()
+    }
+
+    fn head(b: u8) -> Head {
+        Head {
+            actor: NodeId::from_bytes([b; 32]),
+            seq: u64::from(b),
+            tx_id: TxId([b; 32]),
+        }
+    }
+
+    #[test]
+    fn a_vote_once_recorded_stands_and_anchored_snapshots_outlive_the_horizon() {
+        let dir = tempfile::tempdir().unwrap();
+        let l = ledger(&dir);
+        l.record_snapshot(1, vec![head(1)]).unwrap();
+        l.record_snapshot(1, vec![head(2)]).unwrap();
+        assert_eq!(l.snapshot(1).unwrap().unwrap().heads, vec![head(1)]);
+        l.record_snapshot(2, vec![head(2)]).unwrap();
+        assert!(l.mark_anchored(2).unwrap());
+        assert!(!l.mark_anchored(3).unwrap(), "nothing to mark");
+        l.record_snapshot(2 + UNANCHORED_SNAPSHOTS_KEPT, vec![head(3)]).unwrap();
+        let kept: Vec<(u64, bool)> = l.snapshots().unwrap().iter().map(|s| (s.epoch, s.anchored)).collect();
+        assert_eq!(kept, vec![(2, true), (2 + UNANCHORED_SNAPSHOTS_KEPT, false)]);
+        drop(l);
+        let l = ledger(&dir);
+        assert!(l.snapshot(2).unwrap().unwrap().anchored, "durable across a reopen");
+    }
+}

@@ -1,0 +1,615 @@
+//! Per-epoch anchoring of the ledger on the L2, and inclusion proofs against
+//! an anchored root.
+//!
+//! At the end of each epoch a node that follows the DAO records the chain
+//! heads it holds (the ledger keeps that snapshot), builds their Merkle tree
+//! (governance bridge `head_leaf`), co-signs the root with its EVM key and
+//! gossips the co-signature as an `AnchorVote`. Every node collects the votes;
+//! the first that holds co-signatures of the registered quorum for its own
+//! root submits `Anchor.anchor`. Later, anyone holding the snapshot can prove
+//! that an entry is in the ledger the swarm anchored: the entry, the signed
+//! entries that link it to the anchored head of its chain, and the Merkle
+//! proof of that head.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use ippoc_economy::store::{Head, Ledger};
+use ippoc_economy::{NodeId, SignedEntry, SwarmId, TxId};
+use ippoc_governance_bridge::dao::{CheckpointSignature, recover_checkpoint_signer, sign_checkpoint};
+use ippoc_governance_bridge::merkle::head_leaf;
+use ippoc_governance_bridge::{Address, AnyChain, B256, Bytes, Chain, Dao, MerkleProof, MerkleTree, PrivateKeySigner};
+use serde::{Deserialize, Serialize};
+
+use crate::error::NodeError;
+use crate::fsutil;
+
+/// Epochs whose votes are kept, counting back from the newest heard or cast.
+pub const EPOCHS_KEPT: u64 = 16;
+/// Votes kept for one epoch, at most (one per signer).
+const VOTES_PER_EPOCH_MAX: usize = 4096;
+/// Format tag of an inclusion proof file.
+pub const PROOF_FORMAT: &str = "ippoc-inclusion-proof-v1";
+
+/// The Merkle tree of a set of chain heads (`None` for no chains: nothing to anchor).
+pub fn heads_tree(heads: &[Head]) -> Option<MerkleTree> {
+    MerkleTree::new(
+        heads
+            .iter()
+            .map(|h| head_leaf(*h.actor.as_bytes(), h.seq, h.tx_id.0))
+            .collect(),
+    )
+}
+
+/// Reads the node's EVM key, creating it (mode 0600) on first use.
+pub fn load_or_create_eth_key(path: &Path) -> Result<PrivateKeySigner, NodeError> {
+    if !path.exists() {
+        let key = PrivateKeySigner::from_slice(&fsutil::random_bytes(32))
+            .map_err(|e| NodeError::Refused(format!("cannot make an EVM key: {e}")))?;
+        fsutil::write_atomic(path, format!("0x{}\n", hex::encode(key.to_bytes())).as_bytes(), 0o600)?;
+        tracing::info!(event = "eth_key_created", address = %key.address(), path = %path.display(), "created the node's EVM key");
+        return Ok(key);
+    }
+    crate::governance::read_eth_key(path)
+}
+
+/// Votes of one epoch.
+#[derive(Debug, Default)]
+struct EpochVotes {
+    /// This node's root, once it voted.
+    own: Option<B256>,
+    /// Co-signatures heard (and this node's own), by signer.
+    votes: BTreeMap<Address, (B256, Bytes)>,
+    /// The chain has a root for the epoch (or the epoch was given up).
+    settled: bool,
+}
+
+#[derive(Debug, Default)]
+struct BookState {
+    /// Chain id and Anchor address, once the watcher has read them.
+    target: Option<(u64, Address)>,
+    epochs: BTreeMap<u64, EpochVotes>,
+}
+
+/// Anchor votes, shared by the swarm task (which casts and hears them) and
+/// the governance watcher (which submits).
+#[derive(Debug, Default)]
+pub struct AnchorBook {
+    state: Mutex<BookState>,
+}
+
+/// An epoch whose root this node voted on and the chain does not hold yet.
+#[derive(Debug, Clone)]
+pub struct Candidate {
+    /// The epoch.
+    pub epoch: u64,
+    /// This node's root.
+    pub root: B256,
+    /// Co-signatures of that root heard so far (signers not yet checked against the registry).
+    pub signatures: Vec<CheckpointSignature>,
+}
+
+impl AnchorBook {
+    fn lock(&self) -> std::sync::MutexGuard<'_, BookState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Chain id and Anchor address the votes are for.
+    pub fn target(&self) -> Option<(u64, Address)> {
+        self.lock().target
+    }
+
+    /// Sets the chain id and Anchor address (the watcher reads them once).
+    pub fn set_target(&self, chain_id: u64, anchor: Address) {
+        self.lock().target = Some((chain_id, anchor));
+    }
+
+    fn prune(state: &mut BookState) {
+        let Some(&newest) = state.epochs.keys().next_back() else {
+            return;
+        };
+        while let Some(entry) = state.epochs.first_entry() {
+            if *entry.key() + EPOCHS_KEPT > newest {
+                break;
+            }
+            entry.remove();
+        }
+    }
+
+    /// Records this node's own vote.
+    pub fn cast(&self, epoch: u64, root: B256, signature: CheckpointSignature) {
+        let mut state = self.lock();
+        let e = state.epochs.entry(epoch).or_default();
+        e.own = Some(root);
+        e.votes.insert(signature.signer, (root, signature.signature));
+        Self::prune(&mut state);
+    }
+
+    /// Records a peer's vote if its signature recovers to its signer for
+    /// this chain and contract; `current` is the node's current epoch.
+    pub fn heard(&self, epoch: u64, root: B256, signer: Address, signature: &[u8], current: u64) -> Result<(), String> {
+        let mut state = self.lock();
+        let Some((chain_id, anchor)) = state.target else {
+            return Err("not yet following a chain".into());
+        };
+        if epoch > current || epoch + EPOCHS_KEPT <= current {
+            return Err(format!("vote for epoch {epoch}, current is {current}"));
+        }
+        let recovered =
+            recover_checkpoint_signer(chain_id, anchor, epoch, root, signature).map_err(|e| e.to_string())?;
+        if recovered != signer {
+            return Err(format!("signature is by {recovered}, not by {signer}"));
+        }
+        let e = state.epochs.entry(epoch).or_default();
+        if e.votes.len() < VOTES_PER_EPOCH_MAX || e.votes.contains_key(&signer) {
+            e.votes.insert(signer, (root, Bytes::copy_from_slice(signature)));
+        }
+        Self::prune(&mut state);
+        Ok(())
+    }
+
+    /// Epochs to try to anchor, oldest first.
+    pub fn candidates(&self) -> Vec<Candidate> {
+        self.lock()
+            .epochs
+            .iter()
+            .filter(|(_, e)| !e.settled)
+            .filter_map(|(&epoch, e)| {
+                let root = e.own?;
+                let signatures = e
+                    .votes
+                    .iter()
+                    .filter(|(_, (r, _))| *r == root)
+                    .map(|(signer, (_, sig))| CheckpointSignature {
+                        signer: *signer,
+                        signature: sig.clone(),
+                    })
+                    .collect();
+                Some(Candidate {
+                    epoch,
+                    root,
+                    signatures,
+                })
+            })
+            .collect()
+    }
+
+    /// Marks an epoch as done with.
+    pub fn settle(&self, epoch: u64) {
+        if let Some(e) = self.lock().epochs.get_mut(&epoch) {
+            e.settled = true;
+        }
+    }
+}
+
+/// A node's part in anchoring: its EVM key and the vote book.
+#[derive(Debug, Clone)]
+pub struct Anchoring {
+    /// Signs co-signatures and anchor transactions.
+    pub key: PrivateKeySigner,
+    /// Votes cast and heard.
+    pub book: Arc<AnchorBook>,
+}
+
+impl Anchoring {
+    /// Anchoring with `key` and an empty book.
+    pub fn new(key: PrivateKeySigner) -> Anchoring {
+        Anchoring {
+            key,
+            book: Arc::new(AnchorBook::default()),
+        }
+    }
+
+    /// Records the heads of `ledger` for `epoch` and co-signs their root.
+    /// `None` when there is nothing to vote on yet: no chain target read, or
+    /// no chains. The first snapshot of an epoch stands (after a restart the
+    /// vote is cast again on the same heads).
+    pub fn vote(&self, ledger: &Ledger, epoch: u64) -> Result<Option<(B256, CheckpointSignature)>, String> {
+        let Some((chain_id, anchor)) = self.book.target() else {
+            return Ok(None);
+        };
+        let heads = ledger.current_heads().map_err(|e| e.to_string())?;
+        if heads.is_empty() {
+            return Ok(None);
+        }
+        ledger.record_snapshot(epoch, heads).map_err(|e| e.to_string())?;
+        let snapshot = ledger
+            .snapshot(epoch)
+            .map_err(|e| e.to_string())?
+            .ok_or("the snapshot just recorded is gone")?;
+        let Some(tree) = heads_tree(&snapshot.heads) else {
+            return Ok(None);
+        };
+        let root = tree.root();
+        let signature = sign_checkpoint(&self.key, chain_id, anchor, epoch, root).map_err(|e| e.to_string())?;
+        self.book.cast(epoch, root, signature.clone());
+        Ok(Some((root, signature)))
+    }
+
+    /// One round: for each epoch this node voted on, settle it if the chain
+    /// has a root, or submit it if the registered co-signatures of this
+    /// node's root reach the quorum. Returns the last error, if any.
+    pub async fn round(&self, dao: &Dao<AnyChain>, ledger: &Arc<Ledger>) -> Option<String> {
+        if self.book.target().is_none() {
+            match dao.chain().chain_id().await {
+                Ok(id) => self.book.set_target(id, dao.addresses().anchor),
+                Err(e) => return Some(e.to_string()),
+            }
+        }
+        let mut error = None;
+        let mut registered: HashMap<Address, bool> = HashMap::new();
+        for c in self.book.candidates() {
+            if let Err(e) = self.settle_or_submit(dao, ledger, &c, &mut registered).await {
+                tracing::debug!(epoch = c.epoch, error = %e, "anchoring round");
+                error = Some(e);
+            }
+        }
+        error
+    }
+
+    async fn settle_or_submit(
+        &self,
+        dao: &Dao<AnyChain>,
+        ledger: &Arc<Ledger>,
+        c: &Candidate,
+        registered: &mut HashMap<Address, bool>,
+    ) -> Result<(), String> {
+        match dao.root_of(c.epoch).await.map_err(|e| e.to_string())? {
+            Some(root) if root == c.root => return self.anchored(ledger, c, false).await,
+            Some(root) => {
+                tracing::warn!(event = "checkpoint_differs", epoch = c.epoch, ours = %c.root, anchored = %root, "the chain anchored another root for an epoch this node voted on");
+                self.book.settle(c.epoch);
+                return Ok(());
+            }
+            None => {}
+        }
+        let mut signatures = Vec::new();
+        for s in &c.signatures {
+            let ok = match registered.get(&s.signer) {
+                Some(&ok) => ok,
+                None => {
+                    let ok = dao.is_node(s.signer).await.map_err(|e| e.to_string())?;
+                    registered.insert(s.signer, ok);
+                    ok
+                }
+            };
+            if ok {
+                signatures.push(s.clone());
+            }
+        }
+        let required = dao.required_signers().await.map_err(|e| e.to_string())?;
+        if (signatures.len() as u64) < required {
+            return Ok(());
+        }
+        let me = self.key.address();
+        if !dao.is_node(me).await.map_err(|e| e.to_string())? {
+            // Only a registered node may submit; another will.
+            return Ok(());
+        }
+        dao.anchor(&self.key, c.epoch, c.root, signatures)
+            .await
+            .map_err(|e| format!("anchoring epoch {} from {me}: {e}", c.epoch))?;
+        self.anchored(ledger, c, true).await
+    }
+
+    async fn anchored(&self, ledger: &Arc<Ledger>, c: &Candidate, submitted: bool) -> Result<(), String> {
+        let l = ledger.clone();
+        let epoch = c.epoch;
+        tokio::task::spawn_blocking(move || l.mark_anchored(epoch))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
+        self.book.settle(epoch);
+        tracing::info!(event = "checkpoint_anchored", epoch, root = %c.root, submitted, "checkpoint anchored on the L2");
+        Ok(())
+    }
+}
+
+/// Proof that an entry is in the ledger the swarm anchored for an epoch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InclusionProof {
+    /// [`PROOF_FORMAT`].
+    pub format: String,
+    /// The swarm.
+    pub swarm_id: SwarmId,
+    /// The anchored epoch.
+    pub epoch: u64,
+    /// The root the prover's snapshot gives (checked against the chain's).
+    pub root: B256,
+    /// The entry, then each following entry of its chain up to the chain's
+    /// head in the snapshot (wire form, hex).
+    pub entries: Vec<String>,
+    /// Merkle siblings of the head's leaf.
+    pub siblings: Vec<B256>,
+}
+
+/// What a proof establishes, once checked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProvenEntry {
+    /// The entry's tx_id.
+    pub tx_id: TxId,
+    /// Its chain.
+    pub actor: NodeId,
+    /// Its seq.
+    pub seq: u64,
+    /// The chain head the snapshot holds.
+    pub head_seq: u64,
+    /// That head's tx_id.
+    pub head_tx_id: TxId,
+    /// The epoch.
+    pub epoch: u64,
+    /// The root the proof leads to.
+    pub root: B256,
+}
+
+/// Builds the proof of `tx` against the snapshot of `epoch`, or of the
+/// earliest anchored snapshot whose heads include it when `epoch` is `None`.
+pub fn prove(ledger: &Ledger, tx: &TxId, epoch: Option<u64>) -> Result<InclusionProof, NodeError> {
+    let refused = NodeError::Refused;
+    let ledger_err = crate::ledger::ledger_error;
+    let (entry, _) = ledger
+        .entry_by_tx(tx)
+        .map_err(ledger_err)?
+        .ok_or_else(|| refused(format!("no counted entry {tx} in this ledger")))?;
+    let (actor, seq) = (entry.body.actor, entry.body.seq);
+    let covers = |s: &ippoc_economy::store::HeadsSnapshot| {
+        s.heads
+            .iter()
+            .find(|h| h.actor == actor)
+            .filter(|h| h.seq >= seq)
+            .copied()
+    };
+    let snapshot = match epoch {
+        Some(e) => ledger
+            .snapshot(e)
+            .map_err(ledger_err)?
+            .ok_or_else(|| refused(format!("this node keeps no heads snapshot of epoch {e}")))?,
+        None => ledger
+            .snapshots()
+            .map_err(ledger_err)?
+            .into_iter()
+            .find(|s| s.anchored && covers(s).is_some())
+            .ok_or_else(|| refused(format!("no anchored epoch includes {tx} yet")))?,
+    };
+    let head = covers(&snapshot).ok_or_else(|| {
+        refused(format!(
+            "the snapshot of epoch {} does not include seq {seq} of {actor}",
+            snapshot.epoch
+        ))
+    })?;
+    let mut entries = Vec::new();
+    for item in ledger.range(&actor, seq, head.seq + 1) {
+        entries.push(hex::encode(item.map_err(ledger_err)?.0.to_bytes()));
+    }
+    let tree = heads_tree(&snapshot.heads).expect("a snapshot that covers an entry has heads");
+    let leaf = head_leaf(*actor.as_bytes(), head.seq, head.tx_id.0);
+    let proof = tree.proof_of(leaf).expect("the head is a leaf of its own snapshot");
+    Ok(InclusionProof {
+        format: PROOF_FORMAT.into(),
+        swarm_id: ledger.swarm_id(),
+        epoch: snapshot.epoch,
+        root: tree.root(),
+        entries,
+        siblings: proof.siblings,
+    })
+}
+
+impl InclusionProof {
+    /// The Merkle proof of the head leaf the entries lead to.
+    pub fn merkle(&self) -> Result<MerkleProof, String> {
+        let last = self.entries.last().ok_or("the proof has no entries")?;
+        let head = decode_entry(last)?;
+        Ok(MerkleProof {
+            leaf: head_leaf(*head.body.actor.as_bytes(), head.body.seq, head.tx_id().0),
+            siblings: self.siblings.clone(),
+        })
+    }
+
+    /// Checks everything but the chain: every entry is validly signed, of
+    /// this swarm, and links to the next (`prev`, consecutive seqs) up to the
+    /// head, and the head's leaf with the siblings gives `self.root`.
+    pub fn check(&self) -> Result<ProvenEntry, String> {
+        if self.format != PROOF_FORMAT {
+            return Err(format!("format {:?}, expected {PROOF_FORMAT:?}", self.format));
+        }
+        let mut entries = Vec::with_capacity(self.entries.len());
+        for (i, text) in self.entries.iter().enumerate() {
+            let e = decode_entry(text).map_err(|e| format!("entry {i}: {e}"))?;
+            let tx = e.tx_id();
+            let body = e.clone().verify().map_err(|err| format!("entry {i} ({tx}): {err}"))?;
+            if body.body().swarm_id != self.swarm_id {
+                return Err(format!("entry {i} is of swarm {}", body.body().swarm_id));
+            }
+            entries.push(e);
+        }
+        let first = entries.first().ok_or("the proof has no entries")?;
+        for pair in entries.windows(2) {
+            let (a, b) = (&pair[0], &pair[1]);
+            if b.body.actor != a.body.actor || b.body.seq != a.body.seq + 1 || b.body.prev != a.tx_id() {
+                return Err(format!(
+                    "seq {} does not follow seq {} of the same chain",
+                    b.body.seq, a.body.seq
+                ));
+            }
+        }
+        let head = entries.last().expect("not empty");
+        let merkle = self.merkle()?;
+        if !merkle.verify(self.root) {
+            return Err("the head's Merkle proof does not lead to the root".into());
+        }
+        Ok(ProvenEntry {
+            tx_id: first.tx_id(),
+            actor: first.body.actor,
+            seq: first.body.seq,
+            head_seq: head.body.seq,
+            head_tx_id: head.tx_id(),
+            epoch: self.epoch,
+            root: self.root,
+        })
+    }
+}
+
+fn decode_entry(text: &str) -> Result<SignedEntry, String> {
+    let bytes = hex::decode(text).map_err(|e| format!("not hex: {e}"))?;
+    SignedEntry::from_bytes(&bytes).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ed25519_dalek::SigningKey;
+    use ippoc_economy::genesis::Genesis;
+    use ippoc_economy::store::{Draft, Intent, LedgerOptions};
+    use ippoc_economy::{Amount, Currency};
+
+    fn eth(i: u8) -> PrivateKeySigner {
+        PrivateKeySigner::from_slice(&[i + 1; 32]).unwrap()
+    }
+
+    /// A ledger whose owner made `n` transfers to a second founder.
+    fn ledger(dir: &tempfile::TempDir, n: u64) -> (Ledger, Vec<TxId>) {
+        let keys: Vec<SigningKey> = (1..=2u8).map(|i| SigningKey::from_bytes(&[i; 32])).collect();
+        let ids: Vec<NodeId> = keys
+            .iter()
+            .map(|k| NodeId::from_bytes(k.verifying_key().to_bytes()))
+            .collect();
+        let genesis = Genesis::new(
+            "anchor",
+            1,
+            &ids,
+            Amount::from_base(1_000_000_000),
+            Amount::from_base(1),
+        );
+        let l = Ledger::open(&dir.path().join("l"), genesis, ids[0], LedgerOptions::default()).unwrap();
+        let txs = (0..n)
+            .map(|_| {
+                let draft = Draft::new(
+                    Intent::Transfer {
+                        to: ids[1],
+                        currency: Currency::Ippc,
+                        amount: Amount::from_base(1_000),
+                    },
+                    1,
+                );
+                l.append(&keys[0], draft).unwrap().tx_id()
+            })
+            .collect();
+        (l, txs)
+    }
+
+    #[test]
+    fn votes_count_only_when_the_signature_is_the_signers_for_this_chain() {
+        let book = AnchorBook::default();
+        let anchor = Address::repeat_byte(0xaa);
+        let root = B256::repeat_byte(1);
+        let sig = sign_checkpoint(&eth(1), 5, anchor, 10, root).unwrap();
+        assert!(
+            book.heard(10, root, eth(1).address(), &sig.signature, 10).is_err(),
+            "no target yet"
+        );
+        book.set_target(5, anchor);
+        book.heard(10, root, eth(1).address(), &sig.signature, 10).unwrap();
+        // Claimed by someone else, for another root, another chain or a far epoch: refused.
+        assert!(book.heard(10, root, eth(2).address(), &sig.signature, 10).is_err());
+        assert!(
+            book.heard(10, B256::repeat_byte(2), eth(1).address(), &sig.signature, 10)
+                .is_err()
+        );
+        let other_chain = sign_checkpoint(&eth(2), 6, anchor, 10, root).unwrap();
+        assert!(
+            book.heard(10, root, eth(2).address(), &other_chain.signature, 10)
+                .is_err()
+        );
+        assert!(
+            book.heard(10, root, eth(1).address(), &sig.signature, 10 + EPOCHS_KEPT)
+                .is_err()
+        );
+        assert!(
+            book.heard(10, root, eth(1).address(), &sig.signature[..64], 10)
+                .is_err()
+        );
+        // Only epochs this node voted on are candidates, with the votes for its own root.
+        assert!(book.candidates().is_empty());
+        book.cast(10, root, sign_checkpoint(&eth(3), 5, anchor, 10, root).unwrap());
+        let c = book.candidates();
+        assert_eq!(c.len(), 1);
+        assert_eq!(c[0].signatures.len(), 2);
+        book.settle(10);
+        assert!(book.candidates().is_empty());
+    }
+
+    #[test]
+    fn a_proof_links_the_entry_to_the_anchored_head_and_any_tampering_fails() {
+        let dir = tempfile::tempdir().unwrap();
+        let (l, txs) = ledger(&dir, 4);
+        let a = Anchoring::new(eth(1));
+        assert!(a.vote(&l, 7).unwrap().is_none(), "no target, no vote");
+        a.book.set_target(5, Address::repeat_byte(0xaa));
+        let (root, _) = a.vote(&l, 7).unwrap().unwrap();
+
+        // Not anchored yet: only an explicit epoch gives a proof.
+        assert!(prove(&l, &txs[1], None).is_err());
+        let proof = prove(&l, &txs[1], Some(7)).unwrap();
+        assert_eq!(proof.root, root);
+        assert_eq!(proof.entries.len(), 3, "seq 1, 2 and the head, seq 3");
+        let proven = proof.check().unwrap();
+        assert_eq!((proven.tx_id, proven.seq, proven.head_seq), (txs[1], 1, 3));
+        l.mark_anchored(7).unwrap();
+        assert_eq!(prove(&l, &txs[1], None).unwrap(), proof);
+
+        // An entry after the snapshot is not in it.
+        let late = ledger_append(&l);
+        assert!(
+            prove(&l, &late, Some(7))
+                .unwrap_err()
+                .to_string()
+                .contains("does not include")
+        );
+
+        let mut bad = proof.clone();
+        bad.entries.remove(1);
+        assert!(bad.check().unwrap_err().contains("does not follow"));
+        let mut bad = proof.clone();
+        let mut bytes = hex::decode(&bad.entries[0]).unwrap();
+        let at = bytes.len() - 70;
+        bytes[at] ^= 1;
+        bad.entries[0] = hex::encode(bytes);
+        assert!(bad.check().is_err(), "a changed entry");
+        let mut bad = proof.clone();
+        bad.root = B256::repeat_byte(9);
+        assert!(bad.check().unwrap_err().contains("does not lead"));
+        let mut bad = proof.clone();
+        bad.siblings.push(B256::repeat_byte(3));
+        assert!(bad.check().is_err(), "an extra sibling");
+        let mut bad = proof;
+        bad.swarm_id = SwarmId([0; 32]);
+        assert!(bad.check().unwrap_err().contains("swarm"));
+    }
+
+    fn ledger_append(l: &Ledger) -> TxId {
+        let key = SigningKey::from_bytes(&[1; 32]);
+        let to = NodeId::from_bytes(SigningKey::from_bytes(&[2; 32]).verifying_key().to_bytes());
+        let draft = Draft::new(
+            Intent::Transfer {
+                to,
+                currency: Currency::Ippc,
+                amount: Amount::from_base(1_000),
+            },
+            1,
+        );
+        l.append(&key, draft).unwrap().tx_id()
+    }
+
+    #[test]
+    fn the_eth_key_is_created_once_private_and_then_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("eth.key");
+        let a = load_or_create_eth_key(&path).unwrap();
+        let b = load_or_create_eth_key(&path).unwrap();
+        assert_eq!(a.address(), b.address());
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+}

@@ -1,0 +1,170 @@
+//! Checkpoint anchoring and inclusion proofs with the real binary and a real
+//! anvil: `ippoc init` makes the node's EVM key, the DAO registers it, the
+//! daemon anchors the root of its chain heads each epoch, and `ippoc ledger
+//! prove` / `verify-proof` prove a transfer against the root on chain —
+//! and refuse every altered proof.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use alloy::node_bindings::Anvil;
+use alloy::signers::local::PrivateKeySigner;
+use common::{Env, code, stderr, stdout};
+use ippoc_governance_bridge::dao::GenesisNode;
+use ippoc_governance_bridge::{Address, Chain, Dao, DeployConfig, RpcChain, U256};
+
+fn anvil_path() -> PathBuf {
+    std::env::var_os("IPPOC_ANVIL")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../contracts/node_modules/.bin/anvil"))
+}
+
+fn json(out: &std::process::Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", stdout(out)))
+}
+
+/// The epoch of a `checkpoint_anchored` log line.
+fn anchored_epoch(line: &str) -> Option<u64> {
+    if !line.contains("event=\"checkpoint_anchored\"") {
+        return None;
+    }
+    let rest = &line[line.find(" epoch=")? + 7..];
+    rest.split(' ').next()?.parse().ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_anchors_each_epoch_and_a_proof_checks_against_the_chain() {
+    let anvil = Anvil::at(anvil_path())
+        .host("127.0.0.1")
+        .arg("--accounts")
+        .arg("3")
+        .try_spawn()
+        .expect("anvil (run contracts/check.sh first, or set IPPOC_ANVIL)");
+    let env = Env::new();
+    let init = env.run(&["--json", "init"]);
+    assert_eq!(code(&init), 0, "{}", stderr(&init));
+    let init = json(&init);
+    let address: Address = init["eth_address"].as_str().unwrap().parse().unwrap();
+    let node_id: [u8; 32] = hex::decode(init["node_id"].as_str().unwrap())
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let id = json(&env.run(&["--json", "id"]));
+    assert_eq!(id["eth_address"], init["eth_address"], "init made the key, id shows it");
+
+    // The DAO registers the node's EVM address; one node is its own quorum.
+    let keys: Vec<PrivateKeySigner> = anvil.keys().iter().map(|k| k.clone().into()).collect();
+    let node = GenesisNode {
+        address,
+        node_id,
+        tier: 1,
+    };
+    let config = DeployConfig::devnet(keys[1].address(), &[keys[2].address()], vec![node]);
+    let dao = Dao::deploy(RpcChain::new(&anvil.endpoint()).unwrap(), &keys[0], &config)
+        .await
+        .unwrap();
+    // The node pays the gas of its anchor transactions.
+    dao.chain()
+        .send(
+            &keys[0],
+            address,
+            U256::from(10u64).pow(U256::from(18u64)),
+            Default::default(),
+        )
+        .await
+        .unwrap();
+    let dao_file = env.data().join("dao.json");
+    std::fs::write(&dao_file, serde_json::to_vec(&dao.addresses()).unwrap()).unwrap();
+    let cfg = Env::CONFIG.replace("[mesh]\n", "[mesh]\nepoch_ms = 500\nattest_interval_ms = 200\n");
+    std::fs::write(
+        env.config(),
+        format!("{cfg}[governance]\nrpc = \"{}\"\npoll_ms = 200\n", anvil.endpoint()),
+    )
+    .unwrap();
+    let daemon = env.start_daemon();
+
+    let payee = "11".repeat(32);
+    let out = env.run(&["--json", "transfer", &payee, "5"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let tx = json(&out)["tx_id"].as_str().unwrap().to_string();
+
+    // Wait, epoch after anchored epoch, until one includes the transfer.
+    let proof_file = env.dir.path().join("proof.json");
+    let mut last = None;
+    for _ in 0..40 {
+        let line = daemon.wait_for_line("a newly anchored checkpoint", |l| {
+            anchored_epoch(l).is_some_and(|e| Some(e) > last)
+        });
+        last = anchored_epoch(&line);
+        let out = env.run(&["ledger", "prove", &tx, "--out", proof_file.to_str().unwrap()]);
+        if code(&out) == 0 {
+            break;
+        }
+        assert!(stderr(&out).contains("no anchored epoch includes"), "{}", stderr(&out));
+    }
+    assert!(proof_file.exists(), "no anchored epoch came to include {tx}");
+
+    let verify = |file: &Path, extra: &[&str]| {
+        let mut args = vec!["ledger", "verify-proof", file.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        env.cmd(&args)
+            .env("IPPOC_RPC", anvil.endpoint())
+            .env("IPPOC_DAO", &dao_file)
+            .output()
+            .unwrap()
+    };
+    let out = verify(&proof_file, &[]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains(&format!("verified: entry {tx}")),
+        "{}",
+        stdout(&out)
+    );
+    assert!(stdout(&out).contains("anchored on the chain"), "{}", stdout(&out));
+
+    // Every alteration is refused with the ledger-invalid status (16).
+    let proof: serde_json::Value = serde_json::from_slice(&std::fs::read(&proof_file).unwrap()).unwrap();
+    let altered = |name: &str, change: &dyn Fn(&mut serde_json::Value)| {
+        let mut p = proof.clone();
+        change(&mut p);
+        let path = env.dir.path().join(name);
+        std::fs::write(&path, serde_json::to_vec(&p).unwrap()).unwrap();
+        path
+    };
+    let flip_entry = altered("entry.json", &|p| {
+        let e = p["entries"][0].as_str().unwrap().to_string();
+        let last = if e.ends_with('0') { '1' } else { '0' };
+        p["entries"][0] = format!("{}{last}", &e[..e.len() - 1]).into();
+    });
+    let other_root = altered("root.json", &|p| {
+        p["root"] = format!("0x{}", "ab".repeat(32)).into();
+    });
+    let other_epoch = altered("epoch.json", &|p| {
+        p["epoch"] = (p["epoch"].as_u64().unwrap() + 1_000_000).into();
+    });
+    for (file, why) in [
+        (&flip_entry, "does not hold"),
+        (&other_root, "does not hold"),
+        (&other_epoch, "not anchored"),
+    ] {
+        let out = verify(file, &[]);
+        assert_eq!(code(&out), 16, "{}: {}", file.display(), stderr(&out));
+        assert!(stderr(&out).contains(why), "{}", stderr(&out));
+    }
+    let wrong = format!("0x{}", "cd".repeat(32));
+    let out = verify(&proof_file, &["--root", &wrong]);
+    assert_eq!(code(&out), 16, "{}", stderr(&out));
+    let garbage = env.dir.path().join("garbage.json");
+    std::fs::write(&garbage, b"{not json").unwrap();
+    let out = verify(&garbage, &[]);
+    assert_eq!(code(&out), 16, "{}", stderr(&out));
+    assert!(stderr(&out).contains("not an inclusion proof"), "{}", stderr(&out));
+    daemon.stop();
+
+    // Without the daemon the CLI reads the ledger itself; the snapshot is durable.
+    let out = env.run(&["ledger", "prove", &tx]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let again: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(again, proof);
+}
