@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use alloy::node_bindings::Anvil;
 use alloy::signers::local::PrivateKeySigner;
 use common::{Env, code, stderr, stdout};
-use ippoc_governance_bridge::dao::GenesisNode;
+use ippoc_governance_bridge::dao::{DEVNET_STAKE, GenesisNode, tokens};
 use ippoc_governance_bridge::{Address, Chain, Dao, DeployConfig, RpcChain, U256};
 
 fn anvil_path() -> PathBuf {
@@ -167,4 +167,32 @@ async fn the_daemon_anchors_each_epoch_and_a_proof_checks_against_the_chain() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let again: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(again, proof);
+
+    // `ippoc gov` signs with the node's own EVM key when no --key-file is given.
+    dao.stake(&keys[2], tokens(DEVNET_STAKE)).await.unwrap();
+    let id = dao
+        .propose(
+            &keys[2],
+            &[dao.set_parameter("metabolism.transfer_fee_bps", U256::from(10u64))],
+            "same fee",
+        )
+        .await
+        .unwrap();
+    let gov_vote = |env: &Env| {
+        env.cmd(&["gov", "vote", &id.to_string(), "--yes", "--as-node"])
+            .env("IPPOC_RPC", anvil.endpoint())
+            .env("IPPOC_DAO", &dao_file)
+            .output()
+            .unwrap()
+    };
+    let out = gov_vote(&env);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        dao.status(id).await.unwrap().ai_yes > U256::ZERO,
+        "the node's vote counted"
+    );
+    let elsewhere = Env::new();
+    let out = gov_vote(&elsewhere);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(stderr(&out).contains("ippoc init"), "{}", stderr(&out));
 }

@@ -6,11 +6,24 @@
 //! proposes it anyway, the humans are fooled into voting for it, and the
 //! veto key, holding the failed simulation, cancels it. What counts is the
 //! registry's state afterwards, read from the chain.
+//!
+//! Every scenario also ends by anchoring its final checkpoint: each live
+//! honest node records its chain heads and co-signs their Merkle root with its
+//! EVM key, exactly as a daemon does at an epoch's end; the root most of them
+//! signed is submitted to the Anchor contract, where every node of the swarm
+//! is registered; then sampled entries are proven against the root on chain.
 
 use ippoc_governance_bridge::dao::{DEVNET_STAKE, DEVNET_VOTING_PERIOD, GenesisNode, GenesisParameter, tokens};
 use ippoc_governance_bridge::{
     B256, Chain, Dao, DeployConfig, EmbeddedChain, PrivateKeySigner, ProposalState, U256, keccak256,
 };
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use ippoc_economy::NodeId;
+use ippoc_economy::store::Ledger;
+use ippoc_node::anchor::{Anchoring, prove};
+use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 /// A skill put to the DAO.
@@ -140,5 +153,124 @@ pub async fn evolve(seed: u64, candidates: &[Candidate]) -> Result<EvolutionOutc
             _ => {}
         }
     }
+    Ok(outcome)
+}
+
+/// The final checkpoint on the chain.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AnchorOutcome {
+    /// Live honest nodes that co-signed their heads root.
+    pub voters: u32,
+    /// Distinct roots among them (1 when the swarm has converged).
+    pub roots: u32,
+    /// Co-signatures of the root submitted.
+    pub signers: u32,
+    /// Co-signatures the contract requires (⌈registered × 2/3⌉).
+    pub required: u32,
+    /// Whether the contract holds the root for the epoch.
+    pub anchored: bool,
+    /// Entries proven against the anchored root.
+    pub proofs: u32,
+    /// Of those, the proofs that hold offline and that the contract accepts.
+    pub proofs_verified: u32,
+    /// Time to vote, submit and prove (the DAO's deployment not counted), ms.
+    pub wall_ms: u64,
+}
+
+/// Anchors the final checkpoint: `registered` are every node of the swarm
+/// (index, NodeID), `voters` the live honest ones with their ledgers.
+pub async fn anchor_final(
+    seed: u64,
+    registered: &[NodeId],
+    voters: Vec<(usize, Arc<Ledger>)>,
+    epoch: u64,
+    samples: u32,
+    rng: &mut impl Rng,
+) -> Result<AnchorOutcome, String> {
+    let deployer = key(seed, "deployer", 0)?;
+    let vetoer = key(seed, "vetoer", 0)?;
+    let eth: Vec<PrivateKeySigner> = (0..registered.len())
+        .map(|i| key(seed, "anchor", i))
+        .collect::<Result<_, _>>()?;
+    let nodes = registered
+        .iter()
+        .zip(&eth)
+        .map(|(id, k)| GenesisNode {
+            address: k.address(),
+            node_id: *id.as_bytes(),
+            tier: 1,
+        })
+        .collect();
+    let config = DeployConfig::devnet(vetoer.address(), &[], nodes);
+    let chain = EmbeddedChain::new(31_337, 1_800_000_000 + seed, &[]);
+    let dao = Dao::deploy(chain, &deployer, &config).await.map_err(e)?;
+    let chain_id = dao.chain().chain_id().await.map_err(e)?;
+    let anchor = dao.addresses().anchor;
+    let started = std::time::Instant::now();
+
+    // Each voter's vote, as its daemon would cast it (revm and sled are
+    // synchronous: off the async workers).
+    let keys: Vec<(usize, Arc<Ledger>, PrivateKeySigner)> =
+        voters.into_iter().map(|(i, l)| (i, l, eth[i].clone())).collect();
+    let votes = tokio::task::spawn_blocking(move || {
+        keys.into_iter()
+            .map(|(i, ledger, k)| {
+                let a = Anchoring::new(k);
+                a.book.set_target(chain_id, anchor);
+                a.vote(&ledger, epoch)
+                    .map(|v| v.map(|(root, sig)| (i, ledger, root, sig)))
+            })
+            .collect::<Result<Vec<_>, String>>()
+    })
+    .await
+    .map_err(e)??;
+    let mut by_root: BTreeMap<B256, Vec<(usize, Arc<Ledger>, ippoc_governance_bridge::dao::CheckpointSignature)>> =
+        BTreeMap::new();
+    for (i, ledger, root, sig) in votes.into_iter().flatten() {
+        by_root.entry(root).or_default().push((i, ledger, sig));
+    }
+    let required = u32::try_from(dao.required_signers().await.map_err(e)?).map_err(e)?;
+    let mut outcome = AnchorOutcome {
+        voters: by_root.values().map(|v| v.len() as u32).sum(),
+        roots: by_root.len() as u32,
+        required,
+        ..AnchorOutcome::default()
+    };
+    let Some((root, group)) = by_root.into_iter().max_by_key(|(_, g)| g.len()) else {
+        outcome.wall_ms = started.elapsed().as_millis() as u64;
+        return Ok(outcome);
+    };
+    outcome.signers = group.len() as u32;
+    if outcome.signers < required {
+        outcome.wall_ms = started.elapsed().as_millis() as u64;
+        return Ok(outcome);
+    }
+    let signatures = group.iter().map(|(_, _, s)| s.clone()).collect();
+    dao.anchor(&eth[group[0].0], epoch, root, signatures).await.map_err(e)?;
+    outcome.anchored = dao.root_of(epoch).await.map_err(e)? == Some(root);
+
+    // Sampled entries of sampled chains, proven from one signer's snapshot.
+    let ledger = group[0].1.clone();
+    let snapshot = ledger
+        .snapshot(epoch)
+        .map_err(e)?
+        .ok_or("the voter's snapshot is gone")?;
+    for _ in 0..samples {
+        let head = snapshot.heads[rng.random_range(0..snapshot.heads.len())];
+        let seq = rng.random_range(0..=head.seq);
+        let Some((entry, _)) = ledger.entry(&head.actor, seq).map_err(e)? else {
+            continue;
+        };
+        outcome.proofs += 1;
+        let Ok(proof) = prove(&ledger, &entry.tx_id(), Some(epoch)) else {
+            continue;
+        };
+        let holds = proof.check().is_ok_and(|p| p.tx_id == entry.tx_id()) && proof.root == root;
+        let merkle = proof.merkle()?;
+        if holds && outcome.anchored && dao.verify_inclusion(epoch, &merkle).await.map_err(e)? {
+            outcome.proofs_verified += 1;
+        }
+    }
+    outcome.wall_ms = started.elapsed().as_millis() as u64;
     Ok(outcome)
 }

@@ -45,8 +45,10 @@ pub async fn run(scenario: &Scenario, options: Options, mut progress: impl FnMut
     }
     progress("measuring");
     let measured = sim.measure();
+    progress("anchoring the final checkpoint");
+    let anchoring = sim.anchor_final().await?;
     let wall_ms = started.elapsed().as_millis() as u64;
-    let criteria = report::criteria(&measured, &phases, sim.clones, sim.evolution);
+    let criteria = report::criteria(&measured, &phases, sim.clones, sim.evolution, &anchoring);
     let ok = criteria.iter().all(|c| c.ok);
     let busy_ms: u64 = phases.iter().map(|p| p.duration_ms).sum();
     let report = Report {
@@ -66,6 +68,7 @@ pub async fn run(scenario: &Scenario, options: Options, mut progress: impl FnMut
         clones: sim.clones,
         toxic: sim.evolution.map_or((0, 0), |e| (e.toxic_total, e.toxic_deployed)),
         evolution: sim.evolution,
+        anchoring,
         forged_sent: sim.forged_sent,
         peak_memory_mib: report::peak_memory_mib(),
         wall_ms,

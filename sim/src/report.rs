@@ -114,6 +114,8 @@ pub struct Report {
     pub toxic: (u32, u32),
     /// The evolution proposals on the DAO (class D only).
     pub evolution: Option<crate::dao::EvolutionOutcome>,
+    /// The final checkpoint, anchored on the L2 (embedded chain).
+    pub anchoring: crate::dao::AnchorOutcome,
     /// Forged entries sent.
     pub forged_sent: u64,
     /// Peak resident memory of the process, MiB.
@@ -181,6 +183,7 @@ pub fn criteria(
     phases: &[PhaseReport],
     clones: (u32, u32),
     evolution: Option<crate::dao::EvolutionOutcome>,
+    anchoring: &crate::dao::AnchorOutcome,
 ) -> Vec<Criterion> {
     let e = evolution.unwrap_or_default();
     let c = |name: &str, value: String, target: &str, ok: bool| Criterion {
@@ -239,6 +242,26 @@ pub fn criteria(
             e.toxic_deployed == 0,
         ),
     ];
+    let a = anchoring;
+    criteria.push(c(
+        "final checkpoint anchored",
+        format!(
+            "{}: {}/{} co-signed, {} needed, {} distinct roots",
+            if a.anchored { "yes" } else { "no" },
+            a.signers,
+            a.voters,
+            a.required,
+            a.roots
+        ),
+        "yes",
+        a.anchored,
+    ));
+    criteria.push(c(
+        "entries proven against the anchored root",
+        format!("{}/{}", a.proofs_verified, a.proofs),
+        "all",
+        a.proofs > 0 && a.proofs_verified == a.proofs,
+    ));
     if evolution.is_some() {
         criteria.push(c(
             "good skills deployed by the DAO",
@@ -328,6 +351,10 @@ impl Report {
                 format!("{:.0} / {:.0}", m.gossip_entries_per_node, m.sync_entries_per_node),
             ),
             ("forged entries sent", self.forged_sent.to_string()),
+            (
+                "final checkpoint: vote, anchor and prove",
+                format!("{:.2} s", self.anchoring.wall_ms as f64 / 1000.0),
+            ),
         ];
         for (k, v) in rows {
             let _ = writeln!(s, "| {k} | {v} |");

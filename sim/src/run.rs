@@ -542,6 +542,28 @@ impl Sim {
         Ok(())
     }
 
+    /// Anchors the final checkpoint of the live honest nodes (`crate::dao::anchor_final`).
+    pub async fn anchor_final(&mut self) -> Result<crate::dao::AnchorOutcome, String> {
+        let registered: Vec<NodeId> = self.nodes.iter().map(|n| n.id).collect();
+        let voters = self
+            .nodes
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| !n.forger)
+            .filter_map(|(i, n)| n.live.as_ref().map(|l| (i, l.ledger.clone())))
+            .collect();
+        let epoch = ippoc_node::ledger::now_ms() / sim_cadence(self.nodes.len()).epoch_ms;
+        crate::dao::anchor_final(
+            self.options.seed,
+            &registered,
+            voters,
+            epoch,
+            ANCHOR_PROOFS,
+            &mut self.rng,
+        )
+        .await
+    }
+
     /// `count` transfers of 1 IPPC between random live solvent honest nodes of one group.
     fn transfer(&mut self, count: u32) -> Result<(), String> {
         let senders: Vec<usize> = (0..self.nodes.len())
@@ -737,6 +759,9 @@ impl Sim {
 
 /// The nodes' attestation, sync and epoch periods in a swarm of `n`.
 ///
+/// Entries proven against the final anchored checkpoint.
+const ANCHOR_PROOFS: u32 = 20;
+
 /// Every node's heartbeat reaches every other, so a swarm delivers
 /// 2n²/interval attestations a second; in production each node verifies its
 /// own n of them, here one machine verifies them all. The intervals grow with

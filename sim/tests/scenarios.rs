@@ -43,6 +43,13 @@ async fn check(name: &str) {
     } else {
         assert!(report.evolution.is_none());
     }
+    // Every scenario anchors its final checkpoint: one root, co-signed by
+    // every live honest node, and every sampled entry proves against it.
+    let a = report.anchoring;
+    assert!(a.anchored && a.roots == 1 && a.signers == a.voters, "{a:?}");
+    assert!(a.signers >= a.required, "{a:?}");
+    assert_eq!((a.proofs, a.proofs_verified), (20, 20), "{a:?}");
+    assert_eq!(json["anchoring"]["anchored"], true);
     let summary = std::fs::read_to_string(dir.path().join("summary.md")).unwrap();
     for (file, _) in ippoc_sim::report::PLOTS {
         let png = std::fs::read(dir.path().join(file)).unwrap();

@@ -24,9 +24,29 @@ pub struct GovTarget {
     /// The contracts' addresses (written by `ippoc gov deploy`).
     #[arg(long, env = "IPPOC_DAO", default_value = "dao.json")]
     dao: PathBuf,
-    /// Ethereum private key (hex) that signs, mode 0600.
+    /// Ethereum private key (hex) that signs, mode 0600 [default: the node's data/eth.key, if the data dir holds a node].
     #[arg(long, env = "IPPOC_ETH_KEY")]
     key_file: Option<PathBuf>,
+    /// The node's own key file, the default signer (filled in from the data dir, not an argument).
+    #[arg(skip)]
+    pub(super) node_key: Option<PathBuf>,
+}
+
+impl GovCommand {
+    /// The chain target of a command that has one.
+    pub(super) fn target_mut(&mut self) -> Option<&mut GovTarget> {
+        match self {
+            GovCommand::Key { .. } => None,
+            GovCommand::Deploy { target, .. }
+            | GovCommand::Stake { target, .. }
+            | GovCommand::Propose { target, .. }
+            | GovCommand::Vote { target, .. }
+            | GovCommand::Veto { target, .. }
+            | GovCommand::Queue { target, .. }
+            | GovCommand::Execute { target, .. }
+            | GovCommand::Status { target, .. } => Some(target),
+        }
+    }
 }
 
 /// `ippoc gov ...`
@@ -129,7 +149,10 @@ pub(super) fn load_key(target: &GovTarget) -> Result<PrivateKeySigner, Failure> 
     let path = target
         .key_file
         .as_deref()
-        .ok_or_else(|| usage("this command signs: give --key-file (or IPPOC_ETH_KEY)"))?;
+        .or(target.node_key.as_deref().filter(|p| p.exists()))
+        .ok_or_else(|| {
+            usage("this command signs: give --key-file (or IPPOC_ETH_KEY), or run it on a node's data dir (ippoc init makes the node's key)")
+        })?;
     crate::governance::read_eth_key(path).map_err(|e| match e {
         crate::error::NodeError::Refused(reason) => usage(reason),
         other => other.into(),

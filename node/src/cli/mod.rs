@@ -277,9 +277,20 @@ fn restore_default_sigpipe() {
     }
 }
 
-fn run(cli: Cli) -> Result<(), Failure> {
+fn run(mut cli: Cli) -> Result<(), Failure> {
     // Absolute, so that paths in messages and `status` mean the same from any directory.
     let data_dir = DataDir::new(std::path::absolute(&cli.data_dir).unwrap_or_else(|_| cli.data_dir.clone()));
+    // Commands that sign on the chain default to the node's own EVM key.
+    let target = match &mut cli.command {
+        Command::Gov { command } => command.target_mut(),
+        Command::Evolve {
+            command: evolve_cmds::EvolveCommand::Propose { target, .. },
+        } => Some(target),
+        _ => None,
+    };
+    if let Some(target) = target {
+        target.node_key = crate::identity::find_node(&data_dir).ok().map(|p| p.eth_key());
+    }
     match &cli.command {
         Command::Config {
             command: ConfigCommand::Default,
