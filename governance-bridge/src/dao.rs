@@ -219,6 +219,19 @@ pub struct ModuleEvent {
     pub deployed: bool,
 }
 
+/// A node the Anchor contract registered or deregistered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeEvent {
+    /// Block it happened in.
+    pub block: u64,
+    /// The node's EVM address.
+    pub address: Address,
+    /// Its IPPOC NodeID.
+    pub node_id: B256,
+    /// True for registered, false for deregistered.
+    pub registered: bool,
+}
+
 /// The DAO on one chain.
 #[derive(Debug)]
 pub struct Dao<C> {
@@ -594,6 +607,28 @@ impl<C: Chain> Dao<C> {
     }
 
     // ---- anchors ----------------------------------------------------------------
+
+    /// Node registrations and deregistrations in blocks `from_block..`, oldest first.
+    pub async fn node_events(&self, from_block: u64) -> Result<Vec<NodeEvent>, ChainError> {
+        let logs = self.chain.logs(self.addresses.anchor, from_block).await?;
+        let mut out = Vec::new();
+        for l in logs {
+            let (address, node_id, registered) = if let Ok(e) = Anchor::NodeRegistered::decode_log(&l.log) {
+                (e.data.node, e.data.nodeId, true)
+            } else if let Ok(e) = Anchor::NodeDeregistered::decode_log(&l.log) {
+                (e.data.node, e.data.nodeId, false)
+            } else {
+                continue;
+            };
+            out.push(NodeEvent {
+                block: l.block,
+                address,
+                node_id,
+                registered,
+            });
+        }
+        Ok(out)
+    }
 
     /// The EIP-191 digest a node signs to co-sign `root` for `epoch`,
     /// computed locally exactly as `Anchor.checkpointDigest` does.

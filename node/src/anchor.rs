@@ -4,20 +4,22 @@
 //! At the end of each epoch a node that follows the DAO records the chain
 //! heads it holds (the ledger keeps that snapshot), builds their Merkle tree
 //! (governance bridge `head_leaf`), co-signs the root with its EVM key and
-//! gossips the co-signature as an `AnchorVote`. Every node collects the votes;
-//! the first that holds co-signatures of the registered quorum for its own
+//! gossips the co-signature as an `AnchorVote`. Every node collects the votes
+//! of registered nodes (a vote counts only if its issuer's NodeID is
+//! registered in the Anchor contract under the EVM address that signed it, so
+//! nobody can fill the book with throwaway keys); the first that holds co-signatures of the registered quorum for its own
 //! root submits `Anchor.anchor`. Later, anyone holding the snapshot can prove
 //! that an entry is in the ledger the swarm anchored: the entry, the signed
 //! entries that link it to the anchored head of its chain, and the Merkle
 //! proof of that head.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use ippoc_economy::store::{Head, Ledger};
 use ippoc_economy::{NodeId, SignedEntry, SwarmId, TxId};
-use ippoc_governance_bridge::dao::{CheckpointSignature, recover_checkpoint_signer, sign_checkpoint};
+use ippoc_governance_bridge::dao::{CheckpointSignature, NodeEvent, recover_checkpoint_signer, sign_checkpoint};
 use ippoc_governance_bridge::merkle::head_leaf;
 use ippoc_governance_bridge::{Address, AnyChain, B256, Bytes, Chain, Dao, MerkleProof, MerkleTree, PrivateKeySigner};
 use serde::{Deserialize, Serialize};
@@ -69,6 +71,10 @@ struct EpochVotes {
 struct BookState {
     /// Chain id and Anchor address, once the watcher has read them.
     target: Option<(u64, Address)>,
+    /// The Anchor contract's registered nodes, as of the watcher's last read.
+    registry: BTreeMap<NodeId, Address>,
+    /// The first block the registry has not been read for.
+    registry_from: u64,
     epochs: BTreeMap<u64, EpochVotes>,
 }
 
@@ -86,7 +92,7 @@ pub struct Candidate {
     pub epoch: u64,
     /// This node's root.
     pub root: B256,
-    /// Co-signatures of that root heard so far (signers not yet checked against the registry).
+    /// Co-signatures of that root heard so far.
     pub signatures: Vec<CheckpointSignature>,
 }
 
@@ -126,13 +132,51 @@ impl AnchorBook {
         Self::prune(&mut state);
     }
 
-    /// Records a peer's vote if its signature recovers to its signer for
-    /// this chain and contract; `current` is the node's current epoch.
-    pub fn heard(&self, epoch: u64, root: B256, signer: Address, signature: &[u8], current: u64) -> Result<(), String> {
+    /// Applies registrations read from the chain up to block `to`.
+    pub fn apply_registry(&self, events: &[NodeEvent], to: u64) {
+        let mut state = self.lock();
+        for e in events {
+            let id = NodeId::from_bytes(e.node_id.0);
+            if e.registered {
+                state.registry.insert(id, e.address);
+            } else {
+                state.registry.remove(&id);
+            }
+        }
+        state.registry_from = to + 1;
+    }
+
+    /// The first block whose registrations have not been read.
+    pub fn registry_from(&self) -> u64 {
+        self.lock().registry_from
+    }
+
+    /// The EVM addresses of the registered nodes.
+    pub fn registered(&self) -> BTreeSet<Address> {
+        self.lock().registry.values().copied().collect()
+    }
+
+    /// Records the vote `issuer` gossiped if `signer` is the address the
+    /// Anchor contract registers for `issuer` and the signature recovers to
+    /// it for this chain and contract; `current` is the node's current epoch.
+    pub fn heard(
+        &self,
+        issuer: NodeId,
+        epoch: u64,
+        root: B256,
+        signer: Address,
+        signature: &[u8],
+        current: u64,
+    ) -> Result<(), String> {
         let mut state = self.lock();
         let Some((chain_id, anchor)) = state.target else {
             return Err("not yet following a chain".into());
         };
+        if state.registry.get(&issuer) != Some(&signer) {
+            return Err(format!(
+                "{signer} is not the address the Anchor contract registers for {issuer}"
+            ));
+        }
         if epoch > current || epoch + EPOCHS_KEPT <= current {
             return Err(format!("vote for epoch {epoch}, current is {current}"));
         }
@@ -227,9 +271,10 @@ impl Anchoring {
         Ok(Some((root, signature)))
     }
 
-    /// One round: for each epoch this node voted on, settle it if the chain
-    /// has a root, or submit it if the registered co-signatures of this
-    /// node's root reach the quorum. Returns the last error, if any.
+    /// One round: read new registrations; then for each epoch this node
+    /// voted on, settle it if the chain has a root, or submit it if the
+    /// registered co-signatures of this node's root reach the quorum.
+    /// Returns the last error, if any.
     pub async fn round(&self, dao: &Dao<AnyChain>, ledger: &Arc<Ledger>) -> Option<String> {
         if self.book.target().is_none() {
             match dao.chain().chain_id().await {
@@ -237,10 +282,13 @@ impl Anchoring {
                 Err(e) => return Some(e.to_string()),
             }
         }
+        if let Err(e) = self.read_registry(dao).await {
+            return Some(e);
+        }
         let mut error = None;
-        let mut registered: HashMap<Address, bool> = HashMap::new();
+        let registered = self.book.registered();
         for c in self.book.candidates() {
-            if let Err(e) = self.settle_or_submit(dao, ledger, &c, &mut registered).await {
+            if let Err(e) = self.settle_or_submit(dao, ledger, &c, &registered).await {
                 tracing::debug!(epoch = c.epoch, error = %e, "anchoring round");
                 error = Some(e);
             }
@@ -248,12 +296,30 @@ impl Anchoring {
         error
     }
 
+    /// Applies the Anchor contract's registrations up to the head read first.
+    async fn read_registry(&self, dao: &Dao<AnyChain>) -> Result<(), String> {
+        let from = self.book.registry_from();
+        let head = dao.chain().block_number().await.map_err(|e| e.to_string())?;
+        if head < from {
+            return Ok(());
+        }
+        let events: Vec<NodeEvent> = dao
+            .node_events(from)
+            .await
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .filter(|e| e.block <= head)
+            .collect();
+        self.book.apply_registry(&events, head);
+        Ok(())
+    }
+
     async fn settle_or_submit(
         &self,
         dao: &Dao<AnyChain>,
         ledger: &Arc<Ledger>,
         c: &Candidate,
-        registered: &mut HashMap<Address, bool>,
+        registered: &BTreeSet<Address>,
     ) -> Result<(), String> {
         match dao.root_of(c.epoch).await.map_err(|e| e.to_string())? {
             Some(root) if root == c.root => return self.anchored(ledger, c, false).await,
@@ -264,27 +330,21 @@ impl Anchoring {
             }
             None => {}
         }
-        let mut signatures = Vec::new();
-        for s in &c.signatures {
-            let ok = match registered.get(&s.signer) {
-                Some(&ok) => ok,
-                None => {
-                    let ok = dao.is_node(s.signer).await.map_err(|e| e.to_string())?;
-                    registered.insert(s.signer, ok);
-                    ok
-                }
-            };
-            if ok {
-                signatures.push(s.clone());
-            }
-        }
-        let required = dao.required_signers().await.map_err(|e| e.to_string())?;
-        if (signatures.len() as u64) < required {
+        let me = self.key.address();
+        if !registered.contains(&me) {
+            // Only a registered node may submit; another will, and the chain's
+            // root settles the epoch here too.
             return Ok(());
         }
-        let me = self.key.address();
-        if !dao.is_node(me).await.map_err(|e| e.to_string())? {
-            // Only a registered node may submit; another will.
+        // Registrations may have changed since a vote was heard.
+        let signatures: Vec<CheckpointSignature> = c
+            .signatures
+            .iter()
+            .filter(|s| registered.contains(&s.signer))
+            .cloned()
+            .collect();
+        let required = dao.required_signers().await.map_err(|e| e.to_string())?;
+        if (signatures.len() as u64) < required {
             return Ok(());
         }
         dao.anchor(&self.key, c.epoch, c.root, signatures)
@@ -499,37 +559,48 @@ mod tests {
         (l, txs)
     }
 
+    fn registration(i: u8, registered: bool) -> NodeEvent {
+        NodeEvent {
+            block: 1,
+            address: eth(i).address(),
+            node_id: B256::repeat_byte(i),
+            registered,
+        }
+    }
+
     #[test]
-    fn votes_count_only_when_the_signature_is_the_signers_for_this_chain() {
+    fn a_vote_counts_only_from_a_registered_node_signing_for_this_chain() {
         let book = AnchorBook::default();
         let anchor = Address::repeat_byte(0xaa);
         let root = B256::repeat_byte(1);
+        let node = |i: u8| NodeId::from_bytes([i; 32]);
         let sig = sign_checkpoint(&eth(1), 5, anchor, 10, root).unwrap();
-        assert!(
-            book.heard(10, root, eth(1).address(), &sig.signature, 10).is_err(),
-            "no target yet"
-        );
+        let hear = |issuer: u8, root: B256, signer: u8, signature: &[u8], current: u64| {
+            book.heard(node(issuer), 10, root, eth(signer).address(), signature, current)
+        };
+        assert!(hear(1, root, 1, &sig.signature, 10).is_err(), "no target yet");
         book.set_target(5, anchor);
-        book.heard(10, root, eth(1).address(), &sig.signature, 10).unwrap();
-        // Claimed by someone else, for another root, another chain or a far epoch: refused.
-        assert!(book.heard(10, root, eth(2).address(), &sig.signature, 10).is_err());
         assert!(
-            book.heard(10, B256::repeat_byte(2), eth(1).address(), &sig.signature, 10)
-                .is_err()
+            hear(1, root, 1, &sig.signature, 10).is_err(),
+            "node 1 is not registered yet"
         );
+        book.apply_registry(&[registration(1, true), registration(2, true)], 7);
+        assert_eq!(book.registry_from(), 8);
+        hear(1, root, 1, &sig.signature, 10).unwrap();
+        // Another node claiming the signature, a signer registered for
+        // another node, another root, chain or epoch, a cut signature: refused.
+        assert!(hear(2, root, 1, &sig.signature, 10).is_err());
+        assert!(hear(1, root, 2, &sig.signature, 10).is_err());
+        assert!(hear(1, B256::repeat_byte(2), 1, &sig.signature, 10).is_err());
         let other_chain = sign_checkpoint(&eth(2), 6, anchor, 10, root).unwrap();
-        assert!(
-            book.heard(10, root, eth(2).address(), &other_chain.signature, 10)
-                .is_err()
-        );
-        assert!(
-            book.heard(10, root, eth(1).address(), &sig.signature, 10 + EPOCHS_KEPT)
-                .is_err()
-        );
-        assert!(
-            book.heard(10, root, eth(1).address(), &sig.signature[..64], 10)
-                .is_err()
-        );
+        assert!(hear(2, root, 2, &other_chain.signature, 10).is_err());
+        assert!(hear(1, root, 1, &sig.signature, 10 + EPOCHS_KEPT).is_err());
+        assert!(hear(1, root, 1, &sig.signature[..64], 10).is_err());
+        // A deregistered node's votes stop counting.
+        book.apply_registry(&[registration(2, false)], 9);
+        let sig2 = sign_checkpoint(&eth(2), 5, anchor, 10, root).unwrap();
+        assert!(hear(2, root, 2, &sig2.signature, 10).is_err());
+        assert_eq!(book.registered(), BTreeSet::from([eth(1).address()]));
         // Only epochs this node voted on are candidates, with the votes for its own root.
         assert!(book.candidates().is_empty());
         book.cast(10, root, sign_checkpoint(&eth(3), 5, anchor, 10, root).unwrap());

@@ -821,7 +821,7 @@ impl Pump {
             } => {
                 if let Some(a) = &self.anchoring {
                     let signer = ippoc_governance_bridge::Address::from(signer);
-                    if let Err(e) = a.book.heard(epoch, root.into(), signer, &signature, self.epoch) {
+                    if let Err(e) = a.book.heard(issuer, epoch, root.into(), signer, &signature, self.epoch) {
                         tracing::debug!(issuer = %issuer, epoch, error = %e, "anchor vote not counted");
                     }
                 }
