@@ -177,3 +177,30 @@ fn adopted_tables_and_waiting_entries_survive_a_restart() {
     assert_eq!(b.head(&n[0].id).unwrap(), Some((0, entry.tx_id())));
     assert_eq!(b.state_root().unwrap(), a.state_root().unwrap());
 }
+
+#[test]
+fn an_entry_waiting_for_a_table_survives_the_rebuild_a_fork_causes() {
+    let (n, g) = swarm(3);
+    let dearer = g
+        .parameters
+        .with("metabolism.inference_base", 20 * ippc(1).base())
+        .unwrap();
+    let b = ledger(&g, &n[1]);
+    let waiting = charge_entry(&n[0], &g, 0, TxId::ZERO, 1, ippc(40));
+    let waiting_id = waiting.tx_id();
+    assert_eq!(
+        b.ledger.ingest(vec![waiting]).unwrap(),
+        vec![IngestOutcome::AwaitingParameters { version: 1 }]
+    );
+    // Node 2 equivocates at seq 0: the evidence makes the ledger rebuild its state.
+    let one = charge_entry(&n[2], &g, 0, TxId::ZERO, 0, ippc(30));
+    let mut other = one.body.clone();
+    other.memo = b"other".to_vec();
+    let other = other.sign(&n[2].key);
+    b.ledger.ingest(vec![one, other]).unwrap();
+    assert_eq!(b.ledger.fork_of(&n[2].id).unwrap(), Some(0));
+    assert_eq!(b.ledger.pending_count().unwrap(), 1, "still waiting after the rebuild");
+    b.ledger.adopt_parameters(1, dearer).unwrap();
+    assert_eq!(b.ledger.head(&n[0].id).unwrap(), Some((0, waiting_id)));
+    assert_books_balance(&b.ledger);
+}

@@ -362,19 +362,14 @@ impl Ledger {
         let prefix = keys::awaiting_prefix(version);
         let mut forked = false;
         for (k, v) in txn.range(&prefix, &keys::prefix_end(&prefix))? {
-            txn.del(k);
-            let count = self.pending_count_in(&txn)?;
-            txn.put(keys::meta("pending"), count.saturating_sub(1).to_be_bytes().to_vec());
-            let signed =
-                SignedEntry::from_bytes(&v).map_err(|e| LedgerError::Corrupt(format!("waiting entry: {e}")))?;
-            let entry = signed.verify_with(&mut ctx.keys.borrow_mut())?;
+            let entry = self.release(&ctx, &mut txn, k, &v)?;
             forked |= self.ingest_one(&ctx, &mut txn, entry)?.1;
         }
         let adopted = ctx.schedule.clone();
         self.update_mode_with(&mut txn, &table)?;
         txn.commit()?;
         *self.schedule.write().unwrap_or_else(|p| p.into_inner()) = adopted;
-        tracing::info!(version, "adopted a governed parameter table");
+        tracing::debug!(version, "adopted a governed parameter table");
         while forked {
             forked = self.rebuild_locked()?;
         }
@@ -550,36 +545,24 @@ impl Ledger {
             }),
             Ok(Processed::Duplicate) => Ok(IngestOutcome::Duplicate),
             Ok(Processed::Fork { actor, seq }) => Ok(IngestOutcome::Fork { actor, seq }),
-            Ok(Processed::AwaitParams { version }) => {
-                let key = keys::awaiting(version, &entry.tx_id());
-                if txn.get(&key)?.is_none() {
-                    let count = self.pending_count_in(txn)?;
-                    if count >= self.options.pending_entries_max {
-                        return Ok(IngestOutcome::Rejected(LedgerError::PendingFull(count).to_string()));
-                    }
-                    txn.put(keys::meta("pending"), (count + 1).to_be_bytes().to_vec());
-                    txn.put(key, entry.signed().to_bytes());
-                }
-                Ok(IngestOutcome::AwaitingParameters { version })
-            }
+            Ok(Processed::AwaitParams { version }) => self.hold(
+                txn,
+                keys::awaiting(version, &entry.tx_id()),
+                &entry,
+                IngestOutcome::AwaitingParameters { version },
+            ),
             Ok(Processed::Pending {
                 actor: awaited,
                 seq: awaited_seq,
-            }) => {
-                let key = keys::pending(&awaited, awaited_seq, &entry.tx_id());
-                if txn.get(&key)?.is_none() {
-                    let count = self.pending_count_in(txn)?;
-                    if count >= self.options.pending_entries_max {
-                        return Ok(IngestOutcome::Rejected(LedgerError::PendingFull(count).to_string()));
-                    }
-                    txn.put(keys::meta("pending"), (count + 1).to_be_bytes().to_vec());
-                    txn.put(key, entry.signed().to_bytes());
-                }
-                Ok(IngestOutcome::Pending {
+            }) => self.hold(
+                txn,
+                keys::pending(&awaited, awaited_seq, &entry.tx_id()),
+                &entry,
+                IngestOutcome::Pending {
                     actor: awaited,
                     seq: awaited_seq,
-                })
-            }
+                },
+            ),
             Err(e @ (LedgerError::Rule(_) | LedgerError::ActorForked { .. } | LedgerError::Verify(_))) => {
                 Ok(IngestOutcome::Rejected(e.to_string()))
             }
@@ -599,12 +582,7 @@ impl Ledger {
         while let Some((a, s)) = work.pop() {
             let prefix = keys::pending_prefix(&a, s);
             for (k, v) in txn.range(&prefix, &keys::prefix_end(&prefix))? {
-                txn.del(k);
-                let count = self.pending_count_in(txn)?;
-                txn.put(keys::meta("pending"), count.saturating_sub(1).to_be_bytes().to_vec());
-                let signed =
-                    SignedEntry::from_bytes(&v).map_err(|e| LedgerError::Corrupt(format!("pending entry: {e}")))?;
-                let entry = signed.verify_with(&mut ctx.keys.borrow_mut())?;
+                let entry = self.release(ctx, txn, k, &v)?;
                 let (ea, es) = (entry.body().actor, entry.body().seq);
                 match self.ingest_without_waking(ctx, txn, entry)? {
                     IngestOutcome::Applied | IngestOutcome::Bounced(_) => work.push((ea, es)),
@@ -614,6 +592,41 @@ impl Ledger {
             }
         }
         Ok(forked)
+    }
+
+    /// Keeps an entry that waits (for a predecessor or a parameter table)
+    /// under `key`, within the bound on waiting entries; `waiting` says what for.
+    fn hold(
+        &self,
+        txn: &mut Txn<'_>,
+        key: Vec<u8>,
+        entry: &VerifiedEntry,
+        waiting: IngestOutcome,
+    ) -> Result<IngestOutcome, LedgerError> {
+        if txn.get(&key)?.is_none() {
+            let count = self.pending_count_in(txn)?;
+            if count >= self.options.pending_entries_max {
+                return Ok(IngestOutcome::Rejected(LedgerError::PendingFull(count).to_string()));
+            }
+            txn.put(keys::meta("pending"), (count + 1).to_be_bytes().to_vec());
+            txn.put(key, entry.signed().to_bytes());
+        }
+        Ok(waiting)
+    }
+
+    /// Takes a held entry out of the waiting set, verified again.
+    fn release(
+        &self,
+        ctx: &Ctx<'_>,
+        txn: &mut Txn<'_>,
+        key: Vec<u8>,
+        bytes: &[u8],
+    ) -> Result<VerifiedEntry, LedgerError> {
+        txn.del(key);
+        let count = self.pending_count_in(txn)?;
+        txn.put(keys::meta("pending"), count.saturating_sub(1).to_be_bytes().to_vec());
+        let signed = SignedEntry::from_bytes(bytes).map_err(|e| LedgerError::Corrupt(format!("waiting entry: {e}")))?;
+        Ok(signed.verify_with(&mut ctx.keys.borrow_mut())?)
     }
 
     fn pending_count_in(&self, txn: &Txn<'_>) -> Result<u64, LedgerError> {

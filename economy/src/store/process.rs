@@ -124,12 +124,20 @@ pub fn head(txn: &Txn<'_>, actor: &NodeId) -> Result<Option<(u64, TxId)>, Ledger
         .map(|v| (u64_at(&v, 0), TxId(v[8..40].try_into().expect("32 bytes")))))
 }
 
-/// The parameter version of `actor`'s counted head.
-pub fn head_params(txn: &Txn<'_>, actor: &NodeId) -> Result<Option<u32>, LedgerError> {
-    Ok(txn.get(&keys::head(actor))?.and_then(|v| {
-        v.get(40..44)
-            .map(|b| u32::from_be_bytes(b.try_into().expect("4 bytes")))
-    }))
+/// `actor`'s counted head with the parameter version it names.
+fn head_with_params(txn: &Txn<'_>, actor: &NodeId) -> Result<Option<(u64, TxId, u32)>, LedgerError> {
+    txn.get(&keys::head(actor))?
+        .map(|v| {
+            let params = v
+                .get(40..44)
+                .ok_or_else(|| LedgerError::Corrupt("head record without its parameter version".into()))?;
+            Ok((
+                u64_at(&v, 0),
+                TxId(v[8..40].try_into().expect("32 bytes")),
+                u32::from_be_bytes(params.try_into().expect("4 bytes")),
+            ))
+        })
+        .transpose()
 }
 
 pub fn fork_of(txn: &Txn<'_>, actor: &NodeId) -> Result<Option<u64>, LedgerError> {
@@ -178,20 +186,19 @@ pub fn process(ctx: &Ctx<'_>, txn: &mut Txn<'_>, e: &VerifiedEntry, local: bool)
         }
     }
     if seq > 0 {
-        match head(txn, &actor)? {
-            Some((h, tx)) if h + 1 == seq && tx == body.prev => {}
+        match head_with_params(txn, &actor)? {
+            Some((h, tx, before)) if h + 1 == seq && tx == body.prev => {
+                if body.params < before {
+                    return Err(rules::RuleError::ParamsDecreased {
+                        before,
+                        found: body.params,
+                    }
+                    .into());
+                }
+            }
             _ => {
                 return Ok(Processed::Pending { actor, seq: seq - 1 });
             }
-        }
-        if let Some(before) = head_params(txn, &actor)?
-            && body.params < before
-        {
-            return Err(rules::RuleError::ParamsDecreased {
-                before,
-                found: body.params,
-            }
-            .into());
         }
     }
     for d in &body.deps {
