@@ -70,12 +70,16 @@ work_bounties = false
 # JSON-RPC endpoint of the chain the DAO lives on (an L2, or anvil for a
 # devnet). Empty: no governance, so no skill is ever deployed on this node.
 # Following the DAO needs the mesh: deployed skills are fetched from peers.
+# A node following the DAO prices its entries under the parameter tables
+# executed proposals set, and co-signs each epoch's checkpoint with its EVM
+# key data/eth.key (docs/anchoring.md); the DAO must register that address.
 rpc = ""
 # The DAO's contract addresses, as `ippoc gov deploy` writes them. A relative
 # path is taken from the data dir.
 dao = "dao.json"
 # Every this many milliseconds the node reads the DAO's new events (skills
-# deployed or revoked, parameters changed) and fetches missing skills.
+# deployed or revoked, parameters changed, nodes registered), fetches missing
+# skills and submits checkpoints that reached their quorum.
 poll_ms = 5000
 
 [daemon]
