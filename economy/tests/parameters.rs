@@ -204,3 +204,71 @@ fn an_entry_waiting_for_a_table_survives_the_rebuild_a_fork_causes() {
     assert_eq!(b.ledger.head(&n[0].id).unwrap(), Some((0, waiting_id)));
     assert_books_balance(&b.ledger);
 }
+
+#[test]
+fn an_entry_that_declares_entries_of_a_newer_table_cannot_price_itself_under_an_older_one() {
+    let (n, g) = swarm(2);
+    let dearer = g
+        .parameters
+        .with("metabolism.inference_base", 20 * ippc(1).base())
+        .unwrap();
+    let a = ledger(&g, &n[0]);
+    a.ledger.adopt_parameters(1, dearer.clone()).unwrap();
+    // Node 0, on table 1, pays node 1.
+    let paid = a.ledger.append(&n[0].key, pay(&n[1], ippc(100))).unwrap();
+    assert_eq!(paid.body().params, 1);
+    let dep = ippoc_economy::Dep {
+        actor: n[0].id,
+        seq: 0,
+        tx_id: paid.tx_id(),
+    };
+    let b = ledger(&g, &n[1]);
+    b.ledger.adopt_parameters(1, dearer).unwrap();
+    b.ledger.ingest(vec![paid.signed().clone()]).unwrap();
+    // Node 1 claims that credit but prices its charge under the genesis table: it bounces.
+    let charge = |params: u32, amount: Amount| {
+        let transfers = vec![Transfer {
+            from: AccountId::Wallet(n[1].id),
+            to: AccountId::MetabolismSink,
+            currency: Currency::Ippc,
+            amount,
+        }];
+        let mut body = raw_entry(
+            &n[1],
+            &g,
+            0,
+            TxId::ZERO,
+            Action::LlmInference { tokens: 1000 },
+            transfers,
+            vec![dep],
+        )
+        .body;
+        body.params = params;
+        body.sign(&n[1].key)
+    };
+    let cheap = b.ledger.ingest(vec![charge(0, ippc(30))]).unwrap();
+    assert!(
+        matches!(&cheap[0], IngestOutcome::Bounced(r) if r.contains("declares entries priced under table 1")),
+        "{cheap:?}"
+    );
+    assert_eq!(
+        wallet(&b.ledger, &n[1]),
+        ippc(1100).base() as i128,
+        "the bounced charge moved nothing"
+    );
+    // The same charge under table 1 (another node's view of the same seq) is a fork, so check on a fresh ledger.
+    let c = ledger(&g, &n[1]);
+    c.ledger
+        .adopt_parameters(
+            1,
+            g.parameters
+                .with("metabolism.inference_base", 20 * ippc(1).base())
+                .unwrap(),
+        )
+        .unwrap();
+    c.ledger.ingest(vec![paid.signed().clone()]).unwrap();
+    assert_eq!(
+        c.ledger.ingest(vec![charge(1, ippc(40))]).unwrap(),
+        vec![IngestOutcome::Applied]
+    );
+}

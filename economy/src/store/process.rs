@@ -283,6 +283,26 @@ fn claim_declared_credits(txn: &mut Txn<'_>, e: &VerifiedEntry) -> Result<(), Le
 fn dynamic_rules(txn: &Txn<'_>, e: &VerifiedEntry) -> Result<Option<String>, LedgerError> {
     let body = e.body();
     let actor = body.actor;
+    // An entry may not be priced under an older table than the entries it
+    // declares: an honest node has adopted every table its deps name (it
+    // could not have stored them otherwise), so only a node that prices
+    // itself cheaply on purpose breaks this. Judged like the other dynamic
+    // rules, so a rebuild after fork evidence judges it again.
+    let mut newest = 0;
+    for d in &body.deps {
+        if matches!(fork_of(txn, &d.actor)?, Some(f) if d.seq >= f) {
+            continue;
+        }
+        if let Some(bytes) = txn.get(&keys::entry(&d.actor, d.seq))? {
+            newest = newest.max(Record::decode(&bytes)?.entry.body.params);
+        }
+    }
+    if body.params < newest {
+        return Ok(Some(format!(
+            "priced under parameter table {}, but it declares entries priced under table {newest}",
+            body.params
+        )));
+    }
     match &body.action {
         Action::BountyPayout { escrow, .. } | Action::BountyRefund { escrow } => {
             let post = match txn.get(&keys::entry(&actor, escrow.seq))? {
