@@ -330,7 +330,15 @@ impl Watcher {
                         }
                         Err(e) => error = Some(e.to_string()),
                     },
-                    Err(e) => {
+                    Err(crate::skills::FetchError::Misbehaved(reason)) => {
+                        let reason = format!("module fetch: {reason}");
+                        tracing::warn!(event = "module_forged", module = %key, %peer, %reason, "a peer sent a forged module");
+                        if let Err(e) = self.client.ban(peer, reason.clone()).await {
+                            tracing::error!("could not ban {peer}: {e}");
+                        }
+                        error = Some(format!("peer {peer} {reason}"));
+                    }
+                    Err(crate::skills::FetchError::Unavailable(e)) => {
                         tracing::debug!(module = %key, error = %e, "module fetch failed");
                         error = Some(e);
                     }

@@ -283,27 +283,46 @@ impl SkillStore {
 }
 
 /// Asks `peer` for the module `hash`; only bytes that hash to it are returned.
-pub async fn fetch_from(client: &MeshClient, peer: PeerId, hash: &[u8; 32]) -> Result<Vec<u8>, String> {
+pub async fn fetch_from(client: &MeshClient, peer: PeerId, hash: &[u8; 32]) -> Result<Vec<u8>, FetchError> {
     use crate::sync::{SyncRequest, SyncResponse};
+    let unavailable = FetchError::Unavailable;
     let request = ippoc_economy::encoding::encode(&SyncRequest::Module(*hash));
-    let bytes = client.request(peer, request).await.map_err(|e| e.to_string())?;
+    let bytes = client
+        .request(peer, request)
+        .await
+        .map_err(|e| unavailable(e.to_string()))?;
     match ippoc_economy::encoding::decode::<SyncResponse>(&bytes) {
         Ok(SyncResponse::Module(Some(wasm))) if wasm.len() <= SKILL_BYTES_MAX => {
             if ModuleHash::of(&wasm).0 == *hash {
                 Ok(wasm)
             } else {
-                Err(format!(
-                    "peer {peer} sent a module that does not hash to {}",
+                Err(FetchError::Misbehaved(format!(
+                    "sent a module that does not hash to {}",
                     hash_hex(hash)
-                ))
+                )))
             }
         }
-        Ok(SyncResponse::Module(Some(_))) => Err(format!("peer {peer} sent a module over {SKILL_BYTES_MAX} bytes")),
-        Ok(SyncResponse::Module(None)) => Err(format!("peer {peer} does not hold {}", hash_hex(hash))),
-        Ok(SyncResponse::Error(e)) => Err(format!("peer {peer}: {e}")),
-        Ok(_) => Err(format!("peer {peer} answered something else")),
-        Err(e) => Err(format!("peer {peer}: undecodable answer: {e}")),
+        Ok(SyncResponse::Module(Some(_))) => Err(FetchError::Misbehaved(format!(
+            "sent a module over {SKILL_BYTES_MAX} bytes"
+        ))),
+        Ok(SyncResponse::Module(None)) => Err(unavailable(format!("peer {peer} does not hold {}", hash_hex(hash)))),
+        Ok(SyncResponse::Error(e)) => Err(unavailable(format!("peer {peer}: {e}"))),
+        Ok(_) => Err(unavailable(format!("peer {peer} answered something else"))),
+        Err(e) => Err(unavailable(format!("peer {peer}: undecodable answer: {e}"))),
     }
+}
+
+/// Why a module fetch failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FetchError {
+    /// The peer answered with bytes no honest node sends: an honest store
+    /// re-checks every module's hash on read, so wrong or oversized bytes are
+    /// the peer's doing.
+    #[error("{0}")]
+    Misbehaved(String),
+    /// The peer could not help: it lacks the module, is unreachable, or answered an error.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 /// `POST /v1/skills/run`: run a deployed skill.

@@ -350,3 +350,78 @@ async fn the_swarm_anchors_its_chain_heads_and_an_entry_proves_against_the_ancho
     assert!(!net.dao.verify_inclusion(proof.epoch, &forged).await.unwrap());
     net.stop().await;
 }
+
+/// Answers every sync request with a "module" that is not the one asked for.
+struct ForgedModules;
+
+impl ippoc_mesh::SyncResponder for ForgedModules {
+    fn respond(&self, _: &ippoc_mesh::PeerId, _: &[u8]) -> Vec<u8> {
+        ippoc_economy::encoding::encode(&ippoc_node::sync::SyncResponse::Module(Some(b"\0asm forged".to_vec())))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_answers_a_module_fetch_with_other_bytes_is_banned_and_nothing_is_kept() {
+    use ippoc_mesh::{Keypair, Mesh, MeshConfig, Topic, Transport, Verdict};
+    let net = Devnet::start(60_000).await;
+    let genesis = net.nodes[0].ledger.genesis().clone();
+
+    // A hostile peer, and a fourth node following the DAO whose only peer it is.
+    let mut config = MeshConfig::new(genesis.swarm_id().0, Transport::Memory);
+    let hostile_addr = ippoc_node::local::memory_addr();
+    config.listen = vec![hostile_addr.clone()];
+    let accept_all = Arc::new(|_: Topic, _: &[u8], _: &ippoc_mesh::PeerId| Verdict::Accept);
+    let hostile = Mesh::start(Keypair::generate_ed25519(), config, accept_all, Arc::new(ForgedModules)).unwrap();
+    let hostile_id = hostile.peer_id().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = LocalConfig::new(
+        dir.path(),
+        genesis,
+        SigningKey::from_bytes(&[99; 32]),
+        vec![hostile_addr],
+    );
+    c.sandbox = Some(net.sandbox.clone());
+    c.governance = Some(GovLink {
+        dao: Arc::new(Dao::at(AnyChain::Embedded(net.chain.clone()), net.dao.addresses())),
+        poll: Duration::from_millis(100),
+    });
+    let fourth = LocalNode::start(c).await.unwrap();
+    assert!(
+        ippoc_node::local::until(&[&fourth], WAIT, || fourth.view.get().peers.contains(&hostile_id)).await,
+        "the fourth node never connected to the hostile peer"
+    );
+
+    // The DAO deploys a skill only node 0 holds.
+    let good = SkillPackage::load(&examples().join("upper.toml")).unwrap();
+    net.nodes[0].skills.put(&good.wasm).unwrap();
+    let risk = skills::simulate(&net.sandbox, &good).risk_bps;
+    let id = net
+        .dao
+        .propose(
+            &net.node_eth[0],
+            &[net.dao.deploy_module(B256::from(good.hash), risk)],
+            "deploy upper",
+        )
+        .await
+        .unwrap();
+    net.pass(id).await;
+
+    // The fourth node asks its only peer, gets other bytes, bans it, keeps nothing.
+    assert!(
+        ippoc_node::local::until(&[&fourth], WAIT, || fourth
+            .view
+            .get()
+            .banned
+            .iter()
+            .any(|b| b.peer == hostile_id && b.reason.contains("does not hash to")))
+        .await,
+        "the peer that sent a forged module was not banned; view {:?}",
+        fourth.view.get().banned
+    );
+    assert!(!fourth.skills.has(&good.hash));
+    assert!(!fourth.gov.borrow().held.contains(&hash_hex(&good.hash)));
+    let err = fourth.run_skill(&good.hash, b"hi", &[]).unwrap_err().to_string();
+    assert!(err.contains("not fetched"), "{err}");
+    fourth.stop().await;
+    net.stop().await;
+}
