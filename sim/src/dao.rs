@@ -83,6 +83,25 @@ fn e(err: impl std::fmt::Display) -> String {
     format!("DAO: {err}")
 }
 
+/// Runs `work` on a thread of its own with a single-threaded runtime: the
+/// embedded EVM executes inside its async calls, and on the simulation's
+/// workers it would stall the nodes' tasks for as long as each call runs.
+pub async fn off_workers<T, F>(work: impl FnOnce() -> F + Send + 'static) -> Result<T, String>
+where
+    T: Send + 'static,
+    F: std::future::Future<Output = Result<T, String>>,
+{
+    tokio::task::spawn_blocking(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(e)?
+            .block_on(work())
+    })
+    .await
+    .map_err(e)?
+}
+
 /// Run the candidates through a freshly deployed DAO.
 pub async fn evolve(seed: u64, candidates: &[Candidate]) -> Result<EvolutionOutcome, String> {
     let deployer = key(seed, "deployer", 0)?;
@@ -185,7 +204,7 @@ pub async fn anchor_final(
     voters: Vec<(usize, Arc<Ledger>)>,
     epoch: u64,
     samples: u32,
-    rng: &mut impl Rng,
+    mut rng: impl Rng,
 ) -> Result<AnchorOutcome, String> {
     let deployer = key(seed, "deployer", 0)?;
     let vetoer = key(seed, "vetoer", 0)?;
@@ -208,22 +227,16 @@ pub async fn anchor_final(
     let anchor = dao.addresses().anchor;
     let started = std::time::Instant::now();
 
-    // Each voter's vote, as its daemon would cast it (revm and sled are
-    // synchronous: off the async workers).
-    let keys: Vec<(usize, Arc<Ledger>, PrivateKeySigner)> =
-        voters.into_iter().map(|(i, l)| (i, l, eth[i].clone())).collect();
-    let votes = tokio::task::spawn_blocking(move || {
-        keys.into_iter()
-            .map(|(i, ledger, k)| {
-                let a = Anchoring::new(k);
-                a.book.set_target(chain_id, anchor);
-                a.vote(&ledger, epoch)
-                    .map(|v| v.map(|(root, sig)| (i, ledger, root, sig)))
-            })
-            .collect::<Result<Vec<_>, String>>()
-    })
-    .await
-    .map_err(e)??;
+    // Each voter's vote, as its daemon would cast it.
+    let votes = voters
+        .into_iter()
+        .map(|(i, ledger)| {
+            let a = Anchoring::new(eth[i].clone());
+            a.book.set_target(chain_id, anchor);
+            a.vote(&ledger, epoch)
+                .map(|v| v.map(|(root, sig)| (i, ledger, root, sig)))
+        })
+        .collect::<Result<Vec<_>, String>>()?;
     let mut by_root: BTreeMap<B256, Vec<(usize, Arc<Ledger>, ippoc_governance_bridge::dao::CheckpointSignature)>> =
         BTreeMap::new();
     for (i, ledger, root, sig) in votes.into_iter().flatten() {

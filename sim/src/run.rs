@@ -537,7 +537,9 @@ impl Sim {
         for (_, module) in TOXIC {
             candidates.push(simulate(module, true)?);
         }
-        let outcome = crate::dao::evolve(self.options.seed, &candidates).await?;
+        let seed = self.options.seed;
+        let outcome =
+            crate::dao::off_workers(move || async move { crate::dao::evolve(seed, &candidates).await }).await?;
         self.evolution = Some(self.evolution.unwrap_or_default().merge(outcome));
         Ok(())
     }
@@ -553,14 +555,10 @@ impl Sim {
             .filter_map(|(i, n)| n.live.as_ref().map(|l| (i, l.ledger.clone())))
             .collect();
         let epoch = ippoc_node::ledger::now_ms() / sim_cadence(self.nodes.len()).epoch_ms;
-        crate::dao::anchor_final(
-            self.options.seed,
-            &registered,
-            voters,
-            epoch,
-            ANCHOR_PROOFS,
-            &mut self.rng,
-        )
+        let (seed, rng) = (self.options.seed, StdRng::seed_from_u64(self.rng.random()));
+        crate::dao::off_workers(move || async move {
+            crate::dao::anchor_final(seed, &registered, voters, epoch, ANCHOR_PROOFS, rng).await
+        })
         .await
     }
 
