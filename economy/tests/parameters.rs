@@ -19,6 +19,14 @@ fn inference(tokens: u64) -> Draft {
     )
 }
 
+/// The genesis table with inference twenty times dearer: the DAO's change
+/// these tests adopt as table 1.
+fn dearer(g: &ippoc_economy::genesis::Genesis) -> ippoc_economy::params::Parameters {
+    g.parameters
+        .with("metabolism.inference_base", 20 * ippc(1).base())
+        .unwrap()
+}
+
 /// A hand-made inference charge of `amount` naming table `params`.
 fn charge_entry(
     by: &Node,
@@ -53,10 +61,7 @@ fn a_new_table_prices_the_owners_entries_and_a_peer_waits_for_it_before_judging(
     let (n, g) = swarm(2);
     let a = ledger(&g, &n[0]);
     let b = ledger(&g, &n[1]);
-    let dearer = g
-        .parameters
-        .with("metabolism.inference_base", 20 * ippc(1).base())
-        .unwrap();
+    let dearer = dearer(&g);
 
     assert_eq!(a.ledger.parameters(), (0, g.parameters.clone()));
     assert!(a.ledger.adopt_parameters(1, dearer.clone()).unwrap());
@@ -91,10 +96,7 @@ fn a_new_table_prices_the_owners_entries_and_a_peer_waits_for_it_before_judging(
 fn charges_are_checked_against_the_table_the_entry_names() {
     let (n, g) = swarm(2);
     let b = ledger(&g, &n[1]);
-    let dearer = g
-        .parameters
-        .with("metabolism.inference_base", 20 * ippc(1).base())
-        .unwrap();
+    let dearer = dearer(&g);
     b.ledger.adopt_parameters(1, dearer).unwrap();
 
     // Naming table 1 but paying the genesis price: rejected.
@@ -147,10 +149,7 @@ fn tables_are_adopted_in_order_and_a_conflicting_table_is_refused() {
 #[test]
 fn adopted_tables_and_waiting_entries_survive_a_restart() {
     let (n, g) = swarm(2);
-    let dearer = g
-        .parameters
-        .with("metabolism.inference_base", 20 * ippc(1).base())
-        .unwrap();
+    let dearer = dearer(&g);
     let a = ledger(&g, &n[0]);
     a.ledger.adopt_parameters(1, dearer.clone()).unwrap();
     let entry = a.ledger.append(&n[0].key, inference(10)).unwrap();
@@ -181,10 +180,7 @@ fn adopted_tables_and_waiting_entries_survive_a_restart() {
 #[test]
 fn an_entry_waiting_for_a_table_survives_the_rebuild_a_fork_causes() {
     let (n, g) = swarm(3);
-    let dearer = g
-        .parameters
-        .with("metabolism.inference_base", 20 * ippc(1).base())
-        .unwrap();
+    let dearer = dearer(&g);
     let b = ledger(&g, &n[1]);
     let waiting = charge_entry(&n[0], &g, 0, TxId::ZERO, 1, ippc(40));
     let waiting_id = waiting.tx_id();
@@ -208,10 +204,7 @@ fn an_entry_waiting_for_a_table_survives_the_rebuild_a_fork_causes() {
 #[test]
 fn an_entry_that_declares_entries_of_a_newer_table_cannot_price_itself_under_an_older_one() {
     let (n, g) = swarm(2);
-    let dearer = g
-        .parameters
-        .with("metabolism.inference_base", 20 * ippc(1).base())
-        .unwrap();
+    let dearer = dearer(&g);
     let a = ledger(&g, &n[0]);
     a.ledger.adopt_parameters(1, dearer.clone()).unwrap();
     // Node 0, on table 1, pays node 1.
@@ -223,7 +216,7 @@ fn an_entry_that_declares_entries_of_a_newer_table_cannot_price_itself_under_an_
         tx_id: paid.tx_id(),
     };
     let b = ledger(&g, &n[1]);
-    b.ledger.adopt_parameters(1, dearer).unwrap();
+    b.ledger.adopt_parameters(1, dearer.clone()).unwrap();
     b.ledger.ingest(vec![paid.signed().clone()]).unwrap();
     // Node 1 claims that credit but prices its charge under the genesis table: it bounces.
     let charge = |params: u32, amount: Amount| {
@@ -258,14 +251,7 @@ fn an_entry_that_declares_entries_of_a_newer_table_cannot_price_itself_under_an_
     );
     // The same charge under table 1 (another node's view of the same seq) is a fork, so check on a fresh ledger.
     let c = ledger(&g, &n[1]);
-    c.ledger
-        .adopt_parameters(
-            1,
-            g.parameters
-                .with("metabolism.inference_base", 20 * ippc(1).base())
-                .unwrap(),
-        )
-        .unwrap();
+    c.ledger.adopt_parameters(1, dearer).unwrap();
     c.ledger.ingest(vec![paid.signed().clone()]).unwrap();
     assert_eq!(
         c.ledger.ingest(vec![charge(1, ippc(40))]).unwrap(),
