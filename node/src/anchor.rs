@@ -227,6 +227,14 @@ impl AnchorBook {
     }
 }
 
+/// Where epoch `epoch`'s heads are cut: its end. The root of an epoch
+/// covers every entry timestamped before the epoch ended, whenever it
+/// arrived; the swarm votes on it one epoch later, so that the entries have
+/// that long to reach every node (docs/anchoring.md).
+pub fn cut_ms(epoch: u64, epoch_ms: u64) -> u64 {
+    epoch.saturating_add(1).saturating_mul(epoch_ms)
+}
+
 /// A node's part in anchoring: its EVM key and the vote book.
 #[derive(Debug, Clone)]
 pub struct Anchoring {
@@ -245,15 +253,23 @@ impl Anchoring {
         }
     }
 
-    /// Records the heads of `ledger` for `epoch` and co-signs their root.
-    /// `None` when there is nothing to vote on yet: no chain target read, or
-    /// no chains. The first snapshot of an epoch stands (after a restart the
-    /// vote is cast again on the same heads).
-    pub fn vote(&self, ledger: &Ledger, epoch: u64) -> Result<Option<(B256, CheckpointSignature)>, String> {
+    /// Records the heads of `ledger` for `epoch` (every chain cut at the
+    /// epoch's end, [`cut_ms`]) and co-signs their root. `None` when there is
+    /// nothing to vote on yet: no chain target read, or no chains. The first
+    /// snapshot of an epoch stands (after a restart the vote is cast again on
+    /// the same heads).
+    pub fn vote(
+        &self,
+        ledger: &Ledger,
+        epoch: u64,
+        epoch_ms: u64,
+    ) -> Result<Option<(B256, CheckpointSignature)>, String> {
         let Some((chain_id, anchor)) = self.book.target() else {
             return Ok(None);
         };
-        let heads = ledger.current_heads().map_err(|e| e.to_string())?;
+        let heads = ledger
+            .heads_before(cut_ms(epoch, epoch_ms))
+            .map_err(|e| e.to_string())?;
         if heads.is_empty() {
             return Ok(None);
         }
@@ -612,13 +628,48 @@ mod tests {
     }
 
     #[test]
+    fn nodes_holding_different_tips_agree_on_the_root_of_an_ended_epoch() {
+        let dir = tempfile::tempdir().unwrap();
+        let (owner, _) = ledger(&dir, 4);
+        let other_dir = tempfile::tempdir().unwrap();
+        let other = Ledger::open(
+            &other_dir.path().join("l"),
+            owner.genesis().clone(),
+            NodeId::from_bytes(SigningKey::from_bytes(&[2; 32]).verifying_key().to_bytes()),
+            LedgerOptions::default(),
+        )
+        .unwrap();
+        let held: Vec<_> = owner.range(&owner.owner(), 0, 4).map(|r| r.unwrap().0).collect();
+        other.ingest(held).unwrap();
+        // The owner goes on paying after epoch 7 (1 s epochs) ended; the other has not heard yet.
+        ledger_append(&owner, 8_000);
+        ledger_append(&owner, 10_500);
+        let (a, b) = (Anchoring::new(eth(1)), Anchoring::new(eth(2)));
+        for x in [&a, &b] {
+            x.book.set_target(5, Address::repeat_byte(0xaa));
+        }
+        let root = |x: &Anchoring, l: &Ledger, epoch| x.vote(l, epoch, 1_000).unwrap().unwrap().0;
+        assert_eq!(
+            root(&a, &owner, 7),
+            root(&b, &other, 7),
+            "both cut epoch 7 at the fourth payment"
+        );
+        assert_eq!(owner.snapshot(7).unwrap().unwrap().heads[0].seq, 3);
+        assert_ne!(
+            root(&a, &owner, 10),
+            root(&b, &other, 10),
+            "the payment of epoch 10 is only in the owner's cut"
+        );
+    }
+
+    #[test]
     fn a_proof_links_the_entry_to_the_anchored_head_and_any_tampering_fails() {
         let dir = tempfile::tempdir().unwrap();
         let (l, txs) = ledger(&dir, 4);
         let a = Anchoring::new(eth(1));
-        assert!(a.vote(&l, 7).unwrap().is_none(), "no target, no vote");
+        assert!(a.vote(&l, 7, 1_000).unwrap().is_none(), "no target, no vote");
         a.book.set_target(5, Address::repeat_byte(0xaa));
-        let (root, _) = a.vote(&l, 7).unwrap().unwrap();
+        let (root, _) = a.vote(&l, 7, 1_000).unwrap().unwrap();
 
         // Not anchored yet: only an explicit epoch gives a proof.
         assert!(prove(&l, &txs[1], None).is_err());
@@ -631,7 +682,7 @@ mod tests {
         assert_eq!(prove(&l, &txs[1], None).unwrap(), proof);
 
         // An entry after the snapshot is not in it.
-        let late = ledger_append(&l);
+        let late = ledger_append(&l, 1);
         assert!(
             prove(&l, &late, Some(7))
                 .unwrap_err()
@@ -659,7 +710,7 @@ mod tests {
         assert!(bad.check().unwrap_err().contains("swarm"));
     }
 
-    fn ledger_append(l: &Ledger) -> TxId {
+    fn ledger_append(l: &Ledger, timestamp_ms: u64) -> TxId {
         let key = SigningKey::from_bytes(&[1; 32]);
         let to = NodeId::from_bytes(SigningKey::from_bytes(&[2; 32]).verifying_key().to_bytes());
         let draft = Draft::new(
@@ -668,7 +719,7 @@ mod tests {
                 currency: Currency::Ippc,
                 amount: Amount::from_base(1_000),
             },
-            1,
+            timestamp_ms,
         );
         l.append(&key, draft).unwrap().tx_id()
     }

@@ -60,7 +60,9 @@ attest_interval_ms = 10000
 # connected peer, in turn (it also syncs whenever a peer connects).
 sync_interval_ms = 30000
 # Length of a checkpoint epoch: at each epoch boundary the node gossips a
-# checkpoint vote with its state root.
+# checkpoint vote with its state root and, following the DAO, co-signs the
+# chain heads of the epoch before (an entry is provable on the L2 one to two
+# epochs after it was made).
 epoch_ms = 600000
 # Take paid work from the bounty board even when solvent. A node in Worker
 # Mode always takes it: that is how it earns its way back.

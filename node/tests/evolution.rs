@@ -316,14 +316,46 @@ async fn the_swarm_anchors_its_chain_heads_and_an_entry_proves_against_the_ancho
     let tx = payer.transfer(payee.id, Amount::from_base(5 * IPPC)).unwrap();
     let all: Vec<&LocalNode> = net.nodes.iter().collect();
 
-    // Once the transfer has reached every node, the next epoch's votes agree:
-    // the three co-signatures (the registered quorum) are submitted on chain,
-    // and every node marks its snapshot anchored.
+    // The swarm never goes quiet: nodes 0 and 2 keep paying (one payment per
+    // change the nodes see, at most one per 20 ms), so at any moment the
+    // three hold different tips. The votes still agree, since each is on
+    // the chains cut at the end of an epoch: the three co-signatures (the
+    // registered quorum) are submitted on chain and every node marks its
+    // snapshot anchored.
+    let last = std::cell::Cell::new(std::time::Instant::now());
+    let payments = std::cell::Cell::new(0u32);
+    let busy = || {
+        if last.get().elapsed() >= Duration::from_millis(20) {
+            let (from, to) = if payments.get().is_multiple_of(2) {
+                (0, 1)
+            } else {
+                (2, 0)
+            };
+            net.nodes[from]
+                .transfer(net.nodes[to].id, Amount::from_base(1_000))
+                .unwrap();
+            payments.set(payments.get() + 1);
+            last.set(std::time::Instant::now());
+        }
+    };
     assert!(
-        ippoc_node::local::until(&all, WAIT, || all.iter().all(|n| prove(&n.ledger, &tx, None).is_ok())).await,
+        ippoc_node::local::until(&all, WAIT, || {
+            busy();
+            all.iter().all(|n| prove(&n.ledger, &tx, None).is_ok())
+        })
+        .await,
         "no anchored epoch includes the transfer; anchor_vote/checkpoint_anchored in the log tell why"
     );
     let proof = prove(&net.nodes[2].ledger, &tx, None).unwrap();
+    // It was anchored while busy: the payer's chain had grown past its anchored head.
+    let snapshot = net.nodes[2].ledger.snapshot(proof.epoch).unwrap().unwrap();
+    let anchored = snapshot.heads.iter().find(|h| h.actor == payer.id).unwrap().seq;
+    let now = payer.ledger.head(&payer.id).unwrap().unwrap().0;
+    assert!(
+        anchored < now,
+        "{} payments, none by node 0 after the anchored cut",
+        payments.get()
+    );
     let proven = proof.check().unwrap();
     assert_eq!((proven.tx_id, proven.actor, proven.seq), (tx, payer.id, 0));
     assert_eq!(

@@ -197,12 +197,13 @@ pub struct AnchorOutcome {
 }
 
 /// Anchors the final checkpoint: `registered` are every node of the swarm
-/// (index, NodeID), `voters` the live honest ones with their ledgers.
+/// (index, NodeID), `voters` the live honest ones with their ledgers, voting
+/// on `epoch` of `epoch_ms`.
 pub async fn anchor_final(
     seed: u64,
     registered: &[NodeId],
     voters: Vec<(usize, Arc<Ledger>)>,
-    epoch: u64,
+    (epoch, epoch_ms): (u64, u64),
     samples: u32,
     mut rng: impl Rng,
 ) -> Result<AnchorOutcome, String> {
@@ -233,7 +234,7 @@ pub async fn anchor_final(
         .map(|(i, ledger)| {
             let a = Anchoring::new(eth[i].clone());
             a.book.set_target(chain_id, anchor);
-            a.vote(&ledger, epoch)
+            a.vote(&ledger, epoch, epoch_ms)
                 .map(|v| v.map(|(root, sig)| (i, ledger, root, sig)))
         })
         .collect::<Result<Vec<_>, String>>()?;

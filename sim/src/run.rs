@@ -554,10 +554,14 @@ impl Sim {
             .filter(|(_, n)| !n.forger)
             .filter_map(|(i, n)| n.live.as_ref().map(|l| (i, l.ledger.clone())))
             .collect();
-        let epoch = ippoc_node::ledger::now_ms() / sim_cadence(self.nodes.len()).epoch_ms;
+        // The current epoch: it ends after every entry of the settled swarm,
+        // so its cut covers them all, and the run need not wait out the
+        // epoch of grace the daemons leave for entries still in flight.
+        let epoch_ms = sim_cadence(self.nodes.len()).epoch_ms;
+        let at = (ippoc_node::ledger::now_ms() / epoch_ms, epoch_ms);
         let (seed, rng) = (self.options.seed, StdRng::seed_from_u64(self.rng.random()));
         crate::dao::off_workers(move || async move {
-            crate::dao::anchor_final(seed, &registered, voters, epoch, ANCHOR_PROOFS, rng).await
+            crate::dao::anchor_final(seed, &registered, voters, at, ANCHOR_PROOFS, rng).await
         })
         .await
     }

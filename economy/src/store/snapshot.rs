@@ -7,6 +7,7 @@
 use bincode::{Decode, Encode};
 use serde::{Deserialize, Serialize};
 
+use super::process::Record;
 use super::txn::Txn;
 use super::{Ledger, LedgerError, keys};
 use crate::encoding;
@@ -38,13 +39,38 @@ pub struct HeadsSnapshot {
 }
 
 impl Ledger {
-    /// The current counted heads as a snapshot-to-be.
-    pub fn current_heads(&self) -> Result<Vec<Head>, LedgerError> {
-        Ok(self
-            .heads()?
-            .into_iter()
-            .map(|(actor, seq, tx_id)| Head { actor, seq, tx_id })
-            .collect())
+    /// Every counted chain cut at `cut_ms`: its last entry timestamped
+    /// before the cut, counting back from its head. A chain with no such
+    /// entry is left out.
+    ///
+    /// Why a cut and not the heads as they are: nodes vote at slightly
+    /// different moments and entries keep arriving, so the heads at each
+    /// node's moment differ whenever the swarm is busy. Entries made before
+    /// the cut reach every node within the grace the caller leaves after it,
+    /// so nodes agree on the cut heads while the chains keep growing.
+    pub fn heads_before(&self, cut_ms: u64) -> Result<Vec<Head>, LedgerError> {
+        // Under the write lock: a fork rebuild cannot take entries away mid-walk.
+        let _guard = self.write.lock().unwrap_or_else(|p| p.into_inner());
+        let mut out = Vec::new();
+        for (actor, head, _) in self.heads()? {
+            // Only the entries made since the cut are read.
+            for item in self
+                .tree
+                .range(keys::entry(&actor, 0)..=keys::entry(&actor, head))
+                .rev()
+            {
+                let record = Record::decode(&item?.1)?;
+                if record.entry.body.timestamp_ms < cut_ms {
+                    out.push(Head {
+                        actor,
+                        seq: record.entry.body.seq,
+                        tx_id: record.tx_id,
+                    });
+                    break;
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// Records the heads this node voted on for `epoch` (the first record of
@@ -128,6 +154,75 @@ mod tests {
             seq: u64::from(b),
             tx_id: TxId([b; 32]),
         }
+    }
+
+    #[test]
+    fn a_cut_takes_each_chain_at_its_last_entry_before_it_whatever_came_after() {
+        use crate::store::{Draft, Intent};
+        use ed25519_dalek::SigningKey;
+        let keys: Vec<SigningKey> = (1..=2u8).map(|i| SigningKey::from_bytes(&[i; 32])).collect();
+        let ids: Vec<NodeId> = keys
+            .iter()
+            .map(|k| NodeId::from_bytes(k.verifying_key().to_bytes()))
+            .collect();
+        let genesis = Genesis::new(
+            "cut",
+            1,
+            &ids,
+            crate::Amount::from_base(1_000_000_000),
+            crate::Amount::from_base(1),
+        );
+        let open = |dir: &tempfile::TempDir| {
+            Ledger::open(&dir.path().join("l"), genesis.clone(), ids[1], LedgerOptions::default()).unwrap()
+        };
+        let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let (a, b) = (open(&dir_a), open(&dir_b));
+        // Node 0 pays at t = 10, 20 and 30 ms; A holds all three, B only the first two.
+        let owner_dir = tempfile::tempdir().unwrap();
+        let owner = Ledger::open(
+            &owner_dir.path().join("l"),
+            genesis.clone(),
+            ids[0],
+            LedgerOptions::default(),
+        )
+        .unwrap();
+        let signed: Vec<_> = [10, 20, 30]
+            .into_iter()
+            .map(|t| {
+                let pay = Intent::Transfer {
+                    to: ids[1],
+                    currency: crate::Currency::Ippc,
+                    amount: crate::Amount::from_base(1_000),
+                };
+                owner.append(&keys[0], Draft::new(pay, t)).unwrap().signed().clone()
+            })
+            .collect();
+        a.ingest(signed.clone()).unwrap();
+        b.ingest(signed[..2].to_vec()).unwrap();
+
+        let head = |seq: usize| Head {
+            actor: ids[0],
+            seq: seq as u64,
+            tx_id: signed[seq].tx_id(),
+        };
+        assert_eq!(
+            a.heads_before(5).unwrap(),
+            vec![],
+            "a chain begun after the cut is left out"
+        );
+        assert_eq!(a.heads_before(20).unwrap(), vec![head(0)], "the cut is strict");
+        assert_eq!(a.heads_before(25).unwrap(), vec![head(1)]);
+        assert_eq!(
+            b.heads_before(25).unwrap(),
+            a.heads_before(25).unwrap(),
+            "the lagging node agrees"
+        );
+        assert_eq!(a.heads_before(31).unwrap(), vec![head(2)]);
+        assert_eq!(
+            b.heads_before(31).unwrap(),
+            vec![head(1)],
+            "past what it holds, it cannot"
+        );
     }
 
     #[test]

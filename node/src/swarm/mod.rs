@@ -677,7 +677,11 @@ impl Pump {
             if self.publish(Topic::Attestations, claim).await {
                 tracing::info!(event = "checkpoint_vote", epoch = ended, root = %hex::encode(state_root), "checkpoint vote");
             }
-            self.anchor_vote(ended).await;
+            // The heads of an epoch are voted one epoch after it ended: its
+            // entries have had that long to reach every node.
+            if let Some(covered) = ended.checked_sub(1) {
+                self.anchor_vote(covered).await;
+            }
             self.epoch = epoch;
         }
         // Sync rounds store forks without telling the pump which; look here too.
@@ -686,13 +690,14 @@ impl Pump {
         self.publish_offers(true).await;
     }
 
-    /// Records the heads of the epoch that ended, co-signs their Merkle root
-    /// for the L2 and gossips the co-signature.
-    async fn anchor_vote(&mut self, ended: u64) {
+    /// Records the heads of `epoch` (cut at its end), co-signs their Merkle
+    /// root for the L2 and gossips the co-signature.
+    async fn anchor_vote(&mut self, epoch: u64) {
         let Some(anchoring) = self.anchoring.clone() else {
             return;
         };
-        let vote = blocking(&self.ledger, move |l| anchoring.vote(l, ended)).await;
+        let epoch_ms = self.cadence.epoch_ms.max(1);
+        let vote = blocking(&self.ledger, move |l| anchoring.vote(l, epoch, epoch_ms)).await;
         match vote {
             Some(Ok(Some((root, sig)))) => {
                 let Ok(signature) = <[u8; 65]>::try_from(sig.signature.as_ref()) else {
@@ -700,17 +705,17 @@ impl Pump {
                     return;
                 };
                 let claim = Claim::AnchorVote {
-                    epoch: ended,
+                    epoch,
                     root: root.0,
                     signer: sig.signer.into_array(),
                     signature,
                 };
                 if self.publish(Topic::Attestations, claim).await {
-                    tracing::info!(event = "anchor_vote", epoch = ended, %root, signer = %sig.signer, "co-signed the heads root");
+                    tracing::info!(event = "anchor_vote", epoch, %root, signer = %sig.signer, "co-signed the heads root");
                 }
             }
             Some(Ok(None)) | None => {}
-            Some(Err(e)) => tracing::warn!(epoch = ended, error = %e, "cannot cast the anchor vote"),
+            Some(Err(e)) => tracing::warn!(epoch, error = %e, "cannot cast the anchor vote"),
         }
     }
 
