@@ -159,49 +159,36 @@ mod tests {
     #[test]
     fn a_cut_takes_each_chain_at_its_last_entry_before_it_whatever_came_after() {
         use crate::store::{Draft, Intent};
-        use ed25519_dalek::SigningKey;
-        let keys: Vec<SigningKey> = (1..=2u8).map(|i| SigningKey::from_bytes(&[i; 32])).collect();
-        let ids: Vec<NodeId> = keys
-            .iter()
-            .map(|k| NodeId::from_bytes(k.verifying_key().to_bytes()))
-            .collect();
+        let key = ed25519_dalek::SigningKey::from_bytes(&[1; 32]);
+        let (payer, payee) = (
+            NodeId::from_bytes(key.verifying_key().to_bytes()),
+            NodeId::from_bytes([7; 32]),
+        );
         let genesis = Genesis::new(
             "cut",
             1,
-            &ids,
-            crate::Amount::from_base(1_000_000_000),
+            &[payer, payee],
+            crate::Amount::from_base(1_000_000),
             crate::Amount::from_base(1),
         );
-        let open = |dir: &tempfile::TempDir| {
-            Ledger::open(&dir.path().join("l"), genesis.clone(), ids[1], LedgerOptions::default()).unwrap()
+        let open = |dir: &tempfile::TempDir, owner| {
+            Ledger::open(&dir.path().join("l"), genesis.clone(), owner, LedgerOptions::default()).unwrap()
         };
         let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-        let (a, b) = (open(&dir_a), open(&dir_b));
-        // Node 0 pays at t = 10, 20 and 30 ms; A holds all three, B only the first two.
-        let owner_dir = tempfile::tempdir().unwrap();
-        let owner = Ledger::open(
-            &owner_dir.path().join("l"),
-            genesis.clone(),
-            ids[0],
-            LedgerOptions::default(),
-        )
-        .unwrap();
-        let signed: Vec<_> = [10, 20, 30]
-            .into_iter()
-            .map(|t| {
-                let pay = Intent::Transfer {
-                    to: ids[1],
-                    currency: crate::Currency::Ippc,
-                    amount: crate::Amount::from_base(1_000),
-                };
-                owner.append(&keys[0], Draft::new(pay, t)).unwrap().signed().clone()
-            })
-            .collect();
-        a.ingest(signed.clone()).unwrap();
+        let (a, b) = (open(&dir_a, payer), open(&dir_b, payee));
+        // A pays at t = 10, 20 and 30 ms; B has heard of the first two only.
+        let signed = [10, 20, 30].map(|t| {
+            let pay = Intent::Transfer {
+                to: payee,
+                currency: crate::Currency::Ippc,
+                amount: crate::Amount::from_base(1_000),
+            };
+            a.append(&key, Draft::new(pay, t)).unwrap().signed().clone()
+        });
         b.ingest(signed[..2].to_vec()).unwrap();
 
         let head = |seq: usize| Head {
-            actor: ids[0],
+            actor: payer,
             seq: seq as u64,
             tx_id: signed[seq].tx_id(),
         };
