@@ -15,7 +15,10 @@
 //! | `POST /v1/metabolism/quote`   | [`ChargeKind`] → [`QuoteView`]                |
 //! | `POST /v1/metabolism/charge`  | [`ChargeRequest`] → [`EntryView`] or 409      |
 //! | `GET /v1/peers`               | [`crate::swarm::MeshView`]: peers, addresses, bans |
+//! | `GET /v1/ledger/proof`        | `?tx=&epoch=` → [`crate::anchor::InclusionProof`] |
 //! | `POST /v1/sandbox/run`        | [`SandboxRunRequest`] → [`SandboxRunView`], charged |
+//! | `GET /v1/skills`              | [`crate::governance::GovView`]: deployed, held, revoked skills |
+//! | `POST /v1/skills/run`         | [`SkillRunRequest`] → [`SandboxRunView`], charged |
 //!
 //! Errors are JSON `{"error": "..."}`: 400 bad input, 401 token, 409 refused
 //! by the ledger, 500 otherwise. The token lives in `data/api.token` (0600);
@@ -71,6 +74,33 @@ pub struct NodeStatus {
     pub ledger: WalletView,
     /// The mesh as this node sees it.
     pub mesh: crate::swarm::MeshView,
+    /// What the node follows of the DAO.
+    pub governance: GovernanceStatus,
+}
+
+/// What the node follows of the DAO: the table it prices under, the skills it
+/// may run, how far anchoring has come.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GovernanceStatus {
+    /// Whether `[governance] rpc` is set (without it, nothing below changes).
+    pub following: bool,
+    /// The chain's latest block the node has read.
+    pub block: u64,
+    /// Version of the parameter table in force: 0 = genesis, then one per
+    /// executed change the node adopted.
+    pub parameters_version: u32,
+    /// The parameter table in force: what this node's own entries are priced under.
+    pub parameters: ippoc_economy::params::Parameters,
+    /// Skills the DAO deployed and has not revoked.
+    pub deployed_skills: usize,
+    /// Of those, the ones this node holds a verified copy of.
+    pub held_skills: usize,
+    /// The newest epoch whose heads this node co-signed.
+    pub newest_vote_epoch: Option<u64>,
+    /// The newest epoch whose root this node saw anchored on the chain.
+    pub newest_anchored_epoch: Option<u64>,
+    /// The last error talking to the chain or fetching a module, if the last round had one.
+    pub last_error: Option<String>,
 }
 
 /// The fixed facts the API reports, captured when the daemon is ready.
@@ -326,7 +356,24 @@ async fn transfer(State(state): State<Arc<ApiState>>, b: JsonBody<TransferReques
 }
 
 async fn status(State(state): State<Arc<ApiState>>) -> ApiResult<NodeStatus> {
-    let view = blocking(&state, |n| ledger::wallet_view(&n.ledger)).await?;
+    let (view, governance) = blocking(&state, |n| {
+        let gov = n.gov.borrow().clone();
+        let (parameters_version, parameters) = n.ledger.parameters();
+        let (newest_vote_epoch, newest_anchored_epoch) = n.ledger.anchoring_progress().map_err(ledger::ledger_error)?;
+        let governance = GovernanceStatus {
+            following: gov.connected,
+            block: gov.block,
+            parameters_version,
+            parameters,
+            deployed_skills: gov.deployed.len(),
+            held_skills: gov.held.len(),
+            newest_vote_epoch,
+            newest_anchored_epoch,
+            last_error: gov.last_error,
+        };
+        Ok((ledger::wallet_view(&n.ledger)?, governance))
+    })
+    .await?;
     let f = &state.facts;
     Ok(axum::Json(NodeStatus {
         node_id: f.node_id.clone(),
@@ -340,6 +387,7 @@ async fn status(State(state): State<Arc<ApiState>>) -> ApiResult<NodeStatus> {
         hardware_fingerprint: f.hardware_fingerprint.clone(),
         ledger: view,
         mesh: mesh_view(&state),
+        governance,
     }))
 }
 

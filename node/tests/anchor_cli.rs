@@ -104,6 +104,17 @@ async fn the_daemon_anchors_each_epoch_and_a_proof_checks_against_the_chain() {
         assert!(stderr(&out).contains("no anchored epoch includes"), "{}", stderr(&out));
     }
     assert!(proof_file.exists(), "no anchored epoch came to include {tx}");
+    let status = json(&env.run(&["--json", "status"]));
+    let gov = &status["governance"];
+    assert_eq!(gov["following"], true, "{gov}");
+    assert!(gov["newest_anchored_epoch"].as_u64() >= last, "{gov} after {last:?}");
+    assert!(
+        gov["newest_vote_epoch"].as_u64() >= gov["newest_anchored_epoch"].as_u64(),
+        "{gov}"
+    );
+    assert!(gov["block"].as_u64().unwrap() > 0, "{gov}");
+    let text = stdout(&env.run(&["status"]));
+    assert!(text.contains("dao       block "), "{text}");
 
     let verify = |file: &Path, extra: &[&str]| {
         let mut args = vec!["ledger", "verify-proof", file.to_str().unwrap()];

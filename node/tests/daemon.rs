@@ -36,6 +36,13 @@ fn daemon_answers_status_rejects_bad_tokens_and_stops_cleanly_on_sigterm() {
     assert_eq!(status["node_id"], id.as_str());
     let text = env.run(&["status"]);
     assert!(stdout(&text).contains("running"), "{}", stdout(&text));
+    // Without [governance] the node prices under the genesis table and anchors nothing.
+    let gov = &status["governance"];
+    assert_eq!(gov["following"], false);
+    assert_eq!(gov["parameters_version"], 0);
+    assert_eq!(gov["newest_anchored_epoch"], serde_json::Value::Null);
+    assert!(gov["parameters"]["transfer_fee_bps"].is_u64(), "{gov}");
+    assert!(stdout(&text).contains("not followed"), "{}", stdout(&text));
 
     let node = env.node_dir();
     let addr = std::fs::read_to_string(node.join("data/api.endpoint"))

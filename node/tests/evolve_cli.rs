@@ -165,6 +165,14 @@ async fn a_daemon_runs_a_skill_only_after_the_dao_deployed_it() {
     });
     let listed: serde_json::Value = serde_json::from_slice(&env.run(&["--json", "evolve", "list"]).stdout).unwrap();
     assert_eq!(listed["deployed"][&module]["proposal"], id);
+    let status: serde_json::Value = serde_json::from_slice(&env.run(&["--json", "status"]).stdout).unwrap();
+    assert_eq!(
+        (
+            &status["governance"]["deployed_skills"],
+            &status["governance"]["held_skills"]
+        ),
+        (&1.into(), &1.into())
+    );
     let out = run(&["log"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert_eq!(out.stdout, b"HELLO, SWARM");

@@ -110,6 +110,21 @@ impl Ledger {
             .collect()
     }
 
+    /// The newest epoch this node voted on and the newest one anchored, as
+    /// its kept snapshots record them. Reads back from the newest snapshot to
+    /// the newest anchored one: at most the unanchored ones kept, plus one.
+    pub fn anchoring_progress(&self) -> Result<(Option<u64>, Option<u64>), LedgerError> {
+        let mut newest_vote = None;
+        for item in self.tree.scan_prefix([keys::SNAPSHOT]).rev() {
+            let snapshot = decode(&item?.1)?;
+            newest_vote.get_or_insert(snapshot.epoch);
+            if snapshot.anchored {
+                return Ok((newest_vote, Some(snapshot.epoch)));
+            }
+        }
+        Ok((newest_vote, None))
+    }
+
     /// Marks the snapshot of `epoch` anchored (kept for good). Returns
     /// whether there was one to mark.
     pub fn mark_anchored(&self, epoch: u64) -> Result<bool, LedgerError> {
@@ -216,7 +231,9 @@ mod tests {
     fn a_vote_once_recorded_stands_and_anchored_snapshots_outlive_the_horizon() {
         let dir = tempfile::tempdir().unwrap();
         let l = ledger(&dir);
+        assert_eq!(l.anchoring_progress().unwrap(), (None, None));
         l.record_snapshot(1, vec![head(1)]).unwrap();
+        assert_eq!(l.anchoring_progress().unwrap(), (Some(1), None));
         l.record_snapshot(1, vec![head(2)]).unwrap();
         assert_eq!(l.snapshot(1).unwrap().unwrap().heads, vec![head(1)]);
         l.record_snapshot(2, vec![head(2)]).unwrap();
@@ -225,6 +242,10 @@ mod tests {
         l.record_snapshot(2 + UNANCHORED_SNAPSHOTS_KEPT, vec![head(3)]).unwrap();
         let kept: Vec<(u64, bool)> = l.snapshots().unwrap().iter().map(|s| (s.epoch, s.anchored)).collect();
         assert_eq!(kept, vec![(2, true), (2 + UNANCHORED_SNAPSHOTS_KEPT, false)]);
+        assert_eq!(
+            l.anchoring_progress().unwrap(),
+            (Some(2 + UNANCHORED_SNAPSHOTS_KEPT), Some(2))
+        );
         drop(l);
         let l = ledger(&dir);
         assert!(l.snapshot(2).unwrap().unwrap().anchored, "durable across a reopen");

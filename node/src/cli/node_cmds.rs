@@ -94,6 +94,27 @@ pub fn status(env: &Env) -> Result<(), Failure> {
             ),
             _ => println!("mesh      disabled"),
         }
+        let g = &status.governance;
+        let epoch = |e: Option<u64>| e.map_or("none".to_string(), |e| e.to_string());
+        if g.following {
+            println!(
+                "dao       block {}: parameter table v{}, {} skills deployed ({} held), anchored epoch {} (newest vote {})",
+                g.block,
+                g.parameters_version,
+                g.deployed_skills,
+                g.held_skills,
+                epoch(g.newest_anchored_epoch),
+                epoch(g.newest_vote_epoch)
+            );
+        } else {
+            println!(
+                "dao       not followed ([governance] rpc unset); parameter table v{}",
+                g.parameters_version
+            );
+        }
+        if let Some(e) = &g.last_error {
+            println!("dao error {e}");
+        }
     }
     Ok(())
 }
