@@ -12,8 +12,11 @@
 //! all but one node's members would vanish in the merge. Keys are written by
 //! one node each (`members/<its NodeId>`, `bans/<peer>/<reporter>`,
 //! `observations/<observer>/<subject>`), so merges never lose a write; the
-//! parameters are written only from the genesis and, with the governance
-//! bridge, from executed proposals.
+//! parameters map holds the genesis table (in the base document) and, under
+//! each node's own key, the version and hash of the table that node prices
+//! under. It is a mirror for people and tools, never an authority: nodes
+//! adopt tables from the chain alone (docs/evolution.md), as anyone can
+//! write to a CRDT.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -74,6 +77,16 @@ pub struct Observation {
     pub disagree: u32,
     /// The first [`OBSERVED_DISSENTERS_MAX`] nodes whose root differed.
     pub dissenters: Vec<String>,
+}
+
+/// The parameter table one node prices under, as that node recorded it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdoptedTable {
+    /// The table's version (0 = genesis).
+    pub version: u32,
+    /// SHA-256 (hex) of the table's canonical encoding: the same on every
+    /// node that adopted the same table, so a node following another DAO shows.
+    pub sha256: String,
 }
 
 /// Dissenters named in one observation, at most (the count is exact).
@@ -171,6 +184,11 @@ impl SwarmDoc {
         out
     }
 
+    fn read_one<T: for<'de> Deserialize<'de>>(&self, map: &'static str, key: &str) -> Option<T> {
+        let (value, _) = self.doc.get(&self.maps[map], key).ok()??;
+        serde_json::from_str(value.to_str()?).ok()
+    }
+
     /// Writes this node's directory entry.
     pub fn set_member(&mut self, node: NodeId, member: &Member) -> Result<(), NodeError> {
         self.put("members", &node.to_string(), member)
@@ -184,6 +202,18 @@ impl SwarmDoc {
     /// Records `observer`'s tally of one epoch's checkpoint votes.
     pub fn observe(&mut self, observer: NodeId, o: &Observation) -> Result<(), NodeError> {
         self.put("observations", &observer.to_string(), o)
+    }
+
+    /// Records the parameter table `node` prices under, under its own key in
+    /// `parameters`. Returns whether it wrote: recording the same table again
+    /// (a restart) adds nothing to the document's history.
+    pub fn record_table(&mut self, node: NodeId, table: &AdoptedTable) -> Result<bool, NodeError> {
+        let key = node.to_string();
+        if self.read_one::<AdoptedTable>("parameters", &key).as_ref() == Some(table) {
+            return Ok(false);
+        }
+        self.put("parameters", &key, table)?;
+        Ok(true)
     }
 
     /// How many directory entries and ban records the document holds
@@ -210,9 +240,17 @@ impl SwarmDoc {
         self.read("observations")
     }
 
-    /// The governed parameters as recorded: `genesis` → the genesis table (JSON).
+    /// The governed parameters as recorded: `genesis` → the genesis table
+    /// (JSON), and each node's [`AdoptedTable`] under its NodeId.
     pub fn parameters(&self) -> BTreeMap<String, serde_json::Value> {
         self.read("parameters")
+    }
+
+    /// The parameter tables nodes price under, by NodeId, as they recorded them.
+    pub fn adopted_tables(&self) -> BTreeMap<String, AdoptedTable> {
+        let mut tables: BTreeMap<String, AdoptedTable> = self.read("parameters");
+        tables.remove("genesis");
+        tables
     }
 
     /// Hashes of the document's current heads: equal on two nodes when they
@@ -328,6 +366,34 @@ mod tests {
         }
         assert_eq!(a.heads(), b.heads());
         assert_eq!(a.members(), b.members());
+    }
+
+    #[test]
+    fn each_node_records_its_own_table_and_the_same_table_again_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut a = SwarmDoc::open(&dir.path().join("a"), &genesis(), node(1)).unwrap();
+        let mut b = SwarmDoc::open(&dir.path().join("b"), &genesis(), node(2)).unwrap();
+        let table = |version, sha: &str| AdoptedTable {
+            version,
+            sha256: sha.into(),
+        };
+        assert!(a.record_table(node(1), &table(1, "aa")).unwrap());
+        let heads = a.heads();
+        assert!(!a.record_table(node(1), &table(1, "aa")).unwrap());
+        assert_eq!(a.heads(), heads, "no change recorded");
+        assert!(b.record_table(node(2), &table(0, "bb")).unwrap());
+        sync_pair(&mut a, &mut b);
+        for d in [&a, &b] {
+            let tables = d.adopted_tables();
+            assert_eq!(tables.len(), 2, "{tables:?}");
+            assert_eq!(tables[&node(1).to_string()], table(1, "aa"));
+            assert_eq!(tables[&node(2).to_string()], table(0, "bb"));
+            assert!(d.parameters().contains_key("genesis"), "the genesis table stays");
+        }
+        assert!(
+            b.record_table(node(2), &table(1, "aa")).unwrap(),
+            "a newer table is written"
+        );
     }
 
     #[test]

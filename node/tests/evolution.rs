@@ -282,6 +282,20 @@ async fn an_executed_parameter_change_reprices_every_node_and_nothing_else_chang
         assert_eq!(n.ledger.parameters(), (1, dearer.clone()));
         assert_eq!(n.gov.borrow().parameters["metabolism.transfer_fee_bps"], "100");
     }
+    // Each node mirrors the table it prices under into the swarm document,
+    // and every node comes to see all three on the same table.
+    let all: Vec<&LocalNode> = net.nodes.iter().collect();
+    let on_table_1 = |n: &LocalNode| match n.view.get().tables.as_slice() {
+        [t] => t.version == 1 && t.nodes == 3,
+        _ => false,
+    };
+    assert!(
+        ippoc_node::local::until(&all, WAIT, || all.iter().all(|n| on_table_1(n))).await,
+        "the swarm document did not come to show every node on table 1: {:?}",
+        net.nodes[0].view.get().tables
+    );
+    let sha = |n: &LocalNode| n.view.get().tables[0].sha256.clone();
+    assert!(net.nodes.iter().all(|n| sha(n) == sha(&net.nodes[0])));
 
     // Node 0 pays 100 IPPC: the fee is 1 IPPC under table 1, and the other
     // nodes, checking the entry against the table it names, apply it.
@@ -290,7 +304,6 @@ async fn an_executed_parameter_change_reprices_every_node_and_nothing_else_chang
     let (entry, _) = payer.ledger.entry_by_tx(&tx).unwrap().unwrap();
     assert_eq!(entry.body.params, 1);
     assert_eq!(entry.body.transfers[1].amount, Amount::from_base(IPPC));
-    let all: Vec<&LocalNode> = net.nodes.iter().collect();
     assert!(
         ippoc_node::local::until(&all, WAIT, || all.iter().all(|n| n
             .ledger

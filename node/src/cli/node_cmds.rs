@@ -173,6 +173,14 @@ pub fn peers(env: &Env) -> Result<(), Failure> {
         "swarm doc  {} members, {} ban records; bounties worked {} paid {}",
         s.doc_members, s.doc_ban_records, s.bounties_worked, s.bounties_paid
     );
+    for t in &view.tables {
+        println!(
+            "table      v{} ({}): {} nodes",
+            t.version,
+            &t.sha256[..16.min(t.sha256.len())],
+            t.nodes
+        );
+    }
     Ok(())
 }
 

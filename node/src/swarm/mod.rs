@@ -38,7 +38,7 @@ use crate::swarm_doc::{BanRecord, Member, OBSERVED_DISSENTERS_MAX, Observation, 
 use crate::sync::SyncReport;
 
 pub use validator::LedgerValidator;
-pub use view::{Ban, Heard, MeshStats, MeshView, SharedMeshView, read_bans};
+pub use view::{Ban, Heard, MeshStats, MeshView, SharedMeshView, TableCount, read_bans};
 
 /// How often the node attests and syncs on its own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -223,6 +223,8 @@ struct Pump {
     /// Peers' entries received and not yet stored.
     inbox: Vec<(SignedEntry, PeerId)>,
     anchoring: Option<crate::anchor::Anchoring>,
+    /// The parameter table version last mirrored into the swarm document.
+    table_recorded: Option<u32>,
 }
 
 /// Epochs whose checkpoint votes are kept for the tally (the current one and two before).
@@ -281,6 +283,7 @@ async fn run(mut mesh: Mesh, parts: MeshParts, cadence: Cadence, mut stopped: on
         doc_saved: std::time::Instant::now(),
         inbox: Vec::new(),
         anchoring: parts.anchoring,
+        table_recorded: None,
     };
     let appended = parts.appended;
     let mut attest = tokio::time::interval(cadence.attest_interval);
@@ -315,6 +318,20 @@ async fn run(mut mesh: Mesh, parts: MeshParts, cadence: Cadence, mut stopped: on
     }
     pump.save_doc(true);
     pump.mesh.stop().await;
+}
+
+/// The tables nodes record in `doc`, counted, most nodes first.
+fn table_counts(doc: &crate::swarm_doc::SwarmDoc) -> Vec<view::TableCount> {
+    let mut counts: std::collections::BTreeMap<(u32, String), u64> = Default::default();
+    for t in doc.adopted_tables().into_values() {
+        *counts.entry((t.version, t.sha256)).or_default() += 1;
+    }
+    let mut out: Vec<view::TableCount> = counts
+        .into_iter()
+        .map(|((version, sha256), nodes)| view::TableCount { version, sha256, nodes })
+        .collect();
+    out.sort_by(|a, b| b.nodes.cmp(&a.nodes).then(b.version.cmp(&a.version)));
+    out
 }
 
 /// Runs ledger work off the async threads.
@@ -686,6 +703,7 @@ impl Pump {
         }
         // Sync rounds store forks without telling the pump which; look here too.
         self.warrant_new_forks().await;
+        self.record_table();
         self.save_doc(false);
         self.publish_offers(true).await;
     }
@@ -748,6 +766,21 @@ impl Pump {
         }
     }
 
+    /// Mirrors the parameter table this node prices under into the swarm
+    /// document when it changed (the watcher adopts tables from the chain).
+    fn record_table(&mut self) {
+        let (version, table) = self.ledger.parameters();
+        if self.table_recorded == Some(version) {
+            return;
+        }
+        let sha256 = hex::encode(sha2::Sha256::digest(ippoc_economy::encoding::encode(&table)));
+        let adopted = crate::swarm_doc::AdoptedTable { version, sha256 };
+        match lock_doc(&self.doc).record_table(self.owner, &adopted) {
+            Ok(_) => self.table_recorded = Some(version),
+            Err(e) => tracing::error!("could not record the parameter table: {e}"),
+        }
+    }
+
     /// Writes this node's directory entry in the swarm document.
     fn write_member(&mut self) {
         let member = Member {
@@ -767,7 +800,7 @@ impl Pump {
         // A save compresses the whole document: at most every DOC_SAVE_INTERVAL
         // (and at stop). What is lost in a crash comes back from peers by sync.
         let due = force || self.doc_saved.elapsed() >= DOC_SAVE_INTERVAL;
-        let (members, bans) = {
+        let (members, bans, tables) = {
             let mut doc = lock_doc(&self.doc);
             if due {
                 if let Err(e) = doc.save() {
@@ -776,11 +809,12 @@ impl Pump {
                 self.doc_saved = std::time::Instant::now();
             }
             let (members, bans) = doc.counts();
-            (members as u64, bans as u64)
+            (members as u64, bans as u64, table_counts(&doc))
         };
         self.view.update(|v| {
             v.stats.doc_members = members;
             v.stats.doc_ban_records = bans;
+            v.tables = tables;
         });
     }
 

@@ -28,6 +28,22 @@ pub struct MeshView {
     /// Counters since start.
     #[serde(default)]
     pub stats: MeshStats,
+    /// The parameter tables the swarm document says nodes price under, most
+    /// nodes first: more than one line is a DAO change still spreading, or a
+    /// node following another DAO.
+    #[serde(default)]
+    pub tables: Vec<TableCount>,
+}
+
+/// How many nodes record one parameter table in the swarm document.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TableCount {
+    /// The table's version.
+    pub version: u32,
+    /// SHA-256 (hex) of its canonical encoding.
+    pub sha256: String,
+    /// Nodes that record it.
+    pub nodes: u64,
 }
 
 /// A node's last heartbeat, as heard.
