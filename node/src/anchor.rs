@@ -65,6 +65,8 @@ struct EpochVotes {
     votes: BTreeMap<Address, (B256, Bytes)>,
     /// The chain has a root for the epoch (or the epoch was given up).
     settled: bool,
+    /// The watcher round in which this node first held the quorum.
+    quorum_round: Option<u64>,
 }
 
 #[derive(Debug, Default)]
@@ -219,12 +221,42 @@ impl AnchorBook {
             .collect()
     }
 
+    /// How many watcher rounds ago this node first held the quorum for
+    /// `epoch`, counting `round` as the first if it had not before.
+    fn rounds_with_quorum(&self, epoch: u64, round: u64) -> u64 {
+        let mut state = self.lock();
+        let e = state.epochs.entry(epoch).or_default();
+        round - *e.quorum_round.get_or_insert(round)
+    }
+
     /// Marks an epoch as done with.
     pub fn settle(&self, epoch: u64) {
         if let Some(e) = self.lock().epochs.get_mut(&epoch) {
             e.settled = true;
         }
     }
+}
+
+/// When `me` submits `epoch`'s anchor: the number of watcher rounds it waits
+/// after it first holds the quorum, its rank among the signers by
+/// `keccak256(epoch ‖ address)`. Every node that holds the same signatures
+/// ranks them alike, so one node submits and the others find the root on the
+/// chain, instead of every co-signer sending the same transaction at once
+/// (all but the first of one block revert and still pay their gas); the
+/// order changes each epoch, so no node pays for every anchor, and a signer
+/// that fails to submit costs the next one a round.
+pub fn submit_turn(epoch: u64, me: Address, signers: &[CheckpointSignature]) -> u64 {
+    let rank = |a: &Address| {
+        let mut preimage = [0u8; 28];
+        preimage[..8].copy_from_slice(&epoch.to_be_bytes());
+        preimage[8..].copy_from_slice(a.as_slice());
+        ippoc_governance_bridge::keccak256(preimage)
+    };
+    let mine = rank(&me);
+    signers
+        .iter()
+        .filter(|s| s.signer != me && rank(&s.signer) < mine)
+        .count() as u64
 }
 
 /// Where epoch `epoch`'s heads are cut: its end. The root of an epoch
@@ -242,6 +274,8 @@ pub struct Anchoring {
     pub key: PrivateKeySigner,
     /// Votes cast and heard.
     pub book: Arc<AnchorBook>,
+    /// Watcher rounds so far (the clock of [`submit_turn`]).
+    rounds: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Anchoring {
@@ -250,6 +284,7 @@ impl Anchoring {
         Anchoring {
             key,
             book: Arc::new(AnchorBook::default()),
+            rounds: Default::default(),
         }
     }
 
@@ -292,6 +327,7 @@ impl Anchoring {
     /// registered co-signatures of this node's root reach the quorum.
     /// Returns the last error, if any.
     pub async fn round(&self, dao: &Dao<AnyChain>, ledger: &Arc<Ledger>) -> Option<String> {
+        let round = self.rounds.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         if self.book.target().is_none() {
             match dao.chain().chain_id().await {
                 Ok(id) => self.book.set_target(id, dao.addresses().anchor),
@@ -304,7 +340,7 @@ impl Anchoring {
         let mut error = None;
         let registered = self.book.registered();
         for c in self.book.candidates() {
-            if let Err(e) = self.settle_or_submit(dao, ledger, &c, &registered).await {
+            if let Err(e) = self.settle_or_submit(dao, ledger, &c, &registered, round).await {
                 tracing::debug!(epoch = c.epoch, error = %e, "anchoring round");
                 error = Some(e);
             }
@@ -336,6 +372,7 @@ impl Anchoring {
         ledger: &Arc<Ledger>,
         c: &Candidate,
         registered: &BTreeSet<Address>,
+        round: u64,
     ) -> Result<(), String> {
         match dao.root_of(c.epoch).await.map_err(|e| e.to_string())? {
             Some(root) if root == c.root => return self.anchored(ledger, c, false).await,
@@ -361,6 +398,10 @@ impl Anchoring {
             .collect();
         let required = dao.required_signers().await.map_err(|e| e.to_string())?;
         if (signatures.len() as u64) < required {
+            return Ok(());
+        }
+        let turn = submit_turn(c.epoch, me, &signatures);
+        if self.book.rounds_with_quorum(c.epoch, round) < turn {
             return Ok(());
         }
         dao.anchor(&self.key, c.epoch, c.root, signatures)
@@ -625,6 +666,32 @@ mod tests {
         assert_eq!(c[0].signatures.len(), 2);
         book.settle(10);
         assert!(book.candidates().is_empty());
+    }
+
+    #[test]
+    fn co_signers_take_turns_to_submit_one_a_round_and_the_first_changes_by_epoch() {
+        let signers: Vec<CheckpointSignature> = (1..=5u8)
+            .map(|i| CheckpointSignature {
+                signer: eth(i).address(),
+                signature: Bytes::new(),
+            })
+            .collect();
+        let mut firsts = BTreeSet::new();
+        for epoch in 0..20 {
+            let mut turns: Vec<u64> = signers.iter().map(|s| submit_turn(epoch, s.signer, &signers)).collect();
+            firsts.insert(turns.iter().position(|&t| t == 0).unwrap());
+            turns.sort();
+            assert_eq!(turns, vec![0, 1, 2, 3, 4], "epoch {epoch}: one signer per round");
+        }
+        assert!(firsts.len() > 1, "the same signer submitted every epoch");
+        // A node holding fewer signatures ranks itself among those it holds.
+        let me = signers[0].signer;
+        assert_eq!(submit_turn(3, me, &signers[..1]), 0);
+
+        let book = AnchorBook::default();
+        assert_eq!(book.rounds_with_quorum(9, 40), 0, "the round it first holds the quorum");
+        assert_eq!(book.rounds_with_quorum(9, 42), 2);
+        assert_eq!(book.rounds_with_quorum(10, 42), 0, "counted per epoch");
     }
 
     #[test]
