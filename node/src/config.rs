@@ -83,6 +83,10 @@ dao = "dao.json"
 # deployed or revoked, parameters changed, nodes registered), fetches missing
 # skills and submits checkpoints that reached their quorum.
 poll_ms = 5000
+# Co-signers of a checkpoint submit it in turns (docs/anchoring.md): each
+# leaves the one before it this many milliseconds to get the anchor mined.
+# Set it above the chain's block time; 0 = every co-signer submits at once.
+anchor_turn_ms = 15000
 
 [daemon]
 # After SIGTERM or SIGINT the daemon stops accepting work and exits within
@@ -116,6 +120,15 @@ pub struct GovernanceConfig {
     pub dao: PathBuf,
     /// Poll period, ms.
     pub poll_ms: u64,
+    /// How long each co-signer leaves the one before it to get an anchor mined, ms.
+    pub anchor_turn_ms: u64,
+}
+
+impl GovernanceConfig {
+    /// [`Self::anchor_turn_ms`] in watcher rounds, rounded up.
+    pub fn anchor_turn_rounds(&self) -> u64 {
+        self.anchor_turn_ms.div_ceil(self.poll_ms.max(1))
+    }
 }
 
 impl Default for GovernanceConfig {
@@ -124,6 +137,7 @@ impl Default for GovernanceConfig {
             rpc: String::new(),
             dao: PathBuf::from("dao.json"),
             poll_ms: 5000,
+            anchor_turn_ms: 15_000,
         }
     }
 }
@@ -304,6 +318,9 @@ impl Config {
         if !(100..=3_600_000).contains(&self.governance.poll_ms) {
             return bad("governance.poll_ms must be in 100..=3600000".into());
         }
+        if self.governance.anchor_turn_ms > 3_600_000 {
+            return bad("governance.anchor_turn_ms must be in 0..=3600000".into());
+        }
         if !self.governance.rpc.is_empty() {
             if !self.mesh.enabled {
                 return bad("governance needs the mesh (deployed skills are fetched from peers): set mesh.enabled = true or governance.rpc = \"\"".into());
@@ -359,6 +376,7 @@ mod tests {
             ("[mesh]\nconnections_max = 0\n", "connections_max"),
             ("[governance]\nrpc = \"not a url\"\n", "governance.rpc"),
             ("[governance]\npoll_ms = 0\n", "poll_ms"),
+            ("[governance]\nanchor_turn_ms = 3600001\n", "anchor_turn_ms"),
             (
                 "[governance]\nrpc = \"http://127.0.0.1:8545\"\n[mesh]\nenabled = false\n",
                 "needs the mesh",

@@ -134,7 +134,7 @@ async fn start_services(node: &BootedNode, config: &Config) -> Result<Started, B
     let anchoring = if config.mesh.enabled && !config.governance.rpc.is_empty() {
         let key = crate::anchor::load_or_create_eth_key(&paths.eth_key()).map_err(BootError::at(BootStep::Mesh))?;
         tracing::info!(address = %key.address(), "checkpoint co-signing key");
-        Some(crate::anchor::Anchoring::new(key))
+        Some(crate::anchor::Anchoring::new(key).with_turn_rounds(config.governance.anchor_turn_rounds()))
     } else {
         None
     };

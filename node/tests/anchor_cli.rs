@@ -2,13 +2,14 @@
 //! anvil: `ippoc init` makes the node's EVM key, the DAO registers it, the
 //! daemon anchors the root of its chain heads each epoch, and `ippoc ledger
 //! prove` / `verify-proof` prove a transfer against the root on chain —
-//! and refuse every altered proof.
+//! and refuse every altered proof; three daemons on an interval-mined chain
+//! take turns to submit, one transaction per anchored epoch.
 
 mod common;
 
 use std::path::{Path, PathBuf};
 
-use alloy::node_bindings::Anvil;
+use alloy::node_bindings::{Anvil, AnvilInstance};
 use alloy::signers::local::PrivateKeySigner;
 use common::{Env, code, stderr, stdout};
 use ippoc_governance_bridge::dao::{DEVNET_STAKE, GenesisNode, tokens};
@@ -18,6 +19,16 @@ fn anvil_path() -> PathBuf {
     std::env::var_os("IPPOC_ANVIL")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../contracts/node_modules/.bin/anvil"))
+}
+
+/// A real anvil on 127.0.0.1 with three funded accounts (deployer, vetoer, sentinel).
+fn anvil() -> AnvilInstance {
+    Anvil::at(anvil_path())
+        .host("127.0.0.1")
+        .arg("--accounts")
+        .arg("3")
+        .try_spawn()
+        .expect("anvil (run contracts/check.sh first, or set IPPOC_ANVIL)")
 }
 
 fn json(out: &std::process::Output) -> serde_json::Value {
@@ -35,12 +46,7 @@ fn anchored_epoch(line: &str) -> Option<u64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_daemon_anchors_each_epoch_and_a_proof_checks_against_the_chain() {
-    let anvil = Anvil::at(anvil_path())
-        .host("127.0.0.1")
-        .arg("--accounts")
-        .arg("3")
-        .try_spawn()
-        .expect("anvil (run contracts/check.sh first, or set IPPOC_ANVIL)");
+    let anvil = anvil();
     let env = Env::new();
     let init = env.run(&["--json", "init"]);
     assert_eq!(code(&init), 0, "{}", stderr(&init));
@@ -206,4 +212,127 @@ async fn the_daemon_anchors_each_epoch_and_a_proof_checks_against_the_chain() {
     let out = gov_vote(&elsewhere);
     assert_eq!(code(&out), 2, "{}", stderr(&out));
     assert!(stderr(&out).contains("ippoc init"), "{}", stderr(&out));
+}
+
+/// One JSON-RPC call to anvil.
+async fn rpc(url: &str, method: &str, params: serde_json::Value) -> serde_json::Value {
+    let body = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let answer: serde_json::Value = client.post(url).json(&body).send().await.unwrap().json().await.unwrap();
+    assert!(answer.get("error").is_none(), "{method}: {answer}");
+    answer["result"].clone()
+}
+
+/// Three daemons co-sign every epoch on a chain that mines a block a second,
+/// so all three hold each quorum within one poll of each other. Submitting
+/// in turns, they send one transaction per anchored epoch between them and no
+/// other node even tries. All at once (`anchor_turn_ms = 0`), the others try
+/// while the first one's transaction waits for its block: anvil refuses most
+/// of those copies at gas estimation, the rest revert in the block and are
+/// paid for. (With `anchor_turn_ms = 0` this test failed in 3 of 4 runs, on
+/// the attempts; racing is timing-dependent, turns are not.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn co_signers_on_a_block_mined_chain_send_one_transaction_per_anchored_epoch() {
+    let anvil = anvil();
+    let swarm = common::founders(3);
+    let nodes: Vec<GenesisNode> = swarm
+        .iter()
+        .map(|(env, id)| GenesisNode {
+            address: json(&env.run(&["--json", "id"]))["eth_address"]
+                .as_str()
+                .unwrap()
+                .parse()
+                .unwrap(),
+            node_id: hex::decode(id).unwrap().try_into().unwrap(),
+            tier: 1,
+        })
+        .collect();
+    let keys: Vec<PrivateKeySigner> = anvil.keys().iter().map(|k| k.clone().into()).collect();
+    let config = DeployConfig::devnet(keys[1].address(), &[keys[2].address()], nodes.clone());
+    let dao = Dao::deploy(RpcChain::new(&anvil.endpoint()).unwrap(), &keys[0], &config)
+        .await
+        .unwrap();
+    for n in &nodes {
+        dao.chain()
+            .send(
+                &keys[0],
+                n.address,
+                U256::from(10u64).pow(U256::from(18u64)),
+                Default::default(),
+            )
+            .await
+            .unwrap();
+    }
+    // From now on transactions wait for the next block, as on an L2.
+    rpc(&anvil.endpoint(), "evm_setAutomine", serde_json::json!([false])).await;
+    rpc(&anvil.endpoint(), "evm_setIntervalMining", serde_json::json!([1])).await;
+
+    let start_epoch = ippoc_node::ledger::now_ms() / 1_000;
+    let mut daemons: Vec<common::Daemon> = Vec::new();
+    for (env, _) in &swarm {
+        std::fs::write(
+            env.data().join("dao.json"),
+            serde_json::to_vec(&dao.addresses()).unwrap(),
+        )
+        .unwrap();
+        let bootstrap = daemons
+            .first()
+            .map(|d| format!("bootstrap = [\"{}\"]\n", common::mesh_address(d)))
+            .unwrap_or_default();
+        let mesh = format!("[mesh]\n{bootstrap}epoch_ms = 1000\nattest_interval_ms = 200\nsync_interval_ms = 500\n");
+        let cfg = Env::CONFIG.replace("[mesh]\n", &mesh);
+        let gov = format!(
+            "[governance]\nrpc = \"{}\"\npoll_ms = 200\nanchor_turn_ms = 5000\n",
+            anvil.endpoint()
+        );
+        // Failed submissions are logged at debug level.
+        let log = "[log]\nlevel = \"info,ippoc_node::anchor=debug\"\n";
+        std::fs::write(env.config(), format!("{log}{cfg}{gov}")).unwrap();
+        daemons.push(env.start_daemon());
+    }
+    // A chain to anchor: the first founder pays the second.
+    let out = swarm[0].0.run(&["transfer", &swarm[1].1, "5"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+
+    // Every daemon sees five epochs anchored.
+    for d in &daemons {
+        let mut seen = std::collections::BTreeSet::new();
+        while seen.len() < 5 {
+            let line = d.wait_for_line("another anchored epoch", |l| {
+                anchored_epoch(l).is_some_and(|e| !seen.contains(&e))
+            });
+            seen.insert(anchored_epoch(&line).unwrap());
+        }
+    }
+    let mut attempts = Vec::new();
+    for mut d in daemons {
+        d.signal("TERM");
+        let (exit, log) = d.wait();
+        assert_eq!(exit.code(), Some(0), "{log}");
+        attempts.extend(
+            log.lines()
+                .filter(|l| l.contains("anchoring round"))
+                .map(str::to_string),
+        );
+    }
+    assert!(attempts.is_empty(), "submissions that failed:\n{}", attempts.join("\n"));
+    // Whatever is still waiting for a block gets one, then the books are closed.
+    rpc(&anvil.endpoint(), "evm_mine", serde_json::json!([])).await;
+    let end_epoch = ippoc_node::ledger::now_ms() / 1_000;
+    let mut anchored = 0u64;
+    for epoch in start_epoch.saturating_sub(1)..=end_epoch {
+        anchored += u64::from(dao.root_of(epoch).await.unwrap().is_some());
+    }
+    let mut sent = 0u64;
+    for n in &nodes {
+        let count = rpc(
+            &anvil.endpoint(),
+            "eth_getTransactionCount",
+            serde_json::json!([n.address, "latest"]),
+        )
+        .await;
+        sent += u64::from_str_radix(count.as_str().unwrap().trim_start_matches("0x"), 16).unwrap();
+    }
+    assert!(anchored >= 5, "{anchored} epochs anchored");
+    assert_eq!(sent, anchored, "transactions sent by the nodes vs epochs anchored");
 }

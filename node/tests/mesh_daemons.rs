@@ -4,37 +4,11 @@
 
 mod common;
 
-use common::{Env, code, stderr};
+use common::{Env, code, founders, mesh_address, stderr};
 
 fn json(out: &std::process::Output) -> serde_json::Value {
     assert_eq!(code(out), 0, "{}", stderr(out));
     serde_json::from_slice(&out.stdout).unwrap()
-}
-
-/// `n` founders of one swarm (500 IPPC each): their envs and NodeIDs.
-fn founders(n: usize) -> Vec<(Env, String)> {
-    let envs: Vec<Env> = (0..n).map(|_| Env::new()).collect();
-    let ids: Vec<String> = envs
-        .iter()
-        .map(|e| {
-            json(&e.run(&["--json", "init"]))["node_id"]
-                .as_str()
-                .unwrap()
-                .to_string()
-        })
-        .collect();
-    let genesis = envs[0].dir.path().join("genesis.json");
-    let g = genesis.to_str().unwrap().to_string();
-    let mut args = vec!["genesis", "new", "--name", "founders", "--stipend", "500", "--out", &g];
-    for id in &ids {
-        args.extend(["--founder", id.as_str()]);
-    }
-    let made = envs[0].run(&args);
-    assert_eq!(code(&made), 0, "{}", stderr(&made));
-    for e in &envs {
-        assert_eq!(code(&e.run(&["init", "--genesis", &g])), 0);
-    }
-    envs.into_iter().zip(ids).collect()
 }
 
 /// Two founders: their envs and NodeIDs.
@@ -43,17 +17,6 @@ fn duo() -> (Env, Env, String, String) {
     let (b, id_b) = f.pop().unwrap();
     let (a, id_a) = f.pop().unwrap();
     (a, b, id_a, id_b)
-}
-
-/// The loopback mesh address a daemon logged at start.
-fn mesh_address(d: &common::Daemon) -> String {
-    let line = d.wait_for_line("the mesh address", |l| {
-        l.contains("mesh listening") && l.contains("/ip4/127.0.0.1/")
-    });
-    line.split_whitespace()
-        .find_map(|w| w.strip_prefix("address="))
-        .expect("address= in the line")
-        .to_string()
 }
 
 /// Starts `env`'s daemon with `address` as its bootstrap peer.

@@ -262,3 +262,40 @@ pub fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>, u32)> {
     out.sort();
     out
 }
+
+/// `n` founders of one swarm (500 IPPC each): their envs and NodeIDs.
+pub fn founders(n: usize) -> Vec<(Env, String)> {
+    let envs: Vec<Env> = (0..n).map(|_| Env::new()).collect();
+    let ids: Vec<String> = envs
+        .iter()
+        .map(|e| {
+            let out = e.run(&["--json", "init"]);
+            assert_eq!(code(&out), 0, "{}", stderr(&out));
+            let init: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            init["node_id"].as_str().unwrap().to_string()
+        })
+        .collect();
+    let genesis = envs[0].dir.path().join("genesis.json");
+    let g = genesis.to_str().unwrap().to_string();
+    let mut args = vec!["genesis", "new", "--name", "founders", "--stipend", "500", "--out", &g];
+    for id in &ids {
+        args.extend(["--founder", id.as_str()]);
+    }
+    let made = envs[0].run(&args);
+    assert_eq!(code(&made), 0, "{}", stderr(&made));
+    for e in &envs {
+        assert_eq!(code(&e.run(&["init", "--genesis", &g])), 0);
+    }
+    envs.into_iter().zip(ids).collect()
+}
+
+/// The loopback mesh address a daemon logged at start.
+pub fn mesh_address(d: &Daemon) -> String {
+    let line = d.wait_for_line("the mesh address", |l| {
+        l.contains("mesh listening") && l.contains("/ip4/127.0.0.1/")
+    });
+    line.split_whitespace()
+        .find_map(|w| w.strip_prefix("address="))
+        .expect("address= in the line")
+        .to_string()
+}
