@@ -10,8 +10,9 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use alloy::node_bindings::{Anvil, AnvilInstance};
+use alloy::providers::{Provider, ProviderBuilder};
 use alloy::signers::local::PrivateKeySigner;
-use common::{Env, code, stderr, stdout};
+use common::{Env, code, json, stderr, stdout};
 use ippoc_governance_bridge::dao::{DEVNET_STAKE, GenesisNode, tokens};
 use ippoc_governance_bridge::{Address, Chain, Dao, DeployConfig, RpcChain, U256};
 
@@ -29,10 +30,6 @@ fn anvil() -> AnvilInstance {
         .arg("3")
         .try_spawn()
         .expect("anvil (run contracts/check.sh first, or set IPPOC_ANVIL)")
-}
-
-fn json(out: &std::process::Output) -> serde_json::Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", stdout(out)))
 }
 
 /// The epoch of a `checkpoint_anchored` log line.
@@ -214,15 +211,6 @@ async fn the_daemon_anchors_each_epoch_and_a_proof_checks_against_the_chain() {
     assert!(stderr(&out).contains("ippoc init"), "{}", stderr(&out));
 }
 
-/// One JSON-RPC call to anvil.
-async fn rpc(url: &str, method: &str, params: serde_json::Value) -> serde_json::Value {
-    let body = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
-    let client = reqwest::Client::builder().no_proxy().build().unwrap();
-    let answer: serde_json::Value = client.post(url).json(&body).send().await.unwrap().json().await.unwrap();
-    assert!(answer.get("error").is_none(), "{method}: {answer}");
-    answer["result"].clone()
-}
-
 /// Three daemons co-sign every epoch on a chain that mines a block a second,
 /// so all three hold each quorum within one poll of each other. Submitting
 /// in turns, they send one transaction per anchored epoch between them and no
@@ -264,8 +252,9 @@ async fn co_signers_on_a_block_mined_chain_send_one_transaction_per_anchored_epo
             .unwrap();
     }
     // From now on transactions wait for the next block, as on an L2.
-    rpc(&anvil.endpoint(), "evm_setAutomine", serde_json::json!([false])).await;
-    rpc(&anvil.endpoint(), "evm_setIntervalMining", serde_json::json!([1])).await;
+    let rpc = ProviderBuilder::new().connect_http(anvil.endpoint_url());
+    let _: serde_json::Value = rpc.raw_request("evm_setAutomine".into(), (false,)).await.unwrap();
+    let _: serde_json::Value = rpc.raw_request("evm_setIntervalMining".into(), (1,)).await.unwrap();
 
     let start_epoch = ippoc_node::ledger::now_ms() / 1_000;
     let mut daemons: Vec<common::Daemon> = Vec::new();
@@ -317,7 +306,7 @@ async fn co_signers_on_a_block_mined_chain_send_one_transaction_per_anchored_epo
     }
     assert!(attempts.is_empty(), "submissions that failed:\n{}", attempts.join("\n"));
     // Whatever is still waiting for a block gets one, then the books are closed.
-    rpc(&anvil.endpoint(), "evm_mine", serde_json::json!([])).await;
+    let _: serde_json::Value = rpc.raw_request("evm_mine".into(), ()).await.unwrap();
     let end_epoch = ippoc_node::ledger::now_ms() / 1_000;
     let mut anchored = 0u64;
     for epoch in start_epoch.saturating_sub(1)..=end_epoch {
@@ -325,13 +314,7 @@ async fn co_signers_on_a_block_mined_chain_send_one_transaction_per_anchored_epo
     }
     let mut sent = 0u64;
     for n in &nodes {
-        let count = rpc(
-            &anvil.endpoint(),
-            "eth_getTransactionCount",
-            serde_json::json!([n.address, "latest"]),
-        )
-        .await;
-        sent += u64::from_str_radix(count.as_str().unwrap().trim_start_matches("0x"), 16).unwrap();
+        sent += rpc.get_transaction_count(n.address).await.unwrap();
     }
     assert!(anchored >= 5, "{anchored} epochs anchored");
     assert_eq!(sent, anchored, "transactions sent by the nodes vs epochs anchored");

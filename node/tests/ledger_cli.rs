@@ -5,12 +5,7 @@ mod common;
 
 use std::fs;
 
-use common::{Env, code, stderr, stdout};
-
-fn json(out: &std::process::Output) -> serde_json::Value {
-    assert_eq!(code(out), 0, "{}", stderr(out));
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", stdout(out)))
-}
+use common::{Env, code, json, stderr, stdout};
 
 fn ippc(view: &serde_json::Value, account_prefix: &str) -> String {
     view["balances"]

@@ -4,12 +4,7 @@
 
 mod common;
 
-use common::{Env, code, founders, mesh_address, stderr};
-
-fn json(out: &std::process::Output) -> serde_json::Value {
-    assert_eq!(code(out), 0, "{}", stderr(out));
-    serde_json::from_slice(&out.stdout).unwrap()
-}
+use common::{Env, code, founders, json, mesh_address, stderr};
 
 /// Two founders: their envs and NodeIDs.
 fn duo() -> (Env, Env, String, String) {

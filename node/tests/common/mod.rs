@@ -120,6 +120,12 @@ pub fn code(o: &Output) -> i32 {
     o.status.code().expect("exited by signal")
 }
 
+/// The JSON a successful command printed (panics, showing stderr or stdout, otherwise).
+pub fn json(o: &Output) -> serde_json::Value {
+    assert_eq!(code(o), 0, "{}", stderr(o));
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", stdout(o)))
+}
+
 /// The systemd notification socket, played by the test.
 pub struct NotifySocket {
     pub path: PathBuf,
@@ -269,10 +275,10 @@ pub fn founders(n: usize) -> Vec<(Env, String)> {
     let ids: Vec<String> = envs
         .iter()
         .map(|e| {
-            let out = e.run(&["--json", "init"]);
-            assert_eq!(code(&out), 0, "{}", stderr(&out));
-            let init: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-            init["node_id"].as_str().unwrap().to_string()
+            json(&e.run(&["--json", "init"]))["node_id"]
+                .as_str()
+                .unwrap()
+                .to_string()
         })
         .collect();
     let genesis = envs[0].dir.path().join("genesis.json");
