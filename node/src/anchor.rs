@@ -78,6 +78,8 @@ struct BookState {
     /// The first block the registry has not been read for.
     registry_from: u64,
     epochs: BTreeMap<u64, EpochVotes>,
+    /// Watcher rounds so far (the clock of [`submit_turn`]).
+    rounds: u64,
 }
 
 /// Anchor votes, shared by the swarm task (which casts and hears them) and
@@ -221,6 +223,13 @@ impl AnchorBook {
             .collect()
     }
 
+    /// Starts a watcher round; returns its number.
+    fn next_round(&self) -> u64 {
+        let mut state = self.lock();
+        state.rounds += 1;
+        state.rounds
+    }
+
     /// How many watcher rounds ago this node first held the quorum for
     /// `epoch`, counting `round` as the first if it had not before.
     fn rounds_with_quorum(&self, epoch: u64, round: u64) -> u64 {
@@ -273,8 +282,6 @@ pub struct Anchoring {
     pub key: PrivateKeySigner,
     /// Votes cast and heard.
     pub book: Arc<AnchorBook>,
-    /// Watcher rounds so far (the clock of [`submit_turn`]).
-    rounds: Arc<std::sync::atomic::AtomicU64>,
     /// Watcher rounds per turn.
     turn_rounds: u64,
 }
@@ -285,7 +292,6 @@ impl Anchoring {
         Anchoring {
             key,
             book: Arc::new(AnchorBook::default()),
-            rounds: Default::default(),
             turn_rounds: 1,
         }
     }
@@ -336,7 +342,7 @@ impl Anchoring {
     /// registered co-signatures of this node's root reach the quorum.
     /// Returns the last error, if any.
     pub async fn round(&self, dao: &Dao<AnyChain>, ledger: &Arc<Ledger>) -> Option<String> {
-        let round = self.rounds.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let round = self.book.next_round();
         if self.book.target().is_none() {
             match dao.chain().chain_id().await {
                 Ok(id) => self.book.set_target(id, dao.addresses().anchor),
@@ -690,6 +696,7 @@ mod tests {
         assert!(firsts.len() > 1, "the same node submitted every epoch");
 
         let book = AnchorBook::default();
+        assert_eq!((book.next_round(), book.next_round()), (1, 2));
         assert_eq!(book.rounds_with_quorum(9, 40), 0, "the round it first holds the quorum");
         assert_eq!(book.rounds_with_quorum(9, 42), 2);
         assert_eq!(book.rounds_with_quorum(10, 42), 0, "counted per epoch");
