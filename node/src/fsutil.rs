@@ -19,10 +19,11 @@ pub const PRIVATE_DIR_MODE: u32 = 0o700;
 
 /// Atomically replaces `path` with `bytes`, created with permission bits `mode`.
 pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), NodeError> {
-    let dir = path
-        .parent()
-        .ok_or_else(|| NodeError::io("no parent directory for", path, std::io::ErrorKind::InvalidInput.into()))?;
-    let file_name = path.file_name().unwrap_or_default().to_string_lossy();
+    let file_name = path
+        .file_name()
+        .ok_or_else(|| NodeError::io("not a file name:", path, std::io::ErrorKind::InvalidInput.into()))?
+        .to_string_lossy();
+    let dir = parent_dir(path);
     let tmp = dir.join(format!(".{file_name}.tmp-{}", random_hex(8)));
     let result = (|| {
         let mut file = OpenOptions::new()
@@ -44,6 +45,16 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), NodeErro
         let _ = fs::remove_file(&tmp);
     }
     result
+}
+
+/// The directory that holds `path`: its parent, or the current directory for
+/// a bare file name (whose parent `Path::parent` gives as the empty path, which
+/// cannot be opened).
+pub fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    }
 }
 
 /// Fsyncs a directory so that renames and creations inside it are durable.
@@ -113,6 +124,16 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names, vec![std::ffi::OsString::from("secret")]);
+    }
+
+    #[test]
+    fn a_bare_file_name_lives_in_the_current_directory() {
+        // The CLI tests run the binary from a temporary directory with bare
+        // names (node/tests/relative_paths.rs); changing this process's
+        // directory here would race the other tests.
+        assert_eq!(parent_dir(Path::new("genesis.json")), Path::new("."));
+        assert_eq!(parent_dir(Path::new("out/genesis.json")), Path::new("out"));
+        assert_eq!(parent_dir(Path::new("/srv/a.export")), Path::new("/srv"));
     }
 
     #[test]

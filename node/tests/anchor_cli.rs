@@ -7,20 +7,14 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use alloy::node_bindings::{Anvil, AnvilInstance};
 use alloy::providers::{Provider, ProviderBuilder};
 use alloy::signers::local::PrivateKeySigner;
-use common::{Env, code, json, stderr, stdout};
+use common::{Env, anvil_path, code, json, stderr, stdout};
 use ippoc_governance_bridge::dao::{DEVNET_STAKE, GenesisNode, tokens};
 use ippoc_governance_bridge::{Address, Chain, Dao, DeployConfig, RpcChain, U256};
-
-fn anvil_path() -> PathBuf {
-    std::env::var_os("IPPOC_ANVIL")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../contracts/node_modules/.bin/anvil"))
-}
 
 /// A real anvil on 127.0.0.1 with three funded accounts (deployer, vetoer, sentinel).
 fn anvil() -> AnvilInstance {
@@ -100,7 +94,12 @@ async fn the_daemon_anchors_each_epoch_and_a_proof_checks_against_the_chain() {
             anchored_epoch(l).is_some_and(|e| Some(e) > last)
         });
         last = anchored_epoch(&line);
-        let out = env.run(&["ledger", "prove", &tx, "--out", proof_file.to_str().unwrap()]);
+        // A bare --out lands in the working directory.
+        let out = env
+            .cmd(&["ledger", "prove", &tx, "--out", "proof.json"])
+            .current_dir(env.dir.path())
+            .output()
+            .unwrap();
         if code(&out) == 0 {
             break;
         }
@@ -119,12 +118,15 @@ async fn the_daemon_anchors_each_epoch_and_a_proof_checks_against_the_chain() {
     let text = stdout(&env.run(&["status"]));
     assert!(text.contains("dao       block "), "{text}");
 
+    // From the test's directory, with relative paths to the proof and the address file.
     let verify = |file: &Path, extra: &[&str]| {
-        let mut args = vec!["ledger", "verify-proof", file.to_str().unwrap()];
+        let relative = file.strip_prefix(env.dir.path()).unwrap();
+        let mut args = vec!["ledger", "verify-proof", relative.to_str().unwrap()];
         args.extend_from_slice(extra);
         env.cmd(&args)
+            .current_dir(env.dir.path())
             .env("IPPOC_RPC", anvil.endpoint())
-            .env("IPPOC_DAO", &dao_file)
+            .env("IPPOC_DAO", "data/dao.json")
             .output()
             .unwrap()
     };

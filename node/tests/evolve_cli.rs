@@ -8,26 +8,12 @@ use std::path::{Path, PathBuf};
 
 use alloy::node_bindings::Anvil;
 use alloy::signers::local::PrivateKeySigner;
-use common::{Env, code, stderr, stdout};
+use common::{Env, anvil_path, code, stderr, stdout, write_key};
 use ippoc_governance_bridge::dao::{DEVNET_STAKE, DEVNET_VOTING_PERIOD, GenesisNode, tokens};
 use ippoc_governance_bridge::{Chain, Dao, DeployConfig, RpcChain};
 
 fn examples() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/skills")
-}
-
-fn anvil_path() -> PathBuf {
-    std::env::var_os("IPPOC_ANVIL")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../contracts/node_modules/.bin/anvil"))
-}
-
-fn write_key(dir: &Path, name: &str, key: &PrivateKeySigner) -> PathBuf {
-    use std::os::unix::fs::PermissionsExt;
-    let path = dir.join(name);
-    std::fs::write(&path, format!("{}\n", hex::encode(key.to_bytes()))).unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
-    path
 }
 
 #[test]

@@ -305,3 +305,26 @@ pub fn mesh_address(d: &Daemon) -> String {
         .expect("address= in the line")
         .to_string()
 }
+
+/// The anvil the tests start: `IPPOC_ANVIL`, else the one contracts/check.sh
+/// installs from npm (cast is beside it).
+pub fn anvil_path() -> PathBuf {
+    let path = std::env::var_os("IPPOC_ANVIL")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../contracts/node_modules/.bin/anvil"));
+    assert!(
+        path.exists(),
+        "anvil not found at {}: run contracts/check.sh first, or set IPPOC_ANVIL",
+        path.display()
+    );
+    path
+}
+
+/// Writes `key` as an `ippoc gov` key file (hex, mode 0600); returns its path.
+pub fn write_key(dir: &Path, name: &str, key: &alloy::signers::local::PrivateKeySigner) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join(name);
+    std::fs::write(&path, format!("{}\n", hex::encode(key.to_bytes()))).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    path
+}
