@@ -36,6 +36,18 @@ sol!(
     "../contracts/artifacts/EvolutionRegistry.json"
 );
 
+/// Revert data from Governance, decoded, for callers that explain it.
+pub fn governance_error(data: &[u8]) -> Option<Governance::GovernanceErrors> {
+    use alloy::sol_types::SolInterface;
+    Governance::GovernanceErrors::abi_decode(data).ok()
+}
+
+/// Revert data from the stake token, decoded.
+pub fn stake_token_error(data: &[u8]) -> Option<StakeToken::StakeTokenErrors> {
+    use alloy::sol_types::SolInterface;
+    StakeToken::StakeTokenErrors::abi_decode(data).ok()
+}
+
 /// A readable name for revert data from any of the contracts, e.g.
 /// `Governance: WrongState { id: 3, state: 1 }`; the raw hex when nothing
 /// matches.

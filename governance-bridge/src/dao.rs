@@ -137,7 +137,8 @@ pub enum ProposalState {
 }
 
 impl ProposalState {
-    fn from_u8(v: u8) -> Result<Self, ChainError> {
+    /// The state Governance encodes as `v` (its `State` enum).
+    pub fn from_u8(v: u8) -> Result<Self, ChainError> {
         Ok(match v {
             0 => Self::Active,
             1 => Self::Defeated,

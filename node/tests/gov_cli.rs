@@ -2,32 +2,15 @@
 //! 127.0.0.1): deploy from a plan, stake, propose, vote, wait out the vote
 //! and the timelock, execute, and the refusals in between.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use alloy::node_bindings::Anvil;
 use alloy::signers::local::PrivateKeySigner;
+use common::{anvil_path, write_key};
 use ippoc_governance_bridge::{Chain, Dao, DaoAddresses, RpcChain, U256};
-
-fn anvil_path() -> PathBuf {
-    let path = std::env::var_os("IPPOC_ANVIL")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../contracts/node_modules/.bin/anvil"));
-    assert!(
-        path.exists(),
-        "anvil not found at {}: run contracts/check.sh first, or set IPPOC_ANVIL",
-        path.display()
-    );
-    path
-}
-
-fn write_key(dir: &Path, name: &str, key: &PrivateKeySigner) -> PathBuf {
-    use std::os::unix::fs::PermissionsExt;
-    let path = dir.join(name);
-    std::fs::write(&path, format!("{}\n", hex::encode(key.to_bytes()))).expect("write key");
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
-    path
-}
 
 struct Gov {
     rpc: String,
@@ -160,20 +143,61 @@ async fn a_parameter_change_goes_through_the_cli_from_deploy_to_execution() {
         gov.ok(Some(h), &["vote", "1", "--yes"]);
     }
     gov.ok(Some(&node), &["vote", "1", "--no", "--as-node"]);
-    gov.fails(Some(&humans[0]), &["vote", "1", "--yes"], 6, "AlreadyVoted");
+    gov.fails(
+        Some(&humans[0]),
+        &["vote", "1", "--yes"],
+        6,
+        &format!("{} has already voted on proposal 1", keys[2].address()),
+    );
 
     let status: serde_json::Value =
         serde_json::from_str(&gov.ok(None, &["--json", "status", "1"])).expect("status json");
     assert_eq!(status["state"], "active");
+    // People read dates and what comes next, not Unix times.
+    let text = gov.ok(None, &["status", "1"]);
+    assert!(
+        text.contains("voting    ends 20") && (text.contains("UTC, in 59 min") || text.contains("UTC, in 1 h")),
+        "{text}"
+    );
+    assert!(text.contains("next      vote with `ippoc gov vote 1"), "{text}");
+    // Queueing during the vote names the state and when it ends, in one sentence.
+    gov.fails(
+        Some(&humans[3]),
+        &["queue", "1"],
+        6,
+        "proposal 1 is still active: voting ends 20",
+    );
+    // --json keeps the raw revert: the contract's error and its bytes.
+    let raw = gov.run(Some(&humans[3]), &["--json", "queue", "1"]);
+    assert_eq!(raw.status.code(), Some(6));
+    let raw: serde_json::Value = serde_json::from_slice(&raw.stdout).expect("revert json");
+    assert_eq!(raw["error"], "reverted");
+    assert_eq!(raw["reason"], "Governance: WrongState(WrongState { id: 1, state: 0 })");
+    assert!(raw["data"].as_str().unwrap().starts_with("0x"), "{raw}");
+    gov.fails(
+        None,
+        &["status", "7"],
+        6,
+        "there is no proposal 7: proposals are numbered 1 to 1",
+    );
 
     let chain = RpcChain::new(&anvil.endpoint()).expect("rpc");
     chain.advance_time(3_600).await.expect("time");
     assert!(gov.ok(None, &["status"]).contains("succeeded"));
-    gov.ok(Some(&humans[3]), &["queue", "1"]);
-    gov.fails(Some(&humans[3]), &["execute", "1"], 6, "TimelockNotOver");
+    let queued = gov.ok(Some(&humans[3]), &["queue", "1"]);
+    assert!(
+        queued.contains("proposal 1 queued: executable from 20") && queued.contains("in 2 d"),
+        "{queued}"
+    );
+    gov.fails(
+        Some(&humans[3]),
+        &["execute", "1"],
+        6,
+        "proposal 1 is in its timelock until 20",
+    );
     chain.advance_time(48 * 3_600).await.expect("time");
     gov.ok(Some(&humans[3]), &["execute", "1"]);
-    gov.fails(Some(&vetoer), &["veto", "1"], 6, "WrongState");
+    gov.fails(Some(&vetoer), &["veto", "1"], 6, "proposal 1 was already executed");
 
     let dao = Dao::at(chain, addresses);
     assert_eq!(

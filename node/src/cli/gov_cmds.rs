@@ -11,6 +11,7 @@ use ippoc_governance_bridge::dao::{GenesisNode, GenesisParameter};
 use ippoc_governance_bridge::{Action, Address, B256, ChainError, Dao, DeployConfig, PrivateKeySigner, RpcChain, U256};
 use serde::Deserialize;
 
+use super::gov_text::{self, Doing, when};
 use super::{Failure, runtime};
 use crate::error::ExitStatus;
 use crate::fsutil;
@@ -160,6 +161,12 @@ pub(super) fn load_key(target: &GovTarget) -> Result<PrivateKeySigner, Failure> 
 }
 
 pub(super) fn load_dao(target: &GovTarget) -> Result<Dao<RpcChain>, Failure> {
+    if !target.dao.exists() {
+        return Err(usage(format!(
+            "no DAO address file at {}: `ippoc gov deploy PLAN` writes one, or point --dao (IPPOC_DAO) at the file it wrote",
+            target.dao.display()
+        )));
+    }
     let addresses = crate::governance::read_addresses(&target.dao).map_err(|e| match e {
         crate::error::NodeError::Refused(reason) => usage(reason),
         other => other.into(),
@@ -285,9 +292,12 @@ pub fn deploy(plan_path: &Path, target: &GovTarget, json: bool) -> Result<(), Fa
     let config = deploy_config(plan)?;
     let deployer = load_key(target)?;
     let chain = RpcChain::new(&target.rpc).map_err(chain_failure)?;
-    let dao = runtime()?
-        .block_on(Dao::deploy(chain, &deployer, &config))
-        .map_err(chain_failure)?;
+    let dao = runtime()?.block_on(async {
+        match Dao::deploy(chain, &deployer, &config).await {
+            Ok(dao) => Ok(dao),
+            Err(e) => Err(gov_text::explain(None, &target.rpc, Doing::Deploy, e, json).await),
+        }
+    })?;
     let addresses = dao.addresses();
     let out = serde_json::to_vec_pretty(&addresses).expect("addresses serialize");
     fsutil::write_atomic(&target.dao, &out, 0o644)?;
@@ -306,11 +316,32 @@ pub fn deploy(plan_path: &Path, target: &GovTarget, json: bool) -> Result<(), Fa
 }
 
 /// `gov stake`: approve and stake.
-pub fn stake(value: U256, target: &GovTarget) -> Result<(), Failure> {
+pub fn stake(value: U256, target: &GovTarget, json: bool) -> Result<(), Failure> {
     let (dao, key) = (load_dao(target)?, load_key(target)?);
-    runtime()?.block_on(dao.stake(&key, value)).map_err(chain_failure)?;
-    println!("staked {value}");
+    runtime()?.block_on(async {
+        let staked = dao.stake(&key, value).await;
+        refused(&dao, target, Doing::Stake, json, staked).await
+    })?;
+    println!(
+        "staked {value} ({} tokens) from {}",
+        gov_text::tokens(value),
+        key.address()
+    );
     Ok(())
+}
+
+/// A chain call's result, with a refusal explained in one sentence.
+async fn refused<T>(
+    dao: &Dao<RpcChain>,
+    target: &GovTarget,
+    doing: Doing,
+    json: bool,
+    result: Result<T, ChainError>,
+) -> Result<T, Failure> {
+    match result {
+        Ok(v) => Ok(v),
+        Err(e) => Err(gov_text::explain(Some(dao), &target.rpc, doing, e, json).await),
+    }
 }
 
 fn split<'a>(arg: &'a str, sep: char, flag: &str) -> Result<(&'a str, &'a str), Failure> {
@@ -339,7 +370,7 @@ pub struct ProposeArgs {
 }
 
 /// `gov propose`: one proposal with every action given; prints its id.
-pub fn propose(args: &ProposeArgs, target: &GovTarget) -> Result<(), Failure> {
+pub fn propose(args: &ProposeArgs, target: &GovTarget, json: bool) -> Result<(), Failure> {
     let (dao, key) = (load_dao(target)?, load_key(target)?);
     let mut actions: Vec<Action> = Vec::new();
     for p in &args.set_parameter {
@@ -372,29 +403,50 @@ pub fn propose(args: &ProposeArgs, target: &GovTarget) -> Result<(), Failure> {
             "a proposal needs at least one action: --set-parameter, --set-invariant-parameter, --deploy-module or --release-eth",
         ));
     }
-    let id = runtime()?
-        .block_on(dao.propose(&key, &actions, &args.description))
-        .map_err(chain_failure)?;
+    let id = runtime()?.block_on(async {
+        let opened = dao.propose(&key, &actions, &args.description).await;
+        refused(&dao, target, Doing::Propose, json, opened).await
+    })?;
     println!("{id}");
     Ok(())
 }
 
 /// `gov vote`: as a human (committing stake) or as a registered node.
-pub fn vote(id: u64, support: bool, stake: Option<U256>, as_node: bool, target: &GovTarget) -> Result<(), Failure> {
+pub fn vote(
+    id: u64,
+    support: bool,
+    stake: Option<U256>,
+    as_node: bool,
+    target: &GovTarget,
+    json: bool,
+) -> Result<(), Failure> {
     let (dao, key) = (load_dao(target)?, load_key(target)?);
-    let rt = runtime()?;
-    if as_node {
-        rt.block_on(dao.vote_as_node(&key, id, support))
-            .map_err(chain_failure)?;
-    } else {
-        let committed = match stake {
-            Some(a) => a,
-            None => rt.block_on(dao.stake_of(key.address())).map_err(chain_failure)?,
+    runtime()?.block_on(async {
+        let voted = if as_node {
+            dao.vote_as_node(&key, id, support).await
+        } else {
+            let committed = match stake {
+                Some(a) => a,
+                None => refused(&dao, target, Doing::Vote, json, dao.stake_of(key.address()).await).await?,
+            };
+            if committed.is_zero() {
+                return Err(Failure {
+                    status: ExitStatus::Refused,
+                    message: format!(
+                        "{} has no stake to vote with: stake first (`ippoc gov stake`), or vote --as-node from a registered node",
+                        key.address()
+                    ),
+                });
+            }
+            dao.vote(&key, id, support, committed).await
         };
-        rt.block_on(dao.vote(&key, id, support, committed))
-            .map_err(chain_failure)?;
-    }
-    println!("voted {} on proposal {id}", if support { "yes" } else { "no" });
+        refused(&dao, target, Doing::Vote, json, voted).await
+    })?;
+    println!(
+        "{} voted {} on proposal {id}",
+        key.address(),
+        if support { "yes" } else { "no" }
+    );
     Ok(())
 }
 
@@ -409,40 +461,62 @@ pub enum Step {
 }
 
 /// `gov veto|queue|execute`.
-pub fn step(step: Step, id: u64, target: &GovTarget) -> Result<(), Failure> {
+pub fn step(step: Step, id: u64, target: &GovTarget, json: bool) -> Result<(), Failure> {
     let (dao, key) = (load_dao(target)?, load_key(target)?);
-    let rt = runtime()?;
-    let (call, done) = match step {
-        Step::Veto => (rt.block_on(dao.veto(&key, id)), "vetoed"),
-        Step::Queue => (rt.block_on(dao.queue(&key, id)), "queued"),
-        Step::Execute => (rt.block_on(dao.execute(&key, id)), "executed"),
-    };
-    call.map_err(chain_failure)?;
+    let done = runtime()?.block_on(async {
+        let (call, doing) = match step {
+            Step::Veto => (dao.veto(&key, id).await, Doing::Veto),
+            Step::Queue => (dao.queue(&key, id).await, Doing::Queue),
+            Step::Execute => (dao.execute(&key, id).await, Doing::Execute(id)),
+        };
+        refused(&dao, target, doing, json, call).await?;
+        Ok::<_, Failure>(match step {
+            Step::Veto => "vetoed".to_string(),
+            Step::Execute => "executed".to_string(),
+            Step::Queue => match dao.status(id).await {
+                Ok(s) => format!(
+                    "queued: executable from {}",
+                    when(s.eta, gov_text::chain_now(&dao).await)
+                ),
+                Err(_) => "queued".to_string(),
+            },
+        })
+    })?;
     println!("proposal {id} {done}");
     Ok(())
 }
 
-/// `gov status`: state, tallies and turnout, or the raw record with `--json`.
+/// `gov status`: state, tallies, turnout and dates, or the raw record with `--json`.
 pub fn status(id: Option<u64>, target: &GovTarget, json: bool) -> Result<(), Failure> {
     let dao = load_dao(target)?;
-    let rt = runtime()?;
-    let id = match id {
-        Some(id) => id,
-        None => match rt.block_on(dao.proposal_count()).map_err(chain_failure)? {
-            0 => {
-                return Err(Failure {
-                    status: ExitStatus::Failure,
-                    message: "no proposals yet".into(),
-                });
-            }
-            n => n,
-        },
-    };
-    let s = rt.block_on(dao.status(id)).map_err(chain_failure)?;
+    let (s, now) = runtime()?.block_on(async {
+        let id = match id {
+            Some(id) => id,
+            None => match refused(&dao, target, Doing::Read, json, dao.proposal_count().await).await? {
+                0 => {
+                    return Err(Failure {
+                        status: ExitStatus::Failure,
+                        message: "no proposals yet: open one with `ippoc gov propose`".into(),
+                    });
+                }
+                n => n,
+            },
+        };
+        let s = refused(&dao, target, Doing::Read, json, dao.status(id).await).await?;
+        Ok((s, gov_text::chain_now(&dao).await))
+    })?;
     if json {
         println!("{}", serde_json::to_string_pretty(&s).expect("status serializes"));
         return Ok(());
     }
+    print!("{}", status_text(&s, now));
+    Ok(())
+}
+
+/// The text `gov status` prints; `now` is the chain's time.
+fn status_text(s: &ippoc_governance_bridge::ProposalStatus, now: u64) -> String {
+    use ippoc_governance_bridge::ProposalState as P;
+    use std::fmt::Write;
     let pct = |part: U256, whole: U256| {
         if whole.is_zero() {
             0.0
@@ -454,30 +528,47 @@ pub fn status(id: Option<u64>, target: &GovTarget, json: bool) -> Result<(), Fai
     };
     let human = s.human_yes + s.human_no;
     let votes = human + s.ai_yes + s.ai_no;
-    println!(
-        "proposal {}  {}{}",
-        s.id,
-        s.state,
-        if s.invariant_class { "  (invariant-class)" } else { "" }
-    );
-    println!("proposer  {}", s.proposer);
-    println!(
+    let mut out = String::new();
+    let class = if s.invariant_class {
+        "  (invariant-class: 2/3 of human votes needed)"
+    } else {
+        ""
+    };
+    let _ = writeln!(out, "proposal {}  {}{class}", s.id, s.state);
+    let _ = writeln!(out, "proposer  {}", s.proposer);
+    let _ = writeln!(
+        out,
         "humans    yes {:.1}%  no {:.1}%  of human votes",
         pct(s.human_yes, human),
         pct(s.human_no, human)
     );
-    println!(
+    let _ = writeln!(
+        out,
         "nodes     yes {:.1}%  no {:.1}%  of all votes",
         pct(s.ai_yes, votes),
         pct(s.ai_no, votes)
     );
-    println!(
-        "turnout   {:.1}% of the voting power",
+    let _ = writeln!(
+        out,
+        "turnout   {:.1}% of the voting power (40% needed; 60% yes to pass)",
         pct(votes, s.human_power + s.ai_power)
     );
-    println!("vote end  {}", s.vote_end);
+    let verb = if s.vote_end > now { "ends" } else { "ended" };
+    let _ = writeln!(out, "voting    {verb} {}", when(s.vote_end, now));
     if s.eta != 0 {
-        println!("executable after {}", s.eta);
+        let timelock = if s.eta > now { "executable from" } else { "over since" };
+        let _ = writeln!(out, "timelock  {timelock} {}", when(s.eta, now));
     }
-    Ok(())
+    let id = s.id;
+    let next = match s.state {
+        P::Active => {
+            format!("vote with `ippoc gov vote {id} --yes|--no`; queue it once voting has ended, if it passed")
+        }
+        P::Succeeded => format!("`ippoc gov queue {id}` starts its 48 h timelock"),
+        P::Queued if s.eta > now => format!("`ippoc gov execute {id}` once the timelock is over"),
+        P::Queued => format!("`ippoc gov execute {id}` runs it now"),
+        P::Defeated | P::Executed | P::Vetoed => "nothing: this proposal is final".to_string(),
+    };
+    let _ = writeln!(out, "next      {next}");
+    out
 }

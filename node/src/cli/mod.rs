@@ -5,6 +5,7 @@
 
 mod evolve_cmds;
 mod gov_cmds;
+mod gov_text;
 mod ledger_cmds;
 mod node_cmds;
 mod sandbox_cmds;
@@ -385,8 +386,8 @@ fn gov(command: &gov_cmds::GovCommand, json: bool) -> Result<(), Failure> {
     match command {
         G::Key { out } => gov_cmds::key(out),
         G::Deploy { plan, target } => gov_cmds::deploy(plan, target, json),
-        G::Stake { amount, target } => gov_cmds::stake(*amount, target),
-        G::Propose { actions, target } => gov_cmds::propose(actions, target),
+        G::Stake { amount, target } => gov_cmds::stake(*amount, target, json),
+        G::Propose { actions, target } => gov_cmds::propose(actions, target, json),
         G::Vote {
             id,
             yes,
@@ -394,10 +395,10 @@ fn gov(command: &gov_cmds::GovCommand, json: bool) -> Result<(), Failure> {
             as_node,
             target,
             ..
-        } => gov_cmds::vote(*id, *yes, *amount, *as_node, target),
-        G::Veto { id, target } => gov_cmds::step(Step::Veto, *id, target),
-        G::Queue { id, target } => gov_cmds::step(Step::Queue, *id, target),
-        G::Execute { id, target } => gov_cmds::step(Step::Execute, *id, target),
+        } => gov_cmds::vote(*id, *yes, *amount, *as_node, target, json),
+        G::Veto { id, target } => gov_cmds::step(Step::Veto, *id, target, json),
+        G::Queue { id, target } => gov_cmds::step(Step::Queue, *id, target, json),
+        G::Execute { id, target } => gov_cmds::step(Step::Execute, *id, target, json),
         G::Status { id, target } => gov_cmds::status(*id, target, json),
     }
 }
