@@ -38,6 +38,7 @@ pub fn wallet(env: &Env) -> Result<(), Failure> {
         println!("  {:>20} {:<5} {}", b.balance, b.currency.to_string(), b.account);
     }
     println!("pending {} · forks {}", view.pending, view.forks);
+    println!("root    {}", view.state_root);
     Ok(())
 }
 

@@ -95,9 +95,15 @@ pub fn run(env: &Env, module_path: &Path, options: &RunOptions, dry_run: bool) -
         (Some(tx), false) => format!("charged {} IPPC, entry {tx}", view.charged),
         (None, false) => "nothing charged".to_string(),
     };
+    // The hash is known once the module was read as WebAssembly; a module
+    // refused before that is named by its file alone.
+    let hash = view
+        .module
+        .as_deref()
+        .map_or(String::new(), |m| format!(" ({})", &m[..12]));
     eprintln!(
-        "ippoc: module {}: fuel used {}, {paid}",
-        view.module.as_deref().map_or("-", |m| &m[..12]),
+        "ippoc: module {}{hash}: fuel used {}, {paid}",
+        module_path.display(),
         view.fuel_used
     );
     match view.error {
