@@ -11,7 +11,7 @@ use ippoc_sim::{Options, Scenario};
 #[command(name = "ippoc-sim", version)]
 struct Args {
     /// Scenario: a built-in name (baseline, bankruptcy, byzantine, clone,
-    /// bad-evolution, partition, churn, all) or a TOML file.
+    /// bad-evolution, partition, churn, wan, all) or a TOML file.
     #[arg(long, default_value = "all")]
     scenario: String,
     /// Nodes [default: the scenario's, 100 for the built-in ones].
