@@ -14,10 +14,10 @@
 //! | `POST /v1/ledger/import`      | export file bytes → [`ImportView`]            |
 //! | `POST /v1/metabolism/quote`   | [`ChargeKind`] → [`QuoteView`]                |
 //! | `POST /v1/metabolism/charge`  | [`ChargeRequest`] → [`EntryView`] or 409      |
-//! | `GET /v1/peers`               | [`crate::swarm::MeshView`]: peers, addresses, bans |
-//! | `GET /v1/ledger/proof`        | `?tx=&epoch=` → [`crate::anchor::InclusionProof`] |
+//! | `GET /v1/peers`               | [`ippoc_swarm::view::MeshView`]: peers, addresses, bans |
+//! | `GET /v1/ledger/proof`        | `?tx=&epoch=` → [`ippoc_swarm::anchor::InclusionProof`] |
 //! | `POST /v1/sandbox/run`        | [`SandboxRunRequest`] → [`SandboxRunView`], charged |
-//! | `GET /v1/skills`              | [`crate::governance::GovView`]: deployed, held, revoked skills |
+//! | `GET /v1/skills`              | [`ippoc_swarm::gov_view::GovView`]: deployed, held, revoked skills |
 //! | `POST /v1/skills/run`         | [`SkillRunRequest`] → [`SandboxRunView`], charged |
 //!
 //! Errors are JSON `{"error": "..."}`: 400 bad input, 401 token, 409 refused
@@ -33,18 +33,18 @@ use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use ed25519_dalek::SigningKey;
 use ippoc_economy::NodeId;
 use ippoc_economy::store::Ledger;
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
 use crate::error::NodeError;
-use crate::ledger::{
+use ippoc_swarm::OwnChain;
+use ippoc_swarm::ledger::{
     self, ChargeKind, ChargeRequest, EntryView, ImportView, QuoteView, TransferRequest, VerifyView, WalletView,
 };
-use crate::sandbox::{SandboxRunRequest, SandboxRunView};
-use crate::skills::SkillRunRequest;
+use ippoc_swarm::sandbox::{SandboxRunRequest, SandboxRunView};
+use ippoc_swarm::skills::SkillRunRequest;
 
 /// Largest request body (an import file), in bytes.
 pub const IMPORT_BYTES_MAX: usize = 64 * 1024 * 1024;
@@ -73,7 +73,7 @@ pub struct NodeStatus {
     /// The ledger as this node sees it.
     pub ledger: WalletView,
     /// The mesh as this node sees it.
-    pub mesh: crate::swarm::MeshView,
+    pub mesh: ippoc_swarm::view::MeshView,
     /// What the node follows of the DAO.
     pub governance: GovernanceStatus,
 }
@@ -118,22 +118,19 @@ pub struct StatusFacts {
     pub hardware_fingerprint: String,
 }
 
-/// What the API acts on: the node's ledger and its signing key.
+/// What the API acts on: the node's own chain (its ledger, and the only way
+/// to append to it, which tells the mesh by construction) and its services.
 pub struct NodeHandle {
-    /// The ledger.
-    pub ledger: Arc<Ledger>,
-    /// The node's key, to sign its own entries.
-    pub key: SigningKey,
+    /// The own chain.
+    pub chain: OwnChain,
     /// The node's sandbox.
     pub sandbox: Arc<ippoc_sandbox::Sandbox>,
-    /// Signalled after the node appends to its own chain (the mesh publishes).
-    pub appended: Arc<tokio::sync::Notify>,
     /// What the mesh looks like.
-    pub mesh: crate::swarm::SharedMeshView,
+    pub mesh: ippoc_swarm::view::SharedMeshView,
     /// The node's skill modules.
-    pub skills: crate::skills::SkillStore,
+    pub skills: ippoc_swarm::skills::SkillStore,
     /// What the node knows of the DAO's decisions.
-    pub gov: crate::governance::SharedGovView,
+    pub gov: ippoc_swarm::gov_view::SharedGovView,
 }
 
 struct ApiState {
@@ -200,24 +197,26 @@ impl IntoResponse for ApiError {
 
 type ApiResult<T> = Result<axum::Json<T>, ApiError>;
 
+impl NodeHandle {
+    fn ledger(&self) -> &Ledger {
+        self.chain.ledger()
+    }
+}
+
 /// Runs blocking ledger work (sled, fsync) off the async workers.
-async fn blocking<T: Send + 'static>(
+async fn blocking<T: Send + 'static, E: Into<NodeError> + Send + 'static>(
     state: &Arc<ApiState>,
-    work: impl FnOnce(&NodeHandle) -> Result<T, NodeError> + Send + 'static,
+    work: impl FnOnce(&NodeHandle) -> Result<T, E> + Send + 'static,
 ) -> Result<T, ApiError> {
     let node = state.node.clone();
-    let result = tokio::task::spawn_blocking(move || work(&node))
+    tokio::task::spawn_blocking(move || work(&node))
         .await
         .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
-        .map_err(ApiError::from);
-    // Whatever the call was, the mesh re-reads the own chain's head: cheap,
-    // and no write path can forget to announce its entry.
-    state.node.appended.notify_one();
-    result
+        .map_err(|e| ApiError::from(e.into()))
 }
 
 async fn wallet(State(state): State<Arc<ApiState>>) -> ApiResult<WalletView> {
-    Ok(axum::Json(blocking(&state, |n| ledger::wallet_view(&n.ledger)).await?))
+    Ok(axum::Json(blocking(&state, |n| ledger::wallet_view(n.ledger())).await?))
 }
 
 /// Query of `GET /v1/ledger/entries`.
@@ -235,15 +234,15 @@ pub struct EntriesQuery {
 async fn entries(State(state): State<Arc<ApiState>>, Query(q): Query<EntriesQuery>) -> ApiResult<Vec<EntryView>> {
     Ok(axum::Json(
         blocking(&state, move |n| {
-            let actor = q.actor.unwrap_or(n.ledger.owner());
-            ledger::ledger_page(&n.ledger, actor, q.from, q.limit.unwrap_or(ledger::PAGE_ENTRIES_MAX))
+            let actor = q.actor.unwrap_or(n.chain.owner());
+            ledger::ledger_page(n.ledger(), actor, q.from, q.limit.unwrap_or(ledger::PAGE_ENTRIES_MAX))
         })
         .await?,
     ))
 }
 
 async fn verify(State(state): State<Arc<ApiState>>) -> ApiResult<VerifyView> {
-    Ok(axum::Json(blocking(&state, |n| ledger::verify(&n.ledger)).await?))
+    Ok(axum::Json(blocking(&state, |n| ledger::verify(n.ledger())).await?))
 }
 
 /// Query of `GET /v1/ledger/export`.
@@ -265,14 +264,14 @@ pub struct ProofQuery {
 async fn proof(
     State(state): State<Arc<ApiState>>,
     Query(q): Query<ProofQuery>,
-) -> Result<axum::Json<crate::anchor::InclusionProof>, ApiError> {
-    blocking(&state, move |n| crate::anchor::prove(&n.ledger, &q.tx, q.epoch))
+) -> Result<axum::Json<ippoc_swarm::anchor::InclusionProof>, ApiError> {
+    blocking(&state, move |n| ippoc_swarm::anchor::prove(n.ledger(), &q.tx, q.epoch))
         .await
         .map(axum::Json)
 }
 
 async fn export(State(state): State<Arc<ApiState>>, Query(q): Query<ExportQuery>) -> Result<Vec<u8>, ApiError> {
-    blocking(&state, move |n| ledger::export(&n.ledger, q.actor)).await
+    blocking(&state, move |n| ledger::export(n.ledger(), q.actor)).await
 }
 
 /// A JSON body, with malformed input answered as 400 with the parser's reason.
@@ -286,22 +285,22 @@ fn body<T>(b: JsonBody<T>) -> Result<T, ApiError> {
 async fn quote(State(state): State<Arc<ApiState>>, b: JsonBody<ChargeKind>) -> ApiResult<QuoteView> {
     let kind = body(b)?;
     Ok(axum::Json(
-        blocking(&state, move |n| ledger::quote(&n.ledger, kind)).await?,
+        blocking(&state, move |n| ledger::quote(n.ledger(), kind)).await?,
     ))
 }
 
 async fn charge(State(state): State<Arc<ApiState>>, b: JsonBody<ChargeRequest>) -> ApiResult<EntryView> {
     let request = body(b)?;
     Ok(axum::Json(
-        blocking(&state, move |n| ledger::charge(&n.ledger, &n.key, &request)).await?,
+        blocking(&state, move |n| ledger::charge(&n.chain, &request)).await?,
     ))
 }
 
-fn mesh_view(state: &ApiState) -> crate::swarm::MeshView {
+fn mesh_view(state: &ApiState) -> ippoc_swarm::view::MeshView {
     state.node.mesh.get()
 }
 
-async fn peers(State(state): State<Arc<ApiState>>) -> axum::Json<crate::swarm::MeshView> {
+async fn peers(State(state): State<Arc<ApiState>>) -> axum::Json<ippoc_swarm::view::MeshView> {
     axum::Json(mesh_view(&state))
 }
 
@@ -309,13 +308,13 @@ async fn sandbox_run(State(state): State<Arc<ApiState>>, b: JsonBody<SandboxRunR
     let request = body(b)?;
     Ok(axum::Json(
         blocking(&state, move |n| {
-            crate::sandbox::run_request(&n.sandbox, &n.ledger, &n.key, &request)
+            ippoc_swarm::sandbox::run_request(&n.sandbox, &n.chain, &request)
         })
         .await?,
     ))
 }
 
-async fn skills(State(state): State<Arc<ApiState>>) -> axum::Json<crate::governance::GovView> {
+async fn skills(State(state): State<Arc<ApiState>>) -> axum::Json<ippoc_swarm::gov_view::GovView> {
     axum::Json(state.node.gov.borrow().clone())
 }
 
@@ -323,13 +322,12 @@ async fn skill_run(State(state): State<Arc<ApiState>>, b: JsonBody<SkillRunReque
     let request = body(b)?;
     Ok(axum::Json(
         blocking(&state, move |n| {
-            let hash = crate::skills::parse_hash(&request.module)?;
+            let hash = ippoc_swarm::skills::parse_hash(&request.module)?;
             let input = hex::decode(&request.input_hex).map_err(|e| NodeError::Refused(format!("input_hex: {e}")))?;
             let view = n.gov.borrow().clone();
-            crate::skills::run_deployed(
+            ippoc_swarm::skills::run_deployed(
                 &n.sandbox,
-                &n.ledger,
-                &n.key,
+                &n.chain,
                 &view,
                 &n.skills,
                 &hash,
@@ -337,6 +335,7 @@ async fn skill_run(State(state): State<Arc<ApiState>>, b: JsonBody<SkillRunReque
                 request.fuel,
                 &request.capabilities,
             )
+            .map_err(NodeError::from)
         })
         .await?,
     ))
@@ -344,22 +343,23 @@ async fn skill_run(State(state): State<Arc<ApiState>>, b: JsonBody<SkillRunReque
 
 async fn import(State(state): State<Arc<ApiState>>, body: axum::body::Bytes) -> ApiResult<ImportView> {
     Ok(axum::Json(
-        blocking(&state, move |n| ledger::import(&n.ledger, &body)).await?,
+        blocking(&state, move |n| ledger::import(n.ledger(), &body)).await?,
     ))
 }
 
 async fn transfer(State(state): State<Arc<ApiState>>, b: JsonBody<TransferRequest>) -> ApiResult<EntryView> {
     let request = body(b)?;
     Ok(axum::Json(
-        blocking(&state, move |n| ledger::transfer(&n.ledger, &n.key, &request)).await?,
+        blocking(&state, move |n| ledger::transfer(&n.chain, &request)).await?,
     ))
 }
 
 async fn status(State(state): State<Arc<ApiState>>) -> ApiResult<NodeStatus> {
     let (view, governance) = blocking(&state, |n| {
         let gov = n.gov.borrow().clone();
-        let (parameters_version, parameters) = n.ledger.parameters();
-        let (newest_vote_epoch, newest_anchored_epoch) = n.ledger.anchoring_progress().map_err(ledger::ledger_error)?;
+        let (parameters_version, parameters) = n.ledger().parameters();
+        let (newest_vote_epoch, newest_anchored_epoch) =
+            n.ledger().anchoring_progress().map_err(ledger::ledger_error)?;
         let governance = GovernanceStatus {
             following: gov.connected,
             block: gov.block,
@@ -371,7 +371,7 @@ async fn status(State(state): State<Arc<ApiState>>) -> ApiResult<NodeStatus> {
             newest_anchored_epoch,
             last_error: gov.last_error,
         };
-        Ok((ledger::wallet_view(&n.ledger)?, governance))
+        Ok::<_, NodeError>((ledger::wallet_view(n.ledger())?, governance))
     })
     .await?;
     let f = &state.facts;
@@ -414,6 +414,8 @@ async fn require_token(State(state): State<Arc<ApiState>>, request: Request, nex
 
 #[cfg(test)]
 mod tests {
+    use ed25519_dalek::SigningKey;
+
     use super::*;
 
     async fn serve() -> (
@@ -426,15 +428,14 @@ mod tests {
         let me = NodeId::from_bytes(key.verifying_key().to_bytes());
         let genesis = ippoc_economy::genesis::Genesis::solo(me, 1);
         let ledger = Ledger::open(dir.path(), genesis, me, Default::default()).unwrap();
-        let sandbox = crate::sandbox::open_sandbox(&crate::paths::NodePaths::new(dir.path())).unwrap();
+        let paths = crate::paths::NodePaths::new(dir.path());
+        let sandbox = ippoc_swarm::sandbox::open_sandbox(&paths.sandbox_modules(), &paths.sandbox_cache_key()).unwrap();
         let node = Arc::new(NodeHandle {
-            ledger: Arc::new(ledger),
-            key,
+            chain: OwnChain::detached(Arc::new(ledger), key),
             sandbox: Arc::new(sandbox),
-            appended: Arc::new(tokio::sync::Notify::new()),
             mesh: Default::default(),
-            skills: crate::skills::SkillStore::new(dir.path().join("skills")),
-            gov: crate::governance::new_view(),
+            skills: ippoc_swarm::skills::SkillStore::new(dir.path().join("skills")),
+            gov: ippoc_swarm::gov_view::new_view(),
         });
         let facts = StatusFacts {
             node_id: "ab".repeat(32),

@@ -16,12 +16,12 @@
 //! | 7 | `ledger`      | install the genesis, open the ledger, verify its own head  |
 //! | 8 | `sandbox`     | build the wasmtime engine and open the module cache        |
 //! | 9 | `admin-api`   | listen on 127.0.0.1 and publish `data/api.endpoint`        |
-//! |10 | `mesh`        | start libp2p: listen, dial bootstrap peers, gossip entries |
+//! |10 | `mesh`        | start the node in the swarm (`ippoc_swarm::node::NodeBuilder`): listen, dial, gossip, and with `[governance] rpc` the DAO watcher |
 //! |11 | `ready`       | tell systemd READY=1                                       |
 //!
 //! Steps 1–7 are [`boot_node`] (shared by `ippoc init`, the daemon and the
 //! CLI's direct access to a stopped node); steps 8–11 belong to the daemon
-//! ([`crate::daemon`]). The chain backend joins before `ready` when it lands.
+//! module.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -31,13 +31,13 @@ use ippoc_economy::store::Ledger;
 
 use crate::config::Config;
 use crate::error::NodeError;
-use crate::fsutil;
 use crate::hardware::{Fingerprint, HardwareProbe};
 use crate::identity::{self, Identity};
 use crate::ledger as node_ledger;
 use crate::lock::DataDirLock;
 use crate::logging::Logging;
 use crate::paths::DataDir;
+use ippoc_swarm::fsutil;
 
 /// A step of the boot sequence.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,8 +116,11 @@ pub struct BootError {
 
 impl BootError {
     /// Tags `error` with `step`.
-    pub fn at(step: BootStep) -> impl FnOnce(NodeError) -> BootError {
-        move |error| BootError { step, error }
+    pub fn at<E: Into<NodeError>>(step: BootStep) -> impl FnOnce(E) -> BootError {
+        move |error| BootError {
+            step,
+            error: error.into(),
+        }
     }
 }
 
@@ -168,6 +171,13 @@ pub struct BootedNode {
 }
 
 impl BootedNode {
+    /// The node's own chain for a command that works on its files while no
+    /// daemon runs (nothing listens for its appends: the next daemon publishes
+    /// from its head).
+    pub fn own_chain(&self) -> ippoc_swarm::OwnChain {
+        ippoc_swarm::OwnChain::detached(self.ledger.clone(), self.identity.signing_key().clone())
+    }
+
     /// Undoes what this boot made: removes the node directory if this boot
     /// created it (an existing node is left as it was), then releases the lock.
     pub fn abandon(self, logging: &Logging) {

@@ -13,15 +13,22 @@ use tokio::signal::unix::{SignalKind, signal};
 
 use std::sync::Arc;
 
+use ippoc_mesh::{MeshConfig, Transport};
+use ippoc_swarm::governance::GovLink;
+use ippoc_swarm::node::{FollowDao, NodeBuilder};
+use ippoc_swarm::pump::Cadence;
+use ippoc_swarm::skills::SkillStore;
+use ippoc_swarm::view::SharedMeshView;
+use ippoc_swarm::{OwnChain, fsutil};
+
 use crate::api::{self, NodeHandle, StatusFacts};
 use crate::boot::{self, BootError, BootOptions, BootStep, BootedNode};
-use crate::config::Config;
+use crate::config::{Config, MeshSettings};
 use crate::error::{ExitStatus, NodeError};
-use crate::fsutil;
 use crate::hardware::HardwareProbe;
 use crate::identity;
 use crate::logging::Logging;
-use crate::paths::DataDir;
+use crate::paths::{DataDir, NodePaths};
 
 /// Why the daemon ended badly.
 #[derive(Debug)]
@@ -89,14 +96,47 @@ pub async fn run(
     serve_until_signal(node, started, config).await
 }
 
-/// What boot steps 7–8 leave running.
+/// What boot steps 8–11 leave running.
 struct Started {
-    mesh: Option<crate::swarm::MeshRuntime>,
-    watcher: Option<crate::governance::WatcherHandle>,
+    node: Option<ippoc_swarm::node::RunningNode>,
     listener: TcpListener,
     router: axum::Router,
     terminate: tokio::signal::unix::Signal,
     interrupt: tokio::signal::unix::Signal,
+}
+
+/// The `[mesh]` settings as the mesh's own configuration (TCP and QUIC).
+pub fn mesh_config(settings: &MeshSettings, swarm_id: [u8; 32]) -> Result<MeshConfig, NodeError> {
+    let mut config = MeshConfig::new(swarm_id, Transport::Tcp);
+    let parse = |a: &String| {
+        a.parse()
+            .map_err(|_| NodeError::Mesh(format!("{a:?} is not a multiaddress")))
+    };
+    config.listen = settings.listen.iter().map(parse).collect::<Result<_, _>>()?;
+    config.bootstrap = settings.bootstrap.iter().map(parse).collect::<Result<_, _>>()?;
+    config.gossip_message_bytes_max = settings.gossip_message_bytes_max;
+    config.kademlia = settings.kademlia;
+    config.mdns = settings.mdns;
+    config.connections_max = settings.connections_max;
+    config.connections_per_peer_max = settings.connections_per_peer_max;
+    Ok(config)
+}
+
+/// How often the node attests, syncs and closes epochs, from `[mesh]`.
+pub fn cadence(settings: &MeshSettings) -> Cadence {
+    Cadence {
+        attest_interval: Duration::from_millis(settings.attest_interval_ms),
+        sync_interval: Duration::from_millis(settings.sync_interval_ms),
+        epoch_ms: settings.epoch_ms,
+    }
+}
+
+/// The node's sandbox, with its module cache in the node directory.
+pub fn open_sandbox(paths: &NodePaths) -> Result<ippoc_sandbox::Sandbox, NodeError> {
+    Ok(ippoc_swarm::sandbox::open_sandbox(
+        &paths.sandbox_modules(),
+        &paths.sandbox_cache_key(),
+    )?)
 }
 
 async fn start_services(node: &BootedNode, config: &Config) -> Result<Started, BootError> {
@@ -104,7 +144,7 @@ async fn start_services(node: &BootedNode, config: &Config) -> Result<Started, B
     let at_api = BootError::at(BootStep::AdminApi);
     let (terminate, interrupt) = (|| Ok((signal(SignalKind::terminate())?, signal(SignalKind::interrupt())?)))()
         .map_err(|e| at_api(NodeError::io("cannot install signal handlers for", "SIGTERM/SIGINT", e)))?;
-    let sandbox = Arc::new(crate::sandbox::open_sandbox(paths).map_err(BootError::at(BootStep::Sandbox))?);
+    let sandbox = Arc::new(open_sandbox(paths).map_err(BootError::at(BootStep::Sandbox))?);
     let requested = format!("127.0.0.1:{}", config.api.port);
     let listener = TcpListener::bind(&requested).await.map_err(|source| {
         BootError::at(BootStep::AdminApi)(NodeError::ApiBind {
@@ -126,62 +166,50 @@ async fn start_services(node: &BootedNode, config: &Config) -> Result<Started, B
                 .map_err(BootError::at(BootStep::AdminApi))?
         }
     };
-    let appended = Arc::new(tokio::sync::Notify::new());
-    let skills = crate::skills::SkillStore::new(paths.skills());
-    let gov = crate::governance::new_view();
-    let mesh_view = crate::swarm::SharedMeshView::default();
-    // A node that follows the DAO co-signs checkpoints with its own EVM key.
-    let anchoring = if config.mesh.enabled && !config.governance.rpc.is_empty() {
-        let key = crate::anchor::load_or_create_eth_key(&paths.eth_key()).map_err(BootError::at(BootStep::Mesh))?;
-        tracing::info!(address = %key.address(), "checkpoint co-signing key");
-        Some(crate::anchor::Anchoring::new(key).with_turn_rounds(config.governance.anchor_turn_rounds()))
-    } else {
-        None
-    };
-    let mesh = if config.mesh.enabled {
-        let doc = crate::swarm_doc::SwarmDoc::open(&paths.swarm_doc(), node.ledger.genesis(), node.identity.node_id())
-            .map_err(BootError::at(BootStep::Mesh))?;
-        let parts = crate::swarm::MeshParts {
-            key: node.identity.signing_key().clone(),
-            ledger: node.ledger.clone(),
-            appended: appended.clone(),
-            bans_path: paths.bans(),
-            view: mesh_view.clone(),
-            doc: Arc::new(std::sync::Mutex::new(doc)),
-            fingerprint: node.fingerprint.hash_hex().to_string(),
-            sandbox: Some(sandbox.clone()),
-            board: crate::bounty::SharedBoard::default(),
-            work_bounties: config.mesh.work_bounties,
-            skills: skills.clone(),
-            anchoring: anchoring.clone(),
-        };
-        let started = crate::swarm::daemon_config(&config.mesh, node.ledger.swarm_id().0)
-            .and_then(|mesh_config| crate::swarm::start(parts, mesh_config, crate::swarm::Cadence::of(&config.mesh)));
-        Some(started.map_err(BootError::at(BootStep::Mesh))?)
-    } else {
-        None
-    };
-    // Governance rides on the mesh (config validation makes sure it runs).
-    let watcher = match (&mesh, config.governance.rpc.as_str()) {
-        (Some(m), rpc) if !rpc.is_empty() => {
+    let key = node.identity.signing_key().clone();
+    let (running, handle) = if config.mesh.enabled {
+        let at_mesh = BootError::at(BootStep::Mesh);
+        let mesh = mesh_config(&config.mesh, node.ledger.swarm_id().0).map_err(at_mesh)?;
+        let mut builder = NodeBuilder::new(key, node.ledger.clone(), paths.clone(), mesh, cadence(&config.mesh))
+            .fingerprint(node.fingerprint.hash_hex().to_string())
+            .sandbox(sandbox.clone())
+            .work_bounties(config.mesh.work_bounties);
+        // Following the DAO rides on the mesh (config validation makes sure it runs);
+        // such a node co-signs checkpoints with its own EVM key.
+        if !config.governance.rpc.is_empty() {
+            let at_mesh = BootError::at(BootStep::Mesh);
+            let eth_key = ippoc_swarm::anchor::load_or_create_eth_key(&paths.eth_key()).map_err(at_mesh)?;
+            tracing::info!(address = %eth_key.address(), "checkpoint co-signing key");
             let dao_file = node.data_dir.root().join(&config.governance.dao);
             let poll = Duration::from_millis(config.governance.poll_ms);
-            let link = crate::governance::GovLink::rpc(rpc, &dao_file, poll).map_err(BootError::at(BootStep::Mesh))?;
-            tracing::info!(rpc, dao = %dao_file.display(), "following the DAO");
-            Some(
-                crate::governance::Watcher {
-                    link,
-                    store: skills.clone(),
-                    client: m.client.clone(),
-                    mesh: mesh_view.clone(),
-                    view: gov.clone(),
-                    ledger: node.ledger.clone(),
-                    anchoring,
-                }
-                .spawn(),
-            )
+            let link = GovLink::rpc(&config.governance.rpc, &dao_file, poll).map_err(BootError::at(BootStep::Mesh))?;
+            tracing::info!(rpc = %config.governance.rpc, dao = %dao_file.display(), "following the DAO");
+            builder = builder.follow_dao(FollowDao {
+                link,
+                eth_key: Some(eth_key),
+                anchor_turn_rounds: config.governance.anchor_turn_rounds(),
+            });
         }
-        _ => None,
+        let running = builder.start().await.map_err(BootError::at(BootStep::Mesh))?;
+        let handle = NodeHandle {
+            chain: running.chain.clone(),
+            sandbox,
+            mesh: running.view.clone(),
+            skills: running.skills.clone(),
+            gov: running.gov.clone(),
+        };
+        (Some(running), handle)
+    } else {
+        // Without the mesh nothing is gossiped: the own chain has no listener,
+        // and the next start with the mesh publishes from its head.
+        let handle = NodeHandle {
+            chain: OwnChain::detached(node.ledger.clone(), key),
+            sandbox,
+            mesh: SharedMeshView::default(),
+            skills: SkillStore::new(paths.skills()),
+            gov: ippoc_swarm::gov_view::new_view(),
+        };
+        (None, handle)
     };
     fsutil::write_atomic(&paths.api_endpoint(), format!("{addr}\n").as_bytes(), 0o644)
         .map_err(BootError::at(BootStep::AdminApi))?;
@@ -202,20 +230,10 @@ async fn start_services(node: &BootedNode, config: &Config) -> Result<Started, B
         )));
     }
     tracing::info!(node_id = %node.identity.node_id(), api = %addr, "node ready");
-    let handle = Arc::new(NodeHandle {
-        ledger: node.ledger.clone(),
-        key: node.identity.signing_key().clone(),
-        sandbox,
-        appended,
-        mesh: mesh_view,
-        skills,
-        gov,
-    });
     Ok(Started {
-        mesh,
-        watcher,
+        node: running,
         listener,
-        router: api::router(token, facts, handle),
+        router: api::router(token, facts, Arc::new(handle)),
         terminate,
         interrupt,
     })
@@ -223,8 +241,7 @@ async fn start_services(node: &BootedNode, config: &Config) -> Result<Started, B
 
 async fn serve_until_signal(node: BootedNode, started: Started, config: &Config) -> Result<(), DaemonError> {
     let Started {
-        mesh,
-        watcher,
+        node: running,
         listener,
         router,
         mut terminate,
@@ -262,11 +279,8 @@ async fn serve_until_signal(node: BootedNode, started: Started, config: &Config)
     if let Some(w) = watchdog {
         w.abort();
     }
-    if let Some(w) = watcher {
-        w.stop().await;
-    }
-    if let Some(m) = mesh {
-        m.stop().await;
+    if let Some(running) = running {
+        running.stop().await;
     }
     let endpoint = node.identity.paths().api_endpoint();
     let outcome = match server_result {

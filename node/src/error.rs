@@ -187,6 +187,23 @@ pub enum NodeError {
     Protocol(String),
 }
 
+impl From<ippoc_swarm::Error> for NodeError {
+    /// The swarm side's errors keep their meaning (and so their exit code).
+    fn from(e: ippoc_swarm::Error) -> Self {
+        use ippoc_swarm::Error as S;
+        match e {
+            S::Io { action, path, source } => NodeError::Io { action, path, source },
+            S::InsecurePermissions { path, mode } => NodeError::InsecurePermissions { path, mode },
+            S::CorruptSecret { path, reason } => NodeError::IdentityCorrupt { path, reason },
+            S::Genesis { path, reason } => NodeError::Genesis { path, reason },
+            S::Ledger { path, reason } => NodeError::Ledger { path, reason },
+            S::Refused(reason) => NodeError::Refused(reason),
+            S::Sandbox(reason) => NodeError::Sandbox(reason),
+            S::Mesh(reason) => NodeError::Mesh(reason),
+        }
+    }
+}
+
 impl NodeError {
     /// The exit code this error ends the process with.
     pub fn exit_status(&self) -> ExitStatus {

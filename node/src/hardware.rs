@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::error::NodeError;
-use crate::fsutil;
+use ippoc_swarm::fsutil;
 
 /// Facts of the machine a node runs on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -143,7 +143,7 @@ impl Fingerprint {
     pub fn write(&self, path: &Path) -> Result<(), NodeError> {
         let mut json = serde_json::to_vec_pretty(self).expect("a fingerprint always serializes");
         json.push(b'\n');
-        fsutil::write_atomic(path, &json, 0o644)
+        Ok(fsutil::write_atomic(path, &json, 0o644)?)
     }
 
     /// Checks that `current` hardware is the hardware this fingerprint records.

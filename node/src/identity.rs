@@ -20,9 +20,9 @@ use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
 use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey};
 
 use crate::error::NodeError;
-use crate::fsutil::{self, SECRET_FILE_MODE};
 use crate::hardware::{Fingerprint, HardwareProbe};
 use crate::paths::{DataDir, NODE_SUBDIRS, NodePaths, STAGING_PREFIX};
+use ippoc_swarm::fsutil::{self, SECRET_FILE_MODE};
 
 /// Length of the admin API token in random bytes (hex-encoded on disk).
 pub const API_TOKEN_BYTES: usize = 32;
@@ -279,7 +279,11 @@ pub fn read_api_token(paths: &NodePaths) -> Result<String, NodeError> {
 /// Writes a fresh random admin API token (0600, atomic).
 pub fn write_api_token(paths: &NodePaths) -> Result<(), NodeError> {
     let token = format!("{}\n", fsutil::random_hex(API_TOKEN_BYTES));
-    fsutil::write_atomic(&paths.api_token(), token.as_bytes(), SECRET_FILE_MODE)
+    Ok(fsutil::write_atomic(
+        &paths.api_token(),
+        token.as_bytes(),
+        SECRET_FILE_MODE,
+    )?)
 }
 
 #[cfg(test)]

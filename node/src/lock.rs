@@ -9,8 +9,8 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::OpenOptionsExt;
 
 use crate::error::NodeError;
-use crate::fsutil;
 use crate::paths::DataDir;
+use ippoc_swarm::fsutil;
 
 /// Holds the data-dir lock until dropped.
 #[derive(Debug)]

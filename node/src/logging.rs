@@ -18,7 +18,7 @@ use tracing_subscriber::{EnvFilter, fmt};
 
 use crate::config::LogConfig;
 use crate::error::NodeError;
-use crate::fsutil;
+use ippoc_swarm::fsutil;
 
 /// Name of the active JSON log file inside `logs/`.
 pub const LOG_FILE_NAME: &str = "ippoc.jsonl";

@@ -258,7 +258,7 @@ async fn co_signers_on_a_block_mined_chain_send_one_transaction_per_anchored_epo
     let _: serde_json::Value = rpc.raw_request("evm_setAutomine".into(), (false,)).await.unwrap();
     let _: serde_json::Value = rpc.raw_request("evm_setIntervalMining".into(), (1,)).await.unwrap();
 
-    let start_epoch = ippoc_node::ledger::now_ms() / 1_000;
+    let start_epoch = ippoc_swarm::ledger::now_ms() / 1_000;
     let mut daemons: Vec<common::Daemon> = Vec::new();
     for (env, _) in &swarm {
         std::fs::write(
@@ -277,7 +277,7 @@ async fn co_signers_on_a_block_mined_chain_send_one_transaction_per_anchored_epo
             anvil.endpoint()
         );
         // Failed submissions are logged at debug level.
-        let log = "[log]\nlevel = \"info,ippoc_node::anchor=debug\"\n";
+        let log = "[log]\nlevel = \"info,ippoc_swarm::anchor=debug\"\n";
         std::fs::write(env.config(), format!("{log}{cfg}{gov}")).unwrap();
         daemons.push(env.start_daemon());
     }
@@ -309,7 +309,7 @@ async fn co_signers_on_a_block_mined_chain_send_one_transaction_per_anchored_epo
     assert!(attempts.is_empty(), "submissions that failed:\n{}", attempts.join("\n"));
     // Whatever is still waiting for a block gets one, then the books are closed.
     let _: serde_json::Value = rpc.raw_request("evm_mine".into(), ()).await.unwrap();
-    let end_epoch = ippoc_node::ledger::now_ms() / 1_000;
+    let end_epoch = ippoc_swarm::ledger::now_ms() / 1_000;
     let mut anchored = 0u64;
     for epoch in start_epoch.saturating_sub(1)..=end_epoch {
         anchored += u64::from(dao.root_of(epoch).await.unwrap().is_some());

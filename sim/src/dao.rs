@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 use ippoc_economy::NodeId;
 use ippoc_economy::store::Ledger;
-use ippoc_node::anchor::{Anchoring, prove};
+use ippoc_swarm::anchor::{Anchoring, prove};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 

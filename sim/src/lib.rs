@@ -1,7 +1,7 @@
 //! IPPOC simulator: many real nodes in one process, with failure classes
 //! injected, measured from the nodes' own state (DESIGN.md §11).
 //!
-//! Each node is an `ippoc_node::local::LocalNode`: the daemon's own ledger,
+//! Each node is an `ippoc_swarm::local::LocalNode`: the daemon's own ledger,
 //! gossip validator, anti-entropy sync, attestations, swarm document and
 //! bounty board, on the mesh's memory transport, sharing one sandbox. A
 //! scenario (TOML, `sim/scenarios/`) lists phases of actions: transfers,

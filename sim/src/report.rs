@@ -41,8 +41,8 @@ pub struct CadenceMs {
     pub epoch_ms: u64,
 }
 
-impl From<ippoc_node::swarm::Cadence> for CadenceMs {
-    fn from(c: ippoc_node::swarm::Cadence) -> CadenceMs {
+impl From<ippoc_swarm::pump::Cadence> for CadenceMs {
+    fn from(c: ippoc_swarm::pump::Cadence) -> CadenceMs {
         CadenceMs {
             attest_ms: c.attest_interval.as_millis() as u64,
             sync_ms: c.sync_interval.as_millis() as u64,

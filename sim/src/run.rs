@@ -16,11 +16,11 @@ use ippoc_economy::store::Mode;
 use ippoc_economy::{AccountId, Action, Amount, Currency, NodeId, TxId};
 use ippoc_mesh::multiaddr::Protocol;
 use ippoc_mesh::{Link, Links, Multiaddr, PeerId, Topic};
-use ippoc_node::bounty::Task;
-use ippoc_node::local::{LocalConfig, LocalNode, until_paced};
-use ippoc_node::skills::SkillPackage;
-use ippoc_node::swarm::Cadence;
 use ippoc_sandbox::{ModuleCache, Sandbox, SandboxConfig};
+use ippoc_swarm::bounty::Task;
+use ippoc_swarm::local::{LocalConfig, LocalNode, until_paced};
+use ippoc_swarm::pump::Cadence;
+use ippoc_swarm::skills::SkillPackage;
 use rand::rngs::StdRng;
 use rand::seq::{IndexedRandom, SliceRandom};
 use rand::{Rng, SeedableRng};
@@ -521,7 +521,7 @@ impl Sim {
             let tests = vec![(b"probe".to_vec(), b"probe".to_vec()), (Vec::new(), Vec::new())];
             let package =
                 SkillPackage::new(module.as_bytes(), 50_000_000, Vec::new(), tests).map_err(|e| e.to_string())?;
-            let simulation = ippoc_node::skills::simulate(&self.sandbox, &package);
+            let simulation = ippoc_swarm::skills::simulate(&self.sandbox, &package);
             Ok(crate::dao::Candidate {
                 hash: package.hash,
                 toxic,
@@ -558,7 +558,7 @@ impl Sim {
         // so its cut covers them all, and the run need not wait out the
         // epoch of grace the daemons leave for entries still in flight.
         let epoch_ms = sim_cadence(self.nodes.len()).epoch_ms;
-        let at = (ippoc_node::ledger::now_ms() / epoch_ms, epoch_ms);
+        let at = (ippoc_swarm::ledger::now_ms() / epoch_ms, epoch_ms);
         let (seed, rng) = (self.options.seed, StdRng::seed_from_u64(self.rng.random()));
         crate::dao::off_workers(move || async move {
             crate::dao::anchor_final(seed, &registered, voters, at, ANCHOR_PROOFS, rng).await

@@ -16,9 +16,9 @@ use super::sandbox_cmds::{RunOptions, print_run, read_input};
 use super::{Env, Failure, runtime};
 use crate::client::DaemonClient;
 use crate::error::{ExitStatus, NodeError};
-use crate::governance::GovView;
-use crate::sandbox::SandboxRunView;
-use crate::skills::{self, Simulation, SkillPackage, SkillRunRequest, SkillStore};
+use ippoc_swarm::gov_view::GovView;
+use ippoc_swarm::sandbox::SandboxRunView;
+use ippoc_swarm::skills::{self, Simulation, SkillPackage, SkillRunRequest, SkillStore};
 
 /// `ippoc evolve ...`
 #[derive(Debug, Subcommand)]

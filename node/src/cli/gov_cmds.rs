@@ -14,7 +14,7 @@ use serde::Deserialize;
 use super::gov_text::{self, Doing, when};
 use super::{Failure, runtime};
 use crate::error::ExitStatus;
-use crate::fsutil;
+use ippoc_swarm::fsutil;
 
 /// Where the DAO is and who signs.
 #[derive(Debug, Args)]
@@ -154,8 +154,8 @@ pub(super) fn load_key(target: &GovTarget) -> Result<PrivateKeySigner, Failure> 
         .ok_or_else(|| {
             usage("this command signs: give --key-file (or IPPOC_ETH_KEY), or run it on a node's data dir (ippoc init makes the node's key)")
         })?;
-    crate::governance::read_eth_key(path).map_err(|e| match e {
-        crate::error::NodeError::Refused(reason) => usage(reason),
+    ippoc_swarm::anchor::read_eth_key(path).map_err(|e| match e {
+        ippoc_swarm::Error::Refused(reason) => usage(reason),
         other => other.into(),
     })
 }
@@ -167,8 +167,8 @@ pub(super) fn load_dao(target: &GovTarget) -> Result<Dao<RpcChain>, Failure> {
             target.dao.display()
         )));
     }
-    let addresses = crate::governance::read_addresses(&target.dao).map_err(|e| match e {
-        crate::error::NodeError::Refused(reason) => usage(reason),
+    let addresses = ippoc_swarm::governance::read_addresses(&target.dao).map_err(|e| match e {
+        ippoc_swarm::Error::Refused(reason) => usage(reason),
         other => other.into(),
     })?;
     Ok(Dao::at(RpcChain::new(&target.rpc).map_err(chain_failure)?, addresses))

@@ -8,10 +8,10 @@ use ippoc_economy::{Amount, Currency, NodeId};
 use serde::Serialize;
 
 use super::{Access, Env, Failure, access, gov_cmds, runtime};
-use crate::anchor::InclusionProof;
 use crate::error::{ExitStatus, NodeError};
-use crate::fsutil;
-use crate::ledger::{self, EntryView, ImportView, TransferRequest, VerifyView, WalletView};
+use ippoc_swarm::anchor::InclusionProof;
+use ippoc_swarm::fsutil;
+use ippoc_swarm::ledger::{self, EntryView, ImportView, TransferRequest, VerifyView, WalletView};
 
 fn print_json<T: Serialize>(value: &T) {
     println!("{}", serde_json::to_string_pretty(value).expect("views serialize"));
@@ -46,7 +46,7 @@ pub fn transfer(env: &Env, to: NodeId, amount: Amount, currency: Currency) -> Re
     let request = TransferRequest { to, amount, currency };
     let view: EntryView = match access(env)? {
         Access::Daemon(c) => runtime()?.block_on(c.post_json("/v1/transfer", &request))?,
-        Access::Direct(node) => ledger::transfer(&node.ledger, node.identity.signing_key(), &request)?,
+        Access::Direct(node) => ledger::transfer(&node.own_chain(), &request)?,
     };
     if env.json {
         print_json(&view);
@@ -206,7 +206,7 @@ pub fn prove(env: &Env, tx: &ippoc_economy::TxId, epoch: Option<u64>, out: Optio
             let epoch = epoch.map(|e| format!("&epoch={e}")).unwrap_or_default();
             runtime()?.block_on(c.get_json(&format!("/v1/ledger/proof?tx={tx}{epoch}")))?
         }
-        Access::Direct(node) => crate::anchor::prove(&node.ledger, tx, epoch)?,
+        Access::Direct(node) => ippoc_swarm::anchor::prove(&node.ledger, tx, epoch)?,
     };
     let text = serde_json::to_string_pretty(&proof).expect("proofs serialize") + "\n";
     match out {

@@ -232,6 +232,12 @@ impl From<NodeError> for Failure {
     }
 }
 
+impl From<ippoc_swarm::Error> for Failure {
+    fn from(e: ippoc_swarm::Error) -> Self {
+        NodeError::from(e).into()
+    }
+}
+
 impl From<BootError> for Failure {
     fn from(e: BootError) -> Self {
         Failure {

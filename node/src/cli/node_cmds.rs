@@ -26,7 +26,7 @@ pub fn init(env: &Env, genesis: Option<PathBuf>) -> Result<(), Failure> {
     let dir = node.identity.paths().root().display().to_string();
     let swarm = node.ledger.swarm_id().to_string();
     // The EVM key a DAO registers the node under (checkpoint co-signatures).
-    let eth = crate::anchor::load_or_create_eth_key(&node.identity.paths().eth_key())?.address();
+    let eth = ippoc_swarm::anchor::load_or_create_eth_key(&node.identity.paths().eth_key())?.address();
     if env.json {
         println!(
             "{}",
@@ -121,7 +121,7 @@ pub fn status(env: &Env) -> Result<(), Failure> {
 
 pub fn peers(env: &Env) -> Result<(), Failure> {
     let client = crate::client::DaemonClient::connect(&env.data_dir)?;
-    let view: crate::swarm::MeshView = runtime()?.block_on(client.get_json("/v1/peers"))?;
+    let view: ippoc_swarm::view::MeshView = runtime()?.block_on(client.get_json("/v1/peers"))?;
     if env.json {
         println!("{}", serde_json::to_string_pretty(&view).expect("views serialize"));
         return Ok(());
@@ -189,7 +189,7 @@ pub fn id(env: &Env) -> Result<(), Failure> {
     let id = identity.node_id();
     if env.json {
         let fingerprint = Fingerprint::read(&identity.paths().fingerprint()).ok().map(|f| f.hash);
-        let eth = crate::governance::read_eth_key(&identity.paths().eth_key())
+        let eth = ippoc_swarm::anchor::read_eth_key(&identity.paths().eth_key())
             .ok()
             .map(|k| k.address().to_string());
         println!(

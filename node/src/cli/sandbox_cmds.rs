@@ -11,8 +11,8 @@ use ippoc_sandbox::{ModuleCache, Sandbox, SandboxConfig};
 
 use super::{Access, Env, Failure, access, runtime};
 use crate::error::{ExitStatus, NodeError};
-use crate::fsutil;
-use crate::sandbox::{self, SandboxRunRequest, SandboxRunView, Unmetered};
+use ippoc_swarm::fsutil;
+use ippoc_swarm::sandbox::{self, SandboxRunRequest, SandboxRunView, Unmetered};
 
 /// Reads `--input`: a file, `-` for stdin, or nothing.
 pub(super) fn read_input(input: Option<&str>) -> Result<Vec<u8>, Failure> {
@@ -84,8 +84,8 @@ pub fn run(env: &Env, module_path: &Path, options: &RunOptions, dry_run: bool) -
         match access(env)? {
             Access::Daemon(c) => runtime()?.block_on(c.post_json("/v1/sandbox/run", &request))?,
             Access::Direct(node) => {
-                let sb = sandbox::open_sandbox(node.identity.paths())?;
-                sandbox::run_request(&sb, &node.ledger, node.identity.signing_key(), &request)?
+                let sb = crate::daemon::open_sandbox(node.identity.paths())?;
+                sandbox::run_request(&sb, &node.own_chain(), &request)?
             }
         }
     };

@@ -11,9 +11,9 @@ use ippoc_economy::genesis::Genesis;
 use ippoc_economy::store::Mode;
 use ippoc_economy::{AccountId, Action, Amount, AttestationBody, Claim, Currency, NodeId};
 use ippoc_mesh::Topic;
-use ippoc_node::bounty::Task;
-use ippoc_node::local::{LocalConfig, LocalNode};
 use ippoc_sandbox::{ModuleCache, Sandbox, SandboxConfig};
+use ippoc_swarm::bounty::Task;
+use ippoc_swarm::local::{LocalConfig, LocalNode};
 
 const IPPC: u64 = 1_000_000;
 const WAIT: Duration = Duration::from_secs(60);
@@ -24,7 +24,7 @@ fn id(k: &SigningKey) -> NodeId {
 
 async fn until(nodes: &[&LocalNode], what: &str, done: impl Fn() -> bool) {
     assert!(
-        ippoc_node::local::until(nodes, WAIT, done).await,
+        ippoc_swarm::local::until(nodes, WAIT, done).await,
         "timed out waiting for {what}"
     );
 }

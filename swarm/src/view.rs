@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use ippoc_mesh::PeerId;
 use tokio::sync::watch;
 
-use crate::error::NodeError;
+use crate::Error;
 
 /// What the mesh looks like from this node.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -159,15 +159,15 @@ pub struct Ban {
 }
 
 /// Reads the ban list (empty if none yet).
-pub fn read_bans(path: &std::path::Path) -> Result<Vec<Ban>, NodeError> {
+pub fn read_bans(path: &std::path::Path) -> Result<Vec<Ban>, Error> {
     match std::fs::read(path) {
-        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| NodeError::Mesh(format!("{}: {e}", path.display()))),
+        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| Error::Mesh(format!("{}: {e}", path.display()))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-        Err(e) => Err(NodeError::io("cannot read", path, e)),
+        Err(e) => Err(Error::io("cannot read", path, e)),
     }
 }
 
-pub(crate) fn record_ban(path: &std::path::Path, peer: PeerId, reason: &str) -> Result<(), NodeError> {
+pub(crate) fn record_ban(path: &std::path::Path, peer: PeerId, reason: &str) -> Result<(), Error> {
     let mut bans = read_bans(path)?;
     bans.push(Ban {
         peer: peer.to_string(),

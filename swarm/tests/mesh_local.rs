@@ -8,7 +8,7 @@ use ed25519_dalek::SigningKey;
 use ippoc_economy::genesis::Genesis;
 use ippoc_economy::{AccountId, Amount, NodeId, SignedEntry, TxId};
 use ippoc_mesh::Topic;
-use ippoc_node::local::{LocalConfig, LocalNode};
+use ippoc_swarm::local::{LocalConfig, LocalNode};
 
 const WAIT: Duration = Duration::from_secs(60);
 const IPPC: u64 = 1_000_000;
@@ -55,7 +55,7 @@ async fn swarm_with(n: usize, tweak: impl Fn(&mut LocalConfig)) -> Swarm {
 
 /// Waits until `done` holds (woken by the nodes' changes), or fails with what the nodes hold.
 async fn until(nodes: &[&LocalNode], what: &str, done: impl Fn() -> bool) {
-    if !ippoc_node::local::until(nodes, WAIT, done).await {
+    if !ippoc_swarm::local::until(nodes, WAIT, done).await {
         let roots: Vec<String> = nodes
             .iter()
             .map(|n| hex::encode(&n.state_root().unwrap()[..4]))
@@ -362,14 +362,14 @@ async fn every_node_records_one_checkpoint_tally_per_epoch_and_every_replica_get
     // every node, agreeing, in every replica.
     until(&all, "every node's tally in every replica", || {
         all.iter().all(|n| {
-            let o = ippoc_node::swarm_doc::lock(&n.doc).observations();
+            let o = ippoc_swarm::doc::lock(&n.doc).observations();
             ids.iter()
                 .all(|id| o.get(id).is_some_and(|t| t.agree >= 1 && t.disagree == 0))
         })
     })
     .await;
     for n in &all {
-        let o = ippoc_node::swarm_doc::lock(&n.doc).observations();
+        let o = ippoc_swarm::doc::lock(&n.doc).observations();
         // Keyed by observer only: one record per node, not one per pair.
         assert_eq!(o.len(), ids.len(), "{o:?}");
         let root = hex::encode(n.state_root().unwrap());

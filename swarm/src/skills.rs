@@ -9,16 +9,14 @@
 
 use std::path::{Path, PathBuf};
 
-use ed25519_dalek::SigningKey;
-use ippoc_economy::store::Ledger;
 use ippoc_mesh::{MeshClient, PeerId};
 use ippoc_sandbox::{Capability, DryRun, ModuleHash, RunLimits, Sandbox};
 use serde::{Deserialize, Serialize};
 
-use crate::error::NodeError;
 use crate::fsutil;
-use crate::governance::GovView;
+use crate::gov_view::GovView;
 use crate::sandbox::{LedgerMeter, SandboxRunView};
+use crate::{Error, OwnChain};
 
 /// Largest module the store accepts or a peer may send (one sync response carries it whole).
 pub const SKILL_BYTES_MAX: usize = 4 << 20;
@@ -33,12 +31,12 @@ pub fn hash_hex(hash: &[u8; 32]) -> String {
 }
 
 /// Parses 64 hex digits (an optional `0x` is allowed) into a module hash.
-pub fn parse_hash(text: &str) -> Result<[u8; 32], NodeError> {
+pub fn parse_hash(text: &str) -> Result<[u8; 32], Error> {
     let digits = text.trim().trim_start_matches("0x");
-    let bytes = hex::decode(digits).map_err(|e| NodeError::Refused(format!("module hash {text:?}: {e}")))?;
+    let bytes = hex::decode(digits).map_err(|e| Error::Refused(format!("module hash {text:?}: {e}")))?;
     bytes
         .try_into()
-        .map_err(|_| NodeError::Refused(format!("module hash {text:?}: need 32 bytes (64 hex digits)")))
+        .map_err(|_| Error::Refused(format!("module hash {text:?}: need 32 bytes (64 hex digits)")))
 }
 
 /// One test vector: the output a skill must return for an input.
@@ -89,8 +87,8 @@ pub struct SkillPackage {
 
 impl SkillPackage {
     /// Reads a package manifest (TOML: `module`, `fuel`, `capabilities`, `[[test]]`).
-    pub fn load(manifest_path: &Path) -> Result<SkillPackage, NodeError> {
-        let refuse = |reason: String| NodeError::Refused(format!("{}: {reason}", manifest_path.display()));
+    pub fn load(manifest_path: &Path) -> Result<SkillPackage, Error> {
+        let refuse = |reason: String| Error::Refused(format!("{}: {reason}", manifest_path.display()));
         let text = String::from_utf8(fsutil::read(manifest_path)?).map_err(|_| refuse("not UTF-8".into()))?;
         let manifest: Manifest = toml::from_str(&text).map_err(|e| refuse(e.to_string().trim().replace('\n', " ")))?;
         let module_path = manifest_path.parent().unwrap_or(Path::new(".")).join(&manifest.module);
@@ -106,7 +104,7 @@ impl SkillPackage {
                 let decode = |what: &str, s: &str| hex::decode(s).map_err(|e| refuse(format!("test {i} {what}: {e}")));
                 Ok((decode("input", &t.input)?, decode("output", &t.output)?))
             })
-            .collect::<Result<Vec<_>, NodeError>>()?;
+            .collect::<Result<Vec<_>, Error>>()?;
         SkillPackage::new(&module, manifest.fuel, capabilities, tests).map_err(|e| refuse(e.to_string()))
     }
 
@@ -116,21 +114,21 @@ impl SkillPackage {
         fuel: u64,
         capabilities: Vec<Capability>,
         tests: Vec<(Vec<u8>, Vec<u8>)>,
-    ) -> Result<SkillPackage, NodeError> {
+    ) -> Result<SkillPackage, Error> {
         let wasm = wat::parse_bytes(module)
-            .map_err(|e| NodeError::Refused(format!("not a WebAssembly module: {e}")))?
+            .map_err(|e| Error::Refused(format!("not a WebAssembly module: {e}")))?
             .into_owned();
         if wasm.len() > SKILL_BYTES_MAX {
-            return Err(NodeError::Refused(format!(
+            return Err(Error::Refused(format!(
                 "module is {} bytes, more than {SKILL_BYTES_MAX}",
                 wasm.len()
             )));
         }
         if !(1..=FUEL_MAX).contains(&fuel) {
-            return Err(NodeError::Refused(format!("fuel must be in 1..={FUEL_MAX}")));
+            return Err(Error::Refused(format!("fuel must be in 1..={FUEL_MAX}")));
         }
         if tests.len() > TESTS_MAX {
-            return Err(NodeError::Refused(format!("at most {TESTS_MAX} test vectors")));
+            return Err(Error::Refused(format!("at most {TESTS_MAX} test vectors")));
         }
         Ok(SkillPackage {
             hash: ModuleHash::of(&wasm).0,
@@ -252,14 +250,12 @@ impl SkillStore {
     }
 
     /// Stores a WebAssembly binary; its hash.
-    pub fn put(&self, wasm: &[u8]) -> Result<[u8; 32], NodeError> {
+    pub fn put(&self, wasm: &[u8]) -> Result<[u8; 32], Error> {
         if wasm.len() > SKILL_BYTES_MAX {
-            return Err(NodeError::Refused(format!(
-                "module larger than {SKILL_BYTES_MAX} bytes"
-            )));
+            return Err(Error::Refused(format!("module larger than {SKILL_BYTES_MAX} bytes")));
         }
         let hash = ModuleHash::of(wasm).0;
-        std::fs::create_dir_all(&self.dir).map_err(|e| NodeError::io("cannot create", &self.dir, e))?;
+        std::fs::create_dir_all(&self.dir).map_err(|e| Error::io("cannot create", &self.dir, e))?;
         fsutil::write_atomic(&self.path(&hash), wasm, 0o644)?;
         Ok(hash)
     }
@@ -284,15 +280,13 @@ impl SkillStore {
 
 /// Asks `peer` for the module `hash`; only bytes that hash to it are returned.
 pub async fn fetch_from(client: &MeshClient, peer: PeerId, hash: &[u8; 32]) -> Result<Vec<u8>, FetchError> {
-    use crate::sync::{SyncRequest, SyncResponse};
+    use crate::protocol::{SyncRequest, SyncResponse, ask};
     let unavailable = FetchError::Unavailable;
-    let request = ippoc_economy::encoding::encode(&SyncRequest::Module(*hash));
-    let bytes = client
-        .request(peer, request)
+    let (response, _) = ask(client, peer, &SyncRequest::Module(*hash))
         .await
         .map_err(|e| unavailable(e.to_string()))?;
-    match ippoc_economy::encoding::decode::<SyncResponse>(&bytes) {
-        Ok(SyncResponse::Module(Some(wasm))) if wasm.len() <= SKILL_BYTES_MAX => {
+    match response {
+        SyncResponse::Module(Some(wasm)) if wasm.len() <= SKILL_BYTES_MAX => {
             if ModuleHash::of(&wasm).0 == *hash {
                 Ok(wasm)
             } else {
@@ -302,13 +296,12 @@ pub async fn fetch_from(client: &MeshClient, peer: PeerId, hash: &[u8; 32]) -> R
                 )))
             }
         }
-        Ok(SyncResponse::Module(Some(_))) => Err(FetchError::Misbehaved(format!(
+        SyncResponse::Module(Some(_)) => Err(FetchError::Misbehaved(format!(
             "sent a module over {SKILL_BYTES_MAX} bytes"
         ))),
-        Ok(SyncResponse::Module(None)) => Err(unavailable(format!("peer {peer} does not hold {}", hash_hex(hash)))),
-        Ok(SyncResponse::Error(e)) => Err(unavailable(format!("peer {peer}: {e}"))),
-        Ok(_) => Err(unavailable(format!("peer {peer} answered something else"))),
-        Err(e) => Err(unavailable(format!("peer {peer}: undecodable answer: {e}"))),
+        SyncResponse::Module(None) => Err(unavailable(format!("peer {peer} does not hold {}", hash_hex(hash)))),
+        SyncResponse::Error(e) => Err(unavailable(format!("peer {peer}: {e}"))),
+        _ => Err(unavailable(format!("peer {peer} answered something else"))),
     }
 }
 
@@ -343,40 +336,35 @@ pub struct SkillRunRequest {
 }
 
 /// Why a deployed skill may not run here.
-fn runnable(view: &GovView, store: &SkillStore, hash: &[u8; 32]) -> Result<Vec<u8>, NodeError> {
+fn runnable(view: &GovView, store: &SkillStore, hash: &[u8; 32]) -> Result<Vec<u8>, Error> {
     let key = hash_hex(hash);
     if view.revoked.contains(&key) {
-        return Err(NodeError::Refused(format!("skill {key} was revoked by the DAO")));
+        return Err(Error::Refused(format!("skill {key} was revoked by the DAO")));
     }
     if !view.deployed.contains_key(&key) {
-        return Err(NodeError::Refused(format!(
+        return Err(Error::Refused(format!(
             "skill {key} is not deployed by the DAO; only deployed skills run in production"
         )));
     }
     store
         .get(hash)
-        .ok_or_else(|| NodeError::Refused(format!("skill {key} is deployed but not fetched from peers yet")))
+        .ok_or_else(|| Error::Refused(format!("skill {key} is deployed but not fetched from peers yet")))
 }
 
 /// Runs the deployed skill `hash` on `input`, paid from the node's wallet.
 #[allow(clippy::too_many_arguments)]
 pub fn run_deployed(
     sandbox: &Sandbox,
-    ledger: &Ledger,
-    key: &SigningKey,
+    chain: &OwnChain,
     view: &GovView,
     store: &SkillStore,
     hash: &[u8; 32],
     input: &[u8],
     fuel: Option<u64>,
     capabilities: &[String],
-) -> Result<SandboxRunView, NodeError> {
+) -> Result<SandboxRunView, Error> {
     let wasm = runnable(view, store, hash)?;
-    let meter = LedgerMeter {
-        ledger,
-        key,
-        bounty: None,
-    };
+    let meter = LedgerMeter { chain, bounty: None };
     let caps = crate::sandbox::capabilities(capabilities)?;
     Ok(crate::sandbox::run(
         sandbox,
@@ -385,7 +373,7 @@ pub fn run_deployed(
         fuel,
         &caps,
         &meter,
-        &ledger.parameters().1,
+        &chain.ledger().parameters().1,
     ))
 }
 
@@ -495,12 +483,12 @@ mod tests {
         let err = runnable(&view, &store, &hash).unwrap_err().to_string();
         assert!(err.contains("not deployed"), "{err}");
         view.deployed
-            .insert(hash_hex(&hash), crate::governance::Deployment { proposal: 1, block: 3 });
+            .insert(hash_hex(&hash), crate::gov_view::Deployment { proposal: 1, block: 3 });
         assert!(runnable(&view, &store, &hash).is_ok());
         assert!(runnable(&view, &store, &[9; 32]).is_err());
         view.deployed.insert(
             hash_hex(&[9; 32]),
-            crate::governance::Deployment { proposal: 2, block: 4 },
+            crate::gov_view::Deployment { proposal: 2, block: 4 },
         );
         assert!(
             runnable(&view, &store, &[9; 32])

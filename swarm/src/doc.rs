@@ -28,7 +28,7 @@ use ippoc_economy::NodeId;
 use ippoc_economy::genesis::Genesis;
 use serde::{Deserialize, Serialize};
 
-use crate::error::NodeError;
+use crate::Error;
 
 /// Largest swarm document this node loads or accepts, in bytes.
 pub const SWARM_DOC_BYTES_MAX: usize = 16 << 20;
@@ -112,13 +112,13 @@ pub struct SwarmDoc {
     dirty: bool,
 }
 
-fn doc_error(e: impl std::fmt::Display) -> NodeError {
-    NodeError::Mesh(format!("swarm document: {e}"))
+fn doc_error(e: impl std::fmt::Display) -> Error {
+    Error::Mesh(format!("swarm document: {e}"))
 }
 
 impl SwarmDoc {
     /// The base document every node of the swarm starts from.
-    fn base(genesis: &Genesis) -> Result<AutoCommit, NodeError> {
+    fn base(genesis: &Genesis) -> Result<AutoCommit, Error> {
         let mut doc = AutoCommit::new();
         doc.set_actor(ActorId::from(genesis.swarm_id().0.to_vec()));
         for name in MAPS {
@@ -133,7 +133,7 @@ impl SwarmDoc {
 
     /// Opens the document at `path` (or the swarm's base document if there is
     /// none yet); `owner` writes as itself.
-    pub fn open(path: &Path, genesis: &Genesis, owner: NodeId) -> Result<SwarmDoc, NodeError> {
+    pub fn open(path: &Path, genesis: &Genesis, owner: NodeId) -> Result<SwarmDoc, Error> {
         let mut doc = match std::fs::read(path) {
             Ok(bytes) if bytes.len() <= SWARM_DOC_BYTES_MAX => AutoCommit::load(&bytes).map_err(doc_error)?,
             Ok(bytes) => {
@@ -144,7 +144,7 @@ impl SwarmDoc {
                 )));
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => SwarmDoc::base(genesis)?,
-            Err(e) => return Err(NodeError::io("cannot read", path, e)),
+            Err(e) => return Err(Error::io("cannot read", path, e)),
         };
         doc.set_actor(ActorId::from(owner.as_bytes().to_vec()));
         let mut maps = HashMap::new();
@@ -165,7 +165,7 @@ impl SwarmDoc {
         })
     }
 
-    fn put<T: Serialize>(&mut self, map: &'static str, key: &str, value: &T) -> Result<(), NodeError> {
+    fn put<T: Serialize>(&mut self, map: &'static str, key: &str, value: &T) -> Result<(), Error> {
         let json = serde_json::to_string(value).expect("serializable");
         self.doc.put(&self.maps[map], key, json).map_err(doc_error)?;
         self.dirty = true;
@@ -190,24 +190,24 @@ impl SwarmDoc {
     }
 
     /// Writes this node's directory entry.
-    pub fn set_member(&mut self, node: NodeId, member: &Member) -> Result<(), NodeError> {
+    pub fn set_member(&mut self, node: NodeId, member: &Member) -> Result<(), Error> {
         self.put("members", &node.to_string(), member)
     }
 
     /// Records that `reporter` banned `peer`.
-    pub fn record_ban(&mut self, peer: &str, reporter: NodeId, ban: &BanRecord) -> Result<(), NodeError> {
+    pub fn record_ban(&mut self, peer: &str, reporter: NodeId, ban: &BanRecord) -> Result<(), Error> {
         self.put("bans", &format!("{peer}/{reporter}"), ban)
     }
 
     /// Records `observer`'s tally of one epoch's checkpoint votes.
-    pub fn observe(&mut self, observer: NodeId, o: &Observation) -> Result<(), NodeError> {
+    pub fn observe(&mut self, observer: NodeId, o: &Observation) -> Result<(), Error> {
         self.put("observations", &observer.to_string(), o)
     }
 
     /// Records the parameter table `node` prices under, under its own key in
     /// `parameters`. Returns whether it wrote: recording the same table again
     /// (a restart) adds nothing to the document's history.
-    pub fn record_table(&mut self, node: NodeId, table: &AdoptedTable) -> Result<bool, NodeError> {
+    pub fn record_table(&mut self, node: NodeId, table: &AdoptedTable) -> Result<bool, Error> {
         let key = node.to_string();
         if self.read_one::<AdoptedTable>("parameters", &key).as_ref() == Some(table) {
             return Ok(false);
@@ -262,7 +262,7 @@ impl SwarmDoc {
     }
 
     /// Writes the document if it changed since the last save (atomic replace).
-    pub fn save(&mut self) -> Result<(), NodeError> {
+    pub fn save(&mut self) -> Result<(), Error> {
         if !self.dirty {
             return Ok(());
         }
@@ -280,7 +280,7 @@ impl SwarmDoc {
     }
 
     /// Applies a sync message from `peer`.
-    pub fn receive(&mut self, peer: &str, bytes: &[u8]) -> Result<(), NodeError> {
+    pub fn receive(&mut self, peer: &str, bytes: &[u8]) -> Result<(), Error> {
         if bytes.len() > SWARM_DOC_BYTES_MAX {
             return Err(doc_error("sync message over the bound"));
         }

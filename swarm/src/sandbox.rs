@@ -1,25 +1,22 @@
 //! The node's side of the sandbox: the ledger-backed [`Meter`], the node's
 //! module cache, and the run view the API serves and the CLI prints.
 
-use ed25519_dalek::SigningKey;
-use ippoc_economy::store::{Charge, Draft, Intent, Ledger, Mode};
+use ippoc_economy::store::{Charge, Draft, Intent, Mode};
 use ippoc_economy::{AccountId, Currency, EscrowId, Outcome, TxId};
 use ippoc_sandbox::{Capabilities, Capability, Meter, MeterError, ModuleCache, RunLimits, Sandbox, SandboxConfig};
 use serde::{Deserialize, Serialize};
 
-use crate::error::NodeError;
 use crate::fsutil;
 use crate::ledger::now_ms;
-use crate::paths::NodePaths;
+use crate::{Error, OwnChain};
+use std::path::Path;
 
 /// Pays for runs from the node's wallet through its ledger: the budget is what
 /// the wallet can pay at the governed price, and each run's fuel is recorded as
 /// a `SandboxExec` charge (failed runs with outcome `fail`).
 pub struct LedgerMeter<'a> {
-    /// The ledger.
-    pub ledger: &'a Ledger,
-    /// The node's key.
-    pub key: &'a SigningKey,
+    /// The node's own chain, which pays.
+    pub chain: &'a OwnChain,
     /// The bounty this work serves (allowed in Worker Mode).
     pub bounty: Option<EscrowId>,
 }
@@ -29,16 +26,16 @@ impl Meter for LedgerMeter<'_> {
 
     fn fuel_budget(&self) -> Result<u64, MeterError> {
         let err = |e: ippoc_economy::store::LedgerError| MeterError(e.to_string());
-        if self.bounty.is_none() && self.ledger.mode().map_err(err)? == Mode::Worker {
+        let ledger = self.chain.ledger();
+        if self.bounty.is_none() && ledger.mode().map_err(err)? == Mode::Worker {
             return Err(MeterError(
                 "the node is in Worker Mode: only bounty work may be charged".into(),
             ));
         }
-        let wallet = self
-            .ledger
-            .balance(&AccountId::Wallet(self.ledger.owner()), Currency::Ippc)
+        let wallet = ledger
+            .balance(&AccountId::Wallet(ledger.owner()), Currency::Ippc)
             .map_err(err)?;
-        let p = &self.ledger.parameters().1;
+        let p = &ledger.parameters().1;
         let wallet = u128::try_from(wallet.0).unwrap_or(0);
         // The largest fuel whose (rounded-up) cost the wallet still covers.
         let fuel = wallet * u128::from(p.sandbox_fuel_per_second) / u128::from(p.sandbox_per_second.base().max(1));
@@ -46,7 +43,7 @@ impl Meter for LedgerMeter<'_> {
     }
 
     fn charge(&self, fuel: u64, failed: bool) -> Result<Option<TxId>, MeterError> {
-        let cost = Charge::Sandbox { fuel }.cost(&self.ledger.parameters().1);
+        let cost = Charge::Sandbox { fuel }.cost(&self.chain.ledger().parameters().1);
         if cost.is_none_or(|c| c.is_zero()) {
             return Ok(None);
         }
@@ -60,25 +57,20 @@ impl Meter for LedgerMeter<'_> {
         if failed {
             draft.outcome = Outcome::Fail;
         }
-        let entry = self
-            .ledger
-            .append(self.key, draft)
-            .map_err(|e| MeterError(e.to_string()))?;
+        let entry = self.chain.append(draft).map_err(|e| MeterError(e.to_string()))?;
         Ok(Some(entry.tx_id()))
     }
 }
 
-/// The node's sandbox: its module cache under `sandbox/modules`, authenticated
-/// with a secret in `sandbox/cache.key` (0600, created on first use).
-pub fn open_sandbox(paths: &NodePaths) -> Result<Sandbox, NodeError> {
-    let key_path = paths.sandbox_cache_key();
-    if let Some(dir) = key_path.parent() {
-        fsutil::create_private_dir(dir)?;
-    }
+/// The node's sandbox: its compiled-module cache in `modules_dir`,
+/// authenticated with the secret in `key_path` (0600, created on first use).
+pub fn open_sandbox(modules_dir: &Path, key_path: &Path) -> Result<Sandbox, Error> {
+    let key_path = key_path.to_path_buf();
+    fsutil::create_private_dir(fsutil::parent_dir(&key_path))?;
     let key = match std::fs::read(&key_path) {
         Ok(bytes) if bytes.len() == 32 => bytes,
         Ok(_) => {
-            return Err(NodeError::IdentityCorrupt {
+            return Err(Error::CorruptSecret {
                 path: key_path,
                 reason: "the module cache key must be 32 bytes (delete it to start a new cache)".into(),
             });
@@ -88,10 +80,10 @@ pub fn open_sandbox(paths: &NodePaths) -> Result<Sandbox, NodeError> {
             fsutil::write_atomic(&key_path, &fresh, fsutil::SECRET_FILE_MODE)?;
             fresh
         }
-        Err(e) => return Err(NodeError::io("cannot read", &key_path, e)),
+        Err(e) => return Err(Error::io("cannot read", &key_path, e)),
     };
-    let cache = ModuleCache::new(Some(paths.sandbox_modules()), key.try_into().expect("32 bytes"));
-    Sandbox::new(SandboxConfig::default(), cache).map_err(|e| NodeError::Sandbox(e.to_string()))
+    let cache = ModuleCache::new(Some(modules_dir.to_path_buf()), key.try_into().expect("32 bytes"));
+    Sandbox::new(SandboxConfig::default(), cache).map_err(|e| Error::Sandbox(e.to_string()))
 }
 
 /// `POST /v1/sandbox/run`.
@@ -149,28 +141,23 @@ impl Meter for Unmetered {
 }
 
 /// Parses capability names.
-pub fn capabilities(names: &[String]) -> Result<Capabilities, NodeError> {
+pub fn capabilities(names: &[String]) -> Result<Capabilities, Error> {
     names
         .iter()
-        .map(|n| n.parse::<Capability>().map_err(NodeError::Refused))
+        .map(|n| n.parse::<Capability>().map_err(Error::Refused))
         .collect()
 }
 
 /// Runs a request against the node's sandbox, paid from its wallet.
-pub fn run_request(
-    sandbox: &Sandbox,
-    ledger: &Ledger,
-    key: &SigningKey,
-    request: &SandboxRunRequest,
-) -> Result<SandboxRunView, NodeError> {
-    let module = hex::decode(&request.module_hex).map_err(|e| NodeError::Refused(format!("module_hex: {e}")))?;
-    let input = hex::decode(&request.input_hex).map_err(|e| NodeError::Refused(format!("input_hex: {e}")))?;
+pub fn run_request(sandbox: &Sandbox, chain: &OwnChain, request: &SandboxRunRequest) -> Result<SandboxRunView, Error> {
+    let module = hex::decode(&request.module_hex).map_err(|e| Error::Refused(format!("module_hex: {e}")))?;
+    let input = hex::decode(&request.input_hex).map_err(|e| Error::Refused(format!("input_hex: {e}")))?;
     let bounty = match request.bounty {
         None => None,
         Some(AccountId::Escrow(e)) => Some(e),
-        Some(other) => return Err(NodeError::Refused(format!("{other} is not a bounty escrow"))),
+        Some(other) => return Err(Error::Refused(format!("{other} is not a bounty escrow"))),
     };
-    let meter = LedgerMeter { ledger, key, bounty };
+    let meter = LedgerMeter { chain, bounty };
     let caps = capabilities(&request.capabilities)?;
     Ok(run(
         sandbox,
@@ -179,7 +166,7 @@ pub fn run_request(
         request.fuel,
         &caps,
         &meter,
-        &ledger.parameters().1,
+        &chain.ledger().parameters().1,
     ))
 }
 

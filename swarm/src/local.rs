@@ -1,7 +1,8 @@
-//! An in-process node: the daemon's ledger, gossip validator, sync and mesh
-//! pump, without the process around them (no data-dir lock, no admin API, no
-//! systemd), on the mesh's memory transport. Tests and the simulator run
-//! many of them in one process; each is the same code a daemon runs.
+//! An in-process node: what the daemon runs — started through the same
+//! [`NodeBuilder`], over the same node directory layout — without the
+//! process around it (no data-dir lock, no admin API, no systemd), on the
+//! mesh's memory transport. Tests and the simulator run many of them in one
+//! process.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -13,17 +14,20 @@ use ippoc_economy::genesis::Genesis;
 use ippoc_economy::store::{Ledger, LedgerOptions};
 use ippoc_economy::{Amount, Currency, NodeId, TxId};
 use ippoc_mesh::{MeshClient, MeshConfig, Multiaddr, PeerId, Transport};
-use tokio::sync::Notify;
+use ippoc_sandbox::Sandbox;
 
 use crate::bounty::{SharedBoard, Task};
-use crate::error::NodeError;
-use crate::governance::{GovLink, SharedGovView, Watcher, WatcherHandle};
+use crate::doc::SharedSwarmDoc;
+use crate::gov_view::SharedGovView;
+use crate::governance::GovLink;
+use crate::layout::NodePaths;
 use crate::ledger::{TransferRequest, ledger_error};
+use crate::node::{FollowDao, NodeBuilder, RunningNode};
+use crate::pump::Cadence;
 use crate::sandbox::SandboxRunView;
 use crate::skills::SkillStore;
-use crate::swarm::{Cadence, MeshParts, MeshRuntime, SharedMeshView};
-use crate::swarm_doc::{SharedSwarmDoc, SwarmDoc};
-use ippoc_sandbox::Sandbox;
+use crate::view::SharedMeshView;
+use crate::{Error, OwnChain};
 
 /// A memory-transport address no other node of this process uses.
 pub fn memory_addr() -> Multiaddr {
@@ -37,7 +41,7 @@ pub fn memory_addr() -> Multiaddr {
 /// How to start a [`LocalNode`].
 #[derive(Clone)]
 pub struct LocalConfig {
-    /// Where its ledger and ban list live.
+    /// Its node directory, laid out as a daemon's (`layout::NodePaths`).
     pub dir: PathBuf,
     /// The swarm's genesis.
     pub genesis: Genesis,
@@ -59,6 +63,8 @@ pub struct LocalConfig {
     pub governance: Option<GovLink>,
     /// The node's EVM key: with `governance`, it co-signs and anchors checkpoints.
     pub eth_key: Option<ippoc_governance_bridge::PrivateKeySigner>,
+    /// Watcher rounds each co-signer leaves the one before it to get an anchor mined.
+    pub anchor_turn_rounds: u64,
 }
 
 impl LocalConfig {
@@ -85,15 +91,18 @@ impl LocalConfig {
             ledger_cache_bytes: LedgerOptions::default().cache_bytes,
             governance: None,
             eth_key: None,
+            anchor_turn_rounds: 1,
         }
     }
 }
 
-/// A running in-process node.
+/// A running in-process node: a [`RunningNode`] started through the same
+/// [`NodeBuilder`] as the daemon, with the handles tests and the simulator use.
 pub struct LocalNode {
     /// Its NodeId.
     pub id: NodeId,
-    /// Its identity key.
+    /// Its identity key (tests and the simulator sign adversarial entries with
+    /// it; the node itself appends only through its own chain).
     pub key: SigningKey,
     /// Its ledger.
     pub ledger: Arc<Ledger>,
@@ -111,104 +120,79 @@ pub struct LocalNode {
     pub skills: SkillStore,
     /// What it knows of the DAO's decisions.
     pub gov: SharedGovView,
-    sandbox: Option<Arc<Sandbox>>,
-    appended: Arc<Notify>,
-    mesh: MeshRuntime,
-    watcher: Option<WatcherHandle>,
+    node: RunningNode,
 }
 
 impl LocalNode {
-    /// Opens the ledger and starts the mesh; returns once the node listens.
-    pub async fn start(config: LocalConfig) -> Result<LocalNode, NodeError> {
+    /// Opens the ledger and starts the node; returns once it listens.
+    pub async fn start(config: LocalConfig) -> Result<LocalNode, Error> {
         let id = NodeId::from_bytes(config.key.verifying_key().to_bytes());
-        std::fs::create_dir_all(&config.dir).map_err(|e| NodeError::io("cannot create", &config.dir, e))?;
-        let path = config.dir.join("ledger");
+        let paths = NodePaths::new(&config.dir);
+        for sub in crate::layout::NODE_SUBDIRS {
+            let dir = paths.root().join(sub);
+            std::fs::create_dir_all(&dir).map_err(|e| Error::io("cannot create", &dir, e))?;
+        }
+        let path = paths.ledger();
         let options = LedgerOptions {
             durable: config.durable,
             cache_bytes: config.ledger_cache_bytes,
             ..LedgerOptions::default()
         };
-        let ledger = Ledger::open(&path, config.genesis, id, options).map_err(|e| NodeError::Ledger {
+        let ledger = Ledger::open(&path, config.genesis, id, options).map_err(|e| Error::Ledger {
             path: path.clone(),
             reason: e.to_string(),
         })?;
         let ledger = Arc::new(ledger);
-        let appended = Arc::new(Notify::new());
-        let view = SharedMeshView::default();
         let addr = config.mesh.listen.first().cloned().unwrap_or_else(memory_addr);
-        let mut mesh_config = config.mesh;
-        mesh_config.listen = vec![addr.clone()];
-        let doc = SwarmDoc::open(&config.dir.join("swarm.automerge"), ledger.genesis(), id)?;
-        let doc = Arc::new(std::sync::Mutex::new(doc));
-        let board = SharedBoard::default();
-        let skills = SkillStore::new(config.dir.join("skills"));
-        let anchoring = match (&config.governance, &config.eth_key) {
-            (Some(_), Some(key)) => Some(crate::anchor::Anchoring::new(key.clone())),
-            _ => None,
-        };
-        let parts = MeshParts {
-            key: config.key.clone(),
-            ledger: ledger.clone(),
-            appended: appended.clone(),
-            bans_path: config.dir.join("bans.json"),
-            view: view.clone(),
-            doc: doc.clone(),
-            fingerprint: String::new(),
-            sandbox: config.sandbox.clone(),
-            board: board.clone(),
-            work_bounties: config.work_bounties,
-            skills: skills.clone(),
-            anchoring: anchoring.clone(),
-        };
-        let mesh = crate::swarm::start(parts, mesh_config, config.cadence)?;
-        view.wait_until(|v| !v.listening.is_empty()).await;
-        let gov = crate::governance::new_view();
-        let watcher = config.governance.map(|link| {
-            Watcher {
+        let mut mesh = config.mesh;
+        mesh.listen = vec![addr.clone()];
+        let mut builder = NodeBuilder::new(config.key.clone(), ledger.clone(), paths, mesh, config.cadence)
+            .work_bounties(config.work_bounties);
+        if let Some(sandbox) = config.sandbox {
+            builder = builder.sandbox(sandbox);
+        }
+        if let Some(link) = config.governance {
+            builder = builder.follow_dao(FollowDao {
                 link,
-                store: skills.clone(),
-                client: mesh.client.clone(),
-                mesh: view.clone(),
-                view: gov.clone(),
-                ledger: ledger.clone(),
-                anchoring,
-            }
-            .spawn()
-        });
+                eth_key: config.eth_key,
+                anchor_turn_rounds: config.anchor_turn_rounds,
+            });
+        }
+        let node = builder.start().await?;
         Ok(LocalNode {
             id,
             key: config.key,
             ledger,
-            view,
+            view: node.view.clone(),
             addr,
-            doc,
-            board,
-            peer_id: mesh.peer_id,
-            skills,
-            gov,
-            sandbox: config.sandbox,
-            appended,
-            mesh,
-            watcher,
+            doc: node.doc.clone(),
+            board: node.board.clone(),
+            peer_id: node.peer_id,
+            skills: node.skills.clone(),
+            gov: node.gov.clone(),
+            node,
         })
     }
 
     /// The node's mesh handle (dial, partition control).
     pub fn client(&self) -> &MeshClient {
-        &self.mesh.client
+        self.node.client()
+    }
+
+    /// The node's own chain (appends reach gossip by construction).
+    pub fn chain(&self) -> &OwnChain {
+        &self.node.chain
     }
 
     /// Pays `amount` IPPC to `to`, as `ippoc transfer` does; the entry is
     /// durable and on its way to the swarm when this returns.
-    pub fn transfer(&self, to: NodeId, amount: Amount) -> Result<TxId, NodeError> {
+    pub fn transfer(&self, to: NodeId, amount: Amount) -> Result<TxId, Error> {
         let request = TransferRequest {
             to,
             amount,
             currency: Currency::Ippc,
         };
-        let view = crate::ledger::transfer(&self.ledger, &self.key, &request)?;
-        self.appended.notify_one();
-        Ok(view.tx_id)
+        Ok(crate::ledger::transfer(&self.node.chain, &request)?.tx_id)
     }
 
     /// Posts a bounty for running `task`; the mesh gossips the offer.
@@ -217,62 +201,46 @@ impl LocalNode {
         task: Task,
         reward: Amount,
         expires_at_ms: u64,
-    ) -> Result<ippoc_economy::EscrowId, NodeError> {
-        let escrow = crate::bounty::post(&self.ledger, &self.key, &self.board, task, reward, expires_at_ms)?;
-        self.appended.notify_one();
-        Ok(escrow)
-    }
-
-    /// Tells the mesh the own chain grew (after appending to the ledger directly).
-    pub fn appended(&self) {
-        self.appended.notify_one();
+    ) -> Result<ippoc_economy::EscrowId, Error> {
+        crate::bounty::post(&self.node.chain, &self.node.board, task, reward, expires_at_ms)
     }
 
     /// The ledger's state root.
-    pub fn state_root(&self) -> Result<[u8; 32], NodeError> {
+    pub fn state_root(&self) -> Result<[u8; 32], Error> {
         self.ledger.state_root().map_err(ledger_error)
     }
 
     /// Entries held, over every chain.
-    pub fn entries(&self) -> Result<u64, NodeError> {
+    pub fn entries(&self) -> Result<u64, Error> {
         self.ledger.entries_held().map_err(ledger_error)
     }
 
     /// Runs the DAO-deployed skill `hash` on `input`, paid from the wallet,
     /// as `ippoc evolve run` does; refused unless the chain deployed it and
     /// the node holds a copy that matches the hash.
-    pub fn run_skill(
-        &self,
-        hash: &[u8; 32],
-        input: &[u8],
-        capabilities: &[String],
-    ) -> Result<SandboxRunView, NodeError> {
+    pub fn run_skill(&self, hash: &[u8; 32], input: &[u8], capabilities: &[String]) -> Result<SandboxRunView, Error> {
         let sandbox = self
+            .node
             .sandbox
             .as_ref()
-            .ok_or_else(|| NodeError::Refused("this node has no sandbox".into()))?;
+            .ok_or_else(|| Error::Refused("this node has no sandbox".into()))?;
         let view = self.gov.borrow().clone();
-        let run = crate::skills::run_deployed(
+        crate::skills::run_deployed(
             sandbox,
-            &self.ledger,
-            &self.key,
+            &self.node.chain,
             &view,
             &self.skills,
             hash,
             input,
             None,
             capabilities,
-        )?;
-        self.appended.notify_one();
-        Ok(run)
+        )
     }
 
-    /// Stops the governance watcher and the mesh; the ledger closes when the last handle goes.
+    /// Stops the node and waits until nothing of it runs; the ledger closes
+    /// when the last handle goes.
     pub async fn stop(self) {
-        if let Some(w) = self.watcher {
-            w.stop().await;
-        }
-        self.mesh.stop().await;
+        self.node.stop().await;
     }
 }
 

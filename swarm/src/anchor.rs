@@ -24,7 +24,7 @@ use ippoc_governance_bridge::merkle::head_leaf;
 use ippoc_governance_bridge::{Address, AnyChain, B256, Bytes, Chain, Dao, MerkleProof, MerkleTree, PrivateKeySigner};
 use serde::{Deserialize, Serialize};
 
-use crate::error::NodeError;
+use crate::Error;
 use crate::fsutil;
 
 /// Epochs whose votes are kept, counting back from the newest heard or cast.
@@ -45,15 +45,26 @@ pub fn heads_tree(heads: &[Head]) -> Option<MerkleTree> {
 }
 
 /// Reads the node's EVM key, creating it (mode 0600) on first use.
-pub fn load_or_create_eth_key(path: &Path) -> Result<PrivateKeySigner, NodeError> {
+pub fn load_or_create_eth_key(path: &Path) -> Result<PrivateKeySigner, Error> {
     if !path.exists() {
         let key = PrivateKeySigner::from_slice(&fsutil::random_bytes(32))
-            .map_err(|e| NodeError::Refused(format!("cannot make an EVM key: {e}")))?;
+            .map_err(|e| Error::Refused(format!("cannot make an EVM key: {e}")))?;
         fsutil::write_atomic(path, format!("0x{}\n", hex::encode(key.to_bytes())).as_bytes(), 0o600)?;
         tracing::info!(event = "eth_key_created", address = %key.address(), path = %path.display(), "created the node's EVM key");
         return Ok(key);
     }
-    crate::governance::read_eth_key(path)
+    read_eth_key(path)
+}
+
+/// Reads an Ethereum key file: hex (optional `0x`), mode 0600.
+pub fn read_eth_key(path: &Path) -> Result<PrivateKeySigner, Error> {
+    fsutil::ensure_private_file(path)?;
+    let text = String::from_utf8(fsutil::read(path)?)
+        .map_err(|_| Error::Refused(format!("{}: not a hex key", path.display())))?;
+    text.trim()
+        .trim_start_matches("0x")
+        .parse::<PrivateKeySigner>()
+        .map_err(|e| Error::Refused(format!("{}: not a secp256k1 private key in hex: {e}", path.display())))
 }
 
 /// Votes of one epoch.
@@ -478,8 +489,8 @@ pub struct ProvenEntry {
 
 /// Builds the proof of `tx` against the snapshot of `epoch`, or of the
 /// earliest anchored snapshot whose heads include it when `epoch` is `None`.
-pub fn prove(ledger: &Ledger, tx: &TxId, epoch: Option<u64>) -> Result<InclusionProof, NodeError> {
-    let refused = NodeError::Refused;
+pub fn prove(ledger: &Ledger, tx: &TxId, epoch: Option<u64>) -> Result<InclusionProof, Error> {
+    let refused = Error::Refused;
     let ledger_err = crate::ledger::ledger_error;
     let (entry, _) = ledger
         .entry_by_tx(tx)

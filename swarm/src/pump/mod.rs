@@ -16,29 +16,25 @@
 //! too: it never has to trust the reporter, and an honest node cannot be
 //! framed because entries it did not sign do not verify.
 
-mod validator;
-mod view;
-
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use ed25519_dalek::SigningKey;
-use ippoc_economy::attestation::{ATTESTATION_VERSION, Evidence, RECEIPT_TX_MAX};
+use ippoc_economy::attestation::{Evidence, RECEIPT_TX_MAX};
 use ippoc_economy::store::{IngestOutcome, Ledger};
-use ippoc_economy::{Attestation, AttestationBody, Claim, NodeId, SignedEntry, TxId, Warrant};
-use ippoc_mesh::{Keypair, Mesh, MeshClient, MeshConfig, MeshEvent, PeerId, Topic, Transport};
+use ippoc_economy::{Attestation, Claim, NodeId, SignedEntry, TxId, Warrant};
+use ippoc_mesh::{Keypair, Mesh, MeshClient, MeshConfig, MeshEvent, PeerId, Topic};
 use sha2::Digest;
-use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 
-use crate::config::MeshSettings;
-use crate::error::NodeError;
-use crate::swarm_doc::{BanRecord, Member, OBSERVED_DISSENTERS_MAX, Observation, SharedSwarmDoc, lock as lock_doc};
-use crate::sync::SyncReport;
+use crate::Error;
+use crate::doc::{BanRecord, Member, OBSERVED_DISSENTERS_MAX, Observation, SharedSwarmDoc, lock as lock_doc};
+use crate::sync::{SyncError, SyncReport};
 
-pub use validator::LedgerValidator;
-pub use view::{Ban, Heard, MeshStats, MeshView, SharedMeshView, TableCount, read_bans};
+use crate::validator::LedgerValidator;
+use crate::view::{self, Ban, Heard, SharedMeshView, read_bans};
 
 /// How often the node attests and syncs on its own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,25 +47,11 @@ pub struct Cadence {
     pub epoch_ms: u64,
 }
 
-impl Cadence {
-    /// The cadence of a `[mesh]` config section.
-    pub fn of(settings: &MeshSettings) -> Cadence {
-        Cadence {
-            attest_interval: Duration::from_millis(settings.attest_interval_ms),
-            sync_interval: Duration::from_millis(settings.sync_interval_ms),
-            epoch_ms: settings.epoch_ms,
-        }
-    }
-}
-
 /// What the mesh side of a node works with.
 pub struct MeshParts {
-    /// The node's identity key: libp2p identity and attestation signer.
-    pub key: SigningKey,
-    /// The node's ledger.
-    pub ledger: Arc<Ledger>,
-    /// Signalled whenever the node appends to its own chain.
-    pub appended: Arc<Notify>,
+    /// The node's own chain: its ledger, and the key that signs attestations
+    /// and is its libp2p identity; appends through it wake the pump.
+    pub chain: crate::OwnChain,
     /// Where bans are kept across restarts.
     pub bans_path: PathBuf,
     /// The view to keep up to date.
@@ -88,18 +70,6 @@ pub struct MeshParts {
     pub skills: crate::skills::SkillStore,
     /// Per-epoch anchoring on the L2 (only a node that follows the DAO).
     pub anchoring: Option<crate::anchor::Anchoring>,
-}
-
-/// Signs a claim as `key`'s node.
-fn sign_claim(key: &SigningKey, ledger: &Ledger, claim: Claim) -> Attestation {
-    AttestationBody {
-        version: ATTESTATION_VERSION,
-        swarm_id: ledger.swarm_id(),
-        issuer: ledger.owner(),
-        issued_ms: crate::ledger::now_ms(),
-        claim,
-    }
-    .sign(key)
 }
 
 /// The running mesh of a node.
@@ -125,32 +95,15 @@ impl MeshRuntime {
 }
 
 /// The libp2p key of a node: its identity key.
-pub fn libp2p_key(key: &SigningKey) -> Result<Keypair, NodeError> {
+pub fn libp2p_key(key: &SigningKey) -> Result<Keypair, Error> {
     let mut secret = key.to_bytes();
-    Keypair::ed25519_from_bytes(&mut secret).map_err(|e| NodeError::Mesh(e.to_string()))
-}
-
-/// The mesh config of a daemon: TCP (and QUIC) with the `[mesh]` settings.
-pub fn daemon_config(settings: &MeshSettings, swarm_id: [u8; 32]) -> Result<MeshConfig, NodeError> {
-    let mut config = MeshConfig::new(swarm_id, Transport::Tcp);
-    let parse = |a: &String| {
-        a.parse()
-            .map_err(|_| NodeError::Mesh(format!("{a:?} is not a multiaddress")))
-    };
-    config.listen = settings.listen.iter().map(parse).collect::<Result<_, _>>()?;
-    config.bootstrap = settings.bootstrap.iter().map(parse).collect::<Result<_, _>>()?;
-    config.gossip_message_bytes_max = settings.gossip_message_bytes_max;
-    config.kademlia = settings.kademlia;
-    config.mdns = settings.mdns;
-    config.connections_max = settings.connections_max;
-    config.connections_per_peer_max = settings.connections_per_peer_max;
-    Ok(config)
+    Keypair::ed25519_from_bytes(&mut secret).map_err(|e| Error::Mesh(e.to_string()))
 }
 
 /// Starts the mesh and its pump on the current tokio runtime. Bans recorded
 /// in `parts.bans_path` are applied before the first connection.
-pub fn start(parts: MeshParts, mut config: MeshConfig, cadence: Cadence) -> Result<MeshRuntime, NodeError> {
-    let key = libp2p_key(&parts.key)?;
+pub fn start(parts: MeshParts, mut config: MeshConfig, cadence: Cadence) -> Result<MeshRuntime, Error> {
+    let key = libp2p_key(parts.chain.key())?;
     let bans = read_bans(&parts.bans_path)?;
     config.banned = bans.iter().filter_map(|b| b.peer.parse().ok()).collect();
     tracing::info!(event = "bans_loaded", bans = config.banned.len(), "ban list loaded");
@@ -158,14 +111,14 @@ pub fn start(parts: MeshParts, mut config: MeshConfig, cadence: Cadence) -> Resu
         v.enabled = true;
         v.banned = bans;
     });
-    let ledger = parts.ledger.clone();
+    let ledger = parts.chain.ledger().clone();
     let validator = Arc::new(LedgerValidator { ledger: ledger.clone() });
-    let responder = Arc::new(crate::sync::LedgerResponder {
+    let responder = Arc::new(crate::responder::Responder {
         ledger: ledger.clone(),
         doc: parts.doc.clone(),
         skills: parts.skills.clone(),
     });
-    let mesh = Mesh::start(key, config, validator, responder).map_err(|e| NodeError::Mesh(e.to_string()))?;
+    let mesh = Mesh::start(key, config, validator, responder).map_err(|e| Error::Mesh(e.to_string()))?;
     let (peer_id, client) = (mesh.peer_id(), mesh.client());
     parts.view.update(|v| v.peer_id = Some(peer_id.to_string()));
     let (stop, stopped) = oneshot::channel();
@@ -181,7 +134,7 @@ pub fn start(parts: MeshParts, mut config: MeshConfig, cadence: Cadence) -> Resu
 /// Everything the pump keeps between events.
 struct Pump {
     mesh: Mesh,
-    key: SigningKey,
+    chain: crate::OwnChain,
     owner: NodeId,
     ledger: Arc<Ledger>,
     view: SharedMeshView,
@@ -192,7 +145,7 @@ struct Pump {
     connected: Vec<PeerId>,
     sync_turn: usize,
     syncing: HashSet<PeerId>,
-    sync_done: mpsc::Sender<(PeerId, Result<SyncReport, String>)>,
+    sync_done: mpsc::Sender<(PeerId, Result<SyncReport, SyncError>)>,
     /// Forks already warranted (by this node or by a warrant it received).
     warranted: HashSet<(NodeId, u64)>,
     /// Peers' entries stored since the last receipt.
@@ -211,7 +164,6 @@ struct Pump {
     sandbox: Option<Arc<ippoc_sandbox::Sandbox>>,
     board: crate::bounty::SharedBoard,
     work_bounties: bool,
-    appended: Arc<Notify>,
     /// Bounties this node has worked on (each at most once).
     attempted: HashSet<ippoc_economy::EscrowId>,
     /// Own offers gossiped at least once.
@@ -245,7 +197,7 @@ async fn run(mut mesh: Mesh, parts: MeshParts, cadence: Cadence, mut stopped: on
     let (_, idle) = mpsc::channel(1);
     let mut events = std::mem::replace(&mut mesh.events, idle);
     let (sync_done, mut sync_results) = mpsc::channel(64);
-    let ledger = parts.ledger.clone();
+    let ledger = parts.chain.ledger().clone();
     // Gossip carries what is new from now on; history travels by sync.
     let published = blocking(&ledger, |l| l.head(&l.owner()).ok().flatten().map_or(0, |(s, _)| s + 1))
         .await
@@ -253,7 +205,7 @@ async fn run(mut mesh: Mesh, parts: MeshParts, cadence: Cadence, mut stopped: on
     let mut pump = Pump {
         mesh,
         owner: ledger.owner(),
-        key: parts.key,
+        chain: parts.chain.clone(),
         ledger,
         view: parts.view,
         bans_path: parts.bans_path,
@@ -276,7 +228,6 @@ async fn run(mut mesh: Mesh, parts: MeshParts, cadence: Cadence, mut stopped: on
         sandbox: parts.sandbox,
         board: parts.board,
         work_bounties: parts.work_bounties,
-        appended: parts.appended.clone(),
         attempted: HashSet::new(),
         offered: HashSet::new(),
         working: None,
@@ -285,7 +236,7 @@ async fn run(mut mesh: Mesh, parts: MeshParts, cadence: Cadence, mut stopped: on
         anchoring: parts.anchoring,
         table_recorded: None,
     };
-    let appended = parts.appended;
+    let appended = parts.chain.appended().clone();
     let mut attest = tokio::time::interval(cadence.attest_interval);
     let mut sync = tokio::time::interval(cadence.sync_interval);
     for t in [&mut attest, &mut sync] {
@@ -321,7 +272,7 @@ async fn run(mut mesh: Mesh, parts: MeshParts, cadence: Cadence, mut stopped: on
 }
 
 /// The tables nodes record in `doc`, counted, most nodes first.
-fn table_counts(doc: &crate::swarm_doc::SwarmDoc) -> Vec<view::TableCount> {
+fn table_counts(doc: &crate::doc::SwarmDoc) -> Vec<view::TableCount> {
     let mut counts: std::collections::BTreeMap<(u32, String), u64> = Default::default();
     for t in doc.adopted_tables().into_values() {
         *counts.entry((t.version, t.sha256)).or_default() += 1;
@@ -493,7 +444,7 @@ impl Pump {
             .working
             .filter(|(_, at)| at.elapsed() < BOUNTY_WAIT)
             .map(|(e, _)| e);
-        let ready = blocking(&self.ledger, move |l| -> Result<(bool, bool, bool), NodeError> {
+        let ready = blocking(&self.ledger, move |l| -> Result<(bool, bool, bool), Error> {
             let worker = l.mode().map_err(crate::ledger::ledger_error)? == ippoc_economy::store::Mode::Worker;
             let open = crate::bounty::open_bounty(l, &escrow)?;
             let busy = match current {
@@ -515,22 +466,14 @@ impl Pump {
         self.attempted.insert(escrow);
         self.working = Some((escrow, std::time::Instant::now()));
         tracing::info!(event = "bounty_taken", poster = %escrow.poster, seq = escrow.seq, "working on a bounty");
-        let (ledger, key, client, appended, view) = (
-            self.ledger.clone(),
-            self.key.clone(),
-            self.mesh.client(),
-            self.appended.clone(),
-            self.view.clone(),
-        );
+        let (chain, client, view) = (self.chain.clone(), self.mesh.client(), self.view.clone());
         tokio::spawn(async move {
-            let l = ledger.clone();
-            let k = key.clone();
-            let done = tokio::task::spawn_blocking(move || crate::bounty::work(&sandbox, &l, &k, escrow, &task)).await;
-            // The run's charge is an entry of our chain: let the pump publish it.
-            appended.notify_one();
+            // The run's charge is an entry of the own chain: appending it wakes the pump.
+            let c = chain.clone();
+            let done = tokio::task::spawn_blocking(move || crate::bounty::work(&sandbox, &c, escrow, &task)).await;
             match done {
                 Ok(Ok(output_hash)) => {
-                    let a = sign_claim(&key, &ledger, Claim::BountyResult { escrow, output_hash });
+                    let a = chain.attest(Claim::BountyResult { escrow, output_hash });
                     match client.publish(Topic::Bounties, a.to_bytes()).await {
                         Ok(()) => view.update(|v| v.stats.bounties_worked += 1),
                         Err(e) => tracing::warn!("bounty result not published: {e}"),
@@ -562,15 +505,16 @@ impl Pump {
             tracing::warn!(event = "bounty_result_wrong", worker = %worker, seq = escrow.seq, "a bounty result did not check out: not paid");
             return;
         }
-        let key = self.key.clone();
-        let paid = blocking(&self.ledger, move |l| {
+        let chain = self.chain.clone();
+        let paid = tokio::task::spawn_blocking(move || {
             let draft = ippoc_economy::store::Draft::new(
                 ippoc_economy::store::Intent::PayBounty { escrow, worker },
                 crate::ledger::now_ms(),
             );
-            l.append(&key, draft)
+            chain.append(draft)
         })
-        .await;
+        .await
+        .ok();
         match paid {
             Some(Ok(_)) => {
                 self.board.lock().unwrap_or_else(|p| p.into_inner()).remove(&escrow);
@@ -630,7 +574,7 @@ impl Pump {
 
     /// Signs and gossips a claim; false if it could not be published.
     async fn publish(&mut self, topic: Topic, claim: Claim) -> bool {
-        let attestation = sign_claim(&self.key, &self.ledger, claim);
+        let attestation = self.chain.attest(claim);
         match self.mesh.publish(topic, attestation.to_bytes()).await {
             Ok(()) => {
                 self.view.update(|v| v.stats.attestations_sent += 1);
@@ -646,7 +590,7 @@ impl Pump {
     /// Heartbeat, receipts for what was stored since, and a checkpoint vote
     /// when an epoch ended.
     async fn attest(&mut self) {
-        let Some(Ok((state_root, entries))) = blocking(&self.ledger, |l| -> Result<_, NodeError> {
+        let Some(Ok((state_root, entries))) = blocking(&self.ledger, |l| -> Result<_, Error> {
             let entries = l.entries_held().map_err(crate::ledger::ledger_error)?;
             let root = l.state_root().map_err(crate::ledger::ledger_error)?;
             Ok((root, entries))
@@ -774,7 +718,7 @@ impl Pump {
             return;
         }
         let sha256 = hex::encode(sha2::Sha256::digest(ippoc_economy::encoding::encode(&table)));
-        let adopted = crate::swarm_doc::AdoptedTable { version, sha256 };
+        let adopted = crate::doc::AdoptedTable { version, sha256 };
         match lock_doc(&self.doc).record_table(self.owner, &adopted) {
             Ok(_) => self.table_recorded = Some(version),
             Err(e) => tracing::error!("could not record the parameter table: {e}"),
@@ -946,8 +890,8 @@ impl Pump {
         let (client, ledger, done) = (self.mesh.client(), self.ledger.clone(), self.sync_done.clone());
         let doc = self.doc.clone();
         tokio::spawn(async move {
-            let result = crate::sync::sync_with(&client, &ledger, peer).await;
-            if let Err(e) = crate::sync::doc_sync_with(&client, &doc, peer).await {
+            let result = crate::sync::ledger::sync_with(&client, &ledger, peer).await;
+            if let Err(e) = crate::sync::doc::doc_sync_with(&client, &doc, peer).await {
                 tracing::warn!(event = "doc_sync_failed", %peer, "swarm document sync failed: {e}");
             }
             let _ = done.send((peer, result)).await;
@@ -964,7 +908,7 @@ impl Pump {
         self.sync(peer);
     }
 
-    async fn sync_finished(&mut self, peer: PeerId, result: Result<SyncReport, String>) {
+    async fn sync_finished(&mut self, peer: PeerId, result: Result<SyncReport, SyncError>) {
         self.syncing.remove(&peer);
         match result {
             Ok(r) => {

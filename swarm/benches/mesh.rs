@@ -2,7 +2,7 @@
 //! in-process mesh, and anti-entropy catch-up of 100 000 entries. Each number
 //! comes with a baseline measured in the same run on the same machine:
 //! the bare mesh (no ledger) for delivery, a direct ledger ingest (no
-//! network) for catch-up. Run: `cargo bench -p ippoc-node --bench mesh`.
+//! network) for catch-up. Run: `cargo bench -p ippoc-swarm --bench mesh`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -14,7 +14,7 @@ use ippoc_economy::genesis::Genesis;
 use ippoc_economy::store::{Draft, Intent, Ledger};
 use ippoc_economy::{Amount, Currency, NodeId, SignedEntry, TxId};
 use ippoc_mesh::{Keypair, Mesh, MeshConfig, MeshEvent, PeerId, Topic, Transport, Verdict};
-use ippoc_node::local::{LocalConfig, LocalNode, memory_addr};
+use ippoc_swarm::local::{LocalConfig, LocalNode, memory_addr};
 
 const NODES: usize = 10;
 const MESSAGES: usize = 400;

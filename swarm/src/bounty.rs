@@ -16,16 +16,15 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use ed25519_dalek::SigningKey;
 use ippoc_economy::attestation::task_hash;
 use ippoc_economy::store::{Draft, Effect, Intent, Ledger};
 use ippoc_economy::{AccountId, Action, Amount, Currency, EscrowId};
-use ippoc_sandbox::{Capabilities, Sandbox};
+use ippoc_sandbox::{Capabilities, FailureKind, Sandbox};
 use sha2::{Digest, Sha256};
 
-use crate::error::NodeError;
 use crate::ledger::{ledger_error, now_ms};
 use crate::sandbox::{LedgerMeter, Unmetered};
+use crate::{Error, OwnChain};
 
 /// A skill and its input: what a bounty asks to be run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,7 +50,7 @@ pub struct OpenBounty {
 }
 
 /// The bounty `escrow` if its post is held, applied, and its escrow not yet spent.
-pub fn open_bounty(ledger: &Ledger, escrow: &EscrowId) -> Result<Option<OpenBounty>, NodeError> {
+pub fn open_bounty(ledger: &Ledger, escrow: &EscrowId) -> Result<Option<OpenBounty>, Error> {
     let Some((entry, effect)) = ledger.entry(&escrow.poster, escrow.seq).map_err(ledger_error)? else {
         return Ok(None);
     };
@@ -74,17 +73,16 @@ pub fn open_bounty(ledger: &Ledger, escrow: &EscrowId) -> Result<Option<OpenBoun
 /// Posts a bounty: escrows `reward` for running `task`, and puts the offer
 /// on the board for the mesh to gossip.
 pub fn post(
-    ledger: &Ledger,
-    key: &SigningKey,
+    chain: &OwnChain,
     board: &SharedBoard,
     task: Task,
     reward: Amount,
     expires_at_ms: u64,
-) -> Result<EscrowId, NodeError> {
+) -> Result<EscrowId, Error> {
     if task.module.len() > ippoc_economy::attestation::BOUNTY_MODULE_BYTES_MAX
         || task.input.len() > ippoc_economy::attestation::BOUNTY_INPUT_BYTES_MAX
     {
-        return Err(NodeError::Refused(
+        return Err(Error::Refused(
             "the skill or its input is too large for the bounty board".into(),
         ));
     }
@@ -93,9 +91,9 @@ pub fn post(
         task: task_hash(&task.module, &task.input),
         expires_at_ms,
     };
-    let entry = ledger.append(key, Draft::new(intent, now_ms())).map_err(ledger_error)?;
+    let entry = chain.append(Draft::new(intent, now_ms())).map_err(ledger_error)?;
     let escrow = EscrowId {
-        poster: ledger.owner(),
+        poster: chain.owner(),
         seq: entry.body().seq,
     };
     board.lock().unwrap_or_else(|p| p.into_inner()).insert(escrow, task);
@@ -106,17 +104,10 @@ pub fn post(
 pub const BOUNTY_FUEL_MAX: u64 = 1_000_000_000;
 
 /// Runs a bounty's task as its worker, charged to this node as bounty work;
-/// the output's hash, or why it failed.
-pub fn work(
-    sandbox: &Sandbox,
-    ledger: &Ledger,
-    key: &SigningKey,
-    escrow: EscrowId,
-    task: &Task,
-) -> Result<[u8; 32], String> {
+/// the output's hash, or why the run failed.
+pub fn work(sandbox: &Sandbox, chain: &OwnChain, escrow: EscrowId, task: &Task) -> Result<[u8; 32], FailureKind> {
     let meter = LedgerMeter {
-        ledger,
-        key,
+        chain,
         bounty: Some(escrow),
     };
     let limits = ippoc_sandbox::RunLimits {
@@ -125,12 +116,12 @@ pub fn work(
     };
     let run = sandbox
         .run_module(&task.module, &Capabilities::default(), &task.input, &limits, &meter)
-        .map_err(|f| f.kind.to_string())?;
+        .map_err(|f| f.kind)?;
     Ok(Sha256::digest(&run.output).into())
 }
 
 /// The poster's check of a result: the output hash of a local dry run.
-pub fn expected(sandbox: &Sandbox, task: &Task) -> Result<[u8; 32], String> {
+pub fn expected(sandbox: &Sandbox, task: &Task) -> Result<[u8; 32], FailureKind> {
     let limits = ippoc_sandbox::RunLimits {
         fuel: BOUNTY_FUEL_MAX,
         ..Default::default()
@@ -143,6 +134,6 @@ pub fn expected(sandbox: &Sandbox, task: &Task) -> Result<[u8; 32], String> {
             &limits,
             &Unmetered(BOUNTY_FUEL_MAX),
         )
-        .map_err(|f| f.kind.to_string())?;
+        .map_err(|f| f.kind)?;
     Ok(Sha256::digest(&run.output).into())
 }

@@ -17,10 +17,11 @@ use ippoc_governance_bridge::dao::{DEVNET_STAKE, DEVNET_VOTING_PERIOD, GenesisNo
 use ippoc_governance_bridge::{
     AnyChain, B256, Chain, Dao, DeployConfig, EmbeddedChain, PrivateKeySigner, ProposalState, U256, keccak256,
 };
-use ippoc_node::governance::{GovLink, GovView};
-use ippoc_node::local::{LocalConfig, LocalNode};
-use ippoc_node::skills::{self, SkillPackage, hash_hex};
 use ippoc_sandbox::{ModuleCache, Sandbox, SandboxConfig};
+use ippoc_swarm::gov_view::GovView;
+use ippoc_swarm::governance::GovLink;
+use ippoc_swarm::local::{LocalConfig, LocalNode};
+use ippoc_swarm::skills::{self, SkillPackage, hash_hex};
 
 const WAIT: Duration = Duration::from_secs(60);
 const IPPC: u64 = 1_000_000;
@@ -112,7 +113,7 @@ impl Devnet {
         }
         let all: Vec<&LocalNode> = nodes.iter().collect();
         assert!(
-            ippoc_node::local::until(&all, WAIT, || all.iter().all(|n| n.view.get().peers.len() == 2)).await,
+            ippoc_swarm::local::until(&all, WAIT, || all.iter().all(|n| n.view.get().peers.len() == 2)).await,
             "the three nodes never connected"
         );
         Devnet {
@@ -290,7 +291,7 @@ async fn an_executed_parameter_change_reprices_every_node_and_nothing_else_chang
         _ => false,
     };
     assert!(
-        ippoc_node::local::until(&all, WAIT, || all.iter().all(|n| on_table_1(n))).await,
+        ippoc_swarm::local::until(&all, WAIT, || all.iter().all(|n| on_table_1(n))).await,
         "the swarm document did not come to show every node on table 1: {:?}",
         net.nodes[0].view.get().tables
     );
@@ -305,7 +306,7 @@ async fn an_executed_parameter_change_reprices_every_node_and_nothing_else_chang
     assert_eq!(entry.body.params, 1);
     assert_eq!(entry.body.transfers[1].amount, Amount::from_base(IPPC));
     assert!(
-        ippoc_node::local::until(&all, WAIT, || all.iter().all(|n| n
+        ippoc_swarm::local::until(&all, WAIT, || all.iter().all(|n| n
             .ledger
             .entry_by_tx(&tx)
             .unwrap()
@@ -323,7 +324,7 @@ async fn an_executed_parameter_change_reprices_every_node_and_nothing_else_chang
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_swarm_anchors_its_chain_heads_and_an_entry_proves_against_the_anchored_root() {
-    use ippoc_node::anchor::prove;
+    use ippoc_swarm::anchor::prove;
     let net = Devnet::start(1_000).await;
     let (payer, payee) = (&net.nodes[0], &net.nodes[1]);
     let tx = payer.transfer(payee.id, Amount::from_base(5 * IPPC)).unwrap();
@@ -352,7 +353,7 @@ async fn the_swarm_anchors_its_chain_heads_and_an_entry_proves_against_the_ancho
         }
     };
     assert!(
-        ippoc_node::local::until(&all, WAIT, || {
+        ippoc_swarm::local::until(&all, WAIT, || {
             busy();
             all.iter().all(|n| prove(&n.ledger, &tx, None).is_ok())
         })
@@ -401,7 +402,9 @@ struct ForgedModules;
 
 impl ippoc_mesh::SyncResponder for ForgedModules {
     fn respond(&self, _: &ippoc_mesh::PeerId, _: &[u8]) -> Vec<u8> {
-        ippoc_economy::encoding::encode(&ippoc_node::sync::SyncResponse::Module(Some(b"\0asm forged".to_vec())))
+        ippoc_economy::encoding::encode(&ippoc_swarm::protocol::SyncResponse::Module(Some(
+            b"\0asm forged".to_vec(),
+        )))
     }
 }
 
@@ -413,7 +416,7 @@ async fn a_peer_that_answers_a_module_fetch_with_other_bytes_is_banned_and_nothi
 
     // A hostile peer, and a fourth node following the DAO whose only peer it is.
     let mut config = MeshConfig::new(genesis.swarm_id().0, Transport::Memory);
-    let hostile_addr = ippoc_node::local::memory_addr();
+    let hostile_addr = ippoc_swarm::local::memory_addr();
     config.listen = vec![hostile_addr.clone()];
     let accept_all = Arc::new(|_: Topic, _: &[u8], _: &ippoc_mesh::PeerId| Verdict::Accept);
     let hostile = Mesh::start(Keypair::generate_ed25519(), config, accept_all, Arc::new(ForgedModules)).unwrap();
@@ -432,7 +435,7 @@ async fn a_peer_that_answers_a_module_fetch_with_other_bytes_is_banned_and_nothi
     });
     let fourth = LocalNode::start(c).await.unwrap();
     assert!(
-        ippoc_node::local::until(&[&fourth], WAIT, || fourth.view.get().peers.contains(&hostile_id)).await,
+        ippoc_swarm::local::until(&[&fourth], WAIT, || fourth.view.get().peers.contains(&hostile_id)).await,
         "the fourth node never connected to the hostile peer"
     );
 
@@ -453,7 +456,7 @@ async fn a_peer_that_answers_a_module_fetch_with_other_bytes_is_banned_and_nothi
 
     // The fourth node asks its only peer, gets other bytes, bans it, keeps nothing.
     assert!(
-        ippoc_node::local::until(&[&fourth], WAIT, || fourth
+        ippoc_swarm::local::until(&[&fourth], WAIT, || fourth
             .view
             .get()
             .banned

@@ -7,7 +7,6 @@
 //! The chain is the only source of these facts: nothing the node is told over
 //! the mesh or the admin API marks a skill deployed.
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,54 +14,15 @@ use std::time::Duration;
 use ippoc_economy::params::Parameters;
 use ippoc_economy::store::Ledger;
 use ippoc_governance_bridge::dao::{ParameterChange, parameter_key};
-use ippoc_governance_bridge::{AnyChain, B256, Dao, DaoAddresses, PrivateKeySigner, RpcChain};
+use ippoc_governance_bridge::{AnyChain, B256, Dao, DaoAddresses, RpcChain};
 use ippoc_mesh::{MeshClient, PeerId};
-use serde::{Deserialize, Serialize};
-use tokio::sync::{oneshot, watch};
+use tokio::sync::oneshot;
 
-use crate::error::NodeError;
+use crate::Error;
 use crate::fsutil;
+use crate::gov_view::{Deployment, SharedGovView};
 use crate::skills::{SkillStore, hash_hex};
-use crate::swarm::SharedMeshView;
-
-/// A skill the DAO deployed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Deployment {
-    /// The proposal that deployed it.
-    pub proposal: u64,
-    /// The block it happened in.
-    pub block: u64,
-}
-
-/// What the node knows of the DAO's decisions.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct GovView {
-    /// Whether a chain is configured.
-    pub connected: bool,
-    /// The chain's latest block the view covers.
-    pub block: u64,
-    /// Deployed skills by module hash (hex).
-    pub deployed: BTreeMap<String, Deployment>,
-    /// Revoked skills (hex).
-    pub revoked: BTreeSet<String>,
-    /// Deployed skills this node holds a verified copy of (hex).
-    pub held: BTreeSet<String>,
-    /// Governed parameters as executed: name (or hex key, for a key that is
-    /// not a ledger parameter) → value (decimal).
-    pub parameters: BTreeMap<String, String>,
-    /// Version of the newest parameter table the ledger adopted (0 = genesis).
-    pub params_version: u32,
-    /// The last error talking to the chain or fetching a module, if the last round had one.
-    pub last_error: Option<String>,
-}
-
-/// The view, shared; every change wakes its subscribers.
-pub type SharedGovView = Arc<watch::Sender<GovView>>;
-
-/// A fresh, unconnected view.
-pub fn new_view() -> SharedGovView {
-    Arc::new(watch::Sender::new(GovView::default()))
-}
+use crate::view::SharedMeshView;
 
 /// How the node reaches the DAO.
 #[derive(Debug, Clone)]
@@ -75,9 +35,9 @@ pub struct GovLink {
 
 impl GovLink {
     /// A link over JSON-RPC to the contracts listed in `dao_file` (written by `ippoc gov deploy`).
-    pub fn rpc(url: &str, dao_file: &Path, poll: Duration) -> Result<GovLink, NodeError> {
+    pub fn rpc(url: &str, dao_file: &Path, poll: Duration) -> Result<GovLink, Error> {
         let addresses = read_addresses(dao_file)?;
-        let chain = RpcChain::new(url).map_err(|e| NodeError::Refused(format!("governance.rpc {url:?}: {e}")))?;
+        let chain = RpcChain::new(url).map_err(|e| Error::Refused(format!("governance.rpc {url:?}: {e}")))?;
         Ok(GovLink {
             dao: Arc::new(Dao::at(AnyChain::Rpc(Arc::new(chain)), addresses)),
             poll,
@@ -86,20 +46,9 @@ impl GovLink {
 }
 
 /// Reads a DAO address file.
-pub fn read_addresses(path: &Path) -> Result<DaoAddresses, NodeError> {
+pub fn read_addresses(path: &Path) -> Result<DaoAddresses, Error> {
     serde_json::from_slice(&fsutil::read(path)?)
-        .map_err(|e| NodeError::Refused(format!("{}: not a DAO address file: {e}", path.display())))
-}
-
-/// Reads an Ethereum key file: hex (optional `0x`), mode 0600.
-pub fn read_eth_key(path: &Path) -> Result<PrivateKeySigner, NodeError> {
-    fsutil::ensure_private_file(path)?;
-    let text = String::from_utf8(fsutil::read(path)?)
-        .map_err(|_| NodeError::Refused(format!("{}: not a hex key", path.display())))?;
-    text.trim()
-        .trim_start_matches("0x")
-        .parse::<PrivateKeySigner>()
-        .map_err(|e| NodeError::Refused(format!("{}: not a secp256k1 private key in hex: {e}", path.display())))
+        .map_err(|e| Error::Refused(format!("{}: not a DAO address file: {e}", path.display())))
 }
 
 /// What the watcher needs.

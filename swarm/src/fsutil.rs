@@ -10,7 +10,7 @@ use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
-use crate::error::NodeError;
+use crate::Error;
 
 /// Mode of every secret file: owner read/write only.
 pub const SECRET_FILE_MODE: u32 = 0o600;
@@ -18,10 +18,10 @@ pub const SECRET_FILE_MODE: u32 = 0o600;
 pub const PRIVATE_DIR_MODE: u32 = 0o700;
 
 /// Atomically replaces `path` with `bytes`, created with permission bits `mode`.
-pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), NodeError> {
+pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), Error> {
     let file_name = path
         .file_name()
-        .ok_or_else(|| NodeError::io("not a file name:", path, std::io::ErrorKind::InvalidInput.into()))?
+        .ok_or_else(|| Error::io("not a file name:", path, std::io::ErrorKind::InvalidInput.into()))?
         .to_string_lossy();
     let dir = parent_dir(path);
     let tmp = dir.join(format!(".{file_name}.tmp-{}", random_hex(8)));
@@ -31,14 +31,13 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), NodeErro
             .create_new(true)
             .mode(mode)
             .open(&tmp)
-            .map_err(|e| NodeError::io("cannot create", &tmp, e))?;
+            .map_err(|e| Error::io("cannot create", &tmp, e))?;
         // The umask may have narrowed `mode`, never widened it; set it exactly.
         file.set_permissions(fs::Permissions::from_mode(mode))
-            .map_err(|e| NodeError::io("cannot chmod", &tmp, e))?;
-        file.write_all(bytes)
-            .map_err(|e| NodeError::io("cannot write", &tmp, e))?;
-        file.sync_all().map_err(|e| NodeError::io("cannot fsync", &tmp, e))?;
-        fs::rename(&tmp, path).map_err(|e| NodeError::io("cannot rename into place", path, e))?;
+            .map_err(|e| Error::io("cannot chmod", &tmp, e))?;
+        file.write_all(bytes).map_err(|e| Error::io("cannot write", &tmp, e))?;
+        file.sync_all().map_err(|e| Error::io("cannot fsync", &tmp, e))?;
+        fs::rename(&tmp, path).map_err(|e| Error::io("cannot rename into place", path, e))?;
         sync_dir(dir)
     })();
     if result.is_err() {
@@ -58,28 +57,28 @@ pub fn parent_dir(path: &Path) -> &Path {
 }
 
 /// Fsyncs a directory so that renames and creations inside it are durable.
-pub fn sync_dir(dir: &Path) -> Result<(), NodeError> {
+pub fn sync_dir(dir: &Path) -> Result<(), Error> {
     File::open(dir)
         .and_then(|d| d.sync_all())
-        .map_err(|e| NodeError::io("cannot fsync directory", dir, e))
+        .map_err(|e| Error::io("cannot fsync directory", dir, e))
 }
 
 /// Creates `dir` (and missing parents) and gives it [`PRIVATE_DIR_MODE`].
-pub fn create_private_dir(dir: &Path) -> Result<(), NodeError> {
-    fs::create_dir_all(dir).map_err(|e| NodeError::io("cannot create directory", dir, e))?;
+pub fn create_private_dir(dir: &Path) -> Result<(), Error> {
+    fs::create_dir_all(dir).map_err(|e| Error::io("cannot create directory", dir, e))?;
     fs::set_permissions(dir, fs::Permissions::from_mode(PRIVATE_DIR_MODE))
-        .map_err(|e| NodeError::io("cannot chmod", dir, e))
+        .map_err(|e| Error::io("cannot chmod", dir, e))
 }
 
 /// Refuses a secret file that group or others may read, write or execute.
 ///
 /// The node refuses rather than repairs: a key that was world-readable may
 /// already have leaked, and the operator should know before it is used again.
-pub fn ensure_private_file(path: &Path) -> Result<(), NodeError> {
-    let meta = fs::metadata(path).map_err(|e| NodeError::io("cannot stat", path, e))?;
+pub fn ensure_private_file(path: &Path) -> Result<(), Error> {
+    let meta = fs::metadata(path).map_err(|e| Error::io("cannot stat", path, e))?;
     let mode = meta.permissions().mode() & 0o7777;
     if mode & 0o077 != 0 {
-        return Err(NodeError::InsecurePermissions {
+        return Err(Error::InsecurePermissions {
             path: path.to_path_buf(),
             mode,
         });
@@ -87,9 +86,9 @@ pub fn ensure_private_file(path: &Path) -> Result<(), NodeError> {
     Ok(())
 }
 
-/// Reads a file, mapping errors to [`NodeError::Io`].
-pub fn read(path: &Path) -> Result<Vec<u8>, NodeError> {
-    fs::read(path).map_err(|e| NodeError::io("cannot read", path, e))
+/// Reads a file, mapping errors to [`Error::Io`].
+pub fn read(path: &Path) -> Result<Vec<u8>, Error> {
+    fs::read(path).map_err(|e| Error::io("cannot read", path, e))
 }
 
 /// `n` random bytes from the OS, hex-encoded.
@@ -145,7 +144,7 @@ mod tests {
         for wide in [0o640, 0o604, 0o660, 0o644, 0o601] {
             fs::set_permissions(&path, fs::Permissions::from_mode(wide)).unwrap();
             match ensure_private_file(&path) {
-                Err(NodeError::InsecurePermissions { mode, .. }) => assert_eq!(mode, wide),
+                Err(Error::InsecurePermissions { mode, .. }) => assert_eq!(mode, wide),
                 other => panic!("mode {wide:o} accepted: {other:?}"),
             }
         }

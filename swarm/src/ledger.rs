@@ -1,0 +1,349 @@
+//! The node's side of the ledger: the views the admin API serves and the
+//! CLI prints (one set of types for both, so the two can never disagree),
+//! and the operations behind them.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use ippoc_economy::store::{ChainError, Charge, Draft, Effect, Intent, Ledger, LedgerError, Mode, VerifiedSummary};
+use ippoc_economy::{AccountId, Amount, Currency, NodeId, SignedEntry, TxId};
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, OwnChain};
+
+/// Largest page of entries one request returns.
+pub const PAGE_ENTRIES_MAX: u64 = 1000;
+
+/// Unix time in milliseconds.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// One balance line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BalanceLine {
+    /// Account.
+    pub account: AccountId,
+    /// Currency.
+    pub currency: Currency,
+    /// Signed decimal.
+    pub balance: String,
+}
+
+/// `ippoc wallet`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WalletView {
+    /// This node.
+    pub node_id: NodeId,
+    /// Swarm.
+    pub swarm_id: String,
+    /// Normal or Worker Mode.
+    pub mode: Mode,
+    /// Head seq of the own chain.
+    pub head_seq: Option<u64>,
+    /// Balances of the node's accounts (wallet, reserve, escrows).
+    pub balances: Vec<BalanceLine>,
+    /// Entries waiting for predecessors or for a parameter table the DAO has not yet shown this node.
+    pub pending: u64,
+    /// Forks held as evidence.
+    pub forks: usize,
+    /// Hash over everything that counts.
+    pub state_root: String,
+}
+
+/// One stored entry, as shown.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EntryView {
+    /// tx_id.
+    pub tx_id: TxId,
+    /// `applied` or `bounced`.
+    pub effect: String,
+    /// The signed entry.
+    pub entry: SignedEntry,
+}
+
+/// `POST /v1/transfer`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransferRequest {
+    /// Recipient.
+    pub to: NodeId,
+    /// Amount the recipient receives (the fee comes on top).
+    pub amount: Amount,
+    /// Currency.
+    pub currency: Currency,
+}
+
+/// A metered computation, as agents name it over the API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ChargeKind {
+    /// LLM inference over `tokens` tokens.
+    Inference {
+        /// Tokens.
+        tokens: u64,
+    },
+    /// A sandbox run that used `fuel`.
+    Sandbox {
+        /// Fuel.
+        fuel: u64,
+    },
+    /// One evolution simulation.
+    EvolutionSim,
+}
+
+impl From<ChargeKind> for Charge {
+    fn from(k: ChargeKind) -> Charge {
+        match k {
+            ChargeKind::Inference { tokens } => Charge::Inference { tokens },
+            ChargeKind::Sandbox { fuel } => Charge::Sandbox { fuel },
+            ChargeKind::EvolutionSim => Charge::EvolutionSim,
+        }
+    }
+}
+
+/// `POST /v1/metabolism/charge`: pay for a computation before it runs (or as it ends).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChargeRequest {
+    /// What to pay for.
+    pub charge: ChargeKind,
+    /// The bounty this work serves (allowed in Worker Mode), as `escrow:<NodeID>:<seq>`.
+    #[serde(default)]
+    pub bounty: Option<AccountId>,
+    /// Whether the computation failed (its charge stands either way).
+    #[serde(default)]
+    pub failed: bool,
+}
+
+/// What a computation costs and whether the node would pay for it now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuoteView {
+    /// Cost in IPPC.
+    pub cost: Amount,
+    /// The node's current mode.
+    pub mode: Mode,
+    /// IPPC in the wallet.
+    pub wallet: String,
+    /// Whether a charge without a bounty would be allowed right now.
+    pub allowed: bool,
+}
+
+/// Prices a computation against the governed parameters and the wallet.
+pub fn quote(ledger: &Ledger, kind: ChargeKind) -> Result<QuoteView, Error> {
+    let cost = Charge::from(kind)
+        .cost(&ledger.parameters().1)
+        .ok_or_else(|| Error::Refused("the cost overflows".into()))?;
+    let mode = ledger.mode().map_err(ledger_error)?;
+    let wallet = ledger
+        .balance(&AccountId::Wallet(ledger.owner()), Currency::Ippc)
+        .map_err(ledger_error)?;
+    Ok(QuoteView {
+        cost,
+        mode,
+        wallet: wallet.to_string(),
+        allowed: mode == Mode::Normal && wallet.0 >= i128::from(cost.base()),
+    })
+}
+
+/// The budget check: records the charge durably if the node can and may pay,
+/// refuses otherwise. Nothing runs unpaid.
+pub fn charge(chain: &OwnChain, request: &ChargeRequest) -> Result<EntryView, Error> {
+    let bounty = match request.bounty {
+        None => None,
+        Some(AccountId::Escrow(e)) => Some(e),
+        Some(other) => return Err(Error::Refused(format!("{other} is not a bounty escrow"))),
+    };
+    let mut draft = Draft::new(
+        Intent::Charge {
+            charge: request.charge.into(),
+            bounty,
+        },
+        now_ms(),
+    );
+    if request.failed {
+        draft.outcome = ippoc_economy::Outcome::Fail;
+    }
+    let entry = chain.append(draft).map_err(ledger_error)?;
+    Ok(EntryView {
+        tx_id: entry.tx_id(),
+        effect: "applied".into(),
+        entry: entry.into_signed(),
+    })
+}
+
+/// `ippoc ledger verify`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerifyView {
+    /// Chains checked.
+    pub chains: u64,
+    /// Entries checked.
+    pub entries: u64,
+    /// The first bad entry, if any.
+    pub error: Option<String>,
+}
+
+/// A ledger failure as this crate's error: a refusal by the rules, or a fault of the store.
+pub fn ledger_error(e: LedgerError) -> Error {
+    match e {
+        LedgerError::Denied(_) | LedgerError::WorkerMode => Error::Refused(e.to_string()),
+        other => Error::Ledger {
+            path: "ledger".into(),
+            reason: other.to_string(),
+        },
+    }
+}
+
+/// The owner's wallet.
+pub fn wallet_view(ledger: &Ledger) -> Result<WalletView, Error> {
+    let me = ledger.owner();
+    let mine = |a: &AccountId| a.controller() == Some(me) || *a == AccountId::Reserve(me);
+    let mut balances: Vec<BalanceLine> = ledger
+        .balances()
+        .map_err(ledger_error)?
+        .into_iter()
+        .filter(|(a, _, _)| mine(a))
+        .map(|(account, currency, b)| BalanceLine {
+            account,
+            currency,
+            balance: b.to_string(),
+        })
+        .collect();
+    if !balances
+        .iter()
+        .any(|b| b.account == AccountId::Wallet(me) && b.currency == Currency::Ippc)
+    {
+        balances.insert(
+            0,
+            BalanceLine {
+                account: AccountId::Wallet(me),
+                currency: Currency::Ippc,
+                balance: "0.000000".into(),
+            },
+        );
+    }
+    Ok(WalletView {
+        node_id: me,
+        swarm_id: ledger.swarm_id().to_string(),
+        mode: ledger.mode().map_err(ledger_error)?,
+        head_seq: ledger.head(&me).map_err(ledger_error)?.map(|(s, _)| s),
+        balances,
+        pending: ledger.pending_count().map_err(ledger_error)?,
+        forks: ledger.forks().map_err(ledger_error)?.len(),
+        state_root: hex::encode(ledger.state_root().map_err(ledger_error)?),
+    })
+}
+
+/// Up to `limit` counted entries of `actor` from seq `from`.
+pub fn ledger_page(ledger: &Ledger, actor: NodeId, from: u64, limit: u64) -> Result<Vec<EntryView>, Error> {
+    let to = from.saturating_add(limit.min(PAGE_ENTRIES_MAX));
+    ledger
+        .range(&actor, from, to)
+        .map(|item| {
+            let (entry, effect) = item.map_err(ledger_error)?;
+            Ok(EntryView {
+                tx_id: entry.tx_id(),
+                effect: match effect {
+                    Effect::Applied => "applied".into(),
+                    Effect::Bounced => "bounced".into(),
+                },
+                entry,
+            })
+        })
+        .collect()
+}
+
+/// Pays `request.amount` from the owner's wallet; returns the durable entry.
+pub fn transfer(chain: &OwnChain, request: &TransferRequest) -> Result<EntryView, Error> {
+    if request.to == chain.owner() {
+        return Err(Error::Refused("a node cannot pay itself".into()));
+    }
+    let draft = Draft::new(
+        Intent::Transfer {
+            to: request.to,
+            currency: request.currency,
+            amount: request.amount,
+        },
+        now_ms(),
+    );
+    let entry = chain.append(draft).map_err(ledger_error)?;
+    Ok(EntryView {
+        tx_id: entry.tx_id(),
+        effect: "applied".into(),
+        entry: entry.into_signed(),
+    })
+}
+
+impl VerifyView {
+    /// The view of a chain verification's result.
+    pub fn of(result: Result<VerifiedSummary, ChainError>) -> VerifyView {
+        match result {
+            Ok(s) => VerifyView {
+                chains: s.chains,
+                entries: s.entries,
+                error: None,
+            },
+            Err(e) => VerifyView {
+                chains: 0,
+                entries: 0,
+                error: Some(e.to_string()),
+            },
+        }
+    }
+}
+
+/// Verifies every stored chain with batched signature checks.
+pub fn verify(ledger: &Ledger) -> Result<VerifyView, Error> {
+    Ok(VerifyView::of(ledger.verify_chains(None).map_err(ledger_error)?))
+}
+
+/// What an import did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportView {
+    /// Entries applied.
+    pub applied: u64,
+    /// Entries stored as bounced.
+    pub bounced: u64,
+    /// Entries already held.
+    pub duplicate: u64,
+    /// Entries waiting for predecessors or for a parameter table the DAO has not yet shown this node.
+    pub pending: u64,
+    /// Entries refused, with the first reason.
+    pub rejected: u64,
+    /// First rejection reason.
+    pub first_rejection: Option<String>,
+    /// Forks revealed.
+    pub forks: u64,
+}
+
+/// Ingests an export file's entries through the ledger's full validation.
+pub fn import(ledger: &Ledger, bytes: &[u8]) -> Result<ImportView, Error> {
+    use ippoc_economy::store::{IngestOutcome, parse_export};
+    let (swarm, entries) = parse_export(bytes).map_err(|e| Error::Refused(e.to_string()))?;
+    if swarm != ledger.swarm_id() {
+        return Err(Error::Refused(format!(
+            "the export is of swarm {swarm}, this node is in swarm {}",
+            ledger.swarm_id()
+        )));
+    }
+    let mut view = ImportView::default();
+    for outcome in ledger.ingest(entries).map_err(ledger_error)? {
+        match outcome {
+            IngestOutcome::Applied => view.applied += 1,
+            IngestOutcome::Bounced(_) => view.bounced += 1,
+            IngestOutcome::Duplicate => view.duplicate += 1,
+            IngestOutcome::Pending { .. } | IngestOutcome::AwaitingParameters { .. } => view.pending += 1,
+            IngestOutcome::Fork { .. } => view.forks += 1,
+            IngestOutcome::Rejected(reason) => {
+                view.rejected += 1;
+                view.first_rejection.get_or_insert(reason);
+            }
+        }
+    }
+    Ok(view)
+}
+
+/// The export file of `actor`'s chain, or of every chain.
+pub fn export(ledger: &Ledger, actor: Option<NodeId>) -> Result<Vec<u8>, Error> {
+    ledger.export(actor.as_ref()).map_err(ledger_error)
+}

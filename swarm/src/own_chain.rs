@@ -1,0 +1,76 @@
+//! The node's own chain: the one way to sign and append an entry. Every
+//! append wakes the gossip side, which publishes from its cursor up to the
+//! head, so no caller can forget to tell it (the daemon's API, the CLI, the
+//! sandbox meter, the bounty board and skill runs all append through here).
+
+use std::sync::Arc;
+
+use ed25519_dalek::SigningKey;
+use ippoc_economy::entry::VerifiedEntry;
+use ippoc_economy::store::{Draft, Ledger, LedgerError};
+use ippoc_economy::{Attestation, AttestationBody, Claim, NodeId};
+use tokio::sync::Notify;
+
+/// The node's ledger with the key that signs its chain and the signal the
+/// gossip side waits on.
+#[derive(Clone)]
+pub struct OwnChain {
+    ledger: Arc<Ledger>,
+    key: SigningKey,
+    appended: Arc<Notify>,
+}
+
+impl OwnChain {
+    /// The chain of `key`'s node in `ledger`, wired to `appended`.
+    pub(crate) fn new(ledger: Arc<Ledger>, key: SigningKey, appended: Arc<Notify>) -> OwnChain {
+        debug_assert_eq!(ledger.owner(), NodeId::from_bytes(key.verifying_key().to_bytes()));
+        OwnChain { ledger, key, appended }
+    }
+
+    /// The chain with no gossip side listening: the CLI working on a node's
+    /// files while no daemon runs (the daemon publishes from its head when it
+    /// starts, and history travels by sync).
+    pub fn detached(ledger: Arc<Ledger>, key: SigningKey) -> OwnChain {
+        OwnChain::new(ledger, key, Arc::new(Notify::new()))
+    }
+
+    /// Signs and appends one entry (durable when this returns), then wakes
+    /// the gossip side.
+    pub fn append(&self, draft: Draft) -> Result<VerifiedEntry, LedgerError> {
+        let entry = self.ledger.append(&self.key, draft)?;
+        self.appended.notify_one();
+        Ok(entry)
+    }
+
+    /// The ledger, for reading (appends to the own chain go through [`Self::append`]).
+    pub fn ledger(&self) -> &Arc<Ledger> {
+        &self.ledger
+    }
+
+    /// This node.
+    pub fn owner(&self) -> NodeId {
+        self.ledger.owner()
+    }
+
+    /// Signs a claim as this node, issued now.
+    pub fn attest(&self, claim: Claim) -> Attestation {
+        AttestationBody {
+            version: ippoc_economy::attestation::ATTESTATION_VERSION,
+            swarm_id: self.ledger.swarm_id(),
+            issuer: self.ledger.owner(),
+            issued_ms: crate::ledger::now_ms(),
+            claim,
+        }
+        .sign(&self.key)
+    }
+
+    /// The signal appends raise (the gossip side waits on it).
+    pub(crate) fn appended(&self) -> &Arc<Notify> {
+        &self.appended
+    }
+
+    /// The identity key (the mesh's libp2p identity is derived from it).
+    pub(crate) fn key(&self) -> &SigningKey {
+        &self.key
+    }
+}

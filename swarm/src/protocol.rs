@@ -1,0 +1,82 @@
+//! The wire format of the request-response protocol peers answer each
+//! other on: anti-entropy sync of chains (heads, ranges), the swarm
+//! document's Automerge sync, and module fetch by hash. One protocol, one
+//! set of size limits and timeouts in the mesh; each concern has its own
+//! module (`sync::ledger`, `sync::doc`, `skills`) and `responder` serves
+//! them all.
+//!
+//! Encoding: the canonical bincode of `docs/ledger-format.md`.
+//! `SyncRequest::Heads | Range { actor, from, limit } | Doc(msg) | Module(sha256)` →
+//! `SyncResponse::Heads([(actor, head seq)]) | Entries([signed entry bytes]) | Doc(msg?) | Error(text) | Module(wasm?)`.
+
+use bincode::{Decode, Encode};
+use ippoc_economy::{NodeId, encoding};
+use ippoc_mesh::{MeshClient, MeshError, PeerId};
+
+/// Most entries one range response carries.
+pub const SYNC_BATCH_ENTRIES_MAX: u64 = 256;
+
+/// A request.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub enum SyncRequest {
+    /// Every chain head the peer holds.
+    Heads,
+    /// Up to `limit` entries of `actor` from seq `from`.
+    Range {
+        /// Chain.
+        actor: NodeId,
+        /// First seq.
+        from: u64,
+        /// Most entries.
+        limit: u64,
+    },
+    /// An Automerge sync message for the swarm document (empty: none to send).
+    Doc(Vec<u8>),
+    /// The skill module with this SHA-256 (the evolution flow's fetch by hash).
+    Module([u8; 32]),
+}
+
+/// A response.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub enum SyncResponse {
+    /// `(actor, head seq)` of every chain.
+    Heads(Vec<(NodeId, u64)>),
+    /// Canonical bytes of consecutive entries.
+    Entries(Vec<Vec<u8>>),
+    /// The answering Automerge sync message, if the responder has one.
+    Doc(Option<Vec<u8>>),
+    /// The request could not be served.
+    Error(String),
+    /// The module asked for, if the responder holds it.
+    Module(Option<Vec<u8>>),
+}
+
+/// Why an exchange with a peer failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ExchangeError {
+    /// The request did not reach the peer or no answer came back.
+    #[error(transparent)]
+    Mesh(#[from] MeshError),
+    /// The answer does not decode.
+    #[error("undecodable answer from {peer}: {reason}")]
+    Undecodable {
+        /// The peer.
+        peer: PeerId,
+        /// The decoder's complaint.
+        reason: String,
+    },
+}
+
+/// Sends `request` to `peer`; the answer and its size on the wire.
+pub async fn ask(
+    client: &MeshClient,
+    peer: PeerId,
+    request: &SyncRequest,
+) -> Result<(SyncResponse, u64), ExchangeError> {
+    let bytes = client.request(peer, encoding::encode(request)).await?;
+    let response = encoding::decode(&bytes).map_err(|e| ExchangeError::Undecodable {
+        peer,
+        reason: e.to_string(),
+    })?;
+    Ok((response, bytes.len() as u64))
+}
