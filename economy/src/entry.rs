@@ -349,6 +349,20 @@ impl SignedEntry {
     }
 }
 
+impl SignedEntry {
+    /// Verifies each entry, batched when every one of them is good, one by
+    /// one otherwise (so a bad entry costs its own verdict, not its batch's).
+    pub fn verify_each(entries: Vec<SignedEntry>) -> Vec<Result<VerifiedEntry, VerifyError>> {
+        match SignedEntry::verify_batch(entries.clone()) {
+            Ok(all) => all.into_iter().map(Ok).collect(),
+            Err(_) => {
+                let mut keys = KeyCache::default();
+                entries.into_iter().map(|e| e.verify_with(&mut keys)).collect()
+            }
+        }
+    }
+}
+
 /// An entry whose signature and version were checked. Only
 /// [`SignedEntry::verify`] and [`SignedEntry::verify_batch`] make one, so
 /// unchecked data cannot reach the ledger by accident.

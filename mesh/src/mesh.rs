@@ -153,6 +153,13 @@ pub enum MeshError {
     /// The swarm could not be built or could not listen.
     #[error("mesh setup: {0}")]
     Setup(String),
+    /// The message is in gossipsub's recent history already (published
+    /// before, or heard from a peer): there is nothing more to send.
+    #[error("publish on {topic}: already published")]
+    Duplicate {
+        /// Topic.
+        topic: Topic,
+    },
     /// Publishing failed (for example no peer subscribed yet).
     #[error("publish on {topic}: {reason}")]
     Publish {
@@ -512,7 +519,13 @@ async fn run(
                         .gossipsub
                         .publish(t, data)
                         .map(|_| ())
-                        .map_err(|e| MeshError::Publish { topic, reason: e.to_string() });
+                        .map_err(|e| match e {
+                            gossipsub::PublishError::Duplicate => MeshError::Duplicate { topic },
+                            e => MeshError::Publish {
+                                topic,
+                                reason: e.to_string(),
+                            },
+                        });
                     let _ = reply.send(result);
                 }
                 Some(Command::Dial { addr, reply }) => {

@@ -35,8 +35,13 @@ pub struct Task {
     pub input: Vec<u8>,
 }
 
-/// The node's own open offers, shared by whoever posts and the mesh pump.
+/// The node's own open offers, shared by whoever posts and the mesh pump;
+/// at most [`OPEN_OFFERS_MAX`] (posting more is refused).
 pub type SharedBoard = Arc<Mutex<BTreeMap<EscrowId, Task>>>;
+
+/// Open offers one node keeps on its board at most: each is re-gossiped
+/// every attestation interval, so the bound is also one on that traffic.
+pub const OPEN_OFFERS_MAX: usize = 4096;
 
 /// An open bounty as the ledger shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,6 +90,11 @@ pub fn post(
         return Err(Error::Refused(
             "the skill or its input is too large for the bounty board".into(),
         ));
+    }
+    if board.lock().unwrap_or_else(|p| p.into_inner()).len() >= OPEN_OFFERS_MAX {
+        return Err(Error::Refused(format!(
+            "this node already has {OPEN_OFFERS_MAX} open bounty offers on its board"
+        )));
     }
     let intent = Intent::PostBounty {
         reward,

@@ -16,6 +16,7 @@
 //! which depends on this crate and never the other way round.
 
 pub mod anchor;
+mod bounded;
 pub mod bounty;
 pub mod doc;
 pub mod error;

@@ -1,11 +1,67 @@
-//! Gossip validation with the ledger's own checks.
+//! Gossip validation with the ledger's own checks, and the hand-off of what
+//! it verified: an entry's signature is checked once, here, and the
+//! [`VerifiedEntry`] (a type only verification creates) waits in
+//! [`VerifiedEntries`] for the pump to store it. The pump never trusts the
+//! mesh's bytes for that: it takes the validator's own verified entry by
+//! its tx_id, and verifies anything it does not find there.
 
-use std::sync::Arc;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
 
 use ippoc_economy::attestation::AttestationError;
+use ippoc_economy::entry::VerifiedEntry;
 use ippoc_economy::store::Ledger;
-use ippoc_economy::{Attestation, Claim, SignedEntry};
+use ippoc_economy::{Attestation, Claim, SignedEntry, TxId};
 use ippoc_mesh::{PeerId, Topic, Validator, Verdict};
+
+/// Verified entries waiting for the pump, at most. The mesh delivers each
+/// accepted message to the pump moments after validating it; past this bound
+/// (a pump far behind) the oldest are dropped and the pump verifies those
+/// again itself, so nothing is lost but the saved work.
+pub const VERIFIED_WAITING_MAX: usize = 4096;
+
+/// Entries the validator verified and the pump has not taken yet.
+#[derive(Default)]
+pub struct VerifiedEntries {
+    /// By tx_id, with their arrival order for eviction; at most
+    /// [`VERIFIED_WAITING_MAX`], oldest dropped.
+    waiting: Mutex<(HashMap<TxId, VerifiedEntry>, VecDeque<TxId>)>,
+}
+
+impl VerifiedEntries {
+    fn put(&self, entry: VerifiedEntry) {
+        let mut w = self.waiting.lock().unwrap_or_else(|p| p.into_inner());
+        let (map, order) = &mut *w;
+        let tx = entry.tx_id();
+        if map.insert(tx, entry).is_none() {
+            order.push_back(tx);
+        }
+        // The order holds every arrival, taken or not, so bounding it bounds
+        // both: the oldest arrival goes (a no-op for one already taken).
+        while order.len() > VERIFIED_WAITING_MAX {
+            let Some(oldest) = order.pop_front() else { break };
+            map.remove(&oldest);
+        }
+        debug_assert!(map.len() <= order.len());
+    }
+
+    /// The verified entry with `tx`, if the validator verified it and it
+    /// still waits here.
+    pub fn take(&self, tx: &TxId) -> Option<VerifiedEntry> {
+        // Its place in the arrival order is dropped when it reaches the front.
+        self.waiting.lock().unwrap_or_else(|p| p.into_inner()).0.remove(tx)
+    }
+
+    /// Entries waiting now.
+    pub fn len(&self) -> usize {
+        self.waiting.lock().unwrap_or_else(|p| p.into_inner()).0.len()
+    }
+
+    /// None waiting.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
 
 /// Gossip validation with the ledger: entries must decode, belong to this
 /// swarm and carry a valid signature before they are delivered or forwarded;
@@ -15,6 +71,8 @@ use ippoc_mesh::{PeerId, Topic, Validator, Verdict};
 pub struct LedgerValidator {
     /// The ledger.
     pub ledger: Arc<Ledger>,
+    /// Where verified entries wait for the pump.
+    pub verified: Arc<VerifiedEntries>,
 }
 
 impl Validator for LedgerValidator {
@@ -46,7 +104,10 @@ impl LedgerValidator {
             return Verdict::Ignore;
         }
         match entry.verify() {
-            Ok(_) => Verdict::Accept,
+            Ok(verified) => {
+                self.verified.put(verified);
+                Verdict::Accept
+            }
             // A bad signature is bad for every validator, whatever its ledger holds.
             Err(e) => Verdict::Forged(e.to_string()),
         }
@@ -95,6 +156,44 @@ mod tests {
     }
 
     #[test]
+    fn verified_entries_wait_for_the_pump_within_their_bound_and_are_taken_once() {
+        let key = SigningKey::from_bytes(&[3; 32]);
+        let me = NodeId::from_bytes(key.verifying_key().to_bytes());
+        let waiting = VerifiedEntries::default();
+        let entry = |seq: u64| {
+            ippoc_economy::entry::EntryBody {
+                version: ippoc_economy::entry::ENTRY_VERSION,
+                swarm_id: SwarmId([1; 32]),
+                actor: me,
+                seq,
+                prev: ippoc_economy::TxId::ZERO,
+                timestamp_ms: 1,
+                params: 0,
+                action: ippoc_economy::Action::Transfer,
+                transfers: vec![],
+                deps: vec![],
+                outcome: ippoc_economy::Outcome::Success,
+                proof: None,
+                memo: vec![],
+            }
+            .sign(&key)
+            .verify()
+            .unwrap()
+        };
+        let first = entry(0);
+        let first_tx = first.tx_id();
+        waiting.put(first);
+        assert!(waiting.take(&first_tx).is_some());
+        assert!(waiting.take(&first_tx).is_none(), "taken once");
+        for seq in 1..=(VERIFIED_WAITING_MAX as u64 + 10) {
+            waiting.put(entry(seq));
+        }
+        assert_eq!(waiting.len(), VERIFIED_WAITING_MAX);
+        assert!(waiting.take(&entry(1).tx_id()).is_none(), "the oldest went");
+        assert!(waiting.take(&entry(VERIFIED_WAITING_MAX as u64 + 10).tx_id()).is_some());
+    }
+
+    #[test]
     fn attestations_are_judged_by_what_every_node_can_check() {
         let dir = tempfile::tempdir().unwrap();
         let key = SigningKey::from_bytes(&[1; 32]);
@@ -103,6 +202,7 @@ mod tests {
         let swarm = ledger.swarm_id();
         let v = LedgerValidator {
             ledger: Arc::new(ledger),
+            verified: Default::default(),
         };
         let peer = PeerId::random();
         let beat = Claim::Heartbeat {

@@ -66,6 +66,11 @@ pub struct MeshStats {
     pub entries_published: u64,
     /// Peers' entries received by gossip and stored.
     pub entries_ingested: u64,
+    /// Of the entries gossip delivered, those verified a second time because
+    /// the validator's verified copy was gone (see `validator::VERIFIED_WAITING_MAX`);
+    /// 0 while the pump keeps up.
+    #[serde(default)]
+    pub entries_reverified: u64,
     /// Attestations this node issued (heartbeats, receipts, checkpoint votes, warrants).
     pub attestations_sent: u64,
     /// Valid attestations received.

@@ -481,13 +481,21 @@ impl Ledger {
     /// signatures in a batch, then applies the same rules as to the owner's
     /// own entries, in any order. Flushed before returning.
     pub fn ingest(&self, entries: Vec<SignedEntry>) -> Result<Vec<IngestOutcome>, LedgerError> {
-        let verified: Vec<Result<VerifiedEntry, VerifyError>> = match SignedEntry::verify_batch(entries.clone()) {
-            Ok(all) => all.into_iter().map(Ok).collect(),
-            Err(_) => {
-                let mut keys = KeyCache::default();
-                entries.into_iter().map(|e| e.verify_with(&mut keys)).collect()
-            }
-        };
+        self.ingest_checked(SignedEntry::verify_each(entries))
+    }
+
+    /// [`Self::ingest`] for entries already verified (by the gossip
+    /// validator, say): one signature check per entry, wherever it happened.
+    pub fn ingest_verified(&self, entries: Vec<VerifiedEntry>) -> Result<Vec<IngestOutcome>, LedgerError> {
+        self.ingest_checked(entries.into_iter().map(Ok).collect())
+    }
+
+    /// Stores verification results in one batch; a failed verification is a
+    /// `Rejected` outcome in its place.
+    fn ingest_checked(
+        &self,
+        verified: Vec<Result<VerifiedEntry, VerifyError>>,
+    ) -> Result<Vec<IngestOutcome>, LedgerError> {
         let _guard = self.write.lock().unwrap_or_else(|p| p.into_inner());
         let ctx = self.ctx();
         let mut txn = Txn::new(&self.tree);

@@ -1,0 +1,167 @@
+//! Checkpoints: at each epoch's end the node gossips a vote with its state
+//! root, tallies the votes it heard for the epoch before against its own
+//! root (one observation per epoch, written to the swarm document), and —
+//! following a DAO — co-signs the Merkle root of the chain heads cut at the
+//! end of the epoch before that, and hears the others' co-signatures for the
+//! governance watcher to submit.
+
+use std::collections::{BTreeMap, HashMap};
+
+use ippoc_economy::{Claim, NodeId};
+use ippoc_mesh::Topic;
+
+use super::ctx::Ctx;
+use crate::anchor::Anchoring;
+use crate::doc::{OBSERVED_DISSENTERS_MAX, Observation};
+
+/// Epochs whose checkpoint votes are kept for the tally (the current one and two before).
+const VOTE_EPOCHS_KEPT: u64 = 3;
+/// Votes kept for one epoch, at most (one per issuer).
+const VOTES_PER_EPOCH_MAX: usize = 1 << 16;
+/// Own roots kept, one per recent epoch.
+const ROOTS_KEPT: usize = 16;
+
+/// The checkpoint and anchor-vote handler.
+pub(crate) struct Checkpoints {
+    /// The epoch the node is in (as of its last tick).
+    epoch: u64,
+    /// This node's state root at the end of each recent epoch; at most
+    /// [`ROOTS_KEPT`], oldest dropped.
+    roots: BTreeMap<u64, [u8; 32]>,
+    /// Votes heard by epoch, until the epoch's tally is written: at most
+    /// [`VOTE_EPOCHS_KEPT`] epochs of at most [`VOTES_PER_EPOCH_MAX`] votes
+    /// (one per issuer); votes for other epochs are not kept.
+    votes: BTreeMap<u64, HashMap<NodeId, [u8; 32]>>,
+    /// Per-epoch anchoring (a node that follows a DAO with an EVM key).
+    anchoring: Option<Anchoring>,
+}
+
+impl Checkpoints {
+    /// Starting in the epoch of now.
+    pub fn new(ctx: &Ctx, anchoring: Option<Anchoring>) -> Checkpoints {
+        Checkpoints {
+            epoch: ctx.epoch_of(crate::ledger::now_ms()),
+            roots: BTreeMap::new(),
+            votes: BTreeMap::new(),
+            anchoring,
+        }
+    }
+
+    /// The epoch tick: if an epoch ended, vote on it, tally the epoch before
+    /// (the observations to write) and cast the anchor vote of the epoch
+    /// before that.
+    pub async fn tick(&mut self, ctx: &Ctx, state_root: [u8; 32], entries: u64) -> Vec<Observation> {
+        let epoch = ctx.epoch_of(crate::ledger::now_ms());
+        if epoch <= self.epoch {
+            return Vec::new();
+        }
+        let ended = epoch - 1;
+        self.roots.insert(ended, state_root);
+        while self.roots.len() > ROOTS_KEPT {
+            self.roots.pop_first();
+        }
+        // Votes for an epoch arrive during the next one: tally the epoch before.
+        let observations = self.tally(ended);
+        let vote = Claim::Checkpoint {
+            epoch: ended,
+            state_root,
+            entries,
+        };
+        if ctx.publish(Topic::Attestations, vote).await {
+            tracing::info!(event = "checkpoint_vote", epoch = ended, root = %hex::encode(state_root), "checkpoint vote");
+        }
+        // The heads of an epoch are voted one epoch after it ended: its
+        // entries have had that long to reach every node.
+        if let Some(covered) = ended.checked_sub(1) {
+            self.anchor_vote(ctx, covered).await;
+        }
+        self.epoch = epoch;
+        observations
+    }
+
+    /// The tally of every epoch before `current` whose votes were heard;
+    /// those votes are forgotten.
+    fn tally(&mut self, current: u64) -> Vec<Observation> {
+        let mut out = Vec::new();
+        while let Some(entry) = self.votes.first_entry() {
+            if *entry.key() >= current {
+                break;
+            }
+            let (epoch, votes) = entry.remove_entry();
+            let Some(own) = self.roots.get(&epoch) else {
+                continue;
+            };
+            let mut dissenters: Vec<String> = votes
+                .iter()
+                .filter(|(_, root)| *root != own)
+                .map(|(node, _)| node.to_string())
+                .collect();
+            dissenters.sort();
+            out.push(Observation {
+                epoch,
+                state_root: hex::encode(own),
+                agree: (votes.len() - dissenters.len()) as u32,
+                disagree: dissenters.len() as u32,
+                dissenters: dissenters.into_iter().take(OBSERVED_DISSENTERS_MAX).collect(),
+            });
+        }
+        out
+    }
+
+    /// Records the heads of `epoch` (cut at its end), co-signs their Merkle
+    /// root for the L2 and gossips the co-signature.
+    async fn anchor_vote(&mut self, ctx: &Ctx, epoch: u64) {
+        let Some(anchoring) = self.anchoring.clone() else {
+            return;
+        };
+        let epoch_ms = ctx.cadence.epoch_ms.max(1);
+        match ctx.blocking(move |l| anchoring.vote(l, epoch, epoch_ms)).await {
+            Some(Ok(Some((root, sig)))) => {
+                let Ok(signature) = <[u8; 65]>::try_from(sig.signature.as_ref()) else {
+                    tracing::error!("a checkpoint co-signature is not 65 bytes");
+                    return;
+                };
+                let claim = Claim::AnchorVote {
+                    epoch,
+                    root: root.0,
+                    signer: sig.signer.into_array(),
+                    signature,
+                };
+                if ctx.publish(Topic::Attestations, claim).await {
+                    tracing::info!(event = "anchor_vote", epoch, %root, signer = %sig.signer, "co-signed the heads root");
+                }
+            }
+            Some(Ok(None)) | None => {}
+            Some(Err(e)) => tracing::warn!(epoch, error = %e, "cannot cast the anchor vote"),
+        }
+    }
+
+    /// A checkpoint vote heard.
+    pub fn heard_vote(&mut self, issuer: NodeId, epoch: u64, state_root: [u8; 32]) {
+        // Only recent epochs, one vote per issuer: memory stays bounded
+        // whatever epochs a peer claims.
+        if epoch + VOTE_EPOCHS_KEPT > self.epoch && epoch <= self.epoch {
+            let votes = self.votes.entry(epoch).or_default();
+            if votes.len() < VOTES_PER_EPOCH_MAX {
+                votes.insert(issuer, state_root);
+            }
+        }
+    }
+
+    /// An anchor co-signature heard; the anchor book judges it.
+    pub fn heard_anchor_vote(
+        &self,
+        issuer: NodeId,
+        epoch: u64,
+        root: [u8; 32],
+        signer: [u8; 20],
+        signature: &[u8; 65],
+    ) {
+        if let Some(a) = &self.anchoring {
+            let signer = ippoc_governance_bridge::Address::from(signer);
+            if let Err(e) = a.book.heard(issuer, epoch, root.into(), signer, signature, self.epoch) {
+                tracing::debug!(issuer = %issuer, epoch, error = %e, "anchor vote not counted");
+            }
+        }
+    }
+}

@@ -1,0 +1,109 @@
+//! When anti-entropy runs: with every peer that connects (first contact, a
+//! restart, a healed partition) and every sync interval with one connected
+//! peer in turn; one round per peer at a time. The rounds themselves are
+//! `crate::sync`: chains, then the swarm document.
+
+use std::collections::HashSet;
+
+use ippoc_mesh::PeerId;
+use tokio::sync::mpsc;
+
+use super::ctx::Ctx;
+use crate::doc::SharedSwarmDoc;
+use crate::sync::{SyncError, SyncReport};
+
+/// A finished round, sent back to the pump.
+pub(crate) type Finished = (PeerId, Result<SyncReport, SyncError>);
+
+/// The sync scheduler.
+pub(crate) struct Syncing {
+    /// Connected peers, in connection order; bounded by the mesh's
+    /// connection limit (`connections_max`).
+    connected: Vec<PeerId>,
+    /// Whose turn the next periodic round is.
+    turn: usize,
+    /// Peers with a round running: a subset of those ever connected, each
+    /// removed when its round reports back.
+    running: HashSet<PeerId>,
+    /// Where rounds report.
+    done: mpsc::Sender<Finished>,
+}
+
+impl Syncing {
+    /// A scheduler whose rounds report on `done`.
+    pub fn new(done: mpsc::Sender<Finished>) -> Syncing {
+        Syncing {
+            connected: Vec::new(),
+            turn: 0,
+            running: HashSet::new(),
+            done,
+        }
+    }
+
+    /// A peer connected: show it and sync with it.
+    pub fn connected(&mut self, ctx: &Ctx, doc: &SharedSwarmDoc, peer: PeerId) {
+        tracing::info!(event = "peer_connected", %peer, "peer connected");
+        self.connected.push(peer);
+        ctx.view.update(|v| {
+            v.peers.push(peer.to_string());
+            v.peers.sort();
+            v.peers.dedup();
+        });
+        self.start(ctx, doc, peer);
+    }
+
+    /// A peer went (disconnected or banned).
+    pub fn gone(&mut self, ctx: &Ctx, peer: PeerId) {
+        self.connected.retain(|p| *p != peer);
+        ctx.view.update(|v| v.peers.retain(|p| *p != peer.to_string()));
+    }
+
+    /// The periodic round: the next connected peer, in turn.
+    pub fn next(&mut self, ctx: &Ctx, doc: &SharedSwarmDoc) {
+        if self.connected.is_empty() {
+            return;
+        }
+        self.turn = (self.turn + 1) % self.connected.len();
+        let peer = self.connected[self.turn];
+        self.start(ctx, doc, peer);
+    }
+
+    /// Starts a round with `peer` unless one runs.
+    fn start(&mut self, ctx: &Ctx, doc: &SharedSwarmDoc, peer: PeerId) {
+        if !self.running.insert(peer) {
+            return;
+        }
+        let (client, ledger, done, doc) = (ctx.client.clone(), ctx.ledger.clone(), self.done.clone(), doc.clone());
+        tokio::spawn(async move {
+            let result = crate::sync::ledger::sync_with(&client, &ledger, peer).await;
+            if let Err(e) = crate::sync::doc::doc_sync_with(&client, &doc, peer).await {
+                tracing::warn!(event = "doc_sync_failed", %peer, "swarm document sync failed: {e}");
+            }
+            let _ = done.send((peer, result)).await;
+        });
+    }
+
+    /// A round reported back; true if it fetched entries that revealed a fork.
+    pub fn finished(&mut self, ctx: &Ctx, peer: PeerId, result: Result<SyncReport, SyncError>) -> bool {
+        self.running.remove(&peer);
+        match result {
+            Ok(r) => {
+                tracing::info!(
+                    event = "sync_done", %peer, entries = r.entries, bytes = r.bytes, missing_bytes = r.missing_bytes,
+                    requests = r.requests, "anti-entropy sync finished"
+                );
+                ctx.view.update(|v| {
+                    v.stats.sync_rounds += 1;
+                    v.stats.sync_entries += r.entries;
+                    v.stats.sync_bytes += r.bytes;
+                    v.stats.sync_missing_bytes += r.missing_bytes;
+                });
+                r.forks > 0
+            }
+            Err(e) => {
+                tracing::warn!(event = "sync_failed", %peer, "anti-entropy sync failed: {e}");
+                false
+            }
+        }
+    }
+}
