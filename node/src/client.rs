@@ -130,5 +130,5 @@ impl DaemonClient {
 
 /// Asks the daemon running on `data_dir` for its status.
 pub async fn fetch_status(data_dir: &DataDir) -> Result<NodeStatus, NodeError> {
-    DaemonClient::connect(data_dir)?.get_json("/v1/status").await
+    DaemonClient::connect(data_dir)?.get_json(crate::routes::STATUS).await
 }

@@ -10,18 +10,19 @@
 //! simulator use. Nothing else depends on this crate but the simulator (for
 //! the boot path of its clone attack).
 
-pub mod api;
+mod api;
 pub mod boot;
 pub mod cli;
-pub mod client;
+mod client;
 pub mod config;
-pub mod daemon;
-pub mod error;
+mod daemon;
+mod error;
 pub mod hardware;
-pub mod identity;
+mod identity;
 pub mod ledger;
-pub mod lock;
+mod lock;
 pub mod logging;
 pub mod paths;
+mod routes;
 
 pub use error::{ExitStatus, NodeError};

@@ -237,7 +237,8 @@ pub async fn anchor_final(
             a.vote(&ledger, epoch, epoch_ms)
                 .map(|v| v.map(|(root, sig)| (i, ledger, root, sig)))
         })
-        .collect::<Result<Vec<_>, String>>()?;
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(e)?;
     let mut by_root: BTreeMap<B256, Vec<(usize, Arc<Ledger>, ippoc_governance_bridge::dao::CheckpointSignature)>> =
         BTreeMap::new();
     for (i, ledger, root, sig) in votes.into_iter().flatten() {
@@ -280,7 +281,7 @@ pub async fn anchor_final(
             continue;
         };
         let holds = proof.check().is_ok_and(|p| p.tx_id == entry.tx_id()) && proof.root == root;
-        let merkle = proof.merkle()?;
+        let merkle = proof.merkle().map_err(e)?;
         if holds && outcome.anchored && dao.verify_inclusion(epoch, &merkle).await.map_err(e)? {
             outcome.proofs_verified += 1;
         }

@@ -21,7 +21,9 @@ use ippoc_economy::store::{Head, Ledger};
 use ippoc_economy::{NodeId, SignedEntry, SwarmId, TxId};
 use ippoc_governance_bridge::dao::{CheckpointSignature, NodeEvent, recover_checkpoint_signer, sign_checkpoint};
 use ippoc_governance_bridge::merkle::head_leaf;
-use ippoc_governance_bridge::{Address, AnyChain, B256, Bytes, Chain, Dao, MerkleProof, MerkleTree, PrivateKeySigner};
+use ippoc_governance_bridge::{
+    Address, AnyChain, B256, Bytes, Chain, ChainError, Dao, MerkleProof, MerkleTree, PrivateKeySigner,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::Error;
@@ -33,6 +35,123 @@ pub const EPOCHS_KEPT: u64 = 16;
 const VOTES_PER_EPOCH_MAX: usize = 4096;
 /// Format tag of an inclusion proof file.
 pub const PROOF_FORMAT: &str = "ippoc-inclusion-proof-v1";
+
+/// Why a co-signature heard is not counted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VoteRefused {
+    /// The watcher has not read the chain id and Anchor address yet.
+    #[error("not yet following a chain")]
+    NoTarget,
+    /// The signer is not the address the registry holds for the issuer.
+    #[error("{signer} is not the address the Anchor contract registers for {issuer}")]
+    NotRegistered {
+        /// Who signed.
+        signer: Address,
+        /// The node that gossiped the vote.
+        issuer: NodeId,
+    },
+    /// The epoch is in the future or too old to keep.
+    #[error("vote for epoch {epoch}, current is {current}")]
+    OutOfWindow {
+        /// The vote's epoch.
+        epoch: u64,
+        /// This node's epoch.
+        current: u64,
+    },
+    /// The signature does not recover to an address.
+    #[error("unreadable signature: {0}")]
+    BadSignature(String),
+    /// The signature recovers to another address than the one claimed.
+    #[error("signature is by {recovered}, not by {signer}")]
+    WrongSigner {
+        /// Who really signed.
+        recovered: Address,
+        /// Who the vote says signed.
+        signer: Address,
+    },
+}
+
+/// Why an anchoring step failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AnchorError {
+    /// Reading the chain failed.
+    #[error("chain: {0}")]
+    Chain(#[from] ChainError),
+    /// Submitting the anchor failed.
+    #[error("anchoring epoch {epoch} from {signer}: {source}")]
+    Submit {
+        /// The epoch.
+        epoch: u64,
+        /// This node's EVM address.
+        signer: Address,
+        /// The chain's answer.
+        #[source]
+        source: ChainError,
+    },
+    /// The local ledger failed.
+    #[error("ledger: {0}")]
+    Ledger(#[from] ippoc_economy::store::LedgerError),
+    /// A snapshot recorded a moment ago cannot be read back.
+    #[error("the heads snapshot of epoch {0} just recorded is gone")]
+    SnapshotGone(u64),
+    /// The checkpoint could not be signed.
+    #[error("cannot sign the checkpoint: {0}")]
+    Sign(String),
+    /// A blocking task died.
+    #[error("task: {0}")]
+    Task(String),
+}
+
+/// Why an inclusion proof does not hold (before the chain is asked).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProofError {
+    /// Not a proof of this format.
+    #[error("format {found:?}, expected {PROOF_FORMAT:?}")]
+    Format {
+        /// The format the file names.
+        found: String,
+    },
+    /// The proof carries no entry.
+    #[error("the proof has no entries")]
+    NoEntries,
+    /// An entry is not hex or does not decode.
+    #[error("entry {index}: {reason}")]
+    Undecodable {
+        /// Its position in the proof.
+        index: usize,
+        /// Why.
+        reason: String,
+    },
+    /// An entry's signature does not verify.
+    #[error("entry {index} ({tx}): {reason}")]
+    Unsigned {
+        /// Its position.
+        index: usize,
+        /// Its tx_id.
+        tx: TxId,
+        /// The verifier's complaint.
+        reason: String,
+    },
+    /// An entry of another swarm.
+    #[error("entry {index} is of swarm {swarm}")]
+    OtherSwarm {
+        /// Its position.
+        index: usize,
+        /// Its swarm.
+        swarm: SwarmId,
+    },
+    /// The entries are not consecutive entries of one chain.
+    #[error("seq {seq} does not follow seq {after} of the same chain")]
+    Broken {
+        /// The entry that does not follow.
+        seq: u64,
+        /// The one before it.
+        after: u64,
+    },
+    /// The head's Merkle proof leads elsewhere.
+    #[error("the head's Merkle proof does not lead to the root")]
+    WrongRoot,
+}
 
 /// The Merkle tree of a set of chain heads (`None` for no chains: nothing to anchor).
 pub fn heads_tree(heads: &[Head]) -> Option<MerkleTree> {
@@ -182,23 +301,21 @@ impl AnchorBook {
         signer: Address,
         signature: &[u8],
         current: u64,
-    ) -> Result<(), String> {
+    ) -> Result<(), VoteRefused> {
         let mut state = self.lock();
         let Some((chain_id, anchor)) = state.target else {
-            return Err("not yet following a chain".into());
+            return Err(VoteRefused::NoTarget);
         };
         if state.registry.get(&issuer) != Some(&signer) {
-            return Err(format!(
-                "{signer} is not the address the Anchor contract registers for {issuer}"
-            ));
+            return Err(VoteRefused::NotRegistered { signer, issuer });
         }
         if epoch > current || epoch + EPOCHS_KEPT <= current {
-            return Err(format!("vote for epoch {epoch}, current is {current}"));
+            return Err(VoteRefused::OutOfWindow { epoch, current });
         }
-        let recovered =
-            recover_checkpoint_signer(chain_id, anchor, epoch, root, signature).map_err(|e| e.to_string())?;
+        let recovered = recover_checkpoint_signer(chain_id, anchor, epoch, root, signature)
+            .map_err(|e| VoteRefused::BadSignature(e.to_string()))?;
         if recovered != signer {
-            return Err(format!("signature is by {recovered}, not by {signer}"));
+            return Err(VoteRefused::WrongSigner { recovered, signer });
         }
         let e = state.epochs.entry(epoch).or_default();
         if e.votes.len() < VOTES_PER_EPOCH_MAX || e.votes.contains_key(&signer) {
@@ -324,26 +441,22 @@ impl Anchoring {
         ledger: &Ledger,
         epoch: u64,
         epoch_ms: u64,
-    ) -> Result<Option<(B256, CheckpointSignature)>, String> {
+    ) -> Result<Option<(B256, CheckpointSignature)>, AnchorError> {
         let Some((chain_id, anchor)) = self.book.target() else {
             return Ok(None);
         };
-        let heads = ledger
-            .heads_before(cut_ms(epoch, epoch_ms))
-            .map_err(|e| e.to_string())?;
+        let heads = ledger.heads_before(cut_ms(epoch, epoch_ms))?;
         if heads.is_empty() {
             return Ok(None);
         }
-        ledger.record_snapshot(epoch, heads).map_err(|e| e.to_string())?;
-        let snapshot = ledger
-            .snapshot(epoch)
-            .map_err(|e| e.to_string())?
-            .ok_or("the snapshot just recorded is gone")?;
+        ledger.record_snapshot(epoch, heads)?;
+        let snapshot = ledger.snapshot(epoch)?.ok_or(AnchorError::SnapshotGone(epoch))?;
         let Some(tree) = heads_tree(&snapshot.heads) else {
             return Ok(None);
         };
         let root = tree.root();
-        let signature = sign_checkpoint(&self.key, chain_id, anchor, epoch, root).map_err(|e| e.to_string())?;
+        let signature =
+            sign_checkpoint(&self.key, chain_id, anchor, epoch, root).map_err(|e| AnchorError::Sign(e.to_string()))?;
         self.book.cast(epoch, root, signature.clone());
         Ok(Some((root, signature)))
     }
@@ -352,12 +465,12 @@ impl Anchoring {
     /// voted on, settle it if the chain has a root, or submit it if the
     /// registered co-signatures of this node's root reach the quorum.
     /// Returns the last error, if any.
-    pub async fn round(&self, dao: &Dao<AnyChain>, ledger: &Arc<Ledger>) -> Option<String> {
+    pub async fn round(&self, dao: &Dao<AnyChain>, ledger: &Arc<Ledger>) -> Option<AnchorError> {
         let round = self.book.next_round();
         if self.book.target().is_none() {
             match dao.chain().chain_id().await {
                 Ok(id) => self.book.set_target(id, dao.addresses().anchor),
-                Err(e) => return Some(e.to_string()),
+                Err(e) => return Some(e.into()),
             }
         }
         if let Err(e) = self.read_registry(dao).await {
@@ -375,16 +488,15 @@ impl Anchoring {
     }
 
     /// Applies the Anchor contract's registrations up to the head read first.
-    async fn read_registry(&self, dao: &Dao<AnyChain>) -> Result<(), String> {
+    async fn read_registry(&self, dao: &Dao<AnyChain>) -> Result<(), AnchorError> {
         let from = self.book.registry_from();
-        let head = dao.chain().block_number().await.map_err(|e| e.to_string())?;
+        let head = dao.chain().block_number().await?;
         if head < from {
             return Ok(());
         }
         let events: Vec<NodeEvent> = dao
             .node_events(from)
-            .await
-            .map_err(|e| e.to_string())?
+            .await?
             .into_iter()
             .filter(|e| e.block <= head)
             .collect();
@@ -399,8 +511,8 @@ impl Anchoring {
         c: &Candidate,
         registered: &BTreeSet<Address>,
         round: u64,
-    ) -> Result<(), String> {
-        match dao.root_of(c.epoch).await.map_err(|e| e.to_string())? {
+    ) -> Result<(), AnchorError> {
+        match dao.root_of(c.epoch).await? {
             Some(root) if root == c.root => return self.anchored(ledger, c, false).await,
             Some(root) => {
                 tracing::warn!(event = "checkpoint_differs", epoch = c.epoch, ours = %c.root, anchored = %root, "the chain anchored another root for an epoch this node voted on");
@@ -422,7 +534,7 @@ impl Anchoring {
             .filter(|s| registered.contains(&s.signer))
             .cloned()
             .collect();
-        let required = dao.required_signers().await.map_err(|e| e.to_string())?;
+        let required = dao.required_signers().await?;
         if (signatures.len() as u64) < required {
             return Ok(());
         }
@@ -432,17 +544,20 @@ impl Anchoring {
         }
         dao.anchor(&self.key, c.epoch, c.root, signatures)
             .await
-            .map_err(|e| format!("anchoring epoch {} from {me}: {e}", c.epoch))?;
+            .map_err(|source| AnchorError::Submit {
+                epoch: c.epoch,
+                signer: me,
+                source,
+            })?;
         self.anchored(ledger, c, true).await
     }
 
-    async fn anchored(&self, ledger: &Arc<Ledger>, c: &Candidate, submitted: bool) -> Result<(), String> {
+    async fn anchored(&self, ledger: &Arc<Ledger>, c: &Candidate, submitted: bool) -> Result<(), AnchorError> {
         let l = ledger.clone();
         let epoch = c.epoch;
         tokio::task::spawn_blocking(move || l.mark_anchored(epoch))
             .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| AnchorError::Task(e.to_string()))??;
         self.book.settle(epoch);
         tracing::info!(event = "checkpoint_anchored", epoch, root = %c.root, submitted, "checkpoint anchored on the L2");
         Ok(())
@@ -541,9 +656,9 @@ pub fn prove(ledger: &Ledger, tx: &TxId, epoch: Option<u64>) -> Result<Inclusion
 
 impl InclusionProof {
     /// The Merkle proof of the head leaf the entries lead to.
-    pub fn merkle(&self) -> Result<MerkleProof, String> {
-        let last = self.entries.last().ok_or("the proof has no entries")?;
-        let head = decode_entry(last)?;
+    pub fn merkle(&self) -> Result<MerkleProof, ProofError> {
+        let last = self.entries.last().ok_or(ProofError::NoEntries)?;
+        let head = decode_entry(self.entries.len() - 1, last)?;
         Ok(MerkleProof {
             leaf: head_leaf(*head.body.actor.as_bytes(), head.body.seq, head.tx_id().0),
             siblings: self.siblings.clone(),
@@ -553,34 +668,43 @@ impl InclusionProof {
     /// Checks everything but the chain: every entry is validly signed, of
     /// this swarm, and links to the next (`prev`, consecutive seqs) up to the
     /// head, and the head's leaf with the siblings gives `self.root`.
-    pub fn check(&self) -> Result<ProvenEntry, String> {
+    pub fn check(&self) -> Result<ProvenEntry, ProofError> {
         if self.format != PROOF_FORMAT {
-            return Err(format!("format {:?}, expected {PROOF_FORMAT:?}", self.format));
+            return Err(ProofError::Format {
+                found: self.format.clone(),
+            });
         }
         let mut entries = Vec::with_capacity(self.entries.len());
-        for (i, text) in self.entries.iter().enumerate() {
-            let e = decode_entry(text).map_err(|e| format!("entry {i}: {e}"))?;
+        for (index, text) in self.entries.iter().enumerate() {
+            let e = decode_entry(index, text)?;
             let tx = e.tx_id();
-            let body = e.clone().verify().map_err(|err| format!("entry {i} ({tx}): {err}"))?;
+            let body = e.clone().verify().map_err(|err| ProofError::Unsigned {
+                index,
+                tx,
+                reason: err.to_string(),
+            })?;
             if body.body().swarm_id != self.swarm_id {
-                return Err(format!("entry {i} is of swarm {}", body.body().swarm_id));
+                return Err(ProofError::OtherSwarm {
+                    index,
+                    swarm: body.body().swarm_id,
+                });
             }
             entries.push(e);
         }
-        let first = entries.first().ok_or("the proof has no entries")?;
+        let first = entries.first().ok_or(ProofError::NoEntries)?;
         for pair in entries.windows(2) {
             let (a, b) = (&pair[0], &pair[1]);
             if b.body.actor != a.body.actor || b.body.seq != a.body.seq + 1 || b.body.prev != a.tx_id() {
-                return Err(format!(
-                    "seq {} does not follow seq {} of the same chain",
-                    b.body.seq, a.body.seq
-                ));
+                return Err(ProofError::Broken {
+                    seq: b.body.seq,
+                    after: a.body.seq,
+                });
             }
         }
         let head = entries.last().expect("not empty");
         let merkle = self.merkle()?;
         if !merkle.verify(self.root) {
-            return Err("the head's Merkle proof does not lead to the root".into());
+            return Err(ProofError::WrongRoot);
         }
         Ok(ProvenEntry {
             tx_id: first.tx_id(),
@@ -594,9 +718,10 @@ impl InclusionProof {
     }
 }
 
-fn decode_entry(text: &str) -> Result<SignedEntry, String> {
-    let bytes = hex::decode(text).map_err(|e| format!("not hex: {e}"))?;
-    SignedEntry::from_bytes(&bytes).map_err(|e| e.to_string())
+fn decode_entry(index: usize, text: &str) -> Result<SignedEntry, ProofError> {
+    let undecodable = |reason: String| ProofError::Undecodable { index, reason };
+    let bytes = hex::decode(text).map_err(|e| undecodable(format!("not hex: {e}")))?;
+    SignedEntry::from_bytes(&bytes).map_err(|e| undecodable(e.to_string()))
 }
 
 #[cfg(test)]
@@ -778,7 +903,7 @@ mod tests {
 
         let mut bad = proof.clone();
         bad.entries.remove(1);
-        assert!(bad.check().unwrap_err().contains("does not follow"));
+        assert!(matches!(bad.check(), Err(ProofError::Broken { .. })));
         let mut bad = proof.clone();
         let mut bytes = hex::decode(&bad.entries[0]).unwrap();
         let at = bytes.len() - 70;
@@ -787,13 +912,13 @@ mod tests {
         assert!(bad.check().is_err(), "a changed entry");
         let mut bad = proof.clone();
         bad.root = B256::repeat_byte(9);
-        assert!(bad.check().unwrap_err().contains("does not lead"));
+        assert_eq!(bad.check(), Err(ProofError::WrongRoot));
         let mut bad = proof.clone();
         bad.siblings.push(B256::repeat_byte(3));
         assert!(bad.check().is_err(), "an extra sibling");
         let mut bad = proof;
         bad.swarm_id = SwarmId([0; 32]);
-        assert!(bad.check().unwrap_err().contains("swarm"));
+        assert!(matches!(bad.check(), Err(ProofError::OtherSwarm { .. })));
     }
 
     fn ledger_append(l: &Ledger, timestamp_ms: u64) -> TxId {

@@ -51,6 +51,20 @@ pub fn read_addresses(path: &Path) -> Result<DaoAddresses, Error> {
         .map_err(|e| Error::Refused(format!("{}: not a DAO address file: {e}", path.display())))
 }
 
+/// Why a round of following the chain failed (it is read again whole next time).
+#[derive(Debug, thiserror::Error)]
+enum FollowError {
+    /// The chain could not be read.
+    #[error("chain: {0}")]
+    Chain(#[from] ippoc_governance_bridge::ChainError),
+    /// The ledger refused the table.
+    #[error("ledger: {0}")]
+    Ledger(#[from] ippoc_economy::store::LedgerError),
+    /// A blocking task died.
+    #[error("task: {0}")]
+    Task(String),
+}
+
 /// What the watcher needs.
 pub struct Watcher {
     /// The DAO.
@@ -150,12 +164,12 @@ impl Watcher {
                         schedule = adopted;
                         let fetched = self.fetch_missing().await;
                         let anchored = match &self.anchoring {
-                            Some(a) => a.round(&self.link.dao, &self.ledger).await,
+                            Some(a) => a.round(&self.link.dao, &self.ledger).await.map(|e| e.to_string()),
                             None => None,
                         };
                         anchored.or(fetched)
                     }
-                    Err(e) => Some(e),
+                    Err(e) => Some(e.to_string()),
                 };
                 if let Some(e) = &error {
                     tracing::warn!(event = "governance_error", error = %e, "governance round failed");
@@ -177,19 +191,16 @@ impl Watcher {
     /// `from..=head`; the next block to read and the schedule after them.
     /// Events after the head read first are left for the next round, so each
     /// is applied once, in order. A round that fails is read again whole.
-    async fn follow(&self, from: u64, schedule: &Schedule) -> Result<(u64, Schedule), String> {
+    async fn follow(&self, from: u64, schedule: &Schedule) -> Result<(u64, Schedule), FollowError> {
         let dao = &self.link.dao;
-        let head = ippoc_governance_bridge::Chain::block_number(dao.chain())
-            .await
-            .map_err(|e| e.to_string())?;
+        let head = ippoc_governance_bridge::Chain::block_number(dao.chain()).await?;
         if head < from {
             return Ok((from, schedule.clone()));
         }
-        let modules = dao.module_events(from).await.map_err(|e| e.to_string())?;
+        let modules = dao.module_events(from).await?;
         let parameters: Vec<ParameterChange> = dao
             .parameter_changes(from)
-            .await
-            .map_err(|e| e.to_string())?
+            .await?
             .into_iter()
             .filter(|p| p.block <= head)
             .collect();
@@ -199,8 +210,7 @@ impl Watcher {
             let (ledger, version, table) = (self.ledger.clone(), next.version, next.table.clone());
             let adopted = tokio::task::spawn_blocking(move || ledger.adopt_parameters(version, table))
                 .await
-                .map_err(|e| e.to_string())?
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| FollowError::Task(e.to_string()))??;
             if adopted {
                 tracing::info!(
                     event = "parameters_adopted",

@@ -53,13 +53,9 @@ impl VerifiedEntries {
     }
 
     /// Entries waiting now.
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.waiting.lock().unwrap_or_else(|p| p.into_inner()).0.len()
-    }
-
-    /// None waiting.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }
 

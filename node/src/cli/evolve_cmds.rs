@@ -123,7 +123,7 @@ fn daemon(env: &Env) -> Result<DaemonClient, Failure> {
 
 /// `evolve list`.
 pub fn list(env: &Env) -> Result<(), Failure> {
-    let view: GovView = runtime()?.block_on(daemon(env)?.get_json("/v1/skills"))?;
+    let view: GovView = runtime()?.block_on(daemon(env)?.get_json(crate::routes::SKILLS))?;
     if env.json {
         println!("{}", serde_json::to_string_pretty(&view).expect("views serialize"));
         return Ok(());
@@ -155,7 +155,7 @@ pub fn run(env: &Env, module: &str, options: &RunOptions) -> Result<(), Failure>
         fuel: options.fuel,
         capabilities: options.caps.clone(),
     };
-    let view: SandboxRunView = runtime()?.block_on(daemon(env)?.post_json("/v1/skills/run", &request))?;
+    let view: SandboxRunView = runtime()?.block_on(daemon(env)?.post_json(crate::routes::SKILLS_RUN, &request))?;
     print_run(&view, env.json)?;
     eprintln!(
         "ippoc: skill {}: fuel used {}, charged {} IPPC",

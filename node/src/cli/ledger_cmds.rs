@@ -19,7 +19,7 @@ fn print_json<T: Serialize>(value: &T) {
 
 pub fn wallet(env: &Env) -> Result<(), Failure> {
     let view: WalletView = match access(env)? {
-        Access::Daemon(c) => runtime()?.block_on(c.get_json("/v1/wallet"))?,
+        Access::Daemon(c) => runtime()?.block_on(c.get_json(crate::routes::WALLET))?,
         Access::Direct(node) => ledger::wallet_view(&node.ledger)?,
     };
     if env.json {
@@ -45,7 +45,7 @@ pub fn wallet(env: &Env) -> Result<(), Failure> {
 pub fn transfer(env: &Env, to: NodeId, amount: Amount, currency: Currency) -> Result<(), Failure> {
     let request = TransferRequest { to, amount, currency };
     let view: EntryView = match access(env)? {
-        Access::Daemon(c) => runtime()?.block_on(c.post_json("/v1/transfer", &request))?,
+        Access::Daemon(c) => runtime()?.block_on(c.post_json(crate::routes::TRANSFER, &request))?,
         Access::Direct(node) => ledger::transfer(&node.own_chain(), &request)?,
     };
     if env.json {
@@ -66,7 +66,10 @@ pub fn show(env: &Env, actor: Option<NodeId>, from: u64, limit: u64) -> Result<(
     let entries: Vec<EntryView> = match access(env)? {
         Access::Daemon(c) => {
             let actor = actor.map(|a| format!("&actor={a}")).unwrap_or_default();
-            runtime()?.block_on(c.get_json(&format!("/v1/ledger/entries?from={from}&limit={limit}{actor}")))?
+            runtime()?.block_on(c.get_json(&format!(
+                "{}?from={from}&limit={limit}{actor}",
+                crate::routes::LEDGER_ENTRIES
+            )))?
         }
         Access::Direct(node) => {
             let actor = actor.unwrap_or(node.ledger.owner());
@@ -138,7 +141,7 @@ fn report_verify(view: VerifyView, what: &str, json: bool) -> Result<(), Failure
 
 pub fn verify(env: &Env) -> Result<(), Failure> {
     let view: VerifyView = match access(env)? {
-        Access::Daemon(c) => runtime()?.block_on(c.get_json("/v1/ledger/verify"))?,
+        Access::Daemon(c) => runtime()?.block_on(c.get_json(crate::routes::LEDGER_VERIFY))?,
         Access::Direct(node) => ledger::verify(&node.ledger)?,
     };
     report_verify(view, "ledger", env.json)
@@ -154,7 +157,7 @@ pub fn export(env: &Env, actor: Option<NodeId>, out: &Path) -> Result<(), Failur
     let bytes = match access(env)? {
         Access::Daemon(c) => {
             let q = actor.map(|a| format!("?actor={a}")).unwrap_or_default();
-            runtime()?.block_on(c.get_bytes(&format!("/v1/ledger/export{q}")))?
+            runtime()?.block_on(c.get_bytes(&format!("{}{q}", crate::routes::LEDGER_EXPORT)))?
         }
         Access::Direct(node) => ledger::export(&node.ledger, actor)?,
     };
@@ -176,7 +179,7 @@ pub fn export(env: &Env, actor: Option<NodeId>, out: &Path) -> Result<(), Failur
 pub fn import(env: &Env, file: &Path) -> Result<(), Failure> {
     let bytes = fsutil::read(file)?;
     let view: ImportView = match access(env)? {
-        Access::Daemon(c) => runtime()?.block_on(c.post_bytes("/v1/ledger/import", bytes))?,
+        Access::Daemon(c) => runtime()?.block_on(c.post_bytes(crate::routes::LEDGER_IMPORT, bytes))?,
         Access::Direct(node) => ledger::import(&node.ledger, &bytes)?,
     };
     if env.json {
@@ -204,7 +207,7 @@ pub fn prove(env: &Env, tx: &ippoc_economy::TxId, epoch: Option<u64>, out: Optio
     let proof: InclusionProof = match access(env)? {
         Access::Daemon(c) => {
             let epoch = epoch.map(|e| format!("&epoch={e}")).unwrap_or_default();
-            runtime()?.block_on(c.get_json(&format!("/v1/ledger/proof?tx={tx}{epoch}")))?
+            runtime()?.block_on(c.get_json(&format!("{}?tx={tx}{epoch}", crate::routes::LEDGER_PROOF)))?
         }
         Access::Direct(node) => ippoc_swarm::anchor::prove(&node.ledger, tx, epoch)?,
     };
@@ -252,7 +255,7 @@ pub fn verify_proof(
                 .map_err(gov_cmds::chain_failure)?
                 .ok_or_else(|| invalid(format!("epoch {} is not anchored on the chain", proof.epoch)))?;
             // The contract checks the Merkle proof itself, too.
-            let merkle = proof.merkle().map_err(invalid)?;
+            let merkle = proof.merkle().map_err(|e| invalid(e.to_string()))?;
             if anchored == proof.root
                 && !rt
                     .block_on(dao.verify_inclusion(proof.epoch, &merkle))

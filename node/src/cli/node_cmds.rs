@@ -121,7 +121,7 @@ pub fn status(env: &Env) -> Result<(), Failure> {
 
 pub fn peers(env: &Env) -> Result<(), Failure> {
     let client = crate::client::DaemonClient::connect(&env.data_dir)?;
-    let view: ippoc_swarm::view::MeshView = runtime()?.block_on(client.get_json("/v1/peers"))?;
+    let view: ippoc_swarm::view::MeshView = runtime()?.block_on(client.get_json(crate::routes::PEERS))?;
     if env.json {
         println!("{}", serde_json::to_string_pretty(&view).expect("views serialize"));
         return Ok(());

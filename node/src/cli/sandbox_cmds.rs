@@ -82,7 +82,7 @@ pub fn run(env: &Env, module_path: &Path, options: &RunOptions, dry_run: bool) -
             bounty: None,
         };
         match access(env)? {
-            Access::Daemon(c) => runtime()?.block_on(c.post_json("/v1/sandbox/run", &request))?,
+            Access::Daemon(c) => runtime()?.block_on(c.post_json(crate::routes::SANDBOX_RUN, &request))?,
             Access::Direct(node) => {
                 let sb = crate::daemon::open_sandbox(node.identity.paths())?;
                 sandbox::run_request(&sb, &node.own_chain(), &request)?

@@ -1,0 +1,34 @@
+//! The admin API's routes, named once: the server (`api`) mounts them and
+//! the CLI's client (`client`, `cli`) asks for them, so the two cannot
+//! disagree about a path.
+
+/// Liveness: `ok`, without a token.
+pub const HEALTHZ: &str = "/healthz";
+/// `GET`: the node's status.
+pub const STATUS: &str = "/v1/status";
+/// `GET`: the wallet.
+pub const WALLET: &str = "/v1/wallet";
+/// `GET ?actor=&from=&limit=`: entries of a chain.
+pub const LEDGER_ENTRIES: &str = "/v1/ledger/entries";
+/// `GET`: verify every chain.
+pub const LEDGER_VERIFY: &str = "/v1/ledger/verify";
+/// `GET ?actor=`: the export file.
+pub const LEDGER_EXPORT: &str = "/v1/ledger/export";
+/// `GET ?tx=&epoch=`: an inclusion proof.
+pub const LEDGER_PROOF: &str = "/v1/ledger/proof";
+/// `POST`: import an export file.
+pub const LEDGER_IMPORT: &str = "/v1/ledger/import";
+/// `POST`: pay another node.
+pub const TRANSFER: &str = "/v1/transfer";
+/// `POST`: price a computation.
+pub const METABOLISM_QUOTE: &str = "/v1/metabolism/quote";
+/// `POST`: record a charge (the budget check).
+pub const METABOLISM_CHARGE: &str = "/v1/metabolism/charge";
+/// `POST`: run a module in the sandbox, paid.
+pub const SANDBOX_RUN: &str = "/v1/sandbox/run";
+/// `GET`: the mesh as the node sees it.
+pub const PEERS: &str = "/v1/peers";
+/// `GET`: the skills the DAO deployed, as the node follows them.
+pub const SKILLS: &str = "/v1/skills";
+/// `POST`: run a deployed skill, paid.
+pub const SKILLS_RUN: &str = "/v1/skills/run";
