@@ -54,16 +54,7 @@ impl Service {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        for var in [
-            "IPPOC_DATA_DIR",
-            "IPPOC_CONFIG",
-            "IPPOC_LOG",
-            "NOTIFY_SOCKET",
-            "WATCHDOG_USEC",
-            "WATCHDOG_PID",
-        ] {
-            cmd.env_remove(var);
-        }
+        common::without_host_env(&mut cmd);
         if let Some(n) = &notify {
             cmd.env("NOTIFY_SOCKET", &n.path);
         }

@@ -16,17 +16,7 @@ use common::{code, stderr, stdout};
 fn ippoc(dir: &Path, args: &[&str]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_ippoc"));
     cmd.current_dir(dir).args(args);
-    for var in [
-        "IPPOC_DATA_DIR",
-        "IPPOC_CONFIG",
-        "IPPOC_LOG",
-        "IPPOC_RPC",
-        "IPPOC_DAO",
-        "IPPOC_ETH_KEY",
-        "NOTIFY_SOCKET",
-    ] {
-        cmd.env_remove(var);
-    }
+    common::without_host_env(&mut cmd);
     cmd.output().unwrap()
 }
 

@@ -151,31 +151,31 @@ mod tests {
         .to_bytes()
     }
 
+    /// A signed entry of `key` at `seq` that moves nothing.
+    fn empty_entry(key: &SigningKey, swarm_id: SwarmId, seq: u64) -> SignedEntry {
+        ippoc_economy::entry::EntryBody {
+            version: ippoc_economy::entry::ENTRY_VERSION,
+            swarm_id,
+            actor: NodeId::from_bytes(key.verifying_key().to_bytes()),
+            seq,
+            prev: ippoc_economy::TxId::ZERO,
+            timestamp_ms: 1,
+            params: 0,
+            action: ippoc_economy::Action::Transfer,
+            transfers: vec![],
+            deps: vec![],
+            outcome: ippoc_economy::Outcome::Success,
+            proof: None,
+            memo: vec![],
+        }
+        .sign(key)
+    }
+
     #[test]
     fn verified_entries_wait_for_the_pump_within_their_bound_and_are_taken_once() {
         let key = SigningKey::from_bytes(&[3; 32]);
-        let me = NodeId::from_bytes(key.verifying_key().to_bytes());
         let waiting = VerifiedEntries::default();
-        let entry = |seq: u64| {
-            ippoc_economy::entry::EntryBody {
-                version: ippoc_economy::entry::ENTRY_VERSION,
-                swarm_id: SwarmId([1; 32]),
-                actor: me,
-                seq,
-                prev: ippoc_economy::TxId::ZERO,
-                timestamp_ms: 1,
-                params: 0,
-                action: ippoc_economy::Action::Transfer,
-                transfers: vec![],
-                deps: vec![],
-                outcome: ippoc_economy::Outcome::Success,
-                proof: None,
-                memo: vec![],
-            }
-            .sign(&key)
-            .verify()
-            .unwrap()
-        };
+        let entry = |seq: u64| empty_entry(&key, SwarmId([1; 32]), seq).verify().unwrap();
         let first = entry(0);
         let first_tx = first.tx_id();
         waiting.put(first);
@@ -227,22 +227,7 @@ mod tests {
             Verdict::Reject(_)
         ));
         // A validly signed warrant whose evidence does not hold is forged evidence.
-        let e = ippoc_economy::entry::EntryBody {
-            version: ippoc_economy::entry::ENTRY_VERSION,
-            swarm_id: swarm,
-            actor: me,
-            seq: 0,
-            prev: ippoc_economy::TxId::ZERO,
-            timestamp_ms: 1,
-            params: 0,
-            action: ippoc_economy::Action::Transfer,
-            transfers: vec![],
-            deps: vec![],
-            outcome: ippoc_economy::Outcome::Success,
-            proof: None,
-            memo: vec![],
-        }
-        .sign(&key);
+        let e = empty_entry(&key, swarm, 0);
         let same_twice = Claim::Warrant(Box::new(Warrant {
             subject: me,
             evidence: Evidence::Equivocation { a: e.clone(), b: e },

@@ -42,16 +42,7 @@ impl Env {
             .arg("--config")
             .arg(self.config());
         cmd.args(args);
-        for var in [
-            "IPPOC_DATA_DIR",
-            "IPPOC_CONFIG",
-            "IPPOC_LOG",
-            "NOTIFY_SOCKET",
-            "WATCHDOG_USEC",
-            "WATCHDOG_PID",
-        ] {
-            cmd.env_remove(var);
-        }
+        without_host_env(&mut cmd);
         cmd
     }
     pub fn run(&self, args: &[&str]) -> Output {
@@ -118,6 +109,24 @@ pub fn stdout(o: &Output) -> String {
 }
 pub fn code(o: &Output) -> i32 {
     o.status.code().expect("exited by signal")
+}
+
+/// Removes what the test's own environment could pass to an `ippoc` it
+/// starts (a data dir, a config, a systemd socket) and would change what it does.
+pub fn without_host_env(cmd: &mut Command) {
+    for var in [
+        "IPPOC_DATA_DIR",
+        "IPPOC_CONFIG",
+        "IPPOC_LOG",
+        "IPPOC_RPC",
+        "IPPOC_DAO",
+        "IPPOC_ETH_KEY",
+        "NOTIFY_SOCKET",
+        "WATCHDOG_USEC",
+        "WATCHDOG_PID",
+    ] {
+        cmd.env_remove(var);
+    }
 }
 
 /// The JSON a successful command printed (panics, showing stderr or stdout, otherwise).
