@@ -224,8 +224,9 @@ async fn catch_up(dir: &std::path::Path) {
     );
     // The history exists before the source's mesh starts, so gossip carries none of it: all by sync.
     {
+        // Where the node started on `dir/a` below keeps its ledger.
         let source = Ledger::open(
-            &dir.join("a").join("ledger"),
+            &ippoc_swarm::layout::NodePaths::new(dir.join("a")).ledger(),
             genesis.clone(),
             id(&ka),
             Default::default(),
