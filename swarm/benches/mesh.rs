@@ -17,8 +17,24 @@ use ippoc_mesh::{Keypair, Mesh, MeshConfig, MeshEvent, PeerId, Topic, Transport,
 use ippoc_swarm::local::{LocalConfig, LocalNode, memory_addr};
 
 const NODES: usize = 10;
-const MESSAGES: usize = 400;
-const CATCH_UP: u64 = 100_000;
+
+/// How much one run does: the benchmark's sizes under `cargo bench`, small
+/// ones when `cargo test` runs it as a smoke test (so a broken benchmark
+/// fails CI instead of waiting for the next person who measures).
+#[derive(Clone, Copy)]
+struct Size {
+    messages: usize,
+    catch_up: u64,
+}
+
+const BENCH: Size = Size {
+    messages: 400,
+    catch_up: 100_000,
+};
+const SMOKE: Size = Size {
+    messages: 40,
+    catch_up: 2_000,
+};
 const IPPC: u64 = 1_000_000;
 
 fn key(i: usize) -> SigningKey {
@@ -125,7 +141,7 @@ async fn bare_mesh(payloads: &[Vec<u8>]) -> (Vec<Duration>, Duration) {
 }
 
 /// The node: ledger validation and ingest on every hop.
-async fn node_mesh(dir: &std::path::Path) -> (Vec<Duration>, Duration, Vec<Vec<u8>>) {
+async fn node_mesh(dir: &std::path::Path, size: Size) -> (Vec<Duration>, Duration, Vec<Vec<u8>>) {
     let keys: Vec<SigningKey> = (0..NODES).map(key).collect();
     let founders: Vec<NodeId> = keys.iter().map(id).collect();
     let genesis = Genesis::new(
@@ -171,7 +187,7 @@ async fn node_mesh(dir: &std::path::Path) -> (Vec<Duration>, Duration, Vec<Vec<u
     let start = Instant::now();
     let mut sent: Vec<(TxId, Instant)> = Vec::new();
     let mut payloads = Vec::new();
-    for m in 0..MESSAGES {
+    for m in 0..size.messages {
         let from = &nodes[m % NODES];
         let to = nodes[(m + 1) % NODES].id;
         let tx = from.transfer(to, Amount::from_base(IPPC)).unwrap();
@@ -213,7 +229,8 @@ async fn node_mesh(dir: &std::path::Path) -> (Vec<Duration>, Duration, Vec<Vec<u
 }
 
 /// Catch-up: an empty node syncs 100 000 entries from a peer.
-async fn catch_up(dir: &std::path::Path) {
+async fn catch_up(dir: &std::path::Path, size: Size) {
+    let catch_up_entries = size.catch_up;
     let (ka, kb) = (key(100), key(101));
     let genesis = Genesis::new(
         "catch-up",
@@ -234,8 +251,8 @@ async fn catch_up(dir: &std::path::Path) {
         .unwrap();
         let t = Instant::now();
         let mut done = 0;
-        while done < CATCH_UP {
-            let n = (CATCH_UP - done).min(1024);
+        while done < catch_up_entries {
+            let n = (catch_up_entries - done).min(1024);
             let drafts = (0..n)
                 .map(|_| {
                     Draft::new(
@@ -252,14 +269,18 @@ async fn catch_up(dir: &std::path::Path) {
             done += n;
         }
         println!(
-            "catch-up: {CATCH_UP} entries written on the source in {:.2?}",
+            "catch-up: {catch_up_entries} entries written on the source in {:.2?}",
             t.elapsed()
         );
     }
     let a = LocalNode::start(LocalConfig::new(&dir.join("a"), genesis.clone(), ka.clone(), vec![]))
         .await
         .unwrap();
-    let entries: Vec<SignedEntry> = a.ledger.range(&id(&ka), 0, CATCH_UP).map(|r| r.unwrap().0).collect();
+    let entries: Vec<SignedEntry> = a
+        .ledger
+        .range(&id(&ka), 0, catch_up_entries)
+        .map(|r| r.unwrap().0)
+        .collect();
     let missing_bytes: u64 = entries.iter().map(|e| e.to_bytes().len() as u64).sum();
 
     // Baseline: the same entries ingested straight into an empty ledger, no network.
@@ -279,17 +300,17 @@ async fn catch_up(dir: &std::path::Path) {
     let owner = id(&ka);
     let ledger = b.ledger.clone();
     b.view
-        .wait_until(|_| matches!(ledger.head(&owner), Ok(Some((s, _))) if s + 1 == CATCH_UP))
+        .wait_until(|_| matches!(ledger.head(&owner), Ok(Some((s, _))) if s + 1 == catch_up_entries))
         .await;
     let sync_time = t.elapsed();
     // The round's byte counts land in the view when it finishes.
     b.view.wait_until(|v| v.stats.sync_rounds >= 1).await;
     let stats = b.view.get().stats;
     assert_eq!(a.state_root().unwrap(), b.state_root().unwrap());
-    let rate = CATCH_UP as f64 / sync_time.as_secs_f64();
-    let base_rate = CATCH_UP as f64 / base_time.as_secs_f64();
+    let rate = catch_up_entries as f64 / sync_time.as_secs_f64();
+    let base_rate = catch_up_entries as f64 / base_time.as_secs_f64();
     println!(
-        "catch-up by sync: {CATCH_UP} entries in {sync_time:.2?} = {rate:.0} entries/s; baseline direct ingest {base_time:.2?} = {base_rate:.0} entries/s; sync/baseline = {:.2}",
+        "catch-up by sync: {catch_up_entries} entries in {sync_time:.2?} = {rate:.0} entries/s; baseline direct ingest {base_time:.2?} = {base_rate:.0} entries/s; sync/baseline = {:.2}",
         rate / base_rate
     );
     println!(
@@ -305,18 +326,23 @@ async fn catch_up(dir: &std::path::Path) {
 }
 
 fn main() {
-    // `cargo bench` passes --bench; `cargo test --benches` would pass nothing: run only under bench.
-    if !std::env::args().any(|a| a == "--bench") {
-        return;
-    }
+    // `cargo bench` passes --bench and measures; `cargo test` runs a small smoke version.
+    let size = if std::env::args().any(|a| a == "--bench") {
+        BENCH
+    } else {
+        SMOKE
+    };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    rt.block_on(async {
-        println!("{NODES}-node in-process mesh, {MESSAGES} entries published round-robin in a burst");
-        let (lat, wall, payloads) = node_mesh(dir.path()).await;
+    let run = async {
+        println!(
+            "{NODES}-node in-process mesh, {} entries published round-robin in a burst",
+            size.messages
+        );
+        let (lat, wall, payloads) = node_mesh(dir.path(), size).await;
         let (np50, np99, nrate) = report("ippoc nodes (ledger)", lat, wall);
         let (blat, bwall) = bare_mesh(&payloads).await;
         let (bp50, bp99, brate) = report("bare mesh (baseline)", blat, bwall);
@@ -326,6 +352,16 @@ fn main() {
             np99.as_secs_f64() / bp99.as_secs_f64(),
             nrate / brate
         );
-        catch_up(dir.path()).await;
+        catch_up(dir.path(), size).await;
+    };
+    rt.block_on(async {
+        if size.catch_up == SMOKE.catch_up {
+            // A smoke run that hangs is a failure, not a CI timeout.
+            tokio::time::timeout(Duration::from_secs(300), run)
+                .await
+                .expect("the smoke run of the mesh benchmark did not finish in 300 s");
+        } else {
+            run.await;
+        }
     });
 }
