@@ -585,3 +585,57 @@ fn an_export_verifies_offline_and_names_the_first_bad_entry() {
     ));
     assert!(matches!(verify_export(b"not an export"), Err(ChainError::Format(_))));
 }
+
+/// A record that refuses, or remembers what it was told.
+struct Record {
+    refuse: bool,
+    told: std::sync::Mutex<Vec<(bool, u64)>>,
+}
+
+impl ippoc_economy::store::SigningRecord for Record {
+    fn signed(&self, entries: &[ippoc_economy::VerifiedEntry]) -> Result<(), String> {
+        self.told
+            .lock()
+            .unwrap()
+            .extend(entries.iter().map(|e| (true, e.body().seq)));
+        if self.refuse {
+            Err("no room to record".into())
+        } else {
+            Ok(())
+        }
+    }
+    fn unsigned(&self, entries: &[ippoc_economy::VerifiedEntry]) {
+        self.told
+            .lock()
+            .unwrap()
+            .extend(entries.iter().map(|e| (false, e.body().seq)));
+    }
+}
+
+#[test]
+fn the_signing_record_hears_of_every_own_entry_before_it_is_stored_and_a_refusal_stores_nothing() {
+    let (n, g) = swarm(2);
+    let a = ledger(&g, &n[0]);
+    let record = Record {
+        refuse: false,
+        told: Default::default(),
+    };
+    a.ledger
+        .append_batch_recorded(&n[0].key, vec![pay(&n[1], ippc(1)), pay(&n[1], ippc(2))], &record)
+        .unwrap();
+    assert_eq!(*record.told.lock().unwrap(), vec![(true, 0), (true, 1)]);
+
+    let root = a.ledger.state_root().unwrap();
+    let refusing = Record {
+        refuse: true,
+        told: Default::default(),
+    };
+    let refused = a.ledger.append_recorded(&n[0].key, pay(&n[1], ippc(3)), &refusing);
+    assert!(matches!(refused, Err(LedgerError::Unrecorded(_))), "{refused:?}");
+    assert_eq!(
+        a.ledger.head(&n[0].id).unwrap().map(|(s, _)| s),
+        Some(1),
+        "nothing stored"
+    );
+    assert_eq!(a.ledger.state_root().unwrap(), root);
+}

@@ -21,7 +21,8 @@
 //! | `POST /v1/skills/run`         | [`SkillRunRequest`] → [`SandboxRunView`], charged |
 //!
 //! Errors are JSON `{"error": "..."}`: 400 bad input, 401 token, 409 refused
-//! by the ledger, 500 otherwise. The token lives in `data/api.token` (0600);
+//! by the ledger, 503 the node may not sign now (its signing guard), 500
+//! otherwise. The token lives in `data/api.token` (0600);
 //! whoever can read it may administer the node.
 
 use std::sync::Arc;
@@ -76,6 +77,8 @@ pub struct NodeStatus {
     pub mesh: ippoc_swarm::view::MeshView,
     /// What the node follows of the DAO.
     pub governance: GovernanceStatus,
+    /// Whether the node may sign now (its signing guard), and why not.
+    pub signing: ippoc_swarm::guard::GuardState,
 }
 
 /// What the node follows of the DAO: the table it prices under, the skills it
@@ -183,6 +186,8 @@ impl From<NodeError> for ApiError {
     fn from(e: NodeError) -> Self {
         let code = match e {
             NodeError::Refused(_) => StatusCode::CONFLICT,
+            // Temporary: the node is recovering its own chain (or must hear a peer) before it signs.
+            NodeError::SigningBlocked(_) => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         ApiError(code, e.to_string())
@@ -388,6 +393,7 @@ async fn status(State(state): State<Arc<ApiState>>) -> ApiResult<NodeStatus> {
         ledger: view,
         mesh: mesh_view(&state),
         governance,
+        signing: state.node.chain.signing(),
     }))
 }
 
@@ -427,11 +433,16 @@ mod tests {
         let key = SigningKey::from_bytes(&[1; 32]);
         let me = NodeId::from_bytes(key.verifying_key().to_bytes());
         let genesis = ippoc_economy::genesis::Genesis::solo(me, 1);
-        let ledger = Ledger::open(dir.path(), genesis, me, Default::default()).unwrap();
         let paths = crate::paths::NodePaths::new(dir.path());
+        std::fs::create_dir_all(paths.data()).unwrap();
+        let ledger = Arc::new(Ledger::open(&paths.ledger(), genesis, me, Default::default()).unwrap());
         let sandbox = ippoc_swarm::sandbox::open_sandbox(&paths.sandbox_modules(), &paths.sandbox_cache_key()).unwrap();
         let node = Arc::new(NodeHandle {
-            chain: OwnChain::detached(Arc::new(ledger), key),
+            chain: OwnChain::detached(
+                ledger.clone(),
+                key,
+                Arc::new(ippoc_swarm::guard::SigningGuard::open(&paths.signing_guard(), &ledger, true, true).unwrap()),
+            ),
             sandbox: Arc::new(sandbox),
             mesh: Default::default(),
             skills: ippoc_swarm::skills::SkillStore::new(dir.path().join("skills")),

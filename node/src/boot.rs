@@ -28,6 +28,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use ippoc_economy::store::Ledger;
+use ippoc_swarm::guard::SigningGuard;
 
 use crate::config::Config;
 use crate::error::NodeError;
@@ -166,6 +167,8 @@ pub struct BootedNode {
     pub fingerprint: Fingerprint,
     /// The open ledger.
     pub ledger: Arc<Ledger>,
+    /// The signing guard of the node's identity, reconciled with the ledger.
+    pub guard: Arc<SigningGuard>,
     /// Held for the node's lifetime; released on drop.
     _lock: DataDirLock,
 }
@@ -175,13 +178,18 @@ impl BootedNode {
     /// daemon runs (nothing listens for its appends: the next daemon publishes
     /// from its head).
     pub fn own_chain(&self) -> ippoc_swarm::OwnChain {
-        ippoc_swarm::OwnChain::detached(self.ledger.clone(), self.identity.signing_key().clone())
+        ippoc_swarm::OwnChain::detached(
+            self.ledger.clone(),
+            self.identity.signing_key().clone(),
+            self.guard.clone(),
+        )
     }
 
     /// Undoes what this boot made: removes the node directory if this boot
     /// created it (an existing node is left as it was), then releases the lock.
     pub fn abandon(self, logging: &Logging) {
         // The ledger must be closed before its directory can go.
+        drop(self.guard);
         drop(self.ledger);
         undo_creation(&self.identity, self.created, logging);
     }
@@ -221,10 +229,14 @@ pub fn boot_node(
         let opened = node_ledger::install_genesis(identity.paths(), options.genesis.as_deref(), identity.node_id())
             .and_then(|genesis| node_ledger::open_ledger(identity.paths(), genesis, identity.node_id()))
             .map_err(BootError::at(BootStep::Ledger))?;
-        Ok((fingerprint, opened))
+        // The signing guard is read against the ledger it guards (and may
+        // restore entries signed just before a crash into it).
+        let guard = SigningGuard::open(&identity.paths().signing_guard(), &opened, created, true)
+            .map_err(BootError::at(BootStep::Ledger))?;
+        Ok((fingerprint, opened, guard))
     })();
     match checks {
-        Ok((fingerprint, opened)) => {
+        Ok((fingerprint, opened, guard)) => {
             tracing::info!(
                 node_id = %identity.node_id(),
                 created,
@@ -237,6 +249,7 @@ pub fn boot_node(
                 created,
                 fingerprint,
                 ledger: Arc::new(opened),
+                guard: Arc::new(guard),
                 _lock: lock,
             })
         }

@@ -87,6 +87,7 @@ impl DaemonClient {
                 token_path: self.paths.api_token(),
             },
             400 | 409 => NodeError::Refused(message),
+            503 => NodeError::SigningBlocked(message.trim_start_matches("this node may not sign now: ").to_string()),
             _ => NodeError::Protocol(format!("HTTP {code} from {}: {message}", self.addr)),
         })
     }

@@ -170,10 +170,17 @@ async fn start_services(node: &BootedNode, config: &Config) -> Result<Started, B
     let (running, handle) = if config.mesh.enabled {
         let at_mesh = BootError::at(BootStep::Mesh);
         let mesh = mesh_config(&config.mesh, node.ledger.swarm_id().0).map_err(at_mesh)?;
-        let mut builder = NodeBuilder::new(key, node.ledger.clone(), paths.clone(), mesh, cadence(&config.mesh))
-            .fingerprint(node.fingerprint.hash_hex().to_string())
-            .sandbox(sandbox.clone())
-            .work_bounties(config.mesh.work_bounties);
+        let mut builder = NodeBuilder::new(
+            key,
+            node.ledger.clone(),
+            node.guard.clone(),
+            paths.clone(),
+            mesh,
+            cadence(&config.mesh),
+        )
+        .fingerprint(node.fingerprint.hash_hex().to_string())
+        .sandbox(sandbox.clone())
+        .work_bounties(config.mesh.work_bounties);
         // Following the DAO rides on the mesh (config validation makes sure it runs);
         // such a node co-signs checkpoints with its own EVM key.
         if !config.governance.rpc.is_empty() {
@@ -203,7 +210,7 @@ async fn start_services(node: &BootedNode, config: &Config) -> Result<Started, B
         // Without the mesh nothing is gossiped: the own chain has no listener,
         // and the next start with the mesh publishes from its head.
         let handle = NodeHandle {
-            chain: OwnChain::detached(node.ledger.clone(), key),
+            chain: OwnChain::detached(node.ledger.clone(), key, node.guard.clone()),
             sandbox,
             mesh: SharedMeshView::default(),
             skills: SkillStore::new(paths.skills()),

@@ -40,6 +40,10 @@ pub enum ExitStatus {
     /// The ledger cannot be opened or verified, or the genesis is invalid or
     /// belongs to another swarm.
     LedgerInvalid = 16,
+    /// The node may not sign now: it is recovering its own chain from peers
+    /// (its ledger is behind its signing guard), its guard is missing, or the
+    /// guard and the ledger disagree. `ippoc status` says which.
+    SigningBlocked = 17,
 }
 
 impl ExitStatus {
@@ -182,6 +186,10 @@ pub enum NodeError {
     /// The mesh could not start.
     #[error("mesh: {0}")]
     Mesh(String),
+    /// The node may not sign now: its signing guard says its ledger is
+    /// behind what its identity signed, or does not know.
+    #[error("this node may not sign now: {0}")]
+    SigningBlocked(String),
     /// The daemon answered something we do not understand.
     #[error("unexpected answer from the daemon: {0}")]
     Protocol(String),
@@ -200,6 +208,7 @@ impl From<ippoc_swarm::Error> for NodeError {
             S::Refused(reason) => NodeError::Refused(reason),
             S::Sandbox(reason) => NodeError::Sandbox(reason),
             S::Mesh(reason) => NodeError::Mesh(reason),
+            S::SigningBlocked(reason) => NodeError::SigningBlocked(reason),
         }
     }
 }
@@ -221,6 +230,7 @@ impl NodeError {
             NodeError::DaemonUnreachable { .. } => ExitStatus::DaemonUnreachable,
             NodeError::Unauthorized { .. } => ExitStatus::Unauthorized,
             NodeError::Refused(_) => ExitStatus::Refused,
+            NodeError::SigningBlocked(_) => ExitStatus::SigningBlocked,
             NodeError::Genesis { .. } | NodeError::Ledger { .. } => ExitStatus::LedgerInvalid,
         }
     }

@@ -61,6 +61,9 @@ pub fn install_genesis(paths: &NodePaths, explicit: Option<&Path>, node: NodeId)
             }
             let ledger_dir = paths.ledger();
             std::fs::remove_dir_all(&ledger_dir).map_err(|e| NodeError::io("cannot remove", &ledger_dir, e))?;
+            // This identity signed nothing in the old swarm: its guard starts
+            // fresh in the new one.
+            ippoc_swarm::guard::start_fresh(&paths.signing_guard(), given.swarm_id(), node)?;
             fsutil::write_atomic(&installed_path, given.to_json().as_bytes(), 0o644)?;
             tracing::info!(from = %have.swarm_id(), to = %given.swarm_id(), name = %given.name, "empty node switched swarms");
             Ok(given)

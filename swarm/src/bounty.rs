@@ -101,7 +101,7 @@ pub fn post(
         task: task_hash(&task.module, &task.input),
         expires_at_ms,
     };
-    let entry = chain.append(Draft::new(intent, now_ms())).map_err(ledger_error)?;
+    let entry = chain.append(Draft::new(intent, now_ms()))?;
     let escrow = EscrowId {
         poster: chain.owner(),
         seq: entry.body().seq,

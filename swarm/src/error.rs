@@ -53,6 +53,10 @@ pub enum Error {
     /// DAO's decisions (bad input, overdraft, Worker Mode, a skill not deployed).
     #[error("{0}")]
     Refused(String),
+    /// The node may not sign now (its signing guard: recovering its own
+    /// chain from peers, unknown, or in conflict with the ledger).
+    #[error("this node may not sign now: {0}")]
+    SigningBlocked(String),
     /// The sandbox engine could not be built.
     #[error("sandbox: {0}")]
     Sandbox(String),

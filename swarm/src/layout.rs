@@ -5,7 +5,7 @@
 //! ```text
 //! <node dir>/
 //! ├── data/             identity.key, eth.key, api.token (0600), fingerprint.json, api.endpoint,
-//! │                     genesis.json, bans.json, swarm.automerge
+//! │                     genesis.json, bans.json, swarm.automerge, signing.guard
 //! ├── memory/           agent memory (reserved)
 //! ├── sandbox/          modules/ (compiled-module cache), cache.key, skills/
 //! ├── economy/ledger/   the ledger (sled)
@@ -79,6 +79,10 @@ impl NodePaths {
     /// `sandbox/skills`: skill modules by content hash (deployed or proposed by this node).
     pub fn skills(&self) -> PathBuf {
         self.root.join("sandbox").join("skills")
+    }
+    /// `data/signing.guard`: the highest position this identity signed (`guard`).
+    pub fn signing_guard(&self) -> PathBuf {
+        self.data().join("signing.guard")
     }
     /// `data/eth.key`: the node's Ethereum key (checkpoint co-signatures, node votes), 0600.
     pub fn eth_key(&self) -> PathBuf {

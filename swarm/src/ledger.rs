@@ -164,7 +164,7 @@ pub fn charge(chain: &OwnChain, request: &ChargeRequest) -> Result<EntryView, Er
     if request.failed {
         draft.outcome = ippoc_economy::Outcome::Fail;
     }
-    let entry = chain.append(draft).map_err(ledger_error)?;
+    let entry = chain.append(draft)?;
     Ok(EntryView {
         tx_id: entry.tx_id(),
         effect: "applied".into(),
@@ -187,6 +187,8 @@ pub struct VerifyView {
 pub fn ledger_error(e: LedgerError) -> Error {
     match e {
         LedgerError::Denied(_) | LedgerError::WorkerMode => Error::Refused(e.to_string()),
+        // The signing guard could not record the signature: nothing was stored.
+        LedgerError::Unrecorded(reason) => Error::SigningBlocked(reason),
         other => Error::Ledger {
             path: "ledger".into(),
             reason: other.to_string(),
@@ -266,7 +268,7 @@ pub fn transfer(chain: &OwnChain, request: &TransferRequest) -> Result<EntryView
         },
         now_ms(),
     );
-    let entry = chain.append(draft).map_err(ledger_error)?;
+    let entry = chain.append(draft)?;
     Ok(EntryView {
         tx_id: entry.tx_id(),
         effect: "applied".into(),

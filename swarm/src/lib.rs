@@ -23,6 +23,7 @@ mod error;
 pub mod fsutil;
 pub mod gov_view;
 pub mod governance;
+pub mod guard;
 pub mod layout;
 pub mod ledger;
 pub mod local;

@@ -20,6 +20,7 @@ use crate::bounty::{SharedBoard, Task};
 use crate::doc::SharedSwarmDoc;
 use crate::gov_view::SharedGovView;
 use crate::governance::GovLink;
+use crate::guard::SigningGuard;
 use crate::layout::NodePaths;
 use crate::ledger::{TransferRequest, ledger_error};
 use crate::node::{FollowDao, NodeBuilder, RunningNode};
@@ -143,10 +144,16 @@ impl LocalNode {
             reason: e.to_string(),
         })?;
         let ledger = Arc::new(ledger);
+        let guard = Arc::new(SigningGuard::open(
+            &paths.signing_guard(),
+            &ledger,
+            true,
+            config.durable,
+        )?);
         let addr = config.mesh.listen.first().cloned().unwrap_or_else(memory_addr);
         let mut mesh = config.mesh;
         mesh.listen = vec![addr.clone()];
-        let mut builder = NodeBuilder::new(config.key.clone(), ledger.clone(), paths, mesh, config.cadence)
+        let mut builder = NodeBuilder::new(config.key.clone(), ledger.clone(), guard, paths, mesh, config.cadence)
             .work_bounties(config.work_bounties);
         if let Some(sandbox) = config.sandbox {
             builder = builder.sandbox(sandbox);
@@ -177,6 +184,11 @@ impl LocalNode {
     /// The node's mesh handle (dial, partition control).
     pub fn client(&self) -> &MeshClient {
         self.node.client()
+    }
+
+    /// Whether the node may sign now (its signing guard), and why not.
+    pub fn signing(&self) -> crate::guard::GuardState {
+        self.node.chain.signing()
     }
 
     /// The node's own chain (appends reach gossip by construction).

@@ -23,6 +23,7 @@ use crate::bounty::SharedBoard;
 use crate::doc::{SharedSwarmDoc, SwarmDoc};
 use crate::gov_view::{SharedGovView, new_view};
 use crate::governance::{GovLink, Watcher, WatcherHandle};
+use crate::guard::SigningGuard;
 use crate::layout::NodePaths;
 use crate::pump::{Cadence, MeshParts, MeshRuntime};
 use crate::skills::SkillStore;
@@ -54,11 +55,19 @@ pub struct NodeBuilder {
 }
 
 impl NodeBuilder {
-    /// A node with identity `key` over its opened `ledger`, its files laid
-    /// out under `paths`, on the mesh `mesh`, attesting and syncing at `cadence`.
-    pub fn new(key: SigningKey, ledger: Arc<Ledger>, paths: NodePaths, mesh: MeshConfig, cadence: Cadence) -> Self {
+    /// A node with identity `key` over its opened `ledger` and the signing
+    /// `guard` opened for it, its files laid out under `paths`, on the mesh
+    /// `mesh`, attesting and syncing at `cadence`.
+    pub fn new(
+        key: SigningKey,
+        ledger: Arc<Ledger>,
+        guard: Arc<SigningGuard>,
+        paths: NodePaths,
+        mesh: MeshConfig,
+        cadence: Cadence,
+    ) -> Self {
         NodeBuilder {
-            chain: OwnChain::new(ledger, key, Arc::new(Notify::new())),
+            chain: OwnChain::new(ledger, key, guard, Arc::new(Notify::new())),
             paths,
             mesh,
             cadence,

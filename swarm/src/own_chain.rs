@@ -1,45 +1,77 @@
 //! The node's own chain: the one way to sign and append an entry. Every
-//! append wakes the gossip side, which publishes from its cursor up to the
-//! head, so no caller can forget to tell it (the daemon's API, the CLI, the
-//! sandbox meter, the bounty board and skill runs all append through here).
+//! append is recorded by the signing guard before the ledger stores it (so
+//! the identity never signs twice at one position, `guard`) and wakes the
+//! gossip side, which publishes from its cursor up to the head, so no caller
+//! can forget to tell it (the daemon's API, the CLI, the sandbox meter, the
+//! bounty board and skill runs all append through here).
 
 use std::sync::Arc;
 
 use ed25519_dalek::SigningKey;
 use ippoc_economy::entry::VerifiedEntry;
-use ippoc_economy::store::{Draft, Ledger, LedgerError};
+use ippoc_economy::store::{Draft, Ledger};
 use ippoc_economy::{Attestation, AttestationBody, Claim, NodeId};
 use tokio::sync::Notify;
 
-/// The node's ledger with the key that signs its chain and the signal the
-/// gossip side waits on.
+use crate::Error;
+use crate::guard::{GuardState, SigningGuard};
+
+/// The node's ledger with the key that signs its chain, the guard that
+/// records every signature, and the signal the gossip side waits on.
 #[derive(Clone)]
 pub struct OwnChain {
     ledger: Arc<Ledger>,
     key: SigningKey,
+    guard: Arc<SigningGuard>,
     appended: Arc<Notify>,
 }
 
 impl OwnChain {
     /// The chain of `key`'s node in `ledger`, wired to `appended`.
-    pub(crate) fn new(ledger: Arc<Ledger>, key: SigningKey, appended: Arc<Notify>) -> OwnChain {
+    pub(crate) fn new(
+        ledger: Arc<Ledger>,
+        key: SigningKey,
+        guard: Arc<SigningGuard>,
+        appended: Arc<Notify>,
+    ) -> OwnChain {
         debug_assert_eq!(ledger.owner(), NodeId::from_bytes(key.verifying_key().to_bytes()));
-        OwnChain { ledger, key, appended }
+        OwnChain {
+            ledger,
+            key,
+            guard,
+            appended,
+        }
     }
 
     /// The chain with no gossip side listening: the CLI working on a node's
     /// files while no daemon runs (the daemon publishes from its head when it
     /// starts, and history travels by sync).
-    pub fn detached(ledger: Arc<Ledger>, key: SigningKey) -> OwnChain {
-        OwnChain::new(ledger, key, Arc::new(Notify::new()))
+    pub fn detached(ledger: Arc<Ledger>, key: SigningKey, guard: Arc<SigningGuard>) -> OwnChain {
+        OwnChain::new(ledger, key, guard, Arc::new(Notify::new()))
     }
 
-    /// Signs and appends one entry (durable when this returns), then wakes
-    /// the gossip side.
-    pub fn append(&self, draft: Draft) -> Result<VerifiedEntry, LedgerError> {
-        let entry = self.ledger.append(&self.key, draft)?;
+    /// Signs and appends one entry (durable when this returns, and recorded
+    /// by the signing guard before it was stored), then wakes the gossip
+    /// side. Refused while the guard says the node may not sign.
+    pub fn append(&self, draft: Draft) -> Result<VerifiedEntry, Error> {
+        self.guard.may_sign(&self.ledger)?;
+        let entry = self
+            .ledger
+            .append_recorded(&self.key, draft, self.guard.as_ref())
+            .map_err(crate::ledger::ledger_error)?;
         self.appended.notify_one();
         Ok(entry)
+    }
+
+    /// Whether the node may sign, and why not.
+    pub fn signing(&self) -> GuardState {
+        self.guard.state()
+    }
+
+    /// A sync round with a peer finished: the guard re-reads the ledger (an
+    /// unknown guard learns the head; a recovering one may be done).
+    pub(crate) fn synced_with_peer(&self) -> Result<GuardState, Error> {
+        self.guard.peer_synced(&self.ledger)
     }
 
     /// The ledger, for reading (appends to the own chain go through [`Self::append`]).

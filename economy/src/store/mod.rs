@@ -108,6 +108,10 @@ pub enum LedgerError {
         /// Lowest fork seq.
         fork_seq: u64,
     },
+    /// The signing record refused or failed to record the owner's entries:
+    /// nothing was stored.
+    #[error("not signed: {0}")]
+    Unrecorded(String),
     /// The pending buffer is full.
     #[error("{0} entries already wait for missing predecessors; try again after sync catches up")]
     PendingFull(u64),
@@ -193,6 +197,27 @@ impl Ctx<'_> {
             proposals: self.proposals,
         }
     }
+}
+
+/// Told of the owner's entries as they are signed, before the ledger stores
+/// them: the node's signing guard, so that an identity never signs twice at
+/// one position even if the ledger is later lost (DESIGN.md §4).
+pub trait SigningRecord {
+    /// Durably records that `entries` (consecutive, signed by the owner) are
+    /// signed. An error aborts the append: nothing is stored.
+    fn signed(&self, entries: &[VerifiedEntry]) -> Result<(), String>;
+    /// Storing the entries `signed` was told of failed: forget them if it can.
+    fn unsigned(&self, entries: &[VerifiedEntry]);
+}
+
+/// No record (tests and tools that append to ledgers of their own).
+struct Unrecorded;
+
+impl SigningRecord for Unrecorded {
+    fn signed(&self, _: &[VerifiedEntry]) -> Result<(), String> {
+        Ok(())
+    }
+    fn unsigned(&self, _: &[VerifiedEntry]) {}
 }
 
 /// The ledger of one node: its own chain and every chain it has heard.
@@ -385,6 +410,30 @@ impl Ledger {
     /// Appends several entries of the owner's in order, all or none, with one
     /// flush for all of them (group commit).
     pub fn append_batch(&self, key: &SigningKey, drafts: Vec<Draft>) -> Result<Vec<VerifiedEntry>, LedgerError> {
+        self.append_batch_recorded(key, drafts, &Unrecorded)
+    }
+
+    /// [`Self::append`] with `record` told of the signed entry before the
+    /// ledger stores it (see [`SigningRecord`]).
+    pub fn append_recorded(
+        &self,
+        key: &SigningKey,
+        draft: Draft,
+        record: &dyn SigningRecord,
+    ) -> Result<VerifiedEntry, LedgerError> {
+        Ok(self.append_batch_recorded(key, vec![draft], record)?.remove(0))
+    }
+
+    /// [`Self::append_batch`] with `record` told of the signed entries after
+    /// they are signed and before they are stored: nothing the ledger holds
+    /// (and so nothing that could be gossiped) was signed without the record
+    /// knowing. If storing then fails, `record` is told to forget them.
+    pub fn append_batch_recorded(
+        &self,
+        key: &SigningKey,
+        drafts: Vec<Draft>,
+        record: &dyn SigningRecord,
+    ) -> Result<Vec<VerifiedEntry>, LedgerError> {
         let actor = NodeId::from_bytes(key.verifying_key().to_bytes());
         assert_eq!(actor, self.owner, "only the owner appends to its chain");
         let _guard = self.write.lock().unwrap_or_else(|p| p.into_inner());
@@ -443,8 +492,11 @@ impl Ledger {
             out.push(entry);
         }
         self.update_mode(&mut txn)?;
-        txn.commit()?;
-        self.flush_if_durable()?;
+        record.signed(&out).map_err(LedgerError::Unrecorded)?;
+        if let Err(e) = txn.commit().and_then(|()| self.flush_if_durable()) {
+            record.unsigned(&out);
+            return Err(e);
+        }
         Ok(out)
     }
 

@@ -86,6 +86,7 @@ pub fn status(env: &Env) -> Result<(), Failure> {
             status.ledger.forks,
             status.ledger.mode
         );
+        println!("signing   {}", status.signing.describe());
         match (&status.mesh.peer_id, status.mesh.enabled) {
             (Some(peer), true) => println!(
                 "mesh      {peer}: {} connected, {} banned",

@@ -207,11 +207,7 @@ async fn run(
             _ = appended.notified() => pump.flush().await,
             _ = attest.tick() => pump.attest_tick().await,
             _ = sync.tick() => pump.sync.next(&pump.ctx, pump.document.shared()),
-            Some((peer, result)) = sync_results.recv() => {
-                if pump.sync.finished(&pump.ctx, peer, result) {
-                    pump.warrants.sweep(&pump.ctx).await;
-                }
-            }
+            Some((peer, result)) = sync_results.recv() => pump.synced(peer, result).await,
             event = events.recv() => match event {
                 None => break,
                 Some(e) => {
@@ -240,6 +236,23 @@ impl Pump {
         // Offers posted since the last look go out at once; the attestation
         // tick republishes the rest, so an append does not re-gossip them all.
         self.bounties.publish_offers(&self.ctx, false).await;
+    }
+
+    /// A sync round finished: warrant what it revealed, and let the signing
+    /// guard look at the own chain it may have brought back.
+    async fn synced(&mut self, peer: PeerId, result: Result<crate::sync::SyncReport, crate::sync::SyncError>) {
+        let ok = result.is_ok();
+        if self.sync.finished(&self.ctx, peer, result) {
+            self.warrants.sweep(&self.ctx).await;
+        }
+        if ok {
+            let chain = self.ctx.chain.clone();
+            match tokio::task::spawn_blocking(move || chain.synced_with_peer()).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => tracing::error!("signing guard: {e}"),
+                Err(e) => tracing::error!("signing guard task: {e}"),
+            }
+        }
     }
 
     /// Stores the queued entries; receipts and warrants follow from what happened.
