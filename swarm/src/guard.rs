@@ -8,13 +8,15 @@
 //! meet the same danger with a slashing-protection record kept apart from
 //! the chain data (EIP-3076); this is that record for a swarm node.
 //!
-//! `data/signing.guard` (JSON, `docs/ledger-format.md`) holds the highest
-//! position this identity signed and, in full, the entries of the last
-//! append. The ledger calls [`SigningGuard`] through
-//! [`ippoc_economy::store::SigningRecord`] after signing and before storing,
-//! and the file is replaced atomically and fsynced before the ledger stores
-//! anything — so no signature that could leave the process (every stored own
-//! entry can be gossiped) is missing from it.
+//! `data/signing.guard` (`docs/ledger-format.md`) holds the highest position
+//! this identity signed and, in full, the entries of the last append. The
+//! ledger calls [`SigningGuard`] through [`ippoc_economy::store::SigningRecord`]
+//! after signing and before storing, and the record is on disk (fdatasync)
+//! before the ledger stores anything — so no signature that could leave the
+//! process (every stored own entry can be gossiped) is missing from it. The
+//! file has two fixed-size slots written in turn, each with a checksum: one
+//! write and one data sync per append, and a write torn by a crash leaves the
+//! other slot (whose append never reached the ledger, so nothing was lost).
 //!
 //! On open, the guard is compared with the ledger:
 //! - the ledger holds the guarded position with the guarded tx_id (or is
@@ -33,6 +35,9 @@
 //!   A node of a solo swarm (no other member to have seen its chain) and a
 //!   node created by this boot start ready.
 
+use std::fs::File;
+use std::io::Write;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -41,13 +46,22 @@ use ippoc_economy::genesis::Genesis;
 use ippoc_economy::store::{Ledger, SigningRecord};
 use ippoc_economy::{AccountId, NodeId, SignedEntry, SwarmId, TxId};
 use serde::{Deserialize, Serialize};
+use sha2::Digest;
 
 use crate::{Error, fsutil};
 
-/// Format tag of the guard file.
+/// Format tag of the guard record.
 pub const GUARD_FORMAT: &str = "ippoc-signing-guard-v1";
 
-/// The guard file.
+/// Bytes of one slot; the file holds two. A record whose last append does
+/// not fit keeps its position and drops the entries (a crash then needs peers).
+pub const SLOT_BYTES: usize = 64 * 1024;
+/// First bytes of a written slot.
+const SLOT_MAGIC: &[u8; 8] = b"IPPOCGD1";
+/// magic, generation (u64), payload length (u32).
+const SLOT_HEADER: usize = 8 + 8 + 4;
+
+/// The guard record (the JSON payload of a slot).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GuardFile {
@@ -69,18 +83,155 @@ pub struct GuardFile {
 /// Writes the guard of an identity that signed nothing in `swarm_id` (a
 /// node that leaves its empty solo swarm for the genesis it was made for).
 pub fn start_fresh(path: &Path, swarm_id: SwarmId, node_id: NodeId) -> Result<(), Error> {
-    write(
-        path,
-        &GuardFile {
-            format: GUARD_FORMAT.into(),
-            swarm_id,
-            node_id,
-            seq: None,
-            tx_id: None,
+    Slots::new(path, true).create(&GuardFile {
+        format: GUARD_FORMAT.into(),
+        swarm_id,
+        node_id,
+        seq: None,
+        tx_id: None,
+        entries: Vec::new(),
+    })
+}
+
+/// One slot's bytes: header, JSON payload, SHA-256 of both, zero padding.
+fn encode_slot(generation: u64, record: &GuardFile) -> Vec<u8> {
+    let mut json = serde_json::to_vec(record).expect("a guard record serializes");
+    if SLOT_HEADER + json.len() + 32 > SLOT_BYTES {
+        let slim = GuardFile {
             entries: Vec::new(),
-        },
-        true,
-    )
+            ..record.clone()
+        };
+        json = serde_json::to_vec(&slim).expect("a guard record serializes");
+    }
+    let mut slot = Vec::with_capacity(SLOT_BYTES);
+    slot.extend_from_slice(SLOT_MAGIC);
+    slot.extend_from_slice(&generation.to_be_bytes());
+    slot.extend_from_slice(&(json.len() as u32).to_be_bytes());
+    slot.extend_from_slice(&json);
+    let digest = sha2::Sha256::digest(&slot);
+    slot.extend_from_slice(&digest);
+    slot.resize(SLOT_BYTES, 0);
+    slot
+}
+
+/// A slot's generation and record, if it holds a whole one.
+fn decode_slot(slot: &[u8]) -> Option<(u64, GuardFile)> {
+    if slot.len() < SLOT_HEADER + 32 || &slot[..8] != SLOT_MAGIC {
+        return None;
+    }
+    let generation = u64::from_be_bytes(slot[8..16].try_into().ok()?);
+    let len = u32::from_be_bytes(slot[16..20].try_into().ok()?) as usize;
+    let end = SLOT_HEADER.checked_add(len)?;
+    if end + 32 > slot.len() || sha2::Sha256::digest(&slot[..end]).as_slice() != &slot[end..end + 32] {
+        return None;
+    }
+    Some((generation, serde_json::from_slice(&slot[SLOT_HEADER..end]).ok()?))
+}
+
+/// The guard file: two slots, the newer whole one counts.
+#[derive(Debug)]
+struct Slots {
+    path: PathBuf,
+    durable: bool,
+    /// Open for writing once the file exists.
+    handle: Option<File>,
+    /// Generation of the newest slot.
+    generation: u64,
+}
+
+impl Slots {
+    fn new(path: &Path, durable: bool) -> Slots {
+        Slots {
+            path: path.to_path_buf(),
+            durable,
+            handle: None,
+            generation: 0,
+        }
+    }
+
+    /// The newest whole record in the file; `None` if there is no file.
+    fn read(&mut self) -> Result<Option<GuardFile>, Error> {
+        let bytes = match std::fs::read(&self.path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::io("cannot read", &self.path, e)),
+        };
+        let newest = bytes
+            .chunks(SLOT_BYTES)
+            .take(2)
+            .filter_map(decode_slot)
+            .max_by_key(|(generation, _)| *generation);
+        let Some((generation, record)) = newest else {
+            return Err(Error::CorruptSecret {
+                path: self.path.clone(),
+                reason: "no whole signing guard record in it".into(),
+            });
+        };
+        self.generation = generation;
+        self.handle = Some(self.open_for_writing()?);
+        Ok(Some(record))
+    }
+
+    fn open_for_writing(&self) -> Result<File, Error> {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&self.path)
+            .map_err(|e| Error::io("cannot open", &self.path, e))
+    }
+
+    /// A new file holding `record` (both slots allocated), put in place atomically.
+    fn create(&mut self, record: &GuardFile) -> Result<(), Error> {
+        // Generation g lives in slot g % 2: the first record in slot 1, so
+        // the next write (generation 2) goes to the empty slot 0 and never
+        // over the only whole record.
+        let mut bytes = vec![0u8; SLOT_BYTES];
+        bytes.extend(encode_slot(1, record));
+        let dir = fsutil::parent_dir(&self.path);
+        let tmp = dir.join(format!(".signing.guard.tmp-{}", fsutil::random_hex(8)));
+        let written = (|| {
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(fsutil::SECRET_FILE_MODE)
+                .open(&tmp)
+                .map_err(|e| Error::io("cannot create", &tmp, e))?;
+            f.write_all(&bytes).map_err(|e| Error::io("cannot write", &tmp, e))?;
+            if self.durable {
+                f.sync_all().map_err(|e| Error::io("cannot fsync", &tmp, e))?;
+            }
+            std::fs::rename(&tmp, &self.path).map_err(|e| Error::io("cannot rename into place", &self.path, e))?;
+            if self.durable {
+                fsutil::sync_dir(dir)?;
+            }
+            Ok(())
+        })();
+        if written.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        written?;
+        self.generation = 1;
+        self.handle = Some(self.open_for_writing()?);
+        Ok(())
+    }
+
+    /// Writes `record` over the older slot and syncs it to the disk.
+    fn write(&mut self, record: &GuardFile) -> Result<(), Error> {
+        let Some(handle) = &self.handle else {
+            return self.create(record);
+        };
+        let generation = self.generation + 1;
+        let offset = (generation % 2) * SLOT_BYTES as u64;
+        handle
+            .write_all_at(&encode_slot(generation, record), offset)
+            .map_err(|e| Error::io("cannot write", &self.path, e))?;
+        if self.durable {
+            handle
+                .sync_data()
+                .map_err(|e| Error::io("cannot fsync", &self.path, e))?;
+        }
+        self.generation = generation;
+        Ok(())
+    }
 }
 
 /// Whether the node may sign now, and if not, why.
@@ -141,14 +292,19 @@ impl GuardState {
 /// The signing guard of one identity.
 #[derive(Debug)]
 pub struct SigningGuard {
-    path: PathBuf,
-    /// Fsync each write (the daemon); the simulator's nodes, whose ledgers
-    /// do not fsync either, share one page cache that survives their crashes.
-    durable: bool,
     swarm_id: SwarmId,
     node_id: NodeId,
-    /// The file as last written (or read), and the state it gives.
-    state: Mutex<(GuardFile, GuardState)>,
+    /// The record as last written (or read), the state it gives, and the file.
+    state: Mutex<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    file: GuardFile,
+    state: GuardState,
+    /// Syncs each write (the daemon); the simulator's nodes, whose ledgers
+    /// do not fsync either, share one page cache that survives their crashes.
+    slots: Slots,
 }
 
 /// The own chain's head in `ledger`.
@@ -184,20 +340,15 @@ impl SigningGuard {
             tx_id: None,
             entries: Vec::new(),
         };
-        let guard = |file: GuardFile, state: GuardState| SigningGuard {
-            path: path.to_path_buf(),
-            durable,
+        let mut slots = Slots::new(path, durable);
+        let head = own_head(ledger)?;
+        let read = slots.read()?;
+        let guard = |file: GuardFile, state: GuardState, slots: Slots| SigningGuard {
             swarm_id,
             node_id,
-            state: Mutex::new((file, state)),
+            state: Mutex::new(Inner { file, state, slots }),
         };
-        let head = own_head(ledger)?;
-        let bytes = match std::fs::read(path) {
-            Ok(b) => Some(b),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => return Err(Error::io("cannot read", path, e)),
-        };
-        let Some(bytes) = bytes else {
+        let Some(file) = read else {
             // No record. A node made by this boot signed nothing yet; a solo
             // swarm's chain was never seen by anyone else, so its ledger is
             // the whole truth. Otherwise peers must be heard first.
@@ -208,7 +359,7 @@ impl SigningGuard {
                     tx_id: head.map(|(_, t)| t),
                     ..empty
                 };
-                write(path, &file, durable)?;
+                slots.create(&file)?;
                 let state = GuardState::Ready { signed: file.seq };
                 (file, state)
             } else {
@@ -224,12 +375,8 @@ impl SigningGuard {
                     },
                 )
             };
-            return Ok(guard(file, state));
+            return Ok(guard(file, state, slots));
         };
-        let file: GuardFile = serde_json::from_slice(&bytes).map_err(|e| Error::CorruptSecret {
-            path: path.to_path_buf(),
-            reason: format!("not a signing guard: {e}"),
-        })?;
         if file.format != GUARD_FORMAT || file.node_id != node_id || file.swarm_id != swarm_id {
             return Err(Error::CorruptSecret {
                 path: path.to_path_buf(),
@@ -239,7 +386,7 @@ impl SigningGuard {
                 ),
             });
         }
-        let g = guard(file.clone(), GuardState::Ready { signed: file.seq });
+        let g = guard(file.clone(), GuardState::Ready { signed: file.seq }, slots);
         // A crash between the guard's write and the ledger's: the entries it
         // holds and the ledger lacks are stored now, exactly as signed.
         g.restore_tail(ledger)?;
@@ -250,7 +397,7 @@ impl SigningGuard {
     /// Stores the guarded entries the ledger lacks, if they continue its
     /// chain where it stops (a crash between the two writes).
     fn restore_tail(&self, ledger: &Ledger) -> Result<(), Error> {
-        let file = self.lock().0.clone();
+        let file = self.lock().file.clone();
         let Some(signed) = file.seq else {
             return Ok(());
         };
@@ -280,8 +427,8 @@ impl SigningGuard {
     pub fn refresh(&self, ledger: &Ledger) -> Result<GuardState, Error> {
         let head = own_head(ledger)?;
         let mut st = self.lock();
-        let file = st.0.clone();
-        let state = match (&st.1, file.seq, file.tx_id) {
+        let file = st.file.clone();
+        let state = match (&st.state, file.seq, file.tx_id) {
             (GuardState::Unknown { .. }, ..) => GuardState::Unknown {
                 have: head.map(|(s, _)| s),
             },
@@ -315,13 +462,13 @@ impl SigningGuard {
                 entries: Vec::new(),
                 ..file
             };
-            write(&self.path, &newer, self.durable)?;
-            st.0 = newer;
+            st.slots.write(&newer)?;
+            st.file = newer;
         }
-        if st.1 != state {
+        if st.state != state {
             tracing::info!(event = "signing_guard", state = %state.describe(), "signing guard");
         }
-        st.1 = state.clone();
+        st.state = state.clone();
         Ok(state)
     }
 
@@ -330,18 +477,18 @@ impl SigningGuard {
     pub fn peer_synced(&self, ledger: &Ledger) -> Result<GuardState, Error> {
         {
             let mut st = self.lock();
-            if let GuardState::Unknown { .. } = st.1 {
+            if let GuardState::Unknown { .. } = st.state {
                 let head = own_head(ledger)?;
                 let file = GuardFile {
                     seq: head.map(|(s, _)| s),
                     tx_id: head.map(|(_, t)| t),
                     entries: Vec::new(),
-                    ..st.0.clone()
+                    ..st.file.clone()
                 };
-                write(&self.path, &file, self.durable)?;
+                st.slots.write(&file)?;
                 tracing::info!(event = "signing_guard_learned", seq = ?file.seq, "the signing guard learned this node's head after a sync round with a peer");
-                st.1 = GuardState::Ready { signed: file.seq };
-                st.0 = file;
+                st.state = GuardState::Ready { signed: file.seq };
+                st.file = file;
             }
         }
         self.refresh(ledger)
@@ -349,7 +496,7 @@ impl SigningGuard {
 
     /// The state now (as of the last refresh or append).
     pub fn state(&self) -> GuardState {
-        self.lock().1.clone()
+        self.lock().state.clone()
     }
 
     /// Whether the node may sign now; the refusal names why.
@@ -367,23 +514,12 @@ impl SigningGuard {
 
     /// The file, for `ippoc guard export`.
     pub fn file(&self) -> GuardFile {
-        self.lock().0.clone()
+        self.lock().file.clone()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, (GuardFile, GuardState)> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
-}
-
-fn write(path: &Path, file: &GuardFile, durable: bool) -> Result<(), Error> {
-    let json = serde_json::to_vec_pretty(file).expect("a guard file serializes");
-    if durable {
-        return fsutil::write_atomic(path, &json, fsutil::SECRET_FILE_MODE);
-    }
-    // Still never half-written (rename), only not forced to the disk.
-    let tmp = path.with_extension("guard.tmp");
-    std::fs::write(&tmp, &json).map_err(|e| Error::io("cannot write", &tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io("cannot rename into place", path, e))
 }
 
 impl SigningRecord for SigningGuard {
@@ -392,10 +528,10 @@ impl SigningRecord for SigningGuard {
             return Ok(());
         };
         let mut st = self.lock();
-        if !matches!(st.1, GuardState::Ready { .. }) {
-            return Err(st.1.describe());
+        if !matches!(st.state, GuardState::Ready { .. }) {
+            return Err(st.state.describe());
         }
-        if let Some(s) = st.0.seq
+        if let Some(s) = st.file.seq
             && entries.first().is_some_and(|e| e.body().seq <= s)
         {
             // The ledger would sign at a position at or below the mark.
@@ -412,9 +548,9 @@ impl SigningRecord for SigningGuard {
             tx_id: Some(last.tx_id()),
             entries: entries.iter().map(|e| hex::encode(e.signed().to_bytes())).collect(),
         };
-        write(&self.path, &file, self.durable).map_err(|e| e.to_string())?;
-        st.1 = GuardState::Ready { signed: file.seq };
-        st.0 = file;
+        st.slots.write(&file).map_err(|e| e.to_string())?;
+        st.state = GuardState::Ready { signed: file.seq };
+        st.file = file;
         Ok(())
     }
 
@@ -428,12 +564,12 @@ impl SigningRecord for SigningGuard {
             seq: first.body().seq.checked_sub(1),
             tx_id: first.body().seq.checked_sub(1).map(|_| first.body().prev),
             entries: Vec::new(),
-            ..st.0.clone()
+            ..st.file.clone()
         };
-        match write(&self.path, &before, self.durable) {
+        match st.slots.write(&before) {
             Ok(()) => {
-                st.1 = GuardState::Ready { signed: before.seq };
-                st.0 = before;
+                st.state = GuardState::Ready { signed: before.seq };
+                st.file = before;
             }
             Err(e) => {
                 // The guard keeps entries the ledger did not store; they are
@@ -641,6 +777,35 @@ mod tests {
         );
         let c = OwnChain::detached(moved, keys().0, Arc::new(g));
         assert!(blocked(c.append(pay())).contains("conflict"));
+    }
+
+    #[test]
+    fn a_torn_slot_leaves_the_other_one_and_two_torn_slots_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let genesis = pair();
+        let guard_path = dir.path().join("signing.guard");
+        let ledger = open_ledger(dir.path(), &genesis);
+        let c = chain(&ledger, SigningGuard::open(&guard_path, &ledger, true, true).unwrap());
+        c.append(pay()).unwrap();
+        c.append(pay()).unwrap();
+        drop(c);
+        let mut bytes = std::fs::read(&guard_path).unwrap();
+        assert_eq!(bytes.len(), 2 * SLOT_BYTES, "two slots, allocated once");
+        // Created as generation 1 (slot 1); the appends wrote generations 2
+        // (slot 0) and 3 (slot 1): tear the newest.
+        bytes[SLOT_BYTES + 40] ^= 0xff;
+        std::fs::write(&guard_path, &bytes).unwrap();
+        let g = SigningGuard::open(&guard_path, &ledger, false, true).unwrap();
+        assert_eq!(g.file().seq, Some(1), "the older slot, then the ledger's head");
+        drop(g);
+        let mut bytes = std::fs::read(&guard_path).unwrap();
+        bytes[40] ^= 0xff;
+        bytes[SLOT_BYTES + 40] ^= 0xff;
+        std::fs::write(&guard_path, &bytes).unwrap();
+        assert!(matches!(
+            SigningGuard::open(&guard_path, &ledger, false, true),
+            Err(Error::CorruptSecret { .. })
+        ));
     }
 
     #[test]
