@@ -226,9 +226,14 @@ pub fn boot_node(
         logging
             .attach_file(&identity.paths().logs(), &config.log)
             .map_err(BootError::at(BootStep::Logs))?;
-        let opened = node_ledger::install_genesis(identity.paths(), options.genesis.as_deref(), identity.node_id())
-            .and_then(|genesis| node_ledger::open_ledger(identity.paths(), genesis, identity.node_id()))
-            .map_err(BootError::at(BootStep::Ledger))?;
+        let opened = node_ledger::install_genesis(
+            identity.paths(),
+            options.genesis.as_deref(),
+            identity.node_id(),
+            created,
+        )
+        .and_then(|genesis| node_ledger::open_ledger(identity.paths(), genesis, identity.node_id()))
+        .map_err(BootError::at(BootStep::Ledger))?;
         // The signing guard is read against the ledger it guards (and may
         // restore entries signed just before a crash into it).
         let guard = SigningGuard::open(&identity.paths().signing_guard(), &opened, created, true)

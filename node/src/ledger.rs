@@ -40,7 +40,16 @@ fn ledger_is_pristine(paths: &NodePaths, genesis: &Genesis, node: NodeId) -> Res
 /// that is how founders first create their nodes (to learn their NodeIDs),
 /// then join the genesis that names them. A node that recorded anything never
 /// switches.
-pub fn install_genesis(paths: &NodePaths, explicit: Option<&Path>, node: NodeId) -> Result<Genesis, NodeError> {
+///
+/// Only a node being `created` by this boot gets a new solo swarm: an
+/// existing node whose genesis.json is gone is refused (its ledger belongs to
+/// a swarm the file named), and nothing is written for it.
+pub fn install_genesis(
+    paths: &NodePaths,
+    explicit: Option<&Path>,
+    node: NodeId,
+    created: bool,
+) -> Result<Genesis, NodeError> {
     let installed_path = paths.genesis();
     let installed = installed_path
         .exists()
@@ -74,6 +83,10 @@ pub fn install_genesis(paths: &NodePaths, explicit: Option<&Path>, node: NodeId)
             tracing::info!(swarm_id = %given.swarm_id(), name = %given.name, "joined swarm from genesis file");
             Ok(given)
         }
+        (None, None) if !created => Err(NodeError::Genesis {
+            path: installed_path,
+            reason: "missing: this node exists, and its ledger belongs to the swarm that file named; restore it (any member of the swarm has the same genesis.json), or give the swarm's genesis with --genesis".into(),
+        }),
         (None, None) => {
             let solo = Genesis::solo(node, now_ms());
             fsutil::write_atomic(&installed_path, solo.to_json().as_bytes(), 0o644)?;

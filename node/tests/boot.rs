@@ -262,3 +262,27 @@ fn a_closed_pipe_ends_a_cli_command_quietly() {
 fn libc_sigpipe() -> i32 {
     13
 }
+
+#[test]
+fn a_node_whose_genesis_file_is_gone_refuses_to_boot_and_writes_nothing() {
+    let env = Env::new();
+    assert_eq!(code(&env.run(&["init"])), 0);
+    let id = stdout(&env.run(&["id"])).trim().to_string();
+    // Something on its chain, so the ledger belongs to its swarm for good.
+    let paid = env.run(&["transfer", &"11".repeat(32), "1"]);
+    assert_eq!(code(&paid), 0, "{}", stderr(&paid));
+    fs::remove_file(env.node_dir().join("data/genesis.json")).unwrap();
+    let before = snapshot(&env.node_dir().join("data"));
+
+    for args in [&["daemon"][..], &["wallet"][..], &["init"][..]] {
+        let out = env.run(args);
+        assert_eq!(code(&out), 16, "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains("genesis.json: missing"), "{}", stderr(&out));
+    }
+    assert_eq!(
+        snapshot(&env.node_dir().join("data")),
+        before,
+        "no new genesis.json (or anything else) written by the failed boots"
+    );
+    assert_eq!(stdout(&env.run(&["id"])).trim(), id);
+}
