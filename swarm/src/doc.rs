@@ -132,21 +132,45 @@ impl SwarmDoc {
     }
 
     /// Opens the document at `path` (or the swarm's base document if there is
-    /// none yet); `owner` writes as itself.
+    /// none yet); `owner` writes as itself, under an actor of this opening.
+    ///
+    /// The document is a replica: nothing in it is authoritative, and peers
+    /// hold all of it. A damaged file (or one over the bound) is set aside
+    /// as `<name>.damaged` and the document starts again from the base; sync
+    /// with peers brings the rest back.
     pub fn open(path: &Path, genesis: &Genesis, owner: NodeId) -> Result<SwarmDoc, Error> {
-        let mut doc = match std::fs::read(path) {
-            Ok(bytes) if bytes.len() <= SWARM_DOC_BYTES_MAX => AutoCommit::load(&bytes).map_err(doc_error)?,
-            Ok(bytes) => {
-                return Err(doc_error(format!(
-                    "{} is {} bytes, over the bound",
-                    path.display(),
-                    bytes.len()
-                )));
+        let loaded = match std::fs::read(path) {
+            Ok(bytes) if bytes.len() <= SWARM_DOC_BYTES_MAX => {
+                AutoCommit::load(&bytes).map_err(|e| format!("not an Automerge document: {e}"))
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => SwarmDoc::base(genesis)?,
+            Ok(bytes) => Err(format!(
+                "{} bytes, over the bound of {SWARM_DOC_BYTES_MAX}",
+                bytes.len()
+            )),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(SwarmDoc::base(genesis)?),
             Err(e) => return Err(Error::io("cannot read", path, e)),
         };
-        doc.set_actor(ActorId::from(owner.as_bytes().to_vec()));
+        let mut doc = match loaded {
+            Ok(doc) => doc,
+            Err(why) => {
+                let aside = path.with_extension("automerge.damaged");
+                std::fs::rename(path, &aside).map_err(|e| Error::io("cannot set aside", path, e))?;
+                tracing::warn!(
+                    event = "swarm_document_damaged",
+                    path = %path.display(),
+                    aside = %aside.display(),
+                    "the swarm document is damaged ({why}); set aside, rebuilt from the base and from peers by sync"
+                );
+                SwarmDoc::base(genesis)?
+            }
+        };
+        // A fresh actor for every opening: after a crash (kill -9) the file
+        // may predate changes this node already sent, and reusing the actor
+        // would reuse their sequence numbers for other changes, which peers
+        // refuse ("duplicate seq"). Each start writes under a new actor.
+        let mut actor = owner.as_bytes().to_vec();
+        actor.extend_from_slice(&crate::fsutil::random_bytes(8));
+        doc.set_actor(ActorId::from(actor));
         let mut maps = HashMap::new();
         for name in MAPS {
             match doc.get(ROOT, name).map_err(doc_error)? {
@@ -397,7 +421,7 @@ mod tests {
     }
 
     #[test]
-    fn the_document_survives_a_restart_and_a_corrupt_file_is_refused_untouched() {
+    fn the_document_survives_a_restart_and_a_damaged_file_is_set_aside_and_rebuilt() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("swarm.automerge");
         let mut a = SwarmDoc::open(&path, &genesis(), node(1)).unwrap();
@@ -405,9 +429,38 @@ mod tests {
         a.save().unwrap();
         let again = SwarmDoc::open(&path, &genesis(), node(1)).unwrap();
         assert_eq!(again.members(), a.members());
+
         std::fs::write(&path, b"not an automerge document").unwrap();
-        assert!(SwarmDoc::open(&path, &genesis(), node(1)).is_err());
-        assert_eq!(std::fs::read(&path).unwrap(), b"not an automerge document");
+        let mut rebuilt = SwarmDoc::open(&path, &genesis(), node(1)).unwrap();
+        assert!(rebuilt.members().is_empty(), "back to the base");
+        let aside = dir.path().join("swarm.automerge.damaged");
+        assert_eq!(
+            std::fs::read(&aside).unwrap(),
+            b"not an automerge document",
+            "kept for a look"
+        );
+        // A peer still holds what it had: sync brings it back.
+        sync_pair(&mut rebuilt, &mut a);
+        assert_eq!(rebuilt.members(), a.members());
+    }
+
+    #[test]
+    fn a_node_that_crashed_after_sending_changes_never_reuses_their_numbers() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.automerge");
+        let mut a = SwarmDoc::open(&path, &genesis(), node(1)).unwrap();
+        a.save().unwrap();
+        let mut b = SwarmDoc::open(&dir.path().join("b"), &genesis(), node(2)).unwrap();
+        a.set_member(node(1), &member("before the crash")).unwrap();
+        sync_pair(&mut a, &mut b);
+        // kill -9: the change reached B but was never saved by A.
+        drop(a);
+        let mut a = SwarmDoc::open(&path, &genesis(), node(1)).unwrap();
+        a.set_member(node(1), &member("after the restart")).unwrap();
+        // Before a fresh actor per opening, B refused this: duplicate seq 1.
+        sync_pair(&mut a, &mut b);
+        assert_eq!(a.heads(), b.heads());
+        assert_eq!(a.members(), b.members());
     }
 
     #[test]
