@@ -20,9 +20,12 @@
 //! | `GET /v1/skills`              | [`ippoc_swarm::gov_view::GovView`]: deployed, held, revoked skills |
 //! | `POST /v1/skills/run`         | [`SkillRunRequest`] → [`SandboxRunView`], charged |
 //!
-//! Errors are JSON `{"error": "..."}`: 400 bad input, 401 token, 409 refused
-//! by the ledger, 503 the node may not sign now (its signing guard), 500
-//! otherwise. The token lives in `data/api.token` (0600);
+//! Errors are JSON `{"error": "..."}` and follow one contract, shared with
+//! the CLI's exit codes (README.md, "Errors"): 400 bad input (the message
+//! names the field; exit 6), 401 token (exit 5), 404 no such route, 409
+//! refused by the ledger's rules given the node's state (exit 6), 413 body
+//! too large, 503 the node may not sign now (exit 17), 500 only for a fault
+//! of the node, each one logged (exit 1). The token lives in `data/api.token` (0600);
 //! whoever can read it may administer the node.
 
 use std::sync::Arc;
@@ -176,6 +179,12 @@ pub fn router(token: String, facts: StatusFacts, node: Arc<NodeHandle>) -> Route
     Router::new()
         .route(crate::routes::HEALTHZ, get(|| async { "ok\n" }))
         .merge(authed)
+        .fallback(|uri: axum::http::Uri| async move {
+            ApiError(StatusCode::NOT_FOUND, format!("no such route: {}", uri.path()))
+        })
+        .method_not_allowed_fallback(|| async {
+            ApiError(StatusCode::METHOD_NOT_ALLOWED, "wrong method for this route".into())
+        })
         .with_state(state)
 }
 
@@ -185,11 +194,16 @@ struct ApiError(StatusCode, String);
 impl From<NodeError> for ApiError {
     fn from(e: NodeError) -> Self {
         let code = match e {
+            NodeError::BadInput(_) => StatusCode::BAD_REQUEST,
             NodeError::Refused(_) => StatusCode::CONFLICT,
             // Temporary: the node is recovering its own chain (or must hear a peer) before it signs.
             NodeError::SigningBlocked(_) => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
+        if code == StatusCode::INTERNAL_SERVER_ERROR {
+            // Only a fault of the node answers 500, and each one is logged.
+            tracing::error!(event = "api_internal_error", error = %e, "admin API request failed");
+        }
         ApiError(code, e.to_string())
     }
 }
@@ -236,7 +250,8 @@ pub struct EntriesQuery {
     pub limit: Option<u64>,
 }
 
-async fn entries(State(state): State<Arc<ApiState>>, Query(q): Query<EntriesQuery>) -> ApiResult<Vec<EntryView>> {
+async fn entries(State(state): State<Arc<ApiState>>, q: QueryArgs<EntriesQuery>) -> ApiResult<Vec<EntryView>> {
+    let q = query(q)?;
     Ok(axum::Json(
         blocking(&state, move |n| {
             let actor = q.actor.unwrap_or(n.chain.owner());
@@ -268,19 +283,29 @@ pub struct ProofQuery {
 
 async fn proof(
     State(state): State<Arc<ApiState>>,
-    Query(q): Query<ProofQuery>,
+    q: QueryArgs<ProofQuery>,
 ) -> Result<axum::Json<ippoc_swarm::anchor::InclusionProof>, ApiError> {
+    let q = query(q)?;
     blocking(&state, move |n| ippoc_swarm::anchor::prove(n.ledger(), &q.tx, q.epoch))
         .await
         .map(axum::Json)
 }
 
-async fn export(State(state): State<Arc<ApiState>>, Query(q): Query<ExportQuery>) -> Result<Vec<u8>, ApiError> {
+async fn export(State(state): State<Arc<ApiState>>, q: QueryArgs<ExportQuery>) -> Result<Vec<u8>, ApiError> {
+    let q = query(q)?;
     blocking(&state, move |n| ledger::export(n.ledger(), q.actor)).await
 }
 
 /// A JSON body, with malformed input answered as 400 with the parser's reason.
 type JsonBody<T> = Result<axum::Json<T>, axum::extract::rejection::JsonRejection>;
+
+/// Query arguments, with malformed ones answered as a JSON 400 like the rest.
+type QueryArgs<T> = Result<Query<T>, axum::extract::rejection::QueryRejection>;
+
+fn query<T>(q: QueryArgs<T>) -> Result<T, ApiError> {
+    q.map(|Query(v)| v)
+        .map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.body_text()))
+}
 
 fn body<T>(b: JsonBody<T>) -> Result<T, ApiError> {
     b.map(|axum::Json(v)| v)
@@ -328,7 +353,7 @@ async fn skill_run(State(state): State<Arc<ApiState>>, b: JsonBody<SkillRunReque
     Ok(axum::Json(
         blocking(&state, move |n| {
             let hash = ippoc_swarm::skills::parse_hash(&request.module)?;
-            let input = hex::decode(&request.input_hex).map_err(|e| NodeError::Refused(format!("input_hex: {e}")))?;
+            let input = hex::decode(&request.input_hex).map_err(|e| NodeError::BadInput(format!("input_hex: {e}")))?;
             let view = n.gov.borrow().clone();
             ippoc_swarm::skills::run_deployed(
                 &n.sandbox,
@@ -429,10 +454,33 @@ mod tests {
         tokio::sync::oneshot::Sender<()>,
         tempfile::TempDir,
     ) {
+        serve_with(false).await
+    }
+
+    /// `guard_missing`: a node of a two-founder swarm whose signing guard is
+    /// gone, so it may not sign (503); otherwise a solo node that may.
+    async fn serve_with(
+        guard_missing: bool,
+    ) -> (
+        std::net::SocketAddr,
+        tokio::sync::oneshot::Sender<()>,
+        tempfile::TempDir,
+    ) {
         let dir = tempfile::tempdir().unwrap();
         let key = SigningKey::from_bytes(&[1; 32]);
         let me = NodeId::from_bytes(key.verifying_key().to_bytes());
-        let genesis = ippoc_economy::genesis::Genesis::solo(me, 1);
+        let other = NodeId::from_bytes(SigningKey::from_bytes(&[2; 32]).verifying_key().to_bytes());
+        let genesis = if guard_missing {
+            ippoc_economy::genesis::Genesis::new(
+                "pair",
+                1,
+                &[me, other],
+                ippoc_economy::Amount::from_base(10_000_000_000),
+                ippoc_economy::Amount::from_base(1),
+            )
+        } else {
+            ippoc_economy::genesis::Genesis::solo(me, 1)
+        };
         let paths = crate::paths::NodePaths::new(dir.path());
         std::fs::create_dir_all(paths.data()).unwrap();
         let ledger = Arc::new(Ledger::open(&paths.ledger(), genesis, me, Default::default()).unwrap());
@@ -441,7 +489,10 @@ mod tests {
             chain: OwnChain::detached(
                 ledger.clone(),
                 key,
-                Arc::new(ippoc_swarm::guard::SigningGuard::open(&paths.signing_guard(), &ledger, true, true).unwrap()),
+                Arc::new(
+                    ippoc_swarm::guard::SigningGuard::open(&paths.signing_guard(), &ledger, !guard_missing, true)
+                        .unwrap(),
+                ),
             ),
             sandbox: Arc::new(sandbox),
             mesh: Default::default(),
@@ -599,5 +650,205 @@ mod tests {
         assert_eq!(typo.status(), 400);
         let wallet = fetch_wallet(&client, addr).await;
         assert_eq!(wallet.head_seq, Some(0), "only the allowed charge was recorded");
+    }
+
+    #[tokio::test]
+    async fn every_error_of_the_readme_table_is_what_the_api_answers() {
+        let (addr, _stop, _dir) = serve().await;
+        let (blocked_addr, _stop_blocked, _dir_blocked) = serve_with(true).await;
+        let client = reqwest::Client::builder().no_proxy().build().unwrap();
+        let me = NodeId::from_bytes(SigningKey::from_bytes(&[1; 32]).verifying_key().to_bytes());
+        let to = NodeId::from_bytes(SigningKey::from_bytes(&[2; 32]).verifying_key().to_bytes());
+        let json = |v: serde_json::Value| v.to_string().into_bytes();
+        // (what, method, server, path, body, status, a word the message must hold)
+        type Case<'a> = (&'a str, &'a str, std::net::SocketAddr, String, Vec<u8>, u16, &'a str);
+        let cases: Vec<Case> = vec![
+            (
+                "amount 0",
+                "POST",
+                addr,
+                "/v1/transfer".into(),
+                json(serde_json::json!({"to": to, "amount": "0", "currency": "IPPC"})),
+                400,
+                "amount",
+            ),
+            (
+                "paying oneself",
+                "POST",
+                addr,
+                "/v1/transfer".into(),
+                json(serde_json::json!({"to": me, "amount": "1", "currency": "IPPC"})),
+                400,
+                "to:",
+            ),
+            (
+                "unknown field",
+                "POST",
+                addr,
+                "/v1/transfer".into(),
+                json(serde_json::json!({"to": to, "amount": "1", "currency": "IPPC", "memo": "x"})),
+                400,
+                "unknown field",
+            ),
+            (
+                "a charge of nothing",
+                "POST",
+                addr,
+                "/v1/metabolism/charge".into(),
+                json(serde_json::json!({"charge": {"kind": "sandbox", "fuel": 0}})),
+                400,
+                "charge",
+            ),
+            (
+                "not hex",
+                "POST",
+                addr,
+                "/v1/sandbox/run".into(),
+                json(serde_json::json!({"module_hex": "zz", "input_hex": ""})),
+                400,
+                "module_hex",
+            ),
+            (
+                "unknown capability",
+                "POST",
+                addr,
+                "/v1/sandbox/run".into(),
+                json(serde_json::json!({"module_hex": "00", "capabilities": ["root"]})),
+                400,
+                "capabilities",
+            ),
+            (
+                "bad module hash",
+                "POST",
+                addr,
+                "/v1/skills/run".into(),
+                json(serde_json::json!({"module": "abc"})),
+                400,
+                "module hash",
+            ),
+            (
+                "bad query",
+                "GET",
+                addr,
+                "/v1/ledger/entries?from=minus-one".into(),
+                Vec::new(),
+                400,
+                "from",
+            ),
+            (
+                "not an export file",
+                "POST",
+                addr,
+                "/v1/ledger/import".into(),
+                b"garbage".to_vec(),
+                400,
+                "export",
+            ),
+            (
+                "malformed JSON",
+                "POST",
+                addr,
+                "/v1/transfer".into(),
+                b"{".to_vec(),
+                400,
+                "",
+            ),
+            ("no token", "GET", addr, "/v1/wallet".into(), Vec::new(), 401, "token"),
+            (
+                "no such route",
+                "GET",
+                addr,
+                "/v1/nope".into(),
+                Vec::new(),
+                404,
+                "no such route",
+            ),
+            (
+                "wrong method",
+                "GET",
+                addr,
+                "/v1/transfer".into(),
+                Vec::new(),
+                405,
+                "method",
+            ),
+            (
+                "overdraft",
+                "POST",
+                addr,
+                "/v1/transfer".into(),
+                json(serde_json::json!({"to": to, "amount": "999999", "currency": "IPPC"})),
+                409,
+                "overdraft",
+            ),
+            (
+                "a skill not deployed",
+                "POST",
+                addr,
+                "/v1/skills/run".into(),
+                json(serde_json::json!({"module": "ab".repeat(32)})),
+                409,
+                "not deployed",
+            ),
+            (
+                "over 64 MiB",
+                "POST",
+                addr,
+                "/v1/ledger/import".into(),
+                vec![0u8; IMPORT_BYTES_MAX + 1],
+                413,
+                "",
+            ),
+            (
+                "may not sign",
+                "POST",
+                blocked_addr,
+                "/v1/transfer".into(),
+                json(serde_json::json!({"to": to, "amount": "1", "currency": "IPPC"})),
+                503,
+                "signing guard",
+            ),
+        ];
+        let mut seen = std::collections::BTreeSet::new();
+        for (what, method, server, path, body, status, word) in cases {
+            let url = format!("http://{server}{path}");
+            let mut req = if method == "GET" {
+                client.get(&url)
+            } else {
+                client.post(&url).body(body)
+            };
+            if status != 401 {
+                req = req.bearer_auth("secret").header("content-type", "application/json");
+            }
+            let resp = req.send().await.unwrap();
+            assert_eq!(resp.status().as_u16(), status, "{what}");
+            let text = resp.text().await.unwrap();
+            if status != 413 {
+                let v: serde_json::Value =
+                    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{what}: not JSON ({e}): {text}"));
+                assert!(v["error"].as_str().unwrap().contains(word), "{what}: {text}");
+            }
+            seen.insert(status);
+        }
+        // The README's table lists exactly these statuses, and 500.
+        let readme = include_str!("../../README.md");
+        let table = readme.split("### Errors: the admin API and the CLI").nth(1).unwrap();
+        let listed: std::collections::BTreeSet<u16> = table
+            .lines()
+            .skip_while(|l| !l.starts_with("| HTTP"))
+            .skip(2)
+            .take_while(|l| l.starts_with('|'))
+            .map(|l| {
+                l.trim_start_matches('|')
+                    .split('|')
+                    .next()
+                    .unwrap()
+                    .trim()
+                    .parse()
+                    .unwrap()
+            })
+            .collect();
+        seen.insert(500);
+        assert_eq!(listed, seen, "the README's table and the answers");
     }
 }

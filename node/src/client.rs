@@ -86,7 +86,8 @@ impl DaemonClient {
             401 => NodeError::Unauthorized {
                 token_path: self.paths.api_token(),
             },
-            400 | 409 => NodeError::Refused(message),
+            400 | 413 => NodeError::BadInput(message),
+            409 => NodeError::Refused(message),
             503 => NodeError::SigningBlocked(message.trim_start_matches("this node may not sign now: ").to_string()),
             _ => NodeError::Protocol(format!("HTTP {code} from {}: {message}", self.addr)),
         })

@@ -177,6 +177,9 @@ pub enum NodeError {
         /// What is wrong.
         reason: String,
     },
+    /// The request itself is wrong; the message names the field.
+    #[error("{0}")]
+    BadInput(String),
     /// The ledger refused the request.
     #[error("{0}")]
     Refused(String),
@@ -205,6 +208,7 @@ impl From<ippoc_swarm::Error> for NodeError {
             S::CorruptSecret { path, reason } => NodeError::IdentityCorrupt { path, reason },
             S::Genesis { path, reason } => NodeError::Genesis { path, reason },
             S::Ledger { path, reason } => NodeError::Ledger { path, reason },
+            S::BadInput(reason) => NodeError::BadInput(reason),
             S::Refused(reason) => NodeError::Refused(reason),
             S::Sandbox(reason) => NodeError::Sandbox(reason),
             S::Mesh(reason) => NodeError::Mesh(reason),
@@ -229,7 +233,7 @@ impl NodeError {
             NodeError::ApiBind { .. } | NodeError::Sandbox(_) | NodeError::Mesh(_) => ExitStatus::ServiceFailed,
             NodeError::DaemonUnreachable { .. } => ExitStatus::DaemonUnreachable,
             NodeError::Unauthorized { .. } => ExitStatus::Unauthorized,
-            NodeError::Refused(_) => ExitStatus::Refused,
+            NodeError::Refused(_) | NodeError::BadInput(_) => ExitStatus::Refused,
             NodeError::SigningBlocked(_) => ExitStatus::SigningBlocked,
             NodeError::Genesis { .. } | NodeError::Ledger { .. } => ExitStatus::LedgerInvalid,
         }

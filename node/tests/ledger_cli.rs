@@ -61,10 +61,20 @@ fn two_founders_join_a_genesis_pay_each_other_and_verify_exports() {
     let too_much = a.run(&["transfer", &id_b, "10000"]);
     assert_eq!(code(&too_much), 6, "{}", stderr(&too_much));
     assert!(stderr(&too_much).contains("overdraft"), "{}", stderr(&too_much));
+    // Bad input is exit 6 with the field named, through the daemon and without it.
+    let nothing = a.run(&["transfer", &id_b, "0"]);
+    assert_eq!(code(&nothing), 6, "{}", stderr(&nothing));
+    assert!(
+        stderr(&nothing).contains("amount: must be more than 0"),
+        "{}",
+        stderr(&nothing)
+    );
     let export = a.dir.path().join("a.export");
     let wrote = a.run(&["ledger", "export", "--out", export.to_str().unwrap()]);
     assert_eq!(code(&wrote), 0, "{}", stderr(&wrote));
     daemon.stop();
+    let nothing = a.run(&["transfer", &id_b, "0"]);
+    assert_eq!(code(&nothing), 6, "directly, too: {}", stderr(&nothing));
 
     // Offline: the export verifies without any node, and a damaged one names the entry.
     let ok = a.run(&["ledger", "verify", "--file", export.to_str().unwrap()]);

@@ -49,8 +49,13 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
-    /// The request was refused: by the ledger's rules, the sandbox, or the
-    /// DAO's decisions (bad input, overdraft, Worker Mode, a skill not deployed).
+    /// The request itself is wrong (a field out of range, not hex, unknown):
+    /// the message names the field. Nothing was done.
+    #[error("{0}")]
+    BadInput(String),
+    /// The request was well-formed but refused: by the ledger's rules given
+    /// the node's state (overdraft, Worker Mode), the sandbox, or the DAO's
+    /// decisions (a skill not deployed).
     #[error("{0}")]
     Refused(String),
     /// The node may not sign now (its signing guard: recovering its own

@@ -65,6 +65,7 @@ pub struct EntryView {
 
 /// `POST /v1/transfer`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TransferRequest {
     /// Recipient.
     pub to: NodeId,
@@ -133,7 +134,7 @@ pub struct QuoteView {
 pub fn quote(ledger: &Ledger, kind: ChargeKind) -> Result<QuoteView, Error> {
     let cost = Charge::from(kind)
         .cost(&ledger.parameters().1)
-        .ok_or_else(|| Error::Refused("the cost overflows".into()))?;
+        .ok_or_else(|| Error::BadInput("the cost overflows: tokens or fuel too large".into()))?;
     let mode = ledger.mode().map_err(ledger_error)?;
     let wallet = ledger
         .balance(&AccountId::Wallet(ledger.owner()), Currency::Ippc)
@@ -152,8 +153,16 @@ pub fn charge(chain: &OwnChain, request: &ChargeRequest) -> Result<EntryView, Er
     let bounty = match request.bounty {
         None => None,
         Some(AccountId::Escrow(e)) => Some(e),
-        Some(other) => return Err(Error::Refused(format!("{other} is not a bounty escrow"))),
+        Some(other) => return Err(Error::BadInput(format!("bounty: {other} is not a bounty escrow"))),
     };
+    let cost = Charge::from(request.charge)
+        .cost(&chain.ledger().parameters().1)
+        .ok_or_else(|| Error::BadInput("charge: the cost overflows (tokens or fuel too large)".into()))?;
+    if cost.is_zero() {
+        return Err(Error::BadInput(
+            "charge: it costs nothing (tokens or fuel 0), so there is nothing to record".into(),
+        ));
+    }
     let mut draft = Draft::new(
         Intent::Charge {
             charge: request.charge.into(),
@@ -186,7 +195,11 @@ pub struct VerifyView {
 /// A ledger failure as this crate's error: a refusal by the rules, or a fault of the store.
 pub fn ledger_error(e: LedgerError) -> Error {
     match e {
-        LedgerError::Denied(_) | LedgerError::WorkerMode => Error::Refused(e.to_string()),
+        LedgerError::Denied(_) | LedgerError::WorkerMode | LedgerError::ActorForked { .. } => {
+            Error::Refused(e.to_string())
+        }
+        // A static rule broken by the node's own draft: what was asked is wrong.
+        LedgerError::Rule(_) => Error::BadInput(e.to_string()),
         // The signing guard could not record the signature: nothing was stored.
         LedgerError::Unrecorded(reason) => Error::SigningBlocked(reason),
         other => Error::Ledger {
@@ -258,7 +271,10 @@ pub fn ledger_page(ledger: &Ledger, actor: NodeId, from: u64, limit: u64) -> Res
 /// Pays `request.amount` from the owner's wallet; returns the durable entry.
 pub fn transfer(chain: &OwnChain, request: &TransferRequest) -> Result<EntryView, Error> {
     if request.to == chain.owner() {
-        return Err(Error::Refused("a node cannot pay itself".into()));
+        return Err(Error::BadInput("to: a node cannot pay itself".into()));
+    }
+    if request.amount.is_zero() {
+        return Err(Error::BadInput("amount: must be more than 0".into()));
     }
     let draft = Draft::new(
         Intent::Transfer {
@@ -321,7 +337,7 @@ pub struct ImportView {
 /// Ingests an export file's entries through the ledger's full validation.
 pub fn import(ledger: &Ledger, bytes: &[u8]) -> Result<ImportView, Error> {
     use ippoc_economy::store::{IngestOutcome, parse_export};
-    let (swarm, entries) = parse_export(bytes).map_err(|e| Error::Refused(e.to_string()))?;
+    let (swarm, entries) = parse_export(bytes).map_err(|e| Error::BadInput(format!("not an export file: {e}")))?;
     if swarm != ledger.swarm_id() {
         return Err(Error::Refused(format!(
             "the export is of swarm {swarm}, this node is in swarm {}",

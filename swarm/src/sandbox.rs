@@ -144,18 +144,21 @@ impl Meter for Unmetered {
 pub fn capabilities(names: &[String]) -> Result<Capabilities, Error> {
     names
         .iter()
-        .map(|n| n.parse::<Capability>().map_err(Error::Refused))
+        .map(|n| {
+            n.parse::<Capability>()
+                .map_err(|e| Error::BadInput(format!("capabilities: {e}")))
+        })
         .collect()
 }
 
 /// Runs a request against the node's sandbox, paid from its wallet.
 pub fn run_request(sandbox: &Sandbox, chain: &OwnChain, request: &SandboxRunRequest) -> Result<SandboxRunView, Error> {
-    let module = hex::decode(&request.module_hex).map_err(|e| Error::Refused(format!("module_hex: {e}")))?;
-    let input = hex::decode(&request.input_hex).map_err(|e| Error::Refused(format!("input_hex: {e}")))?;
+    let module = hex::decode(&request.module_hex).map_err(|e| Error::BadInput(format!("module_hex: {e}")))?;
+    let input = hex::decode(&request.input_hex).map_err(|e| Error::BadInput(format!("input_hex: {e}")))?;
     let bounty = match request.bounty {
         None => None,
         Some(AccountId::Escrow(e)) => Some(e),
-        Some(other) => return Err(Error::Refused(format!("{other} is not a bounty escrow"))),
+        Some(other) => return Err(Error::BadInput(format!("bounty: {other} is not a bounty escrow"))),
     };
     let meter = LedgerMeter { chain, bounty };
     let caps = capabilities(&request.capabilities)?;

@@ -33,10 +33,10 @@ pub fn hash_hex(hash: &[u8; 32]) -> String {
 /// Parses 64 hex digits (an optional `0x` is allowed) into a module hash.
 pub fn parse_hash(text: &str) -> Result<[u8; 32], Error> {
     let digits = text.trim().trim_start_matches("0x");
-    let bytes = hex::decode(digits).map_err(|e| Error::Refused(format!("module hash {text:?}: {e}")))?;
+    let bytes = hex::decode(digits).map_err(|e| Error::BadInput(format!("module hash {text:?}: {e}")))?;
     bytes
         .try_into()
-        .map_err(|_| Error::Refused(format!("module hash {text:?}: need 32 bytes (64 hex digits)")))
+        .map_err(|_| Error::BadInput(format!("module hash {text:?}: need 32 bytes (64 hex digits)")))
 }
 
 /// One test vector: the output a skill must return for an input.
