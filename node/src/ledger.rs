@@ -104,7 +104,19 @@ pub fn open_ledger(paths: &NodePaths, genesis: Genesis, node: NodeId) -> Result<
         path: path.clone(),
         reason: e.to_string(),
     };
-    let ledger = Ledger::open(&path, genesis, node, LedgerOptions::default()).map_err(ledger_err)?;
+    let damaged = |e: LedgerError| NodeError::Ledger {
+        path: path.clone(),
+        reason: format!(
+            "{e}. Its entries are on the swarm's other nodes: move {} aside and start the node again; its signing guard keeps it from signing until its peers have given its chain back",
+            path.display()
+        ),
+    };
+    let ledger = crate::panics::quietly(|| Ledger::open(&path, genesis, node, LedgerOptions::default())).map_err(
+        |e| match e {
+            LedgerError::Corrupt(_) | LedgerError::Storage(_) => damaged(e),
+            other => ledger_err(other),
+        },
+    )?;
     if let Some((seq, tx_id)) = ledger.head(&node).map_err(ledger_err)? {
         let (entry, _) = ledger
             .entry(&node, seq)

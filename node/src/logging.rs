@@ -36,7 +36,15 @@ pub struct Logging {
 /// Only the first call in a process installs anything; later calls return a
 /// handle whose file attachment is ignored (tests run many nodes in one process).
 pub fn init(level: &str) -> Result<Logging, NodeError> {
-    let filter = EnvFilter::try_new(level).map_err(|e| NodeError::Config {
+    // sled reports a damaged store as an error value the ledger turns into
+    // one line of its own; its own log lines about it would only repeat it.
+    // `--log-level sled=info` (or any directive naming sled) brings them back.
+    let directive = if level.contains("sled") {
+        level.to_string()
+    } else {
+        format!("{level},sled=off")
+    };
+    let filter = EnvFilter::try_new(&directive).map_err(|e| NodeError::Config {
         path: "--log-level".into(),
         reason: format!("{level:?}: {e}"),
     })?;

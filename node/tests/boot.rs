@@ -5,7 +5,7 @@ mod common;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 
-use common::{Env, code, snapshot, stderr, stdout};
+use common::{Env, code, json, snapshot, stderr, stdout};
 use ippoc_node::hardware::{Fingerprint, HardwareInfo};
 
 #[test]
@@ -285,4 +285,102 @@ fn a_node_whose_genesis_file_is_gone_refuses_to_boot_and_writes_nothing() {
         "no new genesis.json (or anything else) written by the failed boots"
     );
     assert_eq!(stdout(&env.run(&["id"])).trim(), id);
+}
+
+#[test]
+fn a_truncated_ledger_is_one_clear_boot_failure_never_a_panic_and_moving_it_aside_is_the_way_out() {
+    use ed25519_dalek::SigningKey;
+    use ippoc_economy::store::{Draft, Intent, Ledger};
+    use ippoc_economy::{Amount, Currency, NodeId};
+
+    // A founder whose key the test holds writes a long chain; the node
+    // imports it, so its store is big enough for sled's damaged-file panics.
+    let env = Env::new();
+    let id = json(&env.run(&["--json", "init"]))["node_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let writer = SigningKey::from_bytes(&[9; 32]);
+    let writer_id = NodeId::from_bytes(writer.verifying_key().to_bytes());
+    let genesis = env.dir.path().join("genesis.json");
+    let made = env.run(&[
+        "genesis",
+        "new",
+        "--name",
+        "big",
+        "--founder",
+        &id,
+        "--founder",
+        &writer_id.to_string(),
+        "--out",
+        genesis.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&made), 0, "{}", stderr(&made));
+    assert_eq!(code(&env.run(&["init", "--genesis", genesis.to_str().unwrap()])), 0);
+    let export = {
+        let g = ippoc_economy::genesis::Genesis::from_json(&fs::read_to_string(&genesis).unwrap()).unwrap();
+        let scratch = tempfile::tempdir().unwrap();
+        let l = Ledger::open(&scratch.path().join("l"), g, writer_id, Default::default()).unwrap();
+        let to = id.parse::<NodeId>().unwrap();
+        for _ in 0..100 {
+            let drafts = (0..100)
+                .map(|_| {
+                    Draft::new(
+                        Intent::Transfer {
+                            to,
+                            currency: Currency::Ippc,
+                            amount: Amount::from_base(1_000),
+                        },
+                        1,
+                    )
+                })
+                .collect();
+            l.append_batch(&writer, drafts).unwrap();
+        }
+        let path = env.dir.path().join("big.export");
+        fs::write(&path, l.export(None).unwrap()).unwrap();
+        path
+    };
+    let imported = env.run(&["ledger", "import", "--file", export.to_str().unwrap()]);
+    assert_eq!(code(&imported), 0, "{}", stderr(&imported));
+    let paid = env.run(&["transfer", &writer_id.to_string(), "1"]);
+    assert_eq!(code(&paid), 0, "{}", stderr(&paid));
+
+    let ledger = env.node_dir().join("economy/ledger");
+    let db = ledger.join("db");
+    let whole = fs::read(&db).unwrap();
+    let mut refused = 0;
+    for tenth in 1..10 {
+        let keep = whole.len() * tenth / 10;
+        fs::write(&db, &whole[..keep]).unwrap();
+        let out = env.run(&["wallet"]);
+        let err = stderr(&out);
+        assert!(!err.contains("panicked"), "kept {keep} of {} bytes: {err}", whole.len());
+        // Some cuts leave a store sled still opens (it recovers to a prefix).
+        if code(&out) != 0 {
+            assert_eq!(code(&out), 16, "kept {keep}: {err}");
+            assert_eq!(
+                err.lines().filter(|l| !l.trim().is_empty()).count(),
+                1,
+                "one line: {err}"
+            );
+            assert!(
+                err.contains("boot step 7/11 (ledger) failed") && err.contains("aside"),
+                "{err}"
+            );
+            refused += 1;
+        }
+        fs::write(&db, &whole).unwrap();
+    }
+    assert!(refused > 0, "no cut was refused: the test proves nothing");
+
+    // The way out: the damaged store moved aside, the node boots, and its
+    // signing guard keeps it from signing over what it already signed.
+    fs::write(&db, &whole[..whole.len() / 3]).unwrap();
+    fs::rename(&ledger, env.node_dir().join("economy/ledger.damaged")).unwrap();
+    let wallet = env.run(&["wallet"]);
+    assert_eq!(code(&wallet), 0, "{}", stderr(&wallet));
+    let pay = env.run(&["transfer", &writer_id.to_string(), "1"]);
+    assert_eq!(code(&pay), 17, "{}", stderr(&pay));
+    assert!(stderr(&pay).contains("signed up to seq 0"), "{}", stderr(&pay));
 }

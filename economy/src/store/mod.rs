@@ -247,12 +247,31 @@ impl Ledger {
     /// swarm of `genesis`. A ledger created for another swarm is refused.
     pub fn open(path: &Path, genesis: Genesis, owner: NodeId, options: LedgerOptions) -> Result<Ledger, LedgerError> {
         genesis.validate()?;
-        let db = sled::Config::new()
-            .path(path)
-            .mode(sled::Mode::HighThroughput)
-            .cache_capacity(options.cache_bytes)
-            .open()?;
-        let tree = db.open_tree("ledger")?;
+        // sled 0.34 panics on some damaged files (a truncated segment indexes
+        // out of bounds) instead of returning an error: a damaged store is a
+        // value here, like every other fault.
+        let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let db = sled::Config::new()
+                .path(path)
+                .mode(sled::Mode::HighThroughput)
+                .cache_capacity(options.cache_bytes)
+                .open()?;
+            let tree = db.open_tree("ledger")?;
+            Ok::<_, sled::Error>((db, tree))
+        }));
+        let (db, tree) = match opened {
+            Ok(result) => result?,
+            Err(panic) => {
+                let what = panic
+                    .downcast_ref::<String>()
+                    .map(String::as_str)
+                    .or_else(|| panic.downcast_ref::<&str>().copied())
+                    .unwrap_or("no message");
+                return Err(LedgerError::Corrupt(format!(
+                    "the store cannot be opened (sled failed: {what})"
+                )));
+            }
+        };
         let swarm_id = genesis.swarm_id();
         let mut schedule = vec![genesis.parameters.clone()];
         for item in tree.scan_prefix([keys::PARAMS]) {

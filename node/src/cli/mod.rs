@@ -258,6 +258,7 @@ pub struct Env {
 
 /// Entry point of the `ippoc` binary.
 pub fn main() -> ExitCode {
+    crate::panics::install_hook();
     let cli = Cli::parse();
     if !matches!(cli.command, Command::Daemon { .. }) {
         restore_default_sigpipe();
