@@ -198,6 +198,7 @@ impl From<NodeError> for ApiError {
             NodeError::Refused(_) => StatusCode::CONFLICT,
             // Temporary: the node is recovering its own chain (or must hear a peer) before it signs.
             NodeError::SigningBlocked(_) => StatusCode::SERVICE_UNAVAILABLE,
+            NodeError::StorageFull(_) => StatusCode::INSUFFICIENT_STORAGE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         if code == StatusCode::INTERNAL_SERVER_ERROR {

@@ -232,7 +232,14 @@ pub fn boot_node(
             identity.node_id(),
             created,
         )
-        .and_then(|genesis| node_ledger::open_ledger(identity.paths(), genesis, identity.node_id()))
+        .and_then(|genesis| {
+            node_ledger::open_ledger(
+                identity.paths(),
+                genesis,
+                identity.node_id(),
+                config.storage.reserve_bytes,
+            )
+        })
         .map_err(BootError::at(BootStep::Ledger))?;
         // The signing guard is read against the ledger it guards (and may
         // restore entries signed just before a crash into it).

@@ -89,6 +89,7 @@ impl DaemonClient {
             400 | 413 => NodeError::BadInput(message),
             409 => NodeError::Refused(message),
             503 => NodeError::SigningBlocked(message.trim_start_matches("this node may not sign now: ").to_string()),
+            507 => NodeError::StorageFull(message),
             _ => NodeError::Protocol(format!("HTTP {code} from {}: {message}", self.addr)),
         })
     }

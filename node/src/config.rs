@@ -35,6 +35,13 @@ file_bytes_max = 10485760
 # file_bytes_max * (files_kept + 1).
 files_kept = 4
 
+[storage]
+# Free bytes the node leaves on the filesystem of its data dir. A write that
+# would start below them is refused before anything is signed or stored
+# (HTTP 507, exit code 18), and works again as soon as space is freed, with
+# no restart. 0 turns the check off.
+reserve_bytes = 67108864
+
 [mesh]
 # Run the peer-to-peer mesh (gossip of ledger entries and attestations,
 # anti-entropy sync).
@@ -102,6 +109,8 @@ pub struct Config {
     pub api: ApiConfig,
     /// Logging settings.
     pub log: LogConfig,
+    /// Disk settings.
+    pub storage: StorageConfig,
     /// Mesh settings.
     pub mesh: MeshSettings,
     /// The DAO to follow.
@@ -209,6 +218,22 @@ pub struct LogConfig {
     pub file_bytes_max: u64,
     /// Rotated files kept.
     pub files_kept: u32,
+}
+
+/// `[storage]`: the disk the data dir lives on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    /// Free bytes kept on the data dir's filesystem (0 = no check).
+    pub reserve_bytes: u64,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig {
+            reserve_bytes: ippoc_economy::store::DEFAULT_RESERVE_BYTES,
+        }
+    }
 }
 
 /// `[daemon]`: lifecycle.

@@ -44,6 +44,9 @@ pub enum ExitStatus {
     /// (its ledger is behind its signing guard), its guard is missing, or the
     /// guard and the ledger disagree. `ippoc status` says which.
     SigningBlocked = 17,
+    /// The disk holding the data dir is (nearly) full: nothing of the request
+    /// was written. Free space; the daemon needs no restart.
+    StorageFull = 18,
 }
 
 impl ExitStatus {
@@ -193,6 +196,9 @@ pub enum NodeError {
     /// behind what its identity signed, or does not know.
     #[error("this node may not sign now: {0}")]
     SigningBlocked(String),
+    /// The disk holding the data dir is (nearly) full; nothing was written.
+    #[error("{0}")]
+    StorageFull(String),
     /// The daemon answered something we do not understand.
     #[error("unexpected answer from the daemon: {0}")]
     Protocol(String),
@@ -213,6 +219,7 @@ impl From<ippoc_swarm::Error> for NodeError {
             S::Sandbox(reason) => NodeError::Sandbox(reason),
             S::Mesh(reason) => NodeError::Mesh(reason),
             S::SigningBlocked(reason) => NodeError::SigningBlocked(reason),
+            S::StorageFull(reason) => NodeError::StorageFull(reason),
         }
     }
 }
@@ -235,6 +242,7 @@ impl NodeError {
             NodeError::Unauthorized { .. } => ExitStatus::Unauthorized,
             NodeError::Refused(_) | NodeError::BadInput(_) => ExitStatus::Refused,
             NodeError::SigningBlocked(_) => ExitStatus::SigningBlocked,
+            NodeError::StorageFull(_) => ExitStatus::StorageFull,
             NodeError::Genesis { .. } | NodeError::Ledger { .. } => ExitStatus::LedgerInvalid,
         }
     }

@@ -24,7 +24,8 @@ pub fn read_genesis(file: &Path) -> Result<Genesis, NodeError> {
 
 /// True if the ledger at `paths` holds no entry at all (own or heard).
 fn ledger_is_pristine(paths: &NodePaths, genesis: &Genesis, node: NodeId) -> Result<bool, NodeError> {
-    let ledger = open_ledger(paths, genesis.clone(), node)?;
+    // Only read; the reserve matters to the boot that follows.
+    let ledger = open_ledger(paths, genesis.clone(), node, 0)?;
     let err = |e: LedgerError| NodeError::Ledger {
         path: paths.ledger(),
         reason: e.to_string(),
@@ -98,7 +99,8 @@ pub fn install_genesis(
 
 /// Opens the node's ledger and checks the head of its own chain: the stored
 /// head entry must decode, be signed by this node and hash to the head's tx_id.
-pub fn open_ledger(paths: &NodePaths, genesis: Genesis, node: NodeId) -> Result<Ledger, NodeError> {
+/// `reserve_bytes` is the free space writes leave (`[storage]`).
+pub fn open_ledger(paths: &NodePaths, genesis: Genesis, node: NodeId, reserve_bytes: u64) -> Result<Ledger, NodeError> {
     let path = paths.ledger();
     let ledger_err = |e: LedgerError| NodeError::Ledger {
         path: path.clone(),
@@ -111,12 +113,15 @@ pub fn open_ledger(paths: &NodePaths, genesis: Genesis, node: NodeId) -> Result<
             path.display()
         ),
     };
-    let ledger = crate::panics::quietly(|| Ledger::open(&path, genesis, node, LedgerOptions::default())).map_err(
-        |e| match e {
-            LedgerError::Corrupt(_) | LedgerError::Storage(_) => damaged(e),
-            other => ledger_err(other),
-        },
-    )?;
+    let options = LedgerOptions {
+        reserve_bytes,
+        ..LedgerOptions::default()
+    };
+    let ledger = crate::panics::quietly(|| Ledger::open(&path, genesis, node, options)).map_err(|e| match e {
+        LedgerError::DiskFull(_) | LedgerError::Unavailable(_) => NodeError::StorageFull(e.to_string()),
+        LedgerError::Corrupt(_) | LedgerError::Storage(_) => damaged(e),
+        other => ledger_err(other),
+    })?;
     if let Some((seq, tx_id)) = ledger.head(&node).map_err(ledger_err)? {
         let (entry, _) = ledger
             .entry(&node, seq)

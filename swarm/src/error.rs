@@ -62,6 +62,10 @@ pub enum Error {
     /// chain from peers, unknown, or in conflict with the ledger).
     #[error("this node may not sign now: {0}")]
     SigningBlocked(String),
+    /// The disk holding the node's data is (nearly) full: nothing of the
+    /// request was kept; it works again once space is freed.
+    #[error("{0}")]
+    StorageFull(String),
     /// The sandbox engine could not be built.
     #[error("sandbox: {0}")]
     Sandbox(String),

@@ -202,6 +202,7 @@ pub fn ledger_error(e: LedgerError) -> Error {
         LedgerError::Rule(_) => Error::BadInput(e.to_string()),
         // The signing guard could not record the signature: nothing was stored.
         LedgerError::Unrecorded(reason) => Error::SigningBlocked(reason),
+        LedgerError::DiskFull(_) | LedgerError::Unavailable(_) => Error::StorageFull(e.to_string()),
         other => Error::Ledger {
             path: "ledger".into(),
             reason: other.to_string(),

@@ -137,6 +137,12 @@ impl LocalNode {
         let options = LedgerOptions {
             durable: config.durable,
             cache_bytes: config.ledger_cache_bytes,
+            // The simulator's nodes share one disk and never meet a full one.
+            reserve_bytes: if config.durable {
+                LedgerOptions::default().reserve_bytes
+            } else {
+                0
+            },
             ..LedgerOptions::default()
         };
         let ledger = Ledger::open(&path, config.genesis, id, options).map_err(|e| Error::Ledger {

@@ -23,7 +23,8 @@ mod txn;
 
 use std::cell::RefCell;
 use std::collections::BTreeSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use ed25519_dalek::SigningKey;
@@ -58,6 +59,11 @@ pub struct LedgerOptions {
     pub durable: bool,
     /// sled's page cache, in bytes.
     pub cache_bytes: u64,
+    /// Free bytes the ledger leaves on its filesystem: a write that would
+    /// start below them is refused before anything is signed or stored
+    /// ([`LedgerError::DiskFull`]), so the store itself rarely meets a full
+    /// disk. 0 turns the check off.
+    pub reserve_bytes: u64,
 }
 
 impl Default for LedgerOptions {
@@ -67,9 +73,14 @@ impl Default for LedgerOptions {
             proposals: Arc::new(NoGovernance),
             durable: true,
             cache_bytes: 64 << 20,
+            reserve_bytes: DEFAULT_RESERVE_BYTES,
         }
     }
 }
+
+/// Free space kept by default ([`LedgerOptions::reserve_bytes`]): room for
+/// sled's log segments and snapshots to finish what they started.
+pub const DEFAULT_RESERVE_BYTES: u64 = 64 << 20;
 
 /// Why a ledger call failed.
 #[derive(Debug, thiserror::Error)]
@@ -80,6 +91,13 @@ pub enum LedgerError {
     /// Stored bytes are not what the ledger wrote.
     #[error("ledger data is corrupt: {0}")]
     Corrupt(String),
+    /// The filesystem is (nearly) full: nothing of this call was kept.
+    #[error("the disk holding the ledger is full: {0}; nothing was written, and writes work again once space is freed")]
+    DiskFull(String),
+    /// A write failed in the store and it could not be opened again yet
+    /// (the next call tries again).
+    #[error("the ledger's store is unavailable after a write failure ({0}); it is opened again at the next call")]
+    Unavailable(String),
     /// The ledger belongs to another swarm.
     #[error("this ledger belongs to swarm {stored}, not to swarm {given} of the genesis supplied")]
     WrongSwarm {
@@ -220,10 +238,27 @@ impl SigningRecord for Unrecorded {
     fn unsigned(&self, _: &[VerifiedEntry]) {}
 }
 
+/// The open sled database and the ledger's tree in it.
+struct Store {
+    /// Held for the life of the store (the tree is what the ledger uses).
+    _db: sled::Db,
+    tree: sled::Tree,
+}
+
 /// The ledger of one node: its own chain and every chain it has heard.
 pub struct Ledger {
-    db: sled::Db,
-    tree: sled::Tree,
+    path: PathBuf,
+    /// `None` while a store that failed a write could not be opened again.
+    store: RwLock<Option<Store>>,
+    /// A write failed: sled refuses every later write of a database that
+    /// met an I/O error, so it is dropped and opened again (from what is on
+    /// disk) before the next call uses it.
+    faulted: AtomicBool,
+    /// The owner's head as of the last write made durable. Readers see the
+    /// owner's chain only up to it, so an entry whose write is still being
+    /// made durable (or failed to be) is never served to a peer: a write
+    /// that fails leaves no trace outside the process.
+    acked: RwLock<Option<(u64, TxId)>>,
     genesis: Genesis,
     swarm_id: SwarmId,
     owner: NodeId,
@@ -247,31 +282,8 @@ impl Ledger {
     /// swarm of `genesis`. A ledger created for another swarm is refused.
     pub fn open(path: &Path, genesis: Genesis, owner: NodeId, options: LedgerOptions) -> Result<Ledger, LedgerError> {
         genesis.validate()?;
-        // sled 0.34 panics on some damaged files (a truncated segment indexes
-        // out of bounds) instead of returning an error: a damaged store is a
-        // value here, like every other fault.
-        let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            let db = sled::Config::new()
-                .path(path)
-                .mode(sled::Mode::HighThroughput)
-                .cache_capacity(options.cache_bytes)
-                .open()?;
-            let tree = db.open_tree("ledger")?;
-            Ok::<_, sled::Error>((db, tree))
-        }));
-        let (db, tree) = match opened {
-            Ok(result) => result?,
-            Err(panic) => {
-                let what = panic
-                    .downcast_ref::<String>()
-                    .map(String::as_str)
-                    .or_else(|| panic.downcast_ref::<&str>().copied())
-                    .unwrap_or("no message");
-                return Err(LedgerError::Corrupt(format!(
-                    "the store cannot be opened (sled failed: {what})"
-                )));
-            }
-        };
+        let store = open_store(path, &options)?;
+        let tree = store.tree.clone();
         let swarm_id = genesis.swarm_id();
         let mut schedule = vec![genesis.parameters.clone()];
         for item in tree.scan_prefix([keys::PARAMS]) {
@@ -286,8 +298,10 @@ impl Ledger {
             schedule.push(table);
         }
         let ledger = Ledger {
-            db,
-            tree,
+            path: path.to_path_buf(),
+            store: RwLock::new(Some(store)),
+            faulted: AtomicBool::new(false),
+            acked: RwLock::new(None),
             genesis,
             swarm_id,
             owner,
@@ -295,7 +309,7 @@ impl Ledger {
             schedule: RwLock::new(Arc::new(schedule)),
             write: Mutex::new(()),
         };
-        match ledger.tree.get(keys::meta("swarm_id"))? {
+        match tree.get(keys::meta("swarm_id"))? {
             Some(stored) => {
                 let stored = SwarmId(
                     stored
@@ -311,15 +325,116 @@ impl Ledger {
                 }
             }
             None => {
-                let mut txn = Txn::new(&ledger.tree);
+                ledger.check_free_space()?;
+                let mut txn = Txn::new(&tree);
                 ledger.write_genesis(&mut txn)?;
                 txn.put(keys::meta("genesis"), encoding::encode(&ledger.genesis));
                 txn.put(keys::meta("swarm_id"), swarm_id.0.to_vec());
                 txn.commit()?;
-                ledger.db.flush()?;
+                tree.flush().map_err(storage_error)?;
             }
         }
+        *ledger.acked.write().unwrap_or_else(|p| p.into_inner()) = process::head(&Txn::new(&tree), &owner)?;
         Ok(ledger)
+    }
+
+    /// The tree, for one call. Reopens the store first if a write failed
+    /// and no write holds the lock (writers reopen it themselves).
+    fn tree(&self) -> Result<sled::Tree, LedgerError> {
+        if self.faulted.load(Ordering::Acquire)
+            && let Ok(_write) = self.write.try_lock()
+        {
+            self.heal_locked()?;
+        }
+        self.tree_unchecked()
+    }
+
+    fn tree_unchecked(&self) -> Result<sled::Tree, LedgerError> {
+        self.store
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .map(|s| s.tree.clone())
+            .ok_or_else(|| LedgerError::Unavailable("it could not be opened again yet".into()))
+    }
+
+    /// Under the write lock, before a write: the store is opened again if
+    /// the last write failed, and the free-space reserve is checked.
+    fn before_write(&self) -> Result<sled::Tree, LedgerError> {
+        self.heal_locked()?;
+        self.check_free_space()?;
+        self.tree_unchecked()
+    }
+
+    /// Refuses a write that would start inside the free-space reserve.
+    fn check_free_space(&self) -> Result<(), LedgerError> {
+        if self.options.reserve_bytes == 0 {
+            return Ok(());
+        }
+        let free = fs2::available_space(&self.path).map_err(|e| storage_error(sled::Error::Io(e)))?;
+        if free < self.options.reserve_bytes {
+            return Err(LedgerError::DiskFull(format!(
+                "{} free on the filesystem of {}, below the {} the ledger keeps in reserve",
+                mib(free),
+                self.path.display(),
+                mib(self.options.reserve_bytes)
+            )));
+        }
+        Ok(())
+    }
+
+    /// Under the write lock: drops a store that failed a write and opens it
+    /// again from disk. On failure the ledger stays faulted (with no store).
+    fn heal_locked(&self) -> Result<(), LedgerError> {
+        if !self.faulted.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        // sled holds its files' lock until every handle is gone: drop the old
+        // store before opening it again.
+        drop(self.store.write().unwrap_or_else(|p| p.into_inner()).take());
+        let store = open_store(&self.path, &self.options).map_err(|e| match e {
+            e @ LedgerError::DiskFull(_) => e,
+            other => LedgerError::Unavailable(other.to_string()),
+        })?;
+        let head = process::head(&Txn::new(&store.tree), &self.owner)?;
+        *self.store.write().unwrap_or_else(|p| p.into_inner()) = Some(store);
+        *self.acked.write().unwrap_or_else(|p| p.into_inner()) = head;
+        self.faulted.store(false, Ordering::Release);
+        tracing::warn!(event = "ledger_store_reopened", path = %self.path.display(), "the ledger's store was opened again after a write failure");
+        Ok(())
+    }
+
+    /// The result of a write's commit-and-flush: on success the owner's
+    /// acknowledged head moves up; on a failure the store is marked for
+    /// reopening (and an I/O error is classified).
+    fn settle<T>(&self, result: Result<T, LedgerError>) -> Result<T, LedgerError> {
+        match result {
+            Ok(v) => {
+                let head = process::head(&Txn::new(&self.tree_unchecked()?), &self.owner)?;
+                *self.acked.write().unwrap_or_else(|p| p.into_inner()) = head;
+                Ok(v)
+            }
+            Err(e) => {
+                if matches!(e, LedgerError::Storage(_) | LedgerError::DiskFull(_)) {
+                    self.faulted.store(true, Ordering::Release);
+                    tracing::error!(event = "ledger_write_failed", "ledger write failed: {e}");
+                }
+                Err(match e {
+                    LedgerError::Storage(s) => storage_error(s),
+                    other => other,
+                })
+            }
+        }
+    }
+
+    /// The owner's head as last made durable (see `acked`).
+    fn acked(&self) -> Option<(u64, TxId)> {
+        *self.acked.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether `(actor, seq)` is past what readers may see of the owner's chain.
+    fn unacked(&self, actor: &NodeId, seq: u64) -> bool {
+        *actor == self.owner && self.acked().is_none_or(|(head, _)| seq > head)
     }
 
     fn write_genesis(&self, txn: &mut Txn<'_>) -> Result<(), LedgerError> {
@@ -401,7 +516,8 @@ impl Ledger {
             schedule: Arc::new(next),
             ..self.ctx()
         };
-        let mut txn = Txn::new(&self.tree);
+        let tree = self.before_write()?;
+        let mut txn = Txn::new(&tree);
         txn.put(keys::params(version), encoding::encode(&table));
         let prefix = keys::awaiting_prefix(version);
         let mut forked = false;
@@ -411,13 +527,16 @@ impl Ledger {
         }
         let adopted = ctx.schedule.clone();
         self.update_mode_with(&mut txn, &table)?;
-        txn.commit()?;
-        *self.schedule.write().unwrap_or_else(|p| p.into_inner()) = adopted;
-        tracing::debug!(version, "adopted a governed parameter table");
-        while forked {
-            forked = self.rebuild_locked()?;
-        }
-        self.flush_if_durable()?;
+        let written = txn.commit().and_then(|()| {
+            *self.schedule.write().unwrap_or_else(|p| p.into_inner()) = adopted;
+            tracing::debug!(version, "adopted a governed parameter table");
+            while forked {
+                forked = self.rebuild_locked(&tree)?;
+            }
+            self.flush_if_durable(&tree)
+        });
+        drop(tree);
+        self.settle(written)?;
         Ok(true)
     }
 
@@ -456,8 +575,9 @@ impl Ledger {
         let actor = NodeId::from_bytes(key.verifying_key().to_bytes());
         assert_eq!(actor, self.owner, "only the owner appends to its chain");
         let _guard = self.write.lock().unwrap_or_else(|p| p.into_inner());
+        let tree = self.before_write()?;
         let ctx = self.ctx();
-        let mut txn = Txn::new(&self.tree);
+        let mut txn = Txn::new(&tree);
         let mut out = Vec::with_capacity(drafts.len());
         if let Some(f) = process::fork_of(&txn, &actor)? {
             return Err(LedgerError::ActorForked { actor, fork_seq: f });
@@ -512,11 +632,43 @@ impl Ledger {
         }
         self.update_mode(&mut txn)?;
         record.signed(&out).map_err(LedgerError::Unrecorded)?;
-        if let Err(e) = txn.commit().and_then(|()| self.flush_if_durable()) {
-            record.unsigned(&out);
-            return Err(e);
+        let written = txn.commit().and_then(|()| self.flush_if_durable(&tree));
+        drop(tree);
+        match self.settle(written) {
+            Ok(()) => Ok(out),
+            Err(e) => {
+                // Readers never saw these entries (`acked`). Open the store
+                // again: if what reached the disk holds them, they are durable
+                // now and acknowledged; if not, the write left no trace.
+                if matches!(e, LedgerError::DiskFull(_) | LedgerError::Storage(_))
+                    && self.heal_locked().is_ok()
+                    && self.holds(&out).unwrap_or(false)
+                    && self
+                        .settle(self.tree_unchecked().and_then(|t| self.flush_if_durable(&t)))
+                        .is_ok()
+                {
+                    tracing::warn!(
+                        event = "ledger_write_recovered",
+                        "entries whose write reported a failure were found durable on disk"
+                    );
+                    return Ok(out);
+                }
+                record.unsigned(&out);
+                Err(e)
+            }
         }
-        Ok(out)
+    }
+
+    /// Whether the store holds every one of `entries` (the owner's).
+    fn holds(&self, entries: &[VerifiedEntry]) -> Result<bool, LedgerError> {
+        let tree = self.tree_unchecked()?;
+        for e in entries {
+            match tree.get(keys::entry(&e.body().actor, e.body().seq))? {
+                Some(v) if Record::tx_id_of(&v)? == e.tx_id() => {}
+                _ => return Ok(false),
+            }
+        }
+        Ok(true)
     }
 
     /// Deps that bring every unclaimed credit to the owner into its declared
@@ -568,8 +720,9 @@ impl Ledger {
         verified: Vec<Result<VerifiedEntry, VerifyError>>,
     ) -> Result<Vec<IngestOutcome>, LedgerError> {
         let _guard = self.write.lock().unwrap_or_else(|p| p.into_inner());
+        let tree = self.before_write()?;
         let ctx = self.ctx();
-        let mut txn = Txn::new(&self.tree);
+        let mut txn = Txn::new(&tree);
         let mut outcomes = Vec::with_capacity(verified.len());
         let mut forked = false;
         for v in verified {
@@ -584,13 +737,16 @@ impl Ledger {
             outcomes.push(outcome);
         }
         self.update_mode(&mut txn)?;
-        txn.commit()?;
-        // A rebuild can itself reveal a lower fork (evidence that was waiting);
-        // repeat until the fork marks are stable.
-        while forked {
-            forked = self.rebuild_locked()?;
-        }
-        self.flush_if_durable()?;
+        let written = txn.commit().and_then(|()| {
+            // A rebuild can itself reveal a lower fork (evidence that was
+            // waiting); repeat until the fork marks are stable.
+            while forked {
+                forked = self.rebuild_locked(&tree)?;
+            }
+            self.flush_if_durable(&tree)
+        });
+        drop(tree);
+        self.settle(written)?;
         Ok(outcomes)
     }
 
@@ -715,11 +871,11 @@ impl Ledger {
     /// Recomputes every derived index from the stored entries, applying the
     /// fork rule. Runs when fork evidence arrives; returns whether the
     /// rebuild found a further fork.
-    fn rebuild_locked(&self) -> Result<bool, LedgerError> {
+    fn rebuild_locked(&self, tree: &sled::Tree) -> Result<bool, LedgerError> {
         let mut all: Vec<SignedEntry> = Vec::new();
         let mut seen = BTreeSet::new();
         for prefix in [keys::ENTRY, keys::PENDING, keys::AWAITING, keys::EVIDENCE] {
-            for item in self.tree.scan_prefix([prefix]) {
+            for item in tree.scan_prefix([prefix]) {
                 let (_, v) = item?;
                 let entry = if prefix == keys::ENTRY {
                     Record::decode(&v)?.entry
@@ -732,9 +888,9 @@ impl Ledger {
             }
         }
         all.sort_by_key(|e| (e.body.actor, e.body.seq));
-        let mut txn = Txn::new(&self.tree);
+        let mut txn = Txn::new(tree);
         for prefix in keys::DERIVED.iter().chain([keys::PENDING, keys::AWAITING].iter()) {
-            for item in self.tree.scan_prefix([*prefix]) {
+            for item in tree.scan_prefix([*prefix]) {
                 txn.del(item?.0.to_vec());
             }
         }
@@ -783,18 +939,18 @@ impl Ledger {
 
     /// The owner's metabolism mode.
     pub fn mode(&self) -> Result<Mode, LedgerError> {
-        self.mode_in(&Txn::new(&self.tree))
+        self.mode_in(&Txn::new(&self.tree()?))
     }
 
     /// Balance of `account` over all counted entries.
     pub fn balance(&self, account: &AccountId, currency: Currency) -> Result<Balance, LedgerError> {
-        process::get_balance(&Txn::new(&self.tree), &keys::balance(account, currency))
+        process::get_balance(&Txn::new(&self.tree()?), &keys::balance(account, currency))
     }
 
     /// Every non-zero balance, sorted by currency then account.
     pub fn balances(&self) -> Result<Vec<(AccountId, Currency, Balance)>, LedgerError> {
         let mut out = Vec::new();
-        for item in self.tree.scan_prefix([keys::BALANCE]) {
+        for item in self.tree()?.scan_prefix([keys::BALANCE]) {
             let (k, v) = item?;
             let currency = Currency::ALL
                 .into_iter()
@@ -809,21 +965,30 @@ impl Ledger {
         Ok(out)
     }
 
-    /// The counted head `(seq, tx_id)` of `actor`'s chain.
+    /// The counted head `(seq, tx_id)` of `actor`'s chain (the owner's: as
+    /// last made durable).
     pub fn head(&self, actor: &NodeId) -> Result<Option<(u64, TxId)>, LedgerError> {
-        process::head(&Txn::new(&self.tree), actor)
+        let tree = self.tree()?;
+        if *actor == self.owner {
+            return Ok(self.acked());
+        }
+        process::head(&Txn::new(&tree), actor)
     }
 
     /// Every chain's counted head, sorted by actor.
     pub fn heads(&self) -> Result<Vec<(NodeId, u64, TxId)>, LedgerError> {
         let mut out = Vec::new();
-        for item in self.tree.scan_prefix([keys::HEAD]) {
+        for item in self.tree()?.scan_prefix([keys::HEAD]) {
             let (k, v) = item?;
-            out.push((
-                keys::node_at(&k, 1),
-                keys::u64_at(&v, 0),
-                TxId(v[8..40].try_into().expect("32 bytes")),
-            ));
+            let actor = keys::node_at(&k, 1);
+            if actor == self.owner {
+                continue;
+            }
+            out.push((actor, keys::u64_at(&v, 0), TxId(v[8..40].try_into().expect("32 bytes"))));
+        }
+        if let Some((seq, tx_id)) = self.acked() {
+            let at = out.partition_point(|(a, _, _)| *a < self.owner);
+            out.insert(at, (self.owner, seq, tx_id));
         }
         Ok(out)
     }
@@ -835,7 +1000,11 @@ impl Ledger {
 
     /// The counted entry at `(actor, seq)` and its effect.
     pub fn entry(&self, actor: &NodeId, seq: u64) -> Result<Option<(SignedEntry, Effect)>, LedgerError> {
-        Ok(match self.tree.get(keys::entry(actor, seq))? {
+        let tree = self.tree()?;
+        if self.unacked(actor, seq) {
+            return Ok(None);
+        }
+        Ok(match tree.get(keys::entry(actor, seq))? {
             Some(v) => {
                 let r = Record::decode(&v)?;
                 Some((r.entry, r.effect))
@@ -846,7 +1015,7 @@ impl Ledger {
 
     /// The counted entry with this tx_id.
     pub fn entry_by_tx(&self, tx_id: &TxId) -> Result<Option<(SignedEntry, Effect)>, LedgerError> {
-        match self.tree.get(keys::tx(tx_id))? {
+        match self.tree()?.get(keys::tx(tx_id))? {
             Some(pos) => self.entry(&keys::node_at(&pos, 0), keys::u64_at(&pos, 32)),
             None => Ok(None),
         }
@@ -859,29 +1028,42 @@ impl Ledger {
         from: u64,
         to: u64,
     ) -> impl Iterator<Item = Result<(SignedEntry, Effect), LedgerError>> + '_ {
-        self.tree
-            .range(keys::entry(actor, from)..keys::entry(actor, to))
-            .map(|item| {
-                let (_, v) = item?;
-                let r = Record::decode(&v)?;
-                Ok((r.entry, r.effect))
-            })
+        let tree = match self.tree() {
+            Ok(tree) => tree,
+            Err(e) => return Box::new(std::iter::once(Err(e))) as Box<dyn Iterator<Item = _>>,
+        };
+        let to = match (*actor == self.owner, self.acked()) {
+            (false, _) => to,
+            (true, Some((head, _))) => to.min(head + 1),
+            (true, None) => 0,
+        };
+        if from >= to {
+            return Box::new(std::iter::empty());
+        }
+        Box::new(
+            tree.range(keys::entry(actor, from)..keys::entry(actor, to))
+                .map(|item| {
+                    let (_, v) = item?;
+                    let r = Record::decode(&v)?;
+                    Ok((r.entry, r.effect))
+                }),
+        )
     }
 
     /// Entries waiting for predecessors or for a parameter table.
     pub fn pending_count(&self) -> Result<u64, LedgerError> {
-        self.pending_count_in(&Txn::new(&self.tree))
+        self.pending_count_in(&Txn::new(&self.tree()?))
     }
 
     /// The lowest seq at which `actor` forked its chain, if it did.
     pub fn fork_of(&self, actor: &NodeId) -> Result<Option<u64>, LedgerError> {
-        process::fork_of(&Txn::new(&self.tree), actor)
+        process::fork_of(&Txn::new(&self.tree()?), actor)
     }
 
     /// Every fork held, with all versions.
     pub fn forks(&self) -> Result<Vec<ForkEvidence>, LedgerError> {
         let mut out: Vec<ForkEvidence> = Vec::new();
-        for item in self.tree.scan_prefix([keys::EVIDENCE]) {
+        for item in self.tree()?.scan_prefix([keys::EVIDENCE]) {
             let (k, v) = item?;
             let (actor, seq) = (keys::node_at(&k, 1), keys::u64_at(&k, 33));
             let entry = SignedEntry::from_bytes(&v).map_err(|e| LedgerError::Corrupt(e.to_string()))?;
@@ -905,9 +1087,10 @@ impl Ledger {
     pub fn state_root(&self) -> Result<[u8; 32], LedgerError> {
         let mut h = Sha256::new();
         h.update(b"ippoc-state-v1\0");
+        let tree = self.tree()?;
         for (prefix, marker) in [(keys::HEAD, b"H"), (keys::FORK, b"X"), (keys::BALANCE, b"B")] {
             h.update(marker);
-            for item in self.tree.scan_prefix([prefix]) {
+            for item in tree.scan_prefix([prefix]) {
                 let (k, v) = item?;
                 h.update(&k[1..]);
                 h.update(&v);
@@ -916,9 +1099,11 @@ impl Ledger {
         Ok(h.finalize().into())
     }
 
-    fn flush_if_durable(&self) -> Result<(), LedgerError> {
+    /// Flushes `tree`'s database (the one every tree of the store shares)
+    /// when the ledger promises durability.
+    fn flush_if_durable(&self, tree: &sled::Tree) -> Result<(), LedgerError> {
         if self.options.durable {
-            self.db.flush()?;
+            tree.flush()?;
         }
         Ok(())
     }
@@ -926,7 +1111,189 @@ impl Ledger {
     /// Flushes outstanding writes (every mutating call already does, unless
     /// the ledger was opened with `durable: false`).
     pub fn flush(&self) -> Result<(), LedgerError> {
-        self.db.flush()?;
-        Ok(())
+        let _guard = self.write.lock().unwrap_or_else(|p| p.into_inner());
+        let tree = self.tree_unchecked()?;
+        let flushed = tree.flush().map(|_| ()).map_err(LedgerError::from);
+        drop(tree);
+        self.settle(flushed)
+    }
+}
+
+/// Opens sled at `path`. sled 0.34 panics on some damaged files (a truncated
+/// segment indexes out of bounds) instead of returning an error: a damaged
+/// store is a value here, like every other fault. A snapshot sled left
+/// half-written (`snap.*.generating`, say on a full disk) is read by sled as
+/// its newest snapshot and fails the open; it is incomplete by construction
+/// (sled renames it when whole), so it is removed and the open tried again.
+fn open_store(path: &Path, options: &LedgerOptions) -> Result<Store, LedgerError> {
+    let attempt = || {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let db = sled::Config::new()
+                .path(path)
+                .mode(sled::Mode::HighThroughput)
+                .cache_capacity(options.cache_bytes)
+                .open()?;
+            let tree = db.open_tree("ledger")?;
+            Ok::<_, sled::Error>(Store { _db: db, tree })
+        }))
+    };
+    let mut retried = false;
+    loop {
+        match attempt() {
+            Ok(Ok(store)) => return Ok(store),
+            Ok(Err(e @ sled::Error::Corruption { .. })) if !retried => {
+                retried = true;
+                if remove_half_written_snapshots(path)? == 0 {
+                    return Err(storage_error(e));
+                }
+            }
+            Ok(Err(e)) => return Err(storage_error(e)),
+            Err(panic) => {
+                let what = panic
+                    .downcast_ref::<String>()
+                    .map(String::as_str)
+                    .or_else(|| panic.downcast_ref::<&str>().copied())
+                    .unwrap_or("no message");
+                return Err(LedgerError::Corrupt(format!(
+                    "the store cannot be opened (sled failed: {what})"
+                )));
+            }
+        }
+    }
+}
+
+/// Removes sled's `snap.*.generating` files under `path`; returns how many.
+fn remove_half_written_snapshots(path: &Path) -> Result<usize, LedgerError> {
+    let Ok(dir) = std::fs::read_dir(path) else {
+        return Ok(0);
+    };
+    let mut removed = 0;
+    for entry in dir.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with("snap.") && name.ends_with(".generating") {
+            std::fs::remove_file(entry.path()).map_err(|e| storage_error(sled::Error::Io(e)))?;
+            tracing::warn!(file = %entry.path().display(), "removed a snapshot sled left half-written");
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
+/// sled's error as the ledger reports it: a full disk is [`LedgerError::DiskFull`].
+fn storage_error(e: sled::Error) -> LedgerError {
+    match &e {
+        sled::Error::Io(io) if io.kind() == std::io::ErrorKind::StorageFull => {
+            LedgerError::DiskFull(format!("the store could not write ({io})"))
+        }
+        _ => LedgerError::Storage(e),
+    }
+}
+
+/// Bytes as MiB with one decimal, for messages.
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Amount;
+
+    /// A transfer of `base` units to an outside node.
+    fn pay(base: u64) -> Draft {
+        let intent = Intent::Transfer {
+            to: NodeId::from_bytes([9; 32]),
+            currency: Currency::Ippc,
+            amount: Amount::from_base(base),
+        };
+        Draft::new(intent, 1)
+    }
+
+    /// A solo ledger of key `[1; 32]` at `dir/l`, with `n` transfers made.
+    fn ledger_with(dir: &tempfile::TempDir, n: usize) -> (Ledger, SigningKey) {
+        let key = SigningKey::from_bytes(&[1; 32]);
+        let me = NodeId::from_bytes(key.verifying_key().to_bytes());
+        let genesis = Genesis::new(
+            "store",
+            1,
+            &[me],
+            Amount::from_base(1_000_000_000),
+            Amount::from_base(1),
+        );
+        let ledger = Ledger::open(&dir.path().join("l"), genesis, me, LedgerOptions::default()).unwrap();
+        for _ in 0..n {
+            ledger.append(&key, pay(1_000)).unwrap();
+        }
+        (ledger, key)
+    }
+
+    #[test]
+    fn a_byte_flipped_in_a_stored_entry_is_named_at_the_read_not_served() {
+        let dir = tempfile::tempdir().unwrap();
+        let (ledger, key) = ledger_with(&dir, 3);
+        let me = NodeId::from_bytes(key.verifying_key().to_bytes());
+        let tree = ledger.tree().unwrap();
+        let k = keys::entry(&me, 1);
+        let mut v = tree.get(&k).unwrap().unwrap().to_vec();
+        // One byte of the payee's id inside the body: the entry still decodes.
+        let at = v
+            .windows(32)
+            .position(|w| w == [9; 32])
+            .expect("the payee is in the body");
+        v[at + 5] ^= 0x01;
+        tree.insert(k, v).unwrap();
+        drop(tree);
+        match ledger.entry(&me, 1) {
+            Err(LedgerError::Corrupt(why)) => assert!(why.contains("changed on disk"), "{why}"),
+            other => panic!("a damaged entry was served: {other:?}"),
+        }
+        assert!(ledger.entry(&me, 0).unwrap().is_some(), "the others still read");
+        assert!(
+            ledger.export(None).is_err(),
+            "an export never carries the damaged entry"
+        );
+    }
+
+    #[test]
+    fn a_half_written_sled_snapshot_does_not_block_the_next_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let (ledger, key) = ledger_with(&dir, 2);
+        let me = NodeId::from_bytes(key.verifying_key().to_bytes());
+        let genesis = ledger.genesis().clone();
+        let head = ledger.head(&me).unwrap();
+        drop(ledger);
+        // What a boot on a full disk left: an empty snapshot sled reads as its newest.
+        let stray = dir.path().join("l").join("snap.FFFFFFFFFFFFFFFF.generating");
+        std::fs::write(&stray, b"").unwrap();
+        let again = Ledger::open(&dir.path().join("l"), genesis, me, LedgerOptions::default()).unwrap();
+        assert_eq!(again.head(&me).unwrap(), head);
+        assert!(!stray.exists());
+    }
+
+    #[test]
+    fn a_store_that_failed_a_write_is_opened_again_from_disk_by_the_next_call() {
+        let dir = tempfile::tempdir().unwrap();
+        let (ledger, key) = ledger_with(&dir, 2);
+        let me = NodeId::from_bytes(key.verifying_key().to_bytes());
+        ledger.faulted.store(true, Ordering::Release);
+        assert_eq!(ledger.head(&me).unwrap().map(|(s, _)| s), Some(1), "a read reopens it");
+        assert!(!ledger.faulted.load(Ordering::Acquire));
+        ledger.faulted.store(true, Ordering::Release);
+        let e = ledger.append(&key, pay(1)).unwrap();
+        assert_eq!(e.body().seq, 2, "a write reopens it and appends after the durable head");
+    }
+
+    #[test]
+    fn a_write_inside_the_reserve_is_refused_before_anything_is_signed() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut ledger, key) = ledger_with(&dir, 1);
+        let me = NodeId::from_bytes(key.verifying_key().to_bytes());
+        ledger.options.reserve_bytes = u64::MAX;
+        match ledger.append(&key, pay(1)) {
+            Err(LedgerError::DiskFull(why)) => assert!(why.contains("reserve"), "{why}"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(ledger.head(&me).unwrap().map(|(s, _)| s), Some(0));
     }
 }

@@ -85,6 +85,16 @@ impl Record {
         let tx_id = TxId(bytes[1..33].try_into().expect("32 bytes"));
         let entry =
             SignedEntry::from_bytes(&bytes[33..]).map_err(|e| LedgerError::Corrupt(format!("stored entry: {e}")))?;
+        // A byte flipped on disk inside the entry's body changes its hash:
+        // noticed at the read, before the entry is served or counted on
+        // (one SHA-256 of a few hundred bytes per read).
+        let actual = entry.tx_id();
+        if actual != tx_id {
+            return Err(LedgerError::Corrupt(format!(
+                "the stored entry {tx_id} ({} seq {}) hashes to {actual}: its bytes changed on disk",
+                entry.body.actor, entry.body.seq
+            )));
+        }
         Ok(Record { effect, tx_id, entry })
     }
 

@@ -51,14 +51,11 @@ impl Ledger {
     pub fn heads_before(&self, cut_ms: u64) -> Result<Vec<Head>, LedgerError> {
         // Under the write lock: a fork rebuild cannot take entries away mid-walk.
         let _guard = self.write.lock().unwrap_or_else(|p| p.into_inner());
+        let tree = self.tree_unchecked()?;
         let mut out = Vec::new();
         for (actor, head, _) in self.heads()? {
             // Only the entries made since the cut are read.
-            for item in self
-                .tree
-                .range(keys::entry(&actor, 0)..=keys::entry(&actor, head))
-                .rev()
-            {
+            for item in tree.range(keys::entry(&actor, 0)..=keys::entry(&actor, head)).rev() {
                 let record = Record::decode(&item?.1)?;
                 if record.entry.body.timestamp_ms < cut_ms {
                     out.push(Head {
@@ -78,7 +75,8 @@ impl Ledger {
     /// unanchored snapshots older than [`UNANCHORED_SNAPSHOTS_KEPT`] epochs.
     pub fn record_snapshot(&self, epoch: u64, heads: Vec<Head>) -> Result<(), LedgerError> {
         let _guard = self.write.lock().unwrap_or_else(|p| p.into_inner());
-        let mut txn = Txn::new(&self.tree);
+        let tree = self.before_write()?;
+        let mut txn = Txn::new(&tree);
         if txn.get(&keys::snapshot(epoch))?.is_none() {
             let snapshot = HeadsSnapshot {
                 epoch,
@@ -93,18 +91,19 @@ impl Ledger {
                 txn.del(k);
             }
         }
-        txn.commit()?;
-        self.flush_if_durable()
+        let written = txn.commit().and_then(|()| self.flush_if_durable(&tree));
+        drop(tree);
+        self.settle(written)
     }
 
     /// The snapshot of `epoch`, if this node recorded one and still keeps it.
     pub fn snapshot(&self, epoch: u64) -> Result<Option<HeadsSnapshot>, LedgerError> {
-        self.tree.get(keys::snapshot(epoch))?.map(|v| decode(&v)).transpose()
+        self.tree()?.get(keys::snapshot(epoch))?.map(|v| decode(&v)).transpose()
     }
 
     /// Every snapshot kept, oldest first.
     pub fn snapshots(&self) -> Result<Vec<HeadsSnapshot>, LedgerError> {
-        self.tree
+        self.tree()?
             .scan_prefix([keys::SNAPSHOT])
             .map(|item| decode(&item?.1))
             .collect()
@@ -115,7 +114,7 @@ impl Ledger {
     /// the newest anchored one: at most the unanchored ones kept, plus one.
     pub fn anchoring_progress(&self) -> Result<(Option<u64>, Option<u64>), LedgerError> {
         let mut newest_vote = None;
-        for item in self.tree.scan_prefix([keys::SNAPSHOT]).rev() {
+        for item in self.tree()?.scan_prefix([keys::SNAPSHOT]).rev() {
             let snapshot = decode(&item?.1)?;
             newest_vote.get_or_insert(snapshot.epoch);
             if snapshot.anchored {
@@ -129,13 +128,18 @@ impl Ledger {
     /// whether there was one to mark.
     pub fn mark_anchored(&self, epoch: u64) -> Result<bool, LedgerError> {
         let _guard = self.write.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(mut snapshot) = self.snapshot(epoch)? else {
+        let tree = self.before_write()?;
+        let Some(mut snapshot) = tree.get(keys::snapshot(epoch))?.map(|v| decode(&v)).transpose()? else {
             return Ok(false);
         };
         if !snapshot.anchored {
             snapshot.anchored = true;
-            self.tree.insert(keys::snapshot(epoch), encoding::encode(&snapshot))?;
-            self.flush_if_durable()?;
+            let written = tree
+                .insert(keys::snapshot(epoch), encoding::encode(&snapshot))
+                .map_err(LedgerError::from)
+                .and_then(|_| self.flush_if_durable(&tree));
+            drop(tree);
+            self.settle(written)?;
         }
         Ok(true)
     }

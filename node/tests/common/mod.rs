@@ -14,6 +14,8 @@ pub const WAIT: Duration = Duration::from_secs(30);
 /// A data dir in a temp directory, plus a config with a free API port.
 pub struct Env {
     pub dir: tempfile::TempDir,
+    /// A program and its arguments every `ippoc` runs under (`nsenter …`).
+    pub prefix: Vec<String>,
 }
 
 impl Env {
@@ -24,6 +26,7 @@ impl Env {
     pub fn new() -> Self {
         let env = Env {
             dir: tempfile::tempdir().unwrap(),
+            prefix: Vec::new(),
         };
         std::fs::write(env.config(), Env::CONFIG).unwrap();
         env
@@ -36,7 +39,14 @@ impl Env {
     }
     /// `ippoc --data-dir <data> --config <config> <args>`, with a clean environment.
     pub fn cmd(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ippoc"));
+        let mut cmd = match self.prefix.split_first() {
+            None => Command::new(env!("CARGO_BIN_EXE_ippoc")),
+            Some((program, rest)) => {
+                let mut cmd = Command::new(program);
+                cmd.args(rest).arg(env!("CARGO_BIN_EXE_ippoc"));
+                cmd
+            }
+        };
         cmd.arg("--data-dir")
             .arg(self.data())
             .arg("--config")
@@ -336,4 +346,126 @@ pub fn write_key(dir: &Path, name: &str, key: &alloy::signers::local::PrivateKey
     std::fs::write(&path, format!("{}\n", hex::encode(key.to_bytes()))).unwrap();
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
     path
+}
+
+/// A small filesystem of its own (tmpfs) mounted over a directory in a
+/// private mount namespace: only processes started through [`Self::prefix`]
+/// see it, and it vanishes with the namespace. The test reaches its files
+/// through [`Self::path`] (`/proc/<holder>/root/…`).
+pub struct SmallDisk {
+    holder: Child,
+    at: PathBuf,
+}
+
+impl SmallDisk {
+    /// Mounts a tmpfs of `bytes` over `at` (created if missing). Needs the
+    /// right to make a mount namespace: root (as in CI), or unprivileged
+    /// user namespaces.
+    pub fn mount(at: &Path, bytes: u64) -> SmallDisk {
+        std::fs::create_dir_all(at).unwrap();
+        let script = "mount -t tmpfs -o size=\"$1\" tmpfs \"$0\" && echo up && exec sleep 3600";
+        let root = effective_uid() == 0;
+        let mut args: Vec<String> = if root {
+            vec!["--mount".into(), "--propagation".into(), "private".into()]
+        } else {
+            vec!["--user".into(), "--map-root-user".into(), "--mount".into()]
+        };
+        args.extend(["--", "sh", "-c", script].map(String::from));
+        args.push(at.display().to_string());
+        args.push(bytes.to_string());
+        let mut holder = Command::new("unshare")
+            .args(&args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("unshare (util-linux) is needed to give a test a small disk");
+        let mut line = String::new();
+        use std::io::BufRead;
+        std::io::BufReader::new(holder.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        if line.trim() != "up" {
+            let out = holder.wait_with_output().unwrap();
+            panic!(
+                "no private mount namespace for the small disk ({}): run the tests as root, as CI does, or allow unprivileged user namespaces",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        SmallDisk {
+            holder,
+            at: at.to_path_buf(),
+        }
+    }
+
+    /// Runs a program inside the namespace, where the small disk is mounted.
+    pub fn prefix(&self) -> Vec<String> {
+        let mut p = vec![
+            "nsenter".to_string(),
+            "-t".into(),
+            self.holder.id().to_string(),
+            "--mount".into(),
+        ];
+        if effective_uid() != 0 {
+            p.extend(["--user".into(), "--preserve-credentials".into()]);
+        }
+        p.push("--".into());
+        p
+    }
+
+    /// `rel` under the mounted directory, as the test process reaches it.
+    pub fn path(&self, rel: &str) -> PathBuf {
+        let inside = self.at.join(rel);
+        PathBuf::from(format!("/proc/{}/root", self.holder.id())).join(inside.strip_prefix("/").unwrap())
+    }
+
+    /// Fills the disk with `name` until fewer than `leave` bytes are free;
+    /// returns the free bytes left.
+    pub fn fill(&self, name: &str, leave: u64) -> u64 {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.path(name))
+            .unwrap();
+        let chunk = vec![0x5a; 64 * 1024];
+        loop {
+            let free = self.free();
+            if free < leave {
+                return free;
+            }
+            let n = (free - leave + 1).min(chunk.len() as u64) as usize;
+            match f.write_all(&chunk[..n]) {
+                Ok(()) => {}
+                Err(e) if e.raw_os_error() == Some(28) => {
+                    let _ = f.sync_all();
+                    return self.free();
+                }
+                Err(e) => panic!("filling the small disk: {e}"),
+            }
+        }
+    }
+
+    /// Free bytes on the small disk.
+    pub fn free(&self) -> u64 {
+        fs2::available_space(self.path("")).unwrap()
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = self.holder.kill();
+        let _ = self.holder.wait();
+    }
+}
+
+/// The effective uid (from /proc, so the tests need no libc binding).
+fn effective_uid() -> u32 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|u| u.parse().ok())
+        .expect("/proc/self/status names the effective uid")
 }
