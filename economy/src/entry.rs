@@ -158,6 +158,11 @@ pub enum Proof {
     Mint(MintCertificate),
     /// For debits of the treasury or the public goods pool.
     Proposal(ExecutedProposal),
+    /// For a charge that serves a bounty (which Worker Mode allows): the
+    /// escrow of the work it pays for. It is posted by another node, and the
+    /// entry's deps reach the posting entry, so every peer judges the claim
+    /// against the same post.
+    Work(EscrowId),
 }
 
 /// What a node signs.

@@ -15,7 +15,7 @@ use crate::entry::{
     TRANSFERS_MAX, Transfer,
 };
 use crate::genesis::Sentinels;
-use crate::ids::{AccountId, EscrowId, SwarmId, TxId};
+use crate::ids::{AccountId, EscrowId, NodeId, SwarmId, TxId};
 use crate::params::Parameters;
 use crate::signature::{self, KeyCache};
 
@@ -105,6 +105,16 @@ pub enum RuleError {
     /// A proof is attached that no transfer needs.
     #[error("a proof is attached but no transfer debits a system account")]
     UnneededProof,
+    /// A claim of bounty work that cannot hold whatever the ledger holds.
+    #[error("bounty work for escrow:{poster}:{seq}: {reason}")]
+    BadWorkClaim {
+        /// The escrow's poster.
+        poster: NodeId,
+        /// The posting entry's seq.
+        seq: u64,
+        /// What is wrong.
+        reason: &'static str,
+    },
     /// The transfers do not have the shape the action requires.
     #[error("{action} entry: {reason}")]
     Shape {
@@ -205,6 +215,7 @@ fn check_proof(
     };
     match (&body.proof, needs_mint_proof, needs_proposal) {
         (None, false, false) => Ok(()),
+        (Some(Proof::Work(escrow)), false, false) => check_work_claim(body, escrow),
         (Some(_), false, false) => Err(RuleError::UnneededProof),
         (Some(Proof::Mint(cert)), true, false) => verify_certificate(ctx, body, cert, keys),
         (Some(Proof::Proposal(p)), false, true) => ctx
@@ -220,6 +231,37 @@ fn check_proof(
             needed: "an executed DAO proposal",
         }),
     }
+}
+
+/// A charge for bounty work: only a charge, never for the actor's own bounty
+/// (a node cannot pay itself out of Worker Mode), and with a dep that
+/// reaches the posting entry (whether it is an open post is a dynamic rule,
+/// judged at that point of the poster's chain).
+fn check_work_claim(body: &EntryBody, escrow: &EscrowId) -> Result<(), RuleError> {
+    let bad = |reason| {
+        Err(RuleError::BadWorkClaim {
+            poster: escrow.poster,
+            seq: escrow.seq,
+            reason,
+        })
+    };
+    if !matches!(
+        body.action,
+        Action::LlmInference { .. } | Action::SandboxExec { .. } | Action::EvolutionSim
+    ) {
+        return bad("only a metabolism charge may claim bounty work");
+    }
+    if escrow.poster == body.actor {
+        return bad("a node cannot work its own bounty");
+    }
+    if !body
+        .deps
+        .iter()
+        .any(|d| d.actor == escrow.poster && d.seq >= escrow.seq)
+    {
+        return bad("the deps do not reach the posting entry");
+    }
+    Ok(())
 }
 
 /// The bytes each sentinel signs for a mint.

@@ -3,7 +3,8 @@
 mod common;
 
 use common::*;
-use ippoc_economy::entry::{ExecutedProposal, MintCertificate, Proof, SentinelSignature};
+use ippoc_economy::entry::{EntryBody, ExecutedProposal, MintCertificate, Proof, SentinelSignature, Transfer};
+use ippoc_economy::rules::RuleError;
 use ippoc_economy::rules::mint_message;
 use ippoc_economy::store::{Charge, Draft, IngestOutcome, Intent, Ledger, LedgerError, LedgerOptions, Mode};
 use ippoc_economy::{AccountId, Action, Amount, Currency, Dep, EscrowId, TxId};
@@ -508,13 +509,23 @@ fn metabolism_charges_by_the_table_and_worker_mode_has_hysteresis() {
         a.ledger.append(&n[0].key, charge(10)),
         Err(LedgerError::WorkerMode)
     ));
-    // Bounty work may still be charged.
+    // Bounty work may still be charged: B posts a bounty, A works it.
+    let post = Draft::new(
+        Intent::PostBounty {
+            reward: ippc(1),
+            task: [7; 32],
+            expires_at_ms: 1_000,
+        },
+        10,
+    );
+    let posted = b.ledger.append(&n[1].key, post).unwrap();
+    a.ledger.ingest(all_entries(&b.ledger)).unwrap();
     let bounty_work = Draft::new(
         Intent::Charge {
             charge: Charge::Inference { tokens: 10 },
             bounty: Some(EscrowId {
                 poster: n[1].id,
-                seq: 0,
+                seq: posted.body().seq,
             }),
         },
         10,
@@ -530,6 +541,117 @@ fn metabolism_charges_by_the_table_and_worker_mode_has_hysteresis() {
     assert_eq!(a.ledger.mode().unwrap(), Mode::Normal);
     a.ledger.append(&n[0].key, charge(10)).unwrap();
     assert_books_balance(&a.ledger);
+}
+
+/// Worker Mode allows charges for bounty work only; the claim is in the
+/// entry (its proof names the escrow, its deps reach the post) and every
+/// node judges it the same way: no made-up escrow, no own bounty, no work
+/// dated after the expiry, nothing that is not a post.
+#[test]
+fn a_claim_of_bounty_work_names_a_real_post_of_another_node_and_every_node_checks_it() {
+    let (n, g) = swarm(3);
+    let (a, b, c) = (ledger(&g, &n[0]), ledger(&g, &n[1]), ledger(&g, &n[2]));
+    let work = |poster: &Node, seq: u64, at_ms: u64| {
+        Draft::new(
+            Intent::Charge {
+                charge: Charge::Inference { tokens: 10 },
+                bounty: Some(EscrowId { poster: poster.id, seq }),
+            },
+            at_ms,
+        )
+    };
+    // A made-up escrow: refused before it is signed.
+    match a.ledger.append(&n[0].key, work(&n[1], 7, 10)) {
+        Err(LedgerError::Denied(why)) => assert!(why.contains("holds no such post"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+    // B posts; a transfer of B's is no post.
+    let post = Draft::new(
+        Intent::PostBounty {
+            reward: ippc(1),
+            task: [7; 32],
+            expires_at_ms: 100,
+        },
+        10,
+    );
+    let posted = b.ledger.append(&n[1].key, post).unwrap().body().seq;
+    let paid = b.ledger.append(&n[1].key, pay(&n[2], ippc(1))).unwrap().body().seq;
+    a.ledger.ingest(all_entries(&b.ledger)).unwrap();
+    match a.ledger.append(&n[0].key, work(&n[1], paid, 10)) {
+        Err(LedgerError::Denied(why)) => assert!(why.contains("not an applied bounty post"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+    match a.ledger.append(&n[0].key, work(&n[1], posted, 101)) {
+        Err(LedgerError::Denied(why)) => assert!(why.contains("expired"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+    // B cannot work its own bounty.
+    assert!(matches!(
+        b.ledger.append(&n[1].key, work(&n[1], posted, 10)),
+        Err(LedgerError::Rule(RuleError::BadWorkClaim { .. }))
+    ));
+    // The real thing: recorded, with the dep on B's chain.
+    let done = a.ledger.append(&n[0].key, work(&n[1], posted, 50)).unwrap();
+    assert_eq!(
+        done.body().proof,
+        Some(Proof::Work(EscrowId {
+            poster: n[1].id,
+            seq: posted
+        }))
+    );
+    assert!(done.body().deps.iter().any(|d| d.actor == n[1].id && d.seq >= posted));
+
+    // What every peer checks: C holds B's chain and receives A's entries,
+    // including a hand-made claim on B's transfer (signed by A, so only the
+    // rule stands in its way).
+    c.ledger.ingest(all_entries(&b.ledger)).unwrap();
+    let head = a.ledger.head(&n[0].id).unwrap().unwrap();
+    let b_head = b.ledger.head(&n[1].id).unwrap().unwrap();
+    let mut forged = EntryBody {
+        proof: Some(Proof::Work(EscrowId {
+            poster: n[1].id,
+            seq: paid,
+        })),
+        ..raw_entry(
+            &n[0],
+            &g,
+            head.0 + 1,
+            head.1,
+            Action::LlmInference { tokens: 10 },
+            vec![Transfer {
+                from: AccountId::Wallet(n[0].id),
+                to: AccountId::MetabolismSink,
+                currency: Currency::Ippc,
+                amount: Charge::Inference { tokens: 10 }.cost(&g.parameters).unwrap(),
+            }],
+            vec![Dep {
+                actor: n[1].id,
+                seq: b_head.0,
+                tx_id: b_head.1,
+            }],
+        )
+        .body
+    };
+    let mut entries = all_entries(&a.ledger);
+    entries.push(forged.clone().sign(&n[0].key));
+    let outcomes = c.ledger.ingest(entries).unwrap();
+    assert!(
+        matches!(outcomes.last(), Some(IngestOutcome::Bounced(why)) if why.contains("not an applied bounty post")),
+        "{outcomes:?}"
+    );
+    assert!(
+        outcomes[..outcomes.len() - 1]
+            .iter()
+            .all(|o| matches!(o, IngestOutcome::Applied | IngestOutcome::Duplicate)),
+        "A's real work counts on C too: {outcomes:?}"
+    );
+    // Without the dep on the post, the claim is refused outright.
+    forged.deps.clear();
+    forged.seq += 1;
+    assert!(matches!(
+        &c.ledger.ingest(vec![forged.sign(&n[0].key)]).unwrap()[0],
+        IngestOutcome::Rejected(why) if why.contains("deps do not reach")
+    ));
 }
 
 #[test]

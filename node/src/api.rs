@@ -701,6 +701,30 @@ mod tests {
                 "charge",
             ),
             (
+                "bounty work for an escrow nobody posted",
+                "POST",
+                addr,
+                "/v1/metabolism/charge".into(),
+                json(serde_json::json!({
+                    "charge": {"kind": "sandbox", "fuel": 10},
+                    "bounty": format!("escrow:{to}:1"),
+                })),
+                409,
+                "no such post",
+            ),
+            (
+                "a sandbox run for an escrow nobody posted",
+                "POST",
+                addr,
+                "/v1/sandbox/run".into(),
+                json(serde_json::json!({
+                    "module_hex": hex::encode(wat::parse_str("(module (func (export \"run\")))").unwrap()),
+                    "bounty": format!("escrow:{to}:1"),
+                })),
+                409,
+                "no such post",
+            ),
+            (
                 "not hex",
                 "POST",
                 addr,

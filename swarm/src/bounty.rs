@@ -75,6 +75,29 @@ pub fn open_bounty(ledger: &Ledger, escrow: &EscrowId) -> Result<Option<OpenBoun
     }))
 }
 
+/// Refuses work "for" `escrow` unless it is an open bounty of another node
+/// that has not expired: what a charge or a sandbox run claiming bounty
+/// work (which Worker Mode allows) is checked against before anything runs.
+/// The entry then records the claim, and every peer judges it again.
+pub fn check_claim(ledger: &Ledger, escrow: &EscrowId) -> Result<(), Error> {
+    let name = format!("escrow:{}:{}", escrow.poster, escrow.seq);
+    if escrow.poster == ledger.owner() {
+        return Err(Error::Refused(format!(
+            "bounty: {name} is this node's own bounty; a node cannot work its own"
+        )));
+    }
+    match open_bounty(ledger, escrow)? {
+        None => Err(Error::Refused(format!(
+            "bounty: {name}: no such post is open here (not posted, paid out, refunded, or not yet synced)"
+        ))),
+        Some(open) if open.expires_at_ms < now_ms() => Err(Error::Refused(format!(
+            "bounty: {name} expired at {} ms",
+            open.expires_at_ms
+        ))),
+        Some(_) => Ok(()),
+    }
+}
+
 /// Posts a bounty: escrows `reward` for running `task`, and puts the offer
 /// on the board for the mesh to gossip.
 pub fn post(

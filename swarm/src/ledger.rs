@@ -155,6 +155,9 @@ pub fn charge(chain: &OwnChain, request: &ChargeRequest) -> Result<EntryView, Er
         Some(AccountId::Escrow(e)) => Some(e),
         Some(other) => return Err(Error::BadInput(format!("bounty: {other} is not a bounty escrow"))),
     };
+    if let Some(escrow) = &bounty {
+        crate::bounty::check_claim(chain.ledger(), escrow)?;
+    }
     let cost = Charge::from(request.charge)
         .cost(&chain.ledger().parameters().1)
         .ok_or_else(|| Error::BadInput("charge: the cost overflows (tokens or fuel too large)".into()))?;

@@ -160,6 +160,9 @@ pub fn run_request(sandbox: &Sandbox, chain: &OwnChain, request: &SandboxRunRequ
         Some(AccountId::Escrow(e)) => Some(e),
         Some(other) => return Err(Error::BadInput(format!("bounty: {other} is not a bounty escrow"))),
     };
+    if let Some(escrow) = &bounty {
+        crate::bounty::check_claim(chain.ledger(), escrow)?;
+    }
     let meter = LedgerMeter { chain, bounty };
     let caps = capabilities(&request.capabilities)?;
     Ok(run(

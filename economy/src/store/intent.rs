@@ -158,7 +158,7 @@ impl Intent {
                 ];
                 (Action::Transfer, transfers, None)
             }
-            Intent::Charge { charge, .. } => {
+            Intent::Charge { charge, bounty } => {
                 let cost = charge.cost(params).ok_or_else(overflow)?;
                 let t = Transfer {
                     from: wallet,
@@ -166,7 +166,7 @@ impl Intent {
                     currency: Currency::Ippc,
                     amount: cost,
                 };
-                (charge.action(), vec![t], None)
+                (charge.action(), vec![t], bounty.map(Proof::Work))
             }
             Intent::PostBounty {
                 reward,

@@ -595,6 +595,19 @@ impl Ledger {
             let (action, transfers, proof) = draft.intent.resolve(params, actor, seq, |account| {
                 process::get_balance(&txn, &keys::available(account, Currency::Ippc))
             })?;
+            // The first entry claims every outstanding credit; nothing new
+            // can arrive while this batch holds the write lock.
+            let mut deps = if i == 0 {
+                self.auto_deps(&txn, &actor)?
+            } else {
+                Vec::new()
+            };
+            if let Some(crate::entry::Proof::Work(escrow)) = &proof
+                && escrow.poster != actor
+            {
+                // (An own bounty is refused by the static rules, by name.)
+                work_dep(&txn, &mut deps, escrow)?;
+            }
             let body = EntryBody {
                 version: ENTRY_VERSION,
                 swarm_id: self.swarm_id,
@@ -605,13 +618,7 @@ impl Ledger {
                 params: params_version as u32,
                 action,
                 transfers,
-                // The first entry claims every outstanding credit; nothing new
-                // can arrive while this batch holds the write lock.
-                deps: if i == 0 {
-                    self.auto_deps(&txn, &actor)?
-                } else {
-                    Vec::new()
-                },
+                deps,
                 outcome: draft.outcome,
                 proof,
                 memo: draft.memo,
@@ -1117,6 +1124,42 @@ impl Ledger {
         drop(tree);
         self.settle(flushed)
     }
+}
+
+/// Makes `deps` reach the post of `escrow` (a claim of bounty work must):
+/// the poster's head as this node holds it, in its place among the deps.
+fn work_dep(
+    txn: &Txn<'_>,
+    deps: &mut Vec<crate::entry::Dep>,
+    escrow: &crate::ids::EscrowId,
+) -> Result<(), LedgerError> {
+    let Some((seq, tx_id)) = process::head(txn, &escrow.poster)?.filter(|(s, _)| *s >= escrow.seq) else {
+        return Err(LedgerError::Denied(format!(
+            "bounty work for escrow:{}:{}: this node holds no such post",
+            escrow.poster, escrow.seq
+        )));
+    };
+    let dep = crate::entry::Dep {
+        actor: escrow.poster,
+        seq,
+        tx_id,
+    };
+    match deps.binary_search_by_key(&escrow.poster, |d| d.actor) {
+        Ok(at) => deps[at] = dep,
+        Err(at) => {
+            deps.insert(at, dep);
+            if deps.len() > crate::entry::DEPS_MAX {
+                // A credit left out is claimed by a later entry; the post is not optional.
+                let drop_at = if at == deps.len() - 1 {
+                    deps.len() - 2
+                } else {
+                    deps.len() - 1
+                };
+                deps.remove(drop_at);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Opens sled at `path`. sled 0.34 panics on some damaged files (a truncated

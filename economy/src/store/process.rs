@@ -19,7 +19,7 @@ use super::{Ctx, LedgerError};
 use crate::amount::{Amount, Balance, Currency};
 use crate::encoding;
 use crate::entry::{Action, Proof, SignedEntry, VerifiedEntry};
-use crate::ids::{AccountId, NodeId, TxId};
+use crate::ids::{AccountId, EscrowId, NodeId, TxId};
 use crate::rules;
 
 /// What a counted entry does to balances.
@@ -289,6 +289,34 @@ fn claim_declared_credits(txn: &mut Txn<'_>, e: &VerifiedEntry) -> Result<(), Le
     Ok(())
 }
 
+/// Why a claim of bounty work on `escrow`, dated `at_ms`, does not hold at
+/// this point of the poster's chain (the claim's deps reach the post): the
+/// post must be an applied `BountyPost` the work is not dated after the
+/// expiry of. Whether the escrow was already paid out is not judged: that
+/// depends on the order two chains arrive in, and every node must reach the
+/// same verdict; the expiry bounds how long one post can be claimed.
+pub fn work_claim_broken(txn: &Txn<'_>, at_ms: u64, escrow: &EscrowId) -> Result<Option<String>, LedgerError> {
+    let name = format!("escrow:{}:{}", escrow.poster, escrow.seq);
+    if matches!(fork_of(txn, &escrow.poster)?, Some(f) if escrow.seq >= f) {
+        return Ok(Some(format!(
+            "bounty work for {name}: its poster forked its chain at or below the post"
+        )));
+    }
+    let Some(bytes) = txn.get(&keys::entry(&escrow.poster, escrow.seq))? else {
+        return Ok(Some(format!("bounty work for {name}: no such post")));
+    };
+    let post = Record::decode(&bytes)?;
+    match (&post.entry.body.action, post.effect) {
+        (Action::BountyPost { expires_at_ms, .. }, Effect::Applied) if at_ms <= *expires_at_ms => Ok(None),
+        (Action::BountyPost { expires_at_ms, .. }, Effect::Applied) => Ok(Some(format!(
+            "bounty work for {name}: the bounty expired at {expires_at_ms} ms, the work is dated {at_ms}"
+        ))),
+        _ => Ok(Some(format!(
+            "bounty work for {name}: that entry is not an applied bounty post"
+        ))),
+    }
+}
+
 /// The first dynamic rule the entry breaks, judged against its declared history.
 fn dynamic_rules(txn: &Txn<'_>, e: &VerifiedEntry) -> Result<Option<String>, LedgerError> {
     let body = e.body();
@@ -312,6 +340,11 @@ fn dynamic_rules(txn: &Txn<'_>, e: &VerifiedEntry) -> Result<Option<String>, Led
             "priced under parameter table {}, but it declares entries priced under table {newest}",
             body.params
         )));
+    }
+    if let Some(Proof::Work(escrow)) = &body.proof
+        && let Some(reason) = work_claim_broken(txn, body.timestamp_ms, escrow)?
+    {
+        return Ok(Some(reason));
     }
     match &body.action {
         Action::BountyPayout { escrow, .. } | Action::BountyRefund { escrow } => {
