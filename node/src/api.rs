@@ -467,6 +467,18 @@ mod tests {
         tokio::sync::oneshot::Sender<()>,
         tempfile::TempDir,
     ) {
+        serve_on_disk(guard_missing, 0).await
+    }
+
+    /// `reserve_bytes`: the free space the ledger's writes leave (u64::MAX: a full disk).
+    async fn serve_on_disk(
+        guard_missing: bool,
+        reserve_bytes: u64,
+    ) -> (
+        std::net::SocketAddr,
+        tokio::sync::oneshot::Sender<()>,
+        tempfile::TempDir,
+    ) {
         let dir = tempfile::tempdir().unwrap();
         let key = SigningKey::from_bytes(&[1; 32]);
         let me = NodeId::from_bytes(key.verifying_key().to_bytes());
@@ -484,7 +496,14 @@ mod tests {
         };
         let paths = crate::paths::NodePaths::new(dir.path());
         std::fs::create_dir_all(paths.data()).unwrap();
-        let ledger = Arc::new(Ledger::open(&paths.ledger(), genesis, me, Default::default()).unwrap());
+        // Created first with no reserve (creating writes the genesis), then
+        // opened with it.
+        drop(Ledger::open(&paths.ledger(), genesis.clone(), me, Default::default()).unwrap());
+        let options = ippoc_economy::store::LedgerOptions {
+            reserve_bytes,
+            ..Default::default()
+        };
+        let ledger = Arc::new(Ledger::open(&paths.ledger(), genesis, me, options).unwrap());
         let sandbox = ippoc_swarm::sandbox::open_sandbox(&paths.sandbox_modules(), &paths.sandbox_cache_key()).unwrap();
         let node = Arc::new(NodeHandle {
             chain: OwnChain::detached(
@@ -657,6 +676,7 @@ mod tests {
     async fn every_error_of_the_readme_table_is_what_the_api_answers() {
         let (addr, _stop, _dir) = serve().await;
         let (blocked_addr, _stop_blocked, _dir_blocked) = serve_with(true).await;
+        let (full_addr, _stop_full, _dir_full) = serve_on_disk(false, u64::MAX).await;
         let client = reqwest::Client::builder().no_proxy().build().unwrap();
         let me = NodeId::from_bytes(SigningKey::from_bytes(&[1; 32]).verifying_key().to_bytes());
         let to = NodeId::from_bytes(SigningKey::from_bytes(&[2; 32]).verifying_key().to_bytes());
@@ -832,6 +852,15 @@ mod tests {
                 json(serde_json::json!({"to": to, "amount": "1", "currency": "IPPC"})),
                 503,
                 "signing guard",
+            ),
+            (
+                "a full disk",
+                "POST",
+                full_addr,
+                "/v1/transfer".into(),
+                json(serde_json::json!({"to": to, "amount": "1", "currency": "IPPC"})),
+                507,
+                "nothing was written",
             ),
         ];
         let mut seen = std::collections::BTreeSet::new();
