@@ -680,7 +680,7 @@ fn a_charge_that_does_not_match_the_table_is_rejected() {
 
 #[test]
 fn an_export_verifies_offline_and_names_the_first_bad_entry() {
-    use ippoc_economy::store::{ChainError, verify_export};
+    use ippoc_economy::store::{ChainError, verify_entries, verify_export};
     let (n, g) = swarm(2);
     let a = ledger(&g, &n[0]);
     for i in 1..=10 {
@@ -706,6 +706,47 @@ fn an_export_verifies_offline_and_names_the_first_bad_entry() {
         Err(ChainError::Format(_))
     ));
     assert!(matches!(verify_export(b"not an export"), Err(ChainError::Format(_))));
+
+    // An amount changed after signing (in entry 3's body) is blamed on entry
+    // 3, not on entry 4 whose prev no longer matches.
+    let mut changed = entries.clone();
+    changed[3].body.transfers[0].amount = ippc(999);
+    match verify_entries(g.swarm_id(), &changed) {
+        Err(ChainError::Entry { seq, .. }) => assert_eq!(seq, 3),
+        other => panic!("{other:?}"),
+    }
+
+    // One chain twice, the second time with another (correctly signed) entry
+    // at seq 5: a fork, with both versions named; the same chain twice
+    // unchanged: a repetition, not a second chain.
+    let head = &entries[4];
+    let other = EntryBody {
+        memo: b"the other version".to_vec(),
+        ..entries[5].body.clone()
+    }
+    .sign(&n[0].key);
+    assert_eq!(other.body.prev, head.tx_id());
+    let mut forked = entries.clone();
+    forked.extend(entries[..5].iter().cloned());
+    forked.push(other.clone());
+    match verify_entries(g.swarm_id(), &forked) {
+        Err(ChainError::Fork {
+            actor,
+            seq,
+            first,
+            second,
+        }) => {
+            assert_eq!((actor, seq), (n[0].id, 5));
+            assert_eq!((first, second), (entries[5].tx_id(), other.tx_id()));
+        }
+        other => panic!("{other:?}"),
+    }
+    let mut twice = entries.clone();
+    twice.extend(entries.iter().cloned());
+    assert_eq!(
+        verify_entries(g.swarm_id(), &twice),
+        Err(ChainError::Repeated { actor: n[0].id })
+    );
 }
 
 /// A record that refuses, or remembers what it was told.

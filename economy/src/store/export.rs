@@ -49,6 +49,25 @@ pub enum ChainError {
         /// Prev expected.
         expected_prev: TxId,
     },
+    /// Two different entries for one `(actor, seq)`: the actor forked its
+    /// chain (both are named; the ledger keeps both as evidence).
+    #[error("{actor} seq {seq}: a fork, two different entries {first} and {second}")]
+    Fork {
+        /// The forker.
+        actor: NodeId,
+        /// Seq with two versions.
+        seq: u64,
+        /// tx_id of the version met first.
+        first: TxId,
+        /// tx_id of the other.
+        second: TxId,
+    },
+    /// One chain appears twice (the same entries again).
+    #[error("{actor}: its chain appears twice in the export")]
+    Repeated {
+        /// Actor.
+        actor: NodeId,
+    },
     /// A signature or version check failed.
     #[error("{actor} seq {seq}: {error}")]
     Entry {
@@ -71,10 +90,27 @@ pub struct VerifiedSummary {
 }
 
 /// Verifies entries grouped by actor in seq order, each chain starting at
-/// seq 0: links, swarm id and (batched) signatures. Names the first bad entry.
+/// seq 0: (batched) signatures, swarm id, links, and that no chain appears
+/// twice — two versions of one `(actor, seq)` are reported as a fork with
+/// both tx_ids. Names the first bad entry: signatures are checked before
+/// links, so an entry changed after signing is named itself, not its
+/// successor whose `prev` no longer matches.
 pub fn verify_entries(swarm_id: SwarmId, entries: &[SignedEntry]) -> Result<VerifiedSummary, ChainError> {
+    for chunk in entries.chunks(VERIFY_BATCH_ENTRIES) {
+        SignedEntry::verify_batch(chunk.to_vec()).map_err(|(i, error)| ChainError::Entry {
+            actor: chunk[i].body.actor,
+            seq: chunk[i].body.seq,
+            error,
+        })?;
+    }
     let mut summary = VerifiedSummary::default();
     let mut expected: Option<(NodeId, u64, TxId)> = None;
+    // Every chain's tx_ids by seq (32 bytes per entry): what a second run of
+    // the same actor is compared with.
+    let mut chains: std::collections::HashMap<NodeId, Vec<TxId>> = std::collections::HashMap::new();
+    // Inside a run of entries at positions already given (a chain again):
+    // scanned to its end for a second version before it is reported.
+    let mut repeat: Option<NodeId> = None;
     for e in entries {
         let b = &e.body;
         if b.swarm_id != swarm_id {
@@ -84,6 +120,21 @@ pub fn verify_entries(swarm_id: SwarmId, entries: &[SignedEntry]) -> Result<Veri
                 expected: swarm_id,
                 found: b.swarm_id,
             });
+        }
+        if let Some(first) = chains.get(&b.actor).and_then(|c| c.get(b.seq as usize)) {
+            if *first != e.tx_id() {
+                return Err(ChainError::Fork {
+                    actor: b.actor,
+                    seq: b.seq,
+                    first: *first,
+                    second: e.tx_id(),
+                });
+            }
+            repeat = Some(b.actor);
+            continue;
+        }
+        if let Some(actor) = repeat.take() {
+            return Err(ChainError::Repeated { actor });
         }
         let (expected_seq, expected_prev) = match expected {
             Some((actor, seq, prev)) if actor == b.actor => (seq, prev),
@@ -101,14 +152,11 @@ pub fn verify_entries(swarm_id: SwarmId, entries: &[SignedEntry]) -> Result<Veri
             });
         }
         expected = Some((b.actor, b.seq + 1, e.tx_id()));
+        chains.entry(b.actor).or_default().push(e.tx_id());
         summary.entries += 1;
     }
-    for chunk in entries.chunks(VERIFY_BATCH_ENTRIES) {
-        SignedEntry::verify_batch(chunk.to_vec()).map_err(|(i, error)| ChainError::Entry {
-            actor: chunk[i].body.actor,
-            seq: chunk[i].body.seq,
-            error,
-        })?;
+    if let Some(actor) = repeat {
+        return Err(ChainError::Repeated { actor });
     }
     Ok(summary)
 }

@@ -1181,9 +1181,19 @@ fn open_store(path: &Path, options: &LedgerOptions) -> Result<Store, LedgerError
         }))
     };
     let mut retried = false;
+    // sled's background writers may hold a just-dropped store's file lock for
+    // a moment after its last handle is gone (a reopen after a write fault,
+    // a restart in one process): the open is retried while that lock is what
+    // fails it, for at most a second.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
     loop {
         match attempt() {
             Ok(Ok(store)) => return Ok(store),
+            Ok(Err(sled::Error::Io(e)))
+                if e.to_string().contains("could not acquire lock") && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
             Ok(Err(e @ sled::Error::Corruption { .. })) if !retried => {
                 retried = true;
                 if remove_half_written_snapshots(path)? == 0 {
