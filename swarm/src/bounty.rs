@@ -75,11 +75,24 @@ pub fn open_bounty(ledger: &Ledger, escrow: &EscrowId) -> Result<Option<OpenBoun
     }))
 }
 
-/// Refuses work "for" `escrow` unless it is an open bounty of another node
-/// that has not expired: what a charge or a sandbox run claiming bounty
-/// work (which Worker Mode allows) is checked against before anything runs.
-/// The entry then records the claim, and every peer judges it again.
-pub fn check_claim(ledger: &Ledger, escrow: &EscrowId) -> Result<(), Error> {
+/// The escrow a request's `bounty` field claims work for, if any: it must
+/// name an escrow account (400 otherwise) of an open bounty of another node
+/// that has not expired (409 otherwise). What a charge or a sandbox run
+/// claiming bounty work (which Worker Mode allows) is checked against before
+/// anything runs; the entry then records the claim, and every peer judges
+/// it again.
+pub fn claim(ledger: &Ledger, bounty: Option<AccountId>) -> Result<Option<EscrowId>, Error> {
+    let escrow = match bounty {
+        None => return Ok(None),
+        Some(AccountId::Escrow(e)) => e,
+        Some(other) => return Err(Error::BadInput(format!("bounty: {other} is not a bounty escrow"))),
+    };
+    check_claim(ledger, &escrow)?;
+    Ok(Some(escrow))
+}
+
+/// Refuses work "for" `escrow` unless it is an open, unexpired bounty of another node.
+fn check_claim(ledger: &Ledger, escrow: &EscrowId) -> Result<(), Error> {
     let name = format!("escrow:{}:{}", escrow.poster, escrow.seq);
     if escrow.poster == ledger.owner() {
         return Err(Error::Refused(format!(

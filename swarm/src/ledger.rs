@@ -150,14 +150,7 @@ pub fn quote(ledger: &Ledger, kind: ChargeKind) -> Result<QuoteView, Error> {
 /// The budget check: records the charge durably if the node can and may pay,
 /// refuses otherwise. Nothing runs unpaid.
 pub fn charge(chain: &OwnChain, request: &ChargeRequest) -> Result<EntryView, Error> {
-    let bounty = match request.bounty {
-        None => None,
-        Some(AccountId::Escrow(e)) => Some(e),
-        Some(other) => return Err(Error::BadInput(format!("bounty: {other} is not a bounty escrow"))),
-    };
-    if let Some(escrow) = &bounty {
-        crate::bounty::check_claim(chain.ledger(), escrow)?;
-    }
+    let bounty = crate::bounty::claim(chain.ledger(), request.bounty)?;
     let cost = Charge::from(request.charge)
         .cost(&chain.ledger().parameters().1)
         .ok_or_else(|| Error::BadInput("charge: the cost overflows (tokens or fuel too large)".into()))?;

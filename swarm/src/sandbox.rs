@@ -155,14 +155,7 @@ pub fn capabilities(names: &[String]) -> Result<Capabilities, Error> {
 pub fn run_request(sandbox: &Sandbox, chain: &OwnChain, request: &SandboxRunRequest) -> Result<SandboxRunView, Error> {
     let module = hex::decode(&request.module_hex).map_err(|e| Error::BadInput(format!("module_hex: {e}")))?;
     let input = hex::decode(&request.input_hex).map_err(|e| Error::BadInput(format!("input_hex: {e}")))?;
-    let bounty = match request.bounty {
-        None => None,
-        Some(AccountId::Escrow(e)) => Some(e),
-        Some(other) => return Err(Error::BadInput(format!("bounty: {other} is not a bounty escrow"))),
-    };
-    if let Some(escrow) = &bounty {
-        crate::bounty::check_claim(chain.ledger(), escrow)?;
-    }
+    let bounty = crate::bounty::claim(chain.ledger(), request.bounty)?;
     let meter = LedgerMeter { chain, bounty };
     let caps = capabilities(&request.capabilities)?;
     Ok(run(
