@@ -1181,18 +1181,17 @@ fn open_store(path: &Path, options: &LedgerOptions) -> Result<Store, LedgerError
         }))
     };
     let mut retried = false;
-    // sled's background writers may hold a just-dropped store's file lock for
-    // a moment after its last handle is gone (a reopen after a write fault,
-    // a restart in one process): the open is retried while that lock is what
-    // fails it, for at most a second.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+    let mut waited = false;
     loop {
         match attempt() {
             Ok(Ok(store)) => return Ok(store),
-            Ok(Err(sled::Error::Io(e)))
-                if e.to_string().contains("could not acquire lock") && std::time::Instant::now() < deadline =>
-            {
-                std::thread::sleep(std::time::Duration::from_millis(2));
+            // sled's background writers may hold a just-dropped store's file
+            // lock for a moment after its last handle is gone (a reopen after
+            // a write fault, a restart in one process): wait for its release,
+            // for at most a second, and try once more.
+            Ok(Err(sled::Error::Io(e))) if e.to_string().contains("could not acquire lock") && !waited => {
+                waited = true;
+                wait_for_unlock(&path.join("db"), std::time::Duration::from_secs(1));
             }
             Ok(Err(e @ sled::Error::Corruption { .. })) if !retried => {
                 retried = true;
@@ -1213,6 +1212,25 @@ fn open_store(path: &Path, options: &LedgerOptions) -> Result<Store, LedgerError
             }
         }
     }
+}
+
+/// Waits (at most `limit`) until no one holds the exclusive lock on sled's
+/// `db` file: a helper thread blocks on the lock itself and reports when it
+/// got it (then lets it go). Past the limit the helper is left waiting; it
+/// takes and drops the lock whenever it is released.
+fn wait_for_unlock(db_file: &Path, limit: std::time::Duration) {
+    use fs2::FileExt;
+    let Ok(file) = std::fs::File::open(db_file) else {
+        return;
+    };
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        if file.lock_exclusive().is_ok() {
+            let _ = FileExt::unlock(&file);
+        }
+        let _ = tx.send(());
+    });
+    let _ = rx.recv_timeout(limit);
 }
 
 /// Removes sled's `snap.*.generating` files under `path`; returns how many.
