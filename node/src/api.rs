@@ -309,8 +309,14 @@ fn query<T>(q: QueryArgs<T>) -> Result<T, ApiError> {
 }
 
 fn body<T>(b: JsonBody<T>) -> Result<T, ApiError> {
-    b.map(|axum::Json(v)| v)
-        .map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.body_text()))
+    b.map(|axum::Json(v)| v).map_err(|e| {
+        // A body over the limit is 413 on every route, as on the import.
+        let status = match e.status() {
+            StatusCode::PAYLOAD_TOO_LARGE => StatusCode::PAYLOAD_TOO_LARGE,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        ApiError(status, e.body_text())
+    })
 }
 
 async fn quote(State(state): State<Arc<ApiState>>, b: JsonBody<ChargeKind>) -> ApiResult<QuoteView> {
@@ -841,6 +847,15 @@ mod tests {
                 addr,
                 "/v1/ledger/import".into(),
                 vec![0u8; IMPORT_BYTES_MAX + 1],
+                413,
+                "",
+            ),
+            (
+                "a JSON body over the limit",
+                "POST",
+                addr,
+                "/v1/metabolism/charge".into(),
+                vec![b' '; IMPORT_BYTES_MAX + 1],
                 413,
                 "",
             ),
