@@ -334,7 +334,7 @@ impl Ledger {
                 tree.flush().map_err(storage_error)?;
             }
         }
-        *ledger.acked.write().unwrap_or_else(|p| p.into_inner()) = process::head(&Txn::new(&tree), &owner)?;
+        ledger.acknowledge(&tree)?;
         Ok(ledger)
     }
 
@@ -396,9 +396,8 @@ impl Ledger {
             e @ LedgerError::DiskFull(_) => e,
             other => LedgerError::Unavailable(other.to_string()),
         })?;
-        let head = process::head(&Txn::new(&store.tree), &self.owner)?;
+        self.acknowledge(&store.tree)?;
         *self.store.write().unwrap_or_else(|p| p.into_inner()) = Some(store);
-        *self.acked.write().unwrap_or_else(|p| p.into_inner()) = head;
         self.faulted.store(false, Ordering::Release);
         tracing::warn!(event = "ledger_store_reopened", path = %self.path.display(), "the ledger's store was opened again after a write failure");
         Ok(())
@@ -410,8 +409,7 @@ impl Ledger {
     fn settle<T>(&self, result: Result<T, LedgerError>) -> Result<T, LedgerError> {
         match result {
             Ok(v) => {
-                let head = process::head(&Txn::new(&self.tree_unchecked()?), &self.owner)?;
-                *self.acked.write().unwrap_or_else(|p| p.into_inner()) = head;
+                self.acknowledge(&self.tree_unchecked()?)?;
                 Ok(v)
             }
             Err(e) => {
@@ -425,6 +423,13 @@ impl Ledger {
                 })
             }
         }
+    }
+
+    /// Takes the owner's head in `tree` (all of it durable) as acknowledged.
+    fn acknowledge(&self, tree: &sled::Tree) -> Result<(), LedgerError> {
+        let head = process::head(&Txn::new(tree), &self.owner)?;
+        *self.acked.write().unwrap_or_else(|p| p.into_inner()) = head;
+        Ok(())
     }
 
     /// The owner's head as last made durable (see `acked`).
