@@ -190,8 +190,14 @@ fn create_identity(data_dir: &DataDir, probe: &dyn HardwareProbe) -> Result<Iden
         for sub in NODE_SUBDIRS {
             fsutil::create_private_dir(&staging.root().join(sub))?;
         }
-        let pem = signing_key
-            .to_pkcs8_pem(LineEnding::LF)
+        // PKCS#8 v1 (the secret key alone): v2, with the public key beside
+        // it, is what ed25519-dalek writes by default, and OpenSSL 3.0 and
+        // Python's cryptography refuse it. The public key is derived on load.
+        let pem = ed25519_dalek::pkcs8::KeypairBytes {
+            secret_key: signing_key.to_bytes(),
+            public_key: None,
+        }
+        .to_pkcs8_pem(LineEnding::LF)
             .map_err(|e| NodeError::IdentityCorrupt {
                 path: staging.identity_key(),
                 reason: format!("cannot encode key: {e}"),

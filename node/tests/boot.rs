@@ -33,6 +33,14 @@ fn first_boot_creates_a_0600_key_and_the_layout_and_second_boot_reuses_it() {
     }
     let pem = fs::read_to_string(node.join("data/identity.key")).unwrap();
     assert!(pem.starts_with("-----BEGIN PRIVATE KEY-----"), "PKCS#8 PEM expected");
+    // docs/identity.md promises a file OpenSSL reads: its public key is the NodeID.
+    let public = std::process::Command::new("openssl")
+        .args(["pkey", "-pubout", "-outform", "DER", "-in"])
+        .arg(node.join("data/identity.key"))
+        .output()
+        .expect("openssl runs");
+    assert!(public.status.success(), "openssl refused the key: {}", stderr(&public));
+    assert_eq!(hex::encode(&public.stdout[public.stdout.len() - 32..]), node_id);
     let fingerprint: serde_json::Value =
         serde_json::from_slice(&fs::read(node.join("data/fingerprint.json")).unwrap()).unwrap();
     assert_eq!(fingerprint["hash"].as_str().unwrap().len(), 64);
