@@ -3,7 +3,10 @@
 //!   (the baselines);
 //! - `append`: durable appends (flushed) in batches of 1, 64 and 1024,
 //!   compared with raw signing throughput;
-//! - `verify_chain`: a 1024-entry chain verified one by one vs batched.
+//! - `verify_chain`: a 1024-entry chain verified one by one vs batched;
+//! - `export_check`: a 10 000-entry export checked structurally
+//!   (`verify_export`, the baseline) vs with the ledger's rules replayed into
+//!   a scratch ledger (`check_export`, what `ippoc ledger verify --file` runs).
 //!
 //! Run: `cargo bench -p ippoc-economy --bench ledger`.
 
@@ -12,7 +15,7 @@ use ed25519_dalek::{Signer, SigningKey};
 use ippoc_economy::amount::UNIT;
 use ippoc_economy::genesis::Genesis;
 use ippoc_economy::signature::{PublicKey, verify};
-use ippoc_economy::store::{Draft, Intent, Ledger, LedgerOptions, verify_entries};
+use ippoc_economy::store::{Draft, Intent, Ledger, LedgerOptions, check_export, verify_entries, verify_export};
 use ippoc_economy::{Amount, Currency, NodeId, SignedEntry};
 
 fn key(seed: u8) -> (SigningKey, NodeId) {
@@ -107,5 +110,24 @@ fn verify_chain(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, ed25519, append, verify_chain);
+fn export_check(c: &mut Criterion) {
+    let (ka, a) = key(1);
+    let (_, b) = key(2);
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::open(dir.path(), genesis(a, b), a, LedgerOptions::default()).unwrap();
+    for _ in 0..10 {
+        ledger.append_batch(&ka, (0..1000).map(|_| pay(b)).collect()).unwrap();
+    }
+    let file = ledger.export(None, &ka).unwrap();
+    let mut g = c.benchmark_group("export_check");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(10_000));
+    g.bench_function("structural", |bench| bench.iter(|| verify_export(&file).unwrap()));
+    g.bench_function("with_rules", |bench| {
+        bench.iter(|| assert_eq!(check_export(&file, None).unwrap().applied, 10_000))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, ed25519, append, verify_chain, export_check);
 criterion_main!(benches);

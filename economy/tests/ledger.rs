@@ -680,30 +680,31 @@ fn a_charge_that_does_not_match_the_table_is_rejected() {
 
 #[test]
 fn an_export_verifies_offline_and_names_the_first_bad_entry() {
-    use ippoc_economy::store::{ChainError, verify_entries, verify_export};
+    use ippoc_economy::store::{ChainError, verify_entries, verify_export, write_export};
     let (n, g) = swarm(2);
     let a = ledger(&g, &n[0]);
     for i in 1..=10 {
         a.ledger.append(&n[0].key, pay(&n[1], ippc(i))).unwrap();
     }
-    let export = a.ledger.export(None).unwrap();
-    let (swarm, summary) = verify_export(&export).unwrap();
-    assert_eq!(swarm, g.swarm_id());
+    let export = a.ledger.export(None, &n[0].key).unwrap();
+    let (file, summary) = verify_export(&export).unwrap();
+    assert_eq!(file.swarm_id, g.swarm_id());
     assert_eq!((summary.chains, summary.entries), (1, 10));
     assert_eq!(a.ledger.verify_chains(None).unwrap().unwrap(), summary);
+    let entries = file.entries;
 
-    // Flip one byte inside entry 6's signature (the last 64 bytes of its record).
-    let (_, entries) = ippoc_economy::store::parse_export(&export).unwrap();
-    let offset: usize = 24 + 32 + entries[..7].iter().map(|e| 4 + e.to_bytes().len()).sum::<usize>() - 5;
-    let mut damaged = export.clone();
-    damaged[offset] ^= 0x20;
+    // Flip one byte inside entry 6's signature, in a file whose commitment
+    // is re-signed (as a forger would): the entry itself is named.
+    let mut resigned = entries.clone();
+    resigned[6].signature[40] ^= 0x20;
+    let damaged = write_export(&g, &[], &resigned, true, [0; 32], &n[0].key);
     match verify_export(&damaged) {
         Err(ChainError::Entry { seq, .. }) => assert_eq!(seq, 6),
         other => panic!("{other:?}"),
     }
     assert!(matches!(
         verify_export(&export[..export.len() - 3]),
-        Err(ChainError::Format(_))
+        Err(ChainError::Commitment(_))
     ));
     assert!(matches!(verify_export(b"not an export"), Err(ChainError::Format(_))));
 
@@ -801,4 +802,150 @@ fn the_signing_record_hears_of_every_own_entry_before_it_is_stored_and_a_refusal
         "nothing stored"
     );
     assert_eq!(a.ledger.state_root().unwrap(), root);
+}
+
+#[test]
+fn an_export_check_applies_the_ledgers_rules_and_its_commitment_catches_cuts_and_splices() {
+    use ippoc_economy::store::{ChainError, check_export, parse_export, write_export};
+    let (n, g) = swarm(2);
+    let a = ledger(&g, &n[0]);
+    for i in 1..=4 {
+        a.ledger.append(&n[0].key, pay(&n[1], ippc(i))).unwrap();
+    }
+    // One overdraft, signed by its actor but bounced by the rules: valid.
+    let overdraft = raw_entry(
+        &n[0],
+        &g,
+        4,
+        a.ledger.head(&n[0].id).unwrap().unwrap().1,
+        Action::Transfer,
+        transfer_body(&n[0], &n[1], ippc(5000), &g),
+        vec![],
+    );
+    assert!(matches!(
+        a.ledger.ingest(vec![overdraft]).unwrap()[0],
+        IngestOutcome::Bounced(_)
+    ));
+    let export = a.ledger.export(None, &n[0].key).unwrap();
+    let report = check_export(&export, None).unwrap();
+    assert!(report.rules_checked);
+    assert_eq!((report.applied, report.bounced, report.unresolved), (4, 1, 0));
+    assert_eq!(report.exporter, Some(n[0].id));
+    assert_eq!(report.complete, Some(true));
+    assert_eq!(
+        report.state_root_matches,
+        Some(true),
+        "a replay gives the exporter's state"
+    );
+
+    // Entries a node refuses on import, each correctly signed by its actor
+    // at seq 2 of an otherwise good chain in a re-signed file: each is
+    // named, with the rule it breaks.
+    let entries = parse_export(&export).unwrap().entries;
+    let prev = entries[1].tx_id();
+    let leg = |from: AccountId, to: AccountId| ippoc_economy::Transfer {
+        from,
+        to,
+        currency: Currency::Ippc,
+        amount: ippc(3),
+    };
+    let me = AccountId::Wallet(n[0].id);
+    let no_fee = vec![leg(me, AccountId::Wallet(n[1].id))];
+    let cases: Vec<(&str, Action, Vec<ippoc_economy::Transfer>)> = vec![
+        (
+            "debits the treasury",
+            Action::Transfer,
+            vec![leg(AccountId::Treasury, me)],
+        ),
+        ("debits the mint", Action::Transfer, vec![leg(AccountId::Mint, me)]),
+        (
+            "debits the metabolism sink",
+            Action::Transfer,
+            vec![leg(AccountId::MetabolismSink, me)],
+        ),
+        (
+            "debits another node's wallet",
+            Action::Transfer,
+            transfer_body(&n[1], &n[0], ippc(3), &g),
+        ),
+        ("pays no fee", Action::Transfer, no_fee),
+    ];
+    for (what, action, transfers) in cases {
+        let bad = raw_entry(&n[0], &g, 2, prev, action, transfers, vec![]);
+        let mut file = entries[..2].to_vec();
+        file.push(bad);
+        let bytes = write_export(&g, &[], &file, true, [0; 32], &n[0].key);
+        match check_export(&bytes, None) {
+            Err(ChainError::Rule { actor, seq, .. }) => assert_eq!((actor, seq), (n[0].id, 2), "{what}"),
+            other => panic!("an entry that {what} was not refused: {other:?}"),
+        }
+    }
+
+    // A chain that lowers its parameter table: table 1 adopted, an entry
+    // made under it, then one naming table 0 again.
+    let b = ledger(&g, &n[0]);
+    let mut table = g.parameters.clone();
+    table.transfer_fee_bps += 1;
+    b.ledger.adopt_parameters(1, table.clone()).unwrap();
+    let first = b.ledger.append(&n[0].key, pay(&n[1], ippc(1))).unwrap();
+    assert_eq!(first.body().params, 1);
+    let lowered = raw_entry(
+        &n[0],
+        &g,
+        1,
+        first.tx_id(),
+        Action::Transfer,
+        transfer_body(&n[0], &n[1], ippc(1), &g),
+        vec![],
+    );
+    let bytes = write_export(
+        &g,
+        &[table],
+        &[first.signed().clone(), lowered],
+        true,
+        [0; 32],
+        &n[0].key,
+    );
+    match check_export(&bytes, None) {
+        Err(ChainError::Rule { seq, reason, .. }) => assert_eq!(seq, 1, "{reason}"),
+        other => panic!("a lowered parameter table was not refused: {other:?}"),
+    }
+
+    // Cut anywhere (at every entry boundary and inside the trailer), the
+    // file no longer verifies; neither does one with a chain spliced out.
+    for cut in (1..export.len()).step_by(7).chain([export.len() - 1]) {
+        assert!(
+            check_export(&export[..cut], None).is_err(),
+            "a file cut to {cut} of {} bytes verified",
+            export.len()
+        );
+    }
+    let c = ledger(&g, &n[1]);
+    c.ledger.ingest(entries.clone()).unwrap();
+    // More than its stipend: spends the credit n[0] paid it, a dep on n[0]'s chain.
+    c.ledger.append(&n[1].key, pay(&n[0], ippc(1005))).unwrap();
+    let both = c.ledger.export(None, &n[1].key).unwrap();
+    let start = 24 + 32;
+    let parsed = parse_export(&both).unwrap();
+    assert_eq!(parsed.commitment.as_ref().unwrap().heads.len(), 2);
+    let genesis_len = u32::from_be_bytes(both[start..start + 4].try_into().unwrap()) as usize;
+    let entries_at = start + 4 + genesis_len + 4;
+    let first_chain: usize = parsed
+        .entries
+        .iter()
+        .take_while(|e| e.body.actor == parsed.entries[0].body.actor)
+        .map(|e| 4 + e.to_bytes().len())
+        .sum();
+    let mut spliced = both[..entries_at].to_vec();
+    spliced.extend_from_slice(&both[entries_at + first_chain..]);
+    assert!(matches!(check_export(&spliced, None), Err(ChainError::Commitment(_))));
+
+    // A one-chain export of a chain that received credit: entries that
+    // depend on the other chain cannot be judged and are counted as such.
+    let only = c.ledger.export(Some(&n[1].id), &n[1].key).unwrap();
+    let report = check_export(&only, None).unwrap();
+    assert_eq!(report.complete, Some(false));
+    assert_eq!(report.state_root_matches, None);
+    assert_eq!((report.applied, report.unresolved), (0, 1));
+    assert!(report.first_unresolved.unwrap().contains(&n[0].id.to_string()));
 }

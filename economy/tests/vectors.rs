@@ -65,3 +65,29 @@ fn the_documented_entry_encodes_hashes_and_signs_to_the_documented_bytes() {
     assert_eq!(hex::encode(&wire[wire.len() - 64..]), SIGNATURE);
     assert!(signed.verify().is_ok());
 }
+
+/// docs/ledger-format.md, "Genesis": one founder, fixed time.
+fn vector_genesis() -> ippoc_economy::genesis::Genesis {
+    ippoc_economy::genesis::Genesis::new(
+        "v",
+        1_700_000_000_000,
+        &[NodeId::from_bytes([0x33; 32])],
+        Amount::from_base(10_000_000_000),
+        Amount::from_base(1_000_000_000_000),
+    )
+}
+
+const GENESIS_BYTES: &str = "000000010000000000000001760000018bcfe5680000000000009896800000000000004e200000000002faf08000000001dcd6500000000000017d784000000000000f424000000000000f4240000000000000000a0000000005f5e100000000001dcd6500000000010000000000000001333333333333333333333333333333333333333333333333333333333333333300000000000000030000000500000000000000e8d4a5100000000006000000000000000ba43b74000000000033333333333333333333333333333333333333333333333333333333333333330000000000000002540be400";
+const SWARM_ID: &str = "e211a8e60bce0d7f52b42f711a395efe61419c5dd8154a094f907f92a422fb78";
+
+#[test]
+fn the_documented_genesis_encodes_and_hashes_to_the_documented_swarm_id() {
+    let g = vector_genesis();
+    let bytes = ippoc_economy::encoding::encode(&g);
+    assert_eq!(hex::encode(&bytes), GENESIS_BYTES);
+    assert_eq!(g.swarm_id().to_string(), SWARM_ID);
+    let mut h = Sha256::new();
+    h.update(b"ippoc-genesis-v1\0");
+    h.update(&bytes);
+    assert_eq!(hex::encode(h.finalize()), SWARM_ID);
+}

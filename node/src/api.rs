@@ -294,7 +294,7 @@ async fn proof(
 
 async fn export(State(state): State<Arc<ApiState>>, q: QueryArgs<ExportQuery>) -> Result<Vec<u8>, ApiError> {
     let q = query(q)?;
-    blocking(&state, move |n| ledger::export(n.ledger(), q.actor)).await
+    blocking(&state, move |n| ledger::export(&n.chain, q.actor)).await
 }
 
 /// A JSON body, with malformed input answered as 400 with the parser's reason.

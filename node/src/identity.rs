@@ -198,10 +198,10 @@ fn create_identity(data_dir: &DataDir, probe: &dyn HardwareProbe) -> Result<Iden
             public_key: None,
         }
         .to_pkcs8_pem(LineEnding::LF)
-            .map_err(|e| NodeError::IdentityCorrupt {
-                path: staging.identity_key(),
-                reason: format!("cannot encode key: {e}"),
-            })?;
+        .map_err(|e| NodeError::IdentityCorrupt {
+            path: staging.identity_key(),
+            reason: format!("cannot encode key: {e}"),
+        })?;
         fsutil::write_atomic(&staging.identity_key(), pem.as_bytes(), SECRET_FILE_MODE)?;
         fingerprint.write(&staging.fingerprint())?;
         write_api_token(&staging)?;

@@ -346,7 +346,7 @@ fn a_truncated_ledger_is_one_clear_boot_failure_never_a_panic_and_moving_it_asid
             l.append_batch(&writer, drafts).unwrap();
         }
         let path = env.dir.path().join("big.export");
-        fs::write(&path, l.export(None).unwrap()).unwrap();
+        fs::write(&path, l.export(None, &writer).unwrap()).unwrap();
         path
     };
     let imported = env.run(&["ledger", "import", "--file", export.to_str().unwrap()]);

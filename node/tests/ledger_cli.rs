@@ -80,14 +80,23 @@ fn two_founders_join_a_genesis_pay_each_other_and_verify_exports() {
     let ok = a.run(&["ledger", "verify", "--file", export.to_str().unwrap()]);
     assert_eq!(code(&ok), 0, "{}", stderr(&ok));
     assert!(stdout(&ok).contains("1 chains, 1 entries"), "{}", stdout(&ok));
+    assert!(stdout(&ok).contains("1 applied, 0 bounced"), "{}", stdout(&ok));
+    // A byte of the entry's signature: the entry is named, not just the file's commitment.
     let mut bytes = fs::read(&export).unwrap();
-    let last = bytes.len() - 3;
-    bytes[last] ^= 1;
+    let trailer = 1 + 4 + 72 + 8 + 32 + 32 + 64;
+    let in_signature = bytes.len() - trailer - 4 - 3;
+    bytes[in_signature] ^= 1;
     let damaged = a.dir.path().join("damaged.export");
     fs::write(&damaged, &bytes).unwrap();
     let bad = a.run(&["ledger", "verify", "--file", damaged.to_str().unwrap()]);
     assert_eq!(code(&bad), 16, "{}", stderr(&bad));
     assert!(stderr(&bad).contains("seq 0"), "names the entry: {}", stderr(&bad));
+    // Cut after its last whole entry (the trailer gone): the cut is seen.
+    let whole = fs::read(&export).unwrap();
+    fs::write(&damaged, &whole[..whole.len() - trailer - 4]).unwrap();
+    let cut = a.run(&["ledger", "verify", "--file", damaged.to_str().unwrap()]);
+    assert_eq!(code(&cut), 16, "{}", stderr(&cut));
+    assert!(stderr(&cut).contains("it was cut"), "{}", stderr(&cut));
 
     // Directly on B's stopped node: import A's chain, then spend what arrived.
     let imported = json(&b.run(&["--json", "ledger", "import", "--file", export.to_str().unwrap()]));

@@ -334,7 +334,8 @@ pub struct ImportView {
 /// Ingests an export file's entries through the ledger's full validation.
 pub fn import(ledger: &Ledger, bytes: &[u8]) -> Result<ImportView, Error> {
     use ippoc_economy::store::{IngestOutcome, parse_export};
-    let (swarm, entries) = parse_export(bytes).map_err(|e| Error::BadInput(format!("not an export file: {e}")))?;
+    let file = parse_export(bytes).map_err(|e| Error::BadInput(format!("not an export file: {e}")))?;
+    let (swarm, entries) = (file.swarm_id, file.entries);
     if swarm != ledger.swarm_id() {
         return Err(Error::Refused(format!(
             "the export is of swarm {swarm}, this node is in swarm {}",
@@ -358,7 +359,7 @@ pub fn import(ledger: &Ledger, bytes: &[u8]) -> Result<ImportView, Error> {
     Ok(view)
 }
 
-/// The export file of `actor`'s chain, or of every chain.
-pub fn export(ledger: &Ledger, actor: Option<NodeId>) -> Result<Vec<u8>, Error> {
-    ledger.export(actor.as_ref()).map_err(ledger_error)
+/// The export file of `actor`'s chain, or of every chain, signed by this node.
+pub fn export(chain: &crate::own_chain::OwnChain, actor: Option<NodeId>) -> Result<Vec<u8>, Error> {
+    chain.export(actor.as_ref())
 }

@@ -79,6 +79,14 @@ impl OwnChain {
         &self.ledger
     }
 
+    /// The export file of `actor`'s chain (or of every chain), its
+    /// commitment signed by this node.
+    pub fn export(&self, actor: Option<&NodeId>) -> Result<Vec<u8>, Error> {
+        self.ledger
+            .export(actor, &self.key)
+            .map_err(crate::ledger::ledger_error)
+    }
+
     /// This node.
     pub fn owner(&self) -> NodeId {
         self.ledger.owner()

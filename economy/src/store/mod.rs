@@ -39,7 +39,10 @@ use crate::params::Parameters;
 use crate::rules::{NoGovernance, ProposalVerifier, RuleContext, RuleError};
 use crate::signature::KeyCache;
 
-pub use export::{ChainError, EXPORT_MAGIC, VerifiedSummary, parse_export, verify_entries, verify_export};
+pub use export::{
+    COMMITMENT_DOMAIN, ChainError, Commitment, EXPORT_MAGIC, EXPORT_MAGIC_V1, ExportFile, ExportReport,
+    VerifiedSummary, check_export, parse_export, verify_entries, verify_export, write_export,
+};
 pub use intent::{Charge, Draft, Intent};
 pub use process::Effect;
 use process::{Processed, Record};
@@ -1326,7 +1329,7 @@ mod tests {
         }
         assert!(ledger.entry(&me, 0).unwrap().is_some(), "the others still read");
         assert!(
-            ledger.export(None).is_err(),
+            ledger.export(None, &key).is_err(),
             "an export never carries the damaged entry"
         );
     }

@@ -139,9 +139,15 @@ enum LedgerCommand {
     },
     /// Verify every stored chain (or an export file) with batched signature checks.
     Verify {
-        /// Verify this export file offline instead of the node's ledger.
+        /// Verify this export file offline instead of the node's ledger:
+        /// its commitment, signatures, links, and every rule a node applies
+        /// on import.
         #[arg(long)]
         file: Option<PathBuf>,
+        /// The swarm's genesis file, to apply the ledger's rules to a v1
+        /// export (v2 exports carry their genesis).
+        #[arg(long, requires = "file")]
+        genesis: Option<PathBuf>,
     },
     /// Ingest another node's export file through full validation.
     Import {
@@ -314,8 +320,11 @@ fn run(mut cli: Cli) -> Result<(), Failure> {
                 },
         } => return ledger_cmds::genesis_new(name, founders, *stipend, *treasury, out.as_deref()),
         Command::Ledger {
-            command: LedgerCommand::Verify { file: Some(file) },
-        } => return ledger_cmds::verify_file(file, cli.json),
+            command: LedgerCommand::Verify {
+                file: Some(file),
+                genesis,
+            },
+        } => return ledger_cmds::verify_file(file, genesis.as_deref(), cli.json),
         Command::Ledger {
             command: LedgerCommand::VerifyProof { file, root, target },
         } => return ledger_cmds::verify_proof(file, *root, target, cli.json),
