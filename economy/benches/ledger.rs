@@ -6,7 +6,11 @@
 //! - `verify_chain`: a 1024-entry chain verified one by one vs batched;
 //! - `export_check`: a 10 000-entry export checked structurally
 //!   (`verify_export`, the baseline) vs with the ledger's rules replayed into
-//!   a scratch ledger (`check_export`, what `ippoc ledger verify --file` runs).
+//!   a scratch ledger (`check_export`, what `ippoc ledger verify --file` runs);
+//! - `store_check`: a 10 000-entry store: its counted chains verified
+//!   (`verify_chains`, the baseline), every record scrubbed (`scrub`, what
+//!   the daemon runs at boot), the derived state replayed
+//!   (`derived_state_matches`, part of `ippoc ledger verify`).
 //!
 //! Run: `cargo bench -p ippoc-economy --bench ledger`.
 
@@ -129,5 +133,28 @@ fn export_check(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, ed25519, append, verify_chain, export_check);
+fn store_check(c: &mut Criterion) {
+    let (ka, a) = key(1);
+    let (_, b) = key(2);
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::open(dir.path(), genesis(a, b), a, LedgerOptions::default()).unwrap();
+    for _ in 0..10 {
+        ledger.append_batch(&ka, (0..1000).map(|_| pay(b)).collect()).unwrap();
+    }
+    let mut g = c.benchmark_group("store_check");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(10_000));
+    g.bench_function("verify_chains", |bench| {
+        bench.iter(|| ledger.verify_chains(None).unwrap().unwrap())
+    });
+    g.bench_function("scrub", |bench| {
+        bench.iter(|| assert_eq!(ledger.scrub().unwrap().records, 10_000))
+    });
+    g.bench_function("derived_state", |bench| {
+        bench.iter(|| assert_eq!(ledger.derived_state_matches().unwrap(), Some(true)))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, ed25519, append, verify_chain, export_check, store_check);
 criterion_main!(benches);

@@ -97,15 +97,16 @@ pub fn install_genesis(
     }
 }
 
-/// Opens the node's ledger and checks the head of its own chain: the stored
-/// head entry must decode, be signed by this node and hash to the head's tx_id.
-/// `reserve_bytes` is the free space writes leave (`[storage]`).
-pub fn open_ledger(paths: &NodePaths, genesis: Genesis, node: NodeId, reserve_bytes: u64) -> Result<Ledger, NodeError> {
+/// Opens the node's ledger as sled finds it, without checking its head
+/// (what `ledger repair` needs); a store sled cannot open is a one-line
+/// error that names the way out.
+pub fn open_unchecked(
+    paths: &NodePaths,
+    genesis: Genesis,
+    node: NodeId,
+    reserve_bytes: u64,
+) -> Result<Ledger, NodeError> {
     let path = paths.ledger();
-    let ledger_err = |e: LedgerError| NodeError::Ledger {
-        path: path.clone(),
-        reason: e.to_string(),
-    };
     let damaged = |e: LedgerError| NodeError::Ledger {
         path: path.clone(),
         reason: format!(
@@ -117,11 +118,29 @@ pub fn open_ledger(paths: &NodePaths, genesis: Genesis, node: NodeId, reserve_by
         reserve_bytes,
         ..LedgerOptions::default()
     };
-    let ledger = crate::panics::quietly(|| Ledger::open(&path, genesis, node, options)).map_err(|e| match e {
+    crate::panics::quietly(|| Ledger::open(&path, genesis, node, options)).map_err(|e| match e {
         LedgerError::DiskFull(_) | LedgerError::Unavailable(_) => NodeError::StorageFull(e.to_string()),
         LedgerError::Corrupt(_) | LedgerError::Storage(_) => damaged(e),
-        other => ledger_err(other),
-    })?;
+        other => NodeError::Ledger {
+            path: path.clone(),
+            reason: other.to_string(),
+        },
+    })
+}
+
+/// Opens the node's ledger and checks the head of its own chain: the stored
+/// head entry must decode, be signed by this node and hash to the head's tx_id.
+/// `reserve_bytes` is the free space writes leave (`[storage]`).
+pub fn open_ledger(paths: &NodePaths, genesis: Genesis, node: NodeId, reserve_bytes: u64) -> Result<Ledger, NodeError> {
+    let path = paths.ledger();
+    // The head is read to check it: a failure here is damage `ledger repair` mends.
+    let ledger_err = |e: LedgerError| NodeError::Ledger {
+        path: path.clone(),
+        reason: format!(
+            "{e}; run `ippoc ledger repair` (with `--from` an export that holds the entry, if you have one)"
+        ),
+    };
+    let ledger = open_unchecked(paths, genesis, node, reserve_bytes)?;
     if let Some((seq, tx_id)) = ledger.head(&node).map_err(ledger_err)? {
         let (entry, _) = ledger
             .entry(&node, seq)

@@ -184,6 +184,12 @@ pub struct VerifyView {
     pub chains: u64,
     /// Entries checked.
     pub entries: u64,
+    /// Stored records scrubbed (entries, evidence, waiting entries).
+    #[serde(default)]
+    pub records: u64,
+    /// Damaged records found.
+    #[serde(default)]
+    pub damaged: u64,
     /// The first bad entry, if any.
     pub error: Option<String>,
 }
@@ -296,20 +302,83 @@ impl VerifyView {
             Ok(s) => VerifyView {
                 chains: s.chains,
                 entries: s.entries,
+                records: 0,
+                damaged: 0,
                 error: None,
             },
             Err(e) => VerifyView {
                 chains: 0,
                 entries: 0,
+                records: 0,
+                damaged: 0,
                 error: Some(e.to_string()),
             },
         }
     }
 }
 
-/// Verifies every stored chain with batched signature checks.
+/// Verifies the store: every stored record (hash, position, signature:
+/// [`Ledger::scrub`]), every counted chain's links, and that the derived
+/// state is what the entries give (a replay into a scratch ledger).
 pub fn verify(ledger: &Ledger) -> Result<VerifyView, Error> {
-    Ok(VerifyView::of(ledger.verify_chains(None).map_err(ledger_error)?))
+    let scrub = ledger.scrub().map_err(ledger_error)?;
+    if let Some(first) = scrub.damaged.first() {
+        let at = first
+            .position
+            .map(|(actor, seq)| format!("{actor} seq {seq}"))
+            .unwrap_or_else(|| "(a waiting entry)".into());
+        return Ok(VerifyView {
+            chains: 0,
+            entries: 0,
+            records: scrub.records,
+            damaged: scrub.damaged_total,
+            error: Some(format!(
+                "{} damaged records; the first, {} {at}: {}. Stop the node and run `ippoc ledger repair` (with `--from` an export that holds them, if you have one)",
+                scrub.damaged_total, first.kind, first.reason
+            )),
+        });
+    }
+    let mut view = VerifyView::of(ledger.verify_chains(None).map_err(ledger_error)?);
+    view.records = scrub.records;
+    if view.error.is_none() && ledger.derived_state_matches().map_err(ledger_error)? == Some(false) {
+        view.error = Some(
+            "the derived state (balances, heads, fork marks) is not what the stored entries give: stop the node and run `ippoc ledger repair` to rebuild it".into(),
+        );
+    }
+    Ok(view)
+}
+
+/// `ippoc ledger repair`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RepairView {
+    /// Records checked after the repair.
+    pub records: u64,
+    /// Damaged entries replaced by a verified copy of the same entry.
+    pub replaced: u64,
+    /// Damaged records removed: they come back from peers.
+    pub dropped: u64,
+    /// The first removed positions, `<actor> seq <n>`.
+    pub dropped_positions: Vec<String>,
+    /// After the repair, the derived state is what the entries give.
+    pub derived_state_matches: bool,
+}
+
+/// Repairs the store with `copies` (an export's entries, or none): see
+/// [`Ledger::repair`]; then checks the result as [`verify`] does.
+pub fn repair(ledger: &Ledger, copies: &[SignedEntry]) -> Result<RepairView, Error> {
+    let report = ledger.repair(copies).map_err(ledger_error)?;
+    let records = ledger.scrub().map_err(ledger_error)?.records;
+    Ok(RepairView {
+        records,
+        replaced: report.replaced,
+        dropped: report.dropped,
+        dropped_positions: report
+            .dropped_positions
+            .iter()
+            .map(|(actor, seq)| format!("{actor} seq {seq}"))
+            .collect(),
+        derived_state_matches: ledger.derived_state_matches().map_err(ledger_error)? == Some(true),
+    })
 }
 
 /// What an import did.

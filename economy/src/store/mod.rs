@@ -18,6 +18,7 @@ mod export;
 mod intent;
 mod keys;
 mod process;
+mod scrub;
 mod snapshot;
 mod txn;
 
@@ -46,6 +47,7 @@ pub use export::{
 pub use intent::{Charge, Draft, Intent};
 pub use process::Effect;
 use process::{Processed, Record};
+pub use scrub::{DAMAGED_LISTED_MAX, DamagedRecord, RepairReport, ScrubReport};
 pub use snapshot::{Head, HeadsSnapshot, UNANCHORED_SNAPSHOTS_KEPT};
 use txn::Txn;
 
@@ -1275,12 +1277,12 @@ fn mib(bytes: u64) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::Amount;
 
     /// A transfer of `base` units to an outside node.
-    fn pay(base: u64) -> Draft {
+    pub(crate) fn pay(base: u64) -> Draft {
         let intent = Intent::Transfer {
             to: NodeId::from_bytes([9; 32]),
             currency: Currency::Ippc,
@@ -1290,7 +1292,7 @@ mod tests {
     }
 
     /// A solo ledger of key `[1; 32]` at `dir/l`, with `n` transfers made.
-    fn ledger_with(dir: &tempfile::TempDir, n: usize) -> (Ledger, SigningKey) {
+    pub(crate) fn ledger_with(dir: &tempfile::TempDir, n: usize) -> (Ledger, SigningKey) {
         let key = SigningKey::from_bytes(&[1; 32]);
         let me = NodeId::from_bytes(key.verifying_key().to_bytes());
         let genesis = Genesis::new(

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use ippoc_economy::genesis::Genesis;
-use ippoc_economy::store::{check_export, verify_export};
+use ippoc_economy::store::{check_export, parse_export, verify_export};
 use ippoc_economy::{Amount, Currency, NodeId};
 use serde::Serialize;
 
@@ -274,6 +274,68 @@ pub fn export(env: &Env, actor: Option<NodeId>, out: &Path) -> Result<(), Failur
         summary.entries,
         bytes.len()
     );
+    Ok(())
+}
+
+/// `ledger repair`: only on a stopped node (the data dir's lock is taken
+/// first, so a running daemon makes it exit 11), and without the boot's
+/// head check, which a damaged head would fail.
+pub fn repair(env: &Env, from: Option<&Path>) -> Result<(), Failure> {
+    let _lock = crate::lock::DataDirLock::acquire(&env.data_dir)?;
+    let identity = crate::identity::load_existing_identity(&env.data_dir)?;
+    let paths = identity.paths();
+    let genesis = crate::ledger::read_genesis(&paths.genesis())?;
+    let copies = match from {
+        None => Vec::new(),
+        Some(file) => {
+            let invalid = |message: String| Failure {
+                status: ExitStatus::LedgerInvalid,
+                message,
+            };
+            let export = parse_export(&fsutil::read(file)?).map_err(|e| invalid(format!("{}: {e}", file.display())))?;
+            if export.swarm_id != genesis.swarm_id() {
+                return Err(invalid(format!(
+                    "{} is an export of swarm {}, this node is in swarm {}",
+                    file.display(),
+                    export.swarm_id,
+                    genesis.swarm_id()
+                )));
+            }
+            export.entries
+        }
+    };
+    let ledger = crate::ledger::open_unchecked(paths, genesis, identity.node_id(), env.config.storage.reserve_bytes)?;
+    let view = ledger::repair(&ledger, &copies)?;
+    if env.json {
+        print_json(&view);
+    } else {
+        println!(
+            "repaired {}: {} records checked, {} damaged entries replaced from the export, {} damaged records dropped; derived state rebuilt from the entries{}",
+            paths.ledger().display(),
+            view.records,
+            view.replaced,
+            view.dropped,
+            if view.derived_state_matches {
+                ""
+            } else {
+                " (but it still differs: report this)"
+            }
+        );
+        for p in &view.dropped_positions {
+            println!("  dropped {p}: sync brings it back from peers");
+        }
+        if view.dropped > 0 {
+            println!(
+                "  this node's own dropped entries come back the same way; its signing guard keeps it from signing until they have"
+            );
+        }
+    }
+    if !view.derived_state_matches {
+        return Err(Failure {
+            status: ExitStatus::LedgerInvalid,
+            message: "after the repair the derived state still differs from the entries".into(),
+        });
+    }
     Ok(())
 }
 

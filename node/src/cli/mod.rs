@@ -149,6 +149,15 @@ enum LedgerCommand {
         #[arg(long, requires = "file")]
         genesis: Option<PathBuf>,
     },
+    /// Repair a damaged store while the node is stopped: put back verified
+    /// copies of damaged entries (from an export), drop what cannot be
+    /// proven (peers send it back), rebuild every derived index.
+    Repair {
+        /// An export file whose entries may replace damaged ones (only a
+        /// copy with the same tx_id as the damaged entry is taken).
+        #[arg(long)]
+        from: Option<PathBuf>,
+    },
     /// Ingest another node's export file through full validation.
     Import {
         /// The export file.
@@ -376,6 +385,7 @@ fn run(mut cli: Cli) -> Result<(), Failure> {
             LedgerCommand::Verify { .. } => ledger_cmds::verify(&env),
             LedgerCommand::Export { actor, out } => ledger_cmds::export(&env, actor, &out),
             LedgerCommand::Import { file } => ledger_cmds::import(&env, &file),
+            LedgerCommand::Repair { from } => ledger_cmds::repair(&env, from.as_deref()),
             LedgerCommand::Prove { tx, epoch, out } => ledger_cmds::prove(&env, &tx, epoch, out.as_deref()),
             LedgerCommand::VerifyProof { .. } => unreachable!("handled before the configuration is loaded"),
         },
