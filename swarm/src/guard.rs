@@ -78,6 +78,22 @@ pub struct GuardFile {
     /// The entries of the last append, in wire form (hex), oldest first; the
     /// last is the one at `seq`.
     pub entries: Vec<String>,
+    /// The first entry of an append whose write was answered as failed
+    /// (the record was rolled back to before it). Should the store hold it
+    /// at the next start — the process stopped before it could withdraw it —
+    /// it is withdrawn then, so an answer of "failed" stays true.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub withdrawn: Option<Withdrawn>,
+}
+
+/// An entry whose write was answered as failed: its position and tx_id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Withdrawn {
+    /// Its seq.
+    pub seq: u64,
+    /// Its tx_id.
+    pub tx_id: TxId,
 }
 
 /// Writes the guard of an identity that signed nothing in `swarm_id` (a
@@ -90,6 +106,7 @@ pub fn start_fresh(path: &Path, swarm_id: SwarmId, node_id: NodeId) -> Result<()
         seq: None,
         tx_id: None,
         entries: Vec::new(),
+        withdrawn: None,
     })
 }
 
@@ -339,6 +356,7 @@ impl SigningGuard {
             seq: None,
             tx_id: None,
             entries: Vec::new(),
+            withdrawn: None,
         };
         let mut slots = Slots::new(path, durable);
         let head = own_head(ledger)?;
@@ -385,6 +403,23 @@ impl SigningGuard {
                     file.node_id, file.swarm_id, file.format
                 ),
             });
+        }
+        // A write answered as failed whose entries reached the disk after
+        // all, and a process that stopped before withdrawing them: withdrawn
+        // now (they never left the node: the owner's chain is served only up
+        // to its acknowledged head).
+        if let Some(w) = &file.withdrawn {
+            let n = ledger
+                .withdraw_failed_write(w.seq, &w.tx_id)
+                .map_err(crate::ledger::ledger_error)?;
+            if n > 0 {
+                tracing::warn!(
+                    event = "ledger_write_withdrawn",
+                    from_seq = w.seq,
+                    entries = n,
+                    "own entries whose write was answered as failed were found on disk and withdrawn"
+                );
+            }
         }
         let g = guard(file.clone(), GuardState::Ready { signed: file.seq }, slots);
         // A crash between the guard's write and the ledger's: the entries it
@@ -547,6 +582,7 @@ impl SigningRecord for SigningGuard {
             seq: Some(last.body().seq),
             tx_id: Some(last.tx_id()),
             entries: entries.iter().map(|e| hex::encode(e.signed().to_bytes())).collect(),
+            withdrawn: None,
         };
         st.slots.write(&file).map_err(|e| e.to_string())?;
         st.state = GuardState::Ready { signed: file.seq };
@@ -564,6 +600,10 @@ impl SigningRecord for SigningGuard {
             seq: first.body().seq.checked_sub(1),
             tx_id: first.body().seq.checked_sub(1).map(|_| first.body().prev),
             entries: Vec::new(),
+            withdrawn: Some(Withdrawn {
+                seq: first.body().seq,
+                tx_id: first.tx_id(),
+            }),
             ..st.file.clone()
         };
         match st.slots.write(&before) {
@@ -705,6 +745,54 @@ mod tests {
             Some((0, entry.tx_id())),
             "the same entry, not a new one"
         );
+    }
+
+    #[test]
+    fn an_append_answered_as_failed_that_reached_the_disk_is_withdrawn_at_the_next_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let genesis = pair();
+        let guard_path = dir.path().join("signing.guard");
+        let ledger = open_ledger(dir.path(), &genesis);
+        let c = chain(&ledger, SigningGuard::open(&guard_path, &ledger, true, true).unwrap());
+        let kept = c.append(pay()).unwrap();
+        let root = ledger.state_root().unwrap();
+        drop(c);
+        // The append of seq 1 as the ledger does it when its flush reports a
+        // failure and the store cannot be opened again: the guard records the
+        // entry, then is rolled back, and the caller is told it failed. Yet
+        // the entry reached the disk, and the process stopped right then.
+        let guard = SigningGuard::open(&guard_path, &ledger, false, true).unwrap();
+        let (a, _) = keys();
+        let failed = ledger.append_recorded(&a, pay(), &guard).unwrap();
+        guard.unsigned(std::slice::from_ref(&failed));
+        assert_eq!(
+            guard.file().withdrawn,
+            Some(Withdrawn {
+                seq: 1,
+                tx_id: failed.tx_id()
+            })
+        );
+        drop(guard);
+        drop(ledger);
+
+        // The next start withdraws it: the answer "failed" stays true.
+        let ledger = open_ledger(dir.path(), &genesis);
+        let guard = SigningGuard::open(&guard_path, &ledger, false, true).unwrap();
+        assert_eq!(ledger.head(&id(&a)).unwrap(), Some((0, kept.tx_id())));
+        assert_eq!(ledger.state_root().unwrap(), root, "no trace left");
+        assert_eq!(guard.state(), GuardState::Ready { signed: Some(0) });
+        // Seq 1 is free: the withdrawn entry never left this node.
+        let c = chain(&ledger, guard);
+        let mut other = pay();
+        other.timestamp_ms = 2;
+        let next = c.append(other).unwrap();
+        assert_eq!(next.body().seq, 1);
+        assert_ne!(next.tx_id(), failed.tx_id());
+        // And a later start does not touch the new entry at seq 1.
+        drop(c);
+        let guard = SigningGuard::open(&guard_path, &ledger, false, true).unwrap();
+        assert_eq!(ledger.head(&id(&a)).unwrap(), Some((1, next.tx_id())));
+        assert_eq!(guard.state(), GuardState::Ready { signed: Some(1) });
     }
 
     #[test]

@@ -349,7 +349,7 @@ impl Ledger {
         if self.faulted.load(Ordering::Acquire)
             && let Ok(_write) = self.write.try_lock()
         {
-            self.heal_locked()?;
+            self.heal_locked(&[])?;
         }
         self.tree_unchecked()
     }
@@ -366,7 +366,7 @@ impl Ledger {
     /// Under the write lock, before a write: the store is opened again if
     /// the last write failed, and the free-space reserve is checked.
     fn before_write(&self) -> Result<sled::Tree, LedgerError> {
-        self.heal_locked()?;
+        self.heal_locked(&[])?;
         self.check_free_space()?;
         self.tree_unchecked()
     }
@@ -390,7 +390,13 @@ impl Ledger {
 
     /// Under the write lock: drops a store that failed a write and opens it
     /// again from disk. On failure the ledger stays faulted (with no store).
-    fn heal_locked(&self) -> Result<(), LedgerError> {
+    ///
+    /// Own entries the reopened store holds beyond the acknowledged head were
+    /// answered as failed (every write that succeeds acknowledges): they are
+    /// withdrawn, so a write answered as failed leaves no trace even when
+    /// part of it reached the disk — except `keep`, the entries of the very
+    /// append that is asking, which then count as durable and are answered so.
+    fn heal_locked(&self, keep: &[VerifiedEntry]) -> Result<(), LedgerError> {
         if !self.faulted.load(Ordering::Acquire) {
             return Ok(());
         }
@@ -401,6 +407,24 @@ impl Ledger {
             e @ LedgerError::DiskFull(_) => e,
             other => LedgerError::Unavailable(other.to_string()),
         })?;
+        let acked = self.acked();
+        let disk = process::head(&Txn::new(&store.tree), &self.owner)?;
+        let kept = keep.last().is_some_and(|last| {
+            disk == Some((last.body().seq, last.tx_id())) && Self::holds_in(&store.tree, keep).unwrap_or(false)
+        });
+        if !kept && disk.map(|(s, _)| s) > acked.map(|(s, _)| s) {
+            let from = acked.map_or(0, |(s, _)| s + 1);
+            let withdrawn = self.withdraw_locked(&store.tree, from).map_err(|e| match e {
+                e @ LedgerError::DiskFull(_) => e,
+                other => LedgerError::Unavailable(other.to_string()),
+            })?;
+            tracing::warn!(
+                event = "ledger_write_withdrawn",
+                from_seq = from,
+                entries = withdrawn,
+                "own entries whose write was answered as failed were found on disk and withdrawn"
+            );
+        }
         self.acknowledge(&store.tree)?;
         *self.store.write().unwrap_or_else(|p| p.into_inner()) = Some(store);
         self.faulted.store(false, Ordering::Release);
@@ -658,7 +682,7 @@ impl Ledger {
                 // again: if what reached the disk holds them, they are durable
                 // now and acknowledged; if not, the write left no trace.
                 if matches!(e, LedgerError::DiskFull(_) | LedgerError::Storage(_))
-                    && self.heal_locked().is_ok()
+                    && self.heal_locked(&out).is_ok()
                     && self.holds(&out).unwrap_or(false)
                     && self
                         .settle(self.tree_unchecked().and_then(|t| self.flush_if_durable(&t)))
@@ -678,7 +702,11 @@ impl Ledger {
 
     /// Whether the store holds every one of `entries` (the owner's).
     fn holds(&self, entries: &[VerifiedEntry]) -> Result<bool, LedgerError> {
-        let tree = self.tree_unchecked()?;
+        Self::holds_in(&self.tree_unchecked()?, entries)
+    }
+
+    /// Whether `tree` holds every one of `entries`.
+    fn holds_in(tree: &sled::Tree, entries: &[VerifiedEntry]) -> Result<bool, LedgerError> {
         for e in entries {
             match tree.get(keys::entry(&e.body().actor, e.body().seq))? {
                 Some(v) if Record::tx_id_of(&v)? == e.tx_id() => {}
@@ -883,6 +911,43 @@ impl Ledger {
 
     fn pending_count_in(&self, txn: &Txn<'_>) -> Result<u64, LedgerError> {
         Ok(txn.get(&keys::meta("pending"))?.map_or(0, |v| keys::u64_at(&v, 0)))
+    }
+
+    /// Removes the owner's entries from `from` on and rebuilds the derived
+    /// state; durable when it returns. Only for entries that never left this
+    /// node: answered as failed, never served (readers see the owner's chain
+    /// only up to its acknowledged head) and forgotten by the signing guard.
+    fn withdraw_locked(&self, tree: &sled::Tree, from: u64) -> Result<u64, LedgerError> {
+        let mut txn = Txn::new(tree);
+        let mut withdrawn = 0;
+        let end = keys::prefix_end(&keys::entry(&self.owner, u64::MAX)[..33]);
+        for (k, v) in txn.range(&keys::entry(&self.owner, from), &end)? {
+            txn.del(keys::tx(&Record::tx_id_of(&v)?));
+            txn.del(k);
+            withdrawn += 1;
+        }
+        txn.commit()?;
+        while self.rebuild_locked(tree)? {}
+        tree.flush()?;
+        Ok(withdrawn)
+    }
+
+    /// [`Self::withdraw_locked`] at boot, for the signing guard: its record
+    /// says the write of the entry at `seq` with `tx_id` was answered as
+    /// failed, yet the store holds it (the process stopped before it could
+    /// withdraw it). Returns how many entries were withdrawn (none if the
+    /// store holds another entry there, or none).
+    pub fn withdraw_failed_write(&self, seq: u64, tx_id: &TxId) -> Result<u64, LedgerError> {
+        let _guard = self.write.lock().unwrap_or_else(|p| p.into_inner());
+        let tree = self.before_write()?;
+        match tree.get(keys::entry(&self.owner, seq))? {
+            Some(v) if Record::tx_id_of(&v)? == *tx_id => {}
+            _ => return Ok(0),
+        }
+        let withdrawn = self.withdraw_locked(&tree, seq);
+        let result = withdrawn.and_then(|n| self.acknowledge(&tree).map(|()| n));
+        drop(tree);
+        self.settle(result)
     }
 
     /// Recomputes every derived index from the stored entries, applying the
@@ -1334,6 +1399,39 @@ pub(crate) mod tests {
             ledger.export(None, &key).is_err(),
             "an export never carries the damaged entry"
         );
+    }
+
+    #[test]
+    fn own_entries_beyond_the_acknowledged_head_are_withdrawn_when_the_store_is_opened_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let (ledger, key) = ledger_with(&dir, 2);
+        let me = ledger.owner();
+        let root = ledger.state_root().unwrap();
+        let acked = ledger.acked();
+        // An append whose flush reported a failure, though its batch reached
+        // the disk, and whose own reopen failed: the ledger stays faulted
+        // with the owner's acknowledged head before it.
+        let failed = ledger.append(&key, pay(7)).unwrap();
+        *ledger.acked.write().unwrap() = acked;
+        ledger.faulted.store(true, Ordering::Release);
+
+        // The next call opens the store again and withdraws it.
+        assert_eq!(ledger.head(&me).unwrap(), Some((1, acked.unwrap().1)));
+        assert_eq!(
+            ledger.state_root().unwrap(),
+            root,
+            "no trace: balances and heads as before"
+        );
+        assert!(ledger.entry_by_tx(&failed.tx_id()).unwrap().is_none());
+        let next = ledger.append(&key, pay(8)).unwrap();
+        assert_eq!(next.body().seq, 2);
+
+        // The append that is asking keeps what it finds durable.
+        *ledger.acked.write().unwrap() = Some((1, acked.unwrap().1));
+        ledger.faulted.store(true, Ordering::Release);
+        let _write = ledger.write.lock().unwrap();
+        ledger.heal_locked(std::slice::from_ref(&next)).unwrap();
+        assert_eq!(ledger.acked(), Some((2, next.tx_id())));
     }
 
     #[test]
