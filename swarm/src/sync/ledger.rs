@@ -155,6 +155,12 @@ mod tests {
         }
         drop(ledger);
         {
+            // sled's background writer lets go of the file lock a moment
+            // after the last handle: wait on the lock itself.
+            use fs2::FileExt;
+            let lock = std::fs::File::open(path.join("db")).unwrap();
+            lock.lock_exclusive().unwrap();
+            FileExt::unlock(&lock).unwrap();
             // The last byte of seq 2's record is its signature's.
             let db = sled::open(&path).unwrap();
             let tree = db.open_tree("ledger").unwrap();
