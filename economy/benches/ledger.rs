@@ -114,7 +114,8 @@ fn verify_chain(c: &mut Criterion) {
     g.finish();
 }
 
-fn export_check(c: &mut Criterion) {
+/// A store in a temp dir holding one chain of 10 000 transfers, and its key.
+fn store_of_10k() -> (tempfile::TempDir, Ledger, SigningKey) {
     let (ka, a) = key(1);
     let (_, b) = key(2);
     let dir = tempfile::tempdir().unwrap();
@@ -122,6 +123,11 @@ fn export_check(c: &mut Criterion) {
     for _ in 0..10 {
         ledger.append_batch(&ka, (0..1000).map(|_| pay(b)).collect()).unwrap();
     }
+    (dir, ledger, ka)
+}
+
+fn export_check(c: &mut Criterion) {
+    let (_dir, ledger, ka) = store_of_10k();
     let file = ledger.export(None, &ka).unwrap();
     let mut g = c.benchmark_group("export_check");
     g.sample_size(10);
@@ -134,13 +140,7 @@ fn export_check(c: &mut Criterion) {
 }
 
 fn store_check(c: &mut Criterion) {
-    let (ka, a) = key(1);
-    let (_, b) = key(2);
-    let dir = tempfile::tempdir().unwrap();
-    let ledger = Ledger::open(dir.path(), genesis(a, b), a, LedgerOptions::default()).unwrap();
-    for _ in 0..10 {
-        ledger.append_batch(&ka, (0..1000).map(|_| pay(b)).collect()).unwrap();
-    }
+    let (_dir, ledger, _) = store_of_10k();
     let mut g = c.benchmark_group("store_check");
     g.sample_size(10);
     g.throughput(Throughput::Elements(10_000));

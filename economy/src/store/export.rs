@@ -137,7 +137,7 @@ pub enum ChainError {
 }
 
 /// What a successful verification covered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
 pub struct VerifiedSummary {
     /// Chains verified.
     pub chains: u64,
@@ -504,13 +504,14 @@ pub fn verify_export(bytes: &[u8]) -> Result<(ExportFile, VerifiedSummary), Chai
 }
 
 /// What [`check_export`] found in a file that verifies.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ExportReport {
     /// Format version of the file.
     pub version: u8,
     /// The swarm.
     pub swarm_id: SwarmId,
     /// Chains and entries.
+    #[serde(flatten)]
     pub summary: VerifiedSummary,
     /// Who signed the file's commitment (v2).
     pub exporter: Option<NodeId>,

@@ -128,7 +128,18 @@ fn report_verify(view: VerifyView, what: &str, json: bool) -> Result<(), Failure
     match view.error {
         None => {
             if !json {
-                println!("ok: {what}: {} chains, {} entries verified", view.chains, view.entries);
+                let scrubbed = if view.records > 0 {
+                    format!(
+                        "; {} stored records checked, balances and heads are what the entries give",
+                        view.records
+                    )
+                } else {
+                    String::new()
+                };
+                println!(
+                    "ok: {what}: {} chains, {} entries verified{scrubbed}",
+                    view.chains, view.entries
+                );
             }
             Ok(())
         }
@@ -150,28 +161,9 @@ pub fn verify(env: &Env) -> Result<(), Failure> {
 /// `ledger verify --file`: what the offline check of an export found.
 #[derive(Debug, Serialize)]
 struct FileCheckView {
-    /// Chains in the file.
-    chains: u64,
-    /// Entries in the file.
-    entries: u64,
-    /// Export format version.
-    version: Option<u8>,
-    /// Who signed the file's commitment.
-    exporter: Option<NodeId>,
-    /// Whether the file holds every chain its exporter counted.
-    complete: Option<bool>,
-    /// Whether the ledger's rules were applied (a v1 file needs `--genesis`).
-    rules_checked: bool,
-    /// Entries that applied.
-    applied: u64,
-    /// Entries that bounced (valid, no effect).
-    bounced: u64,
-    /// Entries of a one-chain export whose deps are outside the file.
-    unresolved: u64,
-    /// The first of them.
-    first_unresolved: Option<String>,
-    /// A complete export replays to its exporter's state root.
-    state_root_matches: Option<bool>,
+    /// What the check found, when the file verifies.
+    #[serde(flatten)]
+    report: Option<ippoc_economy::store::ExportReport>,
     /// The first thing wrong.
     error: Option<String>,
 }
@@ -182,43 +174,26 @@ pub fn verify_file(file: &Path, genesis: Option<&Path>, json: bool) -> Result<()
     let what = file.display().to_string();
     let view = match check_export(&bytes, genesis.as_ref()) {
         Ok(r) => FileCheckView {
-            chains: r.summary.chains,
-            entries: r.summary.entries,
-            version: Some(r.version),
-            exporter: r.exporter,
-            complete: r.complete,
-            rules_checked: r.rules_checked,
-            applied: r.applied,
-            bounced: r.bounced,
-            unresolved: r.unresolved,
-            first_unresolved: r.first_unresolved,
-            state_root_matches: r.state_root_matches,
+            report: Some(r),
             error: None,
         },
         Err(e) => FileCheckView {
-            chains: 0,
-            entries: 0,
-            version: None,
-            exporter: None,
-            complete: None,
-            rules_checked: false,
-            applied: 0,
-            bounced: 0,
-            unresolved: 0,
-            first_unresolved: None,
-            state_root_matches: None,
+            report: None,
             error: Some(e.to_string()),
         },
     };
     if json {
         print_json(&view);
     }
-    if let Some(error) = view.error {
-        return Err(Failure {
-            status: ExitStatus::LedgerInvalid,
-            message: format!("{what} does not verify: {error}"),
-        });
-    }
+    let view = match (view.report, view.error) {
+        (Some(r), None) => r,
+        (_, error) => {
+            return Err(Failure {
+                status: ExitStatus::LedgerInvalid,
+                message: format!("{what} does not verify: {}", error.unwrap_or_default()),
+            });
+        }
+    };
     if !json {
         let signed = match (view.exporter, view.complete) {
             (Some(by), Some(true)) => format!("every chain, signed by {by}"),
@@ -227,7 +202,7 @@ pub fn verify_file(file: &Path, genesis: Option<&Path>, json: bool) -> Result<()
         };
         println!(
             "ok: {what}: {} chains, {} entries verified ({signed})",
-            view.chains, view.entries
+            view.summary.chains, view.summary.entries
         );
         if view.rules_checked {
             println!(
