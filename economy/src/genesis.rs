@@ -117,6 +117,17 @@ impl Genesis {
         )
     }
 
+    /// The founders: every node with an initial allocation or a sentinel
+    /// seat. They are members from the start; every other node is admitted
+    /// by a member's payment (docs/ledger-format.md, "Membership").
+    pub fn founders(&self) -> BTreeSet<NodeId> {
+        let allocated = self.allocations.iter().filter_map(|a| match a.account {
+            AccountId::Wallet(n) | AccountId::Reserve(n) => Some(n),
+            _ => None,
+        });
+        allocated.chain(self.sentinels.members.iter().copied()).collect()
+    }
+
     /// The swarm id.
     pub fn swarm_id(&self) -> SwarmId {
         let mut h = Sha256::new();

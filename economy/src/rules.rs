@@ -105,6 +105,15 @@ pub enum RuleError {
     /// A proof is attached that no transfer needs.
     #[error("a proof is attached but no transfer debits a system account")]
     UnneededProof,
+    /// The first entry of a chain whose actor is no founder and declares no
+    /// member's payment to it.
+    #[error(
+        "{actor} is not a member of this swarm: a chain starts only for a founder, or with a dep on a member's entry that paid it"
+    )]
+    NotAMember {
+        /// The actor.
+        actor: NodeId,
+    },
     /// A claim of bounty work that cannot hold whatever the ledger holds.
     #[error("bounty work for escrow:{poster}:{seq}: {reason}")]
     BadWorkClaim {

@@ -949,3 +949,90 @@ fn an_export_check_applies_the_ledgers_rules_and_its_commitment_catches_cuts_and
     assert_eq!((report.applied, report.unresolved), (0, 1));
     assert!(report.first_unresolved.unwrap().contains(&n[0].id.to_string()));
 }
+
+#[test]
+fn a_chain_starts_only_for_a_founder_or_a_node_a_member_paid_and_every_node_agrees_in_any_order() {
+    use ippoc_economy::store::Precheck;
+    let (n, g) = swarm(2);
+    let outsider = node(9);
+    let a = ledger(&g, &n[0]);
+    // An outside key's first entry, whatever it moves: not a member.
+    let spam = raw_entry(
+        &outsider,
+        &g,
+        0,
+        TxId::ZERO,
+        Action::Transfer,
+        transfer_body(&outsider, &n[1], ippc(1), &g),
+        vec![],
+    );
+    assert!(matches!(a.ledger.precheck(&spam.body).unwrap(), Precheck::Refused(ref r) if r.contains("not a member")));
+    let out = a.ledger.ingest(vec![spam]).unwrap();
+    assert!(
+        matches!(&out[0], IngestOutcome::Rejected(r) if r.contains("not a member")),
+        "{out:?}"
+    );
+    assert_eq!(a.ledger.head(&outsider.id).unwrap(), None, "nothing stored");
+
+    // A member pays the newcomer: its first entry declaring that payment
+    // starts its chain; one that does not declare it is refused.
+    let paid = a.ledger.append(&n[0].key, pay(&outsider, ippc(50))).unwrap();
+    let spend = |deps: Vec<Dep>| {
+        raw_entry(
+            &outsider,
+            &g,
+            0,
+            TxId::ZERO,
+            Action::Transfer,
+            transfer_body(&outsider, &n[1], ippc(10), &g),
+            deps,
+        )
+    };
+    let undeclared = spend(vec![]);
+    assert!(matches!(
+        a.ledger.precheck(&undeclared.body).unwrap(),
+        Precheck::Refused(_)
+    ));
+    let dep = Dep {
+        actor: n[0].id,
+        seq: paid.body().seq,
+        tx_id: paid.tx_id(),
+    };
+    let declared = spend(vec![dep]);
+    assert_eq!(a.ledger.precheck(&declared.body).unwrap(), Precheck::Pass);
+    assert_eq!(
+        a.ledger.ingest(vec![declared.clone()]).unwrap()[0],
+        IngestOutcome::Applied
+    );
+
+    // A node that has not seen the payment yet cannot judge: it waits
+    // (gossip ignores it, the ledger holds it), then applies it like A.
+    let b = ledger(&g, &n[1]);
+    assert!(matches!(
+        b.ledger.precheck(&declared.body).unwrap(),
+        Precheck::Unknown(_)
+    ));
+    assert!(matches!(
+        b.ledger.ingest(vec![declared.clone()]).unwrap()[0],
+        IngestOutcome::Pending { .. }
+    ));
+    b.ledger.ingest(vec![paid.signed().clone()]).unwrap();
+    assert_eq!(b.ledger.pending_count().unwrap(), 0);
+    assert_eq!(b.ledger.state_root().unwrap(), a.ledger.state_root().unwrap());
+
+    // Later entries of an admitted chain need no further proof.
+    let next = raw_entry(
+        &outsider,
+        &g,
+        1,
+        declared.tx_id(),
+        Action::Transfer,
+        transfer_body(&outsider, &n[1], ippc(1), &g),
+        vec![],
+    );
+    assert_eq!(a.ledger.precheck(&next.body).unwrap(), Precheck::Pass);
+    // A static rule broken is refused before any signature is checked.
+    let mut loud = next.body.clone();
+    loud.memo = vec![0; 300];
+    assert!(matches!(a.ledger.precheck(&loud).unwrap(), Precheck::Refused(ref r) if r.contains("memo")));
+}

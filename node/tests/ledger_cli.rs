@@ -161,3 +161,44 @@ fn genesis_new_rejects_bad_arguments() {
     let out = env.run(&["transfer", "abc", "1"]);
     assert_eq!(code(&out), 2);
 }
+
+#[test]
+fn a_node_that_joins_later_writes_once_a_member_has_paid_it() {
+    let mut f = common::founders(2);
+    let (a, id_a) = f.remove(0);
+    let genesis = a.dir.path().join("genesis.json");
+    let c = Env::new();
+    let id_c = json(&c.run(&["--json", "init", "--genesis", genesis.to_str().unwrap()]))["node_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // In the swarm, not a member: its writes are refused, nothing is signed.
+    let refused = c.run(&["transfer", &id_a, "1"]);
+    assert_eq!(code(&refused), 6, "{}", stderr(&refused));
+    assert!(stderr(&refused).contains("not a member"), "{}", stderr(&refused));
+
+    // A member pays it; the payment reaches it (an export here, gossip or
+    // sync when the daemons run); its first entry declares it.
+    assert_eq!(code(&a.run(&["transfer", &id_c, "10"])), 0);
+    let export = a.dir.path().join("a.export");
+    assert_eq!(
+        code(&a.run(&["ledger", "export", "--out", export.to_str().unwrap()])),
+        0
+    );
+    assert_eq!(
+        json(&c.run(&["--json", "ledger", "import", "--file", export.to_str().unwrap()]))["applied"],
+        1
+    );
+    let paid = c.run(&["--json", "transfer", &id_a, "1"]);
+    assert_eq!(code(&paid), 0, "{}", stderr(&paid));
+    let entry = json(&paid);
+    assert_eq!(entry["entry"]["body"]["seq"], 0);
+    assert_eq!(entry["entry"]["body"]["deps"][0]["actor"], id_a.as_str());
+
+    // Every founder's node accepts its chain.
+    let out = c.dir.path().join("c.export");
+    assert_eq!(code(&c.run(&["ledger", "export", "--out", out.to_str().unwrap()])), 0);
+    let imported = json(&a.run(&["--json", "ledger", "import", "--file", out.to_str().unwrap()]));
+    assert_eq!(imported["applied"], 1, "{imported}");
+    assert_eq!(imported["rejected"], 0, "{imported}");
+}

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use ippoc_economy::attestation::AttestationError;
 use ippoc_economy::entry::VerifiedEntry;
-use ippoc_economy::store::Ledger;
+use ippoc_economy::store::{Ledger, Precheck};
 use ippoc_economy::{Attestation, Claim, SignedEntry, TxId};
 use ippoc_mesh::{PeerId, Topic, Validator, Verdict};
 
@@ -60,7 +60,8 @@ impl VerifiedEntries {
 }
 
 /// Gossip validation with the ledger: entries must decode, belong to this
-/// swarm and carry a valid signature before they are delivered or forwarded;
+/// swarm, keep the static rules, come from a member and carry a valid
+/// signature before they are delivered or forwarded;
 /// attestations must verify, and a warrant's evidence must hold. What is
 /// already held, and entries of a chain past its fork, are ignored (not
 /// forwarded again, not blamed).
@@ -98,6 +99,21 @@ impl LedgerValidator {
         // A chain past its fork counts for nothing: stop spreading it.
         if matches!(self.ledger.fork_of(&entry.body.actor), Ok(Some(f)) if entry.body.seq >= f) {
             return Verdict::Ignore;
+        }
+        // The cheap checks first: static rules and membership. An honest
+        // relay applies the same ones under the same parameter table before
+        // forwarding, so a refusal counts against the sender (and a forged
+        // signature on top of it bans it at once); what cannot be judged yet
+        // is dropped without blame (the chain or its deps come by sync).
+        match self.ledger.precheck(&entry.body) {
+            Ok(Precheck::Pass) => {}
+            Ok(Precheck::Unknown(_)) | Err(_) => return Verdict::Ignore,
+            Ok(Precheck::Refused(reason)) => {
+                return match entry.verify() {
+                    Err(e) => Verdict::Forged(e.to_string()),
+                    Ok(_) => Verdict::Reject(reason),
+                };
+            }
         }
         match entry.verify() {
             Ok(verified) => {
@@ -187,6 +203,50 @@ mod tests {
         assert_eq!(waiting.len(), VERIFIED_WAITING_MAX);
         assert!(waiting.take(&entry(1).tx_id()).is_none(), "the oldest went");
         assert!(waiting.take(&entry(VERIFIED_WAITING_MAX as u64 + 10).tx_id()).is_some());
+    }
+
+    #[test]
+    fn entries_of_non_members_or_breaking_a_static_rule_are_rejected_before_their_signature_is_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = SigningKey::from_bytes(&[1; 32]);
+        let me = NodeId::from_bytes(key.verifying_key().to_bytes());
+        let ledger = Ledger::open(dir.path(), Genesis::solo(me, 1), me, Default::default()).unwrap();
+        let swarm = ledger.swarm_id();
+        let v = LedgerValidator {
+            ledger: Arc::new(ledger),
+            verified: Default::default(),
+        };
+        let peer = PeerId::random();
+        let pay = |key: &SigningKey, memo: usize, params: u32| {
+            let actor = NodeId::from_bytes(key.verifying_key().to_bytes());
+            let wallet = ippoc_economy::AccountId::Wallet(actor);
+            let leg = |to, amount| ippoc_economy::Transfer {
+                from: wallet,
+                to,
+                currency: ippoc_economy::Currency::Ippc,
+                amount: ippoc_economy::Amount::from_base(amount),
+            };
+            let mut e = empty_entry(key, swarm, 0);
+            e.body.transfers = vec![
+                leg(ippoc_economy::AccountId::Wallet(NodeId::from_bytes([5; 32])), 1_000_000),
+                leg(ippoc_economy::AccountId::PublicGoodsPool, 1_000),
+            ];
+            e.body.memo = vec![b'x'; memo];
+            e.body.params = params;
+            e.body.sign(key).to_bytes()
+        };
+        assert_eq!(v.validate(Topic::Entries, &pay(&key, 0, 0), &peer), Verdict::Accept);
+        // An outside key, validly signed, well formed: not a member.
+        let outsider = SigningKey::from_bytes(&[2; 32]);
+        assert!(
+            matches!(v.validate(Topic::Entries, &pay(&outsider, 0, 0), &peer), Verdict::Reject(ref r) if r.contains("not a member"))
+        );
+        // A memo over 256 bytes (the 200 KiB flood of the issue), from a member.
+        assert!(
+            matches!(v.validate(Topic::Entries, &pay(&key, 300, 0), &peer), Verdict::Reject(ref r) if r.contains("memo"))
+        );
+        // A table this node has not adopted: not judged, not blamed.
+        assert_eq!(v.validate(Topic::Entries, &pay(&key, 0, 7), &peer), Verdict::Ignore);
     }
 
     #[test]

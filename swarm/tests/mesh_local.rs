@@ -33,9 +33,15 @@ async fn swarm(n: usize) -> Swarm {
 
 /// As [`swarm`], each node's configuration adjusted by `tweak`.
 async fn swarm_with(n: usize, tweak: impl Fn(&mut LocalConfig)) -> Swarm {
+    swarm_of(n, n, tweak).await
+}
+
+/// `founders` founders of one swarm, the first `n` of them started.
+async fn swarm_of(n: usize, founders: usize, tweak: impl Fn(&mut LocalConfig)) -> Swarm {
     let dir = tempfile::tempdir().unwrap();
-    let keys = keys(n);
+    let mut keys = keys(founders);
     let founders: Vec<NodeId> = keys.iter().map(id).collect();
+    keys.truncate(n);
     let genesis = Genesis::new(
         "mesh-test",
         1,
@@ -302,7 +308,7 @@ fn pay(from: NodeId, to: AccountId, base: u64) -> ippoc_economy::Transfer {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn c_a_warrant_alone_convinces_a_node_that_never_saw_the_fork() {
     // Node 2 is a founder that never comes online; only its key equivocates.
-    let s = swarm(2).await;
+    let s = swarm_of(2, 3, |_| {}).await;
     let evil_key = keys(3).pop().unwrap();
     let (reporter, listener) = (&s.nodes[0], &s.nodes[1]);
     let all: Vec<&LocalNode> = s.nodes.iter().collect();
@@ -383,4 +389,67 @@ async fn every_node_records_one_checkpoint_tally_per_epoch_and_every_replica_get
         );
     }
     stop(s).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_validly_signed_entries_from_an_outside_key_is_stored_nowhere_and_its_sender_is_banned() {
+    let s = swarm(2).await;
+    let (sender, receiver) = (&s.nodes[0], &s.nodes[1]);
+    let all: Vec<&LocalNode> = s.nodes.iter().collect();
+    until(&all, "the two nodes hear each other", || {
+        all.iter().all(|n| n.view.get().heard.len() == 1)
+    })
+    .await;
+    // An outside key's entries, well formed and validly signed, each the
+    // first of a new chain (a chain's later entries would only be ignored).
+    let mut sent = 0;
+    for i in 0..64u8 {
+        let outsider = SigningKey::from_bytes(&[200 + (i % 50); 32]);
+        let actor = id(&outsider);
+        let body = ippoc_economy::entry::EntryBody {
+            version: ippoc_economy::entry::ENTRY_VERSION,
+            swarm_id: sender.ledger.swarm_id(),
+            actor,
+            seq: 0,
+            prev: TxId::ZERO,
+            timestamp_ms: u64::from(i),
+            params: 0,
+            action: ippoc_economy::Action::Transfer,
+            transfers: vec![
+                pay(actor, AccountId::Wallet(receiver.id), IPPC),
+                pay(actor, AccountId::PublicGoodsPool, IPPC / 1000),
+            ],
+            deps: vec![],
+            outcome: ippoc_economy::Outcome::Success,
+            proof: None,
+            memo: vec![],
+        };
+        if sender
+            .client()
+            .publish(Topic::Entries, body.sign(&outsider).to_bytes())
+            .await
+            .is_ok()
+        {
+            sent += 1;
+        }
+    }
+    assert!(sent >= 16, "{sent} published");
+    let sender_peer = sender.peer_id.to_string();
+    until(&all, "the receiver bans the sender of non-members' entries", || {
+        receiver.view.get().banned.iter().any(|b| b.peer == sender_peer)
+    })
+    .await;
+    let ban = receiver
+        .view
+        .get()
+        .banned
+        .into_iter()
+        .find(|b| b.peer == sender_peer)
+        .unwrap();
+    assert!(ban.reason.contains("not a member"), "{}", ban.reason);
+    // Nothing of it was stored: the receiver holds only the founders' chains.
+    for (actor, _, _) in receiver.ledger.heads().unwrap() {
+        assert!(actor == sender.id || actor == receiver.id, "{actor} got a chain");
+    }
+    assert_eq!(receiver.ledger.pending_count().unwrap(), 0);
 }

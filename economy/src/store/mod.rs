@@ -180,6 +180,20 @@ pub enum IngestOutcome {
     },
 }
 
+/// What the ledger says of an entry before anyone checks its signature:
+/// the gossip validator's cheap checks ([`Ledger::precheck`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Precheck {
+    /// Nothing cheap to check is wrong.
+    Pass,
+    /// Cannot be judged yet (a parameter table not adopted, a chain or a dep
+    /// this node does not hold): neither accepted nor blamed.
+    Unknown(&'static str),
+    /// Breaks a static rule or comes from a non-member: every node with the
+    /// same parameter table and deps refuses it.
+    Refused(String),
+}
+
 /// Whether a node may spend freely or only on bounty work.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -204,6 +218,8 @@ pub struct ForkEvidence {
 /// What the processing code needs besides the transaction.
 pub(crate) struct Ctx<'a> {
     genesis: &'a Genesis,
+    /// Members from the start.
+    founders: &'a BTreeSet<NodeId>,
     /// Parameter tables by version, genesis first.
     schedule: Arc<Vec<Parameters>>,
     swarm_id: SwarmId,
@@ -270,6 +286,8 @@ pub struct Ledger {
     options: LedgerOptions,
     /// Adopted parameter tables by version; index 0 is the genesis table.
     schedule: RwLock<Arc<Vec<Parameters>>>,
+    /// The genesis founders ([`Genesis::founders`]), members from the start.
+    founders: BTreeSet<NodeId>,
     write: Mutex<()>,
 }
 
@@ -302,6 +320,7 @@ impl Ledger {
             }
             schedule.push(table);
         }
+        let founders = genesis.founders();
         let ledger = Ledger {
             path: path.to_path_buf(),
             store: RwLock::new(Some(store)),
@@ -312,6 +331,7 @@ impl Ledger {
             owner,
             options,
             schedule: RwLock::new(Arc::new(schedule)),
+            founders,
             write: Mutex::new(()),
         };
         match tree.get(keys::meta("swarm_id"))? {
@@ -486,11 +506,48 @@ impl Ledger {
     fn ctx(&self) -> Ctx<'_> {
         Ctx {
             genesis: &self.genesis,
+            founders: &self.founders,
             schedule: self.schedule(),
             swarm_id: self.swarm_id,
             proposals: self.options.proposals.as_ref(),
             keys: RefCell::new(KeyCache::default()),
         }
+    }
+
+    /// The checks that need no signature and only what the ledger holds
+    /// cheaply: the static rules under the entry's parameter table, and
+    /// membership (a founder, a chain this node holds, or a first entry
+    /// whose deps include a member's payment to it).
+    pub fn precheck(&self, body: &EntryBody) -> Result<Precheck, LedgerError> {
+        let ctx = self.ctx();
+        let Some(params) = ctx.schedule.get(body.params as usize) else {
+            return Ok(Precheck::Unknown("names a parameter table this node has not adopted"));
+        };
+        if let Err(e) = crate::rules::check_static(&ctx.rules(params), body, &mut ctx.keys.borrow_mut()) {
+            return Ok(Precheck::Refused(e.to_string()));
+        }
+        if self.founders.contains(&body.actor) {
+            return Ok(Precheck::Pass);
+        }
+        let tree = self.tree()?;
+        let txn = Txn::new(&tree);
+        if process::head(&txn, &body.actor)?.is_some() {
+            return Ok(Precheck::Pass);
+        }
+        if body.seq != 0 {
+            return Ok(Precheck::Unknown("a chain this node does not hold yet"));
+        }
+        if process::paid_by_a_dep(&txn, body)? {
+            return Ok(Precheck::Pass);
+        }
+        for d in &body.deps {
+            if txn.get(&keys::entry(&d.actor, d.seq))?.is_none() {
+                return Ok(Precheck::Unknown("deps this node does not hold yet"));
+            }
+        }
+        Ok(Precheck::Refused(
+            RuleError::NotAMember { actor: body.actor }.to_string(),
+        ))
     }
 
     /// The swarm id.

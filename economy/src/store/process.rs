@@ -226,6 +226,11 @@ pub fn process(ctx: &Ctx<'_>, txn: &mut Txn<'_>, e: &VerifiedEntry, local: bool)
         }
     }
 
+    // Membership, judged where every node judges it alike: at a chain's
+    // first entry, with its deps present. Later entries need the first.
+    if seq == 0 && !ctx.founders.contains(&actor) && !paid_by_a_dep(txn, body)? {
+        return Err(rules::RuleError::NotAMember { actor }.into());
+    }
     claim_declared_credits(txn, e)?;
     let broken = dynamic_rules(txn, e)?;
     if local && let Some(reason) = broken {
@@ -252,6 +257,29 @@ pub fn process(ctx: &Ctx<'_>, txn: &mut Txn<'_>, e: &VerifiedEntry, local: bool)
     head_value.extend_from_slice(&body.params.to_be_bytes());
     txn.put(keys::head(&actor), head_value);
     Ok(Processed::Stored(effect, broken))
+}
+
+/// Whether one of the entry's deps reaches an applied entry of a member's
+/// chain that paid the actor (a credit not yet claimed: at a chain's first
+/// entry none is), counting a forked chain only below its fork. Every stored
+/// chain is a member's, so that is the admission rule.
+pub(crate) fn paid_by_a_dep(txn: &Txn<'_>, body: &crate::entry::EntryBody) -> Result<bool, LedgerError> {
+    for d in &body.deps {
+        let upto = match fork_of(txn, &d.actor)? {
+            Some(f) if d.seq >= f => f,
+            _ => d.seq + 1,
+        };
+        if !txn
+            .range(
+                &keys::credit(&body.actor, &d.actor, 0),
+                &keys::credit(&body.actor, &d.actor, upto),
+            )?
+            .is_empty()
+        {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// Moves credits from the chains the entry's deps name into the actor's
