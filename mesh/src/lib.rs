@@ -15,6 +15,7 @@
 
 pub mod link;
 pub mod mesh;
+pub mod redial;
 pub mod topic;
 pub mod validator;
 

@@ -13,7 +13,10 @@ use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance, MessageAuthenticity
 use libp2p::identity::Keypair;
 use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport};
 use libp2p::swarm::behaviour::toggle::Toggle;
+use libp2p::swarm::dial_opts::DialOpts;
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
+
+use crate::redial::Redial;
 use libp2p::{
     Multiaddr, PeerId, StreamProtocol, Swarm, Transport as _, allow_block_list, connection_limits, identify, kad, mdns,
     noise, ping, tcp, yamux,
@@ -136,6 +139,13 @@ pub enum MeshEvent {
         /// Why.
         reason: String,
     },
+    /// A peer told us who it is (identify).
+    Identified {
+        /// The peer.
+        peer: PeerId,
+        /// The software it runs, as it says (`ippoc/<version>` for this node).
+        agent_version: String,
+    },
     /// A message the validator rejected (not forwarded).
     Rejected {
         /// Topic.
@@ -167,6 +177,13 @@ pub enum MeshError {
         topic: Topic,
         /// Why.
         reason: String,
+    },
+    /// The peer does not speak the sync protocol (another implementation,
+    /// a light client): asking it again is pointless.
+    #[error("{peer} does not speak the sync protocol")]
+    Unsupported {
+        /// Peer.
+        peer: PeerId,
     },
     /// A sync request failed.
     #[error("sync request to {peer}: {reason}")]
@@ -360,7 +377,11 @@ fn behaviour(key: &Keypair, config: &MeshConfig) -> Result<Behaviour, BoxError> 
         partitioned: allow_block_list::Behaviour::default(),
         blocked: allow_block_list::Behaviour::default(),
         gossipsub,
-        identify: identify::Behaviour::new(identify::Config::new("/ippoc/1".into(), key.public())),
+        // The agent version names this node's software, as peers and crawlers expect.
+        identify: identify::Behaviour::new(
+            identify::Config::new("/ippoc/1".into(), key.public())
+                .with_agent_version(format!("ippoc/{}", env!("CARGO_PKG_VERSION"))),
+        ),
         ping: ping::Behaviour::default(),
     })
 }
@@ -433,11 +454,15 @@ impl Mesh {
                 .listen_on(addr.clone())
                 .map_err(|e| MeshError::Setup(format!("listen on {addr}: {e}")))?;
         }
+        let mut redial = Redial::new();
         for addr in &config.bootstrap {
-            swarm.dial(addr.clone()).map_err(|e| MeshError::Dial {
+            let opts = DialOpts::from(addr.clone());
+            let id = opts.connection_id();
+            swarm.dial(opts).map_err(|e| MeshError::Dial {
                 addr: addr.clone(),
                 reason: e.to_string(),
             })?;
+            redial.dialing(addr, id);
         }
         let mut trust = Trust::new(config.invalid_messages_max);
         for peer in &config.banned {
@@ -451,7 +476,15 @@ impl Mesh {
             topics,
             discovered_dial_max: config.discovered_dial_max,
         };
-        let task = tokio::spawn(run(swarm, command_rx, event_tx, handlers, config.swarm_id, trust));
+        let task = tokio::spawn(run(
+            swarm,
+            command_rx,
+            event_tx,
+            handlers,
+            config.swarm_id,
+            trust,
+            redial,
+        ));
         Ok(Mesh {
             peer_id,
             client: MeshClient { commands },
@@ -506,10 +539,29 @@ async fn run(
     handlers: Handlers,
     swarm_id: [u8; 32],
     mut trust: Trust,
+    mut redial: Redial,
 ) {
     let mut pending: PendingRequests = HashMap::new();
     loop {
+        let next_redial = redial.next_due();
         tokio::select! {
+            () = async {
+                match next_redial {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                let now = tokio::time::Instant::now();
+                for addr in redial.due(now, |p| trust.banned.contains(p)) {
+                    let opts = DialOpts::from(addr.clone());
+                    let id = opts.connection_id();
+                    redial.dialing(&addr, id);
+                    if let Err(e) = swarm.dial(opts) {
+                        tracing::debug!(%addr, "redial of a bootstrap peer refused: {e}");
+                        redial.failed(id, now);
+                    }
+                }
+            }
             command = commands.recv() => match command {
                 None | Some(Command::Stop) => break,
                 Some(Command::Publish { topic, data, reply }) => {
@@ -556,6 +608,18 @@ async fn run(
                 }
             },
             event = swarm.select_next_some() => {
+                match &event {
+                    SwarmEvent::ConnectionEstablished { peer_id, connection_id, .. } => {
+                        redial.connected(*peer_id, *connection_id);
+                    }
+                    SwarmEvent::ConnectionClosed { peer_id, num_established: 0, .. } => {
+                        redial.disconnected(*peer_id, tokio::time::Instant::now());
+                    }
+                    SwarmEvent::OutgoingConnectionError { connection_id, .. } => {
+                        redial.failed(*connection_id, tokio::time::Instant::now());
+                    }
+                    _ => {}
+                }
                 if let SwarmEvent::Behaviour(BehaviourEvent::Sync(e)) = event {
                     handle_sync(&mut swarm, e, handlers.responder.as_ref(), &mut pending);
                     continue;
@@ -596,9 +660,12 @@ fn handle_sync(
         }
         Event::OutboundFailure { request_id, error, .. } => {
             if let Some((peer, reply)) = pending.remove(&request_id) {
-                let _ = reply.send(Err(MeshError::Request {
-                    peer,
-                    reason: error.to_string(),
+                let _ = reply.send(Err(match error {
+                    request_response::OutboundFailure::UnsupportedProtocols => MeshError::Unsupported { peer },
+                    other => MeshError::Request {
+                        peer,
+                        reason: other.to_string(),
+                    },
                 }));
             }
         }
@@ -695,7 +762,10 @@ fn handle_one(
                     k.add_address(&peer_id, addr);
                 }
             }
-            None
+            one(MeshEvent::Identified {
+                peer: peer_id,
+                agent_version: info.agent_version,
+            })
         }
         SwarmEvent::Behaviour(BehaviourEvent::Kad(kad::Event::RoutingUpdated { peer, addresses, .. })) => {
             dial_discovered(swarm, peer, addresses.into_vec(), discovered_dial_max);
@@ -740,7 +810,9 @@ fn handle_one(
                 Verdict::Forged(reason) => (reason, true),
             };
             gossip.report_message_validation_result(&message_id, &from, MessageAcceptance::Reject);
-            tracing::warn!(%from, %topic, %reason, forged, "gossip rejected");
+            // The node logs it (at most one warning per peer); a flood must
+            // not become a flood of log lines.
+            tracing::debug!(%from, %topic, %reason, forged, "gossip rejected");
             let mut out = vec![MeshEvent::Rejected {
                 topic,
                 from,

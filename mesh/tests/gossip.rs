@@ -399,3 +399,19 @@ async fn a_simulated_link_delays_every_message_by_its_latency() {
         node.mesh.stop().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn peers_identify_as_ippoc_with_its_version() {
+    let mut nodes = start(2).await;
+    line(&mut nodes).await;
+    let agent = format!("ippoc/{}", env!("CARGO_PKG_VERSION"));
+    let heard = nodes[1]
+        .until("the other node's identify", |e| {
+            matches!(e, MeshEvent::Identified { .. })
+        })
+        .await;
+    match heard {
+        MeshEvent::Identified { agent_version, .. } => assert_eq!(agent_version, agent),
+        other => panic!("{other:?}"),
+    }
+}

@@ -202,3 +202,32 @@ fn three_daemons_keep_going_while_one_is_killed_and_it_catches_up_after_restart(
         d.stop();
     }
 }
+
+#[test]
+fn a_node_redials_its_bootstrap_peer_after_that_peer_restarts() {
+    let (a, b, _, _) = duo();
+    // B listens on a fixed loopback port, so it comes back at the same address.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen = format!("/ip4/127.0.0.1/tcp/{port}");
+    let config = Env::CONFIG.replace("/ip4/127.0.0.1/tcp/0", &listen);
+    std::fs::write(b.config(), config).unwrap();
+    let db = b.start_daemon();
+    let da = start_bootstrapped(&a, &listen);
+    da.wait_for_line("A connected to B", |l| l.contains("peer connected"));
+
+    db.signal("KILL");
+    drop(db);
+    da.wait_for_line("A noticing B gone", |l| l.contains("peer_disconnected"));
+    let restarted = std::time::Instant::now();
+    let db = b.start_daemon();
+    // A dials B again on its own (B does not know A's address): a second
+    // connection line. Without the redial it came after minutes, or never.
+    da.wait_for_nth_line("A reconnected to B", 2, |l| l.contains("peer_connected"));
+    eprintln!("A reconnected {:?} after B's restart began", restarted.elapsed());
+    da.stop();
+    db.stop();
+}

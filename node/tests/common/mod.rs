@@ -236,6 +236,23 @@ impl Daemon {
         }
     }
 
+    /// Waits until `n` stderr lines match `pred`; returns the `n`-th.
+    pub fn wait_for_nth_line(&self, what: &str, n: usize, pred: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Some(line) = self.all.lock().unwrap().iter().filter(|l| pred(l)).nth(n - 1) {
+                return line.clone();
+            }
+            let left = deadline.checked_duration_since(Instant::now()).unwrap_or_else(|| {
+                panic!(
+                    "no {n} stderr lines for {what}; got:\n{}",
+                    self.all.lock().unwrap().join("\n")
+                )
+            });
+            let _ = self.lines.recv_timeout(left);
+        }
+    }
+
     /// Waits for the process to exit; returns its status and stderr.
     pub fn wait(&mut self) -> (ExitStatus, String) {
         let mut child = self.child.take().unwrap();

@@ -33,6 +33,7 @@ use ippoc_mesh::{Keypair, Mesh, MeshClient, MeshConfig, MeshEvent, PeerId, Topic
 use tokio::sync::{mpsc, oneshot};
 
 use crate::Error;
+use crate::bounded::FifoSet;
 use crate::doc::SharedSwarmDoc;
 use crate::validator::{LedgerValidator, VerifiedEntries};
 use crate::view::{SharedMeshView, read_bans};
@@ -155,7 +156,13 @@ struct Pump {
     warrants: Warrants,
     document: Document,
     sync: Syncing,
+    /// Peers whose rejected gossip was logged at warn, at most
+    /// [`REJECTED_PEERS_LOGGED`] (the oldest forgotten: warned about again).
+    rejected_peers: FifoSet<PeerId>,
 }
+
+/// Peers remembered as warned about for rejected gossip.
+pub const REJECTED_PEERS_LOGGED: usize = 1024;
 
 async fn run(
     mut mesh: Mesh,
@@ -191,6 +198,7 @@ async fn run(
         warrants: Warrants::new(parts.bans_path),
         document: Document::new(parts.doc, parts.fingerprint),
         sync: Syncing::new(sync_done),
+        rejected_peers: FifoSet::new(REJECTED_PEERS_LOGGED),
         ctx,
     };
     let appended = parts.chain.appended().clone();
@@ -321,7 +329,16 @@ impl Pump {
                 self.document.banned(ctx, peer, reason, evidence);
             }
             MeshEvent::Rejected { from, reason, topic } => {
-                tracing::warn!(event = "gossip_rejected", %from, %topic, %reason, "rejected gossip");
+                // One warning per peer (its ban, if it comes, is logged too);
+                // the rest at debug, so a flood cannot fill the disk with logs.
+                if self.rejected_peers.insert(from) {
+                    tracing::warn!(event = "gossip_rejected", %from, %topic, %reason, "rejected gossip (further rejections of this peer are logged at debug)");
+                } else {
+                    tracing::debug!(event = "gossip_rejected", %from, %topic, %reason, "rejected gossip");
+                }
+            }
+            MeshEvent::Identified { peer, agent_version } => {
+                tracing::debug!(event = "peer_identified", %peer, %agent_version, "peer identified");
             }
         }
         false

@@ -9,6 +9,7 @@ use ippoc_mesh::PeerId;
 use tokio::sync::mpsc;
 
 use super::ctx::Ctx;
+use crate::bounded::FifoSet;
 use crate::doc::SharedSwarmDoc;
 use crate::sync::{SyncError, SyncReport};
 
@@ -27,7 +28,15 @@ pub(crate) struct Syncing {
     running: HashSet<PeerId>,
     /// Where rounds report.
     done: mpsc::Sender<Finished>,
+    /// Peers that do not speak the sync protocol (other implementations):
+    /// not asked again, and warned about once. At most
+    /// [`SYNC_UNSUPPORTED_REMEMBERED`], the oldest forgotten first (then
+    /// asked once more).
+    unsupported: FifoSet<PeerId>,
 }
+
+/// Peers without the sync protocol remembered, at most.
+pub const SYNC_UNSUPPORTED_REMEMBERED: usize = 1024;
 
 impl Syncing {
     /// A scheduler whose rounds report on `done`.
@@ -37,6 +46,7 @@ impl Syncing {
             turn: 0,
             running: HashSet::new(),
             done,
+            unsupported: FifoSet::new(SYNC_UNSUPPORTED_REMEMBERED),
         }
     }
 
@@ -70,13 +80,16 @@ impl Syncing {
 
     /// Starts a round with `peer` unless one runs.
     fn start(&mut self, ctx: &Ctx, doc: &SharedSwarmDoc, peer: PeerId) {
-        if !self.running.insert(peer) {
+        if self.unsupported.contains(&peer) || !self.running.insert(peer) {
             return;
         }
         let (client, ledger, done, doc) = (ctx.client.clone(), ctx.ledger.clone(), self.done.clone(), doc.clone());
         tokio::spawn(async move {
             let result = crate::sync::ledger::sync_with(&client, &ledger, peer).await;
-            if let Err(e) = crate::sync::doc::doc_sync_with(&client, &doc, peer).await {
+            // A peer that lacks the protocol lacks it for the document too.
+            if !result.as_ref().is_err_and(SyncError::unsupported)
+                && let Err(e) = crate::sync::doc::doc_sync_with(&client, &doc, peer).await
+            {
                 tracing::warn!(event = "doc_sync_failed", %peer, "swarm document sync failed: {e}");
             }
             let _ = done.send((peer, result)).await;
@@ -99,6 +112,15 @@ impl Syncing {
                     v.stats.sync_missing_bytes += r.missing_bytes;
                 });
                 r.forks > 0
+            }
+            Err(e) if e.unsupported() => {
+                if self.unsupported.insert(peer) {
+                    tracing::warn!(
+                        event = "sync_unsupported", %peer,
+                        "the peer does not speak the sync protocol: gossip only, not asked again"
+                    );
+                }
+                false
             }
             Err(e) => {
                 tracing::warn!(event = "sync_failed", %peer, "anti-entropy sync failed: {e}");

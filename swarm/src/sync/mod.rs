@@ -63,6 +63,16 @@ pub enum SyncError {
     Task(String),
 }
 
+impl SyncError {
+    /// The peer does not speak the sync protocol at all.
+    pub fn unsupported(&self) -> bool {
+        matches!(
+            self,
+            SyncError::Exchange(ExchangeError::Mesh(ippoc_mesh::MeshError::Unsupported { .. }))
+        )
+    }
+}
+
 /// The kind of a response, for messages.
 fn kind(r: &SyncResponse) -> String {
     match r {
