@@ -338,7 +338,7 @@ fn behaviour(key: &Keypair, config: &MeshConfig) -> Result<Behaviour, BoxError> 
         .validation_mode(ValidationMode::Anonymous)
         .validate_messages()
         .message_id_fn(message_id)
-        .max_transmit_size(config.gossip_message_bytes_max)
+        .max_transmit_size(config.gossip_message_bytes_max * GOSSIP_LIBRARY_HEADROOM)
         .heartbeat_interval(Duration::from_millis(config.heartbeat_ms))
         .publish_queue_duration(Duration::from_millis(config.send_queue_ms))
         .forward_queue_duration(Duration::from_millis(config.send_queue_ms))
@@ -475,6 +475,7 @@ impl Mesh {
             responder,
             topics,
             discovered_dial_max: config.discovered_dial_max,
+            message_bytes_max: config.gossip_message_bytes_max,
         };
         let task = tokio::spawn(run(
             swarm,
@@ -528,7 +529,18 @@ struct Handlers {
     responder: Arc<dyn SyncResponder>,
     topics: HashMap<gossipsub::TopicHash, Topic>,
     discovered_dial_max: usize,
+    /// The node's own limit on one gossip message (the library's is
+    /// [`GOSSIP_LIBRARY_HEADROOM`] times larger).
+    message_bytes_max: usize,
 }
+
+/// How much larger than the node's own per-message limit the gossipsub
+/// library's limit is. The library checks a whole read frame, which may hold
+/// several messages, and closes the peer's stream silently when it is over:
+/// with this headroom, messages at the node's limit sent back to back still
+/// fit, and one over the node's limit reaches the node, which refuses it,
+/// logs it and counts it against the sender.
+pub const GOSSIP_LIBRARY_HEADROOM: usize = 4;
 
 type PendingRequests = HashMap<OutboundRequestId, (PeerId, oneshot::Sender<Result<Vec<u8>, MeshError>>)>;
 
@@ -564,6 +576,12 @@ async fn run(
             }
             command = commands.recv() => match command {
                 None | Some(Command::Stop) => break,
+                Some(Command::Publish { topic, data, reply }) if data.len() > handlers.message_bytes_max => {
+                    let _ = reply.send(Err(MeshError::Publish {
+                        topic,
+                        reason: format!("{} bytes, over the limit of {}", data.len(), handlers.message_bytes_max),
+                    }));
+                }
                 Some(Command::Publish { topic, data, reply }) => {
                     let t = IdentTopic::new(topic.wire_name(&swarm_id));
                     let result = swarm
@@ -791,7 +809,16 @@ fn handle_one(
                 gossip.report_message_validation_result(&message_id, &from, MessageAcceptance::Ignore);
                 return None;
             };
-            let (reason, forged) = match validator.validate(topic, &message.data, &from) {
+            let verdict = if message.data.len() > handlers.message_bytes_max {
+                Verdict::Reject(format!(
+                    "a message of {} bytes, over the limit of {}",
+                    message.data.len(),
+                    handlers.message_bytes_max
+                ))
+            } else {
+                validator.validate(topic, &message.data, &from)
+            };
+            let (reason, forged) = match verdict {
                 Verdict::Accept => {
                     gossip.report_message_validation_result(&message_id, &from, MessageAcceptance::Accept);
                     let id = message_id.0;

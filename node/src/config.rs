@@ -50,7 +50,9 @@ enabled = true
 listen = ["/ip4/0.0.0.0/tcp/7734", "/ip4/0.0.0.0/udp/7734/quic-v1"]
 # Peers to dial at start, e.g. "/ip4/192.0.2.7/tcp/7734".
 bootstrap = []
-# Largest gossip message, in bytes.
+# Largest gossip message, in bytes. A larger one is refused, logged and
+# counted against its sender; the library below allows 4 times as much per
+# read, so messages at this limit sent back to back never cut a peer off.
 gossip_message_bytes_max = 262144
 # Find more peers through a Kademlia DHT seeded by the bootstrap peers.
 kademlia = true
