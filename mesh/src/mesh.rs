@@ -252,6 +252,10 @@ enum Command {
         peer: PeerId,
         reason: String,
     },
+    Report {
+        peer: PeerId,
+        reason: String,
+    },
     Partition {
         peers: Vec<PeerId>,
         cut: bool,
@@ -300,6 +304,16 @@ impl MeshClient {
     pub async fn ban(&self, peer: PeerId, reason: String) -> Result<(), MeshError> {
         self.commands
             .send(Command::Ban { peer, reason })
+            .await
+            .map_err(|_| MeshError::Stopped)
+    }
+
+    /// Counts a message `peer` sent outside gossip (a sync response) that
+    /// breaks a rule, as a rejected gossip message counts: past the limit
+    /// (`invalid_messages_max`) the peer is banned.
+    pub async fn report(&self, peer: PeerId, reason: String) -> Result<(), MeshError> {
+        self.commands
+            .send(Command::Report { peer, reason })
             .await
             .map_err(|_| MeshError::Stopped)
     }
@@ -611,6 +625,14 @@ async fn run(
                 Some(Command::Ban { peer, reason }) => {
                     if trust.ban(&mut swarm, peer) && events.send(MeshEvent::Banned { peer, reason }).await.is_err() {
                         return;
+                    }
+                }
+                Some(Command::Report { peer, reason }) => {
+                    if trust.count(peer) && trust.ban(&mut swarm, peer) {
+                        let reason = format!("too many invalid messages; last: {reason}");
+                        if events.send(MeshEvent::Banned { peer, reason }).await.is_err() {
+                            return;
+                        }
                     }
                 }
                 Some(Command::Partition { peers, cut, reply }) => {

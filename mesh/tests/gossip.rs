@@ -483,3 +483,24 @@ async fn a_message_over_the_limit_is_refused_and_counted_and_the_sender_is_not_c
     nodes[0].mesh.publish(Topic::Entries, b"after".to_vec()).await.unwrap();
     nodes[1].until("a later message", delivered(b"after")).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_reported_for_invalid_sync_responses_is_banned_at_the_limit() {
+    let mut nodes = start_with(2, Transport::Memory, unique_memory_addr, |c| c.invalid_messages_max = 3).await;
+    line(&mut nodes).await;
+    let peer = nodes[0].mesh.peer_id();
+    let client = nodes[1].mesh.client();
+    for i in 0..3 {
+        client
+            .report(peer, format!("served entry {i} that every node refuses"))
+            .await
+            .unwrap();
+    }
+    let banned = nodes[1]
+        .until("the ban", |e| matches!(e, MeshEvent::Banned { .. }))
+        .await;
+    assert!(
+        matches!(&banned, MeshEvent::Banned { peer: p, reason } if *p == peer && reason.contains("entry 2")),
+        "{banned:?}"
+    );
+}

@@ -6,7 +6,8 @@
 
 use std::sync::Arc;
 
-use ippoc_economy::store::{IngestOutcome, Ledger};
+use ippoc_economy::entry::VerifiedEntry;
+use ippoc_economy::store::{IngestOutcome, Ledger, LedgerError, Precheck};
 use ippoc_economy::{NodeId, SignedEntry};
 use ippoc_mesh::{MeshClient, PeerId};
 
@@ -74,7 +75,26 @@ pub async fn sync_with(client: &MeshClient, ledger: &Arc<Ledger>, peer: PeerId) 
                     reason: e.to_string(),
                 })?;
             report.entries += entries.len() as u64;
-            let outcomes = blocking(ledger, move |l| l.ingest(entries)).await??;
+            // The peer serves what it stored, so what every node refuses
+            // whatever it holds counts against it: a bad signature bans it
+            // (it cannot come from an honest store: ranges are checked before
+            // they leave), a broken static rule or a non-member's chain is
+            // counted like rejected gossip. What only state decides (a fork
+            // it has not seen, deps still missing) blames nobody.
+            let (verified, refused) = blocking(ledger, move |l| judge_served(l, entries)).await??;
+            let verified = match verified {
+                Ok(v) => v,
+                Err(reason) => {
+                    let _ = client.ban(peer, format!("served a forged entry: {reason}")).await;
+                    return Err(SyncError::BadEntry { peer, reason });
+                }
+            };
+            for reason in refused {
+                let _ = client
+                    .report(peer, format!("served an entry every node refuses: {reason}"))
+                    .await;
+            }
+            let outcomes = blocking(ledger, move |l| l.ingest_verified(verified)).await??;
             for (bytes, outcome) in raw.iter().zip(&outcomes) {
                 match outcome {
                     IngestOutcome::Duplicate | IngestOutcome::Rejected(_) => {}
@@ -93,6 +113,26 @@ pub async fn sync_with(client: &MeshClient, ledger: &Arc<Ledger>, peer: PeerId) 
         }
     }
     Ok(report)
+}
+
+/// What a range from a peer holds: its entries verified (in signature
+/// batches), or the first bad signature; and the reasons of those that
+/// break a static rule or membership ([`Ledger::precheck`]), at most one per
+/// range (one report per response is enough to count the peer).
+#[allow(clippy::type_complexity)]
+fn judge_served(
+    ledger: &Ledger,
+    entries: Vec<SignedEntry>,
+) -> Result<(Result<Vec<VerifiedEntry>, String>, Vec<String>), LedgerError> {
+    let mut refused = Vec::new();
+    for e in &entries {
+        if let Precheck::Refused(reason) = ledger.precheck(&e.body)? {
+            refused.push(format!("{} seq {}: {reason}", e.body.actor, e.body.seq));
+            break;
+        }
+    }
+    let verified = SignedEntry::verify_batch(entries).map_err(|(_, e)| e.to_string());
+    Ok((verified, refused))
 }
 
 /// Every chain head this node holds.
@@ -135,6 +175,60 @@ mod tests {
     use ippoc_economy::genesis::Genesis;
     use ippoc_economy::store::{Draft, Intent, LedgerOptions};
     use ippoc_economy::{Amount, Currency};
+
+    #[test]
+    fn a_served_range_is_judged_forged_refused_or_fine_by_what_every_node_checks() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = SigningKey::from_bytes(&[7; 32]);
+        let me = NodeId::from_bytes(key.verifying_key().to_bytes());
+        let ledger = Ledger::open(
+            &dir.path().join("l"),
+            Genesis::solo(me, 1),
+            me,
+            LedgerOptions::default(),
+        )
+        .unwrap();
+        let pay = |key: &SigningKey| {
+            let actor = NodeId::from_bytes(key.verifying_key().to_bytes());
+            let leg = |to, amount| ippoc_economy::Transfer {
+                from: ippoc_economy::AccountId::Wallet(actor),
+                to,
+                currency: Currency::Ippc,
+                amount: Amount::from_base(amount),
+            };
+            ippoc_economy::entry::EntryBody {
+                version: ippoc_economy::entry::ENTRY_VERSION,
+                swarm_id: ledger.swarm_id(),
+                actor,
+                seq: 0,
+                prev: ippoc_economy::TxId::ZERO,
+                timestamp_ms: 1,
+                params: 0,
+                action: ippoc_economy::Action::Transfer,
+                transfers: vec![
+                    leg(ippoc_economy::AccountId::Wallet(NodeId::from_bytes([9; 32])), 1_000_000),
+                    leg(ippoc_economy::AccountId::PublicGoodsPool, 1_000),
+                ],
+                deps: vec![],
+                outcome: ippoc_economy::Outcome::Success,
+                proof: None,
+                memo: vec![],
+            }
+            .sign(key)
+        };
+        let (verified, refused) = judge_served(&ledger, vec![pay(&key)]).unwrap();
+        assert_eq!(verified.unwrap().len(), 1);
+        assert!(refused.is_empty());
+        // A non-member's chain: counted against the peer that served it.
+        let outsider = SigningKey::from_bytes(&[8; 32]);
+        let (verified, refused) = judge_served(&ledger, vec![pay(&outsider)]).unwrap();
+        assert!(verified.is_ok());
+        assert!(refused[0].contains("not a member"), "{refused:?}");
+        // A bad signature: the peer is banned.
+        let mut forged = pay(&key);
+        forged.signature[0] ^= 1;
+        assert!(judge_served(&ledger, vec![forged]).unwrap().0.is_err());
+    }
 
     #[test]
     fn a_range_ends_before_an_entry_whose_stored_signature_changed() {
