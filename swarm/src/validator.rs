@@ -187,6 +187,19 @@ mod tests {
         .sign(key)
     }
 
+    /// A validator over the solo ledger of key `[1; 32]`: its dir, key, NodeID.
+    fn solo_validator() -> (tempfile::TempDir, SigningKey, NodeId, LedgerValidator) {
+        let dir = tempfile::tempdir().unwrap();
+        let key = SigningKey::from_bytes(&[1; 32]);
+        let me = NodeId::from_bytes(key.verifying_key().to_bytes());
+        let ledger = Ledger::open(dir.path(), Genesis::solo(me, 1), me, Default::default()).unwrap();
+        let v = LedgerValidator {
+            ledger: Arc::new(ledger),
+            verified: Default::default(),
+        };
+        (dir, key, me, v)
+    }
+
     #[test]
     fn verified_entries_wait_for_the_pump_within_their_bound_and_are_taken_once() {
         let key = SigningKey::from_bytes(&[3; 32]);
@@ -207,15 +220,8 @@ mod tests {
 
     #[test]
     fn entries_of_non_members_or_breaking_a_static_rule_are_rejected_before_their_signature_is_checked() {
-        let dir = tempfile::tempdir().unwrap();
-        let key = SigningKey::from_bytes(&[1; 32]);
-        let me = NodeId::from_bytes(key.verifying_key().to_bytes());
-        let ledger = Ledger::open(dir.path(), Genesis::solo(me, 1), me, Default::default()).unwrap();
-        let swarm = ledger.swarm_id();
-        let v = LedgerValidator {
-            ledger: Arc::new(ledger),
-            verified: Default::default(),
-        };
+        let (_dir, key, _, v) = solo_validator();
+        let swarm = v.ledger.swarm_id();
         let peer = PeerId::random();
         let pay = |key: &SigningKey, memo: usize, params: u32| {
             let actor = NodeId::from_bytes(key.verifying_key().to_bytes());
@@ -251,15 +257,8 @@ mod tests {
 
     #[test]
     fn attestations_are_judged_by_what_every_node_can_check() {
-        let dir = tempfile::tempdir().unwrap();
-        let key = SigningKey::from_bytes(&[1; 32]);
-        let me = NodeId::from_bytes(key.verifying_key().to_bytes());
-        let ledger = Ledger::open(dir.path(), Genesis::solo(me, 1), me, Default::default()).unwrap();
-        let swarm = ledger.swarm_id();
-        let v = LedgerValidator {
-            ledger: Arc::new(ledger),
-            verified: Default::default(),
-        };
+        let (_dir, key, me, v) = solo_validator();
+        let swarm = v.ledger.swarm_id();
         let peer = PeerId::random();
         let beat = Claim::Heartbeat {
             beat: 0,
