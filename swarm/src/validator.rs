@@ -108,6 +108,14 @@ impl LedgerValidator {
         match self.ledger.precheck(&entry.body) {
             Ok(Precheck::Pass) => {}
             Ok(Precheck::Unknown(_)) | Err(_) => return Verdict::Ignore,
+            // A member's chain far ahead: dropped, but a forged signature in
+            // a member's name still bans the sender.
+            Ok(Precheck::Ahead) => {
+                return match entry.verify() {
+                    Err(e) => Verdict::Forged(e.to_string()),
+                    Ok(_) => Verdict::Ignore,
+                };
+            }
             Ok(Precheck::Refused(reason)) => {
                 return match entry.verify() {
                     Err(e) => Verdict::Forged(e.to_string()),
@@ -253,6 +261,23 @@ mod tests {
         );
         // A table this node has not adopted: not judged, not blamed.
         assert_eq!(v.validate(Topic::Entries, &pay(&key, 0, 7), &peer), Verdict::Ignore);
+        // Far ahead of the chain held: dropped (sync brings it in order), and
+        // a forged signature there still bans.
+        let ahead = |forge: bool| {
+            let mut e = SignedEntry::from_bytes(&pay(&key, 0, 0)).unwrap();
+            e.body.seq = ippoc_economy::store::PRECHECK_AHEAD_MAX + 1;
+            e.body.prev = TxId([1; 32]);
+            let mut signed = e.body.sign(&key);
+            if forge {
+                signed.signature[0] ^= 1;
+            }
+            signed.to_bytes()
+        };
+        assert_eq!(v.validate(Topic::Entries, &ahead(false), &peer), Verdict::Ignore);
+        assert!(matches!(
+            v.validate(Topic::Entries, &ahead(true), &peer),
+            Verdict::Forged(_)
+        ));
     }
 
     #[test]

@@ -180,6 +180,12 @@ pub enum IngestOutcome {
     },
 }
 
+/// How far past the head of the chain held (or past seq 0 of a founder's
+/// chain not held yet) an entry may be and still pass [`Ledger::precheck`]:
+/// the gossip validator passes on no more than this many entries of one
+/// chain into the pending set; the rest come by sync, in order.
+pub const PRECHECK_AHEAD_MAX: u64 = 64;
+
 /// What the ledger says of an entry before anyone checks its signature:
 /// the gossip validator's cheap checks ([`Ledger::precheck`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -189,6 +195,9 @@ pub enum Precheck {
     /// Cannot be judged yet (a parameter table not adopted, a chain or a dep
     /// this node does not hold): neither accepted nor blamed.
     Unknown(&'static str),
+    /// A member's entry more than [`PRECHECK_AHEAD_MAX`] past the chain this
+    /// node holds: not passed on (sync brings it in order), not blamed.
+    Ahead,
     /// Breaks a static rule or comes from a non-member: every node with the
     /// same parameter table and deps refuses it.
     Refused(String),
@@ -526,13 +535,22 @@ impl Ledger {
         if let Err(e) = crate::rules::check_static(&ctx.rules(params), body, &mut ctx.keys.borrow_mut()) {
             return Ok(Precheck::Refused(e.to_string()));
         }
-        if self.founders.contains(&body.actor) {
-            return Ok(Precheck::Pass);
-        }
         let tree = self.tree()?;
         let txn = Txn::new(&tree);
-        if process::head(&txn, &body.actor)?.is_some() {
+        if let Some((head, _)) = process::head(&txn, &body.actor)? {
+            // Far ahead of the chain held: it would only wait in the pending
+            // set, which one member could fill; sync brings chains in order.
+            if body.seq > head.saturating_add(PRECHECK_AHEAD_MAX) {
+                return Ok(Precheck::Ahead);
+            }
             return Ok(Precheck::Pass);
+        }
+        if self.founders.contains(&body.actor) {
+            return Ok(if body.seq <= PRECHECK_AHEAD_MAX {
+                Precheck::Pass
+            } else {
+                Precheck::Ahead
+            });
         }
         if body.seq != 0 {
             return Ok(Precheck::Unknown("a chain this node does not hold yet"));
