@@ -31,7 +31,13 @@ async fn main() {
     config.bootstrap = vec![node];
     config.kademlia = false;
     let accept: Arc<dyn ippoc_mesh::Validator> = Arc::new(|_: Topic, _: &[u8], _: &ippoc_mesh::PeerId| Verdict::Ignore);
-    let mut mesh = Mesh::start(Keypair::generate_ed25519(), config, accept, Arc::new(ippoc_mesh::NoSync)).unwrap();
+    let mut mesh = Mesh::start(
+        Keypair::generate_ed25519(),
+        config,
+        accept,
+        Arc::new(ippoc_mesh::NoSync),
+    )
+    .unwrap();
     // Wait until the node subscribed to the entries topic, so publishing reaches it.
     loop {
         match mesh.events.recv().await {
@@ -68,7 +74,10 @@ async fn main() {
             timestamp_ms: i,
             params: 0,
             action: Action::Transfer,
-            transfers: vec![leg(AccountId::Wallet(payee), 1_000_000), leg(AccountId::PublicGoodsPool, 1_000)],
+            transfers: vec![
+                leg(AccountId::Wallet(payee), 1_000_000),
+                leg(AccountId::PublicGoodsPool, 1_000),
+            ],
             deps: vec![],
             outcome: Outcome::Success,
             proof: None,
@@ -85,7 +94,10 @@ async fn main() {
         }
         while let Ok(e) = mesh.events.try_recv() {
             if let MeshEvent::Disconnected(peer) = e {
-                println!("disconnected by {peer} after {sent} sent, {:.1} s", started.elapsed().as_secs_f64());
+                println!(
+                    "disconnected by {peer} after {sent} sent, {:.1} s",
+                    started.elapsed().as_secs_f64()
+                );
             }
         }
     }
