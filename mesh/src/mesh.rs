@@ -15,8 +15,6 @@ use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport};
 use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::swarm::dial_opts::DialOpts;
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
-
-use crate::redial::Redial;
 use libp2p::{
     Multiaddr, PeerId, StreamProtocol, Swarm, Transport as _, allow_block_list, connection_limits, identify, kad, mdns,
     noise, ping, tcp, yamux,
@@ -25,6 +23,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::link::{LinkIo, SharedLinks};
+use crate::redial::Redial;
 use crate::topic::Topic;
 use crate::validator::{SyncResponder, Validator, Verdict};
 
