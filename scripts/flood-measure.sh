@@ -17,8 +17,8 @@ EOF
 $B --data-dir $D/data --config $D/test.toml init >/dev/null 2>&1
 $B --data-dir $D/data --config $D/test.toml daemon > $D/daemon.log 2>&1 &
 PID=$!
-# The daemon is up when it logs its mesh address (polled: a script, not a test).
-for i in $(seq 1 100); do grep -q "mesh listening" $D/daemon.log && break; sleep 0.1; done
+# The daemon is up when it logs its mesh address: wait on that line.
+timeout 30 tail -n +1 -f $D/daemon.log | grep -q -m1 "mesh listening"
 NODE=$(ls $D/data/nodes/)
 G=$D/data/nodes/$NODE/data/genesis.json
 ADDR="/ip4/127.0.0.1/tcp/$PORT"

@@ -1034,11 +1034,7 @@ impl Ledger {
         for prefix in [keys::ENTRY, keys::PENDING, keys::AWAITING, keys::EVIDENCE] {
             for item in tree.scan_prefix([prefix]) {
                 let (_, v) = item?;
-                let entry = if prefix == keys::ENTRY {
-                    Record::decode(&v)?.entry
-                } else {
-                    SignedEntry::from_bytes(&v).map_err(|e| LedgerError::Corrupt(e.to_string()))?
-                };
+                let entry = process::stored_entry(prefix, &v)?;
                 if seen.insert(entry.tx_id()) {
                     all.push(entry);
                 }

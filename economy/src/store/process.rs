@@ -107,6 +107,17 @@ impl Record {
     }
 }
 
+/// The signed entry of a stored record under `prefix`: an entry record
+/// (`keys::ENTRY`) is decoded with its hash check ([`Record::decode`]);
+/// evidence and waiting entries are stored as bare signed entries.
+pub fn stored_entry(prefix: u8, bytes: &[u8]) -> Result<SignedEntry, LedgerError> {
+    if prefix == keys::ENTRY {
+        Ok(Record::decode(bytes)?.entry)
+    } else {
+        SignedEntry::from_bytes(bytes).map_err(|e| LedgerError::Corrupt(format!("stored entry: {e}")))
+    }
+}
+
 /// Credits from one entry to accounts of one other controller.
 #[derive(Debug, Clone, Encode, Decode)]
 pub struct CreditItem {

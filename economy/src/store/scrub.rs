@@ -18,7 +18,7 @@ use crate::entry::SignedEntry;
 use crate::ids::{NodeId, TxId};
 
 use super::export::scratch_ledger;
-use super::process::{Effect, Record};
+use super::process::{Effect, Record, stored_entry};
 use super::txn::Txn;
 use super::{Ledger, LedgerError, keys};
 
@@ -106,12 +106,7 @@ impl Ledger {
                     let position = (prefix == keys::ENTRY || prefix == keys::EVIDENCE)
                         .then(|| (k.len() >= 41).then(|| (keys::node_at(k, 1), keys::u64_at(k, 33))))
                         .flatten();
-                    let decoded = if prefix == keys::ENTRY {
-                        Record::decode(v).map(|r| r.entry)
-                    } else {
-                        SignedEntry::from_bytes(v).map_err(|e| LedgerError::Corrupt(format!("stored entry: {e}")))
-                    };
-                    match decoded {
+                    match stored_entry(prefix, v) {
                         Ok(entry)
                             if position
                                 .is_none_or(|(actor, seq)| entry.body.actor == actor && entry.body.seq == seq) =>
@@ -172,12 +167,7 @@ impl Ledger {
             for (prefix, _) in FAMILIES {
                 for item in tree.scan_prefix([prefix]) {
                     let (_, v) = item?;
-                    let entry = if prefix == keys::ENTRY {
-                        Record::decode(&v).map(|r| r.entry)
-                    } else {
-                        SignedEntry::from_bytes(&v).map_err(|e| LedgerError::Corrupt(e.to_string()))
-                    };
-                    match entry {
+                    match stored_entry(prefix, &v) {
                         Ok(e) => stored.push(e),
                         Err(_) => return Ok(None),
                     }

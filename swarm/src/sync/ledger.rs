@@ -81,7 +81,7 @@ pub async fn sync_with(client: &MeshClient, ledger: &Arc<Ledger>, peer: PeerId) 
             // they leave), a broken static rule or a non-member's chain is
             // counted like rejected gossip. What only state decides (a fork
             // it has not seen, deps still missing) blames nobody.
-            let (verified, refused) = blocking(ledger, move |l| judge_served(l, entries)).await??;
+            let Served { verified, refused } = blocking(ledger, move |l| judge_served(l, entries)).await??;
             let verified = match verified {
                 Ok(v) => v,
                 Err(reason) => {
@@ -89,7 +89,7 @@ pub async fn sync_with(client: &MeshClient, ledger: &Arc<Ledger>, peer: PeerId) 
                     return Err(SyncError::BadEntry { peer, reason });
                 }
             };
-            for reason in refused {
+            if let Some(reason) = refused {
                 let _ = client
                     .report(peer, format!("served an entry every node refuses: {reason}"))
                     .await;
@@ -115,24 +115,26 @@ pub async fn sync_with(client: &MeshClient, ledger: &Arc<Ledger>, peer: PeerId) 
     Ok(report)
 }
 
-/// What a range from a peer holds: its entries verified (in signature
-/// batches), or the first bad signature; and the reasons of those that
-/// break a static rule or membership ([`Ledger::precheck`]), at most one per
-/// range (one report per response is enough to count the peer).
-#[allow(clippy::type_complexity)]
-fn judge_served(
-    ledger: &Ledger,
-    entries: Vec<SignedEntry>,
-) -> Result<(Result<Vec<VerifiedEntry>, String>, Vec<String>), LedgerError> {
-    let mut refused = Vec::new();
+/// What a range from a peer holds.
+struct Served {
+    /// Its entries verified (in signature batches), or the first bad signature.
+    verified: Result<Vec<VerifiedEntry>, String>,
+    /// The first entry that breaks a static rule or membership
+    /// ([`Ledger::precheck`]): one report per response counts the peer.
+    refused: Option<String>,
+}
+
+/// Judges a range from a peer by what every node checks.
+fn judge_served(ledger: &Ledger, entries: Vec<SignedEntry>) -> Result<Served, LedgerError> {
+    let mut refused = None;
     for e in &entries {
         if let Precheck::Refused(reason) = ledger.precheck(&e.body)? {
-            refused.push(format!("{} seq {}: {reason}", e.body.actor, e.body.seq));
+            refused = Some(format!("{} seq {}: {reason}", e.body.actor, e.body.seq));
             break;
         }
     }
     let verified = SignedEntry::verify_batch(entries).map_err(|(_, e)| e.to_string());
-    Ok((verified, refused))
+    Ok(Served { verified, refused })
 }
 
 /// Every chain head this node holds.
@@ -216,18 +218,19 @@ mod tests {
             }
             .sign(key)
         };
-        let (verified, refused) = judge_served(&ledger, vec![pay(&key)]).unwrap();
-        assert_eq!(verified.unwrap().len(), 1);
-        assert!(refused.is_empty());
+        let served = judge_served(&ledger, vec![pay(&key)]).unwrap();
+        assert_eq!(served.verified.unwrap().len(), 1);
+        assert!(served.refused.is_none());
         // A non-member's chain: counted against the peer that served it.
         let outsider = SigningKey::from_bytes(&[8; 32]);
-        let (verified, refused) = judge_served(&ledger, vec![pay(&outsider)]).unwrap();
-        assert!(verified.is_ok());
-        assert!(refused[0].contains("not a member"), "{refused:?}");
+        let served = judge_served(&ledger, vec![pay(&outsider)]).unwrap();
+        assert!(served.verified.is_ok());
+        let refused = served.refused.unwrap();
+        assert!(refused.contains("not a member"), "{refused}");
         // A bad signature: the peer is banned.
         let mut forged = pay(&key);
         forged.signature[0] ^= 1;
-        assert!(judge_served(&ledger, vec![forged]).unwrap().0.is_err());
+        assert!(judge_served(&ledger, vec![forged]).unwrap().verified.is_err());
     }
 
     #[test]
