@@ -244,10 +244,66 @@ fn the_pending_buffer_is_bounded() {
     );
     let out = x.ledger.ingest(chain[1..].to_vec()).unwrap();
     assert!(
-        matches!(out[2], IngestOutcome::Rejected(ref r) if r.contains("wait")),
+        matches!(out[2], IngestOutcome::Dropped(ref r) if r.contains("wait")),
         "{out:?}"
     );
     assert_eq!(x.ledger.pending_count().unwrap(), 2);
+}
+
+#[test]
+fn one_actor_holds_at_most_its_share_of_the_waiting_set_and_waiting_entries_expire() {
+    let (n, g) = swarm(3);
+    let (a, b) = (ledger(&g, &n[0]), ledger(&g, &n[1]));
+    for i in 1..=4 {
+        a.ledger.append(&n[0].key, pay(&n[2], ippc(i))).unwrap();
+        b.ledger.append(&n[1].key, pay(&n[2], ippc(i))).unwrap();
+    }
+    let (chain_a, chain_b) = (all_entries(&a.ledger), all_entries(&b.ledger));
+    let x = ledger_with(
+        &g,
+        &n[2],
+        LedgerOptions {
+            pending_per_actor_max: 2,
+            pending_ttl_ms: 60_000,
+            ..LedgerOptions::default()
+        },
+    );
+    // A's seq 1..3 without its seq 0: two wait, the third is dropped, and
+    // nobody is blamed for it (not `Rejected`).
+    let out = x.ledger.ingest(chain_a[1..].to_vec()).unwrap();
+    assert!(matches!(out[0], IngestOutcome::Pending { .. }), "{out:?}");
+    assert!(
+        matches!(out[2], IngestOutcome::Dropped(ref r) if r.contains(&n[0].id.to_string())),
+        "{out:?}"
+    );
+    // Another actor still has its own share.
+    let out = x.ledger.ingest(chain_b[1..3].to_vec()).unwrap();
+    assert!(
+        out.iter().all(|o| matches!(o, IngestOutcome::Pending { .. })),
+        "{out:?}"
+    );
+    assert_eq!(x.ledger.pending_count().unwrap(), 4);
+    // Nothing has waited a minute yet; past it, all four go, and the
+    // counts with them: A's entries may wait again.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    assert_eq!(x.ledger.expire_pending(now).unwrap(), 0);
+    assert_eq!(x.ledger.expire_pending(now + 61_000).unwrap(), 4);
+    assert_eq!(x.ledger.pending_count().unwrap(), 0);
+    let out = x.ledger.ingest(chain_a[1..3].to_vec()).unwrap();
+    assert!(
+        out.iter().all(|o| matches!(o, IngestOutcome::Pending { .. })),
+        "{out:?}"
+    );
+    // Waking releases them and their count: the chain completes.
+    let out = x.ledger.ingest(vec![chain_a[0].clone(), chain_a[3].clone()]).unwrap();
+    assert_eq!(out, vec![IngestOutcome::Applied, IngestOutcome::Applied]);
+    assert_eq!(x.ledger.head(&n[0].id).unwrap().unwrap().0, 3);
+    assert_eq!(x.ledger.pending_count().unwrap(), 0);
+    assert_eq!(x.ledger.expire_pending(now + 1_000_000).unwrap(), 0);
+    assert!(x.ledger.scrub().unwrap().damaged.is_empty());
 }
 
 #[test]
@@ -362,7 +418,7 @@ fn equivocation_is_kept_as_evidence_and_the_chain_counts_only_below_the_fork_in_
             vec![],
         );
         assert!(
-            matches!(x.ledger.ingest(vec![late]).unwrap()[0], IngestOutcome::Rejected(ref r) if r.contains("forked"))
+            matches!(x.ledger.ingest(vec![late]).unwrap()[0], IngestOutcome::Dropped(ref r) if r.contains("forked"))
         );
     }
     assert!(

@@ -15,12 +15,14 @@
 
 pub mod link;
 pub mod mesh;
+pub mod rate;
 pub mod redial;
 pub mod topic;
 pub mod validator;
 
 pub use link::{Link, Links, LinksFn, SharedLinks};
 pub use mesh::{KAD_PROTOCOL, Mesh, MeshClient, MeshConfig, MeshError, MeshEvent, SYNC_PROTOCOL, Transport};
+pub use rate::{Buckets, Rate};
 pub use topic::Topic;
 pub use validator::{NoSync, SyncResponder, Validator, Verdict};
 

@@ -23,6 +23,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::link::{LinkIo, SharedLinks};
+use crate::rate::{Buckets, Rate};
 use crate::redial::Redial;
 use crate::topic::Topic;
 use crate::validator::{SyncResponder, Validator, Verdict};
@@ -62,6 +63,16 @@ pub struct MeshConfig {
     pub banned: Vec<PeerId>,
     /// Rejected (not forged) messages a peer may send before it is banned.
     pub invalid_messages_max: u32,
+    /// Gossip messages one peer may have this node validate: over it they
+    /// are dropped unjudged (not delivered, not forwarded, no blame).
+    pub peer_messages: Rate,
+    /// Sync requests one peer may have this node answer: over it they go
+    /// unanswered (the peer's request fails; it asks again later).
+    pub peer_requests: Rate,
+    /// Bans kept: past it the oldest ban is lifted (a forgotten forger is
+    /// banned again at its next offence), so fresh keys cannot grow the
+    /// block list without end.
+    pub bans_max: usize,
     /// Find peers through a Kademlia DHT seeded by the bootstrap peers.
     pub kademlia: bool,
     /// Find peers on the local network by mDNS (multicast: off unless asked for).
@@ -93,6 +104,9 @@ impl MeshConfig {
             events_queue_max: 1024,
             banned: Vec::new(),
             invalid_messages_max: 16,
+            peer_messages: PEER_MESSAGES,
+            peer_requests: PEER_REQUESTS,
+            bans_max: BANS_MAX,
             kademlia: true,
             mdns: false,
             connections_max: 256,
@@ -103,6 +117,25 @@ impl MeshConfig {
         }
     }
 }
+
+/// Default [`MeshConfig::peer_messages`]: 1000 a second, bursts of 5000. An
+/// honest peer forwards each message of the swarm to us once at most
+/// (duplicates are dropped before validation), so this is above the
+/// swarm's whole message rate in the simulator's busiest phase; validating
+/// that many costs about one core's tenth (signature checks of entries).
+pub const PEER_MESSAGES: Rate = Rate::new(1000, 5000);
+
+/// Default [`MeshConfig::peer_requests`]: 50 a second, bursts of 200. One
+/// request is answered on the mesh's own task (a range of up to 256 entries
+/// read and signature-checked, about 8 ms); a sync round asks one request
+/// at a time, so an honest catch-up of 50,000 entries still takes seconds.
+pub const PEER_REQUESTS: Rate = Rate::new(50, 200);
+
+/// Default [`MeshConfig::bans_max`].
+pub const BANS_MAX: usize = 4096;
+
+/// Peers whose rate buckets and rejection counts are kept, at most.
+pub const PEERS_TRACKED_MAX: usize = 4096;
 
 /// Something the node hears from the mesh.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -144,6 +177,20 @@ pub enum MeshEvent {
         peer: PeerId,
         /// The software it runs, as it says (`ippoc/<version>` for this node).
         agent_version: String,
+    },
+    /// A peer went over a rate limit ([`MeshConfig::peer_messages`] or
+    /// [`MeshConfig::peer_requests`]): reported at its 1st, 10th, 100th, ...
+    /// refusal, so a flood makes a handful of events.
+    Throttled {
+        /// The peer.
+        peer: PeerId,
+        /// `gossip` or `sync requests`.
+        what: &'static str,
+        /// Its messages or requests refused so far.
+        refused: u64,
+        /// Its connections were closed: it went [`DISCONNECT_AFTER_BURSTS`]
+        /// bursts over.
+        disconnect: bool,
     },
     /// A message the validator rejected (not forwarded).
     Rejected {
@@ -477,7 +524,7 @@ impl Mesh {
             })?;
             redial.dialing(addr, id);
         }
-        let mut trust = Trust::new(config.invalid_messages_max);
+        let mut trust = Trust::new(&config);
         for peer in &config.banned {
             trust.ban(&mut swarm, *peer);
         }
@@ -660,7 +707,12 @@ async fn run(
                     _ => {}
                 }
                 if let SwarmEvent::Behaviour(BehaviourEvent::Sync(e)) = event {
-                    handle_sync(&mut swarm, e, handlers.responder.as_ref(), &mut pending);
+                    let throttled = handle_sync(&mut swarm, e, handlers.responder.as_ref(), &mut pending, &mut trust);
+                    if let Some(out) = throttled
+                        && events.send(out).await.is_err()
+                    {
+                        return;
+                    }
                     continue;
                 }
                 for out in handle(&mut swarm, event, &handlers, &mut trust) {
@@ -673,12 +725,14 @@ async fn run(
     }
 }
 
+/// Handles a sync event; a throttled request may come back as an event to report.
 fn handle_sync(
     swarm: &mut Swarm<Behaviour>,
     event: request_response::Event<SyncBytes, SyncBytes>,
     responder: &dyn SyncResponder,
     pending: &mut PendingRequests,
-) {
+    trust: &mut Trust,
+) -> Option<MeshEvent> {
     use request_response::{Event, Message};
     match event {
         Event::Message {
@@ -686,6 +740,14 @@ fn handle_sync(
             message: Message::Request { request, channel, .. },
             ..
         } => {
+            // Over the peer's rate the channel is dropped unanswered: the
+            // peer's request fails, and it asks again in a later round.
+            if let Err(event) = trust.admit(peer, THROTTLED_REQUESTS) {
+                if matches!(event.as_deref(), Some(MeshEvent::Throttled { disconnect: true, .. })) {
+                    let _ = swarm.disconnect_peer_id(peer);
+                }
+                return event.map(|e| *e);
+            }
             let answer = responder.respond(&peer, &request.0);
             let _ = swarm.behaviour_mut().sync.send_response(channel, SyncBytes(answer));
         }
@@ -713,6 +775,7 @@ fn handle_sync(
         }
         Event::ResponseSent { .. } => {}
     }
+    None
 }
 
 /// The Trust Manager: counts rejected messages per peer and bans forgers.
@@ -724,17 +787,30 @@ fn handle_sync(
 /// honest relays that see a different ledger, so they are only counted, and
 /// only a long run of them bans.
 struct Trust {
+    /// Rejections counted per peer, for at most [`PEERS_TRACKED_MAX`]
+    /// peers; at the bound the peer with the fewest is forgotten.
     invalid: HashMap<PeerId, u32>,
     invalid_max: u32,
+    /// Banned peers in the order banned, at most `bans_max`.
     banned: std::collections::HashSet<PeerId>,
+    ban_order: std::collections::VecDeque<PeerId>,
+    bans_max: usize,
+    /// Gossip messages each peer may have validated.
+    messages: Buckets<PeerId>,
+    /// Sync requests each peer may have answered.
+    requests: Buckets<PeerId>,
 }
 
 impl Trust {
-    fn new(invalid_max: u32) -> Trust {
+    fn new(config: &MeshConfig) -> Trust {
         Trust {
             invalid: HashMap::new(),
-            invalid_max,
+            invalid_max: config.invalid_messages_max,
             banned: Default::default(),
+            ban_order: Default::default(),
+            bans_max: config.bans_max.max(1),
+            messages: Buckets::new(config.peer_messages, PEERS_TRACKED_MAX),
+            requests: Buckets::new(config.peer_requests, PEERS_TRACKED_MAX),
         }
     }
 
@@ -743,22 +819,79 @@ impl Trust {
         if !self.banned.insert(peer) {
             return false;
         }
-        swarm.behaviour_mut().gossipsub.blacklist_peer(&peer);
+        self.ban_order.push_back(peer);
+        self.invalid.remove(&peer);
+        let b = swarm.behaviour_mut();
+        b.gossipsub.blacklist_peer(&peer);
         // Closes every connection to the peer and refuses new ones.
-        swarm.behaviour_mut().blocked.block_peer(peer);
-        if let Some(k) = swarm.behaviour_mut().kad.as_mut() {
+        b.blocked.block_peer(peer);
+        if let Some(k) = b.kad.as_mut() {
             k.remove_peer(&peer);
+        }
+        while self.ban_order.len() > self.bans_max {
+            let Some(lifted) = self.ban_order.pop_front() else {
+                break;
+            };
+            self.banned.remove(&lifted);
+            let b = swarm.behaviour_mut();
+            b.gossipsub.remove_blacklisted_peer(&lifted);
+            b.blocked.unblock_peer(lifted);
         }
         true
     }
 
     /// Counts a rejection; true when the peer crossed the limit.
     fn count(&mut self, peer: PeerId) -> bool {
+        if !self.invalid.contains_key(&peer) && self.invalid.len() >= PEERS_TRACKED_MAX {
+            let fewest = self.invalid.iter().min_by_key(|(_, n)| **n).map(|(p, _)| *p);
+            if let Some(p) = fewest {
+                self.invalid.remove(&p);
+            }
+        }
         let n = self.invalid.entry(peer).or_default();
         *n += 1;
         *n >= self.invalid_max
     }
+
+    /// Whether `peer` may have one more `what` handled now; a refusal at a
+    /// power of ten comes back as the event to report, and so does one that
+    /// calls for closing the peer's connections ([`DISCONNECT_AFTER_BURSTS`]).
+    fn admit(&mut self, peer: PeerId, what: &'static str) -> Result<(), Option<Box<MeshEvent>>> {
+        let buckets = match what {
+            THROTTLED_GOSSIP => &mut self.messages,
+            _ => &mut self.requests,
+        };
+        let every = u64::from(buckets.rate().burst.max(1)) * DISCONNECT_AFTER_BURSTS;
+        match buckets.take_counted(peer, 1, std::time::Instant::now()) {
+            (1, _) => Ok(()),
+            (_, refused) => {
+                let disconnect = refused % every == 0;
+                Err(
+                    (disconnect || crate::rate::worth_logging(refused - 1, refused)).then(|| {
+                        Box::new(MeshEvent::Throttled {
+                            peer,
+                            what,
+                            refused,
+                            disconnect,
+                        })
+                    }),
+                )
+            }
+        }
+    }
 }
+
+/// A peer whose refusals over its rate reach this many bursts (again and
+/// again: at every multiple) has its connections closed. Below the rate
+/// the node drops its excess cheaply, but every message still costs the
+/// transport (decryption, framing, decoding: most of the CPU a flood
+/// costs); a peer this far over is not an honest relay, whose traffic is
+/// the swarm's, far below the rate. Not a ban: it may come back, and its
+/// bucket is remembered.
+pub const DISCONNECT_AFTER_BURSTS: u64 = 2;
+
+const THROTTLED_GOSSIP: &str = "gossip";
+const THROTTLED_REQUESTS: &str = "sync requests";
 
 fn handle(
     swarm: &mut Swarm<Behaviour>,
@@ -830,6 +963,13 @@ fn handle_one(
                 gossip.report_message_validation_result(&message_id, &from, MessageAcceptance::Ignore);
                 return None;
             };
+            if let Err(event) = trust.admit(from, THROTTLED_GOSSIP) {
+                gossip.report_message_validation_result(&message_id, &from, MessageAcceptance::Ignore);
+                if matches!(event.as_deref(), Some(MeshEvent::Throttled { disconnect: true, .. })) {
+                    let _ = swarm.disconnect_peer_id(from);
+                }
+                return event.map(|e| vec![*e]);
+            }
             let verdict = if message.data.len() > handlers.message_bytes_max {
                 Verdict::Reject(format!(
                     "a message of {} bytes, over the limit of {}",

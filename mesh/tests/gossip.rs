@@ -504,3 +504,83 @@ async fn a_peer_reported_for_invalid_sync_responses_is_banned_at_the_limit() {
         "{banned:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_over_its_message_rate_has_the_excess_dropped_unjudged_and_reported_sparsely() {
+    // Bursts of 5 and no refill: exactly five of fifteen pass.
+    let mut nodes = start_with(2, Transport::Memory, unique_memory_addr, |c| {
+        c.peer_messages = ippoc_mesh::Rate::new(0, 5);
+    })
+    .await;
+    line(&mut nodes).await;
+    let sender = nodes[0].mesh.peer_id();
+    for i in 0..15 {
+        nodes[0]
+            .mesh
+            .publish(Topic::Entries, format!("message {i}").into_bytes())
+            .await
+            .unwrap();
+    }
+    let tenth = nodes[1]
+        .until("the tenth refusal reported", |e| {
+            matches!(e, MeshEvent::Throttled { refused: 10, .. })
+        })
+        .await;
+    assert!(matches!(tenth, MeshEvent::Throttled { peer, what: "gossip", .. } if peer == sender));
+    let delivered = nodes[1]
+        .seen
+        .iter()
+        .filter(|e| matches!(e, MeshEvent::Delivered { .. }))
+        .count();
+    assert_eq!(delivered, 5);
+    let reports: Vec<u64> = nodes[1]
+        .seen
+        .iter()
+        .filter_map(|e| match e {
+            MeshEvent::Throttled { refused, .. } => Some(*refused),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(reports, vec![1, 10], "one event per power of ten");
+    // Ten refused is two bursts of five: its connection is closed.
+    assert!(matches!(tenth, MeshEvent::Throttled { disconnect: true, .. }));
+    nodes[1]
+        .until("the flooder disconnected", |e| *e == MeshEvent::Disconnected(sender))
+        .await;
+    // Nobody was blamed: no rejection, no ban.
+    assert!(
+        !nodes[1]
+            .seen
+            .iter()
+            .any(|e| matches!(e, MeshEvent::Rejected { .. } | MeshEvent::Banned { .. }))
+    );
+    for node in nodes {
+        node.mesh.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_the_bound_on_bans_the_oldest_is_lifted() {
+    let mut nodes = start_with(1, Transport::Memory, unique_memory_addr, |c| c.bans_max = 2).await;
+    let old_key = Keypair::generate_ed25519();
+    let old = old_key.public().to_peer_id();
+    let client = nodes[0].mesh.client();
+    for peer in [old, PeerId::random(), PeerId::random()] {
+        client.ban(peer, "a test ban".into()).await.unwrap();
+    }
+    for _ in 0..3 {
+        nodes[0].until("a ban", |e| matches!(e, MeshEvent::Banned { .. })).await;
+    }
+    // The first ban was lifted to keep two: that peer gets in again.
+    let mut config = MeshConfig::new([7; 32], Transport::Memory);
+    config.listen = vec![unique_memory_addr()];
+    let returning = Mesh::start(old_key, config, validator(), Arc::new(ippoc_mesh::NoSync)).unwrap();
+    returning.dial(nodes[0].addr.clone()).await.unwrap();
+    nodes[0]
+        .until("the lifted peer connects", |e| *e == MeshEvent::Connected(old))
+        .await;
+    returning.stop().await;
+    for node in nodes {
+        node.mesh.stop().await;
+    }
+}

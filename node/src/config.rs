@@ -6,6 +6,8 @@
 
 use std::path::{Path, PathBuf};
 
+use ippoc_mesh::Rate;
+use ippoc_swarm::limits::ActorRates;
 use serde::{Deserialize, Serialize};
 
 use crate::error::NodeError;
@@ -76,6 +78,22 @@ epoch_ms = 600000
 # Take paid work from the bounty board even when solvent. A node in Worker
 # Mode always takes it: that is how it earns its way back.
 work_bounties = false
+# Rate limits, each { per_second, burst }: a sender may spend `burst` at
+# once, then `per_second` (docs/mesh.md, "Rate limits"). What is over a
+# limit is dropped unjudged: not stored, not forwarded, nobody blamed; a
+# chain's entries come again by sync when its actor's bucket has refilled.
+# Gossip messages one peer may have this node validate.
+peer_messages = { per_second = 1000, burst = 5000 }
+# Sync requests one peer may have this node answer (each up to 256 entries).
+peer_requests = { per_second = 50, burst = 200 }
+# Entries of one actor's chain this node takes, by gossip and sync together,
+# whoever relays them.
+actor_entries = { per_second = 100, burst = 1000 }
+# Attestations (heartbeats, receipts, votes, warrants) of one issuer.
+actor_attestations = { per_second = 50, burst = 200 }
+# An entry the ledger bounces or refuses (a rule that needs the chain's
+# state, such as an overdraft) costs its author this many more tokens.
+bounce_charge = 10
 
 [governance]
 # JSON-RPC endpoint of the chain the DAO lives on (an L2, or anvil for a
@@ -181,6 +199,27 @@ pub struct MeshSettings {
     pub epoch_ms: u64,
     /// Take bounties when solvent too.
     pub work_bounties: bool,
+    /// Gossip messages one peer may have validated: `{ per_second, burst }`.
+    pub peer_messages: Rate,
+    /// Sync requests one peer may have answered.
+    pub peer_requests: Rate,
+    /// Entries of one actor's chain taken per second, by gossip and sync.
+    pub actor_entries: Rate,
+    /// Attestations of one issuer taken per second.
+    pub actor_attestations: Rate,
+    /// Extra tokens an entry the ledger bounced or refused costs its author.
+    pub bounce_charge: u32,
+}
+
+impl MeshSettings {
+    /// The per-actor rates of `[mesh]`.
+    pub fn actor_limits(&self) -> ActorRates {
+        ActorRates {
+            entries: self.actor_entries,
+            attestations: self.actor_attestations,
+            bounce_charge: self.bounce_charge,
+        }
+    }
 }
 
 impl Default for MeshSettings {
@@ -198,6 +237,11 @@ impl Default for MeshSettings {
             sync_interval_ms: 30_000,
             epoch_ms: 600_000,
             work_bounties: false,
+            peer_messages: ippoc_mesh::mesh::PEER_MESSAGES,
+            peer_requests: ippoc_mesh::mesh::PEER_REQUESTS,
+            actor_entries: ippoc_swarm::limits::ACTOR_ENTRIES,
+            actor_attestations: ippoc_swarm::limits::ACTOR_ATTESTATIONS,
+            bounce_charge: ActorRates::default().bounce_charge,
         }
     }
 }
@@ -379,7 +423,10 @@ mod tests {
         for line in full.lines().filter(|l| l.contains(" = ")) {
             let key = line.split(" = ").next().unwrap();
             assert!(
-                DEFAULT_CONFIG_TOML.lines().any(|l| l.starts_with(&format!("{key} = "))),
+                DEFAULT_CONFIG_TOML.lines().any(|l| l.starts_with(&format!("{key} = "))
+                    // A field of an inline table, such as a rate's `per_second`.
+                    || l.contains(&format!("{{ {key} = "))
+                    || l.contains(&format!(", {key} = "))),
                 "option {key} missing from DEFAULT_CONFIG_TOML"
             );
         }

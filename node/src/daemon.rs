@@ -119,6 +119,8 @@ pub fn mesh_config(settings: &MeshSettings, swarm_id: [u8; 32]) -> Result<MeshCo
     config.mdns = settings.mdns;
     config.connections_max = settings.connections_max;
     config.connections_per_peer_max = settings.connections_per_peer_max;
+    config.peer_messages = settings.peer_messages;
+    config.peer_requests = settings.peer_requests;
     Ok(config)
 }
 
@@ -128,6 +130,7 @@ pub fn cadence(settings: &MeshSettings) -> Cadence {
         attest_interval: Duration::from_millis(settings.attest_interval_ms),
         sync_interval: Duration::from_millis(settings.sync_interval_ms),
         epoch_ms: settings.epoch_ms,
+        limits: settings.actor_limits(),
     }
 }
 

@@ -28,6 +28,12 @@ pub struct PhaseReport {
     pub partitioned: bool,
     /// Transfers issued.
     pub transfers: u32,
+    /// Spammers so far.
+    pub spammers: usize,
+    /// Outside peers that gossiped outside keys' entries in this phase.
+    pub outsiders: u32,
+    /// Delivery latency p99 of the transfers that completed in this phase, ms.
+    pub latency_p99_ms: f64,
 }
 
 /// The periods the nodes ran with, ms.
@@ -242,6 +248,15 @@ pub fn criteria(
             e.toxic_deployed == 0,
         ),
     ];
+    if let Some(s) = &m.spam {
+        criteria.extend(spam_criteria(s, phases));
+        criteria.push(c(
+            "honest nodes banned under spam",
+            format!("{:.1}%", m.trust_collapse_pct),
+            "0",
+            m.trust_collapse_pct == 0.0,
+        ));
+    }
     let a = anchoring;
     criteria.push(c(
         "final checkpoint anchored",
@@ -277,6 +292,69 @@ pub fn criteria(
         ));
     }
     criteria
+}
+
+/// The criteria of a run with spam phases (the issue of open networks).
+fn spam_criteria(s: &crate::run::SimSpam, phases: &[PhaseReport]) -> Vec<Criterion> {
+    let c = |name: &str, value: String, target: &str, ok: bool| Criterion {
+        name: name.into(),
+        value,
+        target: target.into(),
+        ok,
+    };
+    let mut out = Vec::new();
+    // Each phase where spammers joined, against the phase before it.
+    for pair in phases.windows(2) {
+        let (before, during) = (&pair[0], &pair[1]);
+        let spam_began = during.spammers > before.spammers || during.outsiders > 0;
+        if spam_began && before.latency_p99_ms > 0.0 {
+            let ratio = during.latency_p99_ms / before.latency_p99_ms;
+            out.push(c(
+                &format!("honest delivery p99 under spam ({})", during.name),
+                format!(
+                    "{:.0} ms vs {:.0} ms in {} ({ratio:.2}×)",
+                    during.latency_p99_ms, before.latency_p99_ms, before.name
+                ),
+                "≤ 2×",
+                ratio <= 2.0,
+            ));
+        }
+    }
+    out.push(c(
+        "spam taken into any honest ledger",
+        format!(
+            "{} of {} made (the rate limits allow {})",
+            s.held_max, s.member_entries, s.allowed
+        ),
+        "≤ the rate limits",
+        s.held_max <= s.allowed,
+    ));
+    if s.spammers > 0 {
+        out.push(c(
+            "spamming members throttled or banned",
+            format!(
+                "{} entries throttled, {}/{} spammers banned",
+                s.throttled, s.banned, s.spammers
+            ),
+            "throttled, or all banned",
+            s.throttled > 0 || s.banned == s.spammers,
+        ));
+    }
+    if !s.outsider_peers.is_empty() {
+        out.push(c(
+            "outside peers banned",
+            format!("{}/{}", s.outsiders_banned, s.outsider_peers.len()),
+            "all",
+            s.outsiders_banned == s.outsider_peers.len(),
+        ));
+    }
+    out.push(c(
+        "outsiders' entries stored",
+        format!("{} of {} gossiped", s.outsiders_stored, s.outsider_entries),
+        "0",
+        s.outsiders_stored == 0,
+    ));
+    out
 }
 
 impl Report {
@@ -315,21 +393,23 @@ impl Report {
         }
         let _ = writeln!(
             s,
-            "\n| phase | settled | time (s) | crashed | bankrupt | forgers | split | transfers |"
+            "\n| phase | settled | time (s) | crashed | bankrupt | forgers | spammers | split | transfers | p99 (ms) |"
         );
-        let _ = writeln!(s, "|---|---|---|---|---|---|---|---|");
+        let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|---|");
         for p in &self.phases {
             let _ = writeln!(
                 s,
-                "| {} | {} | {:.1} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {:.1} | {} | {} | {} | {} | {} | {} | {:.0} |",
                 p.name,
                 if p.settled { "yes" } else { "NO" },
                 p.duration_ms as f64 / 1000.0,
                 p.crashed,
                 p.bankrupt,
                 p.forgers,
+                p.spammers,
                 if p.partitioned { "yes" } else { "no" },
-                p.transfers
+                p.transfers,
+                p.latency_p99_ms
             );
         }
         let m = &self.measured;

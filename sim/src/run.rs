@@ -117,8 +117,54 @@ struct SimNode {
     dir: PathBuf,
     live: Option<LocalNode>,
     forger: bool,
+    /// Floods valid entries of its own chain and outsiders' entries (a spam phase).
+    spammer: bool,
     bankrupt: bool,
     group: u8,
+}
+
+impl SimNode {
+    /// Neither a forger nor a spammer.
+    fn honest(&self) -> bool {
+        !self.forger && !self.spammer
+    }
+}
+
+/// The per-actor entry rate of the simulated nodes: a fifth of a daemon's
+/// (20 a second, bursts of 50), as the simulator runs every node on one
+/// machine; still above what an honest simulated node makes in a phase (at
+/// 10 nodes, 200 transfers are about 22 per node). What one spammer's chain
+/// may put into each ledger is what [`SimSpam`] checks against.
+pub const SIM_ACTOR_ENTRIES: ippoc_mesh::Rate = ippoc_mesh::Rate::new(20, 50);
+
+/// The outsiders' task of a spam phase: (member entries made, outsider
+/// entries gossiped, the outside peers).
+type SpamTask = tokio::task::JoinHandle<Result<(u64, u64, Vec<PeerId>), String>>;
+
+/// What a spam phase did, and what it was allowed to do.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct SimSpam {
+    /// Spammers (members of the swarm).
+    pub spammers: usize,
+    /// Valid entries of their own chains they made.
+    pub member_entries: u64,
+    /// Entries of outside keys they gossiped.
+    pub outsider_entries: u64,
+    /// Most spam entries any honest node held at the end of the phase.
+    pub held_max: u64,
+    /// What the rate limits allow a node to take of the spammers' chains in
+    /// the phase: (burst + rate × phase seconds) × spammers.
+    pub allowed: u64,
+    /// Entries honest nodes dropped over their actor's rate (all nodes).
+    pub throttled: u64,
+    /// Spammers banned by at least one honest node.
+    pub banned: usize,
+    /// The outside peers.
+    pub outsider_peers: Vec<String>,
+    /// Outside peers banned by every honest node they reached (at least one).
+    pub outsiders_banned: usize,
+    /// Outsider entries stored by any honest node.
+    pub outsiders_stored: u64,
 }
 
 /// A running simulation.
@@ -149,6 +195,8 @@ pub struct Sim {
     pub transfers: u64,
     /// Forged entries sent.
     pub forged_sent: u64,
+    /// The spam phases, merged.
+    pub spam: Option<SimSpam>,
 }
 
 fn key_of(seed: u64, i: usize) -> SigningKey {
@@ -209,6 +257,7 @@ impl Sim {
             bankrupt_total: 0,
             transfers: 0,
             forged_sent: 0,
+            spam: None,
         };
         for (i, key) in keys.into_iter().enumerate() {
             let id = id_of(&key);
@@ -221,6 +270,7 @@ impl Sim {
                 dir,
                 live: None,
                 forger: false,
+                spammer: false,
                 bankrupt: false,
                 group: 0,
             });
@@ -285,6 +335,7 @@ impl Sim {
         // every connection costs a sync round and a document sync.
         config.mesh.kademlia = false;
         config.cadence = sim_cadence(self.options.nodes);
+        config.cadence.limits.entries = SIM_ACTOR_ENTRIES;
         config.sandbox = Some(self.sandbox.clone());
         // All nodes share one disk and crash inside one process: flushing each
         // acknowledgement would measure the disk, not the swarm.
@@ -303,7 +354,7 @@ impl Sim {
     fn live_honest(&self) -> Vec<&LocalNode> {
         self.nodes
             .iter()
-            .filter(|n| !n.forger)
+            .filter(|n| n.honest())
             .filter_map(|n| n.live.as_ref())
             .collect()
     }
@@ -320,7 +371,7 @@ impl Sim {
     /// Runs one phase: its actions, then waits for the swarm to settle.
     pub async fn phase(&mut self, phase: &Phase) -> Result<PhaseReport, String> {
         let begun = Instant::now();
-        let crashed = self.pick(phase.crash_restart, |n| !n.forger && n.live.is_some());
+        let crashed = self.pick(phase.crash_restart, |n| n.honest() && n.live.is_some());
         for &i in &crashed {
             if let Some(node) = self.nodes[i].live.take() {
                 node.stop().await;
@@ -333,7 +384,7 @@ impl Sim {
             self.heal().await?;
         }
         if phase.forgers > 0.0 {
-            for i in self.pick(phase.forgers, |n| !n.forger && !n.bankrupt && n.live.is_some()) {
+            for i in self.pick(phase.forgers, |n| n.honest() && !n.bankrupt && n.live.is_some()) {
                 self.nodes[i].forger = true;
             }
         }
@@ -354,11 +405,56 @@ impl Sim {
         if phase.toxic_skills {
             self.evolve().await?;
         }
+        let spam = if phase.spammers > 0.0 || phase.outsiders > 0 {
+            let spammers = self.pick(phase.spammers, |n| n.honest() && !n.bankrupt && n.live.is_some());
+            for &i in &spammers {
+                self.nodes[i].spammer = true;
+            }
+            // Their chains before the flood: what honest nodes hold beyond it is spam.
+            let before: u64 = spammers
+                .iter()
+                .filter_map(|i| {
+                    let n = &self.nodes[*i];
+                    n.live.as_ref().and_then(|l| l.ledger.head(&n.id).ok().flatten())
+                })
+                .map(|(seq, _)| seq + 1)
+                .sum();
+            Some((
+                before,
+                spammers.clone(),
+                self.spam(&spammers, phase.outsiders, phase.spam_entries)?,
+            ))
+        } else {
+            None
+        };
+        let latencies_before = self.latencies_ms.len();
         self.transfer(phase.transfers)?;
         for &i in &crashed {
             self.boot(i).await?;
         }
+        let spam_sent = match spam {
+            Some((before, spammers, task)) => {
+                Some((before, spammers, task.await.map_err(|e| format!("spam task: {e}"))??))
+            }
+            None => None,
+        };
         let settled = self.settle(&bankrupt).await;
+        let phase_latencies = &self.latencies_ms[latencies_before..];
+        let latency_p99_ms = crate::report::percentile(phase_latencies, 0.99);
+        if let Some((before, spammers, (member_entries, outsider_entries, outsider_peers))) = spam_sent {
+            let rate = SIM_ACTOR_ENTRIES;
+            let seconds = begun.elapsed().as_secs();
+            let allowed = (u64::from(rate.burst) + u64::from(rate.per_second) * (seconds + 1)) * spammers.len() as u64;
+            let observed = self.spam_held(&spammers, before);
+            let s = self.spam.get_or_insert_with(SimSpam::default);
+            s.spammers += spammers.len();
+            s.outsider_peers.extend(outsider_peers.iter().map(|p| p.to_string()));
+            s.member_entries += member_entries;
+            s.outsider_entries += outsider_entries;
+            s.allowed += allowed;
+            s.held_max = s.held_max.max(observed.0);
+            s.outsiders_stored += observed.1;
+        }
         let settle_ms = begun.elapsed().as_millis() as u64;
         self.sample();
         Ok(PhaseReport {
@@ -370,7 +466,97 @@ impl Sim {
             forgers: self.nodes.iter().filter(|n| n.forger).count(),
             partitioned: self.partitioned,
             transfers: phase.transfers,
+            spammers: self.nodes.iter().filter(|n| n.spammer).count(),
+            outsiders: phase.outsiders,
+            latency_p99_ms,
         })
+    }
+
+    /// Starts the spam: each spammer appends `entries` valid transfers of
+    /// one base unit (and its one-unit fee) to its own chain at once, which
+    /// its node then gossips as fast as the mesh takes them; `outsiders`
+    /// peers outside the swarm each join three honest nodes and gossip
+    /// `entries` validly signed first entries of outside keys. The signing
+    /// happens before the honest load starts: on a real network it costs the
+    /// spammers' CPU, not the swarm's. Returns the outsiders' task: (member
+    /// entries, outsider entries gossiped, outsider peers).
+    fn spam(&mut self, spammers: &[usize], outsiders: u32, entries: u32) -> Result<SpamTask, String> {
+        let honest: Vec<NodeId> = self.nodes.iter().filter(|n| n.honest()).map(|n| n.id).collect();
+        let swarm = self.genesis.swarm_id();
+        let seed = self.options.seed;
+        let mut member = 0u64;
+        for &i in spammers {
+            let Some(node) = self.nodes[i].live.as_ref() else {
+                continue;
+            };
+            let to = *honest.choose(&mut self.rng).expect("honest nodes");
+            let drafts = (0..entries)
+                .map(|k| {
+                    ippoc_economy::store::Draft::new(
+                        ippoc_economy::store::Intent::Transfer {
+                            to,
+                            currency: Currency::Ippc,
+                            amount: Amount::from_base(1),
+                        },
+                        u64::from(k) + 1,
+                    )
+                })
+                .collect();
+            member += node
+                .chain()
+                .append_batch(drafts)
+                .map_err(|e| format!("spammer {i}: {e}"))?
+                .len() as u64;
+        }
+        let addrs: Vec<Multiaddr> = self
+            .nodes
+            .iter()
+            .filter(|n| n.honest())
+            .filter_map(|n| n.live.as_ref().map(|l| l.addr.clone()))
+            .collect();
+        let mut peers = Vec::new();
+        for o in 0..outsiders {
+            let key = outsider_key(seed, usize::MAX, o);
+            let keypair = ippoc_mesh::Keypair::ed25519_from_bytes(key.to_bytes()).map_err(|e| e.to_string())?;
+            let to = *honest.choose(&mut self.rng).expect("honest nodes");
+            let published: Vec<Vec<u8>> = (0..entries)
+                .map(|k| outsider_entry(&outsider_key(seed, o as usize, k), swarm, to).to_bytes())
+                .collect();
+            let dial: Vec<Multiaddr> = addrs.choose_multiple(&mut self.rng, 3).cloned().collect();
+            peers.push((keypair, dial, published));
+        }
+        let swarm_id = swarm.0;
+        Ok(tokio::spawn(async move {
+            let (mut outsider, mut ids) = (0u64, Vec::new());
+            for (keypair, dial, published) in peers {
+                ids.push(keypair.public().to_peer_id());
+                outsider += outside_peer(keypair, swarm_id, dial, published).await?;
+            }
+            Ok((member, outsider, ids))
+        }))
+    }
+
+    /// The most entries of the spammers' chains beyond `before` (their
+    /// length before the flood) any honest node holds, and the outsider
+    /// chains honest nodes stored.
+    fn spam_held(&self, spammers: &[usize], before: u64) -> (u64, u64) {
+        let spam_ids: BTreeSet<NodeId> = spammers.iter().map(|i| self.nodes[*i].id).collect();
+        let members: BTreeSet<NodeId> = self.nodes.iter().map(|n| n.id).collect();
+        let mut held_max = 0;
+        let mut outsiders = 0;
+        for n in self.live_honest() {
+            let Ok(heads) = n.ledger.heads() else { continue };
+            let mut held = 0;
+            for (actor, seq, _) in heads {
+                if spam_ids.contains(&actor) {
+                    held += seq + 1;
+                } else if !members.contains(&actor) {
+                    outsiders += 1;
+                }
+            }
+            held_max = held_max.max(held.saturating_sub(before));
+        }
+        (held_max, outsiders)
     }
 
     async fn split(&mut self, fraction: f64) -> Result<(), String> {
@@ -429,7 +615,7 @@ impl Sim {
 
     /// Every forger gossips a few entries it signed for someone else.
     async fn forge(&mut self) {
-        let victims: Vec<NodeId> = self.nodes.iter().filter(|n| !n.forger).map(|n| n.id).collect();
+        let victims: Vec<NodeId> = self.nodes.iter().filter(|n| n.honest()).map(|n| n.id).collect();
         let swarm = self.genesis.swarm_id();
         for n in self.nodes.iter().filter(|n| n.forger) {
             let Some(l) = &n.live else { continue };
@@ -465,10 +651,10 @@ impl Sim {
     /// Drains `fraction` of the honest nodes into Worker Mode; solvent nodes
     /// post three bounties per drained node.
     fn bankrupt(&mut self, fraction: f64) -> Result<Vec<usize>, String> {
-        let drained = self.pick(fraction, |n| !n.forger && !n.bankrupt && n.live.is_some());
+        let drained = self.pick(fraction, |n| n.honest() && !n.bankrupt && n.live.is_some());
         let solvent: Vec<usize> = (0..self.nodes.len())
             .filter(|i| !drained.contains(i))
-            .filter(|i| !self.nodes[*i].forger && !self.nodes[*i].bankrupt && self.nodes[*i].live.is_some())
+            .filter(|i| self.nodes[*i].honest() && !self.nodes[*i].bankrupt && self.nodes[*i].live.is_some())
             .collect();
         if solvent.is_empty() {
             return Err("no solvent node left to post bounties".into());
@@ -551,7 +737,7 @@ impl Sim {
             .nodes
             .iter()
             .enumerate()
-            .filter(|(_, n)| !n.forger)
+            .filter(|(_, n)| n.honest())
             .filter_map(|(i, n)| n.live.as_ref().map(|l| (i, l.ledger.clone())))
             .collect();
         // The current epoch: it ends after every entry of the settled swarm,
@@ -571,7 +757,7 @@ impl Sim {
         let senders: Vec<usize> = (0..self.nodes.len())
             .filter(|i| {
                 let n = &self.nodes[*i];
-                !n.forger
+                n.honest()
                     && n.live
                         .as_ref()
                         .is_some_and(|l| l.ledger.mode().ok() == Some(Mode::Normal))
@@ -583,7 +769,7 @@ impl Sim {
             };
             let group = self.nodes[from].group;
             let receivers: Vec<usize> = (0..self.nodes.len())
-                .filter(|i| *i != from && self.nodes[*i].group == group && !self.nodes[*i].forger)
+                .filter(|i| *i != from && self.nodes[*i].group == group && self.nodes[*i].honest())
                 .collect();
             let Some(&to) = receivers.choose(&mut self.rng) else {
                 continue;
@@ -608,7 +794,7 @@ impl Sim {
                 let members = self
                     .nodes
                     .iter()
-                    .filter(|n| !n.forger && n.group == g)
+                    .filter(|n| n.honest() && n.group == g)
                     .filter_map(|n| n.live.as_ref())
                     .collect();
                 (g, members)
@@ -630,6 +816,18 @@ impl Sim {
         let open = RefCell::new(open);
         let recovering: Vec<&LocalNode> = bankrupt.iter().filter_map(|i| self.nodes[*i].live.as_ref()).collect();
         let everyone = self.live_honest();
+        // Spammers' chains trickle in at their actors' rate: the swarm has
+        // settled once every honest node holds all of them (equal roots on
+        // the way are only a moment between two batches).
+        let spam_heads: Vec<(NodeId, u64)> = self
+            .nodes
+            .iter()
+            .filter(|n| n.spammer)
+            .filter_map(|n| {
+                let head = n.live.as_ref()?.ledger.head(&n.id).ok().flatten()?;
+                Some((n.id, head.0))
+            })
+            .collect();
         let latencies = RefCell::new(Vec::new());
         let samples = RefCell::new(Vec::new());
         let started = self.started;
@@ -647,6 +845,11 @@ impl Sim {
                 !missing.is_empty()
             });
             open.borrow().is_empty()
+                && spam_heads.iter().all(|(id, head)| {
+                    everyone
+                        .iter()
+                        .all(|n| matches!(n.ledger.head(id), Ok(Some((h, _))) if h == *head))
+                })
                 && groups.iter().all(|(_, members)| distinct_roots(members) <= 1)
                 && recovering.iter().all(|n| n.ledger.mode().ok() == Some(Mode::Normal))
         })
@@ -669,7 +872,7 @@ impl Sim {
         let honest_peers: BTreeSet<String> = self
             .nodes
             .iter()
-            .filter(|n| !n.forger)
+            .filter(|n| n.honest())
             .map(|n| n.peer.to_string())
             .collect();
         let forger_peers: BTreeSet<String> = self
@@ -678,6 +881,20 @@ impl Sim {
             .filter(|n| n.forger)
             .map(|n| n.peer.to_string())
             .collect();
+        let spammer_peers: BTreeSet<String> = self
+            .nodes
+            .iter()
+            .filter(|n| n.spammer)
+            .map(|n| n.peer.to_string())
+            .collect();
+        let mut spammers_banned = BTreeSet::new();
+        let outsider_peers: BTreeSet<String> = self
+            .spam
+            .as_ref()
+            .map(|s| s.outsider_peers.iter().cloned().collect())
+            .unwrap_or_default();
+        let mut outsiders_banned = BTreeSet::new();
+        let mut throttled = 0u64;
         let mut banned_honest = BTreeSet::new();
         let mut forgers_banned = BTreeSet::new();
         let mut unauthorized = 0u64;
@@ -694,7 +911,14 @@ impl Sim {
                 if forger_peers.contains(&b.peer) {
                     forgers_banned.insert(b.peer.clone());
                 }
+                if spammer_peers.contains(&b.peer) {
+                    spammers_banned.insert(b.peer.clone());
+                }
+                if outsider_peers.contains(&b.peer) {
+                    outsiders_banned.insert(b.peer.clone());
+                }
             }
+            throttled += view.stats.entries_throttled + view.stats.sync_throttled;
             // Unauthorized spend, from the node's own books: a chain that does not
             // verify, or an account other than the mint below zero.
             if !matches!(n.ledger.verify_chains(None), Ok(Ok(_))) {
@@ -712,7 +936,7 @@ impl Sim {
             by_gossip.push(s.entries_ingested as f64);
             by_sync.push(s.sync_entries as f64);
         }
-        let honest_total = self.nodes.iter().filter(|n| !n.forger).count().max(1);
+        let honest_total = self.nodes.iter().filter(|n| n.honest()).count().max(1);
         let bankrupt_recovered = self
             .nodes
             .iter()
@@ -739,6 +963,12 @@ impl Sim {
             trust_collapse_pct: 100.0 * banned_honest.len() as f64 / honest_total as f64,
             forgers: forger_peers.len(),
             forgers_banned: forgers_banned.len(),
+            spam: self.spam.clone().map(|s| SimSpam {
+                throttled,
+                banned: spammers_banned.len(),
+                outsiders_banned: outsiders_banned.len(),
+                ..s
+            }),
             bankrupt: self.nodes.iter().filter(|n| n.bankrupt).count(),
             bankrupt_recovered,
             messages_per_node: mean(&messages),
@@ -759,6 +989,91 @@ impl Sim {
     }
 }
 
+/// A peer outside the swarm: joins through `dial`, gossips `entries`, and
+/// stops once they are out or every peer cut it off; returns how many it got out.
+async fn outside_peer(
+    keypair: ippoc_mesh::Keypair,
+    swarm_id: [u8; 32],
+    dial: Vec<Multiaddr>,
+    entries: Vec<Vec<u8>>,
+) -> Result<u64, String> {
+    let mut config = ippoc_mesh::MeshConfig::new(swarm_id, ippoc_mesh::Transport::Memory);
+    config.listen = vec![ippoc_swarm::local::memory_addr()];
+    config.bootstrap = dial;
+    config.kademlia = false;
+    let ignore: Arc<dyn ippoc_mesh::Validator> = Arc::new(|_: Topic, _: &[u8], _: &PeerId| ippoc_mesh::Verdict::Ignore);
+    let mut mesh =
+        ippoc_mesh::Mesh::start(keypair, config, ignore, Arc::new(ippoc_mesh::NoSync)).map_err(|e| e.to_string())?;
+    // Publishing needs a peer subscribed to the entries topic.
+    let subscribed = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(e) = mesh.events.recv().await {
+            if matches!(
+                e,
+                ippoc_mesh::MeshEvent::Subscribed {
+                    topic: Topic::Entries,
+                    ..
+                }
+            ) {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    let mut sent = 0;
+    if matches!(subscribed, Ok(true)) {
+        for bytes in entries {
+            // Refused once no peer is left (banned by all it reached).
+            if mesh.publish(Topic::Entries, bytes).await.is_ok() {
+                sent += 1;
+            }
+        }
+    }
+    mesh.stop().await;
+    Ok(sent)
+}
+
+/// The `k`-th outside key of `i`: not in the genesis, never paid.
+fn outsider_key(seed: u64, i: usize, k: u32) -> SigningKey {
+    let mut h = Sha256::new();
+    h.update(b"ippoc-sim-outsider\0");
+    h.update(seed.to_be_bytes());
+    h.update((i as u64).to_be_bytes());
+    h.update(k.to_be_bytes());
+    SigningKey::from_bytes(&h.finalize().into())
+}
+
+/// A validly signed, well-formed first entry of an outside key paying `to`:
+/// everything right but membership.
+fn outsider_entry(key: &SigningKey, swarm: ippoc_economy::SwarmId, to: NodeId) -> ippoc_economy::SignedEntry {
+    let actor = id_of(key);
+    let leg = |to, amount| ippoc_economy::Transfer {
+        from: AccountId::Wallet(actor),
+        to,
+        currency: Currency::Ippc,
+        amount: Amount::from_base(amount),
+    };
+    EntryBody {
+        version: ENTRY_VERSION,
+        swarm_id: swarm,
+        actor,
+        seq: 0,
+        prev: TxId::ZERO,
+        timestamp_ms: 1,
+        params: 0,
+        action: Action::Transfer,
+        transfers: vec![
+            leg(AccountId::Wallet(to), IPPC),
+            leg(AccountId::PublicGoodsPool, IPPC / 1000),
+        ],
+        deps: vec![],
+        outcome: Outcome::Success,
+        proof: None,
+        memo: vec![],
+    }
+    .sign(key)
+}
+
 /// The nodes' attestation, sync and epoch periods in a swarm of `n`.
 ///
 /// Entries proven against the final anchored checkpoint.
@@ -777,6 +1092,7 @@ pub fn sim_cadence(n: usize) -> Cadence {
         sync_interval: Duration::from_millis((n2 * 3 / 5).max(3000)),
         // One checkpoint vote per node per epoch, also n² deliveries.
         epoch_ms: (attest_interval.as_millis() as u64 * 15).max(60_000),
+        limits: Default::default(),
     }
 }
 
@@ -793,6 +1109,8 @@ pub struct Measured {
     pub forgers: usize,
     /// Forgers banned by at least one honest node.
     pub forgers_banned: usize,
+    /// What the spam phases did (none without one).
+    pub spam: Option<SimSpam>,
     /// Nodes drained into Worker Mode.
     pub bankrupt: usize,
     /// Of those, back in normal mode at the end.

@@ -67,6 +67,20 @@ pub struct Phase {
     pub toxic_skills: bool,
     /// Transfers between random live honest nodes.
     pub transfers: u32,
+    /// Fraction of the nodes (members) that flood during the phase: each
+    /// makes `spam_entries` valid entries of its own chain at once, which
+    /// its node gossips as fast as the mesh takes them.
+    pub spammers: f64,
+    /// Peers outside the swarm that join during the phase and gossip
+    /// `spam_entries` validly signed entries of outside keys each.
+    pub outsiders: u32,
+    /// Entries each spammer and each outsider makes (default 200).
+    #[serde(default = "default_spam_entries")]
+    pub spam_entries: u32,
+}
+
+fn default_spam_entries() -> u32 {
+    200
 }
 
 impl Scenario {
@@ -112,6 +126,7 @@ impl Scenario {
                 ("bankrupt", p.bankrupt),
                 ("crash_restart", p.crash_restart),
                 ("partition", p.partition),
+                ("spammers", p.spammers),
             ] {
                 if !(0.0..=0.5).contains(&f) {
                     return Err(format!("phase {:?}: {what} must be in 0..=0.5", p.name));
@@ -123,7 +138,7 @@ impl Scenario {
 }
 
 /// The scenarios shipped in `sim/scenarios/`, by name.
-pub const BUILT_IN: [(&str, &str); 9] = [
+pub const BUILT_IN: [(&str, &str); 10] = [
     ("baseline", include_str!("../scenarios/baseline.toml")),
     ("bankruptcy", include_str!("../scenarios/bankruptcy.toml")),
     ("byzantine", include_str!("../scenarios/byzantine.toml")),
@@ -132,5 +147,6 @@ pub const BUILT_IN: [(&str, &str); 9] = [
     ("partition", include_str!("../scenarios/partition.toml")),
     ("churn", include_str!("../scenarios/churn.toml")),
     ("wan", include_str!("../scenarios/wan.toml")),
+    ("spam", include_str!("../scenarios/spam.toml")),
     ("all", include_str!("../scenarios/all.toml")),
 ];

@@ -88,6 +88,7 @@ scenario_tests! {
     e_partition => "partition",
     churn => "churn",
     wan => "wan",
+    spam => "spam",
     all => "all",
 }
 

@@ -419,7 +419,7 @@ pub fn import(ledger: &Ledger, bytes: &[u8]) -> Result<ImportView, Error> {
             IngestOutcome::Duplicate => view.duplicate += 1,
             IngestOutcome::Pending { .. } | IngestOutcome::AwaitingParameters { .. } => view.pending += 1,
             IngestOutcome::Fork { .. } => view.forks += 1,
-            IngestOutcome::Rejected(reason) => {
+            IngestOutcome::Rejected(reason) | IngestOutcome::Dropped(reason) => {
                 view.rejected += 1;
                 view.first_rejection.get_or_insert(reason);
             }

@@ -26,6 +26,7 @@ pub mod governance;
 pub mod guard;
 pub mod layout;
 pub mod ledger;
+pub mod limits;
 pub mod local;
 pub mod node;
 mod own_chain;

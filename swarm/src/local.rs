@@ -85,6 +85,7 @@ impl LocalConfig {
                 attest_interval: std::time::Duration::from_millis(500),
                 sync_interval: std::time::Duration::from_millis(1000),
                 epoch_ms: 60_000,
+                limits: Default::default(),
             },
             sandbox: None,
             work_bounties: false,

@@ -63,6 +63,18 @@ impl OwnChain {
         Ok(entry)
     }
 
+    /// Signs and appends several entries in order, all or none, with one
+    /// flush and one guard record for all (a batch of work, a simulated flood).
+    pub fn append_batch(&self, drafts: Vec<Draft>) -> Result<Vec<VerifiedEntry>, Error> {
+        self.guard.may_sign(&self.ledger)?;
+        let entries = self
+            .ledger
+            .append_batch_recorded(&self.key, drafts, self.guard.as_ref())
+            .map_err(crate::ledger::ledger_error)?;
+        self.appended.notify_one();
+        Ok(entries)
+    }
+
     /// Whether the node may sign, and why not.
     pub fn signing(&self) -> GuardState {
         self.guard.state()

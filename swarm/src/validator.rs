@@ -14,6 +14,8 @@ use ippoc_economy::store::{Ledger, Precheck};
 use ippoc_economy::{Attestation, Claim, SignedEntry, TxId};
 use ippoc_mesh::{PeerId, Topic, Validator, Verdict};
 
+use crate::limits::ActorLimits;
+
 /// Verified entries waiting for the pump, at most. The mesh delivers each
 /// accepted message to the pump moments after validating it; past this bound
 /// (a pump far behind) the oldest are dropped and the pump verifies those
@@ -62,14 +64,17 @@ impl VerifiedEntries {
 /// Gossip validation with the ledger: entries must decode, belong to this
 /// swarm, keep the static rules, come from a member and carry a valid
 /// signature before they are delivered or forwarded;
-/// attestations must verify, and a warrant's evidence must hold. What is
-/// already held, and entries of a chain past its fork, are ignored (not
-/// forwarded again, not blamed).
+/// attestations must come from a member and verify, and a warrant's
+/// evidence must hold. What is already held, entries of a chain past its
+/// fork, and whatever is over its author's rate are ignored (not forwarded,
+/// not blamed).
 pub struct LedgerValidator {
     /// The ledger.
     pub ledger: Arc<Ledger>,
     /// Where verified entries wait for the pump.
     pub verified: Arc<VerifiedEntries>,
+    /// Each author's rate.
+    pub limits: Arc<ActorLimits>,
 }
 
 impl Validator for LedgerValidator {
@@ -123,23 +128,57 @@ impl LedgerValidator {
                 };
             }
         }
+        // Over its author's rate: dropped before the signature check, which
+        // is what a flood would cost. Nothing is taken from the bucket here,
+        // so a forgery cannot spend a member's tokens.
+        if !self.limits.entry_allowed(&entry.body.actor) {
+            self.limits.dropped(1);
+            return Verdict::Ignore;
+        }
         match entry.verify() {
-            Ok(verified) => {
-                self.verified.put(verified);
-                Verdict::Accept
-            }
+            // Only a verified entry spends its author's tokens: a forgery
+            // in a member's name must not silence the member.
+            Ok(verified) => match self.limits.entries(verified.body().actor, 1) {
+                (1, _) => {
+                    self.verified.put(verified);
+                    Verdict::Accept
+                }
+                (_, throttled) => {
+                    self.limits.dropped(1);
+                    if let Some(t) = throttled.filter(|t| t.log) {
+                        tracing::warn!(
+                            event = "actor_throttled",
+                            actor = %verified.body().actor,
+                            refused = t.refused,
+                            "entries over their author's rate dropped (they come by sync later)"
+                        );
+                    }
+                    Verdict::Ignore
+                }
+            },
             // A bad signature is bad for every validator, whatever its ledger holds.
             Err(e) => Verdict::Forged(e.to_string()),
         }
     }
 
     fn attestation(&self, topic: Topic, data: &[u8]) -> Verdict {
-        let a = match Attestation::decode_verified(data, self.ledger.swarm_id()) {
+        let a = match Attestation::decode(data) {
             Ok(a) => a,
+            Err(e) => return Verdict::Forged(e.to_string()),
+        };
+        // Who issued it, before its signature is checked: an issuer this
+        // ledger does not know may be an outsider or a member whose first
+        // entry has not arrived yet, so it is dropped without blame.
+        match self.ledger.is_member(&a.body.issuer) {
+            Ok(true) => {}
+            Ok(false) | Err(_) => return Verdict::Ignore,
+        }
+        match a.verify(self.ledger.swarm_id()) {
+            Ok(()) => {}
             Err(e @ AttestationError::OtherSwarm(_)) => return Verdict::Reject(e.to_string()),
             // Signatures, bounds and evidence are the same for every validator.
             Err(e) => return Verdict::Forged(e.to_string()),
-        };
+        }
         let home = match a.body.claim {
             Claim::Warrant(_) => Topic::Warrants,
             Claim::BountyOffer { .. } | Claim::BountyResult { .. } => Topic::Bounties,
@@ -149,6 +188,17 @@ impl LedgerValidator {
         };
         if home != topic {
             return Verdict::Reject(format!("a {home} claim on the {topic} topic"));
+        }
+        if let Err(t) = self.limits.attestation(a.body.issuer) {
+            if t.log {
+                tracing::warn!(
+                    event = "actor_throttled",
+                    issuer = %a.body.issuer,
+                    refused = t.refused,
+                    "attestations over their issuer's rate dropped"
+                );
+            }
+            return Verdict::Ignore;
         }
         Verdict::Accept
     }
@@ -204,6 +254,7 @@ mod tests {
         let v = LedgerValidator {
             ledger: Arc::new(ledger),
             verified: Default::default(),
+            limits: Arc::new(ActorLimits::new(Default::default())),
         };
         (dir, key, me, v)
     }
@@ -278,6 +329,93 @@ mod tests {
             v.validate(Topic::Entries, &ahead(true), &peer),
             Verdict::Forged(_)
         ));
+    }
+
+    #[test]
+    fn a_members_entries_and_attestations_over_its_rate_are_dropped_unblamed_and_outsiders_attestations_too() {
+        use ippoc_mesh::Rate;
+        let (dir, key, me, _) = solo_validator();
+        let v = LedgerValidator {
+            ledger: Arc::new(
+                Ledger::open(&dir.path().join("l2"), Genesis::solo(me, 1), me, Default::default()).unwrap(),
+            ),
+            verified: Default::default(),
+            limits: Arc::new(ActorLimits::new(crate::limits::ActorRates {
+                entries: Rate::new(1, 3),
+                attestations: Rate::new(1, 2),
+                bounce_charge: 1,
+            })),
+        };
+        let swarm = v.ledger.swarm_id();
+        let peer = PeerId::random();
+        // Seqs 0..3 of the member's chain, none held: three pass, the fourth
+        // is over the burst (an hour's refill would be needed at once).
+        let actor = NodeId::from_bytes(key.verifying_key().to_bytes());
+        let leg = |to, amount| ippoc_economy::Transfer {
+            from: ippoc_economy::AccountId::Wallet(actor),
+            to,
+            currency: ippoc_economy::Currency::Ippc,
+            amount: ippoc_economy::Amount::from_base(amount),
+        };
+        let mut prev = TxId::ZERO;
+        let mut chain = Vec::new();
+        for seq in 0..4 {
+            let mut e = empty_entry(&key, swarm, seq);
+            e.body.prev = prev;
+            e.body.transfers = vec![
+                leg(ippoc_economy::AccountId::Wallet(NodeId::from_bytes([5; 32])), 1_000_000),
+                leg(ippoc_economy::AccountId::PublicGoodsPool, 1_000),
+            ];
+            let signed = e.body.sign(&key);
+            prev = signed.tx_id();
+            chain.push(signed);
+        }
+        let verdicts: Vec<Verdict> = chain
+            .iter()
+            .map(|e| v.validate(Topic::Entries, &e.to_bytes(), &peer))
+            .collect();
+        assert_eq!(
+            verdicts,
+            vec![Verdict::Accept, Verdict::Accept, Verdict::Accept, Verdict::Ignore]
+        );
+        // Over the rate nothing is verified: a forgery in the member's name
+        // is dropped unjudged too (under the rate it bans; see the test
+        // above), and takes none of the member's tokens.
+        let mut forged = chain[3].clone();
+        forged.body.memo = b"not signed".to_vec();
+        assert_eq!(v.validate(Topic::Entries, &forged.to_bytes(), &peer), Verdict::Ignore);
+        let beat = |beat| Claim::Heartbeat {
+            beat,
+            state_root: [0; 32],
+            entries: 0,
+        };
+        assert_eq!(
+            v.validate(Topic::Attestations, &attestation(&key, swarm, beat(0)), &peer),
+            Verdict::Accept
+        );
+        assert_eq!(
+            v.validate(Topic::Attestations, &attestation(&key, swarm, beat(1)), &peer),
+            Verdict::Accept
+        );
+        assert_eq!(
+            v.validate(Topic::Attestations, &attestation(&key, swarm, beat(2)), &peer),
+            Verdict::Ignore
+        );
+        // An issuer the ledger does not know: not relayed, its signature not
+        // even checked (a forged one is ignored as well), nobody blamed.
+        let outsider = SigningKey::from_bytes(&[9; 32]);
+        let mut theirs = attestation(&outsider, swarm, beat(0));
+        assert_eq!(v.validate(Topic::Attestations, &theirs, &peer), Verdict::Ignore);
+        let last = theirs.len() - 1;
+        theirs[last] ^= 1;
+        assert_eq!(v.validate(Topic::Attestations, &theirs, &peer), Verdict::Ignore);
+        assert_eq!(v.limits.entries_throttled.load(std::sync::atomic::Ordering::Relaxed), 2);
+        assert_eq!(
+            v.limits
+                .attestations_throttled
+                .load(std::sync::atomic::Ordering::Relaxed),
+            1
+        );
     }
 
     #[test]

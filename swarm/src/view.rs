@@ -95,6 +95,29 @@ pub struct MeshStats {
     pub bounties_worked: u64,
     /// Bounties of this node paid to a worker whose result checked out.
     pub bounties_paid: u64,
+    /// Peers' gossiped entries dropped over their actor's rate.
+    #[serde(default)]
+    pub entries_throttled: u64,
+    /// Entries sync rounds left for later, over their actor's rate (an
+    /// entry asked for again counts again).
+    #[serde(default)]
+    pub sync_throttled: u64,
+    /// Attestations dropped over their issuer's rate.
+    #[serde(default)]
+    pub attestations_throttled: u64,
+    /// Peers that went over their per-peer rate (gossip or sync requests).
+    #[serde(default)]
+    pub peers_throttled: u64,
+    /// Waiting entries dropped after waiting too long.
+    #[serde(default)]
+    pub pending_expired: u64,
+    /// Gossiped entries the ledger refused after the validator let them
+    /// through (counted against the peer that sent them).
+    #[serde(default)]
+    pub entries_refused: u64,
+    /// Gossiped entries the ledger stored as bounced (charged to their author's rate).
+    #[serde(default)]
+    pub entries_bounced: u64,
 }
 
 /// The view, shared between the mesh pump, the admin API and whoever waits
@@ -172,6 +195,8 @@ pub fn read_bans(path: &std::path::Path) -> Result<Vec<Ban>, Error> {
     }
 }
 
+/// Records a ban; the file keeps the newest [`ippoc_mesh::mesh::BANS_MAX`]
+/// (the mesh lifts older ones too), so fresh keys cannot grow it without end.
 pub(crate) fn record_ban(path: &std::path::Path, peer: PeerId, reason: &str) -> Result<(), Error> {
     let mut bans = read_bans(path)?;
     bans.push(Ban {
@@ -179,6 +204,8 @@ pub(crate) fn record_ban(path: &std::path::Path, peer: PeerId, reason: &str) -> 
         reason: reason.to_string(),
         at_ms: crate::ledger::now_ms(),
     });
+    let excess = bans.len().saturating_sub(ippoc_mesh::mesh::BANS_MAX);
+    bans.drain(..excess);
     let json = serde_json::to_vec_pretty(&bans).expect("bans serialize");
     crate::fsutil::write_atomic(path, &json, 0o644)
 }

@@ -456,3 +456,31 @@ async fn a_flood_of_validly_signed_entries_from_an_outside_key_is_stored_nowhere
     }
     assert_eq!(receiver.ledger.pending_count().unwrap(), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chain_over_its_actors_rate_arrives_paced_by_it_not_cut_off_and_the_excess_is_counted() {
+    // Bursts of 25 and 25 a second: 100 entries cannot arrive at once.
+    let tweak = |c: &mut LocalConfig| c.cadence.limits.entries = ippoc_mesh::Rate::new(25, 25);
+    let mut s = swarm_of(1, 2, tweak).await;
+    let source = &s.nodes[0];
+    let to = id(&keys(2)[1]);
+    for _ in 0..100 {
+        source.transfer(to, Amount::from_base(IPPC)).unwrap();
+    }
+    let head = source.ledger.head(&source.id).unwrap().unwrap();
+    // The second founder starts late: everything comes by sync, at the rate.
+    let dir = tempfile::tempdir().unwrap();
+    let genesis = source.ledger.genesis().clone();
+    let mut config = LocalConfig::new(dir.path(), genesis, keys(2)[1].clone(), vec![source.addr.clone()]);
+    tweak(&mut config);
+    s.nodes.push(LocalNode::start(config).await.unwrap());
+    let all: Vec<&LocalNode> = s.nodes.iter().collect();
+    let (source, late) = (all[0], all[1]);
+    until(&all, "the late node holds the whole chain", || {
+        late.ledger.head(&source.id).unwrap() == Some(head)
+    })
+    .await;
+    until(&all, "the excess counted", || late.view.get().stats.sync_throttled > 0).await;
+    until(&all, "one state", || same_root(&all)).await;
+    stop(s).await;
+}

@@ -595,7 +595,9 @@ pub fn check_export(bytes: &[u8], genesis: Option<&Genesis>) -> Result<ExportRep
     for (e, outcome) in missing.iter().zip(outcomes) {
         let (actor, seq) = (e.body.actor, e.body.seq);
         let waits = match outcome {
-            IngestOutcome::Rejected(reason) => return Err(ChainError::Rule { actor, seq, reason }),
+            IngestOutcome::Rejected(reason) | IngestOutcome::Dropped(reason) => {
+                return Err(ChainError::Rule { actor, seq, reason });
+            }
             IngestOutcome::Pending { actor: a, seq: s } => format!("{a} seq {s}"),
             IngestOutcome::AwaitingParameters { version } => format!(
                 "parameter table {version} (the file carries tables up to {})",
@@ -632,6 +634,9 @@ pub(super) fn scratch_ledger(
         .map_err(|e| LedgerError::Storage(sled::Error::Io(e)))?;
     let options = LedgerOptions {
         pending_entries_max,
+        // A replay holds whatever the file holds, in any order, for as long as it runs.
+        pending_per_actor_max: pending_entries_max,
+        pending_ttl_ms: u64::MAX,
         durable: false,
         cache_bytes: 16 << 20,
         reserve_bytes: 0,

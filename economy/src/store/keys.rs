@@ -12,6 +12,8 @@
 //! | `C`    | controller ‖ other ‖ seq    | credits to the controller not yet declared |
 //! | `P`    | awaited actor ‖ seq ‖ tx_id | signed entry waiting for that entry     |
 //! | `Q`    | params version ‖ tx_id      | signed entry waiting for that parameter table |
+//! | `W`    | a `P` or `Q` key            | when it started waiting (Unix ms)       |
+//! | `Y`    | actor                       | entries of the actor waiting (count)    |
 //! | `V`    | params version (u32)        | governed parameter table (version ≥ 1)  |
 //! | `K`    | actor ‖ seq ‖ tx_id         | signed entry: fork evidence             |
 //! | `N`    | epoch                       | heads snapshot the node voted on        |
@@ -33,6 +35,8 @@ pub const BALANCE: u8 = b'B';
 pub const CREDIT: u8 = b'C';
 pub const PENDING: u8 = b'P';
 pub const AWAITING: u8 = b'Q';
+pub const HELD: u8 = b'W';
+pub const HELD_BY: u8 = b'Y';
 pub const PARAMS: u8 = b'V';
 pub const EVIDENCE: u8 = b'K';
 pub const SNAPSHOT: u8 = b'N';
@@ -85,6 +89,12 @@ pub fn awaiting(version: u32, waiting: &TxId) -> Vec<u8> {
 }
 pub fn awaiting_prefix(version: u32) -> Vec<u8> {
     cat(&[&[AWAITING], &version.to_be_bytes()])
+}
+pub fn held(waiting_key: &[u8]) -> Vec<u8> {
+    cat(&[&[HELD], waiting_key])
+}
+pub fn held_by(actor: &NodeId) -> Vec<u8> {
+    cat(&[&[HELD_BY], actor.as_bytes()])
 }
 pub fn params(version: u32) -> Vec<u8> {
     cat(&[&[PARAMS], &version.to_be_bytes()])

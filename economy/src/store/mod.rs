@@ -56,6 +56,13 @@ use txn::Txn;
 pub struct LedgerOptions {
     /// Most entries held while they wait for missing predecessors or deps.
     pub pending_entries_max: u64,
+    /// Most of those from one actor: one member's chain cannot take the
+    /// whole waiting set.
+    pub pending_per_actor_max: u64,
+    /// How long an entry may wait, in milliseconds, before
+    /// [`Ledger::expire_pending`] drops it (sync offers it again while its
+    /// chain is behind).
+    pub pending_ttl_ms: u64,
     /// Verifies executed DAO proposals.
     pub proposals: Arc<dyn ProposalVerifier>,
     /// Flush to disk before a mutating call returns (the no-loss promise).
@@ -75,6 +82,8 @@ impl Default for LedgerOptions {
     fn default() -> Self {
         LedgerOptions {
             pending_entries_max: 10_000,
+            pending_per_actor_max: PENDING_PER_ACTOR_MAX,
+            pending_ttl_ms: 10 * 60 * 1000,
             proposals: Arc::new(NoGovernance),
             durable: true,
             cache_bytes: 64 << 20,
@@ -82,6 +91,12 @@ impl Default for LedgerOptions {
         }
     }
 }
+
+/// Default [`LedgerOptions::pending_per_actor_max`]: four times what the
+/// gossip validator lets one chain put ahead of its head
+/// ([`PRECHECK_AHEAD_MAX`]), room for a sync batch's entries that wait on
+/// other chains' deps.
+pub const PENDING_PER_ACTOR_MAX: u64 = 4 * PRECHECK_AHEAD_MAX;
 
 /// Free space kept by default ([`LedgerOptions::reserve_bytes`]): room for
 /// sled's log segments and snapshots to finish what they started.
@@ -138,6 +153,14 @@ pub enum LedgerError {
     /// The pending buffer is full.
     #[error("{0} entries already wait for missing predecessors; try again after sync catches up")]
     PendingFull(u64),
+    /// The pending buffer holds as many of this actor's entries as one actor may have there.
+    #[error("{count} entries of {actor} already wait for missing predecessors; try again after sync catches up")]
+    PendingFullFor {
+        /// The actor.
+        actor: NodeId,
+        /// Its entries waiting.
+        count: u64,
+    },
     /// A parameter table offered for adoption does not fit the schedule.
     #[error("governed parameters: {0}")]
     Parameters(String),
@@ -169,8 +192,11 @@ pub enum IngestOutcome {
         /// The table the entry names.
         version: u32,
     },
-    /// Not stored.
+    /// Not stored: it breaks a rule of the ledger.
     Rejected(String),
+    /// Not stored for a reason of this ledger's state, no fault of whoever
+    /// sent it: the waiting set is full, or the chain forked below it.
+    Dropped(String),
     /// Evidence of a fork by `actor` at `seq`.
     Fork {
         /// The forker.
@@ -918,9 +944,8 @@ impl Ledger {
                     seq: awaited_seq,
                 },
             ),
-            Err(e @ (LedgerError::Rule(_) | LedgerError::ActorForked { .. } | LedgerError::Verify(_))) => {
-                Ok(IngestOutcome::Rejected(e.to_string()))
-            }
+            Err(e @ (LedgerError::Rule(_) | LedgerError::Verify(_))) => Ok(IngestOutcome::Rejected(e.to_string())),
+            Err(e @ LedgerError::ActorForked { .. }) => Ok(IngestOutcome::Dropped(e.to_string())),
             Err(e) => Err(e),
         }
     }
@@ -961,12 +986,69 @@ impl Ledger {
         if txn.get(&key)?.is_none() {
             let count = self.pending_count_in(txn)?;
             if count >= self.options.pending_entries_max {
-                return Ok(IngestOutcome::Rejected(LedgerError::PendingFull(count).to_string()));
+                return Ok(IngestOutcome::Dropped(LedgerError::PendingFull(count).to_string()));
+            }
+            let actor = entry.body().actor;
+            let mine = counter(txn, &keys::held_by(&actor))?;
+            if mine >= self.options.pending_per_actor_max {
+                return Ok(IngestOutcome::Dropped(
+                    LedgerError::PendingFullFor { actor, count: mine }.to_string(),
+                ));
             }
             txn.put(keys::meta("pending"), (count + 1).to_be_bytes().to_vec());
+            txn.put(keys::held_by(&actor), (mine + 1).to_be_bytes().to_vec());
+            txn.put(keys::held(&key), now_ms().to_be_bytes().to_vec());
             txn.put(key, entry.signed().to_bytes());
         }
         Ok(waiting)
+    }
+
+    /// Drops the entries that have waited longer than
+    /// [`LedgerOptions::pending_ttl_ms`] at `now_ms` (their chains' sync
+    /// offers them again); returns how many. Durable when it returns.
+    pub fn expire_pending(&self, now_ms: u64) -> Result<u64, LedgerError> {
+        let _guard = self.write.lock().unwrap_or_else(|p| p.into_inner());
+        let tree = self.before_write()?;
+        let mut txn = Txn::new(&tree);
+        let mut expired = 0u64;
+        for (k, v) in txn.range(&[keys::HELD], &[keys::HELD + 1])? {
+            // A damaged time counts as long ago: the entry goes, sync brings it again.
+            let held_at = v
+                .get(..8)
+                .map_or(0, |b| u64::from_be_bytes(b.try_into().expect("8 bytes")));
+            if held_at.saturating_add(self.options.pending_ttl_ms) > now_ms {
+                continue;
+            }
+            let waiting_key = k[1..].to_vec();
+            txn.del(k);
+            if let Some(bytes) = txn.get(&waiting_key)? {
+                self.unhold(&mut txn, waiting_key, &bytes)?;
+                expired += 1;
+            }
+        }
+        if expired == 0 {
+            return Ok(0);
+        }
+        let written = txn.commit().and_then(|()| self.flush_if_durable(&tree));
+        drop(tree);
+        self.settle(written)?;
+        tracing::debug!(expired, "waiting entries expired");
+        Ok(expired)
+    }
+
+    /// Removes a waiting entry and its indexes; returns it, undecoded.
+    fn unhold(&self, txn: &mut Txn<'_>, key: Vec<u8>, bytes: &[u8]) -> Result<SignedEntry, LedgerError> {
+        let signed = SignedEntry::from_bytes(bytes).map_err(|e| LedgerError::Corrupt(format!("waiting entry: {e}")))?;
+        txn.del(keys::held(&key));
+        txn.del(key);
+        let count = self.pending_count_in(txn)?;
+        txn.put(keys::meta("pending"), count.saturating_sub(1).to_be_bytes().to_vec());
+        let by = keys::held_by(&signed.body.actor);
+        match counter(txn, &by)? {
+            0 | 1 => txn.del(by),
+            n => txn.put(by, (n - 1).to_be_bytes().to_vec()),
+        }
+        Ok(signed)
     }
 
     /// Takes a held entry out of the waiting set, verified again.
@@ -977,15 +1059,12 @@ impl Ledger {
         key: Vec<u8>,
         bytes: &[u8],
     ) -> Result<VerifiedEntry, LedgerError> {
-        txn.del(key);
-        let count = self.pending_count_in(txn)?;
-        txn.put(keys::meta("pending"), count.saturating_sub(1).to_be_bytes().to_vec());
-        let signed = SignedEntry::from_bytes(bytes).map_err(|e| LedgerError::Corrupt(format!("waiting entry: {e}")))?;
+        let signed = self.unhold(txn, key, bytes)?;
         Ok(signed.verify_with(&mut ctx.keys.borrow_mut())?)
     }
 
     fn pending_count_in(&self, txn: &Txn<'_>) -> Result<u64, LedgerError> {
-        Ok(txn.get(&keys::meta("pending"))?.map_or(0, |v| keys::u64_at(&v, 0)))
+        counter(txn, &keys::meta("pending"))
     }
 
     /// Removes the owner's entries from `from` on and rebuilds the derived
@@ -1042,7 +1121,10 @@ impl Ledger {
         }
         all.sort_by_key(|e| (e.body.actor, e.body.seq));
         let mut txn = Txn::new(tree);
-        for prefix in keys::DERIVED.iter().chain([keys::PENDING, keys::AWAITING].iter()) {
+        for prefix in keys::DERIVED
+            .iter()
+            .chain([keys::PENDING, keys::AWAITING, keys::HELD, keys::HELD_BY].iter())
+        {
             for item in tree.scan_prefix([*prefix]) {
                 txn.del(item?.0.to_vec());
             }
@@ -1126,6 +1208,16 @@ impl Ledger {
             return Ok(self.acked());
         }
         process::head(&Txn::new(&tree), actor)
+    }
+
+    /// Whether `node` belongs to the swarm as far as this ledger knows: a
+    /// founder, or an actor whose chain it holds (a chain starts only with
+    /// an admitted first entry; see [`Ledger::precheck`]).
+    pub fn is_member(&self, node: &NodeId) -> Result<bool, LedgerError> {
+        if self.founders.contains(node) || *node == self.owner {
+            return Ok(true);
+        }
+        Ok(process::head(&Txn::new(&self.tree()?), node)?.is_some())
     }
 
     /// Every chain's counted head, sorted by actor.
@@ -1410,6 +1502,25 @@ fn storage_error(e: sled::Error) -> LedgerError {
 /// Bytes as MiB with one decimal, for messages.
 fn mib(bytes: u64) -> String {
     format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
+}
+
+/// A u64 counter stored at `key` (0 when absent).
+fn counter(txn: &Txn<'_>, key: &[u8]) -> Result<u64, LedgerError> {
+    match txn.get(key)? {
+        None => Ok(0),
+        Some(v) => v
+            .get(..8)
+            .map(|b| u64::from_be_bytes(b.try_into().expect("8 bytes")))
+            .ok_or_else(|| LedgerError::Corrupt(format!("a counter of {} bytes", v.len()))),
+    }
+}
+
+/// The wall clock in Unix ms: when an entry started waiting (local
+/// bookkeeping only; nothing every node must agree on).
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 #[cfg(test)]

@@ -171,6 +171,16 @@ pub fn peers(env: &Env) -> Result<(), Failure> {
         s.sync_rounds, s.sync_entries, s.sync_bytes, s.sync_missing_bytes
     );
     println!(
+        "limits     throttled: entries {} (sync {}) attestations {} peers {}; waiting entries expired {}; peers' entries bounced {} refused {}",
+        s.entries_throttled,
+        s.sync_throttled,
+        s.attestations_throttled,
+        s.peers_throttled,
+        s.pending_expired,
+        s.entries_bounced,
+        s.entries_refused
+    );
+    println!(
         "swarm doc  {} members, {} ban records; bounties worked {} paid {}",
         s.doc_members, s.doc_ban_records, s.bounties_worked, s.bounties_paid
     );

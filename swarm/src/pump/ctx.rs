@@ -9,6 +9,7 @@ use ippoc_mesh::{MeshClient, MeshError, PeerId, Topic};
 
 use super::Cadence;
 use crate::OwnChain;
+use crate::limits::ActorLimits;
 use crate::view::SharedMeshView;
 
 /// The handlers' shared context (cheap handles, no state of its own).
@@ -25,6 +26,8 @@ pub(crate) struct Ctx {
     pub owner: NodeId,
     /// What `ippoc peers` shows; every change wakes waiters.
     pub view: SharedMeshView,
+    /// Each actor's rate (shared with the validator).
+    pub limits: Arc<ActorLimits>,
     /// Attestation, sync and epoch periods.
     pub cadence: Cadence,
 }

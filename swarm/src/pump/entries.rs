@@ -167,15 +167,50 @@ impl Entries {
         }
         match outcomes {
             Ok(outcomes) => {
+                let (mut bounced, mut refused) = (0, 0);
                 for ((actor, seq, tx, from), outcome) in seen.into_iter().zip(&outcomes) {
                     tracing::info!(event = "entry_ingested", %from, actor = %actor, seq, tx = %tx, ?outcome, "entry from peer");
-                    if matches!(outcome, IngestOutcome::Applied | IngestOutcome::Bounced(_)) {
-                        out.tx_ids.push(tx);
+                    // What the validator let through and the ledger then
+                    // bounced or refused broke a rule that needs the chain's
+                    // state (an overdraft, a table older than the chain's):
+                    // a relay without that state could not know, so its
+                    // author pays, in its rate, and the sender is counted
+                    // only when it is the author itself.
+                    let blame = |why: &str| {
+                        ctx.limits.bounced(actor);
+                        let author = ippoc_mesh::peer_id_of_ed25519(actor.as_bytes()) == Some(from);
+                        author.then(|| format!("sent its own entry seq {seq}, which the ledger {why}"))
+                    };
+                    let report = match outcome {
+                        IngestOutcome::Applied => {
+                            out.tx_ids.push(tx);
+                            None
+                        }
+                        IngestOutcome::Bounced(reason) => {
+                            out.tx_ids.push(tx);
+                            bounced += 1;
+                            blame(&format!("bounced: {reason}"))
+                        }
+                        IngestOutcome::Rejected(reason) => {
+                            refused += 1;
+                            blame(&format!("refused: {reason}"))
+                        }
+                        IngestOutcome::Fork { .. } => {
+                            out.forked = true;
+                            None
+                        }
+                        _ => None,
+                    };
+                    if let Some(reason) = report {
+                        let _ = ctx.client.report(from, reason).await;
                     }
-                    out.forked |= matches!(outcome, IngestOutcome::Fork { .. });
                 }
                 let stored = out.tx_ids.len() as u64;
-                ctx.view.update(|v| v.stats.entries_ingested += stored);
+                ctx.view.update(|v| {
+                    v.stats.entries_ingested += stored;
+                    v.stats.entries_bounced += bounced;
+                    v.stats.entries_refused += refused;
+                });
             }
             Err(e) => tracing::error!(entries = seen.len(), "ledger error ingesting peers' entries: {e}"),
         }

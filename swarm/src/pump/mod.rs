@@ -35,6 +35,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::Error;
 use crate::bounded::FifoSet;
 use crate::doc::SharedSwarmDoc;
+use crate::limits::{ActorLimits, ActorRates};
 use crate::validator::{LedgerValidator, VerifiedEntries};
 use crate::view::{SharedMeshView, read_bans};
 
@@ -56,6 +57,8 @@ pub struct Cadence {
     pub sync_interval: Duration,
     /// Checkpoint epoch length, ms.
     pub epoch_ms: u64,
+    /// What one actor may put through this node per second.
+    pub limits: ActorRates,
 }
 
 /// What the mesh side of a node works with (filled by `NodeBuilder`).
@@ -124,9 +127,11 @@ pub(crate) fn start(parts: MeshParts, mut config: MeshConfig, cadence: Cadence) 
     });
     let ledger = parts.chain.ledger().clone();
     let verified = Arc::new(VerifiedEntries::default());
+    let limits = Arc::new(ActorLimits::new(cadence.limits));
     let validator = Arc::new(LedgerValidator {
         ledger: ledger.clone(),
         verified: verified.clone(),
+        limits: limits.clone(),
     });
     let responder = Arc::new(crate::responder::Responder {
         ledger,
@@ -137,7 +142,7 @@ pub(crate) fn start(parts: MeshParts, mut config: MeshConfig, cadence: Cadence) 
     let (peer_id, client) = (mesh.peer_id(), mesh.client());
     parts.view.update(|v| v.peer_id = Some(peer_id.to_string()));
     let (stop, stopped) = oneshot::channel();
-    let task = tokio::spawn(run(mesh, parts, verified, cadence, stopped));
+    let task = tokio::spawn(run(mesh, parts, verified, limits, cadence, stopped));
     Ok(MeshRuntime {
         peer_id,
         client,
@@ -168,6 +173,7 @@ async fn run(
     mut mesh: Mesh,
     parts: MeshParts,
     verified: Arc<VerifiedEntries>,
+    limits: Arc<ActorLimits>,
     cadence: Cadence,
     mut stopped: oneshot::Receiver<()>,
 ) {
@@ -183,6 +189,7 @@ async fn run(
         chain: parts.chain.clone(),
         ledger,
         view: parts.view,
+        limits,
         cadence,
     };
     // Gossip carries what is new from now on; history travels by sync.
@@ -214,7 +221,7 @@ async fn run(
             _ = &mut stopped => break,
             _ = appended.notified() => pump.flush().await,
             _ = attest.tick() => pump.attest_tick().await,
-            _ = sync.tick() => pump.sync.next(&pump.ctx, pump.document.shared()),
+            _ = sync.tick() => pump.sync_tick().await,
             Some((peer, result)) = sync_results.recv() => pump.synced(peer, result).await,
             event = events.recv() => match event {
                 None => break,
@@ -261,6 +268,34 @@ impl Pump {
                 Err(e) => tracing::error!("signing guard task: {e}"),
             }
         }
+    }
+
+    /// The periodic sync tick: the next peer's round, and the waiting
+    /// entries that waited too long go (sync brings them again).
+    async fn sync_tick(&mut self) {
+        self.sync.next(&self.ctx, self.document.shared());
+        let now = crate::ledger::now_ms();
+        match self.ctx.blocking(move |l| l.expire_pending(now)).await {
+            Some(Ok(0)) | None => {}
+            Some(Ok(n)) => {
+                tracing::info!(
+                    event = "pending_expired",
+                    expired = n,
+                    "entries that waited too long dropped"
+                );
+                self.ctx.view.update(|v| v.stats.pending_expired += n);
+            }
+            Some(Err(e)) => tracing::warn!("could not expire waiting entries: {e}"),
+        }
+        let limits = &self.ctx.limits;
+        let (entries, attestations) = (
+            limits.entries_throttled.load(std::sync::atomic::Ordering::Relaxed),
+            limits.attestations_throttled.load(std::sync::atomic::Ordering::Relaxed),
+        );
+        self.ctx.view.update(|v| {
+            v.stats.entries_throttled = entries;
+            v.stats.attestations_throttled = attestations;
+        });
     }
 
     /// Stores the queued entries; receipts and warrants follow from what happened.
@@ -335,6 +370,21 @@ impl Pump {
                     tracing::warn!(event = "gossip_rejected", %from, %topic, %reason, "rejected gossip (further rejections of this peer are logged at debug)");
                 } else {
                     tracing::debug!(event = "gossip_rejected", %from, %topic, %reason, "rejected gossip");
+                }
+            }
+            MeshEvent::Throttled {
+                peer,
+                what,
+                refused,
+                disconnect,
+            } => {
+                if refused == 1 {
+                    ctx.view.update(|v| v.stats.peers_throttled += 1);
+                }
+                if disconnect {
+                    tracing::warn!(event = "peer_throttled", %peer, what, refused, "a peer far over its rate: disconnected (not banned)");
+                } else {
+                    tracing::warn!(event = "peer_throttled", %peer, what, refused, "a peer over its rate: the excess is dropped unjudged");
                 }
             }
             MeshEvent::Identified { peer, agent_version } => {

@@ -84,8 +84,9 @@ impl Syncing {
             return;
         }
         let (client, ledger, done, doc) = (ctx.client.clone(), ctx.ledger.clone(), self.done.clone(), doc.clone());
+        let limits = ctx.limits.clone();
         tokio::spawn(async move {
-            let result = crate::sync::ledger::sync_with(&client, &ledger, peer).await;
+            let result = crate::sync::ledger::sync_with(&client, &ledger, &limits, peer).await;
             // A peer that lacks the protocol lacks it for the document too.
             if !result.as_ref().is_err_and(SyncError::unsupported)
                 && let Err(e) = crate::sync::doc::doc_sync_with(&client, &doc, peer).await
@@ -103,13 +104,14 @@ impl Syncing {
             Ok(r) => {
                 tracing::info!(
                     event = "sync_done", %peer, entries = r.entries, bytes = r.bytes, missing_bytes = r.missing_bytes,
-                    requests = r.requests, "anti-entropy sync finished"
+                    requests = r.requests, throttled = r.throttled, "anti-entropy sync finished"
                 );
                 ctx.view.update(|v| {
                     v.stats.sync_rounds += 1;
                     v.stats.sync_entries += r.entries;
                     v.stats.sync_bytes += r.bytes;
                     v.stats.sync_missing_bytes += r.missing_bytes;
+                    v.stats.sync_throttled += r.throttled;
                 });
                 r.forks > 0
             }

@@ -150,6 +150,8 @@ impl Warrants {
                 reason: reason.to_string(),
                 at_ms: crate::ledger::now_ms(),
             });
+            let excess = v.banned.len().saturating_sub(ippoc_mesh::mesh::BANS_MAX);
+            v.banned.drain(..excess);
         });
         tracing::warn!(event = "peer_banned", %peer, %reason, "peer banned");
         self.evidence_order.retain(|p| *p != peer);

@@ -12,6 +12,7 @@ use ippoc_economy::{NodeId, SignedEntry};
 use ippoc_mesh::{MeshClient, PeerId};
 
 use super::{SyncError, SyncReport};
+use crate::limits::ActorLimits;
 use crate::protocol::{SYNC_BATCH_ENTRIES_MAX, SyncRequest, SyncResponse, ask};
 
 /// Most chains one sync round fetches from one peer.
@@ -35,84 +36,161 @@ async fn next_seq(ledger: &Arc<Ledger>, actor: NodeId) -> Result<u64, SyncError>
         .map_or(0, |(s, _)| s + 1))
 }
 
-/// Fetches from `peer` every entry it has beyond this node's heads.
-pub async fn sync_with(client: &MeshClient, ledger: &Arc<Ledger>, peer: PeerId) -> Result<SyncReport, SyncError> {
+/// How long one round may wait for chains over their actor's rate to be
+/// allowed more: an honest backlog (a healed partition) keeps flowing at its
+/// rate, a flooding member's chain ends the round and waits for the next.
+pub const SYNC_THROTTLED_WAIT_MAX: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// How a chain's fetch ended.
+enum ChainEnd {
+    /// Nothing more to fetch from this peer now (done, or no progress).
+    Done,
+    /// Its actor's rate allows no more now.
+    Throttled,
+}
+
+/// Fetches from `peer` every entry it has beyond this node's heads, each
+/// chain at most at its actor's rate ([`ActorLimits`]): chains over it are
+/// taken again as their buckets refill, for up to
+/// [`SYNC_THROTTLED_WAIT_MAX`]; what is left then waits for a later round.
+pub async fn sync_with(
+    client: &MeshClient,
+    ledger: &Arc<Ledger>,
+    limits: &ActorLimits,
+    peer: PeerId,
+) -> Result<SyncReport, SyncError> {
     let mut report = SyncReport::default();
-    let exchange = async |request: SyncRequest, report: &mut SyncReport| -> Result<SyncResponse, SyncError> {
-        let (response, bytes) = ask(client, peer, &request).await?;
-        report.requests += 1;
-        report.bytes += bytes;
-        Ok(response)
-    };
-    let heads = match exchange(SyncRequest::Heads, &mut report).await? {
+    let heads = match exchange(client, peer, SyncRequest::Heads, &mut report).await? {
         SyncResponse::Heads(h) => h,
         other => return Err(SyncError::unexpected(peer, "heads", &other)),
     };
+    let mut throttled = std::collections::VecDeque::new();
     for (actor, their_head) in heads.into_iter().take(SYNC_CHAINS_MAX) {
-        loop {
-            let next = next_seq(ledger, actor).await?;
-            if next > their_head {
-                break;
-            }
-            let request = SyncRequest::Range {
-                actor,
-                from: next,
-                limit: SYNC_BATCH_ENTRIES_MAX,
-            };
-            let raw = match exchange(request, &mut report).await? {
-                SyncResponse::Entries(e) => e,
-                other => return Err(SyncError::unexpected(peer, "entries", &other)),
-            };
-            if raw.is_empty() {
-                break;
-            }
-            let entries: Vec<SignedEntry> = raw
-                .iter()
-                .map(|b| SignedEntry::from_bytes(b))
-                .collect::<Result<_, _>>()
-                .map_err(|e| SyncError::BadEntry {
-                    peer,
-                    reason: e.to_string(),
-                })?;
-            report.entries += entries.len() as u64;
-            // The peer serves what it stored, so what every node refuses
-            // whatever it holds counts against it: a bad signature bans it
-            // (it cannot come from an honest store: ranges are checked before
-            // they leave), a broken static rule or a non-member's chain is
-            // counted like rejected gossip. What only state decides (a fork
-            // it has not seen, deps still missing) blames nobody.
-            let Served { verified, refused } = blocking(ledger, move |l| judge_served(l, entries)).await??;
-            let verified = match verified {
-                Ok(v) => v,
-                Err(reason) => {
-                    let _ = client.ban(peer, format!("served a forged entry: {reason}")).await;
-                    return Err(SyncError::BadEntry { peer, reason });
-                }
-            };
-            if let Some(reason) = refused {
-                let _ = client
-                    .report(peer, format!("served an entry every node refuses: {reason}"))
-                    .await;
-            }
-            let outcomes = blocking(ledger, move |l| l.ingest_verified(verified)).await??;
-            for (bytes, outcome) in raw.iter().zip(&outcomes) {
-                match outcome {
-                    IngestOutcome::Duplicate | IngestOutcome::Rejected(_) => {}
-                    IngestOutcome::Fork { .. } => {
-                        report.forks += 1;
-                        report.missing_bytes += bytes.len() as u64;
-                    }
-                    _ => report.missing_bytes += bytes.len() as u64,
-                }
-            }
-            // Entries that could not be stored (pending, rejected) stop this chain's round.
-            if next_seq(ledger, actor).await? <= next {
-                tracing::debug!(%peer, actor = %actor, ?outcomes, "sync made no progress on this chain");
-                break;
-            }
+        if let ChainEnd::Throttled = fetch_chain(client, ledger, limits, peer, actor, their_head, &mut report).await? {
+            throttled.push_back((actor, their_head));
+        }
+    }
+    let deadline = tokio::time::Instant::now() + SYNC_THROTTLED_WAIT_MAX;
+    while let Some((actor, their_head)) = throttled.pop_front() {
+        // A batch's worth of tokens, not one: one request per entry would
+        // cost the peer more than the entries.
+        let next = next_seq(ledger, actor).await?;
+        let batch = (their_head.saturating_sub(next) + 1).min(SYNC_BATCH_ENTRIES_MAX) as u32;
+        let Some(wait) = limits.entries_wait(actor, batch) else {
+            break;
+        };
+        let at = tokio::time::Instant::now() + wait;
+        if at > deadline {
+            break;
+        }
+        tokio::time::sleep_until(at).await;
+        if let ChainEnd::Throttled = fetch_chain(client, ledger, limits, peer, actor, their_head, &mut report).await? {
+            throttled.push_back((actor, their_head));
         }
     }
     Ok(report)
+}
+
+/// One request and its answer, counted.
+async fn exchange(
+    client: &MeshClient,
+    peer: PeerId,
+    request: SyncRequest,
+    report: &mut SyncReport,
+) -> Result<SyncResponse, SyncError> {
+    let (response, bytes) = ask(client, peer, &request).await?;
+    report.requests += 1;
+    report.bytes += bytes;
+    Ok(response)
+}
+
+/// Fetches `actor`'s chain from `peer` up to `their_head`, batch by batch,
+/// while its actor's rate allows.
+async fn fetch_chain(
+    client: &MeshClient,
+    ledger: &Arc<Ledger>,
+    limits: &ActorLimits,
+    peer: PeerId,
+    actor: NodeId,
+    their_head: u64,
+    report: &mut SyncReport,
+) -> Result<ChainEnd, SyncError> {
+    loop {
+        let next = next_seq(ledger, actor).await?;
+        if next > their_head {
+            return Ok(ChainEnd::Done);
+        }
+        let wanted = (their_head - next + 1).min(SYNC_BATCH_ENTRIES_MAX) as u32;
+        let (granted, throttled) = limits.entries(actor, wanted);
+        if let Some(t) = throttled {
+            report.throttled += u64::from(wanted - granted);
+            if t.log {
+                tracing::warn!(
+                    event = "actor_throttled", %peer, actor = %actor, refused = t.refused,
+                    "a chain's entries over its actor's rate wait for its bucket to refill"
+                );
+            }
+        }
+        if granted == 0 {
+            return Ok(ChainEnd::Throttled);
+        }
+        let request = SyncRequest::Range {
+            actor,
+            from: next,
+            limit: u64::from(granted),
+        };
+        let raw = match exchange(client, peer, request, report).await? {
+            SyncResponse::Entries(e) => e,
+            other => return Err(SyncError::unexpected(peer, "entries", &other)),
+        };
+        if raw.is_empty() {
+            return Ok(ChainEnd::Done);
+        }
+        let entries: Vec<SignedEntry> = raw
+            .iter()
+            .map(|b| SignedEntry::from_bytes(b))
+            .collect::<Result<_, _>>()
+            .map_err(|e| SyncError::BadEntry {
+                peer,
+                reason: e.to_string(),
+            })?;
+        report.entries += entries.len() as u64;
+        // The peer serves what it stored, so what every node refuses
+        // whatever it holds counts against it: a bad signature bans it
+        // (it cannot come from an honest store: ranges are checked before
+        // they leave), a broken static rule or a non-member's chain is
+        // counted like rejected gossip. What only state decides (a fork
+        // it has not seen, deps still missing) blames nobody.
+        let Served { verified, refused } = blocking(ledger, move |l| judge_served(l, entries)).await??;
+        let verified = match verified {
+            Ok(v) => v,
+            Err(reason) => {
+                let _ = client.ban(peer, format!("served a forged entry: {reason}")).await;
+                return Err(SyncError::BadEntry { peer, reason });
+            }
+        };
+        if let Some(reason) = refused {
+            let _ = client
+                .report(peer, format!("served an entry every node refuses: {reason}"))
+                .await;
+        }
+        let outcomes = blocking(ledger, move |l| l.ingest_verified(verified)).await??;
+        for (bytes, outcome) in raw.iter().zip(&outcomes) {
+            match outcome {
+                IngestOutcome::Duplicate | IngestOutcome::Rejected(_) | IngestOutcome::Dropped(_) => {}
+                IngestOutcome::Fork { .. } => {
+                    report.forks += 1;
+                    report.missing_bytes += bytes.len() as u64;
+                }
+                _ => report.missing_bytes += bytes.len() as u64,
+            }
+        }
+        // Entries that could not be stored (pending, rejected) stop this chain's round.
+        if next_seq(ledger, actor).await? <= next {
+            tracing::debug!(%peer, actor = %actor, ?outcomes, "sync made no progress on this chain");
+            return Ok(ChainEnd::Done);
+        }
+    }
 }
 
 /// What a range from a peer holds.

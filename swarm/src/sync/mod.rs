@@ -26,6 +26,8 @@ pub struct SyncReport {
     pub requests: u64,
     /// Fetched entries that revealed a fork.
     pub forks: u64,
+    /// Entries left for a later round: over their actor's rate.
+    pub throttled: u64,
 }
 
 /// Why a sync round stopped before its end.

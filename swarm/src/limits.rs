@@ -1,0 +1,175 @@
+//! Per-actor rate limits: what one ledger actor (an entry's author, an
+//! attestation's issuer) may put through this node per second, whoever
+//! relays it. The mesh limits each peer ([`ippoc_mesh::MeshConfig`]); these
+//! limit each member, so a member cannot flood the swarm through many
+//! peers, nor through sync.
+//!
+//! Going over a limit blames nobody: the entry is dropped unjudged (not
+//! stored, not relayed) and comes again by sync when its author's bucket
+//! has refilled. Relays see the same messages at other moments, so a count
+//! against a peer here would one day hit an honest one.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use ippoc_economy::NodeId;
+use ippoc_mesh::rate::worth_logging;
+use ippoc_mesh::{Buckets, Rate};
+use serde::{Deserialize, Serialize};
+
+/// Actors whose buckets are kept, at most (see [`Buckets`] for the bound).
+pub const ACTORS_TRACKED_MAX: usize = 4096;
+
+/// The per-actor rates (`[mesh]` in the node's config).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ActorRates {
+    /// Entries of one actor's chain this node takes per second, by gossip
+    /// and sync together.
+    pub entries: Rate,
+    /// Attestations of one issuer this node takes per second.
+    pub attestations: Rate,
+    /// Tokens an entry the ledger bounced costs its author on top of its
+    /// own one: a member whose entries break the ledger's dynamic rules
+    /// (overdrafts) is slowed this many times faster.
+    pub bounce_charge: u32,
+}
+
+/// Default per-actor entry rate: 100 a second, bursts of 1000. An honest
+/// node's chain grows with its work (inference and sandbox charges,
+/// transfers), a few entries a second at most in every scenario measured.
+pub const ACTOR_ENTRIES: Rate = Rate::new(100, 1000);
+
+/// Default per-issuer attestation rate: 50 a second, bursts of 200. A node
+/// issues one heartbeat and up to 16 receipts per attestation tick, plus
+/// checkpoint and anchor votes per epoch.
+pub const ACTOR_ATTESTATIONS: Rate = Rate::new(50, 200);
+
+impl Default for ActorRates {
+    fn default() -> Self {
+        ActorRates {
+            entries: ACTOR_ENTRIES,
+            attestations: ACTOR_ATTESTATIONS,
+            bounce_charge: 10,
+        }
+    }
+}
+
+/// What this node holds of each actor's rates, and how much it refused.
+pub struct ActorLimits {
+    rates: ActorRates,
+    entries: Mutex<Buckets<NodeId>>,
+    attestations: Mutex<Buckets<NodeId>>,
+    /// Entries refused over their actor's rate, since the start.
+    pub entries_throttled: AtomicU64,
+    /// Attestations refused over their issuer's rate, since the start.
+    pub attestations_throttled: AtomicU64,
+}
+
+/// A refusal over an actor's rate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Throttled {
+    /// This actor's refusals so far.
+    pub refused: u64,
+    /// Whether this refusal is one to log (the 1st, 10th, 100th, ...).
+    pub log: bool,
+}
+
+impl ActorLimits {
+    /// Limits at `rates`.
+    pub fn new(rates: ActorRates) -> ActorLimits {
+        ActorLimits {
+            rates,
+            entries: Mutex::new(Buckets::new(rates.entries, ACTORS_TRACKED_MAX)),
+            attestations: Mutex::new(Buckets::new(rates.attestations, ACTORS_TRACKED_MAX)),
+            entries_throttled: AtomicU64::new(0),
+            attestations_throttled: AtomicU64::new(0),
+        }
+    }
+
+    /// Takes up to `n` entries of `actor`: how many may pass now (a prefix
+    /// of a chain's range), and the refusal if not all. Gossip counts what
+    /// it drops in `entries_throttled`; sync, which asks again for what it
+    /// was refused, counts it in its round's report.
+    pub fn entries(&self, actor: NodeId, n: u32) -> (u32, Option<Throttled>) {
+        let (granted, refused) = take(&self.entries, actor, n);
+        let throttled = (granted < n).then(|| Throttled {
+            refused,
+            log: worth_logging(refused - u64::from(n - granted), refused),
+        });
+        (granted, throttled)
+    }
+
+    /// Counts entries gossip dropped over their actor's rate.
+    pub fn dropped(&self, n: u64) {
+        self.entries_throttled.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// How long until `actor`'s bucket holds `n` entries' tokens (at most
+    /// its burst); `None` if it never will (a rate of zero).
+    pub fn entries_wait(&self, actor: NodeId, n: u32) -> Option<std::time::Duration> {
+        lock(&self.entries).wait_for(actor, n, Instant::now())
+    }
+
+    /// Whether `actor` may have one more entry now, without taking it: the
+    /// validator looks before it pays for a signature check.
+    pub fn entry_allowed(&self, actor: &NodeId) -> bool {
+        lock(&self.entries).has_token(actor, Instant::now())
+    }
+
+    /// Whether one more attestation of `issuer` may pass now.
+    pub fn attestation(&self, issuer: NodeId) -> Result<(), Throttled> {
+        match take(&self.attestations, issuer, 1) {
+            (1, _) => Ok(()),
+            (_, refused) => {
+                self.attestations_throttled.fetch_add(1, Ordering::Relaxed);
+                Err(Throttled {
+                    refused,
+                    log: worth_logging(refused - 1, refused),
+                })
+            }
+        }
+    }
+
+    /// The ledger bounced an entry of `actor`: its bucket pays the bounce charge.
+    pub fn bounced(&self, actor: NodeId) {
+        lock(&self.entries).charge(actor, self.rates.bounce_charge, Instant::now());
+    }
+}
+
+fn lock(m: &Mutex<Buckets<NodeId>>) -> std::sync::MutexGuard<'_, Buckets<NodeId>> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn take(m: &Mutex<Buckets<NodeId>>, key: NodeId, n: u32) -> (u32, u64) {
+    lock(m).take_counted(key, n, Instant::now())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_actor_over_its_rate_is_refused_counted_and_logged_sparsely_and_bounces_cost_more() {
+        let limits = ActorLimits::new(ActorRates {
+            entries: Rate::new(1, 10),
+            attestations: Rate::new(1, 2),
+            bounce_charge: 5,
+        });
+        let (a, b) = (NodeId::from_bytes([1; 32]), NodeId::from_bytes([2; 32]));
+        assert_eq!(limits.entries(a, 4), (4, None));
+        let (granted, throttled) = limits.entries(a, 8);
+        assert_eq!(granted, 6);
+        assert_eq!(throttled, Some(Throttled { refused: 2, log: true }));
+        let (_, throttled) = limits.entries(a, 1);
+        assert_eq!(throttled, Some(Throttled { refused: 3, log: false }));
+        assert_eq!(limits.entries_throttled.load(Ordering::Relaxed), 0, "the caller counts");
+        // Another actor is untouched; a bounce puts it 5 tokens down.
+        limits.bounced(b);
+        assert_eq!(limits.entries(b, 10).0, 5);
+        assert!(limits.attestation(a).is_ok() && limits.attestation(a).is_ok());
+        assert_eq!(limits.attestation(a), Err(Throttled { refused: 1, log: true }));
+        assert_eq!(limits.attestations_throttled.load(Ordering::Relaxed), 1);
+    }
+}
