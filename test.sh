@@ -8,4 +8,6 @@ for tool in node npm cargo; do
   command -v "$tool" >/dev/null || { echo "test.sh needs $tool on PATH (Debian: apt install nodejs npm)" >&2; exit 1; }
 done
 contracts/check.sh
+# The js-libp2p peer of the interop test (node/tests/interop_js.rs), pinned by its lock file.
+[ -d interop/js/node_modules/libp2p ] || (cd interop/js && npm ci --no-audit --no-fund --loglevel=error)
 cargo test --workspace --locked "$@"

@@ -236,6 +236,12 @@ impl Daemon {
         }
     }
 
+    /// Every stderr line printed so far.
+    #[allow(dead_code)]
+    pub fn all_lines(&self) -> Vec<String> {
+        self.all.lock().unwrap().clone()
+    }
+
     /// Waits until `n` stderr lines match `pred`; returns the `n`-th.
     pub fn wait_for_nth_line(&self, what: &str, n: usize, pred: impl Fn(&str) -> bool) -> String {
         let deadline = Instant::now() + WAIT;
