@@ -1,11 +1,13 @@
 #!/bin/bash
-# Measures one daemon under the outside-key flood of node/examples/flood.rs
+# Measures one daemon under the flood of node/examples/flood.rs
 # (docs/benchmarks.md, "Flood"): RSS, CPU time, ledger size and chains
 # before and after 8 s of flood, `ippoc status` latency once a second
 # during it, and the daemon's log lines. Only 127.0.0.1.
-# usage: scripts/flood-measure.sh <ippoc binary> <flood binary> <label>
+# usage: scripts/flood-measure.sh <ippoc binary> <flood binary> <label> [member]
+# With `member`, the swarm has two founders, the daemon and the flooder,
+# which floods its own chain; otherwise it floods with outside keys.
 set -u
-B=$1; F=$2; LABEL=$3
+B=$1; F=$2; LABEL=$3; MODE=${4:-outsider}
 D=$(mktemp -d /tmp/flood.XXXX)
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 cat > $D/test.toml <<EOF
@@ -14,7 +16,15 @@ port = 0
 [mesh]
 listen = ["/ip4/127.0.0.1/tcp/$PORT"]
 EOF
-$B --data-dir $D/data --config $D/test.toml init >/dev/null 2>&1
+ID=$($B --data-dir $D/data --config $D/test.toml --json init 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["node_id"])')
+FLOOD_ARGS=""
+if [ "$MODE" = member ]; then
+  SEED=$(printf '%064x' 7)
+  MEMBER=$($F --id $SEED)
+  $B --data-dir $D/data genesis new --name flood --stipend 500 --founder $ID --founder $MEMBER --out $D/genesis.json >/dev/null
+  $B --data-dir $D/data --config $D/test.toml init --genesis $D/genesis.json >/dev/null 2>&1 || { echo "init with the two-founder genesis failed"; exit 1; }
+  FLOOD_ARGS="--member $SEED"
+fi
 $B --data-dir $D/data --config $D/test.toml daemon > $D/daemon.log 2>&1 &
 PID=$!
 # The daemon is up when it logs its mesh address: wait on that line.
@@ -32,7 +42,7 @@ stat_line() {
   echo "$1: rss_kib=$rss cpu=$cpu ledger_kib=$du ledger=[$entries] pending=$pending"
 }
 stat_line "$LABEL before"
-$F $ADDR $G 8 > $D/flood.out 2>&1 &
+$F $ADDR $G 8 $FLOOD_ARGS > $D/flood.out 2>&1 &
 FP=$!
 LAT=""
 for i in 1 2 3 4 5 6; do

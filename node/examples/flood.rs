@@ -1,10 +1,15 @@
-//! A hostile peer for measurements: joins a node's mesh over TCP with a key
-//! of its own and publishes, as fast as the mesh takes them for `seconds`,
-//! validly signed, well-formed transfers of keys outside the swarm (each the
-//! first entry of its chain), then says how many it sent. The issue of open
+//! A hostile peer for measurements: joins a node's mesh over TCP and
+//! publishes, as fast as the mesh takes them for `seconds`, validly signed,
+//! well-formed transfers, then says how many it sent. The issue of open
 //! networks (docs/benchmarks.md, "Flood") measures a daemon with it.
 //!
-//! `cargo run -p ippoc-node --example flood -- <node multiaddr> <genesis.json> <seconds>`
+//! - Outsider: keys outside the swarm, each entry the first of its chain.
+//! - Member (`--member <seed>`): one founder's chain, entry after entry, each
+//!   paying 1 base unit and its 1 base unit fee (the cheapest valid entry),
+//!   sent from the member's own libp2p identity.
+//!
+//! `cargo run -p ippoc-node --example flood -- <node multiaddr> <genesis.json> <seconds> [--member <seed hex>]`
+//! `cargo run -p ippoc-node --example flood -- --id <seed hex>` prints the member's NodeID.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -18,9 +23,28 @@ use ippoc_mesh::{Keypair, Mesh, MeshConfig, MeshEvent, Multiaddr, Topic, Transpo
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let [node, genesis, seconds] = args.as_slice() else {
-        eprintln!("usage: flood <node multiaddr> <genesis.json> <seconds>");
-        std::process::exit(2);
+    let seed_of = |hex_seed: &str| -> SigningKey {
+        let bytes: [u8; 32] = hex::decode(hex_seed)
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .expect("a seed of 32 bytes in hex");
+        SigningKey::from_bytes(&bytes)
+    };
+    if let [flag, seed] = args.as_slice()
+        && flag == "--id"
+    {
+        println!("{}", NodeId::from_bytes(seed_of(seed).verifying_key().to_bytes()));
+        return;
+    }
+    let (node, genesis, seconds, member) = match args.as_slice() {
+        [node, genesis, seconds] => (node, genesis, seconds, None),
+        [node, genesis, seconds, flag, seed] if flag == "--member" => (node, genesis, seconds, Some(seed_of(seed))),
+        _ => {
+            eprintln!(
+                "usage: flood <node multiaddr> <genesis.json> <seconds> [--member <seed hex>] | flood --id <seed hex>"
+            );
+            std::process::exit(2);
+        }
     };
     let node: Multiaddr = node.parse().expect("a multiaddr");
     let genesis = Genesis::from_json(&std::fs::read_to_string(genesis).expect("genesis readable")).expect("a genesis");
@@ -31,13 +55,11 @@ async fn main() {
     config.bootstrap = vec![node];
     config.kademlia = false;
     let accept: Arc<dyn ippoc_mesh::Validator> = Arc::new(|_: Topic, _: &[u8], _: &ippoc_mesh::PeerId| Verdict::Ignore);
-    let mut mesh = Mesh::start(
-        Keypair::generate_ed25519(),
-        config,
-        accept,
-        Arc::new(ippoc_mesh::NoSync),
-    )
-    .unwrap();
+    let libp2p_key = match &member {
+        Some(key) => Keypair::ed25519_from_bytes(key.to_bytes()).expect("an ed25519 key"),
+        None => Keypair::generate_ed25519(),
+    };
+    let mut mesh = Mesh::start(libp2p_key, config, accept, Arc::new(ippoc_mesh::NoSync)).unwrap();
     // Wait until the node subscribed to the entries topic, so publishing reaches it.
     loop {
         match mesh.events.recv().await {
@@ -48,16 +70,29 @@ async fn main() {
             None => panic!("mesh stopped"),
         }
     }
-    let payee = genesis.founders().into_iter().next().expect("a founder");
+    let me = member
+        .as_ref()
+        .map(|k| NodeId::from_bytes(k.verifying_key().to_bytes()));
+    let payee = genesis
+        .founders()
+        .into_iter()
+        .find(|f| Some(*f) != me)
+        .expect("a founder to pay");
     let started = Instant::now();
     let (mut sent, mut refused) = (0u64, 0u64);
     let mut i: u64 = 0;
+    let mut prev = TxId::ZERO;
     while started.elapsed() < Duration::from_secs(seconds) {
         i += 1;
-        let mut seed = [0u8; 32];
-        seed[..8].copy_from_slice(&i.to_be_bytes());
-        seed[8..16].copy_from_slice(&(std::process::id() as u64).to_be_bytes());
-        let key = SigningKey::from_bytes(&seed);
+        let (key, seq, amount, fee) = match &member {
+            Some(key) => (key.clone(), i - 1, 1, 1),
+            None => {
+                let mut seed = [0u8; 32];
+                seed[..8].copy_from_slice(&i.to_be_bytes());
+                seed[8..16].copy_from_slice(&(std::process::id() as u64).to_be_bytes());
+                (SigningKey::from_bytes(&seed), 0, 1_000_000, 1_000)
+            }
+        };
         let actor = NodeId::from_bytes(key.verifying_key().to_bytes());
         let leg = |to, amount| Transfer {
             from: AccountId::Wallet(actor),
@@ -69,14 +104,14 @@ async fn main() {
             version: ENTRY_VERSION,
             swarm_id: swarm,
             actor,
-            seq: 0,
-            prev: TxId::ZERO,
+            seq,
+            prev: if seq == 0 { TxId::ZERO } else { prev },
             timestamp_ms: i,
             params: 0,
             action: Action::Transfer,
             transfers: vec![
-                leg(AccountId::Wallet(payee), 1_000_000),
-                leg(AccountId::PublicGoodsPool, 1_000),
+                leg(AccountId::Wallet(payee), amount),
+                leg(AccountId::PublicGoodsPool, fee),
             ],
             deps: vec![],
             outcome: Outcome::Success,
@@ -84,6 +119,7 @@ async fn main() {
             memo: vec![],
         }
         .sign(&key);
+        prev = entry.tx_id();
         match mesh.publish(Topic::Entries, entry.to_bytes()).await {
             Ok(()) => sent += 1,
             Err(_) => {
