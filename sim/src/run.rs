@@ -138,7 +138,7 @@ impl SimNode {
 pub const SIM_ACTOR_ENTRIES: ippoc_mesh::Rate = ippoc_mesh::Rate::new(20, 50);
 
 /// The outsiders' task of a spam phase: (member entries made, outsider
-/// entries gossiped, the outside peers).
+/// entries gossiped, the outside peers that got enough out to be banned).
 type SpamTask = tokio::task::JoinHandle<Result<(u64, u64, Vec<PeerId>), String>>;
 
 /// What a spam phase did, and what it was allowed to do.
@@ -159,7 +159,8 @@ pub struct SimSpam {
     pub throttled: u64,
     /// Spammers banned by at least one honest node.
     pub banned: usize,
-    /// The outside peers.
+    /// The outside peers that got at least enough entries out to be banned
+    /// for them (16).
     pub outsider_peers: Vec<String>,
     /// Outside peers banned by every honest node they reached (at least one).
     pub outsiders_banned: usize,
@@ -432,13 +433,15 @@ impl Sim {
         for &i in &crashed {
             self.boot(i).await?;
         }
+        // The outside peers gossip while the swarm settles: the observer
+        // must watch deliveries from the start, not after their flood.
+        let settled = self.settle(&bankrupt).await;
         let spam_sent = match spam {
             Some((before, spammers, task)) => {
                 Some((before, spammers, task.await.map_err(|e| format!("spam task: {e}"))??))
             }
             None => None,
         };
-        let settled = self.settle(&bankrupt).await;
         let phase_latencies = &self.latencies_ms[latencies_before..];
         let latency_p99_ms = crate::report::percentile(phase_latencies, 0.99);
         if let Some((before, spammers, (member_entries, outsider_entries, outsider_peers))) = spam_sent {
@@ -529,8 +532,18 @@ impl Sim {
         Ok(tokio::spawn(async move {
             let (mut outsider, mut ids) = (0u64, Vec::new());
             for (keypair, dial, published) in peers {
-                ids.push(keypair.public().to_peer_id());
-                outsider += outside_peer(keypair, swarm_id, dial, published).await?;
+                let peer = keypair.public().to_peer_id();
+                let sent = outside_peer(keypair, swarm_id, dial, published).await?;
+                // A peer that got fewer out than it takes to be banned (it
+                // never reached a node in time) proves nothing either way.
+                if sent
+                    >= u64::from(
+                        ippoc_mesh::MeshConfig::new([0; 32], ippoc_mesh::Transport::Memory).invalid_messages_max,
+                    )
+                {
+                    ids.push(peer);
+                }
+                outsider += sent;
             }
             Ok((member, outsider, ids))
         }))
@@ -1004,29 +1017,36 @@ async fn outside_peer(
     let ignore: Arc<dyn ippoc_mesh::Validator> = Arc::new(|_: Topic, _: &[u8], _: &PeerId| ippoc_mesh::Verdict::Ignore);
     let mut mesh =
         ippoc_mesh::Mesh::start(keypair, config, ignore, Arc::new(ippoc_mesh::NoSync)).map_err(|e| e.to_string())?;
-    // Publishing needs a peer subscribed to the entries topic.
-    let subscribed = tokio::time::timeout(Duration::from_secs(30), async {
-        while let Some(e) = mesh.events.recv().await {
-            if matches!(
-                e,
-                ippoc_mesh::MeshEvent::Subscribed {
-                    topic: Topic::Entries,
-                    ..
-                }
-            ) {
-                return true;
-            }
-        }
-        false
-    })
-    .await;
     let mut sent = 0;
-    if matches!(subscribed, Ok(true)) {
-        for bytes in entries {
-            // Refused once no peer is left (banned by all it reached).
-            if mesh.publish(Topic::Entries, bytes).await.is_ok() {
-                sent += 1;
+    let mut entries = entries.into_iter().peekable();
+    // A persistent attacker: whenever no peer is left to publish to, it
+    // waits for one to take it back (its mesh redials) and goes on; it gives
+    // up when none does for a few seconds (banned by everyone it reached).
+    while entries.peek().is_some() {
+        let subscribed = tokio::time::timeout(Duration::from_secs(5), async {
+            while let Some(e) = mesh.events.recv().await {
+                if matches!(
+                    e,
+                    ippoc_mesh::MeshEvent::Subscribed {
+                        topic: Topic::Entries,
+                        ..
+                    }
+                ) {
+                    return true;
+                }
             }
+            false
+        })
+        .await;
+        if !matches!(subscribed, Ok(true)) {
+            break;
+        }
+        while let Some(bytes) = entries.peek() {
+            if mesh.publish(Topic::Entries, bytes.clone()).await.is_err() {
+                break;
+            }
+            sent += 1;
+            entries.next();
         }
     }
     mesh.stop().await;

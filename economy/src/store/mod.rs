@@ -1008,17 +1008,26 @@ impl Ledger {
     /// offers them again); returns how many. Durable when it returns.
     pub fn expire_pending(&self, now_ms: u64) -> Result<u64, LedgerError> {
         let _guard = self.write.lock().unwrap_or_else(|p| p.into_inner());
+        let due: Vec<Vec<u8>> = Txn::new(&self.tree()?)
+            .range(&[keys::HELD], &[keys::HELD + 1])?
+            .into_iter()
+            .filter(|(_, v)| {
+                // A damaged time counts as long ago: the entry goes, sync brings it again.
+                let held_at = v
+                    .get(..8)
+                    .map_or(0, |b| u64::from_be_bytes(b.try_into().expect("8 bytes")));
+                held_at.saturating_add(self.options.pending_ttl_ms) <= now_ms
+            })
+            .map(|(k, _)| k)
+            .collect();
+        // Nothing due (the usual case) writes nothing, even on a full disk.
+        if due.is_empty() {
+            return Ok(0);
+        }
         let tree = self.before_write()?;
         let mut txn = Txn::new(&tree);
         let mut expired = 0u64;
-        for (k, v) in txn.range(&[keys::HELD], &[keys::HELD + 1])? {
-            // A damaged time counts as long ago: the entry goes, sync brings it again.
-            let held_at = v
-                .get(..8)
-                .map_or(0, |b| u64::from_be_bytes(b.try_into().expect("8 bytes")));
-            if held_at.saturating_add(self.options.pending_ttl_ms) > now_ms {
-                continue;
-            }
+        for k in due {
             let waiting_key = k[1..].to_vec();
             txn.del(k);
             if let Some(bytes) = txn.get(&waiting_key)? {

@@ -37,9 +37,11 @@ async fn next_seq(ledger: &Arc<Ledger>, actor: NodeId) -> Result<u64, SyncError>
 }
 
 /// How long one round may wait for chains over their actor's rate to be
-/// allowed more: an honest backlog (a healed partition) keeps flowing at its
-/// rate, a flooding member's chain ends the round and waits for the next.
-pub const SYNC_THROTTLED_WAIT_MAX: std::time::Duration = std::time::Duration::from_secs(60);
+/// allowed more before it ends (what is left waits for the next round).
+/// Short: while a round runs, no other round with that peer starts, and
+/// those rounds are how entries gossip missed get repaired; a flooding
+/// member's chain must not hold them up.
+pub const SYNC_THROTTLED_WAIT_MAX: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// How a chain's fetch ended.
 enum ChainEnd {
