@@ -522,7 +522,9 @@ impl Sim {
             let key = outsider_key(seed, usize::MAX, o);
             let keypair = ippoc_mesh::Keypair::ed25519_from_bytes(key.to_bytes()).map_err(|e| e.to_string())?;
             let to = *honest.choose(&mut self.rng).expect("honest nodes");
-            let published: Vec<Vec<u8>> = (0..entries)
+            // Up to five times the spam, until banned: publishing only queues
+            // a message, and a connection that closes loses what it queued.
+            let published: Vec<Vec<u8>> = (0..entries.saturating_mul(5))
                 .map(|k| outsider_entry(&outsider_key(seed, o as usize, k), swarm, to).to_bytes())
                 .collect();
             let dial: Vec<Multiaddr> = addrs.choose_multiple(&mut self.rng, 3).cloned().collect();

@@ -72,7 +72,8 @@ pub struct Phase {
     /// its node gossips as fast as the mesh takes them.
     pub spammers: f64,
     /// Peers outside the swarm that join during the phase and gossip
-    /// `spam_entries` validly signed entries of outside keys each.
+    /// validly signed entries of outside keys, each until banned by every
+    /// node it reached (at most five times `spam_entries`).
     pub outsiders: u32,
     /// Entries each spammer and each outsider makes (default 200).
     #[serde(default = "default_spam_entries")]
