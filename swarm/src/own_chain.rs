@@ -54,13 +54,7 @@ impl OwnChain {
     /// by the signing guard before it was stored), then wakes the gossip
     /// side. Refused while the guard says the node may not sign.
     pub fn append(&self, draft: Draft) -> Result<VerifiedEntry, Error> {
-        self.guard.may_sign(&self.ledger)?;
-        let entry = self
-            .ledger
-            .append_recorded(&self.key, draft, self.guard.as_ref())
-            .map_err(crate::ledger::ledger_error)?;
-        self.appended.notify_one();
-        Ok(entry)
+        Ok(self.append_batch(vec![draft])?.remove(0))
     }
 
     /// Signs and appends several entries in order, all or none, with one
