@@ -1019,30 +1019,37 @@ async fn outside_peer(
     let ignore: Arc<dyn ippoc_mesh::Validator> = Arc::new(|_: Topic, _: &[u8], _: &PeerId| ippoc_mesh::Verdict::Ignore);
     let mut mesh =
         ippoc_mesh::Mesh::start(keypair, config, ignore, Arc::new(ippoc_mesh::NoSync)).map_err(|e| e.to_string())?;
+    // Its events are read all along (a mesh whose events nobody reads stops
+    // once their queue is full, publishing included); what the flood needs
+    // of them is how many times a peer subscribed to the entries topic.
+    let (subscribed_tx, mut subscribed) = tokio::sync::watch::channel(0u64);
+    let mut events = std::mem::replace(&mut mesh.events, tokio::sync::mpsc::channel(1).1);
+    let reader = tokio::spawn(async move {
+        while let Some(e) = events.recv().await {
+            if matches!(
+                e,
+                ippoc_mesh::MeshEvent::Subscribed {
+                    topic: Topic::Entries,
+                    ..
+                }
+            ) {
+                subscribed_tx.send_modify(|n| *n += 1);
+            }
+        }
+    });
     let mut sent = 0;
     let mut entries = entries.into_iter().peekable();
     // A persistent attacker: whenever no peer is left to publish to, it
     // waits for one to take it back (its mesh redials) and goes on; it gives
     // up when none does for a few seconds (banned by everyone it reached).
+    let mut seen = 0;
     while entries.peek().is_some() {
-        let subscribed = tokio::time::timeout(Duration::from_secs(5), async {
-            while let Some(e) = mesh.events.recv().await {
-                if matches!(
-                    e,
-                    ippoc_mesh::MeshEvent::Subscribed {
-                        topic: Topic::Entries,
-                        ..
-                    }
-                ) {
-                    return true;
-                }
-            }
-            false
-        })
-        .await;
-        if !matches!(subscribed, Ok(true)) {
-            break;
-        }
+        let came = tokio::time::timeout(Duration::from_secs(5), subscribed.wait_for(|n| *n > seen))
+            .await
+            .ok()
+            .and_then(|r| r.ok().map(|n| *n));
+        let Some(count) = came else { break };
+        seen = count;
         while let Some(bytes) = entries.peek() {
             if mesh.publish(Topic::Entries, bytes.clone()).await.is_err() {
                 break;
@@ -1051,6 +1058,7 @@ async fn outside_peer(
             entries.next();
         }
     }
+    reader.abort();
     mesh.stop().await;
     Ok(sent)
 }
