@@ -97,6 +97,12 @@ async fn a_entries_reach_all_six_nodes_and_every_state_root_agrees() {
         all.iter().all(|n| n.view.get().heard.len() == 5)
     })
     .await;
+    // And of connections: a connection made after the entries would sync
+    // them in before their gossip arrives (CI saw 24 of 30 by gossip).
+    until(&all, "every node connected to every other", || {
+        all.iter().all(|n| n.view.get().peers.len() == 5)
+    })
+    .await;
     let mut txs = Vec::new();
     for i in 0..6 {
         let to = s.nodes[(i + 1) % 6].id;
