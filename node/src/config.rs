@@ -386,6 +386,18 @@ impl Config {
                 return bad(format!("mesh.{name} must be in 100..=86400000"));
             }
         }
+        // A rate that never refills, or a burst under one, would silently
+        // refuse every message of its kind for good.
+        for (name, rate) in [
+            ("peer_messages", m.peer_messages),
+            ("peer_requests", m.peer_requests),
+            ("actor_entries", m.actor_entries),
+            ("actor_attestations", m.actor_attestations),
+        ] {
+            if rate.per_second == 0 || rate.burst == 0 {
+                return bad(format!("mesh.{name}: per_second and burst must be at least 1"));
+            }
+        }
         if !(100..=3_600_000).contains(&self.governance.poll_ms) {
             return bad("governance.poll_ms must be in 100..=3600000".into());
         }
@@ -430,6 +442,23 @@ mod tests {
                 "option {key} missing from DEFAULT_CONFIG_TOML"
             );
         }
+    }
+
+    #[test]
+    fn a_rate_that_refuses_everything_for_good_is_refused() {
+        let err = Config::from_toml(
+            "[mesh]\nactor_entries = { per_second = 0, burst = 10 }\n",
+            Path::new("x"),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("mesh.actor_entries"), "{err}");
+        assert!(
+            Config::from_toml(
+                "[mesh]\npeer_requests = { per_second = 5, burst = 0 }\n",
+                Path::new("x")
+            )
+            .is_err()
+        );
     }
 
     #[test]
