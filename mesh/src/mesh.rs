@@ -1,7 +1,7 @@
 //! The mesh task: a libp2p swarm driven on tokio, commanded through a handle,
 //! reporting through a bounded event channel.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -583,6 +583,10 @@ impl Mesh {
     }
 }
 
+/// Events the mesh task holds for the node beyond its event queue, at most,
+/// before it stops reading the network (one swarm event makes a few).
+pub const OUTBOX_MAX: usize = 64;
+
 /// The node's callbacks, and what the event handlers need to know of the config.
 struct Handlers {
     validator: Arc<dyn Validator>,
@@ -614,9 +618,22 @@ async fn run(
     mut redial: Redial,
 ) {
     let mut pending: PendingRequests = HashMap::new();
+    // Events wait here, not in a blocked send: the node's pump awaits this
+    // task (a publish, a request) while it handles events, so a task
+    // blocked on a full event queue would wait on the pump and the pump on
+    // it, both idle for ever (100 nodes under spam did). Commands are always
+    // served; the network is not read while the outbox is full, which holds
+    // peers back by the transport's own flow control.
+    let mut outbox: VecDeque<MeshEvent> = VecDeque::new();
     loop {
         let next_redial = redial.next_due();
         tokio::select! {
+            permit = events.reserve(), if !outbox.is_empty() => match (permit, outbox.pop_front()) {
+                (Ok(permit), Some(event)) => permit.send(event),
+                // The node is gone: nobody to serve.
+                (Err(_), _) => return,
+                (Ok(_), None) => {}
+            },
             () = async {
                 match next_redial {
                     Some(at) => tokio::time::sleep_until(at).await,
@@ -668,17 +685,18 @@ async fn run(
                     let id = swarm.behaviour_mut().sync.send_request(&peer, SyncBytes(bytes));
                     pending.insert(id, (peer, reply));
                 }
+                // A ban's event joins the outbox even when it is full: one
+                // per command, and commands come from the pump, which only
+                // sends them while it takes events out.
                 Some(Command::Ban { peer, reason }) => {
-                    if trust.ban(&mut swarm, peer) && events.send(MeshEvent::Banned { peer, reason }).await.is_err() {
-                        return;
+                    if trust.ban(&mut swarm, peer) {
+                        outbox.push_back(MeshEvent::Banned { peer, reason });
                     }
                 }
                 Some(Command::Report { peer, reason }) => {
                     if trust.count(peer) && trust.ban(&mut swarm, peer) {
                         let reason = format!("too many invalid messages; last: {reason}");
-                        if events.send(MeshEvent::Banned { peer, reason }).await.is_err() {
-                            return;
-                        }
+                        outbox.push_back(MeshEvent::Banned { peer, reason });
                     }
                 }
                 Some(Command::Partition { peers, cut, reply }) => {
@@ -693,7 +711,7 @@ async fn run(
                     let _ = reply.send(Ok(()));
                 }
             },
-            event = swarm.select_next_some() => {
+            event = swarm.select_next_some(), if outbox.len() < OUTBOX_MAX => {
                 match &event {
                     SwarmEvent::ConnectionEstablished { peer_id, connection_id, .. } => {
                         redial.connected(*peer_id, *connection_id);
@@ -708,18 +726,10 @@ async fn run(
                 }
                 if let SwarmEvent::Behaviour(BehaviourEvent::Sync(e)) = event {
                     let throttled = handle_sync(&mut swarm, e, handlers.responder.as_ref(), &mut pending, &mut trust);
-                    if let Some(out) = throttled
-                        && events.send(out).await.is_err()
-                    {
-                        return;
-                    }
+                    outbox.extend(throttled);
                     continue;
                 }
-                for out in handle(&mut swarm, event, &handlers, &mut trust) {
-                    if events.send(out).await.is_err() {
-                        return;
-                    }
-                }
+                outbox.extend(handle(&mut swarm, event, &handlers, &mut trust));
             }
         }
     }

@@ -584,3 +584,51 @@ async fn past_the_bound_on_bans_the_oldest_is_lifted() {
         node.mesh.stop().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_are_served_while_nobody_reads_the_events_and_no_event_is_lost() {
+    // A queue of one event: the node's reader (its pump) is "busy". The
+    // pump awaits the mesh (a publish) while events wait; a mesh task that
+    // blocked on the full queue waited on the pump, and the pump on it, for
+    // ever (100 simulated nodes under spam froze so).
+    let mut nodes = start_with(2, Transport::Memory, unique_memory_addr, |c| c.events_queue_max = 1).await;
+    line(&mut nodes).await;
+    let sent: Vec<Vec<u8>> = (0..50u32).map(|i| format!("message {i}").into_bytes()).collect();
+    for m in &sent {
+        tokio::time::timeout(WAIT, nodes[0].mesh.publish(Topic::Entries, m.clone()))
+            .await
+            .expect("a publish answered while the sender's own events wait too")
+            .unwrap();
+    }
+    let mut got = Vec::new();
+    for i in 0..10u32 {
+        // One event taken out, one command in while the rest wait.
+        let e = tokio::time::timeout(WAIT, nodes[1].mesh.events.recv())
+            .await
+            .expect("an event")
+            .expect("mesh running");
+        if let MeshEvent::Delivered { data, .. } = e {
+            got.push(data);
+        }
+        tokio::time::timeout(
+            WAIT,
+            nodes[1].mesh.publish(Topic::Entries, format!("reply {i}").into_bytes()),
+        )
+        .await
+        .expect("the publish was answered while events waited")
+        .unwrap();
+    }
+    while got.len() < sent.len() {
+        let e = tokio::time::timeout(WAIT, nodes[1].mesh.events.recv())
+            .await
+            .unwrap_or_else(|_| panic!("only {} of {} delivered", got.len(), sent.len()))
+            .expect("mesh running");
+        if let MeshEvent::Delivered { data, .. } = e {
+            got.push(data);
+        }
+    }
+    got.sort();
+    let mut want = sent.clone();
+    want.sort();
+    assert_eq!(got, want, "every message delivered once");
+}
