@@ -9,13 +9,14 @@
 //! has refilled. Relays see the same messages at other moments, so a count
 //! against a peer here would one day hit an honest one.
 
+use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use ippoc_economy::NodeId;
 use ippoc_mesh::rate::worth_logging;
-use ippoc_mesh::{Buckets, Rate};
+use ippoc_mesh::{Buckets, PeerId, Rate};
 use serde::{Deserialize, Serialize};
 
 /// Actors whose buckets are kept, at most (see [`Buckets`] for the bound).
@@ -65,6 +66,11 @@ pub struct ActorLimits {
     pub entries_throttled: AtomicU64,
     /// Attestations refused over their issuer's rate, since the start.
     pub attestations_throttled: AtomicU64,
+    /// Chains gossip showed to reach further than this node holds: by
+    /// actor, the peer that sent the furthest entry dropped and its seq.
+    /// At most [`ACTORS_TRACKED_MAX`]; past it, new actors wait for the
+    /// periodic sync.
+    behind: Mutex<HashMap<NodeId, (PeerId, u64)>>,
 }
 
 /// A refusal over an actor's rate.
@@ -85,7 +91,59 @@ impl ActorLimits {
             attestations: Mutex::new(Buckets::new(rates.attestations, ACTORS_TRACKED_MAX)),
             entries_throttled: AtomicU64::new(0),
             attestations_throttled: AtomicU64::new(0),
+            behind: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Gossip from `peer` carried `actor`'s entry at `seq`, and this node
+    /// dropped it (over the actor's rate, or too far ahead of what it
+    /// holds): the chain is to be fetched from that peer as the bucket
+    /// allows ([`ActorLimits::chases`]), not left to the periodic sync,
+    /// which at one peer per interval takes minutes to carry a chain across
+    /// a large swarm. The furthest seq heard wins; an entry not yet verified
+    /// may be a forger's claim, which costs one fetch that brings nothing.
+    pub fn behind(&self, actor: NodeId, peer: PeerId, seq: u64) {
+        let mut behind = self.behind.lock().unwrap_or_else(|p| p.into_inner());
+        let len = behind.len();
+        match behind.get_mut(&actor) {
+            Some(known) if known.1 >= seq => {}
+            Some(known) => *known = (peer, seq),
+            None if len < ACTORS_TRACKED_MAX => {
+                behind.insert(actor, (peer, seq));
+            }
+            None => {}
+        }
+    }
+
+    /// The chain of `actor` recorded as behind, if any.
+    #[cfg(test)]
+    pub fn behind_of(&self, actor: &NodeId) -> Option<(PeerId, u64)> {
+        self.behind
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(actor)
+            .copied()
+    }
+
+    /// Up to `max` chains to fetch now: each behind ([`ActorLimits::behind`])
+    /// with a token in its actor's bucket; taken out of the record (a fetch
+    /// that stops short puts its chain back).
+    pub fn chases(&self, max: usize) -> Vec<(NodeId, PeerId, u64)> {
+        let mut behind = self.behind.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        let due: Vec<(NodeId, PeerId, u64)> = {
+            let buckets = lock(&self.entries);
+            behind
+                .iter()
+                .filter(|(actor, _)| buckets.has_token(actor, now))
+                .take(max)
+                .map(|(actor, (peer, seq))| (*actor, *peer, *seq))
+                .collect()
+        };
+        for (actor, _, _) in &due {
+            behind.remove(actor);
+        }
+        due
     }
 
     /// Takes up to `n` entries of `actor`: how many may pass now (a prefix
@@ -171,5 +229,36 @@ mod tests {
         assert!(limits.attestation(a).is_ok() && limits.attestation(a).is_ok());
         assert_eq!(limits.attestation(a), Err(Throttled { refused: 1, log: true }));
         assert_eq!(limits.attestations_throttled.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn chains_behind_are_chased_furthest_first_once_their_bucket_allows_and_bounded() {
+        let limits = ActorLimits::new(ActorRates {
+            entries: Rate::new(1, 2),
+            ..ActorRates::default()
+        });
+        let (a, b) = (NodeId::from_bytes([1; 32]), NodeId::from_bytes([2; 32]));
+        let (p, q) = (PeerId::random(), PeerId::random());
+        limits.behind(a, p, 7);
+        // A nearer seq does not displace the furthest; a further one does.
+        limits.behind(a, q, 5);
+        limits.behind(b, p, 3);
+        limits.behind(b, q, 9);
+        // `a` has spent its burst: only `b` is due, and is taken out.
+        assert_eq!(limits.entries(a, 2).0, 2);
+        assert_eq!(limits.chases(10), vec![(b, q, 9)]);
+        assert_eq!(limits.chases(10), vec![], "taken once");
+        // The record is bounded: actors past the bound wait for the periodic sync.
+        for i in 0..ACTORS_TRACKED_MAX as u32 + 10 {
+            let mut id = [0u8; 32];
+            id[..4].copy_from_slice(&i.to_be_bytes());
+            id[31] = 9;
+            limits.behind(NodeId::from_bytes(id), p, 1);
+        }
+        assert_eq!(
+            limits.chases(usize::MAX).len(),
+            ACTORS_TRACKED_MAX - 1,
+            "`a` still holds its place, without a token"
+        );
     }
 }

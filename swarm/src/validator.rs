@@ -78,9 +78,9 @@ pub struct LedgerValidator {
 }
 
 impl Validator for LedgerValidator {
-    fn validate(&self, topic: Topic, data: &[u8], _source: &PeerId) -> Verdict {
+    fn validate(&self, topic: Topic, data: &[u8], source: &PeerId) -> Verdict {
         match topic {
-            Topic::Entries => self.entry(data),
+            Topic::Entries => self.entry(data, source),
             Topic::Attestations | Topic::Warrants | Topic::Bounties => self.attestation(topic, data),
             // The governance relay comes with the L2 bridge; nothing is relayed before.
             Topic::Governance => Verdict::Ignore,
@@ -89,7 +89,7 @@ impl Validator for LedgerValidator {
 }
 
 impl LedgerValidator {
-    fn entry(&self, data: &[u8]) -> Verdict {
+    fn entry(&self, data: &[u8], source: &PeerId) -> Verdict {
         let entry = match SignedEntry::from_bytes(data) {
             Ok(e) => e,
             // Honest peers decode before forwarding: junk is never relayed in good faith.
@@ -118,7 +118,10 @@ impl LedgerValidator {
             Ok(Precheck::Ahead) => {
                 return match entry.verify() {
                     Err(e) => Verdict::Forged(e.to_string()),
-                    Ok(_) => Verdict::Ignore,
+                    Ok(v) => {
+                        self.limits.behind(v.body().actor, *source, v.body().seq);
+                        Verdict::Ignore
+                    }
                 };
             }
             Ok(Precheck::Refused(reason)) => {
@@ -133,6 +136,7 @@ impl LedgerValidator {
         // so a forgery cannot spend a member's tokens.
         if !self.limits.entry_allowed(&entry.body.actor) {
             self.limits.dropped(1);
+            self.limits.behind(entry.body.actor, *source, entry.body.seq);
             return Verdict::Ignore;
         }
         match entry.verify() {
@@ -145,6 +149,7 @@ impl LedgerValidator {
                 }
                 (_, throttled) => {
                     self.limits.dropped(1);
+                    self.limits.behind(verified.body().actor, *source, verified.body().seq);
                     if let Some(t) = throttled.filter(|t| t.log) {
                         tracing::warn!(
                             event = "actor_throttled",
@@ -378,6 +383,10 @@ mod tests {
             verdicts,
             vec![Verdict::Accept, Verdict::Accept, Verdict::Accept, Verdict::Ignore]
         );
+        // What was dropped is remembered with the peer that had it, to be
+        // fetched from it when the bucket refills (not now: it is empty).
+        assert_eq!(v.limits.behind_of(&actor), Some((peer, 3)));
+        assert_eq!(v.limits.chases(10), vec![]);
         // Over the rate nothing is verified: a forgery in the member's name
         // is dropped unjudged too (under the rate it bans; see the test
         // above), and takes none of the member's tokens.

@@ -83,6 +83,10 @@ pub struct MeshStats {
     pub sync_rounds: u64,
     /// Entries fetched by sync.
     pub sync_entries: u64,
+    /// Of those, entries of chains gossip showed ahead, fetched from the
+    /// peer that showed them (a chase) rather than by the periodic round.
+    #[serde(default)]
+    pub chased_entries: u64,
     /// Bytes sync received.
     pub sync_bytes: u64,
     /// Of those, canonical bytes of entries this node was missing.

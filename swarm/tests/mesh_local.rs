@@ -490,3 +490,37 @@ async fn a_chain_over_its_actors_rate_arrives_paced_by_it_not_cut_off_and_the_ex
     until(&all, "one state", || same_root(&all)).await;
     stop(s).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chain_gossip_dropped_over_its_rate_is_fetched_from_the_peer_that_had_it_without_waiting_for_a_round() {
+    // No periodic round within the test: what gossip dropped over the rate
+    // can only come by a chase from the peer whose gossip showed it.
+    let tweak = |c: &mut LocalConfig| {
+        c.cadence.sync_interval = Duration::from_secs(3600);
+        c.cadence.limits.entries = ippoc_mesh::Rate::new(20, 10);
+    };
+    let s = swarm_with(3, tweak).await;
+    let all: Vec<&LocalNode> = s.nodes.iter().collect();
+    until(&all, "every node connected to every other", || {
+        all.iter().all(|n| n.view.get().peers.len() == 2)
+    })
+    .await;
+    let source = all[0];
+    for _ in 0..60 {
+        source.transfer(all[1].id, Amount::from_base(IPPC)).unwrap();
+    }
+    let head = source.ledger.head(&source.id).unwrap().unwrap();
+    until(&all, "the whole chain everywhere", || {
+        all[1..]
+            .iter()
+            .all(|n| n.ledger.head(&source.id).unwrap() == Some(head))
+    })
+    .await;
+    for n in &all[1..] {
+        let stats = n.view.get().stats;
+        assert!(stats.entries_throttled > 0, "gossip dropped some over the rate");
+        assert!(stats.chased_entries > 0, "and they were chased: {stats:?}");
+    }
+    until(&all, "one state", || same_root(&all)).await;
+    stop(s).await;
+}

@@ -167,8 +167,8 @@ pub fn peers(env: &Env) -> Result<(), Failure> {
         s.warrants_received
     );
     println!(
-        "sync       rounds {}  entries {}  bytes {} (missing {})",
-        s.sync_rounds, s.sync_entries, s.sync_bytes, s.sync_missing_bytes
+        "sync       rounds {}  entries {} (chased {})  bytes {} (missing {})",
+        s.sync_rounds, s.sync_entries, s.chased_entries, s.sync_bytes, s.sync_missing_bytes
     );
     println!(
         "limits     throttled: entries {} (sync {}) attestations {} peers {}; waiting entries expired {}; peers' entries bounced {} refused {}",

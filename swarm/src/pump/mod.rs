@@ -166,6 +166,10 @@ struct Pump {
     rejected_peers: FifoSet<PeerId>,
 }
 
+/// Mesh events the pump handles in one turn of its loop, at most, before it
+/// looks at its ticks and its stop signal again.
+pub const EVENTS_PER_TURN_MAX: usize = 1024;
+
 /// Peers remembered as warned about for rejected gossip.
 pub const REJECTED_PEERS_LOGGED: usize = 1024;
 
@@ -181,6 +185,8 @@ async fn run(
     let mut events = std::mem::replace(&mut mesh.events, idle);
     // Finished rounds, at most one per connected peer in flight.
     let (sync_done, mut sync_results) = mpsc::channel(64);
+    // A finished chase: one runs at a time.
+    let (chase_done, mut chase_results) = mpsc::channel(1);
     let ledger = parts.chain.ledger().clone();
     let ctx = Ctx {
         client: mesh.client(),
@@ -204,14 +210,15 @@ async fn run(
         bounties: Bounties::new(parts.sandbox, parts.board, parts.work_bounties),
         warrants: Warrants::new(parts.bans_path),
         document: Document::new(parts.doc, parts.fingerprint),
-        sync: Syncing::new(sync_done),
+        sync: Syncing::new(sync_done, chase_done),
         rejected_peers: FifoSet::new(REJECTED_PEERS_LOGGED),
         ctx,
     };
     let appended = parts.chain.appended().clone();
     let mut attest = tokio::time::interval(cadence.attest_interval);
     let mut sync = tokio::time::interval(cadence.sync_interval);
-    for t in [&mut attest, &mut sync] {
+    let mut chase = tokio::time::interval(self::sync::CHASE_INTERVAL);
+    for t in [&mut attest, &mut sync, &mut chase] {
         t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     }
     // Forks found before a restart are warranted again (bans persist anyway).
@@ -223,12 +230,26 @@ async fn run(
             _ = attest.tick() => pump.attest_tick().await,
             _ = sync.tick() => pump.sync_tick().await,
             Some((peer, result)) = sync_results.recv() => pump.synced(peer, result).await,
+            _ = chase.tick() => pump.sync.chase(&pump.ctx),
+            Some(report) = chase_results.recv() => {
+                pump.show_throttled();
+                if pump.sync.chased(&pump.ctx, report) {
+                    pump.warrants.sweep(&pump.ctx).await;
+                }
+            }
             event = events.recv() => match event {
                 None => break,
                 Some(e) => {
                     let mut full = pump.on_event(e).await;
-                    // Whatever else is already queued joins the same ledger batch.
-                    while let Ok(e) = events.try_recv() {
+                    // Whatever else is already queued joins the same ledger
+                    // batch, up to a bound: a mesh that never runs dry (a
+                    // flood) must not keep the loop from its ticks and from
+                    // a stop, which the next turn of the select sees.
+                    let mut drained = 0;
+                    while drained < EVENTS_PER_TURN_MAX
+                        && let Ok(e) = events.try_recv()
+                    {
+                        drained += 1;
                         full |= pump.on_event(e).await;
                         if full {
                             pump.store_entries().await;
@@ -287,6 +308,12 @@ impl Pump {
             }
             Some(Err(e)) => tracing::warn!("could not expire waiting entries: {e}"),
         }
+        self.show_throttled();
+    }
+
+    /// Copies the validator's throttle counts into the view (the validator
+    /// runs on the mesh task and counts in atomics, not in the view).
+    fn show_throttled(&self) {
         let limits = &self.ctx.limits;
         let (entries, attestations) = (
             limits.entries_throttled.load(std::sync::atomic::Ordering::Relaxed),

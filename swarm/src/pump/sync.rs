@@ -28,6 +28,10 @@ pub(crate) struct Syncing {
     running: HashSet<PeerId>,
     /// Where rounds report.
     done: mpsc::Sender<Finished>,
+    /// Whether a chase (chains gossip showed ahead) runs; one at a time.
+    chasing: bool,
+    /// Where a chase reports.
+    chased: mpsc::Sender<SyncReport>,
     /// Peers that do not speak the sync protocol (other implementations):
     /// not asked again, and warned about once. At most
     /// [`SYNC_UNSUPPORTED_REMEMBERED`], the oldest forgotten first (then
@@ -38,14 +42,23 @@ pub(crate) struct Syncing {
 /// Peers without the sync protocol remembered, at most.
 pub const SYNC_UNSUPPORTED_REMEMBERED: usize = 1024;
 
+/// How often chains gossip showed to be ahead are fetched: often enough that
+/// a chain dropped over its actor's rate moves at that rate, hop by hop.
+pub const CHASE_INTERVAL: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Chains fetched in one chase, at most (one request each, in turn).
+pub const CHASES_PER_TURN: usize = 32;
+
 impl Syncing {
-    /// A scheduler whose rounds report on `done`.
-    pub fn new(done: mpsc::Sender<Finished>) -> Syncing {
+    /// A scheduler whose rounds report on `done`, and chases on `chased`.
+    pub fn new(done: mpsc::Sender<Finished>, chased: mpsc::Sender<SyncReport>) -> Syncing {
         Syncing {
             connected: Vec::new(),
             turn: 0,
             running: HashSet::new(),
             done,
+            chasing: false,
+            chased,
             unsupported: FifoSet::new(SYNC_UNSUPPORTED_REMEMBERED),
         }
     }
@@ -95,6 +108,54 @@ impl Syncing {
             }
             let _ = done.send((peer, result)).await;
         });
+    }
+
+    /// Fetches the chains gossip showed to be ahead of this node, each from
+    /// the peer that showed it, as their actors' rates allow: the periodic
+    /// round reaches one peer per interval, so in a large swarm a chain
+    /// that gossip dropped over its rate would take that many intervals to
+    /// come; chased, it comes at its rate.
+    pub fn chase(&mut self, ctx: &Ctx) {
+        if self.chasing {
+            return;
+        }
+        let due = ctx.limits.chases(CHASES_PER_TURN);
+        if due.is_empty() {
+            return;
+        }
+        self.chasing = true;
+        let (client, ledger, limits, chased) = (
+            ctx.client.clone(),
+            ctx.ledger.clone(),
+            ctx.limits.clone(),
+            self.chased.clone(),
+        );
+        tokio::spawn(async move {
+            let mut report = SyncReport::default();
+            for chain in due {
+                match crate::sync::ledger::chase(&client, &ledger, &limits, chain, &mut report).await {
+                    Ok(true) => limits.behind(chain.0, chain.1, chain.2),
+                    Ok(false) => {}
+                    // The peer went or answered badly (counted there): the
+                    // periodic rounds take the chain from others.
+                    Err(e) => tracing::debug!(peer = %chain.1, actor = %chain.0, "chase stopped: {e}"),
+                }
+            }
+            let _ = chased.send(report).await;
+        });
+    }
+
+    /// A chase reported back; true if it fetched entries that revealed a fork.
+    pub fn chased(&mut self, ctx: &Ctx, r: SyncReport) -> bool {
+        self.chasing = false;
+        ctx.view.update(|v| {
+            v.stats.chased_entries += r.entries;
+            v.stats.sync_entries += r.entries;
+            v.stats.sync_bytes += r.bytes;
+            v.stats.sync_missing_bytes += r.missing_bytes;
+            v.stats.sync_throttled += r.throttled;
+        });
+        r.forks > 0
     }
 
     /// A round reported back; true if it fetched entries that revealed a fork.

@@ -93,6 +93,24 @@ pub async fn sync_with(
     Ok(report)
 }
 
+/// Fetches `actor`'s chain up to `seq` from `peer`, the peer whose gossip
+/// showed it ([`ActorLimits::behind`]), at the actor's rate and without
+/// waiting for its bucket: what is left is chased again at a later turn.
+/// True if the chain is still short of `seq` and the fetch got somewhere
+/// (entries came, or the rate held them back): worth another turn.
+pub async fn chase(
+    client: &MeshClient,
+    ledger: &Arc<Ledger>,
+    limits: &ActorLimits,
+    (actor, peer, seq): (NodeId, PeerId, u64),
+    report: &mut SyncReport,
+) -> Result<bool, SyncError> {
+    let (entries, throttled) = (report.entries, report.throttled);
+    fetch_chain(client, ledger, limits, peer, actor, seq, report).await?;
+    let progressed = report.entries > entries || report.throttled > throttled;
+    Ok(progressed && next_seq(ledger, actor).await? <= seq)
+}
+
 /// One request and its answer, counted.
 async fn exchange(
     client: &MeshClient,
