@@ -77,6 +77,7 @@ pub async fn run(scenario: &Scenario, options: Options, mut progress: impl FnMut
         criteria,
         ok,
     };
+    progress("stopping nodes");
     sim.stop().await;
     Ok(report)
 }

@@ -11,10 +11,10 @@ use ippoc_sim::{Options, Scenario};
 #[command(name = "ippoc-sim", version)]
 struct Args {
     /// Scenario: a built-in name (baseline, bankruptcy, byzantine, clone,
-    /// bad-evolution, partition, churn, wan, all) or a TOML file.
+    /// bad-evolution, partition, churn, wan, spam, all) or a TOML file.
     #[arg(long, default_value = "all")]
     scenario: String,
-    /// Nodes [default: the scenario's, 100 for the built-in ones].
+    /// Nodes [default: the scenario's: 100 for the built-in ones, 10 for spam].
     #[arg(long)]
     nodes: Option<usize>,
     /// Seed of every random choice: the same seed gives the same schedule.
@@ -62,7 +62,7 @@ fn main() -> ExitCode {
     let bar = if args.quiet {
         indicatif::ProgressBar::hidden()
     } else {
-        indicatif::ProgressBar::new(scenario.phases.len() as u64 + 2)
+        indicatif::ProgressBar::new(scenario.phases.len() as u64 + 3)
     };
     bar.set_style(
         indicatif::ProgressStyle::with_template("{elapsed:>4} [{bar:30}] {pos}/{len} {msg}")
@@ -75,12 +75,19 @@ fn main() -> ExitCode {
         .build()
         .expect("a runtime");
     let mut first = true;
+    // Without a terminal the bar draws nothing: a log (CI, `2> file`) gets
+    // one line per phase instead, so a slow run shows where it is.
+    let lines = !args.quiet && !std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let begun = std::time::Instant::now();
     let result = runtime.block_on(ippoc_sim::run(&scenario, options, |phase| {
         if !first {
             bar.inc(1);
         }
         first = false;
         bar.set_message(phase.to_string());
+        if lines {
+            eprintln!("ippoc-sim: {:>6.1} s: {phase}", begun.elapsed().as_secs_f64());
+        }
     }));
     bar.finish_and_clear();
     let report = match result {
