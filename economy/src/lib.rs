@@ -26,6 +26,7 @@ pub use attestation::{Attestation, AttestationBody, Claim, Evidence, Warrant};
 pub use entry::{Action, Dep, EntryBody, Outcome, Proof, SignedEntry, Transfer, VerifiedEntry};
 pub use ids::{AccountId, EscrowId, NodeId, SwarmId, TxId};
 pub mod genesis;
+pub mod integrity;
 pub mod params;
 pub mod rules;
 pub mod store;
