@@ -75,6 +75,17 @@ pub enum Action {
     Mint,
     /// A treasury or pool grant under an executed proposal.
     Grant,
+    /// This node's checkpoint vote in its own chain: the digest of the
+    /// chain heads it holds cut at the end of `epoch`
+    /// ([`crate::store::heads_digest`]). It moves nothing; the integrity
+    /// score reads it (consensus and liveness, docs/integrity.md), so it is
+    /// in the chains every node agrees on, not only gossiped.
+    Checkpoint {
+        /// The epoch voted on.
+        epoch: u64,
+        /// Digest of the heads cut at its end.
+        heads: [u8; 32],
+    },
 }
 
 /// One movement of value: debit `from`, credit `to`. Every transfer is its own

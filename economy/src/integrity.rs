@@ -137,24 +137,32 @@ pub fn swarm_gi(scores: &[u32]) -> Option<u32> {
 /// than the one before counts as equal to it). The bucket starts full at
 /// the first entry. Deterministic: every node replays the same timestamps.
 pub fn over_rate(timestamps_ms: &[u64], per_second: u32, burst: u32) -> u64 {
+    over_rate_marks(timestamps_ms, per_second, burst)
+        .into_iter()
+        .filter(|over| *over)
+        .count() as u64
+}
+
+/// [`over_rate`] entry by entry: true for each entry over the rate.
+pub fn over_rate_marks(timestamps_ms: &[u64], per_second: u32, burst: u32) -> Vec<bool> {
     // Tokens in thousandths, refilled per millisecond: integer throughout.
     let cap = u128::from(burst) * 1000;
     let mut tokens = cap;
     let mut last: Option<u64> = None;
-    let mut over = 0;
+    let mut marks = Vec::with_capacity(timestamps_ms.len());
     for &t in timestamps_ms {
         let t = last.map_or(t, |l| t.max(l));
         if let Some(l) = last {
             tokens = (tokens + u128::from(t - l) * u128::from(per_second)).min(cap);
         }
         last = Some(t);
-        if tokens >= 1000 {
+        let over = tokens < 1000;
+        if !over {
             tokens -= 1000;
-        } else {
-            over += 1;
         }
+        marks.push(over);
     }
-    over
+    marks
 }
 
 /// The guide's tiers (seed 003, "Safety Tiers & Permissions"), and shadow

@@ -158,6 +158,7 @@ fn action_name(a: &Action) -> &'static str {
         Action::DaoFee => "dao_fee",
         Action::Mint => "mint",
         Action::Grant => "grant",
+        Action::Checkpoint { .. } => "checkpoint",
     }
 }
 
@@ -415,6 +416,13 @@ fn check_shape(ctx: &RuleContext<'_>, body: &EntryBody) -> Result<(), RuleError>
                 return Err(shape("needs transfers from the mint".into()));
             }
             Ok(())
+        }
+        Action::Checkpoint { .. } => {
+            if body.transfers.is_empty() {
+                Ok(())
+            } else {
+                Err(shape("a checkpoint vote moves nothing".into()))
+            }
         }
         Action::Grant => {
             if body.transfers.is_empty()

@@ -15,6 +15,7 @@
 //! disappear everywhere alike.
 
 mod export;
+mod gi;
 mod intent;
 mod keys;
 mod process;
@@ -44,11 +45,12 @@ pub use export::{
     COMMITMENT_DOMAIN, ChainError, Commitment, EXPORT_MAGIC, EXPORT_MAGIC_V1, ExportFile, ExportReport,
     VerifiedSummary, check_export, parse_export, verify_entries, verify_export, write_export,
 };
+pub use gi::{Evidence, GI_CUT_EPOCHS, GI_RATE, GI_VOUCHERS_FULL, GiRow, GiTable, Parts};
 pub use intent::{Charge, Draft, Intent};
 pub use process::Effect;
 use process::{Processed, Record};
 pub use scrub::{DAMAGED_LISTED_MAX, DamagedRecord, RepairReport, ScrubReport};
-pub use snapshot::{Head, HeadsSnapshot, UNANCHORED_SNAPSHOTS_KEPT};
+pub use snapshot::{Head, HeadsSnapshot, UNANCHORED_SNAPSHOTS_KEPT, heads_digest};
 use txn::Txn;
 
 /// Bounds and plug-ins of a ledger.

@@ -38,6 +38,17 @@ pub struct HeadsSnapshot {
     pub anchored: bool,
 }
 
+/// The digest a checkpoint vote carries: SHA-256 over the canonical
+/// encoding of the heads (sorted by actor, as [`Ledger::heads_before`]
+/// returns them), under a domain tag.
+pub fn heads_digest(heads: &[Head]) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(b"ippoc-heads-v1\0");
+    h.update(encoding::encode(&heads.to_vec()));
+    h.finalize().into()
+}
+
 impl Ledger {
     /// Every counted chain cut at `cut_ms`: its last entry timestamped
     /// before the cut, counting back from its head. A chain with no such

@@ -1,0 +1,187 @@
+//! The GI table read from real chains (docs/integrity.md): what each kind of
+//! entry counts for, the quorum of the votes in the chains, and the same
+//! table, byte for byte, at a node that received the entries in another order.
+
+mod common;
+
+use common::*;
+use ippoc_economy::entry::{ENTRY_VERSION, EntryBody, Outcome};
+use ippoc_economy::genesis::Genesis;
+use ippoc_economy::store::{Charge, Draft, Intent, Ledger};
+use ippoc_economy::{Action, SignedEntry, Transfer, TxId};
+
+const EPOCH_MS: u64 = 1000;
+const CYCLE: u64 = 5;
+
+fn signed(
+    by: &Node,
+    g: &Genesis,
+    seq: u64,
+    prev: TxId,
+    ts: u64,
+    action: Action,
+    transfers: Vec<Transfer>,
+) -> SignedEntry {
+    EntryBody {
+        version: ENTRY_VERSION,
+        swarm_id: g.swarm_id(),
+        actor: by.id,
+        seq,
+        prev,
+        timestamp_ms: ts,
+        params: 0,
+        action,
+        transfers,
+        deps: vec![],
+        outcome: Outcome::Success,
+        proof: None,
+        memo: vec![],
+    }
+    .sign(&by.key)
+}
+
+fn vote(heads: u8) -> Action {
+    Action::Checkpoint {
+        epoch: CYCLE,
+        heads: [heads; 32],
+    }
+}
+
+#[test]
+fn each_kind_of_entry_counts_as_documented_and_another_order_gives_the_same_table() {
+    let (n, g) = swarm(5);
+    let a = ledger(&g, &n[0]);
+    // n0, the owner: pays n1 (n1's voucher), runs a simulation that fails
+    // (a broken rule for compliance, wasted IPPC for efficiency), votes X.
+    a.ledger
+        .append(&n[0].key, Draft::new(pay_intent(&n[1]), 5_100))
+        .unwrap();
+    let failed = Draft {
+        intent: Intent::Charge {
+            charge: Charge::EvolutionSim,
+            bounty: None,
+        },
+        outcome: Outcome::Fail,
+        memo: vec![],
+        timestamp_ms: 5_200,
+    };
+    a.ledger.append(&n[0].key, failed).unwrap();
+    let raw_vote = |heads| Intent::Raw {
+        action: vote(heads),
+        transfers: vec![],
+        proof: None,
+    };
+    a.ledger.append(&n[0].key, Draft::new(raw_vote(b'X'), 7_000)).unwrap();
+    // n1 overdraws (bounced) and votes X; n2 votes Y; n3 votes X; n4 is silent.
+    let overdraft = signed(
+        &n[1],
+        &g,
+        0,
+        TxId::ZERO,
+        5_300,
+        Action::Transfer,
+        transfer_body(&n[1], &n[2], ippc(5_000), &g),
+    );
+    let n1_vote = signed(&n[1], &g, 1, overdraft.tx_id(), 7_100, vote(b'X'), vec![]);
+    let n2_vote = signed(&n[2], &g, 0, TxId::ZERO, 7_200, vote(b'Y'), vec![]);
+    let n3_vote = signed(&n[3], &g, 0, TxId::ZERO, 7_300, vote(b'X'), vec![]);
+    // After the cut (8 000): not evidence of this cycle.
+    let late = signed(&n[4], &g, 0, TxId::ZERO, 8_000, vote(b'X'), vec![]);
+    let others = vec![overdraft, n1_vote, n2_vote, n3_vote, late];
+    a.ledger.ingest(others.clone()).unwrap();
+
+    let table = a.ledger.gi_table(CYCLE, EPOCH_MS).unwrap();
+    let gi: Vec<(ippoc_economy::NodeId, u32)> = table.rows.iter().map(|r| (r.node, r.gi)).collect();
+    let of = |i: usize| gi.iter().find(|(id, _)| *id == n[i].id).unwrap().1;
+    // docs/integrity.md, "Evidence": 0.4·½ + 0.25 + 0.2 (a failed sim of
+    // two entries, its IPPC wasted, nobody vouching).
+    assert_eq!(of(0), 650_000);
+    // A bounced entry of one: compliance 0; one voucher of three.
+    assert_eq!(of(1), 566_666);
+    // Voted against the quorum (the overdraft to it, bounced, vouches for nothing).
+    assert_eq!(of(2), 700_000);
+    // Voted with it, nothing else: all but community.
+    assert_eq!(of(3), 950_000);
+    // Silent in the cycle (its vote came after the cut).
+    assert_eq!(of(4), 500_000);
+    assert_eq!(table.rows.len(), 5);
+    assert_eq!(table.swarm_gi, Some(650_000));
+    let row = |i: usize| table.rows.iter().find(|r| r.node == n[i].id).unwrap();
+    assert_eq!(
+        row(0).evidence.0[..4],
+        [2, 0, 1, 0],
+        "entries, bounced, failed sims, over rate"
+    );
+    assert_eq!(row(1).evidence.0[..2], [1, 1]);
+
+    // Another node, the entries in another order: the same bytes.
+    let b = ledger(&g, &n[1]);
+    let mut all: Vec<SignedEntry> = all_entries(&a.ledger);
+    all.reverse();
+    b.ledger.ingest(all).unwrap();
+    let again = b.ledger.gi_table(CYCLE, EPOCH_MS).unwrap();
+    assert_eq!(again, table);
+    assert_eq!(again.digest, table.digest);
+}
+
+#[test]
+fn without_a_strict_majority_for_one_heads_digest_no_vote_agrees() {
+    let (n, g) = swarm(2);
+    let a = ledger(&g, &n[0]);
+    let v0 = signed(&n[0], &g, 0, TxId::ZERO, 7_000, vote(b'X'), vec![]);
+    let v1 = signed(&n[1], &g, 0, TxId::ZERO, 7_100, vote(b'Y'), vec![]);
+    a.ledger.ingest(vec![v1]).unwrap();
+    // The owner's own vote comes by ingest too: a chain is a chain.
+    assert!(matches!(
+        Ledger::ingest(&a.ledger, vec![v0]).unwrap()[0],
+        ippoc_economy::store::IngestOutcome::Applied
+    ));
+    let t = a.ledger.gi_table(CYCLE, EPOCH_MS).unwrap();
+    // One vote each for X and Y: no strict majority, no consensus for anyone.
+    assert!(
+        t.rows
+            .iter()
+            .all(|r| r.components.0[1] == 0 && r.components.0[2] == 1_000_000),
+        "{t:?}"
+    );
+}
+
+fn pay_intent(to: &Node) -> Intent {
+    pay(to, ippc(10)).intent
+}
+
+#[test]
+fn entries_beyond_the_swarms_rate_by_their_own_timestamps_count_against_compliance() {
+    let (n, g) = swarm(2);
+    let a = ledger(&g, &n[0]);
+    // 1 100 entries stamped in the same millisecond: a burst of 1 000 passes.
+    let mut prev = TxId::ZERO;
+    let mut spam = Vec::new();
+    for seq in 0..1_100 {
+        let e = signed(
+            &n[1],
+            &g,
+            seq,
+            prev,
+            5_500,
+            Action::Checkpoint {
+                epoch: 999,
+                heads: [0; 32],
+            },
+            vec![],
+        );
+        prev = e.tx_id();
+        spam.push(e);
+    }
+    a.ledger.ingest(spam).unwrap();
+    let t = a.ledger.gi_table(CYCLE, EPOCH_MS).unwrap();
+    let row = t.rows.iter().find(|r| r.node == n[1].id).unwrap();
+    assert_eq!(row.evidence.0[0], 1_100);
+    assert_eq!(
+        row.evidence.0[3],
+        100,
+        "over the rate: {:?}",
+        ippoc_economy::store::GI_RATE
+    );
+    assert_eq!(row.components.0[0], 909_090, "1 000 of 1 100 kept the rules");
+}
