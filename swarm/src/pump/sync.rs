@@ -46,8 +46,12 @@ pub const SYNC_UNSUPPORTED_REMEMBERED: usize = 1024;
 /// a chain dropped over its actor's rate moves at that rate, hop by hop.
 pub const CHASE_INTERVAL: std::time::Duration = std::time::Duration::from_millis(500);
 
-/// Chains fetched in one chase, at most (one request each, in turn).
+/// Chains fetched in one chase, at most (together, one peer each).
 pub const CHASES_PER_TURN: usize = 32;
+
+/// How long one chain's chase may take: far below the request timeout, so
+/// a peer that never answers holds a chase up for this long only.
+pub const CHASE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl Syncing {
     /// A scheduler whose rounds report on `done`, and chases on `chased`.
@@ -131,15 +135,33 @@ impl Syncing {
             self.chased.clone(),
         );
         tokio::spawn(async move {
-            let mut report = SyncReport::default();
-            for chain in due {
-                match crate::sync::ledger::chase(&client, &ledger, &limits, chain, &mut report).await {
-                    Ok(true) => limits.behind(chain.0, chain.1, chain.2),
-                    Ok(false) => {}
-                    // The peer went or answered badly (counted there): the
-                    // periodic rounds take the chain from others.
-                    Err(e) => tracing::debug!(peer = %chain.1, actor = %chain.0, "chase stopped: {e}"),
+            // All at once, each bounded: a peer that never answers must not
+            // hold up the others' chains for a request timeout each.
+            let chases = due.into_iter().map(|chain| {
+                let (client, ledger, limits) = (&client, &ledger, &limits);
+                async move {
+                    let mut report = SyncReport::default();
+                    let fetch = crate::sync::ledger::chase(client, ledger, limits, chain, &mut report);
+                    match tokio::time::timeout(CHASE_TIMEOUT, fetch).await {
+                        Ok(Ok(true)) => limits.behind(chain.0, chain.1, chain.2),
+                        Ok(Ok(false)) => {}
+                        // The peer went, answered badly (counted there) or
+                        // not in time: the periodic rounds take the chain
+                        // from others.
+                        Ok(Err(e)) => tracing::debug!(peer = %chain.1, actor = %chain.0, "chase stopped: {e}"),
+                        Err(_) => tracing::debug!(peer = %chain.1, actor = %chain.0, "chase timed out"),
+                    }
+                    report
                 }
+            });
+            let mut report = SyncReport::default();
+            for r in futures::future::join_all(chases).await {
+                report.entries += r.entries;
+                report.bytes += r.bytes;
+                report.missing_bytes += r.missing_bytes;
+                report.requests += r.requests;
+                report.forks += r.forks;
+                report.throttled += r.throttled;
             }
             let _ = chased.send(report).await;
         });
