@@ -163,10 +163,7 @@ impl Syncing {
         self.chasing = false;
         ctx.view.update(|v| {
             v.stats.chased_entries += r.entries;
-            v.stats.sync_entries += r.entries;
-            v.stats.sync_bytes += r.bytes;
-            v.stats.sync_missing_bytes += r.missing_bytes;
-            v.stats.sync_throttled += r.throttled;
+            count_fetched(&mut v.stats, &r);
         });
         r.forks > 0
     }
@@ -182,10 +179,7 @@ impl Syncing {
                 );
                 ctx.view.update(|v| {
                     v.stats.sync_rounds += 1;
-                    v.stats.sync_entries += r.entries;
-                    v.stats.sync_bytes += r.bytes;
-                    v.stats.sync_missing_bytes += r.missing_bytes;
-                    v.stats.sync_throttled += r.throttled;
+                    count_fetched(&mut v.stats, &r);
                 });
                 r.forks > 0
             }
@@ -204,4 +198,13 @@ impl Syncing {
             }
         }
     }
+}
+
+/// Adds what a round or a chase fetched to the sync counters (a chase is
+/// sync too, from the peer that showed the chain).
+fn count_fetched(stats: &mut crate::view::MeshStats, r: &SyncReport) {
+    stats.sync_entries += r.entries;
+    stats.sync_bytes += r.bytes;
+    stats.sync_missing_bytes += r.missing_bytes;
+    stats.sync_throttled += r.throttled;
 }
