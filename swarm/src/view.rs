@@ -33,6 +33,14 @@ pub struct MeshView {
     /// node following another DAO.
     #[serde(default)]
     pub tables: Vec<TableCount>,
+    /// The integrity scores of the newest closed cycle (docs/integrity.md).
+    #[serde(default)]
+    pub gi: Option<ippoc_economy::store::GiTable>,
+    /// The digests of the recent cycles' GI tables (cycle, hex), oldest
+    /// first, at most `GI_DIGESTS_KEPT`: equal at every node that holds the
+    /// same chains.
+    #[serde(default)]
+    pub gi_digests: Vec<(u64, String)>,
 }
 
 /// How many nodes record one parameter table in the swarm document.

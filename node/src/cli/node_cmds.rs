@@ -192,6 +192,29 @@ pub fn peers(env: &Env) -> Result<(), Failure> {
             t.nodes
         );
     }
+    if let Some(t) = &view.gi {
+        let ppm = |v: u32| format!("{:.4}", f64::from(v) / 1e6);
+        println!(
+            "integrity  cycle {}: swarm GI {} ({} members; table {}); docs/integrity.md",
+            t.cycle,
+            t.swarm_gi.map_or("-".into(), ppm),
+            t.rows.len(),
+            &hex::encode(t.digest)[..16]
+        );
+        for r in &t.rows {
+            let [compliance, consensus, reliability, efficiency, community] = r.components.0;
+            println!(
+                "  {}  GI {}  compliance {} consensus {} reliability {} efficiency {} community {}",
+                r.node,
+                ppm(r.gi),
+                ppm(compliance),
+                ppm(consensus),
+                ppm(reliability),
+                ppm(efficiency),
+                ppm(community)
+            );
+        }
+    }
     Ok(())
 }
 

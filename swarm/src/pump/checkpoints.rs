@@ -1,18 +1,80 @@
 //! Checkpoints: at each epoch's end the node gossips a vote with its state
 //! root, tallies the votes it heard for the epoch before against its own
-//! root (one observation per epoch, written to the swarm document), and —
-//! following a DAO — co-signs the Merkle root of the chain heads cut at the
-//! end of the epoch before that, and hears the others' co-signatures for the
-//! governance watcher to submit.
+//! root (one observation per epoch, written to the swarm document), records
+//! its vote on the heads cut at the end of the epoch before that in its own
+//! chain (what the integrity score reads), builds the GI table of the newest
+//! closed cycle, and — following a DAO — co-signs the Merkle root of those
+//! heads and hears the others' co-signatures for the governance watcher to
+//! submit.
 
 use std::collections::{BTreeMap, HashMap};
 
-use ippoc_economy::{Claim, NodeId};
+use ippoc_economy::store::{Draft, GI_CUT_EPOCHS, Intent, heads_digest};
+use ippoc_economy::{Action, Claim, NodeId};
 use ippoc_mesh::Topic;
 
 use super::ctx::Ctx;
 use crate::anchor::Anchoring;
 use crate::doc::{OBSERVED_DISSENTERS_MAX, Observation};
+
+/// Cycles whose GI table digests the view keeps (the newest table is kept whole).
+pub const GI_DIGESTS_KEPT: usize = 16;
+
+/// Records this node's vote on `epoch` in its own chain: the digest of the
+/// heads cut at the epoch's end. The integrity score reads votes from the
+/// chains, which every node agrees on up to a cut, not from gossip.
+async fn chain_vote(ctx: &Ctx, epoch: u64) {
+    let epoch_ms = ctx.cadence.epoch_ms.max(1);
+    let chain = ctx.chain.clone();
+    let appended = tokio::task::spawn_blocking(move || -> Result<[u8; 32], String> {
+        let cut = epoch.saturating_add(1).saturating_mul(epoch_ms);
+        let heads = chain.ledger().heads_before(cut).map_err(|e| e.to_string())?;
+        let digest = heads_digest(&heads);
+        let intent = Intent::Raw {
+            action: Action::Checkpoint { epoch, heads: digest },
+            transfers: Vec::new(),
+            proof: None,
+        };
+        chain
+            .append(Draft::new(intent, crate::ledger::now_ms()))
+            .map_err(|e| e.to_string())?;
+        Ok(digest)
+    })
+    .await;
+    match appended {
+        Ok(Ok(digest)) => {
+            tracing::info!(event = "chain_vote", epoch, heads = %hex::encode(digest), "checkpoint vote recorded in the own chain");
+        }
+        Ok(Err(e)) => tracing::warn!(epoch, "cannot record the checkpoint vote in the own chain: {e}"),
+        Err(e) => tracing::error!(epoch, "checkpoint vote task: {e}"),
+    }
+}
+
+/// Builds the GI table of `cycle` and shows it in the view.
+async fn score(ctx: &Ctx, cycle: u64) {
+    let epoch_ms = ctx.cadence.epoch_ms.max(1);
+    let Some(result) = ctx.blocking(move |l| l.gi_table(cycle, epoch_ms)).await else {
+        return;
+    };
+    let table = match result {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::warn!(cycle, "cannot build the GI table: {e}");
+            return;
+        }
+    };
+    let own = table.rows.iter().find(|r| r.node == ctx.owner).map(|r| r.gi);
+    tracing::info!(
+        event = "gi_table", cycle, members = table.rows.len(), swarm_gi = ?table.swarm_gi, own = ?own,
+        digest = %hex::encode(table.digest), "integrity scores of a closed cycle"
+    );
+    ctx.view.update(|v| {
+        v.gi_digests.push((cycle, hex::encode(table.digest)));
+        let excess = v.gi_digests.len().saturating_sub(GI_DIGESTS_KEPT);
+        v.gi_digests.drain(..excess);
+        v.gi = Some(table);
+    });
+}
 
 /// Epochs whose checkpoint votes are kept for the tally (the current one and two before).
 const VOTE_EPOCHS_KEPT: u64 = 3;
@@ -74,6 +136,12 @@ impl Checkpoints {
         // entries have had that long to reach every node.
         if let Some(covered) = ended.checked_sub(1) {
             self.anchor_vote(ctx, covered).await;
+            chain_vote(ctx, covered).await;
+        }
+        // A cycle's votes are in the chains cut at the end of the epoch two
+        // after it; that cut has had one epoch to reach every node.
+        if let Some(cycle) = epoch.checked_sub(GI_CUT_EPOCHS + 1) {
+            score(ctx, cycle).await;
         }
         self.epoch = epoch;
         observations
