@@ -29,4 +29,5 @@ pub mod genesis;
 pub mod integrity;
 pub mod params;
 pub mod rules;
+pub mod standing;
 pub mod store;

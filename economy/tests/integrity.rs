@@ -185,3 +185,41 @@ fn entries_beyond_the_swarms_rate_by_their_own_timestamps_count_against_complian
     );
     assert_eq!(row.components.0[0], 909_090, "1 000 of 1 100 kept the rules");
 }
+
+#[test]
+fn standings_are_computed_once_per_cycle_kept_and_caught_up_in_bounded_steps() {
+    use ippoc_economy::integrity::Tier;
+    use ippoc_economy::standing::LadderRules;
+    use ippoc_economy::store::STANDINGS_CATCH_UP_MAX;
+
+    let (n, mut g) = swarm(3);
+    g.created_at_ms = 10 * EPOCH_MS;
+    let a = ledger(&g, &n[0]);
+    let b = ledger(&g, &n[1]);
+    let rules = LadderRules::default();
+    let first = a.ledger.first_cycle(EPOCH_MS);
+    assert_eq!(first, 10);
+    // Before the genesis cycle: the founders at Standard, nothing computed.
+    let before = a.ledger.standings_after(first - 1, EPOCH_MS, &rules).unwrap().unwrap();
+    assert_eq!(before.cycle, None);
+    assert!(a.ledger.newest_standings().unwrap().is_none());
+    // More cycles than one call computes: the first call stops short, keeping
+    // what it computed; the second finishes.
+    let target = first + STANDINGS_CATCH_UP_MAX + 5;
+    assert!(a.ledger.standings_after(target, EPOCH_MS, &rules).unwrap().is_none());
+    assert_eq!(
+        a.ledger.newest_standings().unwrap().and_then(|s| s.cycle),
+        Some(first + STANDINGS_CATCH_UP_MAX - 1)
+    );
+    let s = a.ledger.standings_after(target, EPOCH_MS, &rules).unwrap().unwrap();
+    assert_eq!(s.cycle, Some(target));
+    assert_eq!(a.ledger.standings_kept(target).unwrap(), Some(s.clone()));
+    // Silent founders (GI 0.50 a cycle) lapse only after `lapse_cycles`.
+    assert!(s.rows.iter().all(|r| r.tier.tier() == Tier::Standard), "{s:?}");
+    // Another node with the same chains holds the same bytes.
+    let mut other = None;
+    while other.is_none() {
+        other = b.ledger.standings_after(target, EPOCH_MS, &rules).unwrap();
+    }
+    assert_eq!(other.unwrap().digest, s.digest);
+}

@@ -40,6 +40,7 @@ pub const HELD_BY: u8 = b'Y';
 pub const PARAMS: u8 = b'V';
 pub const EVIDENCE: u8 = b'K';
 pub const SNAPSHOT: u8 = b'N';
+pub const STANDING: u8 = b'G';
 pub const FORK: u8 = b'X';
 pub const SEAL: u8 = b'S';
 pub const META: u8 = b'M';
@@ -101,6 +102,9 @@ pub fn params(version: u32) -> Vec<u8> {
 }
 pub fn snapshot(epoch: u64) -> Vec<u8> {
     cat(&[&[SNAPSHOT], &epoch.to_be_bytes()])
+}
+pub fn standing(cycle: u64) -> Vec<u8> {
+    cat(&[&[STANDING], &cycle.to_be_bytes()])
 }
 pub fn evidence(actor: &NodeId, seq: u64, id: &TxId) -> Vec<u8> {
     cat(&[&[EVIDENCE], actor.as_bytes(), &seq.to_be_bytes(), &id.0])

@@ -21,6 +21,7 @@ mod keys;
 mod process;
 mod scrub;
 mod snapshot;
+mod standing;
 mod txn;
 
 use std::cell::RefCell;
@@ -51,6 +52,7 @@ pub use process::Effect;
 use process::{Processed, Record};
 pub use scrub::{DAMAGED_LISTED_MAX, DamagedRecord, RepairReport, ScrubReport};
 pub use snapshot::{Head, HeadsSnapshot, UNANCHORED_SNAPSHOTS_KEPT, heads_digest};
+pub use standing::{STANDINGS_CATCH_UP_MAX, STANDINGS_KEPT};
 use txn::Txn;
 
 /// Bounds and plug-ins of a ledger.

@@ -1,0 +1,104 @@
+//! Standings kept per cycle: each cycle's standings are computed once, from
+//! the newest kept ones and the cycle's GI table, and kept, so a node never
+//! replays the ladder from the genesis more than once.
+
+use super::txn::Txn;
+use super::{Ledger, LedgerError, keys};
+use crate::encoding;
+use crate::standing::{LadderRules, Standings};
+
+/// Cycles whose standings are kept, counting back from the newest.
+pub const STANDINGS_KEPT: u64 = 64;
+/// Cycles one call computes at most: a node far behind (new, or back after
+/// a long stop) catches up over several calls instead of holding its
+/// ledger for one long walk.
+pub const STANDINGS_CATCH_UP_MAX: u64 = 32;
+
+impl Ledger {
+    /// The cycle of the genesis, the first any node is scored in.
+    pub fn first_cycle(&self, epoch_ms: u64) -> u64 {
+        self.genesis().created_at_ms / epoch_ms.max(1)
+    }
+
+    /// The standings after `cycle` (cycles of `epoch_ms`): the newest kept at
+    /// or before it, moved forward one GI table a cycle and each one kept.
+    /// `Ok(None)` when more than [`STANDINGS_CATCH_UP_MAX`] cycles were left
+    /// to compute: call again. A cycle older than every kept one is not
+    /// recomputed (`Ok(None)` too).
+    pub fn standings_after(
+        &self,
+        cycle: u64,
+        epoch_ms: u64,
+        rules: &LadderRules,
+    ) -> Result<Option<Standings>, LedgerError> {
+        let first = self.first_cycle(epoch_ms);
+        let founders: Vec<_> = self.founders.iter().copied().collect();
+        if cycle < first {
+            return Ok(Some(Standings::genesis(&founders)));
+        }
+        let kept = self.standings_kept_at_or_before(cycle)?;
+        let (mut next, mut standings) = match kept {
+            Some(s) => (s.cycle.map_or(first, |c| c + 1), s),
+            None if self.newest_standings()?.is_some() => return Ok(None),
+            None => (first, Standings::genesis(&founders)),
+        };
+        let mut done = 0;
+        while next <= cycle {
+            if done == STANDINGS_CATCH_UP_MAX {
+                return Ok(None);
+            }
+            let table = self.gi_table(next, epoch_ms)?;
+            standings = standings.step(&table, rules, &[]);
+            self.keep_standings(&standings)?;
+            next += 1;
+            done += 1;
+        }
+        Ok(Some(standings))
+    }
+
+    /// The kept standings after `cycle`, if any.
+    pub fn standings_kept(&self, cycle: u64) -> Result<Option<Standings>, LedgerError> {
+        self.tree()?.get(keys::standing(cycle))?.map(|v| decode(&v)).transpose()
+    }
+
+    /// The newest kept standings.
+    pub fn newest_standings(&self) -> Result<Option<Standings>, LedgerError> {
+        let tree = self.tree()?;
+        let newest = tree.scan_prefix([keys::STANDING]).next_back().transpose()?;
+        newest.map(|(_, v)| decode(&v)).transpose()
+    }
+
+    fn standings_kept_at_or_before(&self, cycle: u64) -> Result<Option<Standings>, LedgerError> {
+        let tree = self.tree()?;
+        let found = tree
+            .range(keys::standing(0)..=keys::standing(cycle))
+            .next_back()
+            .transpose()?;
+        found.map(|(_, v)| decode(&v)).transpose()
+    }
+
+    /// Keeps `standings` (the first record of a cycle stands) and forgets
+    /// those more than [`STANDINGS_KEPT`] cycles older.
+    fn keep_standings(&self, standings: &Standings) -> Result<(), LedgerError> {
+        let Some(cycle) = standings.cycle else {
+            return Ok(());
+        };
+        let _guard = self.write.lock().unwrap_or_else(|p| p.into_inner());
+        let tree = self.before_write()?;
+        let mut txn = Txn::new(&tree);
+        if txn.get(&keys::standing(cycle))?.is_none() {
+            txn.put(keys::standing(cycle), encoding::encode(standings));
+        }
+        let horizon = cycle.saturating_sub(STANDINGS_KEPT);
+        for (k, _) in txn.range(&keys::standing(0), &keys::standing(horizon))? {
+            txn.del(k);
+        }
+        let written = txn.commit().and_then(|()| self.flush_if_durable(&tree));
+        drop(tree);
+        self.settle(written)
+    }
+}
+
+fn decode(bytes: &[u8]) -> Result<Standings, LedgerError> {
+    encoding::decode(bytes).map_err(|e| LedgerError::Corrupt(format!("standings: {e}")))
+}
