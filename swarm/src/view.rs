@@ -41,6 +41,13 @@ pub struct MeshView {
     /// same chains.
     #[serde(default)]
     pub gi_digests: Vec<(u64, String)>,
+    /// Every known node's tier and penalties after the newest closed cycle
+    /// (docs/integrity.md, "Standing").
+    #[serde(default)]
+    pub standings: Option<ippoc_economy::standing::Standings>,
+    /// The newest failed anti-entropy round: its peer and why.
+    #[serde(default)]
+    pub sync_last_error: Option<String>,
 }
 
 /// How many nodes record one parameter table in the swarm document.
@@ -89,6 +96,10 @@ pub struct MeshStats {
     pub warrants_received: u64,
     /// Finished sync rounds.
     pub sync_rounds: u64,
+    /// Anti-entropy rounds that failed (the peer went, timed out, or served
+    /// something wrong).
+    #[serde(default)]
+    pub sync_failed: u64,
     /// Entries fetched by sync.
     pub sync_entries: u64,
     /// Of those, entries of chains gossip showed ahead, fetched from the

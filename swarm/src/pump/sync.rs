@@ -194,6 +194,10 @@ impl Syncing {
             }
             Err(e) => {
                 tracing::warn!(event = "sync_failed", %peer, "anti-entropy sync failed: {e}");
+                ctx.view.update(|v| {
+                    v.stats.sync_failed += 1;
+                    v.sync_last_error = Some(format!("{peer}: {e}"));
+                });
                 false
             }
         }

@@ -45,11 +45,21 @@ pub const SYNC_THROTTLED_WAIT_MAX: std::time::Duration = std::time::Duration::fr
 
 /// How a chain's fetch ended.
 enum ChainEnd {
-    /// Nothing more to fetch from this peer now (done, or no progress).
+    /// Nothing more to fetch from this peer now.
     Done,
     /// Its actor's rate allows no more now.
     Throttled,
+    /// What came could not be applied yet (its deps on other chains are
+    /// missing, or it was refused): those chains may come later in the round.
+    Stalled,
 }
+
+/// Passes a round makes over the chains that stalled on deps, at most: an
+/// entry's deps are the heads of other chains, which the same round may
+/// bring later, and each pass resolves one more link of such a dependency
+/// chain instead of leaving it for the next round, seconds later. A pass
+/// that moves no stalled chain ends them.
+pub const SYNC_DEP_PASSES_MAX: usize = 8;
 
 /// Fetches from `peer` every entry it has beyond this node's heads, each
 /// chain at most at its actor's rate ([`ActorLimits`]): chains over it are
@@ -67,9 +77,30 @@ pub async fn sync_with(
         other => return Err(SyncError::unexpected(peer, "heads", &other)),
     };
     let mut throttled = std::collections::VecDeque::new();
+    let mut stalled = Vec::new();
     for (actor, their_head) in heads.into_iter().take(SYNC_CHAINS_MAX) {
-        if let ChainEnd::Throttled = fetch_chain(client, ledger, limits, peer, actor, their_head, &mut report).await? {
-            throttled.push_back((actor, their_head));
+        match fetch_chain(client, ledger, limits, peer, actor, their_head, &mut report).await? {
+            ChainEnd::Done => {}
+            ChainEnd::Throttled => throttled.push_back((actor, their_head)),
+            ChainEnd::Stalled => stalled.push((actor, their_head)),
+        }
+    }
+    for _ in 0..SYNC_DEP_PASSES_MAX {
+        let mut again = Vec::new();
+        let mut moved = false;
+        for (actor, their_head) in std::mem::take(&mut stalled) {
+            let before = next_seq(ledger, actor).await?;
+            let end = fetch_chain(client, ledger, limits, peer, actor, their_head, &mut report).await?;
+            moved |= next_seq(ledger, actor).await? > before;
+            match end {
+                ChainEnd::Done => {}
+                ChainEnd::Throttled => throttled.push_back((actor, their_head)),
+                ChainEnd::Stalled => again.push((actor, their_head)),
+            }
+        }
+        stalled = again;
+        if !moved || stalled.is_empty() {
+            break;
         }
     }
     let deadline = tokio::time::Instant::now() + SYNC_THROTTLED_WAIT_MAX;
@@ -208,7 +239,7 @@ async fn fetch_chain(
         // Entries that could not be stored (pending, rejected) stop this chain's round.
         if next_seq(ledger, actor).await? <= next {
             tracing::debug!(%peer, actor = %actor, ?outcomes, "sync made no progress on this chain");
-            return Ok(ChainEnd::Done);
+            return Ok(ChainEnd::Stalled);
         }
     }
 }
