@@ -137,6 +137,8 @@ pub struct NodeHandle {
     pub skills: ippoc_swarm::skills::SkillStore,
     /// What the node knows of the DAO's decisions.
     pub gov: ippoc_swarm::gov_view::SharedGovView,
+    /// The checkpoint epoch, ms: the unit of integrity cycles.
+    pub epoch_ms: u64,
 }
 
 struct ApiState {
@@ -172,6 +174,7 @@ pub fn router(token: String, facts: StatusFacts, node: Arc<NodeHandle>) -> Route
         .route(crate::routes::METABOLISM_CHARGE, post(charge))
         .route(crate::routes::SANDBOX_RUN, post(sandbox_run))
         .route(crate::routes::PEERS, get(peers))
+        .route(crate::routes::GI, get(gi))
         .route(crate::routes::SKILLS, get(skills))
         .route(crate::routes::SKILLS_RUN, post(skill_run))
         .layer(axum::extract::DefaultBodyLimit::max(IMPORT_BYTES_MAX))
@@ -335,6 +338,28 @@ async fn charge(State(state): State<Arc<ApiState>>, b: JsonBody<ChargeRequest>) 
 
 fn mesh_view(state: &ApiState) -> ippoc_swarm::view::MeshView {
     state.node.mesh.get()
+}
+
+/// Query of `GET /v1/gi`.
+#[derive(Debug, Deserialize)]
+pub struct GiQuery {
+    /// The node; this node by default.
+    pub node: Option<NodeId>,
+    /// The cycle; the newest closed one by default.
+    pub cycle: Option<u64>,
+}
+
+async fn gi(State(state): State<Arc<ApiState>>, q: QueryArgs<GiQuery>) -> ApiResult<ippoc_swarm::integrity::GiReport> {
+    let q = query(q)?;
+    let epoch_ms = state.node.epoch_ms;
+    Ok(axum::Json(
+        blocking(&state, move |n| {
+            let node = q.node.unwrap_or(n.ledger().owner());
+            ippoc_swarm::integrity::report(n.ledger(), epoch_ms, node, q.cycle, ippoc_swarm::ledger::now_ms())
+                .map_err(NodeError::from)
+        })
+        .await?,
+    ))
 }
 
 async fn peers(State(state): State<Arc<ApiState>>) -> axum::Json<ippoc_swarm::view::MeshView> {
@@ -524,6 +549,7 @@ mod tests {
             mesh: Default::default(),
             skills: ippoc_swarm::skills::SkillStore::new(dir.path().join("skills")),
             gov: ippoc_swarm::gov_view::new_view(),
+            epoch_ms: 1000,
         });
         let facts = StatusFacts {
             node_id: "ab".repeat(32),

@@ -207,6 +207,7 @@ async fn start_services(node: &BootedNode, config: &Config) -> Result<Started, B
             mesh: running.view.clone(),
             skills: running.skills.clone(),
             gov: running.gov.clone(),
+            epoch_ms: config.mesh.epoch_ms,
         };
         (Some(running), handle)
     } else {
@@ -218,6 +219,7 @@ async fn start_services(node: &BootedNode, config: &Config) -> Result<Started, B
             mesh: SharedMeshView::default(),
             skills: SkillStore::new(paths.skills()),
             gov: ippoc_swarm::gov_view::new_view(),
+            epoch_ms: config.mesh.epoch_ms,
         };
         (None, handle)
     };

@@ -204,6 +204,19 @@ pub enum NodeError {
     Protocol(String),
 }
 
+impl From<ippoc_swarm::integrity::GiError> for NodeError {
+    fn from(e: ippoc_swarm::integrity::GiError) -> Self {
+        use ippoc_swarm::integrity::GiError;
+        match e {
+            GiError::Ledger(e) => NodeError::Ledger {
+                path: PathBuf::from("ledger"),
+                reason: e.to_string(),
+            },
+            other => NodeError::BadInput(other.to_string()),
+        }
+    }
+}
+
 impl From<ippoc_swarm::Error> for NodeError {
     /// The swarm side's errors keep their meaning (and so their exit code).
     fn from(e: ippoc_swarm::Error) -> Self {

@@ -28,6 +28,8 @@ pub const METABOLISM_CHARGE: &str = "/v1/metabolism/charge";
 pub const SANDBOX_RUN: &str = "/v1/sandbox/run";
 /// `GET`: the mesh as the node sees it.
 pub const PEERS: &str = "/v1/peers";
+/// `GET ?node=&cycle=`: a node's integrity score in a closed cycle.
+pub const GI: &str = "/v1/gi";
 /// `GET`: the skills the DAO deployed, as the node follows them.
 pub const SKILLS: &str = "/v1/skills";
 /// `POST`: run a deployed skill, paid.

@@ -202,3 +202,75 @@ fn a_node_that_joins_later_writes_once_a_member_has_paid_it() {
     assert_eq!(imported["applied"], 1, "{imported}");
     assert_eq!(imported["rejected"], 0, "{imported}");
 }
+
+#[test]
+fn gi_reports_a_founders_score_tier_and_components_and_refuses_what_it_cannot_score() {
+    let env = Env::new();
+    // One-minute epochs, and a genesis an hour old: about 55 closed cycles.
+    std::fs::write(
+        env.config(),
+        Env::CONFIG.replace("[mesh]\n", "[mesh]\nepoch_ms = 60000\n"),
+    )
+    .unwrap();
+    let id = json(&env.run(&["--json", "init"]))["node_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let genesis = env.dir.path().join("genesis.json");
+    let g = genesis.to_str().unwrap();
+    assert_eq!(
+        code(&env.run(&["genesis", "new", "--name", "gi", "--founder", &id, "--out", g])),
+        0
+    );
+    let mut doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&genesis).unwrap()).unwrap();
+    let an_hour_ago = doc["created_at_ms"].as_u64().unwrap() - 3_600_000;
+    doc["created_at_ms"] = an_hour_ago.into();
+    std::fs::write(&genesis, serde_json::to_vec(&doc).unwrap()).unwrap();
+    assert_eq!(code(&env.run(&["init", "--genesis", g])), 0);
+
+    // Without a daemon: read from the node's own files. A silent founder:
+    // nothing broken, no vote cast, nobody else to vouch.
+    let out = env.run(&["--json", "gi"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let r = json(&out);
+    assert_eq!(r["node"], id.as_str());
+    assert_eq!(r["breakdown"]["compliance"], 1.0);
+    assert_eq!(r["breakdown"]["consensus"], 0.0);
+    assert_eq!(r["breakdown"]["reliability"], 0.0);
+    assert_eq!(r["score_ppm"], 550_000, "{r}");
+    assert_eq!(r["tier"], "standard", "a founder starts at Standard: {r}");
+    assert_eq!(r["trend"], "steady");
+    let cycle = r["cycle"].as_u64().unwrap();
+    assert_eq!(r["next_review_ms"], (cycle + 5) * 60_000);
+    // The text form names the same figures.
+    let text = stdout(&env.run(&["gi", "--cycle", &(cycle - 1).to_string()]));
+    assert!(
+        text.contains("score       0.5500") && text.contains("tier        standard"),
+        "{text}"
+    );
+
+    // What cannot be answered is refused with the reason, exit code 6.
+    let open = env.run(&["gi", "--cycle", &(cycle + 1).to_string()]);
+    assert_eq!(code(&open), 6);
+    assert!(stderr(&open).contains("is not closed yet"), "{}", stderr(&open));
+    let early = env.run(&["gi", "--cycle", "3"]);
+    assert_eq!(code(&early), 6);
+    assert!(
+        stderr(&early).contains("before the swarm's genesis"),
+        "{}",
+        stderr(&early)
+    );
+    let other = Env::new();
+    let outsider = json(&other.run(&["--json", "init"]))["node_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let stranger = env.run(&["gi", &outsider]);
+    assert_eq!(code(&stranger), 6);
+    assert!(
+        stderr(&stranger).contains("not a member scored"),
+        "{}",
+        stderr(&stranger)
+    );
+    assert_eq!(code(&env.run(&["gi", "--cycle", "soon"])), 2);
+}

@@ -24,6 +24,7 @@ pub mod fsutil;
 pub mod gov_view;
 pub mod governance;
 pub mod guard;
+pub mod integrity;
 pub mod layout;
 pub mod ledger;
 pub mod limits;

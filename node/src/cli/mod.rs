@@ -65,6 +65,15 @@ enum Command {
     Id,
     /// The running daemon's mesh: PeerId, listen addresses, connected and banned peers.
     Peers,
+    /// A node's integrity score (GI) in a closed cycle: score, tier, the five
+    /// components, trend and next review (docs/integrity.md).
+    Gi {
+        /// The node (this node by default).
+        node: Option<NodeId>,
+        /// The cycle (the newest closed one by default).
+        #[arg(long)]
+        cycle: Option<u64>,
+    },
     /// Re-bind the node to this machine after a genuine hardware change.
     Rebind {
         /// Confirm that the hardware changed on purpose and this is not a copied data dir.
@@ -351,6 +360,7 @@ fn run(mut cli: Cli) -> Result<(), Failure> {
         Command::Status
             | Command::Id
             | Command::Peers
+            | Command::Gi { .. }
             | Command::Config { .. }
             | Command::Wallet
             | Command::Ledger { .. }
@@ -376,6 +386,7 @@ fn run(mut cli: Cli) -> Result<(), Failure> {
         Command::Status => node_cmds::status(&env),
         Command::Id => node_cmds::id(&env),
         Command::Peers => node_cmds::peers(&env),
+        Command::Gi { node, cycle } => node_cmds::gi(&env, node, cycle),
         Command::Rebind { confirm } => node_cmds::rebind(&env, confirm),
         Command::Config { .. } => node_cmds::config_show(&env),
         Command::Wallet => ledger_cmds::wallet(&env),

@@ -120,6 +120,100 @@ pub fn status(env: &Env) -> Result<(), Failure> {
     Ok(())
 }
 
+/// `gi`: a node's integrity score in a closed cycle, from the daemon or,
+/// without one, from the node's own files.
+pub fn gi(env: &Env, node: Option<ippoc_economy::NodeId>, cycle: Option<u64>) -> Result<(), Failure> {
+    use ippoc_swarm::integrity::GiReport;
+    let report: GiReport = match super::access(env)? {
+        super::Access::Daemon(c) => {
+            let mut query = Vec::new();
+            if let Some(n) = node {
+                query.push(format!("node={n}"));
+            }
+            if let Some(c) = cycle {
+                query.push(format!("cycle={c}"));
+            }
+            let path = format!("{}?{}", crate::routes::GI, query.join("&"));
+            runtime()?.block_on(c.get_json(&path))?
+        }
+        super::Access::Direct(booted) => {
+            let node = node.unwrap_or(booted.identity.node_id());
+            ippoc_swarm::integrity::report(
+                &booted.ledger,
+                env.config.mesh.epoch_ms,
+                node,
+                cycle,
+                ippoc_swarm::ledger::now_ms(),
+            )
+            .map_err(crate::error::NodeError::from)?
+        }
+    };
+    if env.json {
+        println!("{}", serde_json::to_string_pretty(&report).expect("reports serialize"));
+        return Ok(());
+    }
+    print!("{}", gi_text(&report));
+    Ok(())
+}
+
+/// The text form of a GI report.
+fn gi_text(r: &ippoc_swarm::integrity::GiReport) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    let tier = r.tier.map_or("-".to_string(), |t| format!("{t:?}").to_lowercase());
+    let floor = r.floor.map_or(String::new(), |f| format!(" (floor {f:.2})"));
+    let _ = writeln!(s, "node        {}", r.node);
+    let _ = writeln!(s, "cycle       {}", r.cycle);
+    let _ = writeln!(s, "score       {:.4}", r.score);
+    let _ = writeln!(s, "tier        {tier}{floor}");
+    if let Some(t) = r.suspended_through {
+        let _ = writeln!(s, "suspended   through cycle {t}");
+    }
+    if let Some(c) = r.removed {
+        let _ = writeln!(s, "removed     at cycle {c} (an executed DAO appeal reinstates)");
+    }
+    let b = &r.breakdown;
+    let _ = writeln!(s, "breakdown   compliance {:.4} (40%)", b.compliance);
+    let _ = writeln!(s, "            consensus  {:.4} (25%)", b.consensus);
+    let _ = writeln!(s, "            reliability {:.4} (20%)", b.reliability);
+    let _ = writeln!(s, "            efficiency {:.4} (10%)", b.efficiency);
+    let _ = writeln!(s, "            community  {:.4} (5%)", b.community);
+    let history: Vec<String> = r
+        .history
+        .iter()
+        .map(|(c, g)| format!("{c}: {:.4}", f64::from(*g) / 1e6))
+        .collect();
+    let _ = writeln!(
+        s,
+        "trend       {}{}",
+        format!("{:?}", r.trend).to_lowercase(),
+        if history.is_empty() {
+            String::new()
+        } else {
+            format!(" (before: {})", history.join(", "))
+        }
+    );
+    let _ = writeln!(
+        s,
+        "swarm GI    {} over {} members; table {}",
+        r.swarm_gi.map_or("-".into(), |g| format!("{g:.4}")),
+        r.members,
+        &r.table_digest[..16]
+    );
+    let _ = writeln!(s, "next review {} (unix ms; the next cycle's table)", r.next_review_ms);
+    for step in &r.record {
+        let _ = writeln!(
+            s,
+            "record      cycle {}: {:?} (GI {:.4}, compliance {:.4})",
+            step.cycle,
+            step.kind,
+            f64::from(step.gi) / 1e6,
+            f64::from(step.compliance) / 1e6
+        );
+    }
+    s
+}
+
 pub fn peers(env: &Env) -> Result<(), Failure> {
     let client = crate::client::DaemonClient::connect(&env.data_dir)?;
     let view: ippoc_swarm::view::MeshView = runtime()?.block_on(client.get_json(crate::routes::PEERS))?;

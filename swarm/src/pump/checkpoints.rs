@@ -53,7 +53,11 @@ async fn chain_vote(ctx: &Ctx, epoch: u64) {
 /// Builds the GI table of `cycle` and shows it in the view.
 async fn score(ctx: &Ctx, cycle: u64) {
     let epoch_ms = ctx.cadence.epoch_ms.max(1);
-    let Some(result) = ctx.blocking(move |l| l.gi_table(cycle, epoch_ms)).await else {
+    // Cycles before the genesis have no members to score.
+    let built = ctx
+        .blocking(move |l| (cycle >= l.first_cycle(epoch_ms)).then(|| l.gi_table(cycle, epoch_ms)))
+        .await;
+    let Some(Some(result)) = built else {
         return;
     };
     let table = match result {
@@ -68,11 +72,31 @@ async fn score(ctx: &Ctx, cycle: u64) {
         event = "gi_table", cycle, members = table.rows.len(), swarm_gi = ?table.swarm_gi, own = ?own,
         digest = %hex::encode(table.digest), "integrity scores of a closed cycle"
     );
+    // The ladder moves once per closed cycle; a node behind (new, or back
+    // after a stop) catches up a bounded number of cycles per epoch.
+    let rules = ippoc_economy::standing::LadderRules::default();
+    let standings = match ctx.blocking(move |l| l.standings_after(cycle, epoch_ms, &rules)).await {
+        Some(Ok(s)) => s,
+        Some(Err(e)) => {
+            tracing::warn!(cycle, "cannot move the standings: {e}");
+            None
+        }
+        None => None,
+    };
+    if let Some(s) = &standings
+        && let Some(own) = s.of(&ctx.owner)
+        && let Some(step) = own.record.last().filter(|st| st.cycle == cycle)
+    {
+        tracing::warn!(event = "standing_step", cycle, step = ?step.kind, gi = step.gi, "this node's standing changed");
+    }
     ctx.view.update(|v| {
         v.gi_digests.push((cycle, hex::encode(table.digest)));
         let excess = v.gi_digests.len().saturating_sub(GI_DIGESTS_KEPT);
         v.gi_digests.drain(..excess);
         v.gi = Some(table);
+        if standings.is_some() {
+            v.standings = standings;
+        }
     });
 }
 
