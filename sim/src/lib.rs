@@ -27,9 +27,9 @@ pub use run::{Options, Sim};
 pub use scenario::Scenario;
 
 /// Runs `scenario` with `options`; `progress` is told each phase's name as it starts.
-pub async fn run(scenario: &Scenario, options: Options, mut progress: impl FnMut(&str)) -> Result<Report, String> {
+pub async fn run(scenario: &Scenario, mut options: Options, mut progress: impl FnMut(&str)) -> Result<Report, String> {
     let started = Instant::now();
-    let nodes = options.nodes;
+    options.epoch_ms = options.epoch_ms.or(scenario.epoch_ms);
     progress("starting nodes");
     let mut sim = Sim::start(options.clone(), &scenario.network).await?;
     sim.sample();
@@ -57,7 +57,7 @@ pub async fn run(scenario: &Scenario, options: Options, mut progress: impl FnMut
         options,
         versions: report::Versions::current(),
         config: scenario.clone(),
-        cadence: run::sim_cadence(nodes).into(),
+        cadence: sim.cadence().into(),
         phases,
         latencies_ms: sim.latencies_ms.clone(),
         latency_p50_ms: report::percentile(&sim.latencies_ms, 0.5),

@@ -51,6 +51,7 @@ fn main() -> ExitCode {
         nodes: args.nodes.unwrap_or(scenario.nodes),
         seed: args.seed,
         settle_timeout_ms: args.settle_timeout * 1000,
+        epoch_ms: None,
     };
     if options.nodes < 2 {
         eprintln!("ippoc-sim: --nodes must be at least 2");

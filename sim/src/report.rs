@@ -34,6 +34,37 @@ pub struct PhaseReport {
     pub outsiders: u32,
     /// Delivery latency p99 of the transfers that completed in this phase, ms.
     pub latency_p99_ms: f64,
+    /// When the phase did not settle: the live honest nodes off the most
+    /// common state root of their side and how their chains differ from it
+    /// (at most [`DIVERGED_SHOWN`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub diverged: Vec<Diverged>,
+}
+
+/// Diverged nodes a phase names, at most (the rest are counted by the roots).
+pub const DIVERGED_SHOWN: usize = 8;
+/// Chains named per diverged node, at most.
+pub const DIFFS_SHOWN: usize = 6;
+
+/// A live honest node that did not reach its side's common state at the end of
+/// an unsettled phase, and why, as far as its chains tell.
+#[derive(Debug, Clone, Serialize)]
+pub struct Diverged {
+    /// The simulator's name for it (`node-0006`).
+    pub node: String,
+    /// Its state root, hex, first 16 digits.
+    pub root: String,
+    /// Entries held but not yet applied (waiting for dependencies).
+    pub pending: u64,
+    /// Chains whose head differs from the common state's, at most
+    /// [`DIFFS_SHOWN`]: (actor, head seq in the common state, head seq here).
+    pub chains: Vec<(String, Option<u64>, Option<u64>)>,
+    /// Chains that differ, in all.
+    pub chains_differing: usize,
+    /// Its connected peers.
+    pub peers: usize,
+    /// Its sync rounds: finished, failed, and the newest failure.
+    pub sync: (u64, u64, Option<String>),
 }
 
 /// The periods the nodes ran with, ms.
@@ -64,6 +95,11 @@ pub struct Sample {
     pub at_ms: u64,
     /// Distinct state roots among live honest nodes.
     pub distinct_roots: usize,
+    /// Live honest nodes that lack an entry made before the phase's cut
+    /// (the end of its actions) that another holds.
+    pub behind_cut: usize,
+    /// Entries held but not applied (waiting for deps), over those nodes.
+    pub pending: u64,
     /// Peers banned by any honest node.
     pub bans: usize,
     /// Live honest nodes.
@@ -199,7 +235,34 @@ pub fn criteria(
         ok,
     };
     let unsettled: Vec<&str> = phases.iter().filter(|p| !p.settled).map(|p| p.name.as_str()).collect();
-    let mut criteria = vec![
+    let mut criteria = Vec::new();
+    if let Some(g) = &m.gi {
+        criteria.push(c(
+            "GI tables equal at every live honest node",
+            format!("{} of {} closed cycles differ", g.cycles_differing, g.cycles_compared),
+            "0 of ≥ 1",
+            g.cycles_compared > 0 && g.cycles_differing == 0,
+        ));
+        criteria.push(c(
+            "faulty nodes under GI 0.85",
+            format!(
+                "{}/{}{}",
+                g.faulty_fallen,
+                g.faulty,
+                g.cycles_to_fall_max
+                    .map_or(String::new(), |k| format!(", within {k} cycle(s) of the fault"))
+            ),
+            "all, within 2 cycles",
+            g.faulty_fallen == g.faulty && g.cycles_to_fall_max.is_none_or(|k| k <= 2),
+        ));
+        criteria.push(c(
+            "honest nodes penalised (suspended, demoted, lapsed, removed)",
+            g.honest_penalised.to_string(),
+            "0",
+            g.honest_penalised == 0,
+        ));
+    }
+    criteria.extend(vec![
         c("ledger divergence", m.divergence.to_string(), "0", m.divergence == 0),
         c(
             "unauthorized spend",
@@ -247,7 +310,7 @@ pub fn criteria(
             "0",
             e.toxic_deployed == 0,
         ),
-    ];
+    ]);
     if let Some(s) = &m.spam {
         criteria.extend(spam_criteria(s, phases));
         criteria.push(c(
@@ -412,6 +475,33 @@ impl Report {
                 p.latency_p99_ms
             );
         }
+        for p in self.phases.iter().filter(|p| !p.diverged.is_empty()) {
+            let _ = writeln!(
+                s,
+                "\nPhase `{}` ended with these nodes off their side's common state:\n",
+                p.name
+            );
+            for d in &p.diverged {
+                let chains: Vec<String> = d
+                    .chains
+                    .iter()
+                    .map(|(actor, common, here)| format!("{actor} {} here vs {}", seq(*here), seq(*common)))
+                    .collect();
+                let _ = writeln!(
+                    s,
+                    "- {} (root {}, {} pending, {} peers, sync rounds {} done {} failed{}): {} chain(s) differ: {}",
+                    d.node,
+                    d.root,
+                    d.pending,
+                    d.peers,
+                    d.sync.0,
+                    d.sync.1,
+                    d.sync.2.as_ref().map_or(String::new(), |e| format!(", newest: {e}")),
+                    d.chains_differing,
+                    chains.join("; ")
+                );
+            }
+        }
         let m = &self.measured;
         let _ = writeln!(s, "\n| metric | value |\n|---|---|");
         let rows = [
@@ -455,4 +545,9 @@ impl Report {
         crate::plots::draw(self, dir)?;
         Ok(())
     }
+}
+
+/// A head's seq for the report, `-` for a chain not held.
+fn seq(head: Option<u64>) -> String {
+    head.map_or("-".into(), |s| s.to_string())
 }

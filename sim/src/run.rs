@@ -4,7 +4,7 @@
 //! the nodes' own state.
 
 use std::cell::RefCell;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use ed25519_dalek::SigningKey;
 use ippoc_economy::entry::{ENTRY_VERSION, EntryBody, Outcome};
 use ippoc_economy::genesis::Genesis;
+use ippoc_economy::standing::StepKind;
 use ippoc_economy::store::Mode;
 use ippoc_economy::{AccountId, Action, Amount, Currency, NodeId, TxId};
 use ippoc_mesh::multiaddr::Protocol;
@@ -26,7 +27,7 @@ use rand::seq::{IndexedRandom, SliceRandom};
 use rand::{Rng, SeedableRng};
 use sha2::{Digest, Sha256};
 
-use crate::report::{PhaseReport, Sample};
+use crate::report::{Diverged, PhaseReport, Sample};
 use crate::scenario::{Network, Phase};
 
 const IPPC: u64 = 1_000_000;
@@ -54,6 +55,9 @@ pub struct Options {
     pub seed: u64,
     /// Most time one phase may take to settle.
     pub settle_timeout_ms: u64,
+    /// The checkpoint epoch (the integrity cycle), ms, when the scenario
+    /// sets one; otherwise [`sim_cadence`]'s.
+    pub epoch_ms: Option<u64>,
 }
 
 /// The simulated WAN: where each node listens, and every pair's link.
@@ -117,6 +121,14 @@ struct SimNode {
     dir: PathBuf,
     live: Option<LocalNode>,
     forger: bool,
+    /// Times stopped and started again by a crash-restart phase.
+    restarts: u32,
+    /// Signed two entries at one position of its chain.
+    equivocator: bool,
+    /// Stopped for good by a silence phase.
+    silenced: bool,
+    /// The cycle it turned faulty in (spam, equivocation, silence).
+    faulty_since: Option<u64>,
     /// Floods valid entries of its own chain and outsiders' entries (a spam phase).
     spammer: bool,
     bankrupt: bool,
@@ -124,9 +136,14 @@ struct SimNode {
 }
 
 impl SimNode {
-    /// Neither a forger nor a spammer.
+    /// Neither a forger, a spammer nor an equivocator.
     fn honest(&self) -> bool {
-        !self.forger && !self.spammer
+        !self.forger && !self.spammer && !self.equivocator
+    }
+
+    /// Faulty as the integrity score sees it: misbehaving, or silent.
+    fn faulty(&self) -> bool {
+        !self.honest() || self.silenced
     }
 }
 
@@ -180,6 +197,11 @@ pub struct Sim {
     wan: Option<Arc<Wan>>,
     partitioned: bool,
     started: Instant,
+    /// Whether a phase waited for integrity cycles (the GI criteria apply).
+    scored: bool,
+    /// The cut of the last settle: the end of its phase's actions (ms since
+    /// the Unix epoch); states are compared over the chains cut there.
+    cut_ms: u64,
     /// Transfers not yet seen everywhere.
     open: Vec<OpenTransfer>,
     /// Delivery latencies (issue → held by every live honest node of the group).
@@ -250,6 +272,8 @@ impl Sim {
             wan,
             partitioned: false,
             started: Instant::now(),
+            cut_ms: 0,
+            scored: false,
             open: Vec::new(),
             latencies_ms: Vec::new(),
             samples: Vec::new(),
@@ -271,6 +295,10 @@ impl Sim {
                 dir,
                 live: None,
                 forger: false,
+                restarts: 0,
+                equivocator: false,
+                silenced: false,
+                faulty_since: None,
                 spammer: false,
                 bankrupt: false,
                 group: 0,
@@ -335,7 +363,7 @@ impl Sim {
         // queries would connect most of the simulated swarm to itself, and
         // every connection costs a sync round and a document sync.
         config.mesh.kademlia = false;
-        config.cadence = sim_cadence(self.options.nodes);
+        config.cadence = self.cadence();
         config.cadence.limits.entries = SIM_ACTOR_ENTRIES;
         config.sandbox = Some(self.sandbox.clone());
         // All nodes share one disk and crash inside one process: flushing each
@@ -350,6 +378,103 @@ impl Sim {
         }
         self.nodes[i].live = Some(node);
         Ok(())
+    }
+
+    /// The live honest nodes off the most common state root of their side,
+    /// with the chains in which they differ from a node on it.
+    fn diverged(&self) -> Vec<Diverged> {
+        let mut out = Vec::new();
+        for g in [0u8, 1] {
+            let side: Vec<(usize, &LocalNode)> = self
+                .nodes
+                .iter()
+                .enumerate()
+                .filter(|(_, n)| n.honest() && n.group == g)
+                .filter_map(|(i, n)| Some((i, n.live.as_ref()?)))
+                .collect();
+            let mut by_root: BTreeMap<[u8; 32], Vec<(usize, &LocalNode)>> = BTreeMap::new();
+            for (i, n) in &side {
+                if let Ok(root) = n.state_root() {
+                    by_root.entry(root).or_default().push((*i, n));
+                }
+            }
+            let Some((common, reference)) = by_root.iter().max_by_key(|(_, v)| v.len()).map(|(r, v)| (*r, v[0].1))
+            else {
+                continue;
+            };
+            let heads_of = |n: &LocalNode| -> BTreeMap<NodeId, u64> {
+                n.ledger
+                    .heads()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(a, s, _)| (a, s))
+                    .collect()
+            };
+            let reference = heads_of(reference);
+            for (root, members) in &by_root {
+                if *root == common {
+                    continue;
+                }
+                for (i, n) in members {
+                    if out.len() >= crate::report::DIVERGED_SHOWN {
+                        return out;
+                    }
+                    let here = heads_of(n);
+                    let actors: BTreeSet<&NodeId> = reference.keys().chain(here.keys()).collect();
+                    let differing: Vec<(String, Option<u64>, Option<u64>)> = actors
+                        .into_iter()
+                        .map(|a| (a, reference.get(a).copied(), here.get(a).copied()))
+                        .filter(|(_, c, h)| c != h)
+                        .map(|(a, c, h)| (self.name_of(a), c, h))
+                        .collect();
+                    out.push(Diverged {
+                        node: self.name_of(&self.nodes[*i].id),
+                        root: hex::encode(&root[..8]),
+                        pending: n.ledger.pending_count().unwrap_or(0),
+                        peers: n.view.read(|v| v.peers.len()),
+                        sync: n
+                            .view
+                            .read(|v| (v.stats.sync_rounds, v.stats.sync_failed, v.sync_last_error.clone())),
+                        chains_differing: differing.len(),
+                        chains: differing.into_iter().take(crate::report::DIFFS_SHOWN).collect(),
+                    });
+                }
+            }
+        }
+        out
+    }
+
+    /// The simulator's name of a node (`node-0006`, with its role when not
+    /// honest), or its NodeID when it is not one of the simulated nodes.
+    fn name_of(&self, id: &NodeId) -> String {
+        match self.nodes.iter().position(|n| n.id == *id) {
+            Some(i) => {
+                let n = &self.nodes[i];
+                let role = if n.forger {
+                    " (forger)"
+                } else if n.spammer {
+                    " (spammer)"
+                } else if n.bankrupt {
+                    " (bankrupt)"
+                } else if n.restarts > 0 {
+                    " (restarted)"
+                } else {
+                    ""
+                };
+                format!("node-{i:04}{role}")
+            }
+            None => id.to_string(),
+        }
+    }
+
+    /// The nodes' periods: the simulator's for this many nodes, with the
+    /// scenario's epoch if it sets one.
+    pub fn cadence(&self) -> Cadence {
+        let mut c = sim_cadence(self.options.nodes);
+        if let Some(e) = self.options.epoch_ms {
+            c.epoch_ms = e;
+        }
+        c
     }
 
     fn live_honest(&self) -> Vec<&LocalNode> {
@@ -376,7 +501,19 @@ impl Sim {
         for &i in &crashed {
             if let Some(node) = self.nodes[i].live.take() {
                 node.stop().await;
+                self.nodes[i].restarts += 1;
             }
+        }
+        for i in self.pick(phase.silence, |n| n.honest() && n.live.is_some()) {
+            if let Some(node) = self.nodes[i].live.take() {
+                node.stop().await;
+                self.nodes[i].silenced = true;
+                self.nodes[i].faulty_since = Some(self.cycle_now());
+            }
+        }
+        for i in self.pick(phase.equivocators, |n| n.honest() && !n.bankrupt && n.live.is_some()) {
+            self.nodes[i].faulty_since = Some(self.cycle_now());
+            self.equivocate(i).await?;
         }
         if phase.partition > 0.0 {
             self.split(phase.partition).await?;
@@ -410,6 +547,7 @@ impl Sim {
             let spammers = self.pick(phase.spammers, |n| n.honest() && !n.bankrupt && n.live.is_some());
             for &i in &spammers {
                 self.nodes[i].spammer = true;
+                self.nodes[i].faulty_since = Some(self.cycle_now());
             }
             // Their chains before the flood: what honest nodes hold beyond it is spam.
             let before: u64 = spammers
@@ -458,6 +596,10 @@ impl Sim {
             s.held_max = s.held_max.max(observed.0);
             s.outsiders_stored += observed.1;
         }
+        if phase.cycles > 0 {
+            self.await_cycles(phase.cycles).await?;
+            self.scored = true;
+        }
         let settle_ms = begun.elapsed().as_millis() as u64;
         self.sample();
         Ok(PhaseReport {
@@ -472,6 +614,7 @@ impl Sim {
             spammers: self.nodes.iter().filter(|n| n.spammer).count(),
             outsiders: phase.outsiders,
             latency_p99_ms,
+            diverged: if settled { Vec::new() } else { self.diverged() },
         })
     }
 
@@ -628,6 +771,184 @@ impl Sim {
         Ok(())
     }
 
+    /// Node `i` signs two different entries at the next position of its
+    /// chain: one its node appends and gossips, a twin it gossips itself.
+    async fn equivocate(&mut self, i: usize) -> Result<(), String> {
+        let n = &mut self.nodes[i];
+        let Some(l) = &n.live else { return Ok(()) };
+        let (seq, prev) = match l.ledger.head(&n.id) {
+            Ok(Some((s, tx))) => (s + 1, tx),
+            _ => (0, TxId::ZERO),
+        };
+        let twin = EntryBody {
+            version: ENTRY_VERSION,
+            swarm_id: self.genesis.swarm_id(),
+            actor: n.id,
+            seq,
+            prev,
+            timestamp_ms: ippoc_swarm::ledger::now_ms(),
+            params: l.ledger.parameters().0,
+            action: Action::Checkpoint {
+                epoch: 0,
+                heads: [0xEE; 32],
+            },
+            transfers: vec![],
+            deps: vec![],
+            outcome: Outcome::Success,
+            proof: None,
+            memo: b"equivocation".to_vec(),
+        }
+        .sign(&n.key);
+        let own = ippoc_economy::store::Draft::new(
+            ippoc_economy::store::Intent::Raw {
+                action: Action::Checkpoint {
+                    epoch: 0,
+                    heads: [0xAA; 32],
+                },
+                transfers: vec![],
+                proof: None,
+            },
+            ippoc_swarm::ledger::now_ms(),
+        );
+        l.chain()
+            .append(own)
+            .map_err(|e| format!("equivocator's own entry: {e}"))?;
+        l.client()
+            .publish(Topic::Entries, twin.to_bytes())
+            .await
+            .map_err(|e| format!("equivocator's twin: {e}"))?;
+        n.equivocator = true;
+        Ok(())
+    }
+
+    /// The integrity cycle (checkpoint epoch) of now.
+    fn cycle_now(&self) -> u64 {
+        ippoc_swarm::ledger::now_ms() / self.cadence().epoch_ms.max(1)
+    }
+
+    /// What the integrity scores showed: the tables compared across the
+    /// live honest nodes, and the faulty nodes' fall, read from one honest
+    /// node's chains (every honest node computes the same).
+    fn measure_gi(&self) -> Option<SimGi> {
+        if !self.scored {
+            return None;
+        }
+        let honest = self.live_honest();
+        let mut by_cycle: BTreeMap<u64, BTreeSet<String>> = BTreeMap::new();
+        let mut held: BTreeMap<u64, usize> = BTreeMap::new();
+        for n in &honest {
+            for (cycle, digest) in n.view.read(|v| v.gi_digests.clone()) {
+                by_cycle.entry(cycle).or_default().insert(digest);
+                *held.entry(cycle).or_default() += 1;
+            }
+        }
+        let compared: Vec<u64> = held.iter().filter(|(_, k)| **k >= 2).map(|(c, _)| *c).collect();
+        let differing = compared.iter().filter(|c| by_cycle[c].len() > 1).count();
+        let reference = honest.first()?;
+        let epoch_ms = self.cadence().epoch_ms;
+        let faulty: Vec<&SimNode> = self
+            .nodes
+            .iter()
+            .filter(|n| n.faulty_since.is_some() && (n.spammer || n.equivocator || n.silenced))
+            .collect();
+        let honest_ids: BTreeSet<NodeId> = self
+            .nodes
+            .iter()
+            .filter(|n| !n.faulty() && n.live.is_some())
+            .map(|n| n.id)
+            .collect();
+        let mut per_cycle = Vec::new();
+        let mut fell: BTreeMap<NodeId, u64> = BTreeMap::new();
+        for &c in &compared {
+            let Ok(table) = reference.ledger.gi_table(c, epoch_ms) else {
+                continue;
+            };
+            let mut h: Vec<u32> = table
+                .rows
+                .iter()
+                .filter(|r| honest_ids.contains(&r.node))
+                .map(|r| r.gi)
+                .collect();
+            h.sort_unstable();
+            let f: Vec<u32> = table
+                .rows
+                .iter()
+                .filter(|r| faulty.iter().any(|n| n.id == r.node))
+                .map(|r| r.gi)
+                .collect();
+            for r in &table.rows {
+                if let Some(n) = faulty.iter().find(|n| n.id == r.node)
+                    && n.faulty_since.is_some_and(|s| c >= s)
+                    && r.gi < ippoc_economy::integrity::Tier::Research.floor()
+                {
+                    fell.entry(r.node).or_insert(c - n.faulty_since.unwrap_or(c));
+                }
+            }
+            per_cycle.push(GiCycle {
+                cycle: c,
+                honest_min: h.first().copied(),
+                honest_median: h.get(h.len().saturating_sub(1) / 2).copied(),
+                faulty_max: f.iter().max().copied(),
+                swarm_gi: table.swarm_gi,
+            });
+        }
+        let penalised = reference.view.read(|v| {
+            v.standings.as_ref().map_or(0, |s| {
+                s.rows
+                    .iter()
+                    .filter(|r| honest_ids.contains(&r.node))
+                    .filter(|r| {
+                        r.removed.is_some()
+                            || r.record.iter().any(|st| {
+                                matches!(
+                                    st.kind,
+                                    StepKind::Suspended { .. }
+                                        | StepKind::Demoted { .. }
+                                        | StepKind::Lapsed { .. }
+                                        | StepKind::Removed
+                                )
+                            })
+                    })
+                    .count()
+            })
+        });
+        Some(SimGi {
+            cycles_compared: compared.len(),
+            cycles_differing: differing,
+            faulty: faulty.len(),
+            faulty_fallen: fell.len(),
+            cycles_to_fall_max: fell.values().max().copied(),
+            honest_penalised: penalised,
+            per_cycle,
+        })
+    }
+
+    /// Waits until every live honest node has built the GI tables of
+    /// `cycles` more closed cycles than the newest any of them had.
+    async fn await_cycles(&mut self, cycles: u32) -> Result<(), String> {
+        let everyone = self.live_honest();
+        let newest = |n: &LocalNode| n.view.read(|v| v.gi.as_ref().map(|t| t.cycle));
+        let epoch_ms = self.cadence().epoch_ms;
+        // The first table a node builds is of the cycle four epochs back.
+        let now_cycle = ippoc_swarm::ledger::now_ms() / epoch_ms;
+        let from = everyone
+            .iter()
+            .filter_map(|n| newest(n))
+            .max()
+            .unwrap_or(now_cycle.saturating_sub(ippoc_economy::store::GI_CUT_EPOCHS + 2));
+        let target = from + u64::from(cycles);
+        let wait = Duration::from_millis(epoch_ms * (u64::from(cycles) + ippoc_economy::store::GI_CUT_EPOCHS + 3));
+        let done = until_paced(&everyone, wait.max(self.timeout()), self.gap(), || {
+            everyone.iter().all(|n| newest(n).is_some_and(|c| c >= target))
+        })
+        .await;
+        if done {
+            Ok(())
+        } else {
+            Err(format!("the nodes did not build the GI tables up to cycle {target}"))
+        }
+    }
+
     /// Every forger gossips a few entries it signed for someone else.
     async fn forge(&mut self) {
         let victims: Vec<NodeId> = self.nodes.iter().filter(|n| n.honest()).map(|n| n.id).collect();
@@ -747,6 +1068,10 @@ impl Sim {
 
     /// Anchors the final checkpoint of the live honest nodes (`crate::dao::anchor_final`).
     pub async fn anchor_final(&mut self) -> Result<crate::dao::AnchorOutcome, String> {
+        // Nodes keep recording their checkpoint votes after the last phase:
+        // anchor once the newest have reached every live honest node.
+        let everyone = self.live_honest();
+        until_paced(&everyone, self.timeout(), self.gap(), || distinct_roots(&everyone) <= 1).await;
         let registered: Vec<NodeId> = self.nodes.iter().map(|n| n.id).collect();
         let voters = self
             .nodes
@@ -758,7 +1083,7 @@ impl Sim {
         // The current epoch: it ends after every entry of the settled swarm,
         // so its cut covers them all, and the run need not wait out the
         // epoch of grace the daemons leave for entries still in flight.
-        let epoch_ms = sim_cadence(self.nodes.len()).epoch_ms;
+        let epoch_ms = self.cadence().epoch_ms;
         let at = (ippoc_swarm::ledger::now_ms() / epoch_ms, epoch_ms);
         let (seed, rng) = (self.options.seed, StdRng::seed_from_u64(self.rng.random()));
         crate::dao::off_workers(move || async move {
@@ -802,6 +1127,12 @@ impl Sim {
     /// of its group and all agree on one state root, and drained nodes have
     /// recovered; records delivery latencies as transfers complete.
     async fn settle(&mut self, bankrupt: &[usize]) -> bool {
+        // The phase's actions are done: everything it made is timestamped
+        // before now. Entries made later (a checkpoint vote at the next
+        // epoch, a spammer's backlog) are the swarm's own traffic, still
+        // travelling while the phase's own is compared.
+        let cut = ippoc_swarm::ledger::now_ms();
+        self.cut_ms = cut;
         let timeout = self.timeout();
         let groups: Vec<(u8, Vec<&LocalNode>)> = [0u8, 1]
             .into_iter()
@@ -851,7 +1182,7 @@ impl Sim {
         let done = until_paced(&everyone, timeout, self.gap(), || {
             if last_sample.get().elapsed() >= SAMPLE_EVERY {
                 last_sample.set(Instant::now());
-                samples.borrow_mut().push(snapshot(&everyone, started));
+                samples.borrow_mut().push(snapshot(&everyone, started, cut));
             }
             open.borrow_mut().retain_mut(|((tx, at, _), missing)| {
                 missing.retain(|n| !matches!(n.ledger.entry_by_tx(tx), Ok(Some(_))));
@@ -866,7 +1197,9 @@ impl Sim {
                         .iter()
                         .all(|n| matches!(n.ledger.head(id), Ok(Some((h, _))) if h >= *head))
                 })
-                && groups.iter().all(|(_, members)| distinct_roots(members) <= 1)
+                && groups
+                    .iter()
+                    .all(|(_, members)| distinct_roots(members) <= 1 || agree_before(members, cut))
                 && recovering.iter().all(|n| n.ledger.mode().ok() == Some(Mode::Normal))
         })
         .await;
@@ -878,7 +1211,7 @@ impl Sim {
 
     /// Records the state now (for the report's time series).
     pub fn sample(&mut self) {
-        let sample = snapshot(&self.live_honest(), self.started);
+        let sample = snapshot(&self.live_honest(), self.started, self.cut_ms);
         self.samples.push(sample);
     }
 
@@ -974,7 +1307,11 @@ impl Sim {
             })
             .unwrap_or_default();
         Measured {
-            divergence: distinct_roots(&honest).saturating_sub(1),
+            divergence: if agree_before(&honest, self.cut_ms) {
+                0
+            } else {
+                distinct_roots(&honest).saturating_sub(1)
+            },
             unauthorized_spend: unauthorized,
             trust_collapse_pct: 100.0 * banned_honest.len() as f64 / honest_total as f64,
             forgers: forger_peers.len(),
@@ -987,6 +1324,7 @@ impl Sim {
             }),
             bankrupt: self.nodes.iter().filter(|n| n.bankrupt).count(),
             bankrupt_recovered,
+            gi: self.measure_gi(),
             messages_per_node: mean(&messages),
             sync_bytes_per_node: mean(&bytes),
             gossip_entries_per_node: mean(&by_gossip),
@@ -1116,19 +1454,63 @@ const ANCHOR_PROOFS: u32 = 20;
 pub fn sim_cadence(n: usize) -> Cadence {
     let n2 = (n as u64).pow(2);
     let attest_interval = Duration::from_millis((n2 * 2 / 5).max(2000));
+    let sync_interval = Duration::from_millis((n2 * 3 / 5).max(3000));
     Cadence {
         attest_interval,
-        sync_interval: Duration::from_millis((n2 * 3 / 5).max(3000)),
-        // One checkpoint vote per node per epoch, also n² deliveries.
-        epoch_ms: (attest_interval.as_millis() as u64 * 15).max(60_000),
+        sync_interval,
+        // One checkpoint vote per node per epoch, recorded in its chain: n²
+        // deliveries and ingests an epoch. The daemon's defaults leave 20
+        // sync rounds in an epoch (30 s, 10 min); so does the simulator, so
+        // an epoch's entries have as many rounds to reach every node before
+        // they are voted on.
+        epoch_ms: (sync_interval.as_millis() as u64 * 20).max(60_000),
         limits: Default::default(),
     }
+}
+
+/// The integrity scores over a run (docs/integrity.md).
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct SimGi {
+    /// Closed cycles whose tables two or more live honest nodes built.
+    pub cycles_compared: usize,
+    /// Of those, cycles whose table digests differ between them.
+    pub cycles_differing: usize,
+    /// Nodes that turned faulty in a way the chains show: spammers,
+    /// equivocators, silenced nodes (a forger's forgeries never enter a
+    /// chain: it is banned, not scored).
+    pub faulty: usize,
+    /// Of those, the ones scored under 0.85 in a cycle since their fault.
+    pub faulty_fallen: usize,
+    /// The most cycles from a fault to its node's first cycle under 0.85.
+    pub cycles_to_fall_max: Option<u64>,
+    /// Live honest nodes the ladder suspended, demoted, lapsed or removed.
+    pub honest_penalised: usize,
+    /// GI per compared cycle, ppm.
+    pub per_cycle: Vec<GiCycle>,
+}
+
+/// One cycle's scores, ppm.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct GiCycle {
+    /// The cycle.
+    pub cycle: u64,
+    /// The lowest live honest node's GI.
+    pub honest_min: Option<u32>,
+    /// The live honest nodes' lower median.
+    pub honest_median: Option<u32>,
+    /// The highest faulty node's GI.
+    pub faulty_max: Option<u32>,
+    /// The swarm's GI.
+    pub swarm_gi: Option<u32>,
 }
 
 /// What the metrics read from the nodes say.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Measured {
-    /// Distinct state roots among live honest nodes, beyond one.
+    /// Distinct states among live honest nodes, beyond one: their state
+    /// roots, or their chains cut at the end of the last phase's actions
+    /// when those agree (entries made later, such as the next epoch's
+    /// checkpoint votes, may still be travelling).
     pub divergence: usize,
     /// Chains that fail verification plus non-mint accounts below zero, over all honest nodes.
     pub unauthorized_spend: u64,
@@ -1140,6 +1522,8 @@ pub struct Measured {
     pub forgers_banned: usize,
     /// What the spam phases did (none without one).
     pub spam: Option<SimSpam>,
+    /// What the integrity scores showed (none unless a phase waited for cycles).
+    pub gi: Option<SimGi>,
     /// Nodes drained into Worker Mode.
     pub bankrupt: usize,
     /// Of those, back in normal mode at the end.
@@ -1157,7 +1541,7 @@ pub struct Measured {
 }
 
 /// The state of `honest` now.
-fn snapshot(honest: &[&LocalNode], started: Instant) -> Sample {
+fn snapshot(honest: &[&LocalNode], started: Instant, cut_ms: u64) -> Sample {
     let banned: BTreeSet<String> = honest
         .iter()
         .flat_map(|n| {
@@ -1168,9 +1552,111 @@ fn snapshot(honest: &[&LocalNode], started: Instant) -> Sample {
     Sample {
         at_ms: started.elapsed().as_millis() as u64,
         distinct_roots: distinct_roots(honest),
+        behind_cut: behind_cut(honest, cut_ms),
+        pending: honest.iter().map(|n| n.ledger.pending_count().unwrap_or(0)).sum(),
         bans: banned.len(),
         live: honest.len(),
     }
+}
+
+/// Entries beyond the slowest node's head that [`agree_before`] reads per
+/// chain, at most; a gap wider than this is not a moment's difference.
+const CUT_GAP_MAX: u64 = 64;
+
+/// How many nodes lack an entry made before `cut_ms` that another node
+/// holds: the ones still to catch up on what the phase made, whatever
+/// happened after it.
+fn behind_cut(nodes: &[&LocalNode], cut_ms: u64) -> usize {
+    let heads: Vec<BTreeMap<NodeId, u64>> = nodes
+        .iter()
+        .map(|n| {
+            n.ledger
+                .heads()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(a, s, _)| (a, s))
+                .collect()
+        })
+        .collect();
+    let mut behind = vec![false; nodes.len()];
+    let actors: BTreeSet<NodeId> = heads.iter().flat_map(|h| h.keys().copied()).collect();
+    for actor in actors {
+        let Some((top, most)) = heads
+            .iter()
+            .enumerate()
+            .filter_map(|(i, h)| Some((i, *h.get(&actor)?)))
+            .max_by_key(|(_, s)| *s)
+        else {
+            continue;
+        };
+        // The newest entry made before the cut, counting back (few reads:
+        // only what was made since).
+        let mut last = None;
+        for seq in (most.saturating_sub(CUT_GAP_MAX)..=most).rev() {
+            match nodes[top].ledger.entry(&actor, seq) {
+                Ok(Some((e, _))) if e.body.timestamp_ms >= cut_ms => continue,
+                Ok(Some(_)) => {
+                    last = Some(seq);
+                    break;
+                }
+                _ => break,
+            }
+        }
+        let Some(last) = last else { continue };
+        for (i, h) in heads.iter().enumerate() {
+            if h.get(&actor).is_none_or(|s| *s < last) {
+                behind[i] = true;
+            }
+        }
+    }
+    behind.iter().filter(|b| **b).count()
+}
+
+/// Whether the nodes hold the same entries of every chain up to `cut_ms`,
+/// whatever they hold after it. Cheap enough to ask often: one read of each
+/// node's heads, and entries only where heads differ (a full walk of every
+/// chain to the cut, [`ippoc_economy::store::Ledger::heads_before`], costs
+/// the nodes' own ingestion too much at 100 nodes).
+fn agree_before(nodes: &[&LocalNode], cut_ms: u64) -> bool {
+    let mut heads: Vec<BTreeMap<NodeId, (u64, TxId)>> = Vec::with_capacity(nodes.len());
+    for n in nodes {
+        match n.ledger.heads() {
+            Ok(h) => heads.push(h.into_iter().map(|(a, s, t)| (a, (s, t))).collect()),
+            Err(_) => return false,
+        }
+    }
+    let actors: BTreeSet<NodeId> = heads.iter().flat_map(|h| h.keys().copied()).collect();
+    for actor in actors {
+        let held: Vec<Option<(u64, TxId)>> = heads.iter().map(|h| h.get(&actor).copied()).collect();
+        let Some((top, most)) = held
+            .iter()
+            .enumerate()
+            .filter_map(|(i, h)| Some((i, (*h)?.0)))
+            .max_by_key(|(_, s)| *s)
+        else {
+            continue;
+        };
+        let first_missing = |h: &Option<(u64, TxId)>| h.map_or(0, |(s, _)| s + 1);
+        let from = held.iter().map(first_missing).min().unwrap_or(0);
+        if most + 1 - from > CUT_GAP_MAX {
+            return false;
+        }
+        // Every entry some node lacks must be made after the cut, and every
+        // node's head must be the entry the most advanced node holds there.
+        let reference = &nodes[top].ledger;
+        for seq in from..=most {
+            match reference.entry(&actor, seq) {
+                Ok(Some((e, _))) if e.body.timestamp_ms >= cut_ms => {}
+                _ => return false,
+            }
+        }
+        for (s, tx) in held.iter().flatten() {
+            if !matches!(reference.entry(&actor, *s), Ok(Some((e, _))) if e.tx_id() == *tx) {
+                return false;
+            }
+        }
+    }
+    true
 }
 
 fn distinct_roots(nodes: &[&LocalNode]) -> usize {

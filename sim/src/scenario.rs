@@ -19,6 +19,11 @@ pub struct Scenario {
     /// The simulated network between the nodes.
     #[serde(default)]
     pub network: Network,
+    /// The checkpoint epoch, which is also the integrity cycle, ms; by
+    /// default the simulator's (20 sync rounds, at least a minute). Short
+    /// epochs close integrity cycles within a run.
+    #[serde(default)]
+    pub epoch_ms: Option<u64>,
     /// Phases, in order.
     pub phases: Vec<Phase>,
 }
@@ -78,6 +83,14 @@ pub struct Phase {
     /// Entries each spammer and each outsider makes (default 200).
     #[serde(default = "default_spam_entries")]
     pub spam_entries: u32,
+    /// Fraction of the honest nodes that equivocate: each signs a second,
+    /// different entry at the position of its next one and gossips both.
+    pub equivocators: f64,
+    /// Fraction of the honest nodes stopped for good (silent from then on).
+    pub silence: f64,
+    /// After settling, wait until every live honest node has built the GI
+    /// tables of this many more closed cycles (docs/integrity.md).
+    pub cycles: u32,
 }
 
 fn default_spam_entries() -> u32 {
@@ -121,13 +134,23 @@ impl Scenario {
         if !(0.0..=0.5).contains(&self.network.loss) {
             return Err("network.loss must be in 0..=0.5".into());
         }
+        if let Some(e) = self.epoch_ms
+            && !(1_000..=3_600_000).contains(&e)
+        {
+            return Err(format!("epoch_ms must be in 1000..=3600000, not {e}"));
+        }
         for p in &self.phases {
+            if p.cycles > 64 {
+                return Err(format!("phase {:?}: cycles must be at most 64", p.name));
+            }
             for (what, f) in [
                 ("forgers", p.forgers),
                 ("bankrupt", p.bankrupt),
                 ("crash_restart", p.crash_restart),
                 ("partition", p.partition),
                 ("spammers", p.spammers),
+                ("equivocators", p.equivocators),
+                ("silence", p.silence),
             ] {
                 if !(0.0..=0.5).contains(&f) {
                     return Err(format!("phase {:?}: {what} must be in 0..=0.5", p.name));
@@ -139,7 +162,7 @@ impl Scenario {
 }
 
 /// The scenarios shipped in `sim/scenarios/`, by name.
-pub const BUILT_IN: [(&str, &str); 10] = [
+pub const BUILT_IN: [(&str, &str); 11] = [
     ("baseline", include_str!("../scenarios/baseline.toml")),
     ("bankruptcy", include_str!("../scenarios/bankruptcy.toml")),
     ("byzantine", include_str!("../scenarios/byzantine.toml")),
@@ -149,5 +172,6 @@ pub const BUILT_IN: [(&str, &str); 10] = [
     ("churn", include_str!("../scenarios/churn.toml")),
     ("wan", include_str!("../scenarios/wan.toml")),
     ("spam", include_str!("../scenarios/spam.toml")),
+    ("integrity", include_str!("../scenarios/integrity.toml")),
     ("all", include_str!("../scenarios/all.toml")),
 ];

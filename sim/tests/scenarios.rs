@@ -4,12 +4,19 @@
 use ippoc_sim::scenario::BUILT_IN;
 use ippoc_sim::{Options, Scenario};
 
+/// One scenario at a time: each runs its nodes on both cores, and the spam
+/// scenario's criterion compares two of its own phases' wall-clock
+/// latencies, which another scenario running beside it would skew.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 async fn check(name: &str) {
+    let _alone = ONE_AT_A_TIME.lock().await;
     let scenario = Scenario::load(name).unwrap();
     let options = Options {
         nodes: 10,
         seed: 7,
         settle_timeout_ms: 60_000,
+        epoch_ms: None,
     };
     let report = ippoc_sim::run(&scenario, options, |_| {}).await.unwrap();
     let failed: Vec<String> = report
@@ -28,7 +35,10 @@ async fn check(name: &str) {
     assert_eq!(json["config"]["name"], name);
     let cadence = ippoc_sim::run::sim_cadence(10);
     assert_eq!(json["cadence"]["attest_ms"], cadence.attest_interval.as_millis() as u64);
-    assert_eq!(json["cadence"]["epoch_ms"], cadence.epoch_ms);
+    assert_eq!(
+        json["cadence"]["epoch_ms"],
+        scenario.epoch_ms.unwrap_or(cadence.epoch_ms)
+    );
     // Class D goes through the DAO on the embedded chain: the good skill is
     // deployed, every toxic one failed simulation and its bypass was vetoed.
     if scenario.phases.iter().any(|p| p.toxic_skills) {
@@ -50,6 +60,14 @@ async fn check(name: &str) {
     assert!(a.signers >= a.required, "{a:?}");
     assert_eq!((a.proofs, a.proofs_verified), (20, 20), "{a:?}");
     assert_eq!(json["anchoring"]["anchored"], true);
+    // A scenario that waits for integrity cycles is judged on them too:
+    // equal tables everywhere, the faulty under 0.85, no honest penalty.
+    if scenario.phases.iter().any(|p| p.cycles > 0) {
+        let g = report.measured.gi.as_ref().expect("a scored run reports GI");
+        assert!(g.cycles_compared >= 4 && g.cycles_differing == 0, "{g:?}");
+        assert!(g.faulty >= 2 && g.faulty_fallen == g.faulty, "{g:?}");
+        assert_eq!(g.honest_penalised, 0, "{g:?}");
+    }
     let summary = std::fs::read_to_string(dir.path().join("summary.md")).unwrap();
     for (file, _) in ippoc_sim::report::PLOTS {
         let png = std::fs::read(dir.path().join(file)).unwrap();
@@ -89,6 +107,7 @@ scenario_tests! {
     churn => "churn",
     wan => "wan",
     spam => "spam",
+    integrity => "integrity",
     all => "all",
 }
 
