@@ -372,10 +372,11 @@ fn advance(s: &mut Standing, row: &GiRow, c: u64, rules: &LadderRules) {
         return;
     }
     match tier {
-        // Graduation from shadow needs time without critical failure (a fork
-        // removes), not a score: the shadow period is what measures it.
+        // Graduation from shadow: time without a critical failure (a fork
+        // removes) and, at the end, a score Research can hold; a node silent
+        // in shadow stays there.
         Tier::Shadow => {
-            if c.saturating_sub(s.since).saturating_add(1) >= rules.shadow_cycles {
+            if c.saturating_sub(s.since).saturating_add(1) >= rules.shadow_cycles && row.gi >= Tier::Research.floor() {
                 s.set_tier(Tier::Research, c);
                 s.push(
                     row,
@@ -508,6 +509,19 @@ mod tests {
                 }
             ]
         );
+    }
+
+    #[test]
+    fn a_node_silent_in_shadow_stays_there() {
+        let n = id(2);
+        let silent = |c| table(c, vec![row(n, 1_000_000, 500_000, false)]);
+        let mut s = Standings::genesis(&[]);
+        for c in 0..5 {
+            s = s.step(&silent(c), &RULES, &[]);
+        }
+        assert_eq!(tier(&s, n), Tier::Shadow);
+        s = s.step(&table(5, vec![good(n)]), &RULES, &[]);
+        assert_eq!(tier(&s, n), Tier::Research, "graduates once it scores");
     }
 
     #[test]

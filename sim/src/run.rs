@@ -402,15 +402,7 @@ impl Sim {
             else {
                 continue;
             };
-            let heads_of = |n: &LocalNode| -> BTreeMap<NodeId, u64> {
-                n.ledger
-                    .heads()
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|(a, s, _)| (a, s))
-                    .collect()
-            };
-            let reference = heads_of(reference);
+            let reference = head_seqs(reference);
             for (root, members) in &by_root {
                 if *root == common {
                     continue;
@@ -419,7 +411,7 @@ impl Sim {
                     if out.len() >= crate::report::DIVERGED_SHOWN {
                         return out;
                     }
-                    let here = heads_of(n);
+                    let here = head_seqs(n);
                     let actors: BTreeSet<&NodeId> = reference.keys().chain(here.keys()).collect();
                     let differing: Vec<(String, Option<u64>, Option<u64>)> = actors
                         .into_iter()
@@ -1563,21 +1555,21 @@ fn snapshot(honest: &[&LocalNode], started: Instant, cut_ms: u64) -> Sample {
 /// chain, at most; a gap wider than this is not a moment's difference.
 const CUT_GAP_MAX: u64 = 64;
 
+/// A node's chain heads: actor → seq (none if its ledger cannot be read).
+fn head_seqs(n: &LocalNode) -> BTreeMap<NodeId, u64> {
+    n.ledger
+        .heads()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(a, s, _)| (a, s))
+        .collect()
+}
+
 /// How many nodes lack an entry made before `cut_ms` that another node
 /// holds: the ones still to catch up on what the phase made, whatever
 /// happened after it.
 fn behind_cut(nodes: &[&LocalNode], cut_ms: u64) -> usize {
-    let heads: Vec<BTreeMap<NodeId, u64>> = nodes
-        .iter()
-        .map(|n| {
-            n.ledger
-                .heads()
-                .unwrap_or_default()
-                .into_iter()
-                .map(|(a, s, _)| (a, s))
-                .collect()
-        })
-        .collect();
+    let heads: Vec<BTreeMap<NodeId, u64>> = nodes.iter().map(|n| head_seqs(n)).collect();
     let mut behind = vec![false; nodes.len()];
     let actors: BTreeSet<NodeId> = heads.iter().flat_map(|h| h.keys().copied()).collect();
     for actor in actors {

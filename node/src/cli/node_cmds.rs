@@ -200,7 +200,14 @@ fn gi_text(r: &ippoc_swarm::integrity::GiReport) -> String {
         r.members,
         &r.table_digest[..16]
     );
-    let _ = writeln!(s, "next review {} (unix ms; the next cycle's table)", r.next_review_ms);
+    let wait_s = r.next_review_ms.saturating_sub(ippoc_swarm::ledger::now_ms()) / 1000;
+    let _ = writeln!(
+        s,
+        "next review in {}m {:02}s (unix ms {}: the next cycle's table)",
+        wait_s / 60,
+        wait_s % 60,
+        r.next_review_ms
+    );
     for step in &r.record {
         let _ = writeln!(
             s,
