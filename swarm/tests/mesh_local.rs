@@ -524,7 +524,11 @@ async fn a_chain_gossip_dropped_over_its_rate_is_fetched_from_the_peer_that_had_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_node_builds_the_same_gi_table_for_each_closed_cycle_from_the_votes_in_the_chains() {
-    let s = swarm_with(3, |c| {
+    // A genesis of now: the ladder starts at the genesis cycle and catches
+    // up a bounded number of cycles an epoch.
+    let created = ippoc_swarm::ledger::now_ms();
+    let s = swarm_with(3, move |c| {
+        c.genesis.created_at_ms = created;
         c.cadence.epoch_ms = 400;
         c.cadence.attest_interval = Duration::from_millis(100);
     })
@@ -571,5 +575,23 @@ async fn every_node_builds_the_same_gi_table_for_each_closed_cycle_from_the_vote
     let table = all[0].view.get().gi.unwrap();
     assert!(table.rows.iter().all(|r| r.gi == 950_000), "{table:?}");
     assert_eq!(table.swarm_gi, Some(950_000));
+    // The ladder moved by the same tables: at the newest cycle every node
+    // has moved by, the same standings everywhere, byte for byte, and the
+    // founders at Standard with nothing against them.
+    let newest_common = all
+        .iter()
+        .map(|n| n.view.get().standings.and_then(|s| s.cycle).unwrap())
+        .min()
+        .unwrap();
+    let kept: Vec<_> = all
+        .iter()
+        .map(|n| n.ledger.standings_kept(newest_common).unwrap().unwrap())
+        .collect();
+    assert!(kept.iter().all(|k| k.digest == kept[0].digest), "{kept:?}");
+    for n in &all {
+        let row = kept[0].of(&n.id).unwrap();
+        assert_eq!(row.tier.tier(), ippoc_economy::integrity::Tier::Standard);
+        assert!(row.record.is_empty() && row.offences.is_empty(), "{row:?}");
+    }
     stop(s).await;
 }

@@ -304,10 +304,24 @@ pub fn peers(env: &Env) -> Result<(), Failure> {
         );
         for r in &t.rows {
             let [compliance, consensus, reliability, efficiency, community] = r.components.0;
+            // Its standing after the newest cycle the ladder moved by.
+            let standing = view.standings.as_ref().and_then(|s| s.of(&r.node));
+            let tier = match standing {
+                None => "-".to_string(),
+                Some(s) if s.removed.is_some() => "removed".to_string(),
+                Some(s) => {
+                    let tier = format!("{:?}", s.tier.tier()).to_lowercase();
+                    match (s.suspended_through, view.standings.as_ref().and_then(|x| x.cycle)) {
+                        (Some(until), Some(now)) if until > now => format!("{tier}, suspended"),
+                        _ => tier,
+                    }
+                }
+            };
             println!(
-                "  {}  GI {}  compliance {} consensus {} reliability {} efficiency {} community {}",
+                "  {}  GI {}  {}  compliance {} consensus {} reliability {} efficiency {} community {}",
                 r.node,
                 ppm(r.gi),
+                tier,
                 ppm(compliance),
                 ppm(consensus),
                 ppm(reliability),
