@@ -223,3 +223,87 @@ fn standings_are_computed_once_per_cycle_kept_and_caught_up_in_bounded_steps() {
     }
     assert_eq!(other.unwrap().digest, s.digest);
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+
+    /// The adversary of docs/integrity.md, "Robustness": fewer than a third
+    /// of the members colluding (2 of 7), free in what their own chains say.
+    /// They cannot push an honest node under the highest floor (0.95), nor
+    /// earn consensus without agreeing with the honest majority, nor vouch
+    /// themselves past what their own number allows, nor move the swarm's GI.
+    #[test]
+    fn a_coalition_under_a_third_cannot_lower_an_honest_node_or_buy_itself_credit(
+        // Per coalition member: its vote (0 none, 1 with the honest
+        // majority, 2 another digest), whether it vouches for the other
+        // member (an entry depending on its chain), and how many more
+        // entries it makes (all within the rate).
+        plays in proptest::collection::vec((0u8..3, proptest::prelude::any::<bool>(), 0u64..40), 2)
+    ) {
+        let (n, g) = swarm(7);
+        let a = ledger(&g, &n[0]);
+        let (honest, coalition) = n.split_at(5);
+        let mut entries = Vec::new();
+        let mut heads: Vec<(u64, TxId)> = Vec::new();
+        for (k, m) in coalition.iter().enumerate() {
+            let (mut seq, mut prev) = (0, TxId::ZERO);
+            for _ in 0..=plays[k].2 {
+                let e = signed(m, &g, seq, prev, 5_100 + k as u64, vote_on(999, b'0'), vec![]);
+                prev = e.tx_id();
+                seq += 1;
+                entries.push(e);
+            }
+            heads.push((seq, prev));
+        }
+        for (k, m) in coalition.iter().enumerate() {
+            let (seq, prev) = heads[k];
+            let mut next = seq;
+            let mut last = prev;
+            if plays[k].1 {
+                let other = 1 - k;
+                let mut body = signed(m, &g, next, last, 5_800, vote_on(999, b'0'), vec![]).body;
+                body.deps = vec![ippoc_economy::entry::Dep {
+                    actor: coalition[other].id,
+                    seq: heads[other].0 - 1,
+                    tx_id: heads[other].1,
+                }];
+                let e = body.sign(&m.key);
+                last = e.tx_id();
+                next += 1;
+                entries.push(e);
+            }
+            match plays[k].0 {
+                1 => entries.push(signed(m, &g, next, last, 7_000, vote_on(CYCLE, b'H'), vec![])),
+                2 => entries.push(signed(m, &g, next, last, 7_000, vote_on(CYCLE, b'L'), vec![])),
+                _ => {}
+            }
+        }
+        for h in honest {
+            entries.push(signed(h, &g, 0, TxId::ZERO, 7_000, vote_on(CYCLE, b'H'), vec![]));
+        }
+        a.ledger.ingest(entries).unwrap();
+        let t = a.ledger.gi_table(CYCLE, EPOCH_MS).unwrap();
+        let row = |id| t.rows.iter().find(|r| r.node == id).unwrap();
+        for h in honest {
+            let r = row(h.id);
+            proptest::prop_assert!(r.gi >= 950_000, "{r:?}");
+            proptest::prop_assert_eq!(r.components.0[1], 1_000_000);
+        }
+        for (k, m) in coalition.iter().enumerate() {
+            let r = row(m.id);
+            if plays[k].0 != 1 {
+                proptest::prop_assert_eq!(r.components.0[1], 0, "consensus without the majority: {:?}", r);
+            }
+            // One other member to vouch for it, of the three a full score needs.
+            proptest::prop_assert!(r.components.0[4] <= 333_333, "{r:?}");
+        }
+        proptest::prop_assert!(t.swarm_gi.unwrap() >= 950_000, "{t:?}");
+    }
+}
+
+fn vote_on(epoch: u64, heads: u8) -> Action {
+    Action::Checkpoint {
+        epoch,
+        heads: [heads; 32],
+    }
+}

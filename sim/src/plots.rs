@@ -9,7 +9,8 @@ use std::sync::OnceLock;
 
 use plotters::prelude::*;
 
-use crate::report::{PLOTS, Report, Sample};
+use crate::report::{GI_PLOT, PLOTS, Report, Sample};
+use crate::run::SimGi;
 
 const FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
 const SIZE: (u32, u32) = (900, 520);
@@ -41,7 +42,72 @@ pub fn draw(report: &Report, dir: &Path) -> Result<Vec<PathBuf>, String> {
         plot(&path).map_err(|e| format!("{}: {e}", path.display()))?;
         written.push(path);
     }
+    if let Some(g) = &report.measured.gi {
+        let path = dir.join(GI_PLOT.0);
+        gi_per_cycle(&path, g).map_err(|e| format!("{}: {e}", path.display()))?;
+        written.push(path);
+    }
     Ok(written)
+}
+
+/// GI per closed cycle: the lowest and the median live honest node, the
+/// highest faulty node, and the 0.85 line every faulty node must fall under.
+fn gi_per_cycle(path: &Path, g: &SimGi) -> PlotResult {
+    let root = BitMapBackend::new(path, SIZE).into_drawing_area();
+    root.fill(&WHITE)?;
+    let first = g.per_cycle.first().map_or(0, |c| c.cycle);
+    let last = g.per_cycle.last().map_or(1, |c| c.cycle).max(first + 1);
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            format!(
+                "GI per closed cycle ({} cycles, {} faulty nodes)",
+                g.per_cycle.len(),
+                g.faulty
+            ),
+            ("sans-serif", 22),
+        )
+        .margin(16)
+        .x_label_area_size(44)
+        .y_label_area_size(56)
+        .build_cartesian_2d(0u64..last - first + 1, 0.0..1.05)?;
+    chart
+        .configure_mesh()
+        .x_desc("cycle since the first compared")
+        .y_desc("GI")
+        .draw()?;
+    let ppm = |v: u32| f64::from(v) / 1e6;
+    type Pick = fn(&crate::run::GiCycle) -> Option<u32>;
+    let lines: [(&str, Pick, RGBColor); 3] = [
+        ("honest lowest", |c| c.honest_min, BLUE),
+        ("honest median", |c| c.honest_median, GREEN),
+        ("turning faulty: highest", |c| c.faulty_max, RED),
+    ];
+    for (label, pick, colour) in lines {
+        let points: Vec<(u64, f64)> = g
+            .per_cycle
+            .iter()
+            .filter_map(|c| Some((c.cycle - first, ppm(pick(c)?))))
+            .collect();
+        chart
+            .draw_series(LineSeries::new(points, colour.stroke_width(2)))?
+            .label(label)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(2)));
+    }
+    chart
+        .draw_series(LineSeries::new(
+            [(0, 0.85), (last - first + 1, 0.85)],
+            BLACK.mix(0.4).stroke_width(1),
+        ))?
+        .label("0.85 (Research floor)")
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], BLACK.mix(0.4)));
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .position(SeriesLabelPosition::LowerLeft)
+        .draw()?;
+    root.present()?;
+    Ok(())
 }
 
 fn latency_cdf(path: &Path, latencies_ms: &[f64]) -> PlotResult {

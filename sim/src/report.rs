@@ -172,6 +172,9 @@ pub struct Report {
     pub ok: bool,
 }
 
+/// The plot of a run that waited for integrity cycles (beside [`PLOTS`]).
+pub const GI_PLOT: (&str, &str) = ("gi.png", "GI per closed cycle: honest and faulty nodes");
+
 /// The plots written with every report: file name, what it shows.
 pub const PLOTS: [(&str, &str); 4] = [
     ("latency-cdf.png", "delivery latency CDF"),
@@ -531,6 +534,10 @@ impl Report {
         }
         let _ = writeln!(s);
         for (file, what) in PLOTS {
+            let _ = writeln!(s, "![{what}]({file})");
+        }
+        if self.measured.gi.is_some() {
+            let (file, what) = GI_PLOT;
             let _ = writeln!(s, "![{what}]({file})");
         }
         s

@@ -1490,7 +1490,8 @@ pub struct GiCycle {
     pub honest_min: Option<u32>,
     /// The live honest nodes' lower median.
     pub honest_median: Option<u32>,
-    /// The highest faulty node's GI.
+    /// The highest GI among the nodes that turn faulty in the run (before
+    /// their fault too).
     pub faulty_max: Option<u32>,
     /// The swarm's GI.
     pub swarm_gi: Option<u32>,

@@ -67,6 +67,11 @@ async fn check(name: &str) {
         assert!(g.cycles_compared >= 4 && g.cycles_differing == 0, "{g:?}");
         assert!(g.faulty >= 2 && g.faulty_fallen == g.faulty, "{g:?}");
         assert_eq!(g.honest_penalised, 0, "{g:?}");
+        let (file, _) = ippoc_sim::report::GI_PLOT;
+        let png = std::fs::read(dir.path().join(file)).unwrap();
+        assert!(png.starts_with(b"\x89PNG\r\n\x1a\n") && png.len() > 1000, "{file}");
+        let summary = std::fs::read_to_string(dir.path().join("summary.md")).unwrap();
+        assert!(summary.contains(file), "the summary does not show {file}");
     }
     let summary = std::fs::read_to_string(dir.path().join("summary.md")).unwrap();
     for (file, _) in ippoc_sim::report::PLOTS {
