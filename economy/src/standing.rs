@@ -180,6 +180,14 @@ impl Standing {
         self.vote_weight_after(cycle) > 0
     }
 
+    /// Whether its checkpoint vote counts toward the quorum, and its GI
+    /// toward the swarm's, in the cycle after `cycle`: past shadow, not
+    /// suspended, not removed (Research counts here; it has no governance
+    /// vote).
+    pub fn counts_after(&self, cycle: u64) -> bool {
+        self.removed.is_none() && self.suspended_through.is_none_or(|t| t <= cycle) && self.tier.tier() > Tier::Shadow
+    }
+
     /// Its governance vote weight in the cycle after `cycle`, ppm.
     pub fn vote_weight_after(&self, cycle: u64) -> u32 {
         if self.removed.is_some() || self.suspended_through.is_some_and(|t| t > cycle) {
@@ -253,6 +261,17 @@ impl Standings {
         let rows: Vec<Standing> = rows.into_values().collect();
         let digest = digest(cycle, &rows);
         Standings { cycle, rows, digest }
+    }
+
+    /// The members whose votes and scores count in the cycle after these
+    /// standings ([`Standing::counts_after`]).
+    pub fn counted(&self) -> std::collections::BTreeSet<NodeId> {
+        let after = self.cycle.unwrap_or(0);
+        self.rows
+            .iter()
+            .filter(|s| s.counts_after(after))
+            .map(|s| s.node)
+            .collect()
     }
 
     /// The standing of `node`, if it has one.

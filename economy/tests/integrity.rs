@@ -222,6 +222,11 @@ fn standings_are_computed_once_per_cycle_kept_and_caught_up_in_bounded_steps() {
         other = b.ledger.standings_after(target, EPOCH_MS, &rules).unwrap();
     }
     assert_eq!(other.unwrap().digest, s.digest);
+    // The table the ladder read, at the genesis cycle and after it.
+    for c in [first, first + 1, target] {
+        let t = a.ledger.scored_table(c, EPOCH_MS, &rules).unwrap().unwrap();
+        assert_eq!((t.cycle, t.rows.len()), (c, 3));
+    }
 }
 
 proptest::proptest! {
@@ -306,4 +311,40 @@ fn vote_on(epoch: u64, heads: u8) -> Action {
         epoch,
         heads: [heads; 32],
     }
+}
+
+#[test]
+fn only_the_members_the_ladder_counts_make_the_quorum_and_the_swarms_gi() {
+    use std::collections::BTreeSet;
+    // Five members for the whole cycle: three the ladder counts, two it
+    // does not (in shadow, say). Two counted vote X, one counted and both
+    // uncounted vote Y: among all five Y has the majority, among the
+    // counted X has.
+    let (n, g) = swarm(5);
+    let a = ledger(&g, &n[0]);
+    let votes: Vec<_> = [b'X', b'X', b'Y', b'Y', b'Y']
+        .iter()
+        .zip(&n)
+        .map(|(d, m)| signed(m, &g, 0, TxId::ZERO, 7_000, vote(*d), vec![]))
+        .collect();
+    a.ledger.ingest(votes).unwrap();
+    let consensus = |t: &ippoc_economy::store::GiTable, i: usize| {
+        t.rows.iter().find(|r| r.node == n[i].id).unwrap().components.0[1]
+    };
+    let all = a.ledger.gi_table(CYCLE, EPOCH_MS).unwrap();
+    assert_eq!((consensus(&all, 0), consensus(&all, 4)), (0, 1_000_000));
+    let counted: BTreeSet<_> = n[..3].iter().map(|m| m.id).collect();
+    let among = a.ledger.gi_table_among(CYCLE, EPOCH_MS, Some(&counted)).unwrap();
+    assert_eq!((consensus(&among, 0), consensus(&among, 4)), (1_000_000, 0));
+    // Every member is still scored; the swarm's GI is the counted ones'.
+    assert_eq!(among.rows.len(), 5);
+    let mut counted_gi: Vec<u32> = among
+        .rows
+        .iter()
+        .filter(|r| counted.contains(&r.node))
+        .map(|r| r.gi)
+        .collect();
+    counted_gi.sort_unstable();
+    assert_eq!(among.swarm_gi, Some(counted_gi[1]));
+    assert_ne!(among.digest, all.digest);
 }

@@ -240,9 +240,12 @@ impl Sim {
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
         let keys: Vec<SigningKey> = (0..options.nodes).map(|i| key_of(options.seed, i)).collect();
         let founders: Vec<NodeId> = keys.iter().map(id_of).collect();
+        // Made now, as a real swarm's is: the integrity ladder starts at the
+        // genesis cycle, and every cycle before the nodes run would score its
+        // founders silent (and take 32 cycles a tick to catch up).
         let genesis = Genesis::new(
             "ippoc-sim",
-            1,
+            ippoc_swarm::ledger::now_ms(),
             &founders,
             Amount::from_base(STIPEND_IPPC * IPPC),
             Amount::from_base(1_000_000 * IPPC),
@@ -852,7 +855,8 @@ impl Sim {
         let mut per_cycle = Vec::new();
         let mut fell: BTreeMap<NodeId, u64> = BTreeMap::new();
         for &c in &compared {
-            let Ok(table) = reference.ledger.gi_table(c, epoch_ms) else {
+            let rules = ippoc_economy::standing::LadderRules::default();
+            let Ok(Some(table)) = reference.ledger.scored_table(c, epoch_ms, &rules) else {
                 continue;
             };
             let mut h: Vec<u32> = table

@@ -154,7 +154,21 @@ pub fn report(
     if cycle < first {
         return Err(GiError::BeforeGenesis { cycle, first });
     }
-    let table = ledger.gi_table(cycle, epoch_ms)?;
+    // The table as the ladder reads it, and the standings after the cycle;
+    // computed here if the pump has not yet (a stopped node asked, or a
+    // cycle it skipped), in bounded catch-ups.
+    let rules = LadderRules::default();
+    let mut standings = ledger.standings_kept(cycle)?;
+    for _ in 0..STANDINGS_CALLS_MAX {
+        if standings.is_some() {
+            break;
+        }
+        standings = ledger.standings_after(cycle, epoch_ms, &rules)?;
+    }
+    let table = match ledger.scored_table(cycle, epoch_ms, &rules)? {
+        Some(t) => t,
+        None => ledger.gi_table(cycle, epoch_ms)?,
+    };
     let row = table
         .rows
         .iter()
@@ -162,10 +176,14 @@ pub fn report(
         .ok_or(GiError::NotScored { node, cycle })?;
     let mut history = Vec::new();
     for c in cycle.saturating_sub(TREND_CYCLES)..cycle {
-        if c < ledger.first_cycle(epoch_ms) {
+        if c < first {
             continue;
         }
-        if let Some(r) = ledger.gi_table(c, epoch_ms)?.rows.into_iter().find(|r| r.node == node) {
+        let t = match ledger.scored_table(c, epoch_ms, &rules)? {
+            Some(t) => t,
+            None => ledger.gi_table(c, epoch_ms)?,
+        };
+        if let Some(r) = t.rows.into_iter().find(|r| r.node == node) {
             history.push((c, r.gi));
         }
     }
@@ -182,15 +200,6 @@ pub fn report(
             Trend::Steady
         }
     };
-    // The standings the pump kept; computed here if it has not yet (a
-    // stopped node asked, or a cycle it skipped), in bounded catch-ups.
-    let mut standings = ledger.standings_kept(cycle)?;
-    for _ in 0..STANDINGS_CALLS_MAX {
-        if standings.is_some() {
-            break;
-        }
-        standings = ledger.standings_after(cycle, epoch_ms, &LadderRules::default())?;
-    }
     let standing: Option<&Standing> = standings.as_ref().and_then(|s| s.of(&node));
     let [compliance, consensus, reliability, efficiency, community] = row.components.0;
     Ok(GiReport {

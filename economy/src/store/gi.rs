@@ -114,6 +114,19 @@ impl Ledger {
     /// end; a member whose chain began inside the cycle is not yet expected
     /// to vote in it.
     pub fn gi_table(&self, cycle: u64, epoch_ms: u64) -> Result<GiTable, LedgerError> {
+        self.gi_table_among(cycle, epoch_ms, None)
+    }
+
+    /// [`Ledger::gi_table`] with the quorum and the swarm's GI taken among
+    /// `voters` only (the members the ladder counts: not in shadow, not
+    /// suspended, not removed); `None` counts every member expected for the
+    /// whole cycle. Every member is still scored.
+    pub fn gi_table_among(
+        &self,
+        cycle: u64,
+        epoch_ms: u64,
+        voters: Option<&BTreeSet<NodeId>>,
+    ) -> Result<GiTable, LedgerError> {
         let epoch_ms = epoch_ms.max(1);
         let start = cycle.saturating_mul(epoch_ms);
         let end = start.saturating_add(epoch_ms);
@@ -208,16 +221,22 @@ impl Ledger {
             .filter(|(id, r)| self.founders.contains(id) || r.first_ms.is_some_and(|t| t < start))
             .map(|(id, _)| *id)
             .collect();
-        // The quorum's heads: what a strict majority of the expected voters voted.
+        // The quorum's heads: what a strict majority of the expected voters
+        // the ladder counts voted.
+        let counted: BTreeSet<NodeId> = expected
+            .iter()
+            .filter(|id| voters.is_none_or(|v| v.contains(id)))
+            .copied()
+            .collect();
         let mut tally: BTreeMap<[u8; 32], u64> = BTreeMap::new();
-        for id in &expected {
+        for id in &counted {
             if let Some(v) = chains[id].vote {
                 *tally.entry(v).or_default() += 1;
             }
         }
         let quorum = tally
             .iter()
-            .find(|(_, n)| **n * 2 > expected.len() as u64)
+            .find(|(_, n)| **n * 2 > counted.len() as u64)
             .map(|(root, _)| *root);
         // Chains begun after the cycle are not members of it.
         chains.retain(|id, r| expected.contains(id) || r.first_ms.is_some_and(|t| t < end));
@@ -240,7 +259,13 @@ impl Ledger {
                 gi: integrity::gi(&c),
             });
         }
-        let swarm_gi = integrity::swarm_gi(&rows.iter().map(|r| r.gi).collect::<Vec<_>>());
+        let swarm_gi = integrity::swarm_gi(
+            &rows
+                .iter()
+                .filter(|r| voters.is_none_or(|v| v.contains(&r.node)))
+                .map(|r| r.gi)
+                .collect::<Vec<_>>(),
+        );
         let digest = {
             use sha2::{Digest, Sha256};
             let mut h = Sha256::new();

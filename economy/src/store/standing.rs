@@ -2,6 +2,7 @@
 //! the newest kept ones and the cycle's GI table, and kept, so a node never
 //! replays the ladder from the genesis more than once.
 
+use super::GiTable;
 use super::txn::Txn;
 use super::{Ledger, LedgerError, keys};
 use crate::encoding;
@@ -47,13 +48,29 @@ impl Ledger {
             if done == STANDINGS_CATCH_UP_MAX {
                 return Ok(None);
             }
-            let table = self.gi_table(next, epoch_ms)?;
+            let table = self.gi_table_among(next, epoch_ms, Some(&standings.counted()))?;
             standings = standings.step(&table, rules, &[]);
             self.keep_standings(&standings)?;
             next += 1;
             done += 1;
         }
         Ok(Some(standings))
+    }
+
+    /// The GI table of `cycle` as the ladder reads it: the quorum and the
+    /// swarm's GI among the members the standings before it count
+    /// ([`Standings::counted`]). `Ok(None)` while those standings are still
+    /// being caught up ([`Ledger::standings_after`]).
+    pub fn scored_table(&self, cycle: u64, epoch_ms: u64, rules: &LadderRules) -> Result<Option<GiTable>, LedgerError> {
+        let before = if cycle <= self.first_cycle(epoch_ms) {
+            let founders: Vec<_> = self.founders.iter().copied().collect();
+            Some(Standings::genesis(&founders))
+        } else {
+            self.standings_after(cycle - 1, epoch_ms, rules)?
+        };
+        before
+            .map(|s| self.gi_table_among(cycle, epoch_ms, Some(&s.counted())))
+            .transpose()
     }
 
     /// The kept standings after `cycle`, if any.

@@ -50,20 +50,31 @@ async fn chain_vote(ctx: &Ctx, epoch: u64) {
     }
 }
 
-/// Builds the GI table of `cycle` and shows it in the view.
+/// Moves the ladder by the closed `cycle` and shows its GI table (the one
+/// the ladder read) and the standings in the view.
 async fn score(ctx: &Ctx, cycle: u64) {
     let epoch_ms = ctx.cadence.epoch_ms.max(1);
-    // Cycles before the genesis have no members to score.
-    let built = ctx
-        .blocking(move |l| (cycle >= l.first_cycle(epoch_ms)).then(|| l.gi_table(cycle, epoch_ms)))
+    // The ladder moves once per closed cycle; a node behind (new, or back
+    // after a stop) catches up a bounded number of cycles per epoch, and
+    // shows nothing new until it has.
+    let rules = ippoc_economy::standing::LadderRules::default();
+    let scored = ctx
+        .blocking(move |l| -> Result<Option<_>, ippoc_economy::store::LedgerError> {
+            // Cycles before the genesis have no members to score.
+            if cycle < l.first_cycle(epoch_ms) {
+                return Ok(None);
+            }
+            let Some(standings) = l.standings_after(cycle, epoch_ms, &rules)? else {
+                return Ok(None);
+            };
+            Ok(l.scored_table(cycle, epoch_ms, &rules)?.map(|t| (t, standings)))
+        })
         .await;
-    let Some(Some(result)) = built else {
-        return;
-    };
-    let table = match result {
-        Ok(t) => t,
-        Err(e) => {
-            tracing::warn!(cycle, "cannot build the GI table: {e}");
+    let (table, standings) = match scored {
+        Some(Ok(Some(s))) => s,
+        Some(Ok(None)) | None => return,
+        Some(Err(e)) => {
+            tracing::warn!(cycle, "cannot score the closed cycle: {e}");
             return;
         }
     };
@@ -72,19 +83,7 @@ async fn score(ctx: &Ctx, cycle: u64) {
         event = "gi_table", cycle, members = table.rows.len(), swarm_gi = ?table.swarm_gi, own = ?own,
         digest = %hex::encode(table.digest), "integrity scores of a closed cycle"
     );
-    // The ladder moves once per closed cycle; a node behind (new, or back
-    // after a stop) catches up a bounded number of cycles per epoch.
-    let rules = ippoc_economy::standing::LadderRules::default();
-    let standings = match ctx.blocking(move |l| l.standings_after(cycle, epoch_ms, &rules)).await {
-        Some(Ok(s)) => s,
-        Some(Err(e)) => {
-            tracing::warn!(cycle, "cannot move the standings: {e}");
-            None
-        }
-        None => None,
-    };
-    if let Some(s) = &standings
-        && let Some(own) = s.of(&ctx.owner)
+    if let Some(own) = standings.of(&ctx.owner)
         && let Some(step) = own.record.last().filter(|st| st.cycle == cycle)
     {
         tracing::warn!(event = "standing_step", cycle, step = ?step.kind, gi = step.gi, "this node's standing changed");
@@ -94,9 +93,7 @@ async fn score(ctx: &Ctx, cycle: u64) {
         let excess = v.gi_digests.len().saturating_sub(GI_DIGESTS_KEPT);
         v.gi_digests.drain(..excess);
         v.gi = Some(table);
-        if standings.is_some() {
-            v.standings = standings;
-        }
+        v.standings = Some(standings);
     });
 }
 
