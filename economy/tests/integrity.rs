@@ -348,3 +348,26 @@ fn only_the_members_the_ladder_counts_make_the_quorum_and_the_swarms_gi() {
     assert_eq!(among.swarm_gi, Some(counted_gi[1]));
     assert_ne!(among.digest, all.digest);
 }
+
+#[test]
+fn a_checkpoint_vote_claims_no_credit_and_the_next_spending_entry_does() {
+    let (n, g) = swarm(2);
+    let a = ledger(&g, &n[0]);
+    let b = ledger(&g, &n[1]);
+    b.ledger.append(&n[1].key, pay(&n[0], ippc(5))).unwrap();
+    let (payment, _) = b.ledger.entry(&n[1].id, 0).unwrap().unwrap();
+    a.ledger.ingest(vec![payment]).unwrap();
+    let raw_vote = Intent::Raw {
+        action: vote(b'X'),
+        transfers: vec![],
+        proof: None,
+    };
+    let voted = a.ledger.append(&n[0].key, Draft::new(raw_vote, 7_000)).unwrap();
+    assert!(voted.body().deps.is_empty(), "{:?}", voted.body().deps);
+    let spent = a.ledger.append(&n[0].key, pay(&n[1], ippc(1))).unwrap();
+    assert_eq!(
+        spent.body().deps.iter().map(|d| d.actor).collect::<Vec<_>>(),
+        vec![n[1].id],
+        "the first spending entry claims the credit"
+    );
+}

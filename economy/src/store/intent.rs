@@ -126,6 +126,20 @@ impl Draft {
     pub fn needs_solvency(&self) -> bool {
         matches!(self.intent, Intent::Charge { bounty: None, .. })
     }
+
+    /// True for a checkpoint vote: it spends nothing, so it claims no
+    /// credits. Its deps would tie every vote to the creditors' newest
+    /// entries, and a node missing any of them would hold the vote, and
+    /// the rest of that chain, pending; the next entry that spends claims.
+    pub fn claims_nothing(&self) -> bool {
+        matches!(
+            self.intent,
+            Intent::Raw {
+                action: crate::Action::Checkpoint { .. },
+                ..
+            }
+        )
+    }
 }
 
 impl Intent {

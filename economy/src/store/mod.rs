@@ -731,12 +731,13 @@ impl Ledger {
             };
             let params_version = ctx.schedule.len() - 1;
             let params = &ctx.schedule[params_version];
+            let claims_nothing = draft.claims_nothing();
             let (action, transfers, proof) = draft.intent.resolve(params, actor, seq, |account| {
                 process::get_balance(&txn, &keys::available(account, Currency::Ippc))
             })?;
             // The first entry claims every outstanding credit; nothing new
             // can arrive while this batch holds the write lock.
-            let mut deps = if i == 0 {
+            let mut deps = if i == 0 && !claims_nothing {
                 self.auto_deps(&txn, &actor)?
             } else {
                 Vec::new()
