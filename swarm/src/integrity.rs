@@ -156,18 +156,19 @@ pub fn report(
     }
     // The table as the ladder reads it, and the standings after the cycle;
     // computed here if the pump has not yet (a stopped node asked, or a
-    // cycle it skipped), in bounded catch-ups.
+    // cycle it skipped), in bounded catch-ups. Past them, every member
+    // counts and no tier is shown.
     let rules = LadderRules::default();
-    let mut standings = ledger.standings_kept(cycle)?;
+    let mut closed = None;
     for _ in 0..STANDINGS_CALLS_MAX {
-        if standings.is_some() {
+        closed = ledger.close_cycle(cycle, epoch_ms, &rules)?;
+        if closed.is_some() {
             break;
         }
-        standings = ledger.standings_after(cycle, epoch_ms, &rules)?;
     }
-    let table = match ledger.scored_table(cycle, epoch_ms, &rules)? {
-        Some(t) => t,
-        None => ledger.gi_table(cycle, epoch_ms)?,
+    let (table, standings) = match closed {
+        Some((t, s)) => (t, Some(s)),
+        None => (ledger.gi_table(cycle, epoch_ms)?, None),
     };
     let row = table
         .rows

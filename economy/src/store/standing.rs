@@ -62,15 +62,48 @@ impl Ledger {
     /// ([`Standings::counted`]). `Ok(None)` while those standings are still
     /// being caught up ([`Ledger::standings_after`]).
     pub fn scored_table(&self, cycle: u64, epoch_ms: u64, rules: &LadderRules) -> Result<Option<GiTable>, LedgerError> {
-        let before = if cycle <= self.first_cycle(epoch_ms) {
-            let founders: Vec<_> = self.founders.iter().copied().collect();
-            Some(Standings::genesis(&founders))
-        } else {
-            self.standings_after(cycle - 1, epoch_ms, rules)?
-        };
-        before
+        self.standings_before(cycle, epoch_ms, rules)?
             .map(|s| self.gi_table_among(cycle, epoch_ms, Some(&s.counted())))
             .transpose()
+    }
+
+    /// Closes `cycle`: its table as the ladder reads it, built once, and the
+    /// standings after it (kept, or moved by that table and kept).
+    /// `Ok(None)` while the standings before it are still being caught up.
+    pub fn close_cycle(
+        &self,
+        cycle: u64,
+        epoch_ms: u64,
+        rules: &LadderRules,
+    ) -> Result<Option<(GiTable, Standings)>, LedgerError> {
+        let Some(before) = self.standings_before(cycle, epoch_ms, rules)? else {
+            return Ok(None);
+        };
+        let table = self.gi_table_among(cycle, epoch_ms, Some(&before.counted()))?;
+        let after = match self.standings_kept(cycle)? {
+            Some(kept) => kept,
+            None => {
+                let moved = before.step(&table, rules, &[]);
+                self.keep_standings(&moved)?;
+                moved
+            }
+        };
+        Ok(Some((table, after)))
+    }
+
+    /// The standings `cycle` is scored under: the genesis ones for the
+    /// genesis cycle (and before), else those after the cycle before.
+    fn standings_before(
+        &self,
+        cycle: u64,
+        epoch_ms: u64,
+        rules: &LadderRules,
+    ) -> Result<Option<Standings>, LedgerError> {
+        if cycle <= self.first_cycle(epoch_ms) {
+            let founders: Vec<_> = self.founders.iter().copied().collect();
+            return Ok(Some(Standings::genesis(&founders)));
+        }
+        self.standings_after(cycle - 1, epoch_ms, rules)
     }
 
     /// The kept standings after `cycle`, if any.

@@ -64,10 +64,7 @@ async fn score(ctx: &Ctx, cycle: u64) {
             if cycle < l.first_cycle(epoch_ms) {
                 return Ok(None);
             }
-            let Some(standings) = l.standings_after(cycle, epoch_ms, &rules)? else {
-                return Ok(None);
-            };
-            Ok(l.scored_table(cycle, epoch_ms, &rules)?.map(|t| (t, standings)))
+            l.close_cycle(cycle, epoch_ms, &rules)
         })
         .await;
     let (table, standings) = match scored {
