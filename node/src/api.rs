@@ -618,6 +618,42 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn gi_answers_bad_questions_with_400_and_the_reason_never_500() {
+        let (addr, _stop, _dir) = serve().await;
+        let client = reqwest::Client::builder().no_proxy().build().unwrap();
+        let stranger = NodeId::from_bytes(SigningKey::from_bytes(&[9; 32]).verifying_key().to_bytes());
+        for (query, reason) in [
+            ("cycle=abc", "cycle"),
+            ("cycle=-1", "cycle"),
+            ("cycle=18446744073709551616", "cycle"),
+            ("cycle=18446744073709551615", "is not closed yet"),
+            ("node=zz&cycle=3", "node"),
+            (&format!("node={stranger}&cycle=3"), "not a member scored"),
+        ] {
+            let resp = client
+                .get(format!("http://{addr}/v1/gi?{query}"))
+                .bearer_auth("secret")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), 400, "{query}");
+            let body: serde_json::Value = resp.json().await.unwrap();
+            assert!(body["error"].as_str().unwrap().contains(reason), "{query}: {body}");
+        }
+        // This node, a closed cycle: its row (the solo founder, silent so
+        // far: compliance, efficiency and, alone, community in full).
+        let resp = client
+            .get(format!("http://{addr}/v1/gi?cycle=3"))
+            .bearer_auth("secret")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        let report: ippoc_swarm::integrity::GiReport = resp.json().await.unwrap();
+        assert_eq!((report.cycle, report.score_ppm), (3, 550_000));
+    }
+
+    #[tokio::test]
     async fn writes_need_the_token_and_transfer_answers_with_the_durable_entry() {
         let (addr, _stop, _dir) = serve().await;
         let client = reqwest::Client::builder().no_proxy().build().unwrap();
