@@ -268,6 +268,12 @@ pub fn criteria(
     criteria.extend(vec![
         c("ledger divergence", m.divergence.to_string(), "0", m.divergence == 0),
         c(
+            "stopped nodes whose ledger stop closed",
+            format!("{}/{}", m.stops - m.stops_unclean, m.stops),
+            "all",
+            m.stops_unclean == 0,
+        ),
+        c(
             "unauthorized spend",
             m.unauthorized_spend.to_string(),
             "0",

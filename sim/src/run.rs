@@ -199,6 +199,9 @@ pub struct Sim {
     started: Instant,
     /// Whether a phase waited for integrity cycles (the GI criteria apply).
     scored: bool,
+    /// Nodes stopped during phases (crashes, silences), and those whose
+    /// stop returned while something still held their ledger.
+    stops: (u32, u32),
     /// The cut of the last settle: the end of its phase's actions (ms since
     /// the Unix epoch); states are compared over the chains cut there.
     cut_ms: u64,
@@ -277,6 +280,7 @@ impl Sim {
             started: Instant::now(),
             cut_ms: 0,
             scored: false,
+            stops: (0, 0),
             open: Vec::new(),
             latencies_ms: Vec::new(),
             samples: Vec::new(),
@@ -489,19 +493,31 @@ impl Sim {
         idx
     }
 
+    /// Stops node `i` if it runs (false if it did not), counting a stop that
+    /// returned while its ledger was still held: a restart would then meet
+    /// its previous instance.
+    async fn take_down(&mut self, i: usize) -> bool {
+        let Some(node) = self.nodes[i].live.take() else {
+            return false;
+        };
+        self.stops.0 += 1;
+        if !node.stop().await {
+            self.stops.1 += 1;
+        }
+        true
+    }
+
     /// Runs one phase: its actions, then waits for the swarm to settle.
     pub async fn phase(&mut self, phase: &Phase) -> Result<PhaseReport, String> {
         let begun = Instant::now();
         let crashed = self.pick(phase.crash_restart, |n| n.honest() && n.live.is_some());
         for &i in &crashed {
-            if let Some(node) = self.nodes[i].live.take() {
-                node.stop().await;
+            if self.take_down(i).await {
                 self.nodes[i].restarts += 1;
             }
         }
         for i in self.pick(phase.silence, |n| n.honest() && n.live.is_some()) {
-            if let Some(node) = self.nodes[i].live.take() {
-                node.stop().await;
+            if self.take_down(i).await {
                 self.nodes[i].silenced = true;
                 self.nodes[i].faulty_since = Some(self.cycle_now());
             }
@@ -1303,6 +1319,8 @@ impl Sim {
             })
             .unwrap_or_default();
         Measured {
+            stops: self.stops.0,
+            stops_unclean: self.stops.1,
             divergence: if agree_before(&honest, self.cut_ms) {
                 0
             } else {
@@ -1504,6 +1522,11 @@ pub struct GiCycle {
 /// What the metrics read from the nodes say.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Measured {
+    /// Nodes stopped during phases (crashed or silenced).
+    pub stops: u32,
+    /// Of those, stops that returned while something of the node still held
+    /// its ledger (`LocalNode::stop`).
+    pub stops_unclean: u32,
     /// Distinct states among live honest nodes, beyond one: their state
     /// roots, or their chains cut at the end of the last phase's actions
     /// when those agree (entries made later, such as the next epoch's

@@ -309,7 +309,10 @@ async fn catch_up(dir: &std::path::Path, size: Size) {
     // The round's byte counts land in the view when it finishes.
     b.view.wait_until(|v| v.stats.sync_rounds >= 1).await;
     let stats = b.view.get().stats;
-    assert_eq!(a.state_root().unwrap(), b.state_root().unwrap());
+    // The caught-up chain, not the state roots: either node may append a
+    // checkpoint vote of its own when an epoch ends during the run (one CI
+    // run of the suite met that and failed here).
+    assert_eq!(a.ledger.head(&owner).unwrap(), b.ledger.head(&owner).unwrap());
     let rate = catch_up_entries as f64 / sync_time.as_secs_f64();
     let base_rate = catch_up_entries as f64 / base_time.as_secs_f64();
     println!(

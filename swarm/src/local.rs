@@ -256,10 +256,22 @@ impl LocalNode {
         )
     }
 
-    /// Stops the node and waits until nothing of it runs; the ledger closes
-    /// when the last handle goes.
-    pub async fn stop(self) {
-        self.node.stop().await;
+    /// Stops the node and waits until nothing of it runs, then closes its
+    /// ledger here. True when it did; false when something outside the node
+    /// still holds the ledger (a caller's clone of [`Self::ledger`]), which
+    /// is logged: the store then closes when that last handle goes, and a
+    /// restart before that would wait for its lock.
+    pub async fn stop(self) -> bool {
+        let LocalNode { id, ledger, node, .. } = self;
+        node.stop().await;
+        match Arc::into_inner(ledger) {
+            // Closing flushes: off the async threads, and done before this returns.
+            Some(ledger) => tokio::task::spawn_blocking(move || drop(ledger)).await.is_ok(),
+            None => {
+                tracing::error!(node = %id, "stopped, but its ledger is still held outside the node");
+                false
+            }
+        }
     }
 }
 

@@ -126,11 +126,18 @@ impl Bounties {
         self.attempted.insert(escrow);
         self.working = Some((escrow, Instant::now()));
         tracing::info!(event = "bounty_taken", poster = %escrow.poster, seq = escrow.seq, "working on a bounty");
-        let (chain, client, view) = (ctx.chain.clone(), ctx.client.clone(), ctx.view.clone());
-        tokio::spawn(async move {
+        let (chain, client, view, tasks) = (
+            ctx.chain.clone(),
+            ctx.client.clone(),
+            ctx.view.clone(),
+            ctx.tasks.clone(),
+        );
+        ctx.spawn(async move {
             // The run's charge is an entry of the own chain: appending it wakes the pump.
             let c = chain.clone();
-            let done = tokio::task::spawn_blocking(move || bounty::work(&sandbox, &c, escrow, &task)).await;
+            let done = tasks
+                .spawn_blocking(move || bounty::work(&sandbox, &c, escrow, &task))
+                .await;
             match done {
                 Ok(Ok(output_hash)) => {
                     let a = chain.attest(Claim::BountyResult { escrow, output_hash });
@@ -160,16 +167,19 @@ impl Bounties {
         let (Some(task), Some(sandbox)) = (task, self.sandbox.clone()) else {
             return;
         };
-        let expected = tokio::task::spawn_blocking(move || bounty::expected(&sandbox, &task)).await;
+        let expected = ctx
+            .tasks
+            .spawn_blocking(move || bounty::expected(&sandbox, &task))
+            .await;
         if !matches!(&expected, Ok(Ok(h)) if *h == output_hash) {
             tracing::warn!(event = "bounty_result_wrong", worker = %worker, seq = escrow.seq, "a bounty result did not check out: not paid");
             return;
         }
         let chain = ctx.chain.clone();
-        let paid = tokio::task::spawn_blocking(move || {
-            chain.append(Draft::new(Intent::PayBounty { escrow, worker }, now_ms()))
-        })
-        .await;
+        let paid = ctx
+            .tasks
+            .spawn_blocking(move || chain.append(Draft::new(Intent::PayBounty { escrow, worker }, now_ms())))
+            .await;
         match paid {
             Ok(Ok(_)) => {
                 self.board.lock().unwrap_or_else(|p| p.into_inner()).remove(&escrow);

@@ -26,21 +26,23 @@ pub const GI_DIGESTS_KEPT: usize = 16;
 async fn chain_vote(ctx: &Ctx, epoch: u64) {
     let epoch_ms = ctx.cadence.epoch_ms.max(1);
     let chain = ctx.chain.clone();
-    let appended = tokio::task::spawn_blocking(move || -> Result<[u8; 32], String> {
-        let cut = epoch.saturating_add(1).saturating_mul(epoch_ms);
-        let heads = chain.ledger().heads_before(cut).map_err(|e| e.to_string())?;
-        let digest = heads_digest(&heads);
-        let intent = Intent::Raw {
-            action: Action::Checkpoint { epoch, heads: digest },
-            transfers: Vec::new(),
-            proof: None,
-        };
-        chain
-            .append(Draft::new(intent, crate::ledger::now_ms()))
-            .map_err(|e| e.to_string())?;
-        Ok(digest)
-    })
-    .await;
+    let appended = ctx
+        .tasks
+        .spawn_blocking(move || -> Result<[u8; 32], String> {
+            let cut = epoch.saturating_add(1).saturating_mul(epoch_ms);
+            let heads = chain.ledger().heads_before(cut).map_err(|e| e.to_string())?;
+            let digest = heads_digest(&heads);
+            let intent = Intent::Raw {
+                action: Action::Checkpoint { epoch, heads: digest },
+                transfers: Vec::new(),
+                proof: None,
+            };
+            chain
+                .append(Draft::new(intent, crate::ledger::now_ms()))
+                .map_err(|e| e.to_string())?;
+            Ok(digest)
+        })
+        .await;
     match appended {
         Ok(Ok(digest)) => {
             tracing::info!(event = "chain_vote", epoch, heads = %hex::encode(digest), "checkpoint vote recorded in the own chain");

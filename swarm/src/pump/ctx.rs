@@ -6,6 +6,7 @@ use std::sync::Arc;
 use ippoc_economy::store::Ledger;
 use ippoc_economy::{Claim, NodeId};
 use ippoc_mesh::{MeshClient, MeshError, PeerId, Topic};
+use tokio_util::task::TaskTracker;
 
 use super::Cadence;
 use crate::OwnChain;
@@ -30,6 +31,11 @@ pub(crate) struct Ctx {
     pub limits: Arc<ActorLimits>,
     /// Attestation, sync and epoch periods.
     pub cadence: Cadence,
+    /// Every task the handlers start (sync rounds, chases, bounty work,
+    /// ledger work off the async threads): the pump waits for all of them
+    /// before its stop returns, so a restarted node never meets a task of
+    /// its previous instance still holding the ledger.
+    pub tasks: TaskTracker,
 }
 
 impl Ctx {
@@ -61,7 +67,12 @@ impl Ctx {
     /// Runs ledger work off the async threads; `None` if the task died.
     pub async fn blocking<T: Send + 'static>(&self, f: impl FnOnce(&Ledger) -> T + Send + 'static) -> Option<T> {
         let l = self.ledger.clone();
-        tokio::task::spawn_blocking(move || f(&l)).await.ok()
+        self.tasks.spawn_blocking(move || f(&l)).await.ok()
+    }
+
+    /// Starts `task` beside the pump, tracked: see [`Self::tasks`].
+    pub fn spawn(&self, task: impl std::future::Future<Output = ()> + Send + 'static) {
+        self.tasks.spawn(task);
     }
 
     /// The epoch a Unix time in ms falls in.

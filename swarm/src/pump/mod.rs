@@ -31,6 +31,7 @@ use ed25519_dalek::SigningKey;
 use ippoc_economy::{Attestation, Claim};
 use ippoc_mesh::{Keypair, Mesh, MeshClient, MeshConfig, MeshEvent, PeerId, Topic};
 use tokio::sync::{mpsc, oneshot};
+use tokio_util::task::TaskTracker;
 
 use crate::Error;
 use crate::bounded::FifoSet;
@@ -97,7 +98,8 @@ pub(crate) struct MeshRuntime {
 }
 
 impl MeshRuntime {
-    /// Stops the pump and the mesh, and waits for both.
+    /// Stops the pump and the mesh, and waits for both and for every task
+    /// the pump started: when this returns, nothing of them holds the ledger.
     pub async fn stop(mut self) {
         if let Some(s) = self.stop.take() {
             let _ = s.send(());
@@ -197,6 +199,7 @@ async fn run(
         view: parts.view,
         limits,
         cadence,
+        tasks: TaskTracker::new(),
     };
     // Gossip carries what is new from now on; history travels by sync.
     let published = ctx
@@ -261,8 +264,16 @@ async fn run(
             },
         }
     }
-    pump.document.save(&pump.ctx, true);
+    // Stopped in this order: the mesh first, so the tasks' requests fail at
+    // once instead of waiting for peers; the channels they report on closed,
+    // so none waits for a pump that no longer reads; then every task is
+    // waited for (each awaits its own ledger work), and only then is the
+    // document saved, with whatever the last rounds merged into it.
     mesh.stop().await;
+    drop((sync_results, chase_results, events));
+    pump.ctx.tasks.close();
+    pump.ctx.tasks.wait().await;
+    pump.document.save(&pump.ctx, true);
 }
 
 impl Pump {
@@ -283,7 +294,7 @@ impl Pump {
         }
         if ok {
             let chain = self.ctx.chain.clone();
-            match tokio::task::spawn_blocking(move || chain.synced_with_peer()).await {
+            match self.ctx.tasks.spawn_blocking(move || chain.synced_with_peer()).await {
                 Ok(Ok(_)) => {}
                 Ok(Err(e)) => tracing::error!("signing guard: {e}"),
                 Err(e) => tracing::error!("signing guard task: {e}"),

@@ -102,7 +102,7 @@ impl Syncing {
         }
         let (client, ledger, done, doc) = (ctx.client.clone(), ctx.ledger.clone(), self.done.clone(), doc.clone());
         let limits = ctx.limits.clone();
-        tokio::spawn(async move {
+        ctx.spawn(async move {
             let result = crate::sync::ledger::sync_with(&client, &ledger, &limits, peer).await;
             // A peer that lacks the protocol lacks it for the document too.
             if !result.as_ref().is_err_and(SyncError::unsupported)
@@ -134,7 +134,7 @@ impl Syncing {
             ctx.limits.clone(),
             self.chased.clone(),
         );
-        tokio::spawn(async move {
+        ctx.spawn(async move {
             // In turn (all at once made 60 simulated nodes' honest latency
             // twice as bad), each bounded: a peer that never answers holds
             // a chase up for this long, not for a request timeout.
