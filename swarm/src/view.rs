@@ -100,6 +100,10 @@ pub struct MeshStats {
     /// something wrong).
     #[serde(default)]
     pub sync_failed: u64,
+    /// Rounds started because a peer's heartbeat showed it had held more
+    /// entries an attestation interval ago than this node holds now.
+    #[serde(default)]
+    pub sync_behind: u64,
     /// Entries fetched by sync.
     pub sync_entries: u64,
     /// Of those, entries of chains gossip showed ahead, fetched from the

@@ -369,6 +369,59 @@ async fn c_a_warrant_alone_convinces_a_node_that_never_saw_the_fork() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_whose_peers_heartbeats_show_it_behind_pulls_what_it_lacks_without_waiting_for_a_round() {
+    // No periodic rounds, and the entries never gossiped: only a pull
+    // started by the heartbeats can bring them (issue 28).
+    let s = swarm_of(2, 3, |c| c.cadence.sync_interval = Duration::from_secs(3600)).await;
+    let (ahead, behind) = (&s.nodes[0], &s.nodes[1]);
+    let all: Vec<&LocalNode> = s.nodes.iter().collect();
+    until(&all, "the two nodes hear each other", || {
+        all.iter().all(|n| n.view.get().heard.len() == 1)
+    })
+    .await;
+    // The founder that never comes online signed a chain that reached
+    // `ahead` only (as if through a side channel).
+    let key = keys(3).pop().unwrap();
+    let actor = id(&key);
+    let mut prev = TxId::ZERO;
+    let mut chain = Vec::new();
+    for seq in 0..5u64 {
+        let body = ippoc_economy::entry::EntryBody {
+            version: ippoc_economy::entry::ENTRY_VERSION,
+            swarm_id: ahead.ledger.swarm_id(),
+            actor,
+            seq,
+            prev,
+            timestamp_ms: 5 + seq,
+            params: 0,
+            action: ippoc_economy::Action::Transfer,
+            transfers: vec![
+                pay(actor, AccountId::Wallet(behind.id), IPPC),
+                pay(actor, AccountId::PublicGoodsPool, IPPC / 1000),
+            ],
+            deps: vec![],
+            outcome: ippoc_economy::Outcome::Success,
+            proof: None,
+            memo: vec![],
+        };
+        let signed = body.sign(&key);
+        prev = signed.tx_id();
+        chain.push(signed);
+    }
+    let last = chain.last().unwrap().tx_id();
+    ahead.ledger.ingest(chain).unwrap();
+    // The round's counts land in the view when it reports back, after the entries.
+    until(&all, "the node behind to pull the chain", || {
+        holds(behind, &last) && same_root(&all) && behind.view.get().stats.sync_rounds >= 2
+    })
+    .await;
+    let stats = behind.view.get().stats;
+    assert!(stats.sync_behind >= 1, "{stats:?}");
+    assert_eq!(stats.sync_entries, 5, "{stats:?}");
+    stop(s).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_node_records_one_checkpoint_tally_per_epoch_and_every_replica_gets_them_all() {
     let s = swarm_with(4, |c| {
         c.cadence.epoch_ms = 400;

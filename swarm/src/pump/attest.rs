@@ -28,6 +28,8 @@ pub(crate) struct Attest {
     /// Peers' entries stored since the last receipt; at most
     /// [`RECEIPTS_WAITING_MAX`], oldest dropped.
     receipts: VecDeque<TxId>,
+    /// Entries this node held at its last heartbeat (none before the first).
+    held: Option<u64>,
 }
 
 impl Attest {
@@ -36,6 +38,7 @@ impl Attest {
         Attest {
             beat: 0,
             receipts: VecDeque::new(),
+            held: None,
         }
     }
 
@@ -49,6 +52,7 @@ impl Attest {
 
     /// The heartbeat with the node's state, then the receipts.
     pub async fn tick(&mut self, ctx: &Ctx, state_root: [u8; 32], entries: u64) {
+        self.held = Some(entries);
         let beat = Claim::Heartbeat {
             beat: self.beat,
             state_root,
@@ -67,11 +71,20 @@ impl Attest {
         }
     }
 
-    /// A heartbeat heard from `issuer`.
-    pub fn heard(&self, ctx: &Ctx, issuer: NodeId, beat: u64, state_root: [u8; 32], entries: u64) {
+    /// A heartbeat heard from `issuer`; true when this node is behind it:
+    /// the issuer's previous heartbeat, an attestation interval old or more,
+    /// held more entries than this node held at its own last one. Gossip in
+    /// flight explains a difference between two current counts, not that one.
+    pub fn heard(&self, ctx: &Ctx, issuer: NodeId, beat: u64, state_root: [u8; 32], entries: u64) -> bool {
+        let mut behind = false;
         ctx.view.update(|v| {
+            let key = issuer.to_string();
+            if let Some(before) = v.heard.get(&key) {
+                // A newer beat of the same run, or the first of a restart.
+                behind = (before.beat < beat || beat == 0) && self.held.is_some_and(|held| before.entries > held);
+            }
             v.heard.insert(
-                issuer.to_string(),
+                key,
                 Heard {
                     beat,
                     state_root: hex::encode(state_root),
@@ -86,6 +99,7 @@ impl Attest {
                 v.heard.remove(&oldest);
             }
         });
+        behind
     }
 }
 

@@ -446,7 +446,14 @@ impl Pump {
                 beat,
                 state_root,
                 entries,
-            } => self.attest.heard(ctx, issuer, beat, state_root, entries),
+            } => {
+                if self.attest.heard(ctx, issuer, beat, state_root, entries) {
+                    // From the issuer if it is a peer, else from whoever
+                    // relayed its heartbeat (a peer, and nearer to it).
+                    let issuer_peer = ippoc_mesh::peer_id_of_ed25519(issuer.as_bytes());
+                    self.sync.behind(ctx, self.document.shared(), issuer_peer, from);
+                }
+            }
             Claim::Checkpoint { epoch, state_root, .. } => self.checkpoints.heard_vote(issuer, epoch, state_root),
             Claim::AnchorVote {
                 epoch,

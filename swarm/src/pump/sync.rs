@@ -26,6 +26,9 @@ pub(crate) struct Syncing {
     /// Peers with a round running: a subset of those ever connected, each
     /// removed when its round reports back.
     running: HashSet<PeerId>,
+    /// When the last round started because a heartbeat showed this node
+    /// behind ([`Self::behind`]): one such round per attestation interval.
+    behind_at: Option<tokio::time::Instant>,
     /// Where rounds report.
     done: mpsc::Sender<Finished>,
     /// Whether a chase (chains gossip showed ahead) runs; one at a time.
@@ -60,6 +63,7 @@ impl Syncing {
             connected: Vec::new(),
             turn: 0,
             running: HashSet::new(),
+            behind_at: None,
             done,
             chasing: false,
             chased,
@@ -95,10 +99,32 @@ impl Syncing {
         self.start(ctx, doc, peer);
     }
 
-    /// Starts a round with `peer` unless one runs.
-    fn start(&mut self, ctx: &Ctx, doc: &SharedSwarmDoc, peer: PeerId) {
-        if self.unsupported.contains(&peer) || !self.running.insert(peer) {
+    /// A heartbeat showed this node behind its issuer: a round now with the
+    /// issuer if connected, else with `relay`, the peer that passed the
+    /// heartbeat on, instead of waiting for the periodic turn (which in a
+    /// swarm of many peers comes to each every few intervals). At most one
+    /// such round per attestation interval, so heartbeats cannot make a
+    /// node sync without pause; a node still behind is pulled again at the
+    /// next heartbeat, until it has caught up.
+    pub fn behind(&mut self, ctx: &Ctx, doc: &SharedSwarmDoc, issuer: Option<PeerId>, relay: PeerId) {
+        let now = tokio::time::Instant::now();
+        if self.behind_at.is_some_and(|at| now < at + ctx.cadence.attest_interval) {
             return;
+        }
+        let peer = issuer.filter(|p| self.connected.contains(p)).unwrap_or(relay);
+        if !self.connected.contains(&peer) {
+            return;
+        }
+        if self.start(ctx, doc, peer) {
+            self.behind_at = Some(now);
+            ctx.view.update(|v| v.stats.sync_behind += 1);
+        }
+    }
+
+    /// Starts a round with `peer` unless one runs; true if it started.
+    fn start(&mut self, ctx: &Ctx, doc: &SharedSwarmDoc, peer: PeerId) -> bool {
+        if self.unsupported.contains(&peer) || !self.running.insert(peer) {
+            return false;
         }
         let (client, ledger, done, doc) = (ctx.client.clone(), ctx.ledger.clone(), self.done.clone(), doc.clone());
         let limits = ctx.limits.clone();
@@ -112,6 +138,7 @@ impl Syncing {
             }
             let _ = done.send((peer, result)).await;
         });
+        true
     }
 
     /// Fetches the chains gossip showed to be ahead of this node, each from
