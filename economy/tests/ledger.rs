@@ -1092,3 +1092,41 @@ fn a_chain_starts_only_for_a_founder_or_a_node_a_member_paid_and_every_node_agre
     loud.memo = vec![0; 300];
     assert!(matches!(a.ledger.precheck(&loud).unwrap(), Precheck::Refused(ref r) if r.contains("memo")));
 }
+
+#[test]
+fn awaited_names_the_entries_at_the_root_of_the_waiting_set_and_a_version_held_of_another() {
+    let (n, g) = swarm(3);
+    let a = ledger(&g, &n[0]);
+    for i in 1..=3 {
+        a.ledger.append(&n[0].key, pay(&n[1], ippc(i))).unwrap();
+    }
+    let chain = all_entries(&a.ledger);
+    // Seqs 1 and 2 without seq 0: seq 2 waits for 1, which waits (itself
+    // held) for 0, the only entry to fetch.
+    let c = ledger(&g, &n[2]);
+    c.ledger.ingest(chain[1..].to_vec()).unwrap();
+    assert_eq!(c.ledger.pending_count().unwrap(), 2);
+    let roots = c.ledger.awaited(10).unwrap();
+    assert_eq!(roots.len(), 1, "{roots:?}");
+    assert_eq!((roots[0].actor, roots[0].seq, roots[0].waiting), (n[0].id, 0, 1));
+    assert_eq!((roots[0].head, roots[0].held), (None, None));
+    c.ledger.ingest(chain[..1].to_vec()).unwrap();
+    assert!(c.ledger.awaited(10).unwrap().is_empty());
+
+    // Another version of seq 0 (the same key in a second store): its seq 1
+    // waits on a position this node holds in the first version.
+    let other = ledger(&g, &n[0]);
+    other.ledger.append(&n[0].key, pay(&n[1], ippc(7))).unwrap();
+    other.ledger.append(&n[0].key, pay(&n[1], ippc(8))).unwrap();
+    let forked = all_entries(&other.ledger);
+    let d = ledger(&g, &n[2]);
+    d.ledger.ingest(vec![chain[0].clone(), forked[1].clone()]).unwrap();
+    let roots = d.ledger.awaited(10).unwrap();
+    assert_eq!(roots.len(), 1, "{roots:?}");
+    assert_eq!((roots[0].seq, roots[0].head), (0, Some(0)));
+    assert_eq!(
+        roots[0].held,
+        Some(chain[0].tx_id()),
+        "the version held, not the one named"
+    );
+}

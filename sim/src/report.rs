@@ -61,10 +61,31 @@ pub struct Diverged {
     pub chains: Vec<(String, Option<u64>, Option<u64>)>,
     /// Chains that differ, in all.
     pub chains_differing: usize,
-    /// Its connected peers.
-    pub peers: usize,
+    /// Its connected peers (the simulator's names).
+    pub peers: Vec<String>,
     /// Its sync rounds: finished, failed, and the newest failure.
     pub sync: (u64, u64, Option<String>),
+    /// Its newest sync rounds, oldest first (peers by the simulator's names).
+    pub sync_recent: Vec<ippoc_swarm::view::SyncAttempt>,
+    /// What its waiting entries wait for that none of them supplies, most
+    /// awaited first, at most [`DIFFS_SHOWN`] (`Ledger::awaited`).
+    pub awaited: Vec<AwaitedEntry>,
+}
+
+/// An entry a diverged node lacks at the root of its waiting set.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AwaitedEntry {
+    /// The chain (the simulator's name of its node).
+    pub chain: String,
+    /// The position awaited.
+    pub seq: u64,
+    /// Waiting entries that name it.
+    pub waiting: u64,
+    /// The node's head of that chain.
+    pub head: Option<u64>,
+    /// Whether the node holds another entry at that position (a fork it has
+    /// not seen, or a link it cannot match).
+    pub holds_another: bool,
 }
 
 /// The periods the nodes ran with, ms.
@@ -484,17 +505,47 @@ impl Report {
                     .collect();
                 let _ = writeln!(
                     s,
-                    "- {} (root {}, {} pending, {} peers, sync rounds {} done {} failed{}): {} chain(s) differ: {}",
+                    "- {} (root {}, {} pending, peers: {}; sync rounds {} done {} failed{}): {} chain(s) differ: {}",
                     d.node,
                     d.root,
                     d.pending,
-                    d.peers,
+                    d.peers.join(", "),
                     d.sync.0,
                     d.sync.1,
-                    d.sync.2.as_ref().map_or(String::new(), |e| format!(", newest: {e}")),
+                    d.sync
+                        .2
+                        .as_ref()
+                        .map_or(String::new(), |e| format!(", newest failure: {e}")),
                     d.chains_differing,
                     chains.join("; ")
                 );
+                for a in &d.awaited {
+                    let _ = writeln!(
+                        s,
+                        "  - waits for {} seq {} ({} entries wait on it; head here {}{})",
+                        a.chain,
+                        a.seq,
+                        a.waiting,
+                        seq(a.head),
+                        if a.holds_another {
+                            "; holds another entry there"
+                        } else {
+                            ""
+                        }
+                    );
+                }
+                for a in &d.sync_recent {
+                    let _ = writeln!(
+                        s,
+                        "  - round with {} ({}) at {}: {}",
+                        a.peer,
+                        a.why,
+                        a.at_ms,
+                        a.error
+                            .as_ref()
+                            .map_or(format!("{} entries", a.entries), |e| format!("failed: {e}"))
+                    );
+                }
             }
         }
         let m = &self.measured;

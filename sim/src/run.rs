@@ -430,10 +430,32 @@ impl Sim {
                         node: self.name_of(&self.nodes[*i].id),
                         root: hex::encode(&root[..8]),
                         pending: n.ledger.pending_count().unwrap_or(0),
-                        peers: n.view.read(|v| v.peers.len()),
+                        peers: n.view.read(|v| v.peers.iter().map(|p| self.name_of_peer(p)).collect()),
                         sync: n
                             .view
                             .read(|v| (v.stats.sync_rounds, v.stats.sync_failed, v.sync_last_error.clone())),
+                        awaited: n
+                            .ledger
+                            .awaited(crate::report::DIFFS_SHOWN)
+                            .unwrap_or_default()
+                            .into_iter()
+                            .map(|a| crate::report::AwaitedEntry {
+                                chain: self.name_of(&a.actor),
+                                seq: a.seq,
+                                waiting: a.waiting,
+                                head: a.head,
+                                holds_another: a.held.is_some(),
+                            })
+                            .collect(),
+                        sync_recent: n.view.read(|v| {
+                            v.sync_recent
+                                .iter()
+                                .map(|a| ippoc_swarm::view::SyncAttempt {
+                                    peer: self.name_of_peer(&a.peer),
+                                    ..a.clone()
+                                })
+                                .collect()
+                        }),
                         chains_differing: differing.len(),
                         chains: differing.into_iter().take(crate::report::DIFFS_SHOWN).collect(),
                     });
@@ -441,6 +463,15 @@ impl Sim {
             }
         }
         out
+    }
+
+    /// The simulator's name of the node with libp2p PeerId `peer` (as text),
+    /// or `peer` itself for a peer outside the simulated swarm.
+    fn name_of_peer(&self, peer: &str) -> String {
+        match self.nodes.iter().find(|n| n.peer.to_string() == peer) {
+            Some(n) => self.name_of(&n.id),
+            None => peer.to_string(),
+        }
     }
 
     /// The simulator's name of a node (`node-0006`, with its role when not

@@ -48,6 +48,29 @@ pub struct MeshView {
     /// The newest failed anti-entropy round: its peer and why.
     #[serde(default)]
     pub sync_last_error: Option<String>,
+    /// The newest anti-entropy rounds, oldest first, at most
+    /// [`SYNC_RECENT_KEPT`]: with whom, why, what they brought or why they failed.
+    #[serde(default)]
+    pub sync_recent: std::collections::VecDeque<SyncAttempt>,
+}
+
+/// Anti-entropy rounds the view keeps ([`MeshView::sync_recent`]).
+pub const SYNC_RECENT_KEPT: usize = 8;
+
+/// One finished anti-entropy round, for people diagnosing a node that lags.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SyncAttempt {
+    /// The peer asked.
+    pub peer: String,
+    /// Why the round ran: `connect`, `turn` (the periodic round) or
+    /// `behind` (a heartbeat showed this node behind).
+    pub why: String,
+    /// When it ended, Unix ms.
+    pub at_ms: u64,
+    /// Entries it fetched.
+    pub entries: u64,
+    /// Why it failed, if it did.
+    pub error: Option<String>,
 }
 
 /// How many nodes record one parameter table in the swarm document.

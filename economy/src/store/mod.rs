@@ -25,7 +25,7 @@ mod standing;
 mod txn;
 
 use std::cell::RefCell;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -241,6 +241,24 @@ pub enum Mode {
     Normal,
     /// Below the bankruptcy threshold until back at the solvency threshold.
     Worker,
+}
+
+/// An entry that waiting entries need and that is not waiting itself: what
+/// a lagging node must fetch before they can apply ([`Ledger::awaited`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Awaited {
+    /// The chain.
+    pub actor: NodeId,
+    /// The position awaited.
+    pub seq: u64,
+    /// Waiting entries that name it (directly).
+    pub waiting: u64,
+    /// The head this node holds of that chain.
+    pub head: Option<u64>,
+    /// The entry this node holds at that position, when it holds one: then
+    /// the waiting entries name another version of it (a fork not yet seen
+    /// here), or a link this node cannot match.
+    pub held: Option<TxId>,
 }
 
 /// A fork's evidence: the versions held for one `(actor, seq)`.
@@ -1307,6 +1325,47 @@ impl Ledger {
                     Ok((r.entry, r.effect))
                 }),
         )
+    }
+
+    /// What the waiting entries wait for that no waiting entry supplies, at
+    /// most `limit`, most awaited first: the entries this node lacks at the
+    /// root of its waiting set. The scan is bounded by the waiting set's own
+    /// bound ([`LedgerOptions::pending_entries_max`]).
+    pub fn awaited(&self, limit: usize) -> Result<Vec<Awaited>, LedgerError> {
+        let tree = self.tree()?;
+        let txn = Txn::new(&tree);
+        let mut awaited: BTreeMap<(NodeId, u64), u64> = BTreeMap::new();
+        let mut waiting_at: BTreeSet<(NodeId, u64)> = BTreeSet::new();
+        for (k, v) in txn.range(&[keys::PENDING], &[keys::PENDING + 1])? {
+            let (Some(actor), Some(seq)) = (k.get(1..33), k.get(33..41)) else {
+                continue;
+            };
+            let actor = NodeId::from_bytes(actor.try_into().expect("32 bytes"));
+            let seq = u64::from_be_bytes(seq.try_into().expect("8 bytes"));
+            *awaited.entry((actor, seq)).or_default() += 1;
+            if let Ok(e) = SignedEntry::from_bytes(&v) {
+                waiting_at.insert((e.body.actor, e.body.seq));
+            }
+        }
+        let mut roots: Vec<((NodeId, u64), u64)> =
+            awaited.into_iter().filter(|(at, _)| !waiting_at.contains(at)).collect();
+        roots.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        roots
+            .into_iter()
+            .take(limit)
+            .map(|((actor, seq), waiting)| {
+                Ok(Awaited {
+                    actor,
+                    seq,
+                    waiting,
+                    head: process::head(&txn, &actor)?.map(|(s, _)| s),
+                    held: match txn.get(&keys::entry(&actor, seq))? {
+                        Some(rec) => Some(Record::tx_id_of(&rec)?),
+                        None => None,
+                    },
+                })
+            })
+            .collect()
     }
 
     /// Entries waiting for predecessors or for a parameter table.

@@ -3,7 +3,7 @@
 //! peer in turn; one round per peer at a time. The rounds themselves are
 //! `crate::sync`: chains, then the swarm document.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 
 use ippoc_mesh::PeerId;
 use tokio::sync::mpsc;
@@ -23,9 +23,9 @@ pub(crate) struct Syncing {
     connected: Vec<PeerId>,
     /// Whose turn the next periodic round is.
     turn: usize,
-    /// Peers with a round running: a subset of those ever connected, each
-    /// removed when its round reports back.
-    running: HashSet<PeerId>,
+    /// Peers with a round running, and why it runs: a subset of those ever
+    /// connected, each removed when its round reports back.
+    running: HashMap<PeerId, &'static str>,
     /// When the last round started because a heartbeat showed this node
     /// behind ([`Self::behind`]): one such round per attestation interval.
     behind_at: Option<tokio::time::Instant>,
@@ -62,7 +62,7 @@ impl Syncing {
         Syncing {
             connected: Vec::new(),
             turn: 0,
-            running: HashSet::new(),
+            running: HashMap::new(),
             behind_at: None,
             done,
             chasing: false,
@@ -80,7 +80,7 @@ impl Syncing {
             v.peers.sort();
             v.peers.dedup();
         });
-        self.start(ctx, doc, peer);
+        self.start(ctx, doc, peer, "connect");
     }
 
     /// A peer went (disconnected or banned).
@@ -96,7 +96,7 @@ impl Syncing {
         }
         self.turn = (self.turn + 1) % self.connected.len();
         let peer = self.connected[self.turn];
-        self.start(ctx, doc, peer);
+        self.start(ctx, doc, peer, "turn");
     }
 
     /// A heartbeat showed this node behind its issuer: a round now with the
@@ -115,17 +115,18 @@ impl Syncing {
         if !self.connected.contains(&peer) {
             return;
         }
-        if self.start(ctx, doc, peer) {
+        if self.start(ctx, doc, peer, "behind") {
             self.behind_at = Some(now);
             ctx.view.update(|v| v.stats.sync_behind += 1);
         }
     }
 
     /// Starts a round with `peer` unless one runs; true if it started.
-    fn start(&mut self, ctx: &Ctx, doc: &SharedSwarmDoc, peer: PeerId) -> bool {
-        if self.unsupported.contains(&peer) || !self.running.insert(peer) {
+    fn start(&mut self, ctx: &Ctx, doc: &SharedSwarmDoc, peer: PeerId, why: &'static str) -> bool {
+        if self.unsupported.contains(&peer) || self.running.contains_key(&peer) {
             return false;
         }
+        self.running.insert(peer, why);
         let (client, ledger, done, doc) = (ctx.client.clone(), ctx.ledger.clone(), self.done.clone(), doc.clone());
         let limits = ctx.limits.clone();
         ctx.spawn(async move {
@@ -197,7 +198,20 @@ impl Syncing {
 
     /// A round reported back; true if it fetched entries that revealed a fork.
     pub fn finished(&mut self, ctx: &Ctx, peer: PeerId, result: Result<SyncReport, SyncError>) -> bool {
-        self.running.remove(&peer);
+        let why = self.running.remove(&peer).unwrap_or("turn");
+        let attempt = crate::view::SyncAttempt {
+            peer: peer.to_string(),
+            why: why.into(),
+            at_ms: crate::ledger::now_ms(),
+            entries: result.as_ref().map_or(0, |r| r.entries),
+            error: result.as_ref().err().map(ToString::to_string),
+        };
+        ctx.view.update(|v| {
+            v.sync_recent.push_back(attempt);
+            while v.sync_recent.len() > crate::view::SYNC_RECENT_KEPT {
+                v.sync_recent.pop_front();
+            }
+        });
         match result {
             Ok(r) => {
                 tracing::info!(
