@@ -21,7 +21,9 @@ pub mod topic;
 pub mod validator;
 
 pub use link::{Link, Links, LinksFn, SharedLinks};
-pub use mesh::{KAD_PROTOCOL, Mesh, MeshClient, MeshConfig, MeshError, MeshEvent, SYNC_PROTOCOL, Transport};
+pub use mesh::{
+    KAD_PROTOCOL, Mesh, MeshClient, MeshConfig, MeshError, MeshEvent, RECONNECT_STALE_AFTER, SYNC_PROTOCOL, Transport,
+};
 pub use rate::{Buckets, Rate};
 pub use topic::Topic;
 pub use validator::{NoSync, SyncResponder, Validator, Verdict};

@@ -591,6 +591,11 @@ impl Mesh {
     }
 }
 
+/// How long after a peer's first open connection a second one means the
+/// first is stale (the peer restarted): simultaneous dials from both sides
+/// land within milliseconds of each other, and are kept.
+pub const RECONNECT_STALE_AFTER: Duration = Duration::from_secs(5);
+
 /// Events the mesh task holds for the node beyond its event queue, at most,
 /// before it stops reading the network (one swarm event makes a few).
 pub const OUTBOX_MAX: usize = 64;
@@ -633,6 +638,10 @@ async fn run(
     // served; the network is not read while the outbox is full, which holds
     // peers back by the transport's own flow control.
     let mut outbox: VecDeque<MeshEvent> = VecDeque::new();
+    // When each connected peer's first open connection was established; one
+    // entry per connected peer (bounded by `connections_max`), removed when
+    // its last connection closes.
+    let mut first_connected: HashMap<PeerId, tokio::time::Instant> = HashMap::new();
     loop {
         let next_redial = redial.next_due();
         tokio::select! {
@@ -721,10 +730,25 @@ async fn run(
             },
             event = swarm.select_next_some(), if outbox.len() < OUTBOX_MAX => {
                 match &event {
-                    SwarmEvent::ConnectionEstablished { peer_id, connection_id, .. } => {
+                    SwarmEvent::ConnectionEstablished { peer_id, connection_id, num_established, .. } => {
                         redial.connected(*peer_id, *connection_id);
+                        let now = tokio::time::Instant::now();
+                        let first = *first_connected.entry(*peer_id).or_insert(now);
+                        if num_established.get() > 1 && now.duration_since(first) >= RECONNECT_STALE_AFTER {
+                            // A peer connecting again long after its open
+                            // connection was made restarted, or lost that
+                            // connection silently (a QUIC peer killed with
+                            // SIGKILL sends nothing). Gossipsub exchanges
+                            // subscriptions on a peer's first connection only,
+                            // so the new one would never carry gossip to it:
+                            // close every connection, and the redials (ours
+                            // or its own) start afresh.
+                            tracing::info!(event = "peer_reconnected", peer = %peer_id, "a peer connected again while an older connection to it stays open: both closed, to start afresh");
+                            let _ = swarm.disconnect_peer_id(*peer_id);
+                        }
                     }
                     SwarmEvent::ConnectionClosed { peer_id, num_established: 0, .. } => {
+                        first_connected.remove(peer_id);
                         redial.disconnected(*peer_id, tokio::time::Instant::now());
                     }
                     SwarmEvent::OutgoingConnectionError { connection_id, .. } => {

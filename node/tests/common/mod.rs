@@ -236,6 +236,12 @@ impl Daemon {
         }
     }
 
+    /// Waits for the next stderr line, for at most `limit` (a wake-up for
+    /// tests that re-check state whenever the daemon does something).
+    pub fn next_line(&self, limit: Duration) {
+        let _ = self.lines.recv_timeout(limit);
+    }
+
     /// Every stderr line printed so far.
     #[allow(dead_code)]
     pub fn all_lines(&self) -> Vec<String> {

@@ -30,6 +30,8 @@ pub(crate) struct Attest {
     receipts: VecDeque<TxId>,
     /// Entries this node held at its last heartbeat (none before the first).
     held: Option<u64>,
+    /// Its state root then, hex.
+    root: Option<String>,
 }
 
 impl Attest {
@@ -39,6 +41,7 @@ impl Attest {
             beat: 0,
             receipts: VecDeque::new(),
             held: None,
+            root: None,
         }
     }
 
@@ -53,6 +56,7 @@ impl Attest {
     /// The heartbeat with the node's state, then the receipts.
     pub async fn tick(&mut self, ctx: &Ctx, state_root: [u8; 32], entries: u64) {
         self.held = Some(entries);
+        self.root = Some(hex::encode(state_root));
         let beat = Claim::Heartbeat {
             beat: self.beat,
             state_root,
@@ -71,23 +75,34 @@ impl Attest {
         }
     }
 
-    /// A heartbeat heard from `issuer`; true when this node is behind it:
-    /// the issuer's previous heartbeat, an attestation interval old or more,
-    /// held more entries than this node held at its own last one. Gossip in
-    /// flight explains a difference between two current counts, not that one.
+    /// A heartbeat heard from `issuer`; true when this node is behind it, or
+    /// the two may each lack something of the other:
+    /// - the issuer's previous heartbeat, an attestation interval old or
+    ///   more, held more entries than this node held at its own last one
+    ///   (gossip in flight explains a difference between two current
+    ///   counts, not that one); or
+    /// - the issuer stood still between its two heartbeats (same root, same
+    ///   count) and this node's last root is another: a quiet swarm whose
+    ///   nodes each missed some gossip has equal counts and no traffic to
+    ///   reveal it, and would wait for the periodic rounds.
     pub fn heard(&self, ctx: &Ctx, issuer: NodeId, beat: u64, state_root: [u8; 32], entries: u64) -> bool {
         let mut behind = false;
+        let root = hex::encode(state_root);
         ctx.view.update(|v| {
             let key = issuer.to_string();
             if let Some(before) = v.heard.get(&key) {
                 // A newer beat of the same run, or the first of a restart.
-                behind = (before.beat < beat || beat == 0) && self.held.is_some_and(|held| before.entries > held);
+                let newer = before.beat < beat || beat == 0;
+                let ahead = self.held.is_some_and(|held| before.entries > held);
+                let quiet = before.state_root == root && before.entries == entries;
+                let elsewhere = self.root.as_ref().is_some_and(|mine| *mine != root);
+                behind = newer && (ahead || (quiet && elsewhere));
             }
             v.heard.insert(
                 key,
                 Heard {
                     beat,
-                    state_root: hex::encode(state_root),
+                    state_root: root.clone(),
                     entries,
                     at_ms: crate::ledger::now_ms(),
                 },
