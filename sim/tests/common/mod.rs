@@ -10,11 +10,17 @@ static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(())
 
 /// Runs scenario `name` at 10 nodes and checks every criterion and the run directory.
 pub async fn check(name: &str) {
+    check_at(name, 10, 7).await;
+}
+
+/// Runs scenario `name` with `nodes` nodes and `seed`, and checks every
+/// criterion and the run directory.
+pub async fn check_at(name: &str, nodes: usize, seed: u64) {
     let _alone = ONE_AT_A_TIME.lock().await;
     let scenario = Scenario::load(name).unwrap();
     let options = Options {
-        nodes: 10,
-        seed: 7,
+        nodes,
+        seed,
         settle_timeout_ms: 60_000,
         epoch_ms: None,
     };
@@ -31,9 +37,9 @@ pub async fn check(name: &str) {
     report.write(dir.path()).unwrap();
     let json: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.path().join("report.json")).unwrap()).unwrap();
-    assert_eq!(json["options"]["seed"], 7);
+    assert_eq!(json["options"]["seed"], seed);
     assert_eq!(json["config"]["name"], name);
-    let cadence = ippoc_sim::run::sim_cadence(10);
+    let cadence = ippoc_sim::run::sim_cadence(nodes);
     assert_eq!(json["cadence"]["attest_ms"], cadence.attest_interval.as_millis() as u64);
     assert_eq!(
         json["cadence"]["epoch_ms"],
