@@ -1,5 +1,8 @@
-//! What every built-in scenario's test checks (shared by `scenarios.rs` and
-//! `spam_scenario.rs`).
+//! What every built-in scenario's test checks (shared by `scenarios.rs`,
+//! `spam_scenario.rs` and `wan_seeds.rs`).
+
+// Each test binary uses some of these helpers.
+#![allow(dead_code)]
 
 use ippoc_sim::{Options, Scenario};
 
