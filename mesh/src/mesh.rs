@@ -517,10 +517,13 @@ impl Mesh {
                 .map_err(|e| MeshError::Setup(e.to_string()))?;
             topics.insert(t.hash(), topic);
         }
+        let mut listeners = Vec::new();
         for addr in &config.listen {
-            swarm
-                .listen_on(addr.clone())
-                .map_err(|e| MeshError::Setup(format!("listen on {addr}: {e}")))?;
+            listeners.push(
+                swarm
+                    .listen_on(addr.clone())
+                    .map_err(|e| MeshError::Setup(format!("listen on {addr}: {e}")))?,
+            );
         }
         let mut redial = Redial::new();
         for addr in &config.bootstrap {
@@ -539,21 +542,14 @@ impl Mesh {
         let (commands, command_rx) = mpsc::channel(256);
         let (event_tx, events) = mpsc::channel(config.events_queue_max);
         let handlers = Handlers {
+            swarm_id: config.swarm_id,
             validator,
             responder,
             topics,
             discovered_dial_max: config.discovered_dial_max,
             message_bytes_max: config.gossip_message_bytes_max,
         };
-        let task = tokio::spawn(run(
-            swarm,
-            command_rx,
-            event_tx,
-            handlers,
-            config.swarm_id,
-            trust,
-            redial,
-        ));
+        let task = tokio::spawn(run(swarm, command_rx, event_tx, handlers, trust, redial, listeners));
         Ok(Mesh {
             peer_id,
             client: MeshClient { commands },
@@ -602,6 +598,8 @@ pub const OUTBOX_MAX: usize = 64;
 
 /// The node's callbacks, and what the event handlers need to know of the config.
 struct Handlers {
+    /// The swarm the topics belong to.
+    swarm_id: [u8; 32],
     validator: Arc<dyn Validator>,
     responder: Arc<dyn SyncResponder>,
     topics: HashMap<gossipsub::TopicHash, Topic>,
@@ -626,9 +624,9 @@ async fn run(
     mut commands: mpsc::Receiver<Command>,
     events: mpsc::Sender<MeshEvent>,
     handlers: Handlers,
-    swarm_id: [u8; 32],
     mut trust: Trust,
     mut redial: Redial,
+    listeners: Vec<libp2p::core::transport::ListenerId>,
 ) {
     let mut pending: PendingRequests = HashMap::new();
     // Events wait here, not in a blocked send: the node's pump awaits this
@@ -648,7 +646,7 @@ async fn run(
             permit = events.reserve(), if !outbox.is_empty() => match (permit, outbox.pop_front()) {
                 (Ok(permit), Some(event)) => permit.send(event),
                 // The node is gone: nobody to serve.
-                (Err(_), _) => return,
+                (Err(_), _) => break,
                 (Ok(_), None) => {}
             },
             () = async {
@@ -677,7 +675,7 @@ async fn run(
                     }));
                 }
                 Some(Command::Publish { topic, data, reply }) => {
-                    let t = IdentTopic::new(topic.wire_name(&swarm_id));
+                    let t = IdentTopic::new(topic.wire_name(&handlers.swarm_id));
                     let result = swarm
                         .behaviour_mut()
                         .gossipsub
@@ -764,6 +762,12 @@ async fn run(
                 outbox.extend(handle(&mut swarm, event, &handlers, &mut trust));
             }
         }
+    }
+    // Removed, not just dropped: the memory transport frees a port only when
+    // its listener is removed, and a node restarted in the same process
+    // (tests, the simulator) listens on its address again.
+    for id in listeners {
+        swarm.remove_listener(id);
     }
 }
 

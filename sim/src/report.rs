@@ -497,56 +497,7 @@ impl Report {
                 "\nPhase `{}` ended with these nodes off their side's common state:\n",
                 p.name
             );
-            for d in &p.diverged {
-                let chains: Vec<String> = d
-                    .chains
-                    .iter()
-                    .map(|(actor, common, here)| format!("{actor} {} here vs {}", seq(*here), seq(*common)))
-                    .collect();
-                let _ = writeln!(
-                    s,
-                    "- {} (root {}, {} pending, peers: {}; sync rounds {} done {} failed{}): {} chain(s) differ: {}",
-                    d.node,
-                    d.root,
-                    d.pending,
-                    d.peers.join(", "),
-                    d.sync.0,
-                    d.sync.1,
-                    d.sync
-                        .2
-                        .as_ref()
-                        .map_or(String::new(), |e| format!(", newest failure: {e}")),
-                    d.chains_differing,
-                    chains.join("; ")
-                );
-                for a in &d.awaited {
-                    let _ = writeln!(
-                        s,
-                        "  - waits for {} seq {} ({} entries wait on it; head here {}{})",
-                        a.chain,
-                        a.seq,
-                        a.waiting,
-                        seq(a.head),
-                        if a.holds_another {
-                            "; holds another entry there"
-                        } else {
-                            ""
-                        }
-                    );
-                }
-                for a in &d.sync_recent {
-                    let _ = writeln!(
-                        s,
-                        "  - round with {} ({}) at {}: {}",
-                        a.peer,
-                        a.why,
-                        a.at_ms,
-                        a.error
-                            .as_ref()
-                            .map_or(format!("{} entries", a.entries), |e| format!("failed: {e}"))
-                    );
-                }
-            }
+            diverged_markdown(&mut s, &p.diverged);
         }
         let m = &self.measured;
         let _ = writeln!(s, "\n| metric | value |\n|---|---|");
@@ -604,6 +555,61 @@ impl Report {
     }
 }
 
+/// The lines that name each diverged node of a phase: what it holds, what
+/// it waits for, its peers and its newest sync rounds.
+fn diverged_markdown(s: &mut String, diverged: &[Diverged]) {
+    for d in diverged {
+        let chains: Vec<String> = d
+            .chains
+            .iter()
+            .map(|(actor, common, here)| format!("{actor} {} here vs {}", seq(*here), seq(*common)))
+            .collect();
+        let _ = writeln!(
+            s,
+            "- {} (root {}, {} pending, peers: {}; sync rounds {} done {} failed{}): {} chain(s) differ: {}",
+            d.node,
+            d.root,
+            d.pending,
+            d.peers.join(", "),
+            d.sync.0,
+            d.sync.1,
+            d.sync
+                .2
+                .as_ref()
+                .map_or(String::new(), |e| format!(", newest failure: {e}")),
+            d.chains_differing,
+            chains.join("; ")
+        );
+        for a in &d.awaited {
+            let _ = writeln!(
+                s,
+                "  - waits for {} seq {} ({} entries wait on it; head here {}{})",
+                a.chain,
+                a.seq,
+                a.waiting,
+                seq(a.head),
+                if a.holds_another {
+                    "; holds another entry there"
+                } else {
+                    ""
+                }
+            );
+        }
+        for a in &d.sync_recent {
+            let _ = writeln!(
+                s,
+                "  - round with {} ({}) at {}: {}",
+                a.peer,
+                a.why,
+                a.at_ms,
+                a.error
+                    .as_ref()
+                    .map_or(format!("{} entries", a.entries), |e| format!("failed: {e}"))
+            );
+        }
+    }
+}
+
 /// Each phase where spammers joined, with its honest p99 and the p99 of the
 /// phase before it: (phase, p99 during, p99 before, phase before).
 pub fn spam_latency(phases: &[PhaseReport]) -> Vec<(String, f64, f64, String)> {
@@ -628,4 +634,70 @@ pub fn spam_latency(phases: &[PhaseReport]) -> Vec<(String, f64, f64, String)> {
 /// A head's seq for the report, `-` for a chain not held.
 fn seq(head: Option<u64>) -> String {
     head.map_or("-".into(), |s| s.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_diverged_node_is_named_with_what_it_lacks_its_peers_and_its_newest_rounds() {
+        let d = Diverged {
+            node: "node-0077 (restarted)".into(),
+            root: "21da3a09bd825edf".into(),
+            pending: 18,
+            chains: vec![
+                ("node-0018".into(), Some(8), Some(6)),
+                ("node-0053".into(), Some(7), None),
+            ],
+            chains_differing: 8,
+            peers: vec!["node-0003".into(), "node-0041".into()],
+            sync: (30, 5, Some("node-0003: timed out".into())),
+            sync_recent: vec![
+                ippoc_swarm::view::SyncAttempt {
+                    peer: "node-0041".into(),
+                    why: "behind".into(),
+                    at_ms: 1_700_000_000_000,
+                    entries: 0,
+                    error: None,
+                },
+                ippoc_swarm::view::SyncAttempt {
+                    peer: "node-0003".into(),
+                    why: "turn".into(),
+                    at_ms: 1_700_000_001_000,
+                    entries: 0,
+                    error: Some("timed out".into()),
+                },
+            ],
+            awaited: vec![AwaitedEntry {
+                chain: "node-0018".into(),
+                seq: 7,
+                waiting: 12,
+                head: Some(6),
+                holds_another: false,
+            }],
+        };
+        let mut s = String::new();
+        diverged_markdown(&mut s, std::slice::from_ref(&d));
+        let lines: Vec<&str> = s.lines().collect();
+        assert_eq!(lines.len(), 4, "{s}");
+        assert!(lines[0].starts_with("- node-0077 (restarted) (root 21da3a09bd825edf, 18 pending, peers: node-0003, node-0041; sync rounds 30 done 5 failed, newest failure: node-0003: timed out): 8 chain(s) differ: node-0018 6 here vs 8; node-0053 - here vs 7"), "{s}");
+        assert_eq!(
+            lines[1],
+            "  - waits for node-0018 seq 7 (12 entries wait on it; head here 6)"
+        );
+        assert_eq!(
+            lines[2],
+            "  - round with node-0041 (behind) at 1700000000000: 0 entries"
+        );
+        assert_eq!(
+            lines[3],
+            "  - round with node-0003 (turn) at 1700000001000: failed: timed out"
+        );
+        // And the same in report.json.
+        let json = serde_json::to_value(&d).unwrap();
+        assert_eq!(json["awaited"][0]["seq"], 7);
+        assert_eq!(json["sync_recent"][1]["error"], "timed out");
+        assert_eq!(json["peers"][1], "node-0041");
+    }
 }

@@ -123,6 +123,11 @@ struct SimNode {
     forger: bool,
     /// Times stopped and started again by a crash-restart phase.
     restarts: u32,
+    /// Where it listened when it last ran: a restart listens there again, as
+    /// a daemon comes back on its configured port, so the peers that dialed
+    /// it find it by redialling (on a fresh address, a node whose every peer
+    /// restarted was left with none: `wan` seed 6 at 100 nodes).
+    addr: Option<Multiaddr>,
     /// Signed two entries at one position of its chain.
     equivocator: bool,
     /// Stopped for good by a silence phase.
@@ -303,6 +308,7 @@ impl Sim {
                 live: None,
                 forger: false,
                 restarts: 0,
+                addr: None,
                 equivocator: false,
                 silenced: false,
                 faulty_since: None,
@@ -355,6 +361,9 @@ impl Sim {
         let bootstrap: Vec<Multiaddr> = candidates.choose_multiple(&mut self.rng, 3).cloned().collect();
         let n = &self.nodes[i];
         let mut config = LocalConfig::new(&n.dir, self.genesis.clone(), n.key.clone(), bootstrap);
+        if let Some(addr) = &n.addr {
+            config.mesh.listen = vec![addr.clone()];
+        }
         config.mesh.heartbeat_ms = 300;
         // One machine runs every node, so each is slow by the swarm's size:
         // a forward still queued after a minute is still worth sending.
@@ -383,6 +392,7 @@ impl Sim {
             let other: Vec<PeerId> = self.nodes.iter().filter(|m| m.group != group).map(|m| m.peer).collect();
             node.client().partition(other, true).await.map_err(|e| e.to_string())?;
         }
+        self.nodes[i].addr = Some(node.addr.clone());
         self.nodes[i].live = Some(node);
         Ok(())
     }
