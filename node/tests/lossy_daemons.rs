@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
-use common::{Daemon, Env, code, founders, json, mesh_address, stderr};
+use common::{Daemon, Env, code, founders, json, mesh_address, stderr, wallet_ippc};
 
 /// Share of datagrams the relay drops, each way.
 const LOSS: f64 = 0.05;
@@ -247,7 +247,7 @@ fn beat_heard(observer: &Env, id: &str) -> u64 {
 }
 
 fn root(env: &Env) -> serde_json::Value {
-    json(&env.run(&["--json", "wallet"]))["state_root"].clone()
+    wallet_ippc(env).1
 }
 
 fn pay(env: &Env, to: &str, amount: &str) {
@@ -343,19 +343,7 @@ fn three_daemons_behind_a_lossy_relay_killed_and_restarted_under_load_end_on_one
     // Every payment counted once, on every node: six rounds of 2 IPPC each
     // way round the ring, and while each restarted node was down the other
     // two paid 1 each; 0.1% of each payment to the pool.
-    let wallets: Vec<serde_json::Value> = envs.iter().map(|e| json(&e.run(&["--json", "wallet"]))).collect();
-    let own = |w: &serde_json::Value| {
-        w["balances"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|l| l["account"].as_str().unwrap().starts_with("wallet:"))
-            .unwrap()["balance"]
-            .as_str()
-            .unwrap()
-            .to_string()
-    };
-    let balances: Vec<String> = wallets.iter().map(own).collect();
+    let balances: Vec<String> = envs.iter().map(|e| wallet_ippc(e).0).collect();
     assert_eq!(balances, ["498.986000", "500.987000", "499.987000"]);
     // The relays carried the swarm's traffic, and lost some of it.
     let (relayed, dropped) = relays.iter().fold((0, 0), |(r, d), x| {

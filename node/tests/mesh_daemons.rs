@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Env, code, founders, json, mesh_address, stderr};
+use common::{Env, code, founders, json, mesh_address, stderr, wallet_ippc};
 
 /// Two founders: their envs and NodeIDs.
 fn duo() -> (Env, Env, String, String) {
@@ -19,20 +19,6 @@ fn start_bootstrapped(env: &Env, address: &str) -> common::Daemon {
     let config = Env::CONFIG.replace("[mesh]\n", &format!("[mesh]\nbootstrap = [\"{address}\"]\n"));
     std::fs::write(env.config(), config).unwrap();
     env.start_daemon()
-}
-
-fn wallet_ippc(env: &Env) -> (String, serde_json::Value) {
-    let w = json(&env.run(&["--json", "wallet"]));
-    let ippc = w["balances"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|l| l["account"].as_str().unwrap().starts_with("wallet:"))
-        .unwrap()["balance"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    (ippc, w["state_root"].clone())
 }
 
 #[test]

@@ -343,6 +343,21 @@ pub fn founders(n: usize) -> Vec<(Env, String)> {
     envs.into_iter().zip(ids).collect()
 }
 
+/// A node's own wallet balance in IPPC (as `ippoc wallet` prints it) and its state root.
+pub fn wallet_ippc(env: &Env) -> (String, serde_json::Value) {
+    let w = json(&env.run(&["--json", "wallet"]));
+    let ippc = w["balances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["account"].as_str().unwrap().starts_with("wallet:"))
+        .unwrap()["balance"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    (ippc, w["state_root"].clone())
+}
+
 /// The loopback mesh address a daemon logged at start.
 pub fn mesh_address(d: &Daemon) -> String {
     let line = d.wait_for_line("the mesh address", |l| {
