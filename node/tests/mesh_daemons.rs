@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Env, code, founders, json, mesh_address, stderr, wallet_ippc};
+use common::{Env, code, founders, json, mesh_address, stderr, stdout, wallet_ippc};
 
 /// Two founders: their envs and NodeIDs.
 fn duo() -> (Env, Env, String, String) {
@@ -145,6 +145,17 @@ fn a_node_that_was_offline_catches_up_by_sync_when_it_connects() {
     let (ippc_b, root_b) = wallet_ippc(&b);
     assert_eq!(ippc_b, "515.000000");
     assert_eq!(root_b, wallet_ippc(&a).1, "one state after catching up");
+    // `ippoc peers` names the round: at the connection, with A, 5 entries.
+    let text = stdout(&b.run(&["peers"]));
+    assert!(text.lines().any(|l| l.contains("  connect  5 entries  (at ")), "{text}");
+    let view = json(&b.run(&["--json", "peers"]));
+    let rounds = view["sync_recent"].as_array().unwrap();
+    assert!(
+        rounds
+            .iter()
+            .any(|r| r["why"] == "connect" && r["entries"] == 5 && r["error"].is_null()),
+        "{view}"
+    );
     da.stop();
     db.stop();
 }

@@ -268,9 +268,23 @@ pub fn peers(env: &Env) -> Result<(), Failure> {
         s.warrants_received
     );
     println!(
-        "sync       rounds {}  entries {} (chased {})  bytes {} (missing {})",
-        s.sync_rounds, s.sync_entries, s.chased_entries, s.sync_bytes, s.sync_missing_bytes
+        "sync       rounds {} (failed {}, pulled when behind {})  entries {} (chased {})  bytes {} (missing {})",
+        s.sync_rounds,
+        s.sync_failed,
+        s.sync_behind,
+        s.sync_entries,
+        s.chased_entries,
+        s.sync_bytes,
+        s.sync_missing_bytes
     );
+    // The newest rounds, oldest first: with whom, why, what they brought.
+    for a in &view.sync_recent {
+        let outcome = match &a.error {
+            Some(e) => format!("failed: {e}"),
+            None => format!("{} entries", a.entries),
+        };
+        println!("  {}  {}  {}  (at {} ms)", a.peer, a.why, outcome, a.at_ms);
+    }
     println!(
         "limits     throttled: entries {} (sync {}) attestations {} peers {}; waiting entries expired {}; peers' entries bounced {} refused {}",
         s.entries_throttled,
