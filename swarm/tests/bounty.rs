@@ -2,8 +2,11 @@
 //! Mode finds a bounty, runs it in its sandbox, and is paid by the poster, who
 //! checked the result by running the skill itself; a wrong result is not paid.
 
+mod common;
+
+use common::{IPPC, id, until};
+
 use std::sync::Arc;
-use std::time::Duration;
 
 use ed25519_dalek::SigningKey;
 use ippoc_economy::attestation::ATTESTATION_VERSION;
@@ -14,20 +17,6 @@ use ippoc_mesh::Topic;
 use ippoc_sandbox::{ModuleCache, Sandbox, SandboxConfig};
 use ippoc_swarm::bounty::Task;
 use ippoc_swarm::local::{LocalConfig, LocalNode};
-
-const IPPC: u64 = 1_000_000;
-const WAIT: Duration = Duration::from_secs(60);
-
-fn id(k: &SigningKey) -> NodeId {
-    NodeId::from_bytes(k.verifying_key().to_bytes())
-}
-
-async fn until(nodes: &[&LocalNode], what: &str, done: impl Fn() -> bool) {
-    assert!(
-        ippoc_swarm::local::until(nodes, WAIT, done).await,
-        "timed out waiting for {what}"
-    );
-}
 
 fn wallet(n: &LocalNode, of: NodeId) -> i128 {
     n.ledger.balance(&AccountId::Wallet(of), Currency::Ippc).unwrap().0

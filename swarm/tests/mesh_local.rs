@@ -2,6 +2,10 @@
 //! ledger, validator, sync and pump as the daemon, on the memory transport.
 //! Every wait is on the nodes' own state, woken by their changes; none sleeps.
 
+mod common;
+
+use common::{IPPC, WAIT, holds, id};
+
 use std::time::Duration;
 
 use ed25519_dalek::SigningKey;
@@ -10,9 +14,6 @@ use ippoc_economy::{AccountId, Amount, NodeId, SignedEntry, TxId};
 use ippoc_mesh::Topic;
 use ippoc_swarm::local::{LocalConfig, LocalNode};
 
-const WAIT: Duration = Duration::from_secs(60);
-const IPPC: u64 = 1_000_000;
-
 struct Swarm {
     nodes: Vec<LocalNode>,
     _dir: tempfile::TempDir,
@@ -20,10 +21,6 @@ struct Swarm {
 
 fn keys(n: usize) -> Vec<SigningKey> {
     (0..n).map(|i| SigningKey::from_bytes(&[i as u8 + 1; 32])).collect()
-}
-
-fn id(k: &SigningKey) -> NodeId {
-    NodeId::from_bytes(k.verifying_key().to_bytes())
 }
 
 /// `n` founders of one swarm; node i > 0 bootstraps to node 0 (Kademlia does the rest).
@@ -74,10 +71,6 @@ async fn until(nodes: &[&LocalNode], what: &str, done: impl Fn() -> bool) {
 fn same_root(nodes: &[&LocalNode]) -> bool {
     let first = nodes[0].state_root().unwrap();
     nodes.iter().all(|n| n.state_root().unwrap() == first)
-}
-
-fn holds(node: &LocalNode, tx: &TxId) -> bool {
-    matches!(node.ledger.entry_by_tx(tx), Ok(Some(_)))
 }
 
 async fn stop(s: Swarm) {

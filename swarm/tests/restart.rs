@@ -3,31 +3,18 @@
 //! off the async threads) is joined before `stop` returns, so `stop` closes
 //! the ledger itself, and the next start opens it at once.
 
+mod common;
+
+use common::{IPPC, holds, id, until};
+
 use std::time::Duration;
 
 use ed25519_dalek::SigningKey;
 use ippoc_economy::genesis::Genesis;
-use ippoc_economy::{Amount, NodeId, TxId};
+use ippoc_economy::{Amount, NodeId};
 use ippoc_swarm::local::{LocalConfig, LocalNode};
 
-const WAIT: Duration = Duration::from_secs(60);
-const IPPC: u64 = 1_000_000;
 const RESTARTS: usize = 50;
-
-fn id(k: &SigningKey) -> NodeId {
-    NodeId::from_bytes(k.verifying_key().to_bytes())
-}
-
-async fn until(nodes: &[&LocalNode], what: &str, done: impl Fn() -> bool) {
-    assert!(
-        ippoc_swarm::local::until(nodes, WAIT, done).await,
-        "timed out waiting for {what}"
-    );
-}
-
-fn holds(node: &LocalNode, tx: &TxId) -> bool {
-    matches!(node.ledger.entry_by_tx(tx), Ok(Some(_)))
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_restarted_fifty_times_under_load_closes_its_ledger_at_each_stop_and_converges() {
