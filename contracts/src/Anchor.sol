@@ -13,6 +13,14 @@ import {Governed} from "./Governed.sol";
 /// submitted by a registered node with a quorum certificate of registered
 /// nodes' signatures. A second, different root for an anchored epoch is kept
 /// as evidence of equivocation; an anchor is never overwritten.
+///
+/// Tiers are the onboarding guide's: 0 Shadow, 1 Research, 2 Standard,
+/// 3 High, 4 Critical, with its advisory vote weights (0, 0, 0.75, 0.90,
+/// 1.00) and GI floors (-, 0.85, 0.90, 0.92, 0.95). Each checkpoint root may
+/// commit to the GI table of the cycle `GI_LAG_EPOCHS` before its epoch (one
+/// extra leaf, co-signed by the same quorum), so a node's anchored GI is
+/// proven by two Merkle proofs; a promotion to High or Critical is refused
+/// unless such a proof meets the tier's floor (docs/integrity.md).
 contract Anchor is Governed {
     /// @notice A registered node.
     struct Node {
@@ -37,9 +45,43 @@ contract Anchor is Governed {
         uint32 signers;
     }
 
-    uint8 public constant MAX_TIER = 4;
-    /// @notice sqrt(1e18): the weight of one whole 18-decimal token.
+    /// @notice A node's anchored GI: the GI table root of `cycle`, its leaf
+    /// in the checkpoint of epoch `cycle + GI_LAG_EPOCHS`, and the node's row.
+    struct GiProof {
+        uint64 cycle;
+        bytes32 giRoot;
+        /// Siblings from the GI commitment leaf up to the checkpoint root.
+        bytes32[] rootProof;
+        /// GI in parts per million.
+        uint32 gi;
+        /// The ladder's tier after the cycle.
+        uint8 tier;
+        /// 0 in good standing, 1 suspended, 2 removed.
+        uint8 status;
+        /// Siblings from the node's leaf up to `giRoot`.
+        bytes32[] leafProof;
+    }
+
+    uint8 public constant SHADOW = 0;
+    uint8 public constant RESEARCH = 1;
+    uint8 public constant STANDARD = 2;
+    uint8 public constant HIGH = 3;
+    uint8 public constant CRITICAL = 4;
+    uint8 public constant MAX_TIER = CRITICAL;
+    /// @notice sqrt(1e18): the weight of one whole 18-decimal token; a
+    /// Critical node weighs one unit.
     uint256 public constant TIER_UNIT = 1e9;
+    /// @notice The GI table of cycle c is committed in the checkpoint of
+    /// epoch c + 3: nodes close cycle c as epoch c + 4 starts and co-sign the
+    /// heads of epoch c + 3 as epoch c + 5 starts, one epoch later
+    /// (docs/integrity.md, "On chain").
+    uint64 public constant GI_LAG_EPOCHS = 3;
+    uint8 public constant GOOD_STANDING = 0;
+    /// @notice A promotion or appeal decided while the newest anchored epoch
+    /// is e applies at the close of cycle e + 2: a node that has read the
+    /// chain to a block whose newest anchor is e knows every decision of
+    /// every cycle up to e + 1, so all nodes apply each one in the same cycle.
+    uint64 public constant DECISION_LAG_EPOCHS = 2;
 
     mapping(address => Node) public nodes;
     mapping(bytes32 => address) public addressOf;
@@ -58,6 +100,16 @@ contract Anchor is Governed {
     event NodeTierChanged(address indexed node, uint8 tier);
     event NodeDeregistered(address indexed node, bytes32 indexed nodeId);
     event QuorumChanged(uint16 quorumBps);
+    event Promoted(
+        address indexed node,
+        bytes32 indexed nodeId,
+        uint8 tier,
+        uint64 cycle,
+        uint32 gi,
+        uint64 appliesAt,
+        uint256 proposalId
+    );
+    event Appealed(bytes32 indexed nodeId, uint64 appliesAt, uint256 proposalId);
     event Anchored(uint64 indexed epoch, bytes32 root, address indexed submitter, uint32 signers);
     event ConflictingRoot(
         uint64 indexed epoch, bytes32 anchoredRoot, bytes32 conflictingRoot, address indexed submitter
@@ -73,6 +125,12 @@ contract Anchor is Governed {
     error SignersNotAscending(address signer);
     error SignerNotRegistered(address signer);
     error NoQuorum(uint256 signers, uint256 required);
+    error NotAPromotion(uint8 from, uint8 to);
+    error GiUnproven(bytes32 nodeId, uint64 cycle);
+    error GiUnderFloor(uint32 gi, uint32 floor);
+    error NotInGoodStanding(bytes32 nodeId, uint64 cycle, uint8 tier, uint8 status);
+    error ZeroNodeId();
+    error NothingAnchored();
 
     constructor(
         address governance_,
@@ -92,11 +150,24 @@ contract Anchor is Governed {
 
     // ---- registry -------------------------------------------------------
 
-    /// @notice Advisory voting weight of a tier.
-    /// A tier-t node weighs as much as a human committing t^2 whole tokens
+    /// @notice Advisory voting weight of a tier (the guide's: Shadow and
+    /// Research vote not at all, Standard 0.75, High 0.90, Critical 1.00).
+    /// A Critical node weighs as much as a human committing one whole token
     /// (human weight is the square root of the committed token units).
     function tierWeight(uint8 tier) public pure returns (uint256) {
-        return uint256(tier) * TIER_UNIT;
+        if (tier == STANDARD) return TIER_UNIT * 75 / 100;
+        if (tier == HIGH) return TIER_UNIT * 90 / 100;
+        if (tier == CRITICAL) return TIER_UNIT;
+        return 0;
+    }
+
+    /// @notice The GI (ppm) a tier needs (the guide's floors; none for Shadow).
+    function giFloor(uint8 tier) public pure returns (uint32) {
+        if (tier == RESEARCH) return 850_000;
+        if (tier == STANDARD) return 900_000;
+        if (tier == HIGH) return 920_000;
+        if (tier == CRITICAL) return 950_000;
+        return 0;
     }
 
     function isActive(address node) external view returns (bool) {
@@ -109,17 +180,48 @@ contract Anchor is Governed {
         return n.active ? tierWeight(n.tier) : 0;
     }
 
+    /// @notice Registers a node at Shadow, Research or Standard: High and
+    /// Critical are reached only by `promote`, against the anchored GI.
     function register(address node, bytes32 nodeId, uint8 tier) external onlyGovernance {
+        if (tier > STANDARD) revert BadTier(tier);
         _register(node, nodeId, tier);
     }
 
+    /// @notice Sets a node's tier to Standard or below (a demotion, or the
+    /// ladder's automatic steps): raising it past Standard needs `promote`.
     function setTier(address node, uint8 tier) external onlyGovernance {
+        if (tier > STANDARD) revert BadTier(tier);
+        _setTier(node, tier);
+    }
+
+    /// @notice Promotes a node to High or Critical, one step at a time,
+    /// refused unless `proof` shows, from an anchored GI table, that the node
+    /// was in good standing one tier below and scored at least the new
+    /// tier's floor in the proven cycle. The swarm's ladder reads the
+    /// `Promoted` event and checks the floor again in the cycle it applies it.
+    function promote(address node, uint8 tier, GiProof calldata proof) external onlyGovernance {
         Node storage n = nodes[node];
         if (!n.active) revert NotRegistered(node);
-        if (tier == 0 || tier > MAX_TIER) revert BadTier(tier);
-        totalTierWeight = totalTierWeight - tierWeight(n.tier) + tierWeight(tier);
-        n.tier = tier;
-        emit NodeTierChanged(node, tier);
+        if (tier < HIGH || tier > CRITICAL) revert NotAPromotion(n.tier, tier);
+        if (!verifyGi(n.nodeId, proof)) revert GiUnproven(n.nodeId, proof.cycle);
+        if (proof.status != GOOD_STANDING || uint16(proof.tier) + 1 != tier) {
+            revert NotInGoodStanding(n.nodeId, proof.cycle, proof.tier, proof.status);
+        }
+        uint32 floor = giFloor(tier);
+        if (proof.gi < floor) revert GiUnderFloor(proof.gi, floor);
+        _setTier(node, tier);
+        emit Promoted(node, n.nodeId, tier, proof.cycle, proof.gi, latestEpoch + DECISION_LAG_EPOCHS, _proposalId());
+    }
+
+    /// @notice An appeal the DAO upheld: the swarm's ladder reverses the
+    /// node's newest penalty (a suspension, a demotion, a lapse or a
+    /// removal) in the cycle it reads this event. The node need not be
+    /// registered here: the ladder covers every member of the swarm.
+    function appeal(bytes32 nodeId) external onlyGovernance {
+        if (nodeId == bytes32(0)) revert ZeroNodeId();
+        // The cycle it applies at is counted from the newest anchor.
+        if (!anchoredAny) revert NothingAnchored();
+        emit Appealed(nodeId, latestEpoch + DECISION_LAG_EPOCHS, _proposalId());
     }
 
     function deregister(address node) external onlyGovernance {
@@ -189,6 +291,30 @@ contract Anchor is Governed {
         return root != bytes32(0) && MerkleProof.verifyCalldata(proof, root, leaf);
     }
 
+    /// @notice The leaf of one node's row in a cycle's GI table.
+    function giLeaf(uint64 cycle, bytes32 nodeId, uint32 gi, uint8 tier, uint8 status) public pure returns (bytes32) {
+        return keccak256(bytes.concat(keccak256(abi.encode(cycle, nodeId, gi, tier, status))));
+    }
+
+    /// @notice The checkpoint leaf that commits to a cycle's GI table root.
+    /// Its encoding (a string and two words) cannot be read as a chain head's
+    /// leaf (three words).
+    function giCommitmentLeaf(uint64 cycle, bytes32 giRoot) public pure returns (bytes32) {
+        return keccak256(bytes.concat(keccak256(abi.encode("IPPOC gi table", cycle, giRoot))));
+    }
+
+    /// @notice Whether `proof` shows `nodeId`'s row in the GI table committed
+    /// by the checkpoint of epoch `proof.cycle + GI_LAG_EPOCHS`.
+    function verifyGi(bytes32 nodeId, GiProof calldata proof) public view returns (bool) {
+        bytes32 root = _checkpoints[proof.cycle + GI_LAG_EPOCHS].root;
+        if (root == bytes32(0) || proof.giRoot == bytes32(0)) return false;
+        if (!MerkleProof.verifyCalldata(proof.rootProof, root, giCommitmentLeaf(proof.cycle, proof.giRoot))) {
+            return false;
+        }
+        bytes32 leaf = giLeaf(proof.cycle, nodeId, proof.gi, proof.tier, proof.status);
+        return MerkleProof.verifyCalldata(proof.leafProof, proof.giRoot, leaf);
+    }
+
     /// @notice Signatures needed for a root with the current registry.
     function requiredSigners() public view returns (uint256) {
         uint256 required = (activeNodes * quorumBps + 9_999) / 10_000;
@@ -197,9 +323,18 @@ contract Anchor is Governed {
 
     // ---- internal -------------------------------------------------------
 
+    function _setTier(address node, uint8 tier) internal {
+        Node storage n = nodes[node];
+        if (!n.active) revert NotRegistered(node);
+        totalTierWeight = totalTierWeight - tierWeight(n.tier) + tierWeight(tier);
+        n.tier = tier;
+        emit NodeTierChanged(node, tier);
+    }
+
     function _register(address node, bytes32 nodeId, uint8 tier) internal {
         if (node == address(0)) revert ZeroAddress();
-        if (tier == 0 || tier > MAX_TIER) revert BadTier(tier);
+        if (nodeId == bytes32(0)) revert ZeroNodeId();
+        if (tier > MAX_TIER) revert BadTier(tier);
         if (nodes[node].active || addressOf[nodeId] != address(0)) revert AlreadyRegistered(node, nodeId);
         nodes[node] = Node(nodeId, tier, true);
         addressOf[nodeId] = node;

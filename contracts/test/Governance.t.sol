@@ -62,8 +62,14 @@ contract GovernanceTest is Base {
 
     function test_aiWeightCanTipAHumanMajorityOverSixtyPercent() public {
         uint256 id = _propose(address(params), abi.encodeCall(Parameters.setParameter, (FEE_KEY, 11)));
-        _humanVotes(id, 11, 8); // humans alone: 57.9%
-        _nodeVotes(id, true); // +13e9 yes
+        // Humans alone: 8.9e10 yes to 6e10 no, 59.7%: eight commit their
+        // whole stake (weight 1e10 each) and one 81 tokens (0.9e10) for; six
+        // their whole stake against.
+        for (uint256 i = 0; i < 15; i++) {
+            vm.prank(humans[i]);
+            gov.vote(id, i < 9, i == 8 ? 81 ether : STAKE);
+        }
+        _nodeVotes(id, true); // +3.4e9 yes (the guide's weights of Base's tiers): 60.6%
         _endVoting(id);
         assertEq(uint8(gov.state(id)), uint8(Governance.State.Succeeded));
     }

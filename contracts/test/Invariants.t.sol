@@ -30,6 +30,7 @@ contract Handler is Test {
     uint256 public executed;
     uint64[] public epochs;
     mapping(uint64 => bytes32) public firstRoot;
+    uint256 public promotions;
 
     constructor(
         Governance gov_,
@@ -175,6 +176,25 @@ contract Handler is Test {
         } catch {}
     }
 
+    /// Governance itself (as an executed proposal would) promotes with a
+    /// proof made up from the fuzzer's values: no anchored table holds it.
+    function forgedPromotion(uint256 nodeSeed, uint8 to, uint64 cycle, uint32 gi, uint8 claimed, bytes32 giRoot)
+        external
+    {
+        Anchor.GiProof memory p;
+        p.cycle = cycle % 8; // the epochs anchorRoot fills, so roots exist
+        p.giRoot = giRoot;
+        p.rootProof = new bytes32[](1);
+        p.rootProof[0] = keccak256(abi.encode(giRoot));
+        p.gi = gi;
+        p.tier = claimed;
+        p.leafProof = new bytes32[](0);
+        vm.prank(address(gov));
+        try anchor.promote(nodes[nodeSeed % nodes.length], to, p) {
+            promotions += 1;
+        } catch {}
+    }
+
     function _propose(uint256 proposerSeed, address[] memory t, uint256[] memory v, bytes[] memory d, uint256 amount)
         internal
     {
@@ -191,13 +211,14 @@ contract Handler is Test {
 /// @notice The DAO's safety properties under random sequences of actions.
 contract InvariantsTest is Base {
     Handler internal handler;
+    uint8[] internal genesisTier;
 
     function setUp() public override {
         super.setUp();
         handler = new Handler(gov, anchor, treasury, params, vetoer, humans, nodes, nodeKeys, sentinels, QUORUM_KEY);
         targetContract(address(handler));
         // Only the actions; the handler's ghost getters would dilute them.
-        bytes4[] memory actions = new bytes4[](12);
+        bytes4[] memory actions = new bytes4[](13);
         actions[0] = Handler.deposit.selector;
         actions[1] = Handler.stealAttempt.selector;
         actions[2] = Handler.proposeRelease.selector;
@@ -210,6 +231,11 @@ contract InvariantsTest is Base {
         actions[9] = Handler.veto.selector;
         actions[10] = Handler.sentinelPause.selector;
         actions[11] = Handler.anchorRoot.selector;
+        actions[12] = Handler.forgedPromotion.selector;
+        for (uint256 i = 0; i < NODES; i++) {
+            (, uint8 tier,) = anchor.nodes(nodes[i]);
+            genesisTier.push(tier);
+        }
         targetSelector(FuzzSelector({addr: address(handler), selectors: actions}));
     }
 
@@ -243,6 +269,19 @@ contract InvariantsTest is Base {
             assertFalse(p.vetoed && p.executed, "vetoed and executed");
             if (handler.vetoedByHandler(id)) assertFalse(p.executed, "executed after veto");
         }
+    }
+
+    /// No tier rises without a proven GI (the handler only has forged
+    /// proofs), and the advisory power is always the sum of the weights.
+    function invariant_noPromotionWithoutAnAnchoredGi() public view {
+        assertEq(handler.promotions(), 0, "promoted on a forged proof");
+        uint256 total;
+        for (uint256 i = 0; i < NODES; i++) {
+            (, uint8 tier,) = anchor.nodes(nodes[i]);
+            assertLe(tier, genesisTier[i], "a tier rose");
+            total += anchor.weightOf(nodes[i]);
+        }
+        assertEq(anchor.totalTierWeight(), total);
     }
 
     /// Anchors are never overwritten.

@@ -55,7 +55,7 @@ async fn the_daemon_anchors_each_epoch_and_a_proof_checks_against_the_chain() {
     let node = GenesisNode {
         address,
         node_id,
-        tier: 1,
+        tier: 2,
     };
     let config = DeployConfig::devnet(keys[1].address(), &[keys[2].address()], vec![node]);
     let dao = Dao::deploy(RpcChain::new(&anvil.endpoint()).unwrap(), &keys[0], &config)
@@ -234,7 +234,7 @@ async fn co_signers_on_a_block_mined_chain_send_one_transaction_per_anchored_epo
                 .parse()
                 .unwrap(),
             node_id: hex::decode(id).unwrap().try_into().unwrap(),
-            tier: 1,
+            tier: 2,
         })
         .collect();
     let keys: Vec<PrivateKeySigner> = anvil.keys().iter().map(|k| k.clone().into()).collect();

@@ -65,7 +65,7 @@ async fn a_daemon_runs_a_skill_only_after_the_dao_deployed_it() {
     let node = GenesisNode {
         address: keys[12].address(),
         node_id: [7; 32],
-        tier: 1,
+        tier: 2,
     };
     let config = DeployConfig::devnet(keys[1].address(), &holders, vec![node]);
     let chain = RpcChain::new(&anvil.endpoint()).unwrap();
