@@ -13,6 +13,16 @@ use crate::NodeId;
 use crate::integrity::Tier;
 use crate::store::{GiRow, GiTable};
 
+/// Cycles from the newest anchored epoch when the DAO decides to the cycle
+/// whose close applies the decision (the Anchor contract stamps its events
+/// with `latestEpoch + DECISION_LAG_CYCLES`). A node that has read the chain
+/// to a block whose newest anchored epoch is `e` knows every decision of
+/// every cycle up to `e + DECISION_LAG_CYCLES - 1`: a later one lands later.
+pub const DECISION_LAG_CYCLES: u64 = 2;
+/// Decisions a [`DecisionBook`] keeps; past it, those of the oldest cycles
+/// are dropped (cycles long closed: only a node catching up that far back
+/// would miss them, and it stops for want of them rather than guess).
+pub const DECISIONS_KEPT: usize = 4096;
 /// Steps kept in a node's record (older ones are dropped first).
 pub const RECORD_KEPT: usize = 16;
 /// Offences that remove a node, or demote it when it has a tier to lose.
@@ -246,6 +256,91 @@ pub enum Decision {
     },
 }
 
+/// Where the ladder learns the DAO decisions that apply at a cycle's close.
+pub trait Decisions: Send + Sync {
+    /// The decisions applied at `cycle`'s close, in chain order; `None`
+    /// while they cannot all be known yet (the chain not read far enough),
+    /// so the ladder waits instead of moving without them.
+    fn at(&self, cycle: u64) -> Option<Vec<Decision>>;
+}
+
+/// A node that follows no DAO: no decision ever applies.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoDao;
+
+impl Decisions for NoDao {
+    fn at(&self, _: u64) -> Option<Vec<Decision>> {
+        Some(Vec::new())
+    }
+}
+
+/// A node that follows a DAO but is not reading it now (the CLI without a
+/// daemon): nothing can be known, so no new standings are computed.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Unread;
+
+impl Decisions for Unread {
+    fn at(&self, _: u64) -> Option<Vec<Decision>> {
+        None
+    }
+}
+
+/// The DAO's ladder decisions as read from the chain, by the cycle that
+/// applies them, and how far the reading settles.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DecisionBook {
+    /// Decisions by the cycle whose close applies them, in chain order.
+    decided: BTreeMap<u64, Vec<Decision>>,
+    /// How many decisions `decided` holds.
+    held: usize,
+    /// The newest anchored epoch as of the newest block read.
+    anchored: Option<u64>,
+}
+
+impl DecisionBook {
+    /// Records a decision the chain applies at `cycle` (its events, in order).
+    pub fn record(&mut self, cycle: u64, decision: Decision) {
+        self.decided.entry(cycle).or_default().push(decision);
+        self.held += 1;
+        while self.held > DECISIONS_KEPT {
+            let Some((_, dropped)) = self.decided.pop_first() else {
+                break;
+            };
+            self.held -= dropped.len();
+        }
+    }
+
+    /// The chain has been read to a block whose newest anchored epoch is `epoch`.
+    pub fn anchored(&mut self, epoch: u64) {
+        self.anchored = Some(self.anchored.map_or(epoch, |a| a.max(epoch)));
+    }
+
+    /// Every cycle up to this one has all its decisions known.
+    pub fn settled_through(&self) -> Option<u64> {
+        self.anchored.map(|e| e.saturating_add(DECISION_LAG_CYCLES - 1))
+    }
+
+    /// The decisions recorded, by cycle.
+    pub fn decided(&self) -> &BTreeMap<u64, Vec<Decision>> {
+        &self.decided
+    }
+}
+
+impl Decisions for DecisionBook {
+    fn at(&self, cycle: u64) -> Option<Vec<Decision>> {
+        if self.settled_through()? < cycle {
+            return None;
+        }
+        Some(self.decided.get(&cycle).cloned().unwrap_or_default())
+    }
+}
+
+impl<D: Decisions> Decisions for std::sync::RwLock<D> {
+    fn at(&self, cycle: u64) -> Option<Vec<Decision>> {
+        self.read().unwrap_or_else(|p| p.into_inner()).at(cycle)
+    }
+}
+
 impl Standings {
     /// Before the first cycle: the genesis founders at Standard (the
     /// swarm's trusted start, as its genesis sentinels), nobody else.
@@ -303,7 +398,12 @@ impl Standings {
                     if s.removed.is_some() || tier <= s.tier.tier() {
                         continue;
                     }
-                    if row.gi >= tier.floor() {
+                    // One tier at a time, in good standing, at the new floor:
+                    // what the contract checked against the anchored cycle,
+                    // checked again in the cycle that applies it.
+                    let next = higher(s.tier.tier());
+                    let suspended = s.suspended_through.is_some_and(|t| t >= c);
+                    if Some(tier) == next && !suspended && row.gi >= tier.floor() {
                         s.set_tier(tier, c);
                         s.push(row, c, StepKind::Promoted { tier: tier.into() });
                     } else {
@@ -425,6 +525,17 @@ fn advance(s: &mut Standing, row: &GiRow, c: u64, rules: &LadderRules) {
         }
         // High and Critical come only by DAO proposal.
         Tier::Standard | Tier::High | Tier::Critical => {}
+    }
+}
+
+/// The tier one step up (Critical has none).
+fn higher(t: Tier) -> Option<Tier> {
+    match t {
+        Tier::Shadow => Some(Tier::Research),
+        Tier::Research => Some(Tier::Standard),
+        Tier::Standard => Some(Tier::High),
+        Tier::High => Some(Tier::Critical),
+        Tier::Critical => None,
     }
 }
 
@@ -679,6 +790,57 @@ mod tests {
         let before = s.clone();
         let after = s.step(&table(2, vec![good(f)]), &RULES, &promote(Tier::Standard));
         assert_eq!(after.of(&f).unwrap().record, before.of(&f).unwrap().record);
+    }
+
+    #[test]
+    fn a_dao_promotion_climbs_one_tier_at_a_time_and_never_while_suspended() {
+        let f = id(1);
+        let mut s = Standings::genesis(&[f]);
+        s = s.step(
+            &table(0, vec![good(f)]),
+            &RULES,
+            &[Decision::Promote {
+                node: f,
+                tier: Tier::Critical,
+            }],
+        );
+        assert_eq!(tier(&s, f), Tier::Standard, "Standard to Critical skips High");
+        // Two offences suspend; a promotion in the suspension is refused.
+        s = s.step(&table(1, vec![row(f, 900_000, 960_000, false)]), &RULES, &[]);
+        s = s.step(
+            &table(2, vec![row(f, 900_000, 960_000, false)]),
+            &RULES,
+            &[Decision::Promote {
+                node: f,
+                tier: Tier::High,
+            }],
+        );
+        assert!(s.of(&f).unwrap().suspended_through.is_some());
+        assert_eq!(tier(&s, f), Tier::Standard);
+        assert_eq!(
+            s.of(&f).unwrap().record.last().unwrap().kind,
+            StepKind::PromotionRefused {
+                tier: Tier::High.into()
+            }
+        );
+    }
+
+    #[test]
+    fn a_decision_book_answers_only_for_settled_cycles_and_keeps_a_bounded_number() {
+        let mut book = DecisionBook::default();
+        assert_eq!(book.at(0), None, "nothing read yet");
+        book.anchored(10);
+        book.anchored(7); // an older anchor read later does not move it back
+        assert_eq!(book.settled_through(), Some(10 + DECISION_LAG_CYCLES - 1));
+        book.record(11, Decision::Appeal { node: id(1) });
+        assert_eq!(book.at(11), Some(vec![Decision::Appeal { node: id(1) }]));
+        assert_eq!(book.at(5), Some(vec![]));
+        assert_eq!(book.at(12), None, "a decision may still land at 12");
+        for c in 0..DECISIONS_KEPT as u64 {
+            book.record(100 + c, Decision::Appeal { node: id(2) });
+        }
+        assert_eq!(book.decided().values().map(Vec::len).sum::<usize>(), DECISIONS_KEPT);
+        assert!(!book.decided().contains_key(&11), "the oldest cycle went first");
     }
 
     #[test]

@@ -7,6 +7,7 @@ mod common;
 use common::*;
 use ippoc_economy::entry::{ENTRY_VERSION, EntryBody, Outcome};
 use ippoc_economy::genesis::Genesis;
+use ippoc_economy::standing::NoDao;
 use ippoc_economy::store::{Charge, Draft, Intent, Ledger};
 use ippoc_economy::{Action, SignedEntry, Transfer, TxId};
 
@@ -200,18 +201,31 @@ fn standings_are_computed_once_per_cycle_kept_and_caught_up_in_bounded_steps() {
     let first = a.ledger.first_cycle(EPOCH_MS);
     assert_eq!(first, 10);
     // Before the genesis cycle: the founders at Standard, nothing computed.
-    let before = a.ledger.standings_after(first - 1, EPOCH_MS, &rules).unwrap().unwrap();
+    let before = a
+        .ledger
+        .standings_after(first - 1, EPOCH_MS, &rules, &NoDao)
+        .unwrap()
+        .unwrap();
     assert_eq!(before.cycle, None);
     assert!(a.ledger.newest_standings().unwrap().is_none());
     // More cycles than one call computes: the first call stops short, keeping
     // what it computed; the second finishes.
     let target = first + STANDINGS_CATCH_UP_MAX + 5;
-    assert!(a.ledger.standings_after(target, EPOCH_MS, &rules).unwrap().is_none());
+    assert!(
+        a.ledger
+            .standings_after(target, EPOCH_MS, &rules, &NoDao)
+            .unwrap()
+            .is_none()
+    );
     assert_eq!(
         a.ledger.newest_standings().unwrap().and_then(|s| s.cycle),
         Some(first + STANDINGS_CATCH_UP_MAX - 1)
     );
-    let s = a.ledger.standings_after(target, EPOCH_MS, &rules).unwrap().unwrap();
+    let s = a
+        .ledger
+        .standings_after(target, EPOCH_MS, &rules, &NoDao)
+        .unwrap()
+        .unwrap();
     assert_eq!(s.cycle, Some(target));
     assert_eq!(a.ledger.standings_kept(target).unwrap(), Some(s.clone()));
     // Silent founders (GI 0.50 a cycle) lapse only after `lapse_cycles`.
@@ -219,14 +233,86 @@ fn standings_are_computed_once_per_cycle_kept_and_caught_up_in_bounded_steps() {
     // Another node with the same chains holds the same bytes.
     let mut other = None;
     while other.is_none() {
-        other = b.ledger.standings_after(target, EPOCH_MS, &rules).unwrap();
+        other = b.ledger.standings_after(target, EPOCH_MS, &rules, &NoDao).unwrap();
     }
     assert_eq!(other.unwrap().digest, s.digest);
     // The table the ladder read, at the genesis cycle and after it.
     for c in [first, first + 1, target] {
-        let t = a.ledger.scored_table(c, EPOCH_MS, &rules).unwrap().unwrap();
+        let t = a.ledger.scored_table(c, EPOCH_MS, &rules, &NoDao).unwrap().unwrap();
         assert_eq!((t.cycle, t.rows.len()), (c, 3));
     }
+}
+
+#[test]
+fn the_ladder_waits_for_the_daos_decisions_applies_each_at_its_cycle_and_keeps_the_anchored_rows() {
+    use ippoc_economy::integrity::Tier;
+    use ippoc_economy::standing::{Decision, DecisionBook, LadderRules, StepKind, TierCode, Unread};
+    use ippoc_economy::store::STATUS_GOOD;
+
+    let (n, mut g) = swarm(3);
+    g.created_at_ms = 10 * EPOCH_MS;
+    let a = ledger(&g, &n[0]);
+    let rules = LadderRules {
+        lapse_cycles: 3,
+        ..LadderRules::default()
+    };
+    let first = a.ledger.first_cycle(EPOCH_MS);
+    let (x, y) = (n[0].id, n[1].id);
+    // Nothing read from the chain yet: the ladder does not move, and keeps nothing.
+    let mut book = DecisionBook::default();
+    assert!(
+        a.ledger
+            .standings_after(first, EPOCH_MS, &rules, &book)
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        a.ledger
+            .standings_after(first, EPOCH_MS, &rules, &Unread)
+            .unwrap()
+            .is_none()
+    );
+    assert!(a.ledger.newest_standings().unwrap().is_none());
+    // Read to a block whose newest anchor is first + 4: decisions up to
+    // first + 5 are known. The DAO upheld x's appeal, applied at first + 3.
+    book.anchored(first + 4);
+    book.record(first + 3, Decision::Appeal { node: x });
+    assert!(
+        a.ledger
+            .standings_after(first + 6, EPOCH_MS, &rules, &book)
+            .unwrap()
+            .is_none()
+    );
+    let s = a
+        .ledger
+        .standings_after(first + 3, EPOCH_MS, &rules, &book)
+        .unwrap()
+        .unwrap();
+    // Silent founders (GI 0.50) lapse to Research after three cycles; the
+    // appeal gives x back Standard, y stays where it lapsed.
+    let (sx, sy) = (s.of(&x).unwrap(), s.of(&y).unwrap());
+    assert_eq!((sx.tier.tier(), sy.tier.tier()), (Tier::Standard, Tier::Research));
+    assert_eq!(
+        sx.record.last().unwrap().kind,
+        StepKind::Reinstated {
+            tier: Tier::Standard.into()
+        }
+    );
+    assert_eq!(sx.record.last().unwrap().cycle, first + 3);
+    // What the L2 will anchor for that cycle: each member's GI and standing.
+    let rows = a.ledger.anchored_gi(first + 3).unwrap().unwrap();
+    assert_eq!(rows.len(), 3);
+    let rx = rows.iter().find(|r| r.node == x).unwrap();
+    assert_eq!((rx.gi, rx.tier, rx.status), (500_000, TierCode(2), STATUS_GOOD));
+    assert_eq!(rows.iter().find(|r| r.node == y).unwrap().tier, TierCode(1));
+    // Without the appeal, another node reading the same chains ends elsewhere:
+    // the decisions are part of what every node must hold alike.
+    let b = ledger(&g, &n[1]);
+    let mut plain = None;
+    while plain.is_none() {
+        plain = b.ledger.standings_after(first + 3, EPOCH_MS, &rules, &NoDao).unwrap();
+    }
+    assert_ne!(plain.unwrap().digest, s.digest);
 }
 
 proptest::proptest! {

@@ -36,7 +36,8 @@ pub struct GenesisNode {
     pub address: Address,
     /// The node's IPPOC NodeID (its Ed25519 public key).
     pub node_id: [u8; 32],
-    /// Its tier, 1..=4.
+    /// Its tier, 0..=4: Shadow, Research, Standard, High, Critical (the
+    /// onboarding guide's; the ladder starts founders at Standard, 2).
     pub tier: u8,
 }
 
@@ -231,6 +232,84 @@ pub struct NodeEvent {
     pub node_id: B256,
     /// True for registered, false for deregistered.
     pub registered: bool,
+}
+
+/// A DAO decision on a node's standing, as the Anchor contract records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LadderDecision {
+    /// Promoted to `tier` (3 High or 4 Critical), proven against the anchored GI.
+    Promote {
+        /// The node's IPPOC NodeID.
+        node_id: B256,
+        /// The new tier.
+        tier: u8,
+    },
+    /// An upheld appeal: the node's newest penalty is reversed.
+    Appeal {
+        /// The node's IPPOC NodeID.
+        node_id: B256,
+    },
+}
+
+/// What the Anchor contract's log says about the swarm's ladder: epochs
+/// anchored (they settle which cycles can still receive decisions) and the
+/// DAO's decisions, each with the cycle whose close applies it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LadderEvent {
+    /// A checkpoint was anchored for `epoch`.
+    Anchored {
+        /// Block it happened in.
+        block: u64,
+        /// The epoch.
+        epoch: u64,
+    },
+    /// An executed proposal decided on a node's standing.
+    Decided {
+        /// Block it happened in.
+        block: u64,
+        /// The cycle whose close applies it.
+        applies_at: u64,
+        /// The proposal.
+        proposal: u64,
+        /// What it decided.
+        decision: LadderDecision,
+    },
+}
+
+/// A node's anchored GI as `Anchor.promote` takes it: the GI table root of
+/// a cycle, the proof of its commitment leaf in the checkpoint of epoch
+/// `cycle + GI_LAG_EPOCHS`, and the node's row with its proof.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GiProof {
+    /// The cycle.
+    pub cycle: u64,
+    /// The root of the cycle's GI rows.
+    pub gi_root: B256,
+    /// Siblings from the commitment leaf to the checkpoint root.
+    pub root_proof: Vec<B256>,
+    /// The node's GI, ppm.
+    pub gi: u32,
+    /// Its tier after the cycle.
+    pub tier: u8,
+    /// 0 good standing, 1 suspended, 2 removed.
+    pub status: u8,
+    /// Siblings from the node's leaf to `gi_root`.
+    pub leaf_proof: Vec<B256>,
+}
+
+impl GiProof {
+    fn to_sol(&self) -> Anchor::GiProof {
+        Anchor::GiProof {
+            cycle: self.cycle,
+            giRoot: self.gi_root,
+            rootProof: self.root_proof.clone(),
+            gi: self.gi,
+            tier: self.tier,
+            status: self.status,
+            leafProof: self.leaf_proof.clone(),
+        }
+    }
 }
 
 /// The DAO on one chain.
@@ -547,6 +626,88 @@ impl<C: Chain> Dao<C> {
             value: U256::ZERO,
             data: data.into(),
         }
+    }
+
+    /// The action that promotes the registered node at `node` to `tier`
+    /// (High 3 or Critical 4), proven by `proof`.
+    pub fn promote(&self, node: Address, tier: u8, proof: &GiProof) -> Action {
+        let data = Anchor::promoteCall {
+            node,
+            tier,
+            proof: proof.to_sol(),
+        }
+        .abi_encode();
+        self.anchor_action(data)
+    }
+
+    /// The action that sets a registered node's tier, Standard (2) or below.
+    pub fn set_tier(&self, node: Address, tier: u8) -> Action {
+        self.anchor_action(Anchor::setTierCall { node, tier }.abi_encode())
+    }
+
+    /// The action that upholds an appeal of the node `node_id`: its newest
+    /// penalty (a suspension, demotion, lapse or removal) is reversed.
+    pub fn appeal(&self, node_id: B256) -> Action {
+        self.anchor_action(Anchor::appealCall { nodeId: node_id }.abi_encode())
+    }
+
+    fn anchor_action(&self, data: Vec<u8>) -> Action {
+        Action {
+            target: self.addresses.anchor,
+            value: U256::ZERO,
+            data: data.into(),
+        }
+    }
+
+    /// Whether `proof` shows `node_id`'s row in an anchored GI table.
+    pub async fn verify_gi(&self, node_id: B256, proof: &GiProof) -> Result<bool, ChainError> {
+        self.read(
+            self.addresses.anchor,
+            Anchor::verifyGiCall {
+                nodeId: node_id,
+                proof: proof.to_sol(),
+            },
+        )
+        .await
+    }
+
+    /// Epochs anchored and ladder decisions in blocks `from_block..`, oldest first.
+    pub async fn ladder_events(&self, from_block: u64) -> Result<Vec<LadderEvent>, ChainError> {
+        let logs = self.chain.logs(self.addresses.anchor, from_block).await?;
+        let mut out = Vec::new();
+        for l in logs {
+            let block = l.block;
+            if let Ok(e) = Anchor::Anchored::decode_log(&l.log) {
+                out.push(LadderEvent::Anchored {
+                    block,
+                    epoch: e.data.epoch,
+                });
+            } else if let Ok(e) = Anchor::Promoted::decode_log(&l.log) {
+                out.push(LadderEvent::Decided {
+                    block,
+                    applies_at: e.data.appliesAt,
+                    proposal: to_u64(e.data.proposalId, "proposal id")?,
+                    decision: LadderDecision::Promote {
+                        node_id: e.data.nodeId,
+                        tier: e.data.tier,
+                    },
+                });
+            } else if let Ok(e) = Anchor::Appealed::decode_log(&l.log) {
+                out.push(LadderEvent::Decided {
+                    block,
+                    applies_at: e.data.appliesAt,
+                    proposal: to_u64(e.data.proposalId, "proposal id")?,
+                    decision: LadderDecision::Appeal { node_id: e.data.nodeId },
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// A registered node's tier on chain (0..=4), or `None` if it is not active.
+    pub async fn tier_of(&self, node: Address) -> Result<Option<u8>, ChainError> {
+        let n = self.read(self.addresses.anchor, Anchor::nodesCall(node)).await?;
+        Ok(n.active.then_some(n.tier))
     }
 
     // ---- governed state -------------------------------------------------------

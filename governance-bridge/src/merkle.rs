@@ -6,7 +6,7 @@
 //! in sorted order, so a proof is a plain list of siblings and the contract's
 //! `MerkleProof.verify` (used by `Anchor.verifyInclusion`) checks it.
 
-use alloy::primitives::{B256, keccak256};
+use alloy::primitives::{B256, U256, keccak256};
 use alloy::sol_types::SolValue;
 use serde::{Deserialize, Serialize};
 
@@ -15,6 +15,40 @@ use serde::{Deserialize, Serialize};
 pub fn head_leaf(node_id: [u8; 32], height: u64, head: [u8; 32]) -> B256 {
     let inner = keccak256((B256::from(node_id), height, B256::from(head)).abi_encode_params());
     keccak256(inner)
+}
+
+/// The leaf of one member's row in a cycle's GI table, as
+/// `Anchor.giLeaf(cycle, nodeId, gi, tier, status)` computes it.
+pub fn gi_leaf(cycle: u64, node_id: [u8; 32], gi: u32, tier: u8, status: u8) -> B256 {
+    // Every value is a static word; alloy has no SolValue for u8.
+    let words = (
+        cycle,
+        B256::from(node_id),
+        U256::from(gi),
+        U256::from(tier),
+        U256::from(status),
+    );
+    let inner = keccak256(words.abi_encode_params());
+    keccak256(inner)
+}
+
+/// The checkpoint leaf that commits to a cycle's GI table root, as
+/// `Anchor.giCommitmentLeaf(cycle, giRoot)` computes it. Its encoding (a
+/// string and two words) differs from a head leaf's (three words), so
+/// neither can pass for the other.
+pub fn gi_commitment_leaf(cycle: u64, gi_root: B256) -> B256 {
+    let inner = keccak256(("IPPOC gi table".to_string(), cycle, gi_root).abi_encode_params());
+    keccak256(inner)
+}
+
+/// The tree of a cycle's GI rows `(node_id, gi, tier, status)`, given in
+/// NodeID order; `None` for no rows.
+pub fn gi_tree(cycle: u64, rows: impl IntoIterator<Item = ([u8; 32], u32, u8, u8)>) -> Option<MerkleTree> {
+    MerkleTree::new(
+        rows.into_iter()
+            .map(|(node, gi, tier, status)| gi_leaf(cycle, node, gi, tier, status))
+            .collect(),
+    )
 }
 
 fn hash_pair(a: B256, b: B256) -> B256 {

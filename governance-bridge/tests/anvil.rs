@@ -64,3 +64,9 @@ async fn a_checkpoint_is_anchored_once_and_proves_inclusion() {
     let (_anvil, w) = world().await;
     common::a_checkpoint_is_anchored_once_and_proves_inclusion(w).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_promotion_is_proven_against_the_anchored_gi_and_decisions_read_back() {
+    let (_anvil, w) = world().await;
+    common::a_promotion_is_proven_against_the_anchored_gi_and_decisions_read_back(w).await;
+}

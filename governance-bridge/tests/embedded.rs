@@ -28,3 +28,8 @@ async fn a_vetoed_evolution_never_deploys_and_nodes_alone_pass_nothing() {
 async fn a_checkpoint_is_anchored_once_and_proves_inclusion() {
     common::a_checkpoint_is_anchored_once_and_proves_inclusion(world().await).await;
 }
+
+#[tokio::test]
+async fn a_promotion_is_proven_against_the_anchored_gi_and_decisions_read_back() {
+    common::a_promotion_is_proven_against_the_anchored_gi_and_decisions_read_back(world().await).await;
+}

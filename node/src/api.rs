@@ -139,6 +139,8 @@ pub struct NodeHandle {
     pub gov: ippoc_swarm::gov_view::SharedGovView,
     /// The checkpoint epoch, ms: the unit of integrity cycles.
     pub epoch_ms: u64,
+    /// The DAO's ladder decisions as far as read.
+    pub decisions: Arc<dyn ippoc_economy::standing::Decisions>,
 }
 
 struct ApiState {
@@ -168,6 +170,7 @@ pub fn router(token: String, facts: StatusFacts, node: Arc<NodeHandle>) -> Route
         .route(crate::routes::LEDGER_VERIFY, get(verify))
         .route(crate::routes::LEDGER_EXPORT, get(export))
         .route(crate::routes::LEDGER_PROOF, get(proof))
+        .route(crate::routes::GI_PROOF, get(gi_proof))
         .route(crate::routes::TRANSFER, post(transfer))
         .route(crate::routes::LEDGER_IMPORT, post(import))
         .route(crate::routes::METABOLISM_QUOTE, post(quote))
@@ -355,8 +358,32 @@ async fn gi(State(state): State<Arc<ApiState>>, q: QueryArgs<GiQuery>) -> ApiRes
     Ok(axum::Json(
         blocking(&state, move |n| {
             let node = q.node.unwrap_or(n.ledger().owner());
-            ippoc_swarm::integrity::report(n.ledger(), epoch_ms, node, q.cycle, ippoc_swarm::ledger::now_ms())
+            let now = ippoc_swarm::ledger::now_ms();
+            ippoc_swarm::integrity::report(n.ledger(), epoch_ms, node, q.cycle, now, n.decisions.as_ref())
                 .map_err(NodeError::from)
+        })
+        .await?,
+    ))
+}
+
+/// Query of `GET /v1/gi/proof`.
+#[derive(Debug, Deserialize)]
+pub struct GiProofQuery {
+    /// The node; this node by default.
+    pub node: Option<NodeId>,
+    /// The cycle; the newest whose table this node's anchors commit to by default.
+    pub cycle: Option<u64>,
+}
+
+async fn gi_proof(
+    State(state): State<Arc<ApiState>>,
+    q: QueryArgs<GiProofQuery>,
+) -> ApiResult<ippoc_governance_bridge::dao::GiProof> {
+    let q = query(q)?;
+    Ok(axum::Json(
+        blocking(&state, move |n| {
+            let node = q.node.unwrap_or(n.ledger().owner());
+            ippoc_swarm::anchor::gi_proof(n.ledger(), &node, q.cycle)
         })
         .await?,
     ))
@@ -550,6 +577,7 @@ mod tests {
             skills: ippoc_swarm::skills::SkillStore::new(dir.path().join("skills")),
             gov: ippoc_swarm::gov_view::new_view(),
             epoch_ms: 1000,
+            decisions: Arc::new(ippoc_economy::standing::NoDao),
         });
         let facts = StatusFacts {
             node_id: "ab".repeat(32),

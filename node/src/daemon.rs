@@ -131,6 +131,7 @@ pub fn cadence(settings: &MeshSettings) -> Cadence {
         sync_interval: Duration::from_millis(settings.sync_interval_ms),
         epoch_ms: settings.epoch_ms,
         limits: settings.actor_limits(),
+        ladder: Default::default(),
     }
 }
 
@@ -208,6 +209,7 @@ async fn start_services(node: &BootedNode, config: &Config) -> Result<Started, B
             skills: running.skills.clone(),
             gov: running.gov.clone(),
             epoch_ms: config.mesh.epoch_ms,
+            decisions: running.decisions.clone(),
         };
         (Some(running), handle)
     } else {
@@ -220,6 +222,12 @@ async fn start_services(node: &BootedNode, config: &Config) -> Result<Started, B
             skills: SkillStore::new(paths.skills()),
             gov: ippoc_swarm::gov_view::new_view(),
             epoch_ms: config.mesh.epoch_ms,
+            // No mesh, no watcher: the DAO is not read.
+            decisions: if config.governance.rpc.is_empty() {
+                Arc::new(ippoc_economy::standing::NoDao)
+            } else {
+                Arc::new(ippoc_economy::standing::Unread)
+            },
         };
         (None, handle)
     };

@@ -30,6 +30,8 @@ pub const SANDBOX_RUN: &str = "/v1/sandbox/run";
 pub const PEERS: &str = "/v1/peers";
 /// `GET ?node=&cycle=`: a node's integrity score in a closed cycle.
 pub const GI: &str = "/v1/gi";
+/// `GET ?node=&cycle=`: a node's anchored GI as `Anchor.promote` takes it (`ippoc gi --proof`).
+pub const GI_PROOF: &str = "/v1/gi/proof";
 /// `GET`: the skills the DAO deployed, as the node follows them.
 pub const SKILLS: &str = "/v1/skills";
 /// `POST`: run a deployed skill, paid.

@@ -218,7 +218,7 @@ pub async fn anchor_final(
         .map(|(id, k)| GenesisNode {
             address: k.address(),
             node_id: *id.as_bytes(),
-            tier: 1,
+            tier: 2,
         })
         .collect();
     let config = DeployConfig::devnet(vetoer.address(), &[], nodes);

@@ -912,8 +912,9 @@ impl Sim {
         let mut per_cycle = Vec::new();
         let mut fell: BTreeMap<NodeId, u64> = BTreeMap::new();
         for &c in &compared {
-            let rules = ippoc_economy::standing::LadderRules::default();
-            let Ok(Some(table)) = reference.ledger.scored_table(c, epoch_ms, &rules) else {
+            let rules = self.cadence().ladder;
+            let decisions = reference.decisions().clone();
+            let Ok(Some(table)) = reference.ledger.scored_table(c, epoch_ms, &rules, decisions.as_ref()) else {
                 continue;
             };
             let mut h: Vec<u32> = table
@@ -1520,6 +1521,7 @@ pub fn sim_cadence(n: usize) -> Cadence {
         // they are voted on.
         epoch_ms: (sync_interval.as_millis() as u64 * 20).max(60_000),
         limits: Default::default(),
+        ladder: Default::default(),
     }
 }
 

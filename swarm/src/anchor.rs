@@ -17,10 +17,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use ippoc_economy::store::{Head, Ledger};
+use ippoc_economy::store::{AnchoredGi, GiCommitment, Head, Ledger};
 use ippoc_economy::{NodeId, SignedEntry, SwarmId, TxId};
-use ippoc_governance_bridge::dao::{CheckpointSignature, NodeEvent, recover_checkpoint_signer, sign_checkpoint};
-use ippoc_governance_bridge::merkle::head_leaf;
+use ippoc_governance_bridge::dao::{
+    CheckpointSignature, GiProof, NodeEvent, recover_checkpoint_signer, sign_checkpoint,
+};
+use ippoc_governance_bridge::merkle::{gi_commitment_leaf, gi_tree, head_leaf};
 use ippoc_governance_bridge::{
     Address, AnyChain, B256, Bytes, Chain, ChainError, Dao, MerkleProof, MerkleTree, PrivateKeySigner,
 };
@@ -153,14 +155,109 @@ pub enum ProofError {
     WrongRoot,
 }
 
-/// The Merkle tree of a set of chain heads (`None` for no chains: nothing to anchor).
-pub fn heads_tree(heads: &[Head]) -> Option<MerkleTree> {
+/// Epochs from a GI table's cycle to the checkpoint that commits to it
+/// (`Anchor.GI_LAG_EPOCHS`): cycle c is closed as epoch c + 4 starts and the
+/// heads of epoch c + 3 are co-signed as epoch c + 5 starts, one epoch later.
+pub const GI_LAG_EPOCHS: u64 = 3;
+
+/// The checkpoint tree of a snapshot: a leaf per chain head (sorted by
+/// actor), then the leaf that commits to a GI table, if any (`None` for no
+/// chains: nothing to anchor).
+pub fn heads_tree(heads: &[Head], gi: Option<&GiCommitment>) -> Option<MerkleTree> {
+    if heads.is_empty() {
+        return None;
+    }
+    let commitment = gi.map(|g| gi_commitment_leaf(g.cycle, B256::from(g.root)));
     MerkleTree::new(
         heads
             .iter()
             .map(|h| head_leaf(*h.actor.as_bytes(), h.seq, h.tx_id.0))
+            .chain(commitment)
             .collect(),
     )
+}
+
+/// The tree of a closed cycle's GI rows as the L2 anchors them.
+pub fn gi_rows_tree(cycle: u64, rows: &[AnchoredGi]) -> Option<MerkleTree> {
+    gi_tree(
+        cycle,
+        rows.iter().map(|r| (*r.node.as_bytes(), r.gi, r.tier.0, r.status)),
+    )
+}
+
+/// The GI commitment a checkpoint of `epoch` carries: the rows this node
+/// kept for cycle `epoch - GI_LAG_EPOCHS`, if it closed that cycle.
+pub fn gi_commitment(ledger: &Ledger, epoch: u64) -> Result<Option<GiCommitment>, AnchorError> {
+    let Some(cycle) = epoch.checked_sub(GI_LAG_EPOCHS) else {
+        return Ok(None);
+    };
+    let Some(rows) = ledger.anchored_gi(cycle)? else {
+        return Ok(None);
+    };
+    Ok(gi_rows_tree(cycle, &rows).map(|t| GiCommitment {
+        cycle,
+        root: t.root().0,
+    }))
+}
+
+/// The proof `Anchor.promote` takes that `node` scored its GI in `cycle`
+/// (by default the newest cycle whose table an anchored checkpoint of this
+/// node commits to), from this node's kept rows and its anchored snapshot
+/// of epoch `cycle + GI_LAG_EPOCHS`.
+pub fn gi_proof(ledger: &Ledger, node: &NodeId, cycle: Option<u64>) -> Result<GiProof, Error> {
+    let cycle = match cycle {
+        Some(c) => c,
+        None => ledger
+            .snapshots()
+            .map_err(crate::ledger::ledger_error)?
+            .iter()
+            .rev()
+            .filter(|s| s.anchored)
+            .find_map(|s| s.gi.map(|g| g.cycle))
+            .ok_or_else(|| Error::Refused("no anchored checkpoint of this node commits to a GI table yet".into()))?,
+    };
+    let refused = Error::Refused;
+    let ledger_err = crate::ledger::ledger_error;
+    let rows = ledger.anchored_gi(cycle).map_err(ledger_err)?.ok_or_else(|| {
+        refused(format!(
+            "this node keeps no GI rows of cycle {cycle} (it keeps the newest closed ones)"
+        ))
+    })?;
+    let index = rows
+        .iter()
+        .position(|r| r.node == *node)
+        .ok_or_else(|| refused(format!("{node} is not scored in cycle {cycle}")))?;
+    let epoch = cycle + GI_LAG_EPOCHS;
+    let snapshot = ledger
+        .snapshot(epoch)
+        .map_err(ledger_err)?
+        .ok_or_else(|| refused(format!("this node keeps no heads snapshot of epoch {epoch}")))?;
+    let gi_tree = gi_rows_tree(cycle, &rows).expect("rows hold the node");
+    let commitment = snapshot
+        .gi
+        .filter(|g| g.cycle == cycle && g.root == gi_tree.root().0)
+        .ok_or_else(|| {
+            refused(format!(
+                "the checkpoint of epoch {epoch} this node co-signed does not commit to its GI rows of cycle {cycle}"
+            ))
+        })?;
+    if !snapshot.anchored {
+        return Err(refused(format!("epoch {epoch} is not anchored yet")));
+    }
+    let checkpoint = heads_tree(&snapshot.heads, Some(&commitment)).expect("an anchored snapshot has heads");
+    let root_proof = checkpoint
+        .proof(checkpoint.len() - 1)
+        .expect("the commitment is the last leaf");
+    let row = rows[index];
+    Ok(GiProof {
+        cycle,
+        gi_root: gi_tree.root(),
+        root_proof: root_proof.siblings,
+        gi: row.gi,
+        tier: row.tier.0,
+        status: row.status,
+        leaf_proof: gi_tree.proof(index).expect("in range").siblings,
+    })
 }
 
 /// Reads the node's EVM key, creating it (mode 0600) on first use.
@@ -449,9 +546,9 @@ impl Anchoring {
         if heads.is_empty() {
             return Ok(None);
         }
-        ledger.record_snapshot(epoch, heads)?;
+        ledger.record_snapshot(epoch, heads, gi_commitment(ledger, epoch)?)?;
         let snapshot = ledger.snapshot(epoch)?.ok_or(AnchorError::SnapshotGone(epoch))?;
-        let Some(tree) = heads_tree(&snapshot.heads) else {
+        let Some(tree) = heads_tree(&snapshot.heads, snapshot.gi.as_ref()) else {
             return Ok(None);
         };
         let root = tree.root();
@@ -641,7 +738,7 @@ pub fn prove(ledger: &Ledger, tx: &TxId, epoch: Option<u64>) -> Result<Inclusion
     for item in ledger.range(&actor, seq, head.seq + 1) {
         entries.push(hex::encode(item.map_err(ledger_err)?.0.to_bytes()));
     }
-    let tree = heads_tree(&snapshot.heads).expect("a snapshot that covers an entry has heads");
+    let tree = heads_tree(&snapshot.heads, snapshot.gi.as_ref()).expect("a snapshot that covers an entry has heads");
     let leaf = head_leaf(*actor.as_bytes(), head.seq, head.tx_id.0);
     let proof = tree.proof_of(leaf).expect("the head is a leaf of its own snapshot");
     Ok(InclusionProof {

@@ -11,9 +11,13 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::sync::RwLock;
+
+use ippoc_economy::NodeId;
 use ippoc_economy::params::Parameters;
+use ippoc_economy::standing::{Decision, DecisionBook, TierCode};
 use ippoc_economy::store::Ledger;
-use ippoc_governance_bridge::dao::{ParameterChange, parameter_key};
+use ippoc_governance_bridge::dao::{LadderDecision, LadderEvent, ParameterChange, parameter_key};
 use ippoc_governance_bridge::{AnyChain, B256, Dao, DaoAddresses, RpcChain};
 use ippoc_mesh::{MeshClient, PeerId};
 use tokio::sync::oneshot;
@@ -81,6 +85,21 @@ pub struct Watcher {
     pub ledger: Arc<Ledger>,
     /// Submits anchor checkpoints (a node without an EVM key does not).
     pub anchoring: Option<crate::anchor::Anchoring>,
+    /// Where the DAO's ladder decisions go, for the pump's ladder.
+    pub decisions: Arc<RwLock<DecisionBook>>,
+}
+
+/// The ladder's form of a decision the Anchor contract recorded.
+pub fn ladder_decision(d: &LadderDecision) -> Decision {
+    match *d {
+        LadderDecision::Promote { node_id, tier } => Decision::Promote {
+            node: NodeId::from_bytes(node_id.0),
+            tier: TierCode(tier).tier(),
+        },
+        LadderDecision::Appeal { node_id } => Decision::Appeal {
+            node: NodeId::from_bytes(node_id.0),
+        },
+    }
 }
 
 /// The ledger parameter name whose key this is.
@@ -198,6 +217,14 @@ impl Watcher {
             return Ok((from, schedule.clone()));
         }
         let modules = dao.module_events(from).await?;
+        let ladder: Vec<LadderEvent> = dao
+            .ladder_events(from)
+            .await?
+            .into_iter()
+            .filter(|e| match e {
+                LadderEvent::Anchored { block, .. } | LadderEvent::Decided { block, .. } => *block <= head,
+            })
+            .collect();
         let parameters: Vec<ParameterChange> = dao
             .parameter_changes(from)
             .await?
@@ -218,6 +245,33 @@ impl Watcher {
                     proposal = change.proposal,
                     "adopted the DAO's parameter table"
                 );
+            }
+        }
+        // Every event up to `head` is read before the anchors settle any
+        // cycle: a decision in a later block lands after the cycles they
+        // settle (docs/integrity.md, "DAO decisions").
+        {
+            let mut book = self.decisions.write().unwrap_or_else(|p| p.into_inner());
+            for e in &ladder {
+                match e {
+                    LadderEvent::Anchored { epoch, .. } => book.anchored(*epoch),
+                    LadderEvent::Decided {
+                        applies_at,
+                        proposal,
+                        decision,
+                        ..
+                    } => {
+                        let decision = ladder_decision(decision);
+                        tracing::info!(
+                            event = "ladder_decision",
+                            proposal,
+                            applies_at,
+                            ?decision,
+                            "the DAO decided on a node's standing"
+                        );
+                        book.record(*applies_at, decision);
+                    }
+                }
             }
         }
         self.view.send_if_modified(|v| {

@@ -4,7 +4,7 @@
 
 use ippoc_economy::NodeId;
 use ippoc_economy::integrity::Tier;
-use ippoc_economy::standing::{LadderRules, Standing, Step};
+use ippoc_economy::standing::{Decisions, LadderRules, Standing, Step};
 use ippoc_economy::store::{GI_CUT_EPOCHS, Ledger, LedgerError};
 use serde::{Deserialize, Serialize};
 
@@ -138,6 +138,7 @@ pub fn report(
     node: NodeId,
     cycle: Option<u64>,
     now_ms: u64,
+    decisions: &dyn Decisions,
 ) -> Result<GiReport, GiError> {
     let newest = newest_closed(now_ms, epoch_ms);
     let cycle = match (cycle, newest) {
@@ -161,7 +162,7 @@ pub fn report(
     let rules = LadderRules::default();
     let mut closed = None;
     for _ in 0..STANDINGS_CALLS_MAX {
-        closed = ledger.close_cycle(cycle, epoch_ms, &rules)?;
+        closed = ledger.close_cycle(cycle, epoch_ms, &rules, decisions)?;
         if closed.is_some() {
             break;
         }
@@ -180,7 +181,7 @@ pub fn report(
         if c < first {
             continue;
         }
-        let t = match ledger.scored_table(c, epoch_ms, &rules)? {
+        let t = match ledger.scored_table(c, epoch_ms, &rules, decisions)? {
             Some(t) => t,
             None => ledger.gi_table(c, epoch_ms)?,
         };

@@ -86,6 +86,7 @@ impl LocalConfig {
                 sync_interval: std::time::Duration::from_millis(1000),
                 epoch_ms: 60_000,
                 limits: Default::default(),
+                ladder: Default::default(),
             },
             sandbox: None,
             work_bounties: false,
@@ -186,6 +187,11 @@ impl LocalNode {
             gov: node.gov.clone(),
             node,
         })
+    }
+
+    /// The DAO's ladder decisions as far as the node has read them.
+    pub fn decisions(&self) -> &Arc<dyn ippoc_economy::standing::Decisions> {
+        &self.node.decisions
     }
 
     /// The node's mesh handle (dial, partition control).

@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use ed25519_dalek::SigningKey;
 use ippoc_economy::NodeId;
+use ippoc_economy::standing::{DecisionBook, Decisions, NoDao};
 use ippoc_economy::store::Ledger;
 use ippoc_governance_bridge::PrivateKeySigner;
 use ippoc_mesh::{MeshClient, MeshConfig, PeerId};
@@ -134,6 +135,14 @@ impl NodeBuilder {
                 .clone()
                 .map(|k| Anchoring::new(k).with_turn_rounds(d.anchor_turn_rounds))
         });
+        // The watcher reads the DAO's ladder decisions into the book the
+        // pump's ladder reads; a node that follows no DAO has none to wait for.
+        let book: Option<Arc<std::sync::RwLock<DecisionBook>>> = dao.as_ref().map(|_| Arc::default());
+        let decisions: Arc<dyn Decisions> = match &book {
+            Some(b) => b.clone(),
+            None => Arc::new(NoDao),
+        };
+        let ladder = decisions.clone();
         let parts = MeshParts {
             chain: chain.clone(),
             bans_path: paths.bans(),
@@ -145,6 +154,7 @@ impl NodeBuilder {
             work_bounties,
             skills: skills.clone(),
             anchoring: anchoring.clone(),
+            decisions,
         };
         let listens = !mesh.listen.is_empty();
         let mesh = crate::pump::start(parts, mesh, cadence)?;
@@ -162,6 +172,7 @@ impl NodeBuilder {
                 view: gov.clone(),
                 ledger: ledger.clone(),
                 anchoring,
+                decisions: book.clone().unwrap_or_default(),
             }
             .spawn()
         });
@@ -174,6 +185,7 @@ impl NodeBuilder {
             board,
             skills,
             gov,
+            decisions: ladder,
             sandbox,
             mesh,
             watcher,
@@ -199,6 +211,8 @@ pub struct RunningNode {
     pub skills: SkillStore,
     /// What it knows of the DAO's decisions.
     pub gov: SharedGovView,
+    /// The DAO's ladder decisions as far as read (what its ladder moves by).
+    pub decisions: Arc<dyn Decisions>,
     /// The sandbox it runs skills in, if any.
     pub sandbox: Option<Arc<Sandbox>>,
     mesh: MeshRuntime,

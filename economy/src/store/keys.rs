@@ -17,6 +17,8 @@
 //! | `V`    | params version (u32)        | governed parameter table (version ≥ 1)  |
 //! | `K`    | actor ‖ seq ‖ tx_id         | signed entry: fork evidence             |
 //! | `N`    | epoch                       | heads snapshot the node voted on        |
+//! | `G`    | cycle                       | standings after the cycle (the newest 64) |
+//! | `L`    | cycle                       | the cycle's GI rows as anchored (the newest 64) |
 //! | `X`    | actor                       | seq of the actor's lowest known fork    |
 //! | `S`    | seal id                     | actor ‖ seq of the mint that used it    |
 //! | `M`    | name                        | metadata (genesis, swarm id, counters)  |
@@ -41,6 +43,7 @@ pub const PARAMS: u8 = b'V';
 pub const EVIDENCE: u8 = b'K';
 pub const SNAPSHOT: u8 = b'N';
 pub const STANDING: u8 = b'G';
+pub const ANCHORED_GI: u8 = b'L';
 pub const FORK: u8 = b'X';
 pub const SEAL: u8 = b'S';
 pub const META: u8 = b'M';
@@ -105,6 +108,9 @@ pub fn snapshot(epoch: u64) -> Vec<u8> {
 }
 pub fn standing(cycle: u64) -> Vec<u8> {
     cat(&[&[STANDING], &cycle.to_be_bytes()])
+}
+pub fn anchored_gi(cycle: u64) -> Vec<u8> {
+    cat(&[&[ANCHORED_GI], &cycle.to_be_bytes()])
 }
 pub fn evidence(actor: &NodeId, seq: u64, id: &TxId) -> Vec<u8> {
     cat(&[&[EVIDENCE], actor.as_bytes(), &seq.to_be_bytes(), &id.0])

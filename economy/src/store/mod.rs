@@ -51,8 +51,10 @@ pub use intent::{Charge, Draft, Intent};
 pub use process::Effect;
 use process::{Processed, Record};
 pub use scrub::{DAMAGED_LISTED_MAX, DamagedRecord, RepairReport, ScrubReport};
-pub use snapshot::{Head, HeadsSnapshot, UNANCHORED_SNAPSHOTS_KEPT, heads_digest};
-pub use standing::{STANDINGS_CATCH_UP_MAX, STANDINGS_KEPT};
+pub use snapshot::{GiCommitment, Head, HeadsSnapshot, UNANCHORED_SNAPSHOTS_KEPT, heads_digest};
+pub use standing::{
+    AnchoredGi, STANDINGS_CATCH_UP_MAX, STANDINGS_KEPT, STATUS_GOOD, STATUS_REMOVED, STATUS_SUSPENDED, anchored_rows,
+};
 use txn::Txn;
 
 /// Bounds and plug-ins of a ledger.

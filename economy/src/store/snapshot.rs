@@ -36,6 +36,27 @@ pub struct HeadsSnapshot {
     pub heads: Vec<Head>,
     /// Whether the chain confirmed the root of these heads for the epoch.
     pub anchored: bool,
+    /// The GI table the checkpoint commits to beside the heads, if any: its
+    /// cycle and the root of its anchored rows (docs/integrity.md, "On chain").
+    pub gi: Option<GiCommitment>,
+}
+
+/// A cycle's GI table as a checkpoint commits to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+pub struct GiCommitment {
+    /// The cycle.
+    pub cycle: u64,
+    /// The Merkle root of its rows (keccak, as the contract checks them).
+    pub root: [u8; 32],
+}
+
+/// A snapshot as nodes before the GI commitment stored it: read so an
+/// upgraded node keeps its anchored snapshots (and their proofs).
+#[derive(Decode)]
+struct HeadsSnapshotV1 {
+    epoch: u64,
+    heads: Vec<Head>,
+    anchored: bool,
 }
 
 /// The digest a checkpoint vote carries: SHA-256 over the canonical
@@ -84,7 +105,7 @@ impl Ledger {
     /// Records the heads this node voted on for `epoch` (the first record of
     /// an epoch stands: a vote once signed is not changed), and forgets
     /// unanchored snapshots older than [`UNANCHORED_SNAPSHOTS_KEPT`] epochs.
-    pub fn record_snapshot(&self, epoch: u64, heads: Vec<Head>) -> Result<(), LedgerError> {
+    pub fn record_snapshot(&self, epoch: u64, heads: Vec<Head>, gi: Option<GiCommitment>) -> Result<(), LedgerError> {
         let _guard = self.write.lock().unwrap_or_else(|p| p.into_inner());
         let tree = self.before_write()?;
         let mut txn = Txn::new(&tree);
@@ -93,6 +114,7 @@ impl Ledger {
                 epoch,
                 heads,
                 anchored: false,
+                gi,
             };
             txn.put(keys::snapshot(epoch), encoding::encode(&snapshot));
         }
@@ -157,7 +179,15 @@ impl Ledger {
 }
 
 fn decode(bytes: &[u8]) -> Result<HeadsSnapshot, LedgerError> {
-    encoding::decode(bytes).map_err(|e| LedgerError::Corrupt(format!("heads snapshot: {e}")))
+    encoding::decode(bytes).or_else(|e| match encoding::decode::<HeadsSnapshotV1>(bytes) {
+        Ok(v1) => Ok(HeadsSnapshot {
+            epoch: v1.epoch,
+            heads: v1.heads,
+            anchored: v1.anchored,
+            gi: None,
+        }),
+        Err(_) => Err(LedgerError::Corrupt(format!("heads snapshot: {e}"))),
+    })
 }
 
 #[cfg(test)]
@@ -247,14 +277,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let l = ledger(&dir);
         assert_eq!(l.anchoring_progress().unwrap(), (None, None));
-        l.record_snapshot(1, vec![head(1)]).unwrap();
+        l.record_snapshot(1, vec![head(1)], None).unwrap();
         assert_eq!(l.anchoring_progress().unwrap(), (Some(1), None));
-        l.record_snapshot(1, vec![head(2)]).unwrap();
+        l.record_snapshot(1, vec![head(2)], None).unwrap();
         assert_eq!(l.snapshot(1).unwrap().unwrap().heads, vec![head(1)]);
-        l.record_snapshot(2, vec![head(2)]).unwrap();
+        l.record_snapshot(2, vec![head(2)], None).unwrap();
         assert!(l.mark_anchored(2).unwrap());
         assert!(!l.mark_anchored(3).unwrap(), "nothing to mark");
-        l.record_snapshot(2 + UNANCHORED_SNAPSHOTS_KEPT, vec![head(3)]).unwrap();
+        l.record_snapshot(2 + UNANCHORED_SNAPSHOTS_KEPT, vec![head(3)], None)
+            .unwrap();
         let kept: Vec<(u64, bool)> = l.snapshots().unwrap().iter().map(|s| (s.epoch, s.anchored)).collect();
         assert_eq!(kept, vec![(2, true), (2 + UNANCHORED_SNAPSHOTS_KEPT, false)]);
         assert_eq!(
@@ -264,5 +295,29 @@ mod tests {
         drop(l);
         let l = ledger(&dir);
         assert!(l.snapshot(2).unwrap().unwrap().anchored, "durable across a reopen");
+    }
+
+    #[test]
+    fn a_snapshot_stored_before_the_gi_commitment_still_reads() {
+        #[derive(bincode::Encode)]
+        struct V1 {
+            epoch: u64,
+            heads: Vec<Head>,
+            anchored: bool,
+        }
+        let old = encoding::encode(&V1 {
+            epoch: 9,
+            heads: vec![head(1)],
+            anchored: true,
+        });
+        let read = super::decode(&old).unwrap();
+        assert_eq!(
+            (read.epoch, read.heads, read.anchored, read.gi),
+            (9, vec![head(1)], true, None)
+        );
+        assert!(
+            super::decode(&old[..old.len() - 1]).is_err(),
+            "a cut record is still corrupt"
+        );
     }
 }

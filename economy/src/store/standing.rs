@@ -2,11 +2,59 @@
 //! the newest kept ones and the cycle's GI table, and kept, so a node never
 //! replays the ladder from the genesis more than once.
 
+use bincode::{Decode, Encode};
+use serde::{Deserialize, Serialize};
+
 use super::GiTable;
 use super::txn::Txn;
 use super::{Ledger, LedgerError, keys};
+use crate::NodeId;
 use crate::encoding;
-use crate::standing::{LadderRules, Standings};
+use crate::standing::{Decisions, LadderRules, Standings, TierCode};
+
+/// A member in good standing in [`AnchoredGi::status`].
+pub const STATUS_GOOD: u8 = 0;
+/// A member suspended through the cycle or later.
+pub const STATUS_SUSPENDED: u8 = 1;
+/// A removed member.
+pub const STATUS_REMOVED: u8 = 2;
+
+/// One member's row of a closed cycle as the L2 anchors it (the leaf
+/// `Anchor.giLeaf(cycle, node, gi, tier, status)`): its GI in the cycle and
+/// where the ladder left it after the cycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+pub struct AnchoredGi {
+    /// The member.
+    pub node: NodeId,
+    /// Its GI in the cycle, ppm.
+    pub gi: u32,
+    /// Its tier after the cycle.
+    pub tier: TierCode,
+    /// [`STATUS_GOOD`], [`STATUS_SUSPENDED`] or [`STATUS_REMOVED`].
+    pub status: u8,
+}
+
+/// The rows of `table` with the standings after it, sorted by node.
+pub fn anchored_rows(table: &GiTable, after: &Standings) -> Vec<AnchoredGi> {
+    table
+        .rows
+        .iter()
+        .map(|r| {
+            let standing = after.of(&r.node);
+            let status = match standing {
+                Some(s) if s.removed.is_some() => STATUS_REMOVED,
+                Some(s) if s.suspended_through.is_some_and(|t| t >= table.cycle) => STATUS_SUSPENDED,
+                _ => STATUS_GOOD,
+            };
+            AnchoredGi {
+                node: r.node,
+                gi: r.gi,
+                tier: standing.map_or(TierCode(0), |s| s.tier),
+                status,
+            }
+        })
+        .collect()
+}
 
 /// Cycles whose standings are kept, counting back from the newest.
 pub const STANDINGS_KEPT: u64 = 64;
@@ -31,6 +79,7 @@ impl Ledger {
         cycle: u64,
         epoch_ms: u64,
         rules: &LadderRules,
+        decisions: &dyn Decisions,
     ) -> Result<Option<Standings>, LedgerError> {
         let first = self.first_cycle(epoch_ms);
         let founders: Vec<_> = self.founders.iter().copied().collect();
@@ -48,9 +97,12 @@ impl Ledger {
             if done == STANDINGS_CATCH_UP_MAX {
                 return Ok(None);
             }
+            let Some(decided) = decisions.at(next) else {
+                return Ok(None);
+            };
             let table = self.gi_table_among(next, epoch_ms, Some(&standings.counted()))?;
-            standings = standings.step(&table, rules, &[]);
-            self.keep_standings(&standings)?;
+            standings = standings.step(&table, rules, &decided);
+            self.keep_standings(&table, &standings)?;
             next += 1;
             done += 1;
         }
@@ -61,30 +113,41 @@ impl Ledger {
     /// swarm's GI among the members the standings before it count
     /// ([`Standings::counted`]). `Ok(None)` while those standings are still
     /// being caught up ([`Ledger::standings_after`]).
-    pub fn scored_table(&self, cycle: u64, epoch_ms: u64, rules: &LadderRules) -> Result<Option<GiTable>, LedgerError> {
-        self.standings_before(cycle, epoch_ms, rules)?
+    pub fn scored_table(
+        &self,
+        cycle: u64,
+        epoch_ms: u64,
+        rules: &LadderRules,
+        decisions: &dyn Decisions,
+    ) -> Result<Option<GiTable>, LedgerError> {
+        self.standings_before(cycle, epoch_ms, rules, decisions)?
             .map(|s| self.gi_table_among(cycle, epoch_ms, Some(&s.counted())))
             .transpose()
     }
 
     /// Closes `cycle`: its table as the ladder reads it, built once, and the
     /// standings after it (kept, or moved by that table and kept).
-    /// `Ok(None)` while the standings before it are still being caught up.
+    /// `Ok(None)` while the standings before it are still being caught up,
+    /// or the DAO decisions of a cycle on the way are not known yet.
     pub fn close_cycle(
         &self,
         cycle: u64,
         epoch_ms: u64,
         rules: &LadderRules,
+        decisions: &dyn Decisions,
     ) -> Result<Option<(GiTable, Standings)>, LedgerError> {
-        let Some(before) = self.standings_before(cycle, epoch_ms, rules)? else {
+        let Some(before) = self.standings_before(cycle, epoch_ms, rules, decisions)? else {
             return Ok(None);
         };
         let table = self.gi_table_among(cycle, epoch_ms, Some(&before.counted()))?;
         let after = match self.standings_kept(cycle)? {
             Some(kept) => kept,
             None => {
-                let moved = before.step(&table, rules, &[]);
-                self.keep_standings(&moved)?;
+                let Some(decided) = decisions.at(cycle) else {
+                    return Ok(None);
+                };
+                let moved = before.step(&table, rules, &decided);
+                self.keep_standings(&table, &moved)?;
                 moved
             }
         };
@@ -98,12 +161,22 @@ impl Ledger {
         cycle: u64,
         epoch_ms: u64,
         rules: &LadderRules,
+        decisions: &dyn Decisions,
     ) -> Result<Option<Standings>, LedgerError> {
         if cycle <= self.first_cycle(epoch_ms) {
             let founders: Vec<_> = self.founders.iter().copied().collect();
             return Ok(Some(Standings::genesis(&founders)));
         }
-        self.standings_after(cycle - 1, epoch_ms, rules)
+        self.standings_after(cycle - 1, epoch_ms, rules, decisions)
+    }
+
+    /// The rows of closed `cycle` as the L2 anchors them, if this node
+    /// closed it and still keeps them ([`STANDINGS_KEPT`] cycles).
+    pub fn anchored_gi(&self, cycle: u64) -> Result<Option<Vec<AnchoredGi>>, LedgerError> {
+        self.tree()?
+            .get(keys::anchored_gi(cycle))?
+            .map(|v| encoding::decode(&v).map_err(|e| LedgerError::Corrupt(format!("anchored GI rows: {e}"))))
+            .transpose()
     }
 
     /// The kept standings after `cycle`, if any.
@@ -127,9 +200,10 @@ impl Ledger {
         found.map(|(_, v)| decode(&v)).transpose()
     }
 
-    /// Keeps `standings` (the first record of a cycle stands) and forgets
-    /// those more than [`STANDINGS_KEPT`] cycles older.
-    fn keep_standings(&self, standings: &Standings) -> Result<(), LedgerError> {
+    /// Keeps `standings` and the anchored rows of `table` (the first record
+    /// of a cycle stands) and forgets those more than [`STANDINGS_KEPT`]
+    /// cycles older.
+    fn keep_standings(&self, table: &GiTable, standings: &Standings) -> Result<(), LedgerError> {
         let Some(cycle) = standings.cycle else {
             return Ok(());
         };
@@ -138,9 +212,16 @@ impl Ledger {
         let mut txn = Txn::new(&tree);
         if txn.get(&keys::standing(cycle))?.is_none() {
             txn.put(keys::standing(cycle), encoding::encode(standings));
+            txn.put(
+                keys::anchored_gi(cycle),
+                encoding::encode(&anchored_rows(table, standings)),
+            );
         }
         let horizon = cycle.saturating_sub(STANDINGS_KEPT);
         for (k, _) in txn.range(&keys::standing(0), &keys::standing(horizon))? {
+            txn.del(k);
+        }
+        for (k, _) in txn.range(&keys::anchored_gi(0), &keys::anchored_gi(horizon))? {
             txn.del(k);
         }
         let written = txn.commit().and_then(|()| self.flush_if_durable(&tree));

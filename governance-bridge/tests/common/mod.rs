@@ -3,8 +3,10 @@
 #![allow(dead_code)]
 
 use alloy::primitives::{Address, B256, U256, keccak256};
-use ippoc_governance_bridge::dao::{DEVNET_VOTING_PERIOD, GenesisNode, GenesisParameter, sign_checkpoint, tokens};
-use ippoc_governance_bridge::merkle::head_leaf;
+use ippoc_governance_bridge::dao::{
+    DEVNET_VOTING_PERIOD, GenesisNode, GenesisParameter, GiProof, LadderDecision, LadderEvent, sign_checkpoint, tokens,
+};
+use ippoc_governance_bridge::merkle::{gi_commitment_leaf, gi_tree, head_leaf};
 use ippoc_governance_bridge::{Chain, ChainError, Dao, DeployConfig, MerkleTree, PrivateKeySigner, ProposalState};
 
 pub const VOTING_PERIOD: u64 = DEVNET_VOTING_PERIOD;
@@ -243,4 +245,132 @@ pub async fn a_checkpoint_is_anchored_once_and_proves_inclusion<C: Chain>(w: Wor
         .expect("conflict recorded");
     assert_eq!(dao.root_of(1).await.expect("root"), Some(tree.root()));
     assert_eq!(dao.conflict_count().await.expect("count"), 1);
+}
+
+/// A GI table committed in an anchored checkpoint proves a node's row on
+/// chain; the DAO promotes on that proof and upholds an appeal, and both
+/// decisions read back with the cycle that applies them.
+pub async fn a_promotion_is_proven_against_the_anchored_gi_and_decisions_read_back<C: Chain>(w: World<C>) {
+    let dao = &w.dao;
+    // The nodes are Research, Standard and High ([1; 32], [2; 32], [3; 32]).
+    let cycle = 10;
+    let rows = [
+        ([1u8; 32], 880_000, 1, 0),
+        ([2; 32], 930_000, 2, 0),
+        ([3; 32], 990_000, 3, 0),
+    ];
+    let gi = gi_tree(cycle, rows).expect("rows");
+    let commitment = gi_commitment_leaf(cycle, gi.root());
+    let mut leaves: Vec<B256> = (0..3u8).map(|i| head_leaf([i + 1; 32], 4, [0xee; 32])).collect();
+    leaves.push(commitment);
+    let checkpoint = MerkleTree::new(leaves).expect("leaves");
+    let epoch = cycle + 3;
+    let chain_id = dao.chain().chain_id().await.expect("chain id");
+    let anchor = dao.addresses().anchor;
+    let sigs: Vec<_> = w
+        .nodes
+        .iter()
+        .map(|n| sign_checkpoint(n, chain_id, anchor, epoch, checkpoint.root()).expect("sign"))
+        .collect();
+    dao.anchor(&w.nodes[0], epoch, checkpoint.root(), sigs)
+        .await
+        .expect("anchor");
+
+    let proof = GiProof {
+        cycle,
+        gi_root: gi.root(),
+        root_proof: checkpoint.proof(3).expect("commitment").siblings,
+        gi: 930_000,
+        tier: 2,
+        status: 0,
+        leaf_proof: gi.proof(1).expect("row").siblings,
+    };
+    let standard = B256::from([2; 32]);
+    assert!(
+        dao.verify_gi(standard, &proof).await.expect("call"),
+        "the contract reads the same leaves"
+    );
+    let claimed = GiProof {
+        gi: 990_000,
+        ..proof.clone()
+    };
+    assert!(!dao.verify_gi(standard, &claimed).await.expect("call"));
+    assert!(!dao.verify_gi(B256::from([3; 32]), &proof).await.expect("call"));
+
+    let promote = dao.promote(w.nodes[1].address(), 3, &proof);
+    let appeal = dao.appeal(B256::from([1; 32]));
+    let id = dao
+        .propose(
+            &w.humans[0],
+            &[promote, appeal],
+            "promote node 2, uphold node 1's appeal",
+        )
+        .await
+        .expect("propose");
+    all_humans_vote(&w, id, true).await;
+    dao.chain().advance_time(VOTING_PERIOD).await.expect("time");
+    dao.queue(&w.humans[0], id).await.expect("queue");
+    dao.chain().advance_time(48 * 3_600).await.expect("time");
+    dao.execute(&w.humans[0], id).await.expect("execute");
+    assert_eq!(dao.tier_of(w.nodes[1].address()).await.expect("tier"), Some(3));
+
+    let events = dao.ladder_events(0).await.expect("events");
+    let decided: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            LadderEvent::Decided {
+                applies_at,
+                proposal,
+                decision,
+                ..
+            } => Some((*applies_at, *proposal, *decision)),
+            LadderEvent::Anchored { .. } => None,
+        })
+        .collect();
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, LadderEvent::Anchored { epoch: 13, .. }))
+    );
+    assert_eq!(
+        decided,
+        vec![
+            (
+                15,
+                id,
+                LadderDecision::Promote {
+                    node_id: standard,
+                    tier: 3
+                }
+            ),
+            (
+                15,
+                id,
+                LadderDecision::Appeal {
+                    node_id: B256::from([1; 32])
+                }
+            ),
+        ]
+    );
+
+    // Under the floor, the proposal's execution fails and nothing changes.
+    let low = GiProof {
+        gi: 880_000,
+        tier: 1,
+        leaf_proof: gi.proof(0).expect("row").siblings,
+        ..proof
+    };
+    assert!(dao.verify_gi(B256::from([1; 32]), &low).await.expect("call"));
+    let refused = dao.promote(w.nodes[0].address(), 2, &low);
+    let id = dao
+        .propose(&w.humans[0], &[refused], "promote node 1")
+        .await
+        .expect("propose");
+    all_humans_vote(&w, id, true).await;
+    dao.chain().advance_time(VOTING_PERIOD).await.expect("time");
+    dao.queue(&w.humans[0], id).await.expect("queue");
+    dao.chain().advance_time(48 * 3_600).await.expect("time");
+    let err = dao.execute(&w.humans[0], id).await.expect_err("not a promotion");
+    assert!(reason(err).contains("ActionFailed"));
+    assert_eq!(dao.tier_of(w.nodes[0].address()).await.expect("tier"), Some(1));
 }

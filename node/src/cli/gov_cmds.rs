@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
-use ippoc_governance_bridge::dao::{GenesisNode, GenesisParameter};
+use ippoc_governance_bridge::dao::{GenesisNode, GenesisParameter, GiProof};
 use ippoc_governance_bridge::{Action, Address, B256, ChainError, Dao, DeployConfig, PrivateKeySigner, RpcChain, U256};
 use serde::Deserialize;
 
@@ -364,9 +364,45 @@ pub struct ProposeArgs {
     /// ADDRESS=WEI: pay from the treasury.
     #[arg(long, value_name = "ADDRESS=WEI")]
     release_eth: Vec<String>,
+    /// ADDRESS=TIER: promote a registered node to high or critical, one tier
+    /// at a time, proven by the matching --gi-proof (the contract refuses it
+    /// under the tier's GI floor).
+    #[arg(long, value_name = "ADDRESS=TIER")]
+    promote: Vec<String>,
+    /// A file written by `ippoc gi --proof`: the anchored GI of the node of
+    /// the --promote in the same position.
+    #[arg(long, value_name = "FILE")]
+    gi_proof: Vec<std::path::PathBuf>,
+    /// ADDRESS=TIER: set a registered node's tier to standard or below (a
+    /// demotion needs no proof).
+    #[arg(long, value_name = "ADDRESS=TIER")]
+    set_tier: Vec<String>,
+    /// NODE_ID: uphold the node's appeal; its newest penalty (a suspension,
+    /// demotion, lapse or removal) is reversed, and its ban lifted.
+    #[arg(long, value_name = "NODE_ID")]
+    appeal: Vec<String>,
     /// What the proposal is for.
     #[arg(long, default_value = "")]
     description: String,
+}
+
+fn address(text: &str, what: &str) -> Result<Address, Failure> {
+    text.parse()
+        .map_err(|e| usage(format!("{what} {text:?}: not an address: {e}")))
+}
+
+/// A tier by name (shadow, research, standard, high, critical) or number 0..=4.
+fn tier_of(text: &str, what: &str) -> Result<u8, Failure> {
+    let names = ["shadow", "research", "standard", "high", "critical"];
+    if let Some(i) = names.iter().position(|n| n.eq_ignore_ascii_case(text)) {
+        return Ok(i as u8);
+    }
+    match text.parse::<u8>() {
+        Ok(t) if t <= 4 => Ok(t),
+        _ => Err(usage(format!(
+            "{what} tier {text:?}: one of shadow, research, standard, high, critical (or 0..=4)"
+        ))),
+    }
 }
 
 /// `gov propose`: one proposal with every action given; prints its id.
@@ -398,9 +434,38 @@ pub fn propose(args: &ProposeArgs, target: &GovTarget, json: bool) -> Result<(),
             .map_err(|e| usage(format!("--release-eth {to:?}: not an address: {e}")))?;
         actions.push(dao.release_eth(to, amount(wei, "--release-eth")?));
     }
+    if args.promote.len() != args.gi_proof.len() {
+        return Err(usage(format!(
+            "each --promote needs its --gi-proof (given {} and {})",
+            args.promote.len(),
+            args.gi_proof.len()
+        )));
+    }
+    for (p, file) in args.promote.iter().zip(&args.gi_proof) {
+        let (node, tier) = split(p, '=', "promote")?;
+        let node = address(node, "--promote")?;
+        let tier = tier_of(tier, "--promote")?;
+        let proof: GiProof = serde_json::from_slice(&fsutil::read(file)?).map_err(|e| {
+            usage(format!(
+                "--gi-proof {}: not a GI proof (ippoc gi --proof): {e}",
+                file.display()
+            ))
+        })?;
+        actions.push(dao.promote(node, tier, &proof));
+    }
+    for p in &args.set_tier {
+        let (node, tier) = split(p, '=', "set-tier")?;
+        actions.push(dao.set_tier(address(node, "--set-tier")?, tier_of(tier, "--set-tier")?));
+    }
+    for a in &args.appeal {
+        let node: ippoc_economy::NodeId = a
+            .parse()
+            .map_err(|e| usage(format!("--appeal {a:?}: not a NodeID: {e}")))?;
+        actions.push(dao.appeal(B256::from(*node.as_bytes())));
+    }
     if actions.is_empty() {
         return Err(usage(
-            "a proposal needs at least one action: --set-parameter, --set-invariant-parameter, --deploy-module or --release-eth",
+            "a proposal needs at least one action: --set-parameter, --set-invariant-parameter, --deploy-module, --release-eth, --promote, --set-tier or --appeal",
         ));
     }
     let id = runtime()?.block_on(async {

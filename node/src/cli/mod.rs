@@ -70,9 +70,17 @@ enum Command {
     Gi {
         /// The node (this node by default).
         node: Option<NodeId>,
-        /// The cycle (the newest closed one by default).
+        /// The cycle (the newest closed one by default; with --proof, the
+        /// newest whose table this node's anchored checkpoints commit to).
         #[arg(long)]
         cycle: Option<u64>,
+        /// Print the node's anchored GI as a proof for `ippoc gov propose
+        /// --promote` (JSON), instead of the report.
+        #[arg(long)]
+        proof: bool,
+        /// With --proof: write it to this file.
+        #[arg(long, requires = "proof")]
+        out: Option<std::path::PathBuf>,
     },
     /// Re-bind the node to this machine after a genuine hardware change.
     Rebind {
@@ -386,7 +394,18 @@ fn run(mut cli: Cli) -> Result<(), Failure> {
         Command::Status => node_cmds::status(&env),
         Command::Id => node_cmds::id(&env),
         Command::Peers => node_cmds::peers(&env),
-        Command::Gi { node, cycle } => node_cmds::gi(&env, node, cycle),
+        Command::Gi {
+            node,
+            cycle,
+            proof: false,
+            ..
+        } => node_cmds::gi(&env, node, cycle),
+        Command::Gi {
+            node,
+            cycle,
+            proof: true,
+            out,
+        } => node_cmds::gi_proof(&env, node, cycle, out.as_deref()),
         Command::Rebind { confirm } => node_cmds::rebind(&env, confirm),
         Command::Config { .. } => node_cmds::config_show(&env),
         Command::Wallet => ledger_cmds::wallet(&env),

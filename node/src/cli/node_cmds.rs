@@ -144,6 +144,13 @@ pub fn gi(env: &Env, node: Option<ippoc_economy::NodeId>, cycle: Option<u64>) ->
                 node,
                 cycle,
                 ippoc_swarm::ledger::now_ms(),
+                // Without the daemon nobody reads the DAO: a node that
+                // follows one computes no standings it may lack decisions for.
+                if env.config.governance.rpc.is_empty() {
+                    &ippoc_economy::standing::NoDao
+                } else {
+                    &ippoc_economy::standing::Unread
+                },
             )
             .map_err(crate::error::NodeError::from)?
         }
@@ -153,6 +160,50 @@ pub fn gi(env: &Env, node: Option<ippoc_economy::NodeId>, cycle: Option<u64>) ->
         return Ok(());
     }
     print!("{}", gi_text(&report));
+    Ok(())
+}
+
+/// `gi --proof`: a node's anchored GI as `Anchor.promote` takes it.
+pub fn gi_proof(
+    env: &Env,
+    node: Option<ippoc_economy::NodeId>,
+    cycle: Option<u64>,
+    out: Option<&std::path::Path>,
+) -> Result<(), Failure> {
+    use ippoc_governance_bridge::dao::GiProof;
+    let proof: GiProof = match super::access(env)? {
+        super::Access::Daemon(c) => {
+            let mut query = Vec::new();
+            if let Some(n) = node {
+                query.push(format!("node={n}"));
+            }
+            if let Some(c) = cycle {
+                query.push(format!("cycle={c}"));
+            }
+            let path = format!("{}?{}", crate::routes::GI_PROOF, query.join("&"));
+            runtime()?.block_on(c.get_json(&path))?
+        }
+        super::Access::Direct(booted) => {
+            let node = node.unwrap_or(booted.identity.node_id());
+            ippoc_swarm::anchor::gi_proof(&booted.ledger, &node, cycle)?
+        }
+    };
+    let text = serde_json::to_string_pretty(&proof).expect("proofs serialize") + "\n";
+    match out {
+        Some(path) => {
+            ippoc_swarm::fsutil::write_atomic(path, text.as_bytes(), 0o644)?;
+            eprintln!(
+                "wrote {}: GI {:.4} in cycle {} (tier {}, status {}), committed in the checkpoint of epoch {}",
+                path.display(),
+                f64::from(proof.gi) / 1e6,
+                proof.cycle,
+                proof.tier,
+                proof.status,
+                proof.cycle + ippoc_swarm::anchor::GI_LAG_EPOCHS
+            );
+        }
+        None => print!("{text}"),
+    }
     Ok(())
 }
 

@@ -59,14 +59,15 @@ async fn score(ctx: &Ctx, cycle: u64) {
     // The ladder moves once per closed cycle; a node behind (new, or back
     // after a stop) catches up a bounded number of cycles per epoch, and
     // shows nothing new until it has.
-    let rules = ippoc_economy::standing::LadderRules::default();
+    let rules = ctx.cadence.ladder;
+    let decisions = ctx.decisions.clone();
     let scored = ctx
         .blocking(move |l| -> Result<Option<_>, ippoc_economy::store::LedgerError> {
             // Cycles before the genesis have no members to score.
             if cycle < l.first_cycle(epoch_ms) {
                 return Ok(None);
             }
-            l.close_cycle(cycle, epoch_ms, &rules)
+            l.close_cycle(cycle, epoch_ms, &rules, decisions.as_ref())
         })
         .await;
     let (table, standings) = match scored {

@@ -36,6 +36,8 @@ pub(crate) struct Ctx {
     /// before its stop returns, so a restarted node never meets a task of
     /// its previous instance still holding the ledger.
     pub tasks: TaskTracker,
+    /// The DAO's ladder decisions, as far as the chain has been read.
+    pub decisions: Arc<dyn ippoc_economy::standing::Decisions>,
 }
 
 impl Ctx {

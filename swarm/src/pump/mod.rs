@@ -60,6 +60,10 @@ pub struct Cadence {
     pub epoch_ms: u64,
     /// What one actor may put through this node per second.
     pub limits: ActorRates,
+    /// The ladder's durations and thresholds (docs/integrity.md,
+    /// "Standing"). Every node of a swarm must use the same: the daemon
+    /// takes the defaults; tests and the simulator shorten them.
+    pub ladder: ippoc_economy::standing::LadderRules,
 }
 
 /// What the mesh side of a node works with (filled by `NodeBuilder`).
@@ -85,6 +89,9 @@ pub(crate) struct MeshParts {
     pub skills: crate::skills::SkillStore,
     /// Per-epoch anchoring on the L2 (only a node that follows the DAO).
     pub anchoring: Option<crate::anchor::Anchoring>,
+    /// The DAO's ladder decisions (promotions, appeals) as far as read:
+    /// [`ippoc_economy::standing::NoDao`] for a node that follows none.
+    pub decisions: Arc<dyn ippoc_economy::standing::Decisions>,
 }
 
 /// The running mesh of a node.
@@ -200,6 +207,7 @@ async fn run(
         limits,
         cadence,
         tasks: TaskTracker::new(),
+        decisions: parts.decisions,
     };
     // Gossip carries what is new from now on; history travels by sync.
     let published = ctx
