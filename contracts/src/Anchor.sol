@@ -72,10 +72,10 @@ contract Anchor is Governed {
     /// Critical node weighs one unit.
     uint256 public constant TIER_UNIT = 1e9;
     /// @notice The GI table of cycle c is committed in the checkpoint of
-    /// epoch c + 3: nodes close cycle c as epoch c + 4 starts and co-sign the
-    /// heads of epoch c + 3 as epoch c + 5 starts, one epoch later
+    /// epoch c + 4: nodes close cycle c as epoch c + 5 starts and co-sign the
+    /// heads of epoch c + 4 as epoch c + 6 starts, one epoch later
     /// (docs/integrity.md, "On chain").
-    uint64 public constant GI_LAG_EPOCHS = 3;
+    uint64 public constant GI_LAG_EPOCHS = 4;
     uint8 public constant GOOD_STANDING = 0;
     /// @notice A promotion or appeal decided while the newest anchored epoch
     /// is e applies at the close of cycle e + 2: a node that has read the

@@ -34,7 +34,7 @@ contract IntegrityTest is Base {
     /// A GI table of four rows: nodes[1] (Standard, `gi`, `status`),
     /// nodes[2] (High, 0.99), nodes[4] (Standard, 0.80) and nodes[5]
     /// (Research, 0.88), committed in an anchored checkpoint of epoch
-    /// CYCLE + 3 beside three chain heads.
+    /// CYCLE + 4 beside three chain heads.
     function _anchorTable(uint32 gi, uint8 status) internal {
         leaves[0] = anchor.giLeaf(CYCLE, _id(1), gi, anchor.STANDARD(), status);
         leaves[1] = anchor.giLeaf(CYCLE, _id(2), 990_000, anchor.HIGH(), 0);
@@ -107,7 +107,7 @@ contract IntegrityTest is Base {
         assertFalse(anchor.verifyGi(id, p));
         // A chain head's leaf cannot pass for the commitment, nor the other way.
         p = _proof(0, GOOD_GI, 2, 0);
-        assertFalse(anchor.verifyInclusion(CYCLE + 3, giRoot, p.rootProof));
+        assertFalse(anchor.verifyInclusion(CYCLE + 4, giRoot, p.rootProof));
     }
 
     function test_theDaoPromotesAStandardNodeProvenAtHighsFloor() public {
@@ -116,7 +116,7 @@ contract IntegrityTest is Base {
         uint256 before = anchor.totalTierWeight();
         uint256 proposal = _passUntilExecution(abi.encodeCall(Anchor.promote, (nodes[1], 3, _proof(0, GOOD_GI, 2, 0))));
         vm.expectEmit(true, true, false, true, address(anchor));
-        emit Anchor.Promoted(nodes[1], id, 3, CYCLE, GOOD_GI, CYCLE + 3 + 2, proposal);
+        emit Anchor.Promoted(nodes[1], id, 3, CYCLE, GOOD_GI, CYCLE + 4 + 2, proposal);
         gov.execute(proposal);
         (, uint8 tier,) = anchor.nodes(nodes[1]);
         assertEq(tier, 3);
@@ -163,7 +163,7 @@ contract IntegrityTest is Base {
         anchor.appeal(one);
         uint256 id = _passUntilExecution(abi.encodeCall(Anchor.appeal, (four)));
         vm.expectEmit(true, false, false, true, address(anchor));
-        emit Anchor.Appealed(four, CYCLE + 3 + 2, id);
+        emit Anchor.Appealed(four, CYCLE + 4 + 2, id);
         gov.execute(id);
         assertEq(uint8(gov.state(id)), uint8(Governance.State.Executed));
     }

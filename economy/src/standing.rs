@@ -163,8 +163,10 @@ pub struct Standing {
     pub removed: Option<u64>,
     /// Its recent steps, oldest first, at most [`RECORD_KEPT`].
     pub record: Vec<Step>,
-    /// The tier it held before its newest demotion, lapse or removal: what
-    /// an appeal gives back.
+    /// The tier it held before the first of its demotions, lapses and
+    /// removals since it last held that tier again or appealed: what an
+    /// appeal gives back (a node that lapsed twice in one absence gets its
+    /// tier from before the absence).
     pub before_penalty: Option<TierCode>,
 }
 
@@ -222,6 +224,15 @@ impl Standing {
         self.since = cycle;
         self.qualifying = 0;
         self.under_floor = 0;
+    }
+
+    /// Up to `tier`: back at (or past) the tier its penalties took, the
+    /// node has outgrown them, so an appeal has nothing left to give back.
+    fn promote(&mut self, tier: Tier, cycle: u64) {
+        self.set_tier(tier, cycle);
+        if self.before_penalty.is_some_and(|b| tier >= b.tier()) {
+            self.before_penalty = None;
+        }
     }
 }
 
@@ -404,7 +415,7 @@ impl Standings {
                     let next = higher(s.tier.tier());
                     let suspended = s.suspended_through.is_some_and(|t| t >= c);
                     if Some(tier) == next && !suspended && row.gi >= tier.floor() {
-                        s.set_tier(tier, c);
+                        s.promote(tier, c);
                         s.push(row, c, StepKind::Promoted { tier: tier.into() });
                     } else {
                         s.push(row, c, StepKind::PromotionRefused { tier: tier.into() });
@@ -436,7 +447,7 @@ fn advance(s: &mut Standing, row: &GiRow, c: u64, rules: &LadderRules) {
     let tier = s.tier.tier();
     let forked = row.evidence.0[4] != 0;
     if forked {
-        s.before_penalty = Some(tier.into());
+        s.before_penalty.get_or_insert(tier.into());
         s.removed = Some(c);
         s.push(row, c, StepKind::Removed);
         return;
@@ -458,7 +469,7 @@ fn advance(s: &mut Standing, row: &GiRow, c: u64, rules: &LadderRules) {
             }
             _ => {
                 s.offences.clear();
-                s.before_penalty = Some(tier.into());
+                s.before_penalty.get_or_insert(tier.into());
                 match lower(tier) {
                     Some(t) if tier != Tier::Research => {
                         s.set_tier(t, c);
@@ -478,7 +489,7 @@ fn advance(s: &mut Standing, row: &GiRow, c: u64, rules: &LadderRules) {
         s.under_floor += 1;
         if s.under_floor >= rules.lapse_cycles.max(1) {
             let to = lower(tier).unwrap_or(Tier::Shadow);
-            s.before_penalty = Some(tier.into());
+            s.before_penalty.get_or_insert(tier.into());
             s.set_tier(to, c);
             s.push(row, c, StepKind::Lapsed { tier: to.into() });
             return;
@@ -496,7 +507,7 @@ fn advance(s: &mut Standing, row: &GiRow, c: u64, rules: &LadderRules) {
         // in shadow stays there.
         Tier::Shadow => {
             if c.saturating_sub(s.since).saturating_add(1) >= rules.shadow_cycles && row.gi >= Tier::Research.floor() {
-                s.set_tier(Tier::Research, c);
+                s.promote(Tier::Research, c);
                 s.push(
                     row,
                     c,
@@ -513,7 +524,7 @@ fn advance(s: &mut Standing, row: &GiRow, c: u64, rules: &LadderRules) {
                 s.qualifying = 0;
             }
             if s.qualifying >= rules.research_cycles.max(1) {
-                s.set_tier(Tier::Standard, c);
+                s.promote(Tier::Standard, c);
                 s.push(
                     row,
                     c,
@@ -790,6 +801,21 @@ mod tests {
         let before = s.clone();
         let after = s.step(&table(2, vec![good(f)]), &RULES, &promote(Tier::Standard));
         assert_eq!(after.of(&f).unwrap().record, before.of(&f).unwrap().record);
+    }
+
+    #[test]
+    fn an_appeal_gives_back_the_tier_from_before_the_first_penalty_since_the_last_promotion() {
+        let f = id(1);
+        let low = |c| table(c, vec![row(f, 1_000_000, 500_000, false)]);
+        let mut s = Standings::genesis(&[f]);
+        for c in 0..4 {
+            s = s.step(&low(c), &RULES, &[]);
+        }
+        // Two lapses of one absence: Standard, Research, Shadow.
+        assert_eq!(tier(&s, f), Tier::Shadow);
+        s = s.step(&table(4, vec![good(f)]), &RULES, &[Decision::Appeal { node: f }]);
+        assert_eq!(tier(&s, f), Tier::Standard);
+        assert_eq!(s.of(&f).unwrap().before_penalty, None);
     }
 
     #[test]

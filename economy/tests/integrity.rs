@@ -187,6 +187,111 @@ fn entries_beyond_the_swarms_rate_by_their_own_timestamps_count_against_complian
     assert_eq!(row.components.0[0], 909_090, "1 000 of 1 100 kept the rules");
 }
 
+/// Each of `voters` votes on every epoch in `epochs` as its node would, at
+/// the tick two epochs later: the digest of the heads `l` holds cut at the
+/// epoch's end (`l` is an observer's ledger holding every chain).
+fn vote_through(l: &Ledger, voters: &[&Node], g: &Genesis, epochs: std::ops::Range<u64>) {
+    use ippoc_economy::store::heads_digest;
+    for e in epochs {
+        let digest = heads_digest(&l.heads_before((e + 1) * EPOCH_MS).unwrap());
+        let votes: Vec<SignedEntry> = voters
+            .iter()
+            .map(|n| {
+                let (seq, prev) = l.head(&n.id).unwrap().map_or((0, TxId::ZERO), |(s, tx)| (s + 1, tx));
+                let action = Action::Checkpoint {
+                    epoch: e,
+                    heads: digest,
+                };
+                signed(n, g, seq, prev, (e + 2) * EPOCH_MS, action, vec![])
+            })
+            .collect();
+        l.ingest(votes).unwrap();
+    }
+}
+
+/// A second observer holding the same chains as `l`.
+fn copy_of(l: &Ledger, g: &Genesis, seed: u8) -> Store {
+    let c = ledger(g, &node(seed));
+    c.ledger.ingest(all_entries(l)).unwrap();
+    c
+}
+
+#[test]
+fn a_cycle_is_scored_on_the_heads_a_majority_voted_for_and_a_node_without_them_waits() {
+    use ippoc_economy::standing::LadderRules;
+    use ippoc_economy::store::{AgreedCut, heads_digest};
+
+    let (n, mut g) = swarm(3);
+    g.created_at_ms = 10 * EPOCH_MS;
+    let a = ledger(&g, &node(90));
+    let first = a.ledger.first_cycle(EPOCH_MS);
+    let founders: std::collections::BTreeSet<_> = n.iter().map(|x| x.id).collect();
+    // A payment inside the cut, then the three vote on every epoch.
+    let body = transfer_body(&n[0], &n[1], ippc(1), &g);
+    let pay = signed(&n[0], &g, 0, TxId::ZERO, first * EPOCH_MS + 100, Action::Transfer, body);
+    a.ledger.ingest(vec![pay]).unwrap();
+    let rules = LadderRules::default();
+    assert_eq!(
+        a.ledger.agreed_cut(first, EPOCH_MS, &founders).unwrap(),
+        AgreedCut::Pending
+    );
+    assert!(
+        a.ledger
+            .standings_after(first, EPOCH_MS, &rules, &NoDao)
+            .unwrap()
+            .is_none(),
+        "no votes, no score"
+    );
+    vote_through(&a.ledger, &[&n[0], &n[1], &n[2]], &g, first..first + 3);
+    let voted = a.ledger.heads_before((first + 3) * EPOCH_MS).unwrap();
+    assert_eq!(
+        a.ledger.agreed_cut(first, EPOCH_MS, &founders).unwrap(),
+        AgreedCut::Agreed(voted.clone())
+    );
+    // A node that lacks n0's chain holds other heads at the cut: the
+    // majority's votes (n1's and n2's) say so, and it does not score.
+    let behind = ledger(&g, &node(91));
+    let others: Vec<SignedEntry> = all_entries(&a.ledger)
+        .into_iter()
+        .filter(|e| e.body.actor != n[0].id)
+        .collect();
+    behind.ledger.ingest(others).unwrap();
+    let digest = heads_digest(&voted);
+    assert_eq!(
+        behind.ledger.agreed_cut(first, EPOCH_MS, &founders).unwrap(),
+        AgreedCut::Missing {
+            epoch: first + 2,
+            digest
+        }
+    );
+    assert!(
+        behind
+            .ledger
+            .standings_after(first, EPOCH_MS, &rules, &NoDao)
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(behind.ledger.take_wanted_cut(), Some((first + 2, digest)));
+    // Heads it does not hold, or of another digest, are refused from a peer.
+    assert!(!behind.ledger.adopt_voted_heads(first + 2, &voted, digest).unwrap());
+    // Synced, it scores the same bytes as the others.
+    behind.ledger.ingest(all_entries(&a.ledger)).unwrap();
+    assert!(!behind.ledger.adopt_voted_heads(first + 2, &voted, [7; 32]).unwrap());
+    assert!(behind.ledger.adopt_voted_heads(first + 2, &voted, digest).unwrap());
+    assert_eq!(behind.ledger.voted_heads(first + 2).unwrap(), Some(voted));
+    let s = a
+        .ledger
+        .standings_after(first, EPOCH_MS, &rules, &NoDao)
+        .unwrap()
+        .unwrap();
+    let t = behind
+        .ledger
+        .standings_after(first, EPOCH_MS, &rules, &NoDao)
+        .unwrap()
+        .unwrap();
+    assert_eq!(s.digest, t.digest);
+}
+
 #[test]
 fn standings_are_computed_once_per_cycle_kept_and_caught_up_in_bounded_steps() {
     use ippoc_economy::integrity::Tier;
@@ -195,11 +300,13 @@ fn standings_are_computed_once_per_cycle_kept_and_caught_up_in_bounded_steps() {
 
     let (n, mut g) = swarm(3);
     g.created_at_ms = 10 * EPOCH_MS;
-    let a = ledger(&g, &n[0]);
-    let b = ledger(&g, &n[1]);
+    let a = ledger(&g, &node(90));
     let rules = LadderRules::default();
     let first = a.ledger.first_cycle(EPOCH_MS);
     assert_eq!(first, 10);
+    let target = first + STANDINGS_CATCH_UP_MAX + 5;
+    vote_through(&a.ledger, &[&n[0], &n[1], &n[2]], &g, first..target + 3);
+    let b = copy_of(&a.ledger, &g, 91);
     // Before the genesis cycle: the founders at Standard, nothing computed.
     let before = a
         .ledger
@@ -210,7 +317,6 @@ fn standings_are_computed_once_per_cycle_kept_and_caught_up_in_bounded_steps() {
     assert!(a.ledger.newest_standings().unwrap().is_none());
     // More cycles than one call computes: the first call stops short, keeping
     // what it computed; the second finishes.
-    let target = first + STANDINGS_CATCH_UP_MAX + 5;
     assert!(
         a.ledger
             .standings_after(target, EPOCH_MS, &rules, &NoDao)
@@ -228,7 +334,7 @@ fn standings_are_computed_once_per_cycle_kept_and_caught_up_in_bounded_steps() {
         .unwrap();
     assert_eq!(s.cycle, Some(target));
     assert_eq!(a.ledger.standings_kept(target).unwrap(), Some(s.clone()));
-    // Silent founders (GI 0.50 a cycle) lapse only after `lapse_cycles`.
+    // Founders that vote and do nothing else (GI 0.95) keep Standard.
     assert!(s.rows.iter().all(|r| r.tier.tier() == Tier::Standard), "{s:?}");
     // Another node with the same chains holds the same bytes.
     let mut other = None;
@@ -251,13 +357,15 @@ fn the_ladder_waits_for_the_daos_decisions_applies_each_at_its_cycle_and_keeps_t
 
     let (n, mut g) = swarm(3);
     g.created_at_ms = 10 * EPOCH_MS;
-    let a = ledger(&g, &n[0]);
+    let a = ledger(&g, &node(90));
     let rules = LadderRules {
         lapse_cycles: 3,
         ..LadderRules::default()
     };
     let first = a.ledger.first_cycle(EPOCH_MS);
     let (x, y) = (n[0].id, n[1].id);
+    // x is silent; y and z vote on every epoch (a majority of the founders).
+    vote_through(&a.ledger, &[&n[1], &n[2]], &g, first..first + 10);
     // Nothing read from the chain yet: the ladder does not move, and keeps nothing.
     let mut book = DecisionBook::default();
     assert!(
@@ -288,10 +396,11 @@ fn the_ladder_waits_for_the_daos_decisions_applies_each_at_its_cycle_and_keeps_t
         .standings_after(first + 3, EPOCH_MS, &rules, &book)
         .unwrap()
         .unwrap();
-    // Silent founders (GI 0.50) lapse to Research after three cycles; the
-    // appeal gives x back Standard, y stays where it lapsed.
+    // Silent x (GI 0.50) lapses to Research after three cycles; the appeal
+    // gives it back Standard. y, voting, never left Standard.
     let (sx, sy) = (s.of(&x).unwrap(), s.of(&y).unwrap());
-    assert_eq!((sx.tier.tier(), sy.tier.tier()), (Tier::Standard, Tier::Research));
+    assert_eq!((sx.tier.tier(), sy.tier.tier()), (Tier::Standard, Tier::Standard));
+    assert!(sx.record.iter().any(|st| matches!(st.kind, StepKind::Lapsed { .. })));
     assert_eq!(
         sx.record.last().unwrap().kind,
         StepKind::Reinstated {
@@ -304,10 +413,10 @@ fn the_ladder_waits_for_the_daos_decisions_applies_each_at_its_cycle_and_keeps_t
     assert_eq!(rows.len(), 3);
     let rx = rows.iter().find(|r| r.node == x).unwrap();
     assert_eq!((rx.gi, rx.tier, rx.status), (500_000, TierCode(2), STATUS_GOOD));
-    assert_eq!(rows.iter().find(|r| r.node == y).unwrap().tier, TierCode(1));
+    assert_eq!(rows.iter().find(|r| r.node == y).unwrap().tier, TierCode(2));
     // Without the appeal, another node reading the same chains ends elsewhere:
     // the decisions are part of what every node must hold alike.
-    let b = ledger(&g, &n[1]);
+    let b = copy_of(&a.ledger, &g, 91);
     let mut plain = None;
     while plain.is_none() {
         plain = b.ledger.standings_after(first + 3, EPOCH_MS, &rules, &NoDao).unwrap();

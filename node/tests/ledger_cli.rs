@@ -238,16 +238,23 @@ fn gi_reports_a_founders_score_tier_and_components_and_refuses_what_it_cannot_sc
     assert_eq!(r["breakdown"]["consensus"], 0.0);
     assert_eq!(r["breakdown"]["reliability"], 0.0);
     assert_eq!(r["score_ppm"], 550_000, "{r}");
-    assert_eq!(r["tier"], "standard", "a founder starts at Standard: {r}");
+    // Nobody voted, so no cut was agreed and the ladder has not moved: the
+    // table is read from the heads this node holds, and no tier is given.
+    assert_eq!(r["tier"], serde_json::Value::Null, "no agreed cut, no standing: {r}");
     assert_eq!(r["trend"], "steady");
     let cycle = r["cycle"].as_u64().unwrap();
-    assert_eq!(r["next_review_ms"], (cycle + 5) * 60_000);
+    assert_eq!(r["next_review_ms"], (cycle + 6) * 60_000);
     // The text form names the same figures.
     let text = stdout(&env.run(&["gi", "--cycle", &(cycle - 1).to_string()]));
     assert!(
-        text.contains("score       0.5500") && text.contains("tier        standard"),
+        text.contains("score       0.5500") && text.contains("tier        -"),
         "{text}"
     );
+    // No anchored checkpoint commits to its GI: no proof, and why.
+    let proof = env.run(&["gi", "--proof"]);
+    assert_eq!(code(&proof), 6, "{}", stderr(&proof));
+    assert!(stderr(&proof).contains("commits to a GI table"), "{}", stderr(&proof));
+    assert_eq!(code(&env.run(&["gi", "--out", "x.json"])), 2, "--out needs --proof");
 
     // What cannot be answered is refused with the reason, exit code 6.
     let open = env.run(&["gi", "--cycle", &(cycle + 1).to_string()]);

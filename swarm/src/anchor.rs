@@ -156,9 +156,10 @@ pub enum ProofError {
 }
 
 /// Epochs from a GI table's cycle to the checkpoint that commits to it
-/// (`Anchor.GI_LAG_EPOCHS`): cycle c is closed as epoch c + 4 starts and the
-/// heads of epoch c + 3 are co-signed as epoch c + 5 starts, one epoch later.
-pub const GI_LAG_EPOCHS: u64 = 3;
+/// (`Anchor.GI_LAG_EPOCHS`): cycle c is closed as epoch c + 5 starts
+/// (`GI_CLOSE_EPOCHS`) and the heads of epoch c + 4 are co-signed as epoch
+/// c + 6 starts, one epoch later.
+pub const GI_LAG_EPOCHS: u64 = 4;
 
 /// The checkpoint tree of a snapshot: a leaf per chain head (sorted by
 /// actor), then the leaf that commits to a GI table, if any (`None` for no

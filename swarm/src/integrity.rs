@@ -5,7 +5,7 @@
 use ippoc_economy::NodeId;
 use ippoc_economy::integrity::Tier;
 use ippoc_economy::standing::{Decisions, LadderRules, Standing, Step};
-use ippoc_economy::store::{GI_CUT_EPOCHS, Ledger, LedgerError};
+use ippoc_economy::store::{GI_CLOSE_EPOCHS, Ledger, LedgerError};
 use serde::{Deserialize, Serialize};
 
 /// Cycles before the asked one whose GI the trend compares against.
@@ -17,15 +17,15 @@ pub const STANDINGS_CALLS_MAX: usize = 64;
 pub const TREND_STEP_PPM: u32 = 10_000;
 
 /// The newest cycle whose table is built: its votes are in the chains cut
-/// [`GI_CUT_EPOCHS`] epochs after its start, and that cut has had one epoch
-/// more to reach every node.
+/// `GI_CUT_EPOCHS` epochs after its start, and the votes on that cut have
+/// had an epoch to reach every node ([`GI_CLOSE_EPOCHS`]).
 pub fn newest_closed(now_ms: u64, epoch_ms: u64) -> Option<u64> {
-    (now_ms / epoch_ms.max(1)).checked_sub(GI_CUT_EPOCHS + 1)
+    (now_ms / epoch_ms.max(1)).checked_sub(GI_CLOSE_EPOCHS)
 }
 
 /// When the table of `cycle` is built (unix ms).
 pub fn built_at_ms(cycle: u64, epoch_ms: u64) -> u64 {
-    cycle.saturating_add(GI_CUT_EPOCHS + 1).saturating_mul(epoch_ms)
+    cycle.saturating_add(GI_CLOSE_EPOCHS).saturating_mul(epoch_ms)
 }
 
 /// The five components, each in [0, 1].

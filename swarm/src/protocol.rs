@@ -6,8 +6,8 @@
 //! them all.
 //!
 //! Encoding: the canonical bincode of `docs/ledger-format.md`.
-//! `SyncRequest::Heads | Range { actor, from, limit } | Doc(msg) | Module(sha256)` →
-//! `SyncResponse::Heads([(actor, head seq)]) | Entries([signed entry bytes]) | Doc(msg?) | Error(text) | Module(wasm?)`.
+//! `SyncRequest::Heads | Range { actor, from, limit } | Doc(msg) | Module(sha256) | VotedHeads { epoch, digest }` →
+//! `SyncResponse::Heads([(actor, head seq)]) | Entries([signed entry bytes]) | Doc(msg?) | Error(text) | Module(wasm?) | VotedHeads([head]?)`.
 
 use bincode::{Decode, Encode};
 use ippoc_economy::{NodeId, encoding};
@@ -34,6 +34,15 @@ pub enum SyncRequest {
     Doc(Vec<u8>),
     /// The skill module with this SHA-256 (the evolution flow's fetch by hash).
     Module([u8; 32]),
+    /// The heads the peer voted for as the chains cut at the end of `epoch`,
+    /// if their digest is `digest` (a node that did not vote for the cut the
+    /// swarm agreed on asks for it, docs/integrity.md).
+    VotedHeads {
+        /// The epoch.
+        epoch: u64,
+        /// The digest the majority voted.
+        digest: [u8; 32],
+    },
 }
 
 /// A response.
@@ -49,6 +58,8 @@ pub enum SyncResponse {
     Error(String),
     /// The module asked for, if the responder holds it.
     Module(Option<Vec<u8>>),
+    /// The voted heads asked for, if the responder recorded them.
+    VotedHeads(Option<Vec<ippoc_economy::store::Head>>),
 }
 
 /// Why an exchange with a peer failed.

@@ -34,6 +34,13 @@ impl SyncResponder for Responder {
             Ok(SyncRequest::Doc(message)) => sync::doc::serve(&self.doc, peer, &message),
             // Content addressing makes serving any held module risk-free.
             Ok(SyncRequest::Module(hash)) => SyncResponse::Module(self.skills.get(&hash)),
+            // Only heads of the digest asked for: the asker checks them again.
+            Ok(SyncRequest::VotedHeads { epoch, digest }) => match self.ledger.voted_heads(epoch) {
+                Ok(heads) => {
+                    SyncResponse::VotedHeads(heads.filter(|h| ippoc_economy::store::heads_digest(h) == digest))
+                }
+                Err(e) => SyncResponse::Error(e.to_string()),
+            },
         };
         encoding::encode(&response)
     }

@@ -12,6 +12,8 @@ use std::time::Duration;
 
 use ed25519_dalek::SigningKey;
 use ippoc_economy::genesis::Genesis;
+use ippoc_economy::integrity::Tier;
+use ippoc_economy::standing::{LadderRules, StepKind};
 use ippoc_economy::{Amount, NodeId};
 use ippoc_governance_bridge::dao::{DEVNET_STAKE, DEVNET_VOTING_PERIOD, GenesisNode, tokens};
 use ippoc_governance_bridge::{
@@ -54,11 +56,21 @@ struct Devnet {
     node_eth: Vec<PrivateKeySigner>,
     sandbox: Arc<Sandbox>,
     nodes: Vec<LocalNode>,
+    keys: Vec<SigningKey>,
+    genesis: Genesis,
+    epoch_ms: u64,
+    ladder: LadderRules,
 }
 
 impl Devnet {
     /// Starts the DAO and three nodes whose checkpoint epochs last `epoch_ms`.
     async fn start(epoch_ms: u64) -> Devnet {
+        Devnet::start_with(epoch_ms, 1, LadderRules::default()).await
+    }
+
+    /// [`Devnet::start`] with a genesis made at `created_at_ms` (the ladder
+    /// scores from its cycle on) and the ladder's rules.
+    async fn start_with(epoch_ms: u64, created_at_ms: u64, ladder: LadderRules) -> Devnet {
         let dir = tempfile::tempdir().unwrap();
         let keys: Vec<SigningKey> = (0..3).map(|i| SigningKey::from_bytes(&[i as u8 + 40; 32])).collect();
         let ids: Vec<NodeId> = keys
@@ -67,7 +79,7 @@ impl Devnet {
             .collect();
         let genesis = Genesis::new(
             "evolution",
-            1,
+            created_at_ms,
             &ids,
             Amount::from_base(1000 * IPPC),
             Amount::from_base(IPPC),
@@ -87,7 +99,12 @@ impl Devnet {
             })
             .collect();
         let holders: Vec<_> = humans.iter().map(|h| h.address()).collect();
-        let config = DeployConfig::devnet(vetoer.address(), &holders, registered);
+        // Two of the three co-sign a checkpoint: the swarm keeps anchoring,
+        // and its ladder moving, while one node is down.
+        let config = DeployConfig {
+            anchor_quorum_bps: 6_000,
+            ..DeployConfig::devnet(vetoer.address(), &holders, registered)
+        };
         let chain = Arc::new(EmbeddedChain::new(31_337, 1_800_000_000, &[]));
         let dao = Dao::deploy(AnyChain::Embedded(chain.clone()), &deployer, &config)
             .await
@@ -96,27 +113,8 @@ impl Devnet {
             dao.stake(h, tokens(DEVNET_STAKE)).await.unwrap();
         }
 
-        // Three nodes following that DAO, node i > 0 bootstrapping to node 0.
         let sandbox = Arc::new(Sandbox::new(SandboxConfig::default(), ModuleCache::new(None, [0; 32])).unwrap());
-        let mut nodes: Vec<LocalNode> = Vec::new();
-        for (i, key) in keys.into_iter().enumerate() {
-            let bootstrap = nodes.first().map(|n| vec![n.addr.clone()]).unwrap_or_default();
-            let mut c = LocalConfig::new(&dir.path().join(i.to_string()), genesis.clone(), key, bootstrap);
-            c.sandbox = Some(sandbox.clone());
-            c.cadence.epoch_ms = epoch_ms;
-            c.eth_key = Some(node_eth[i].clone());
-            c.governance = Some(GovLink {
-                dao: Arc::new(Dao::at(AnyChain::Embedded(chain.clone()), dao.addresses())),
-                poll: Duration::from_millis(100),
-            });
-            nodes.push(LocalNode::start(c).await.unwrap());
-        }
-        let all: Vec<&LocalNode> = nodes.iter().collect();
-        assert!(
-            ippoc_swarm::local::until(&all, WAIT, || all.iter().all(|n| n.view.get().peers.len() == 2)).await,
-            "the three nodes never connected"
-        );
-        Devnet {
+        let mut net = Devnet {
             _dir: dir,
             chain,
             dao,
@@ -124,8 +122,39 @@ impl Devnet {
             humans,
             node_eth,
             sandbox,
-            nodes,
+            nodes: Vec::new(),
+            keys,
+            genesis,
+            epoch_ms,
+            ladder,
+        };
+        // Three nodes following that DAO, node i > 0 bootstrapping to node 0.
+        for i in 0..3 {
+            let bootstrap = net.nodes.first().map(|n| vec![n.addr.clone()]).unwrap_or_default();
+            let node = LocalNode::start(net.config(i, bootstrap)).await.unwrap();
+            net.nodes.push(node);
         }
+        let all: Vec<&LocalNode> = net.nodes.iter().collect();
+        assert!(
+            ippoc_swarm::local::until(&all, WAIT, || all.iter().all(|n| n.view.get().peers.len() == 2)).await,
+            "the three nodes never connected"
+        );
+        net
+    }
+
+    /// Node `i`'s configuration (its directory, key and DAO link).
+    fn config(&self, i: usize, bootstrap: Vec<ippoc_mesh::Multiaddr>) -> LocalConfig {
+        let dir = self._dir.path().join(i.to_string());
+        let mut c = LocalConfig::new(&dir, self.genesis.clone(), self.keys[i].clone(), bootstrap);
+        c.sandbox = Some(self.sandbox.clone());
+        c.cadence.epoch_ms = self.epoch_ms;
+        c.cadence.ladder = self.ladder;
+        c.eth_key = Some(self.node_eth[i].clone());
+        c.governance = Some(GovLink {
+            dao: Arc::new(Dao::at(AnyChain::Embedded(self.chain.clone()), self.dao.addresses())),
+            poll: Duration::from_millis(100),
+        });
+        c
     }
 
     /// Every human votes yes with a quarter of its stake and every node
@@ -473,5 +502,145 @@ async fn a_peer_that_answers_a_module_fetch_with_other_bytes_is_banned_and_nothi
     let err = fourth.run_skill(&good.hash, b"hi", &[]).unwrap_err().to_string();
     assert!(err.contains("not fetched"), "{err}");
     fourth.stop().await;
+    net.stop().await;
+}
+
+/// The tier `node` holds in the newest standings `n` shows, and the digest of those standings.
+fn standing_at(n: &LocalNode, node: &NodeId) -> Option<(Tier, u64, [u8; 32])> {
+    n.view.read(|v| {
+        let s = v.standings.as_ref()?;
+        Some((s.of(node)?.tier.tier(), s.cycle?, s.digest))
+    })
+}
+
+/// Issue 21 end to end on three nodes and the real contracts: the swarm
+/// anchors each closed cycle's GI rows with its checkpoint; the DAO promotes
+/// a node on a proof of its anchored GI and every node's ladder applies it;
+/// a node stopped long enough lapses at every node, and an upheld appeal
+/// gives its tier back, at the same cycle everywhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_promotion_proven_on_chain_and_an_appeal_of_a_lapse_reach_every_nodes_ladder() {
+    use ippoc_swarm::anchor::gi_proof;
+    let ladder = LadderRules {
+        lapse_cycles: 3,
+        ..LadderRules::default()
+    };
+    let mut net = Devnet::start_with(1_000, ippoc_swarm::ledger::now_ms(), ladder).await;
+    let ids: Vec<NodeId> = net.nodes.iter().map(|n| n.id).collect();
+
+    // 1. A proof of node 1's anchored GI, from node 0's files.
+    let all: Vec<&LocalNode> = net.nodes.iter().collect();
+    assert!(
+        ippoc_swarm::local::until(&all, WAIT, || gi_proof(&net.nodes[0].ledger, &ids[1], None).is_ok()).await,
+        "no anchored checkpoint of node 0 commits to a GI table"
+    );
+    let proof = gi_proof(&net.nodes[0].ledger, &ids[1], None).unwrap();
+    assert_eq!(
+        (proof.tier, proof.status),
+        (2, 0),
+        "node 1 stands at Standard: {proof:?}"
+    );
+    assert!(proof.gi >= Tier::High.floor(), "GI {} under High's floor", proof.gi);
+    assert!(net.dao.verify_gi(B256::from(*ids[1].as_bytes()), &proof).await.unwrap());
+
+    // 2. The DAO promotes node 1 to High on that proof; every ladder follows.
+    let promote = net.dao.promote(net.node_eth[1].address(), 3, &proof);
+    let id = net
+        .dao
+        .propose(&net.humans[0], &[promote], "node 1 to High")
+        .await
+        .unwrap();
+    net.pass(id).await;
+    assert_eq!(net.dao.tier_of(net.node_eth[1].address()).await.unwrap(), Some(3));
+    assert!(
+        ippoc_swarm::local::until(&all, WAIT, || all
+            .iter()
+            .all(|n| standing_at(n, &ids[1]).is_some_and(|(t, _, _)| t == Tier::High)))
+        .await,
+        "node 1 never stood at High everywhere: {:?}",
+        all.iter().map(|n| standing_at(n, &ids[1])).collect::<Vec<_>>()
+    );
+
+    // 3. Node 2 stops; three cycles under Standard's floor lapse it at the others.
+    let stopped = net.nodes.pop().unwrap();
+    assert!(stopped.stop().await);
+    let live: Vec<&LocalNode> = net.nodes.iter().collect();
+    assert!(
+        ippoc_swarm::local::until(&live, WAIT, || live
+            .iter()
+            .all(|n| standing_at(n, &ids[2]).is_some_and(|(t, _, _)| t == Tier::Research)))
+        .await,
+        "node 2 never lapsed: {:?}",
+        live.iter().map(|n| standing_at(n, &ids[2])).collect::<Vec<_>>()
+    );
+
+    // 4. It comes back, and the DAO upholds its appeal: Standard again, at
+    // the cycle the decision names, with the same standings at every node.
+    let back = LocalNode::start(net.config(2, vec![net.nodes[0].addr.clone()]))
+        .await
+        .unwrap();
+    net.nodes.push(back);
+    let appeal = net.dao.appeal(B256::from(*ids[2].as_bytes()));
+    let id = net
+        .dao
+        .propose(&net.humans[0], &[appeal], "node 2's appeal")
+        .await
+        .unwrap();
+    net.pass(id).await;
+    let all: Vec<&LocalNode> = net.nodes.iter().collect();
+    let reinstated = |n: &LocalNode| -> Option<u64> {
+        n.view.read(|v| {
+            let s = v.standings.as_ref()?.of(&ids[2])?;
+            s.record.iter().rev().find_map(|st| match st.kind {
+                StepKind::Reinstated { tier } if tier.tier() == Tier::Standard => Some(st.cycle),
+                _ => None,
+            })
+        })
+    };
+    assert!(
+        ippoc_swarm::local::until(&all, WAIT, || all.iter().all(|n| reinstated(n).is_some())).await,
+        "node 2 never reinstated everywhere: {:?}; standings of node 2 {:?}; decisions {:?}",
+        all.iter().map(|n| reinstated(n)).collect::<Vec<_>>(),
+        all.iter()
+            .map(|n| n.view.read(|v| v
+                .standings
+                .as_ref()
+                .map(|s| (s.cycle, s.of(&ids[2]).map(|x| x.record.clone())))))
+            .collect::<Vec<_>>(),
+        {
+            let newest = all[0]
+                .view
+                .read(|v| v.standings.as_ref().and_then(|s| s.cycle))
+                .unwrap_or(0);
+            let voters: std::collections::BTreeSet<NodeId> = ids.iter().copied().collect();
+            (newest + 1..newest + 6)
+                .map(|c| {
+                    (
+                        c,
+                        match all[0].ledger.agreed_cut(c, 1_000, &voters).unwrap() {
+                            ippoc_economy::store::AgreedCut::Agreed(_) => "agreed".to_string(),
+                            other => format!("{other:?}"),
+                        },
+                        all[0].decisions().at(c).is_some(),
+                    )
+                })
+                .collect::<Vec<_>>()
+        }
+    );
+    let cycles: Vec<_> = all.iter().map(|n| reinstated(n)).collect();
+    assert!(
+        cycles.windows(2).all(|w| w[0] == w[1]),
+        "reinstated at different cycles: {cycles:?}"
+    );
+    // The standings of that cycle are the same bytes at every node.
+    let at = cycles[0].unwrap();
+    let digests: Vec<_> = all
+        .iter()
+        .map(|n| n.ledger.standings_kept(at).unwrap().map(|s| s.digest))
+        .collect();
+    assert!(
+        digests[0].is_some() && digests.windows(2).all(|w| w[0] == w[1]),
+        "{digests:?}"
+    );
     net.stop().await;
 }

@@ -22,6 +22,39 @@ use crate::{Currency, encoding};
 /// chains cut at the end of the epoch after that.
 pub const GI_CUT_EPOCHS: u64 = 3;
 
+/// Epochs from a cycle's start to the tick that closes it: the votes on its
+/// cut (the heads at the end of epoch `cycle + GI_CUT_EPOCHS - 1`) are cast
+/// as epoch `cycle + GI_CUT_EPOCHS + 1` starts, and reach every node during
+/// it; the cycle closes as the next starts, once a strict majority of the
+/// counted members voted for the heads this node holds
+/// ([`Ledger::cut_agreement`]).
+pub const GI_CLOSE_EPOCHS: u64 = GI_CUT_EPOCHS + 2;
+
+/// Epochs after a cut in which a vote on it still counts (a vote is cast
+/// one epoch after; a node slower than this is not waited for).
+pub const CUT_VOTE_EPOCHS: u64 = 3;
+
+/// The heads a cycle's table is read from, as the swarm agreed on them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AgreedCut {
+    /// A strict majority of the counted members voted for these heads, and
+    /// this node holds every entry up to them.
+    Agreed(Vec<super::Head>),
+    /// A strict majority voted for the heads of `epoch` with this digest, and
+    /// this node cannot name them: it did not vote for them, and the heads it
+    /// holds cut there differ (an entry below the cut reached it late, or it
+    /// lacks some). A peer that voted for them can send them
+    /// ([`Ledger::adopt_voted_heads`]).
+    Missing {
+        /// The epoch whose end is the cut.
+        epoch: u64,
+        /// The digest the majority voted.
+        digest: [u8; 32],
+    },
+    /// No heads have a strict majority of votes (yet, or as this node holds them).
+    Pending,
+}
+
 /// The rate spam is counted against: 100 entries a second, bursts of 1000
 /// (the daemon's default actor rate; one value for the whole swarm, so the
 /// count is the same at every node whatever each node's mesh limits are).
@@ -108,6 +141,63 @@ struct ChainRead {
 }
 
 impl Ledger {
+    /// The heads the table of `cycle` is read from: those a strict majority
+    /// of `voters` voted for as the chains cut at the end of epoch
+    /// `cycle + GI_CUT_EPOCHS - 1` (each voter's first checkpoint vote on
+    /// that epoch, stamped after the cut and within [`CUT_VOTE_EPOCHS`]).
+    /// Not the heads this node holds cut there now: an entry below the cut
+    /// that reached it after the votes (a restarted node's last entries, a
+    /// healed partition's) would make its table differ from those of the
+    /// nodes that closed the cycle before. So every node reads the same
+    /// heads, or waits.
+    pub fn agreed_cut(&self, cycle: u64, epoch_ms: u64, voters: &BTreeSet<NodeId>) -> Result<AgreedCut, LedgerError> {
+        let epoch_ms = epoch_ms.max(1);
+        let cut_epoch = cycle.saturating_add(GI_CUT_EPOCHS - 1);
+        let cut = cycle.saturating_add(GI_CUT_EPOCHS).saturating_mul(epoch_ms);
+        let horizon = cut.saturating_add(CUT_VOTE_EPOCHS.saturating_mul(epoch_ms));
+        let held = self.heads_before(cut)?;
+        let at_cut: BTreeMap<NodeId, u64> = held.iter().map(|h| (h.actor, h.seq)).collect();
+        let mut tally: BTreeMap<[u8; 32], usize> = BTreeMap::new();
+        {
+            let tree = self.tree_unchecked()?;
+            for voter in voters {
+                // Its entries after the cut, oldest first, up to the horizon.
+                let from = at_cut.get(voter).map_or(0, |s| s.saturating_add(1));
+                for item in tree.range(keys::entry(voter, from)..=keys::entry(voter, u64::MAX)) {
+                    let record = Record::decode(&item?.1)?;
+                    let body = &record.entry.body;
+                    if body.timestamp_ms >= horizon {
+                        break;
+                    }
+                    if let Action::Checkpoint { epoch, heads } = body.action
+                        && epoch == cut_epoch
+                        && body.timestamp_ms >= cut
+                    {
+                        *tally.entry(heads).or_default() += 1;
+                        break;
+                    }
+                }
+            }
+        }
+        let majority = voters.len() / 2 + 1;
+        let Some(digest) = tally.iter().find(|(_, n)| **n >= majority).map(|(d, _)| *d) else {
+            return Ok(AgreedCut::Pending);
+        };
+        if let Some(voted) = self.voted_heads(cut_epoch)?
+            && super::heads_digest(&voted) == digest
+            && self.holds_heads(&voted)?
+        {
+            return Ok(AgreedCut::Agreed(voted));
+        }
+        if super::heads_digest(&held) == digest {
+            return Ok(AgreedCut::Agreed(held));
+        }
+        Ok(AgreedCut::Missing {
+            epoch: cut_epoch,
+            digest,
+        })
+    }
+
     /// The GI table of `cycle` (epochs of `epoch_ms`), from the chains cut at
     /// the end of epoch `cycle + GI_CUT_EPOCHS - 1`. Members are the genesis
     /// founders and every chain in the cut that began before the cycle's
@@ -127,20 +217,32 @@ impl Ledger {
         epoch_ms: u64,
         voters: Option<&BTreeSet<NodeId>>,
     ) -> Result<GiTable, LedgerError> {
+        let cut = cycle.saturating_add(GI_CUT_EPOCHS).saturating_mul(epoch_ms.max(1));
+        let heads = self.heads_before(cut)?;
+        self.gi_table_on(cycle, epoch_ms, voters, &heads)
+    }
+
+    /// [`Ledger::gi_table_among`] read from the chains up to `heads` (the
+    /// cut the swarm agreed on, [`Ledger::agreed_cut`]).
+    pub fn gi_table_on(
+        &self,
+        cycle: u64,
+        epoch_ms: u64,
+        voters: Option<&BTreeSet<NodeId>>,
+        heads: &[super::Head],
+    ) -> Result<GiTable, LedgerError> {
         let epoch_ms = epoch_ms.max(1);
         let start = cycle.saturating_mul(epoch_ms);
         let end = start.saturating_add(epoch_ms);
-        let cut = cycle.saturating_add(GI_CUT_EPOCHS).saturating_mul(epoch_ms);
         let (per_second, burst) = GI_RATE;
         // The bucket is replayed from a burst's refill time before the
         // window, full there: the same start at every node, bounded reads.
         let replay_from = start.saturating_sub(u64::from(burst) * 1000 / u64::from(per_second.max(1)));
-        let heads = self.heads_before(cut)?;
         let _guard = self.write.lock().unwrap_or_else(|p| p.into_inner());
         let tree = self.tree_unchecked()?;
         let mut chains: BTreeMap<NodeId, ChainRead> = BTreeMap::new();
         let mut vouched: BTreeMap<NodeId, BTreeSet<NodeId>> = BTreeMap::new();
-        for head in &heads {
+        for head in heads {
             let actor = head.actor;
             let read = chains.entry(actor).or_default();
             if let Some(first) = tree.get(keys::entry(&actor, 0))? {

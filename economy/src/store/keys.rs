@@ -19,6 +19,7 @@
 //! | `N`    | epoch                       | heads snapshot the node voted on        |
 //! | `G`    | cycle                       | standings after the cycle (the newest 64) |
 //! | `L`    | cycle                       | the cycle's GI rows as anchored (the newest 64) |
+//! | `U`    | epoch                       | the heads this node voted for, cut at the epoch's end (the newest 64) |
 //! | `X`    | actor                       | seq of the actor's lowest known fork    |
 //! | `S`    | seal id                     | actor ‖ seq of the mint that used it    |
 //! | `M`    | name                        | metadata (genesis, swarm id, counters)  |
@@ -44,6 +45,7 @@ pub const EVIDENCE: u8 = b'K';
 pub const SNAPSHOT: u8 = b'N';
 pub const STANDING: u8 = b'G';
 pub const ANCHORED_GI: u8 = b'L';
+pub const VOTED: u8 = b'U';
 pub const FORK: u8 = b'X';
 pub const SEAL: u8 = b'S';
 pub const META: u8 = b'M';
@@ -108,6 +110,9 @@ pub fn snapshot(epoch: u64) -> Vec<u8> {
 }
 pub fn standing(cycle: u64) -> Vec<u8> {
     cat(&[&[STANDING], &cycle.to_be_bytes()])
+}
+pub fn voted(epoch: u64) -> Vec<u8> {
+    cat(&[&[VOTED], &epoch.to_be_bytes()])
 }
 pub fn anchored_gi(cycle: u64) -> Vec<u8> {
     cat(&[&[ANCHORED_GI], &cycle.to_be_bytes()])

@@ -46,12 +46,15 @@ pub use export::{
     COMMITMENT_DOMAIN, ChainError, Commitment, EXPORT_MAGIC, EXPORT_MAGIC_V1, ExportFile, ExportReport,
     VerifiedSummary, check_export, parse_export, verify_entries, verify_export, write_export,
 };
-pub use gi::{Evidence, GI_CUT_EPOCHS, GI_RATE, GI_VOUCHERS_FULL, GiRow, GiTable, Parts};
+pub use gi::{
+    AgreedCut, CUT_VOTE_EPOCHS, Evidence, GI_CLOSE_EPOCHS, GI_CUT_EPOCHS, GI_RATE, GI_VOUCHERS_FULL, GiRow, GiTable,
+    Parts,
+};
 pub use intent::{Charge, Draft, Intent};
 pub use process::Effect;
 use process::{Processed, Record};
 pub use scrub::{DAMAGED_LISTED_MAX, DamagedRecord, RepairReport, ScrubReport};
-pub use snapshot::{GiCommitment, Head, HeadsSnapshot, UNANCHORED_SNAPSHOTS_KEPT, heads_digest};
+pub use snapshot::{GiCommitment, Head, HeadsSnapshot, UNANCHORED_SNAPSHOTS_KEPT, VOTED_HEADS_KEPT, heads_digest};
 pub use standing::{
     AnchoredGi, STANDINGS_CATCH_UP_MAX, STANDINGS_KEPT, STATUS_GOOD, STATUS_REMOVED, STATUS_SUSPENDED, anchored_rows,
 };
@@ -347,6 +350,10 @@ pub struct Ledger {
     schedule: RwLock<Arc<Vec<Parameters>>>,
     /// The genesis founders ([`Genesis::founders`]), members from the start.
     founders: BTreeSet<NodeId>,
+    /// The newest agreed cut the ladder waited for and could not name
+    /// ([`AgreedCut::Missing`]): the epoch and the digest a peer's voted
+    /// heads must have ([`Ledger::take_wanted_cut`]).
+    wanted_cut: Mutex<Option<(u64, [u8; 32])>>,
     write: Mutex<()>,
 }
 
@@ -391,6 +398,7 @@ impl Ledger {
             options,
             schedule: RwLock::new(Arc::new(schedule)),
             founders,
+            wanted_cut: Mutex::new(None),
             write: Mutex::new(()),
         };
         match tree.get(keys::meta("swarm_id"))? {

@@ -15,6 +15,8 @@ use crate::ids::{NodeId, TxId};
 
 /// Unanchored snapshots kept, counting back from the newest epoch recorded.
 pub const UNANCHORED_SNAPSHOTS_KEPT: u64 = 64;
+/// Epochs whose voted heads are kept, counting back from the newest recorded.
+pub const VOTED_HEADS_KEPT: u64 = 64;
 
 /// One chain's head in a snapshot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
@@ -123,6 +125,63 @@ impl Ledger {
             if !decode(&v)?.anchored {
                 txn.del(k);
             }
+        }
+        let written = txn.commit().and_then(|()| self.flush_if_durable(&tree));
+        drop(tree);
+        self.settle(written)
+    }
+
+    /// Records the heads this node voted for as the chains cut at the end of
+    /// `epoch` (its checkpoint vote carries their digest): the first record
+    /// of an epoch stands, unless [`Ledger::adopt_voted_heads`] replaces it
+    /// with the heads the swarm agreed on. Forgets those more than
+    /// [`VOTED_HEADS_KEPT`] epochs older.
+    pub fn record_voted_heads(&self, epoch: u64, heads: &[Head]) -> Result<(), LedgerError> {
+        self.put_voted_heads(epoch, heads, false)
+    }
+
+    /// The heads recorded for `epoch`, if still kept.
+    pub fn voted_heads(&self, epoch: u64) -> Result<Option<Vec<Head>>, LedgerError> {
+        self.tree()?
+            .get(keys::voted(epoch))?
+            .map(|v| encoding::decode(&v).map_err(|e| LedgerError::Corrupt(format!("voted heads: {e}"))))
+            .transpose()
+    }
+
+    /// Takes `heads` as the cut of `epoch` that the swarm agreed on, sent by
+    /// a peer: refused unless their digest is `digest` and this node holds
+    /// every entry up to them (the same tx_ids). Returns whether they are
+    /// now the recorded ones.
+    pub fn adopt_voted_heads(&self, epoch: u64, heads: &[Head], digest: [u8; 32]) -> Result<bool, LedgerError> {
+        if heads_digest(heads) != digest || !heads.is_sorted_by_key(|h| h.actor) || !self.holds_heads(heads)? {
+            return Ok(false);
+        }
+        self.put_voted_heads(epoch, heads, true)?;
+        Ok(true)
+    }
+
+    /// Whether this node holds each head's entry (seq and tx_id) in its chain.
+    pub fn holds_heads(&self, heads: &[Head]) -> Result<bool, LedgerError> {
+        let tree = self.tree()?;
+        for h in heads {
+            match tree.get(keys::entry(&h.actor, h.seq))? {
+                Some(v) if Record::decode(&v)?.tx_id == h.tx_id => {}
+                _ => return Ok(false),
+            }
+        }
+        Ok(true)
+    }
+
+    fn put_voted_heads(&self, epoch: u64, heads: &[Head], replace: bool) -> Result<(), LedgerError> {
+        let _guard = self.write.lock().unwrap_or_else(|p| p.into_inner());
+        let tree = self.before_write()?;
+        let mut txn = Txn::new(&tree);
+        if replace || txn.get(&keys::voted(epoch))?.is_none() {
+            txn.put(keys::voted(epoch), encoding::encode(&heads.to_vec()));
+        }
+        let horizon = epoch.saturating_sub(VOTED_HEADS_KEPT);
+        for (k, _) in txn.range(&keys::voted(0), &keys::voted(horizon))? {
+            txn.del(k);
         }
         let written = txn.commit().and_then(|()| self.flush_if_durable(&tree));
         drop(tree);

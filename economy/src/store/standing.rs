@@ -5,8 +5,10 @@
 use bincode::{Decode, Encode};
 use serde::{Deserialize, Serialize};
 
-use super::GiTable;
 use super::txn::Txn;
+use std::collections::BTreeSet;
+
+use super::{AgreedCut, GiTable, Head};
 use super::{Ledger, LedgerError, keys};
 use crate::NodeId;
 use crate::encoding;
@@ -100,7 +102,11 @@ impl Ledger {
             let Some(decided) = decisions.at(next) else {
                 return Ok(None);
             };
-            let table = self.gi_table_among(next, epoch_ms, Some(&standings.counted()))?;
+            let counted = standings.counted();
+            let Some(cut) = self.cut_for(next, epoch_ms, &counted)? else {
+                return Ok(None);
+            };
+            let table = self.gi_table_on(next, epoch_ms, Some(&counted), &cut)?;
             standings = standings.step(&table, rules, &decided);
             self.keep_standings(&table, &standings)?;
             next += 1;
@@ -120,9 +126,14 @@ impl Ledger {
         rules: &LadderRules,
         decisions: &dyn Decisions,
     ) -> Result<Option<GiTable>, LedgerError> {
-        self.standings_before(cycle, epoch_ms, rules, decisions)?
-            .map(|s| self.gi_table_among(cycle, epoch_ms, Some(&s.counted())))
-            .transpose()
+        let Some(before) = self.standings_before(cycle, epoch_ms, rules, decisions)? else {
+            return Ok(None);
+        };
+        let counted = before.counted();
+        let Some(cut) = self.cut_for(cycle, epoch_ms, &counted)? else {
+            return Ok(None);
+        };
+        self.gi_table_on(cycle, epoch_ms, Some(&counted), &cut).map(Some)
     }
 
     /// Closes `cycle`: its table as the ladder reads it, built once, and the
@@ -139,8 +150,13 @@ impl Ledger {
         let Some(before) = self.standings_before(cycle, epoch_ms, rules, decisions)? else {
             return Ok(None);
         };
-        let table = self.gi_table_among(cycle, epoch_ms, Some(&before.counted()))?;
-        let after = match self.standings_kept(cycle)? {
+        let counted = before.counted();
+        let Some(cut) = self.cut_for(cycle, epoch_ms, &counted)? else {
+            return Ok(None);
+        };
+        let kept = self.standings_kept(cycle)?;
+        let table = self.gi_table_on(cycle, epoch_ms, Some(&counted), &cut)?;
+        let after = match kept {
             Some(kept) => kept,
             None => {
                 let Some(decided) = decisions.at(cycle) else {
@@ -177,6 +193,26 @@ impl Ledger {
             .get(keys::anchored_gi(cycle))?
             .map(|v| encoding::decode(&v).map_err(|e| LedgerError::Corrupt(format!("anchored GI rows: {e}"))))
             .transpose()
+    }
+
+    /// The agreed cut of `cycle`, or `None` (noting a cut to fetch from a
+    /// peer, [`Ledger::take_wanted_cut`]).
+    fn cut_for(&self, cycle: u64, epoch_ms: u64, voters: &BTreeSet<NodeId>) -> Result<Option<Vec<Head>>, LedgerError> {
+        Ok(match self.agreed_cut(cycle, epoch_ms, voters)? {
+            AgreedCut::Agreed(heads) => Some(heads),
+            AgreedCut::Missing { epoch, digest } => {
+                *self.wanted_cut.lock().unwrap_or_else(|p| p.into_inner()) = Some((epoch, digest));
+                None
+            }
+            AgreedCut::Pending => None,
+        })
+    }
+
+    /// The agreed cut the ladder last waited for and could not name: the
+    /// epoch and the digest of heads to ask peers for
+    /// ([`Ledger::adopt_voted_heads`]). Taken once.
+    pub fn take_wanted_cut(&self) -> Option<(u64, [u8; 32])> {
+        self.wanted_cut.lock().unwrap_or_else(|p| p.into_inner()).take()
     }
 
     /// The kept standings after `cycle`, if any.

@@ -264,7 +264,7 @@ pub async fn a_promotion_is_proven_against_the_anchored_gi_and_decisions_read_ba
     let mut leaves: Vec<B256> = (0..3u8).map(|i| head_leaf([i + 1; 32], 4, [0xee; 32])).collect();
     leaves.push(commitment);
     let checkpoint = MerkleTree::new(leaves).expect("leaves");
-    let epoch = cycle + 3;
+    let epoch = cycle + 4;
     let chain_id = dao.chain().chain_id().await.expect("chain id");
     let anchor = dao.addresses().anchor;
     let sigs: Vec<_> = w
@@ -330,13 +330,13 @@ pub async fn a_promotion_is_proven_against_the_anchored_gi_and_decisions_read_ba
     assert!(
         events
             .iter()
-            .any(|e| matches!(e, LadderEvent::Anchored { epoch: 13, .. }))
+            .any(|e| matches!(e, LadderEvent::Anchored { epoch: 14, .. }))
     );
     assert_eq!(
         decided,
         vec![
             (
-                15,
+                16,
                 id,
                 LadderDecision::Promote {
                     node_id: standard,
@@ -344,7 +344,7 @@ pub async fn a_promotion_is_proven_against_the_anchored_gi_and_decisions_read_ba
                 }
             ),
             (
-                15,
+                16,
                 id,
                 LadderDecision::Appeal {
                     node_id: B256::from([1; 32])

@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use ippoc_economy::store::{Draft, GI_CUT_EPOCHS, Intent, heads_digest};
+use ippoc_economy::store::{Draft, GI_CLOSE_EPOCHS, Intent, heads_digest};
 use ippoc_economy::{Action, Claim, NodeId};
 use ippoc_mesh::Topic;
 
@@ -32,6 +32,12 @@ async fn chain_vote(ctx: &Ctx, epoch: u64) {
             let cut = epoch.saturating_add(1).saturating_mul(epoch_ms);
             let heads = chain.ledger().heads_before(cut).map_err(|e| e.to_string())?;
             let digest = heads_digest(&heads);
+            // Kept: the ladder reads the cycle's table from the heads the
+            // majority voted for, whatever reaches this node below the cut later.
+            chain
+                .ledger()
+                .record_voted_heads(epoch, &heads)
+                .map_err(|e| e.to_string())?;
             let intent = Intent::Raw {
                 action: Action::Checkpoint { epoch, heads: digest },
                 transfers: Vec::new(),
@@ -72,7 +78,13 @@ async fn score(ctx: &Ctx, cycle: u64) {
         .await;
     let (table, standings) = match scored {
         Some(Ok(Some(s))) => s,
-        Some(Ok(None)) | None => return,
+        Some(Ok(None)) => {
+            if let Some((epoch, digest)) = ctx.ledger.take_wanted_cut() {
+                fetch_voted_heads(ctx, epoch, digest);
+            }
+            return;
+        }
+        None => return,
         Some(Err(e)) => {
             tracing::warn!(cycle, "cannot score the closed cycle: {e}");
             return;
@@ -94,6 +106,34 @@ async fn score(ctx: &Ctx, cycle: u64) {
         v.gi_digests.drain(..excess);
         v.gi = Some(table);
         v.standings = Some(standings);
+    });
+}
+
+/// Asks the connected peers, one after another, for the heads a majority
+/// voted for as the cut of `epoch` (`digest`), which this node cannot name,
+/// and keeps the first that hold (the ledger checks the digest and that it
+/// holds every entry up to them). The next epoch tick scores with them.
+fn fetch_voted_heads(ctx: &Ctx, epoch: u64, digest: [u8; 32]) {
+    let peers: Vec<ippoc_mesh::PeerId> = ctx
+        .view
+        .read(|v| v.peers.iter().filter_map(|p| p.parse().ok()).collect());
+    let (client, ledger) = (ctx.client.clone(), ctx.ledger.clone());
+    ctx.spawn(async move {
+        for peer in peers {
+            let request = crate::protocol::SyncRequest::VotedHeads { epoch, digest };
+            let Ok((crate::protocol::SyncResponse::VotedHeads(Some(heads)), _)) =
+                crate::protocol::ask(&client, peer, &request).await
+            else {
+                continue;
+            };
+            let l = ledger.clone();
+            let adopted = tokio::task::spawn_blocking(move || l.adopt_voted_heads(epoch, &heads, digest)).await;
+            if let Ok(Ok(true)) = adopted {
+                tracing::info!(event = "agreed_cut_fetched", epoch, %peer, "took the cut the swarm voted for from a peer");
+                return;
+            }
+        }
+        tracing::debug!(epoch, digest = %hex::encode(digest), "no peer sent the agreed cut this node lacks");
     });
 }
 
@@ -160,8 +200,10 @@ impl Checkpoints {
             chain_vote(ctx, covered).await;
         }
         // A cycle's votes are in the chains cut at the end of the epoch two
-        // after it; that cut has had one epoch to reach every node.
-        if let Some(cycle) = epoch.checked_sub(GI_CUT_EPOCHS + 1) {
+        // after it; that cut has had one epoch to reach every node, and the
+        // votes on the cut one more (the ladder scores it only once a
+        // majority voted for the heads this node holds).
+        if let Some(cycle) = epoch.checked_sub(GI_CLOSE_EPOCHS) {
             score(ctx, cycle).await;
         }
         self.epoch = epoch;

@@ -82,6 +82,7 @@ fn kind(r: &SyncResponse) -> String {
         SyncResponse::Entries(_) => "entries".into(),
         SyncResponse::Doc(_) => "a document message".into(),
         SyncResponse::Module(_) => "a module".into(),
+        SyncResponse::VotedHeads(_) => "voted heads".into(),
         SyncResponse::Error(e) => format!("an error ({e})"),
     }
 }
