@@ -289,3 +289,85 @@ pub async fn anchor_final(
     outcome.wall_ms = started.elapsed().as_millis() as u64;
     Ok(outcome)
 }
+
+/// A DAO every node follows during the run (a scenario with `dao = true`):
+/// each node is registered at Standard with its own EVM key, co-signs and
+/// anchors each epoch's checkpoint, and its ladder applies what the DAO
+/// decides. Ten humans hold the stake that passes proposals.
+pub struct LiveDao {
+    /// The embedded EVM every node's watcher reads.
+    pub chain: Arc<EmbeddedChain>,
+    /// The contracts' addresses on it.
+    pub addresses: ippoc_governance_bridge::DaoAddresses,
+    /// Each node's EVM key, by node index.
+    pub eth: Vec<PrivateKeySigner>,
+    humans: Vec<PrivateKeySigner>,
+}
+
+impl LiveDao {
+    /// Deploys the contracts with `nodes` registered, and stakes the humans.
+    pub async fn deploy(seed: u64, nodes: &[NodeId]) -> Result<LiveDao, String> {
+        let deployer = key(seed, "live deployer", 0)?;
+        let vetoer = key(seed, "live vetoer", 0)?;
+        let humans: Vec<PrivateKeySigner> = (0..HUMANS)
+            .map(|i| key(seed, "live human", i))
+            .collect::<Result<_, _>>()?;
+        let eth: Vec<PrivateKeySigner> = (0..nodes.len())
+            .map(|i| key(seed, "live node", i))
+            .collect::<Result<_, _>>()?;
+        let registered = nodes
+            .iter()
+            .zip(&eth)
+            .map(|(id, k)| GenesisNode {
+                address: k.address(),
+                node_id: *id.as_bytes(),
+                tier: 2,
+            })
+            .collect();
+        let holders: Vec<_> = humans.iter().map(|h| h.address()).collect();
+        let config = DeployConfig::devnet(vetoer.address(), &holders, registered);
+        let chain = Arc::new(EmbeddedChain::new(31_337, 1_800_000_000 + seed, &[]));
+        let dao = Dao::deploy(
+            ippoc_governance_bridge::AnyChain::Embedded(chain.clone()),
+            &deployer,
+            &config,
+        )
+        .await
+        .map_err(e)?;
+        for h in &humans {
+            dao.stake(h, tokens(DEVNET_STAKE)).await.map_err(e)?;
+        }
+        Ok(LiveDao {
+            chain,
+            addresses: dao.addresses(),
+            eth,
+            humans,
+        })
+    }
+
+    /// The contracts, for a node's watcher or the simulator.
+    pub fn dao(&self) -> Dao<ippoc_governance_bridge::AnyChain> {
+        Dao::at(
+            ippoc_governance_bridge::AnyChain::Embedded(self.chain.clone()),
+            self.addresses,
+        )
+    }
+
+    /// Upholds an appeal of each of `nodes`: one proposal, every human votes
+    /// for it, the voting period and the timelock pass on the chain's clock,
+    /// and it is executed. Returns the proposal's id.
+    pub async fn appeal(&self, nodes: &[NodeId]) -> Result<u64, String> {
+        let dao = self.dao();
+        let actions: Vec<_> = nodes.iter().map(|n| dao.appeal(B256::from(*n.as_bytes()))).collect();
+        let id = dao.propose(&self.humans[0], &actions, "appeals").await.map_err(e)?;
+        for h in &self.humans {
+            let stake = dao.stake_of(h.address()).await.map_err(e)?;
+            dao.vote(h, id, true, stake / U256::from(4u64)).await.map_err(e)?;
+        }
+        dao.chain().advance_time(VOTING_PERIOD).await.map_err(e)?;
+        dao.queue(&self.humans[0], id).await.map_err(e)?;
+        dao.chain().advance_time(TIMELOCK).await.map_err(e)?;
+        dao.execute(&self.humans[0], id).await.map_err(e)?;
+        Ok(id)
+    }
+}

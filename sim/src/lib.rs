@@ -30,6 +30,8 @@ pub use scenario::Scenario;
 pub async fn run(scenario: &Scenario, mut options: Options, mut progress: impl FnMut(&str)) -> Result<Report, String> {
     let started = Instant::now();
     options.epoch_ms = options.epoch_ms.or(scenario.epoch_ms);
+    options.dao = scenario.dao;
+    options.lapse_cycles = scenario.lapse_cycles;
     progress("starting nodes");
     let mut sim = Sim::start(options.clone(), &scenario.network).await?;
     sim.sample();

@@ -52,6 +52,8 @@ fn main() -> ExitCode {
         seed: args.seed,
         settle_timeout_ms: args.settle_timeout * 1000,
         epoch_ms: None,
+        dao: false,
+        lapse_cycles: None,
     };
     if options.nodes < 2 {
         eprintln!("ippoc-sim: --nodes must be at least 2");

@@ -286,6 +286,30 @@ pub fn criteria(
             g.honest_penalised == 0,
         ));
     }
+    if let Some(a) = &m.appeals {
+        criteria.push(c(
+            "lapsed nodes seen lapsed at every live honest node",
+            format!("{}/{}", a.lapsed_seen, a.lapsed),
+            "all",
+            a.lapsed_seen == a.lapsed,
+        ));
+        criteria.push(c(
+            "appealed nodes reinstated at every live honest node, at one cycle",
+            format!("{}/{}", a.reinstated, a.appealed),
+            "all, ≥ 1",
+            a.appealed > 0 && a.reinstated == a.appealed,
+        ));
+        criteria.push(c(
+            "standings equal at every live honest node",
+            match a.standings_cycle {
+                Some(cycle) if a.standings_equal => format!("yes (cycle {cycle})"),
+                Some(cycle) => format!("no (cycle {cycle})"),
+                None => "no standings".into(),
+            },
+            "yes",
+            a.standings_equal,
+        ));
+    }
     criteria.extend(vec![
         c("ledger divergence", m.divergence.to_string(), "0", m.divergence == 0),
         c(

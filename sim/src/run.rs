@@ -58,6 +58,12 @@ pub struct Options {
     /// The checkpoint epoch (the integrity cycle), ms, when the scenario
     /// sets one; otherwise [`sim_cadence`]'s.
     pub epoch_ms: Option<u64>,
+    /// Every node follows a live DAO on an embedded EVM (the scenario's `dao`).
+    #[serde(default)]
+    pub dao: bool,
+    /// The ladder's `lapse_cycles`, when the scenario sets it.
+    #[serde(default)]
+    pub lapse_cycles: Option<u64>,
 }
 
 /// The simulated WAN: where each node listens, and every pair's link.
@@ -138,6 +144,10 @@ struct SimNode {
     spammer: bool,
     bankrupt: bool,
     group: u8,
+    /// Stopped by a lapse phase until the ladder lapsed it (then started again).
+    lapsed: bool,
+    /// The DAO upheld its appeal.
+    appealed: bool,
 }
 
 impl SimNode {
@@ -228,6 +238,10 @@ pub struct Sim {
     pub forged_sent: u64,
     /// The spam phases, merged.
     pub spam: Option<SimSpam>,
+    /// The DAO every node follows (a scenario with `dao = true`).
+    live_dao: Option<Arc<crate::dao::LiveDao>>,
+    /// The lapses and appeals of the run.
+    appeals: SimAppeals,
 }
 
 fn key_of(seed: u64, i: usize) -> SigningKey {
@@ -295,7 +309,14 @@ impl Sim {
             transfers: 0,
             forged_sent: 0,
             spam: None,
+            live_dao: None,
+            appeals: SimAppeals::default(),
         };
+        if sim.options.dao {
+            let seed = sim.options.seed;
+            let dao = crate::dao::LiveDao::deploy(seed, &founders).await?;
+            sim.live_dao = Some(Arc::new(dao));
+        }
         for (i, key) in keys.into_iter().enumerate() {
             let id = id_of(&key);
             let peer = ippoc_mesh::peer_id_of_ed25519(id.as_bytes()).expect("a valid key");
@@ -315,6 +336,8 @@ impl Sim {
                 spammer: false,
                 bankrupt: false,
                 group: 0,
+                lapsed: false,
+                appealed: false,
             });
             sim.boot(i).await?;
         }
@@ -386,6 +409,13 @@ impl Sim {
         // acknowledgement would measure the disk, not the swarm.
         config.durable = false;
         config.ledger_cache_bytes = 4 << 20;
+        if let Some(d) = &self.live_dao {
+            config.eth_key = Some(d.eth[i].clone());
+            config.governance = Some(ippoc_swarm::governance::GovLink {
+                dao: Arc::new(d.dao()),
+                poll: Duration::from_millis(500),
+            });
+        }
         let node = LocalNode::start(config).await.map_err(|e| e.to_string())?;
         if self.partitioned {
             // A node restarted during a partition stays on its side.
@@ -514,6 +544,9 @@ impl Sim {
         if let Some(e) = self.options.epoch_ms {
             c.epoch_ms = e;
         }
+        if let Some(l) = self.options.lapse_cycles {
+            c.ladder.lapse_cycles = l;
+        }
         c
     }
 
@@ -562,6 +595,15 @@ impl Sim {
                 self.nodes[i].silenced = true;
                 self.nodes[i].faulty_since = Some(self.cycle_now());
             }
+        }
+        let lapsing = self.pick(phase.lapse, |n| n.honest() && !n.lapsed && n.live.is_some());
+        for &i in &lapsing {
+            if self.take_down(i).await {
+                self.nodes[i].lapsed = true;
+            }
+        }
+        if phase.appeal {
+            self.appeal().await?;
         }
         for i in self.pick(phase.equivocators, |n| n.honest() && !n.bankrupt && n.live.is_some()) {
             self.nodes[i].faulty_since = Some(self.cycle_now());
@@ -622,6 +664,12 @@ impl Sim {
         self.transfer(phase.transfers)?;
         for &i in &crashed {
             self.boot(i).await?;
+        }
+        if !lapsing.is_empty() {
+            self.await_lapse(&lapsing).await;
+            for &i in &lapsing {
+                self.boot(i).await?;
+            }
         }
         // The outside peers gossip while the swarm settles: the observer
         // must watch deliveries from the start, not after their flood.
@@ -909,6 +957,7 @@ impl Sim {
             .filter(|n| !n.faulty() && n.live.is_some())
             .map(|n| n.id)
             .collect();
+        let lapsed_ids: BTreeSet<NodeId> = self.nodes.iter().filter(|n| n.lapsed).map(|n| n.id).collect();
         let mut per_cycle = Vec::new();
         let mut fell: BTreeMap<NodeId, u64> = BTreeMap::new();
         for &c in &compared {
@@ -950,7 +999,8 @@ impl Sim {
             v.standings.as_ref().map_or(0, |s| {
                 s.rows
                     .iter()
-                    .filter(|r| honest_ids.contains(&r.node))
+                    // A node a lapse phase stopped is penalised on purpose.
+                    .filter(|r| honest_ids.contains(&r.node) && !lapsed_ids.contains(&r.node))
                     .filter(|r| {
                         r.removed.is_some()
                             || r.record.iter().any(|st| {
@@ -977,21 +1027,117 @@ impl Sim {
         })
     }
 
+    /// Waits (bounded) until every live honest node's ladder shows each of
+    /// `lapsing` (stopped) lapsed.
+    async fn await_lapse(&mut self, lapsing: &[usize]) {
+        let ids: Vec<NodeId> = lapsing.iter().map(|&i| self.nodes[i].id).collect();
+        let everyone = self.live_honest();
+        let cadence = self.cadence();
+        let wait = Duration::from_millis(
+            cadence.epoch_ms * (cadence.ladder.lapse_cycles + ippoc_economy::store::GI_CLOSE_EPOCHS + 6),
+        );
+        let lapsed = |n: &LocalNode| {
+            n.view.read(|v| {
+                v.standings.as_ref().is_some_and(|s| {
+                    ids.iter().all(|id| {
+                        s.of(id).is_some_and(|st| {
+                            st.record
+                                .iter()
+                                .any(|step| matches!(step.kind, StepKind::Lapsed { .. }))
+                        })
+                    })
+                })
+            })
+        };
+        let seen = until_paced(&everyone, wait.max(self.timeout()), self.gap(), || {
+            everyone.iter().all(|n| lapsed(n))
+        })
+        .await;
+        self.appeals.lapsed += lapsing.len();
+        if seen {
+            self.appeals.lapsed_seen += lapsing.len();
+        }
+    }
+
+    /// The DAO upholds an appeal of every node that lapsed and has not appealed yet.
+    async fn appeal(&mut self) -> Result<(), String> {
+        let Some(dao) = self.live_dao.clone() else {
+            return Err("an appeal phase needs dao = true".into());
+        };
+        let who: Vec<usize> = (0..self.nodes.len())
+            .filter(|&i| self.nodes[i].lapsed && !self.nodes[i].appealed)
+            .collect();
+        if who.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<NodeId> = who.iter().map(|&i| self.nodes[i].id).collect();
+        crate::dao::off_workers(move || async move { dao.appeal(&ids).await }).await?;
+        for &i in &who {
+            self.nodes[i].appealed = true;
+        }
+        self.appeals.appealed += who.len();
+        Ok(())
+    }
+
+    /// What became of the lapses and appeals, read from the live honest
+    /// nodes' standings; `None` when the run had none.
+    fn measure_appeals(&self) -> Option<SimAppeals> {
+        if self.appeals.lapsed == 0 && self.appeals.appealed == 0 {
+            return None;
+        }
+        let mut a = self.appeals.clone();
+        let everyone = self.live_honest();
+        for n in self.nodes.iter().filter(|n| n.appealed) {
+            let cycles: Vec<Option<u64>> = everyone
+                .iter()
+                .map(|l| {
+                    l.view.read(|v| {
+                        let s = v.standings.as_ref()?.of(&n.id)?;
+                        s.record.iter().rev().find_map(|st| match st.kind {
+                            StepKind::Reinstated { .. } => Some(st.cycle),
+                            _ => None,
+                        })
+                    })
+                })
+                .collect();
+            if cycles.iter().all(Option::is_some) && cycles.windows(2).all(|w| w[0] == w[1]) {
+                a.reinstated += 1;
+            }
+        }
+        let newest = everyone
+            .iter()
+            .map(|l| l.ledger.newest_standings().ok().flatten().and_then(|s| s.cycle))
+            .collect::<Option<Vec<u64>>>()
+            .and_then(|c| c.into_iter().min());
+        a.standings_cycle = newest;
+        a.standings_equal = newest.is_some_and(|c| {
+            let digests: Vec<Option<[u8; 32]>> = everyone
+                .iter()
+                .map(|l| l.ledger.standings_kept(c).ok().flatten().map(|s| s.digest))
+                .collect();
+            digests.iter().all(Option::is_some) && digests.windows(2).all(|w| w[0] == w[1])
+        });
+        Some(a)
+    }
+
     /// Waits until every live honest node has built the GI tables of
     /// `cycles` more closed cycles than the newest any of them had.
     async fn await_cycles(&mut self, cycles: u32) -> Result<(), String> {
         let everyone = self.live_honest();
         let newest = |n: &LocalNode| n.view.read(|v| v.gi.as_ref().map(|t| t.cycle));
         let epoch_ms = self.cadence().epoch_ms;
-        // The first table a node builds is of the cycle four epochs back.
+        // Counted from the cycle now in progress (its table is built
+        // GI_CLOSE_EPOCHS later), so the cycles of the phase's faults are
+        // among those waited for, however far the tables lag behind.
         let now_cycle = ippoc_swarm::ledger::now_ms() / epoch_ms;
         let from = everyone
             .iter()
             .filter_map(|n| newest(n))
             .max()
-            .unwrap_or(now_cycle.saturating_sub(ippoc_economy::store::GI_CUT_EPOCHS + 2));
+            .unwrap_or(0)
+            .max(now_cycle.saturating_sub(1));
         let target = from + u64::from(cycles);
-        let wait = Duration::from_millis(epoch_ms * (u64::from(cycles) + ippoc_economy::store::GI_CUT_EPOCHS + 3));
+        let wait = Duration::from_millis(epoch_ms * (u64::from(cycles) + ippoc_economy::store::GI_CLOSE_EPOCHS + 2));
         let done = until_paced(&everyone, wait.max(self.timeout()), self.gap(), || {
             everyone.iter().all(|n| newest(n).is_some_and(|c| c >= target))
         })
@@ -1381,6 +1527,7 @@ impl Sim {
             bankrupt: self.nodes.iter().filter(|n| n.bankrupt).count(),
             bankrupt_recovered,
             gi: self.measure_gi(),
+            appeals: self.measure_appeals(),
             messages_per_node: mean(&messages),
             sync_bytes_per_node: mean(&bytes),
             gossip_entries_per_node: mean(&by_gossip),
@@ -1525,6 +1672,25 @@ pub fn sim_cadence(n: usize) -> Cadence {
     }
 }
 
+/// Lapses and appeals through the live DAO (docs/integrity.md, "DAO
+/// decisions reaching the ladder").
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct SimAppeals {
+    /// Nodes a lapse phase stopped.
+    pub lapsed: usize,
+    /// Of those, the ones every live honest node's ladder showed lapsed
+    /// before they were started again.
+    pub lapsed_seen: usize,
+    /// Nodes whose appeal the DAO upheld.
+    pub appealed: usize,
+    /// Of those, the ones every live honest node reinstated, at one cycle.
+    pub reinstated: usize,
+    /// The newest cycle whose kept standings every live honest node holds.
+    pub standings_cycle: Option<u64>,
+    /// Whether those standings are the same bytes at every live honest node.
+    pub standings_equal: bool,
+}
+
 /// The integrity scores over a run (docs/integrity.md).
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct SimGi {
@@ -1587,6 +1753,8 @@ pub struct Measured {
     pub spam: Option<SimSpam>,
     /// What the integrity scores showed (none unless a phase waited for cycles).
     pub gi: Option<SimGi>,
+    /// Lapses and appeals through the live DAO (none unless the scenario had them).
+    pub appeals: Option<SimAppeals>,
     /// Nodes drained into Worker Mode.
     pub bankrupt: usize,
     /// Of those, back in normal mode at the end.

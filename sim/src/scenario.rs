@@ -24,6 +24,15 @@ pub struct Scenario {
     /// epochs close integrity cycles within a run.
     #[serde(default)]
     pub epoch_ms: Option<u64>,
+    /// Every node follows one DAO on an embedded EVM from the start: it is
+    /// registered there, co-signs and anchors each epoch's checkpoint, and
+    /// its ladder applies the DAO's promotions and appeals (`appeal`).
+    #[serde(default)]
+    pub dao: bool,
+    /// Cycles under a tier's floor before it lapses (the ladder's
+    /// `lapse_cycles`; the daemon's is a day of cycles).
+    #[serde(default)]
+    pub lapse_cycles: Option<u64>,
     /// Phases, in order.
     pub phases: Vec<Phase>,
 }
@@ -88,8 +97,17 @@ pub struct Phase {
     pub equivocators: f64,
     /// Fraction of the honest nodes stopped for good (silent from then on).
     pub silence: f64,
+    /// Fraction of the honest nodes stopped until every live honest node's
+    /// ladder shows them lapsed, then started again.
+    pub lapse: f64,
+    /// The DAO upholds an appeal for every node that lapsed in an earlier
+    /// phase (proposal, human votes, voting period, timelock, execution on
+    /// the embedded EVM); needs `dao = true`.
+    pub appeal: bool,
     /// After settling, wait until every live honest node has built the GI
-    /// tables of this many more closed cycles (docs/integrity.md).
+    /// tables of this many cycles after the one before the cycle in
+    /// progress (each is built `GI_CLOSE_EPOCHS` epochs after it starts;
+    /// docs/integrity.md).
     pub cycles: u32,
 }
 
@@ -139,7 +157,15 @@ impl Scenario {
         {
             return Err(format!("epoch_ms must be in 1000..=3600000, not {e}"));
         }
+        if let Some(l) = self.lapse_cycles
+            && !(1..=1_000).contains(&l)
+        {
+            return Err(format!("lapse_cycles must be in 1..=1000, not {l}"));
+        }
         for p in &self.phases {
+            if p.appeal && !self.dao {
+                return Err(format!("phase {:?}: appeal needs dao = true", p.name));
+            }
             if p.cycles > 64 {
                 return Err(format!("phase {:?}: cycles must be at most 64", p.name));
             }
@@ -151,6 +177,7 @@ impl Scenario {
                 ("spammers", p.spammers),
                 ("equivocators", p.equivocators),
                 ("silence", p.silence),
+                ("lapse", p.lapse),
             ] {
                 if !(0.0..=0.5).contains(&f) {
                     return Err(format!("phase {:?}: {what} must be in 0..=0.5", p.name));
@@ -162,7 +189,7 @@ impl Scenario {
 }
 
 /// The scenarios shipped in `sim/scenarios/`, by name.
-pub const BUILT_IN: [(&str, &str); 11] = [
+pub const BUILT_IN: [(&str, &str); 12] = [
     ("baseline", include_str!("../scenarios/baseline.toml")),
     ("bankruptcy", include_str!("../scenarios/bankruptcy.toml")),
     ("byzantine", include_str!("../scenarios/byzantine.toml")),
@@ -173,5 +200,6 @@ pub const BUILT_IN: [(&str, &str); 11] = [
     ("wan", include_str!("../scenarios/wan.toml")),
     ("spam", include_str!("../scenarios/spam.toml")),
     ("integrity", include_str!("../scenarios/integrity.toml")),
+    ("appeal", include_str!("../scenarios/appeal.toml")),
     ("all", include_str!("../scenarios/all.toml")),
 ];

@@ -36,6 +36,7 @@ scenario_tests! {
     churn => "churn",
     wan => "wan",
     integrity => "integrity",
+    appeal => "appeal",
     all => "all",
 }
 
@@ -51,6 +52,8 @@ fn a_scenario_with_a_typo_or_an_out_of_range_value_is_refused_with_its_name() {
     )
     .unwrap_err();
     assert!(links.contains("latency_ms"), "{links}");
+    let appeal = Scenario::from_toml("name = \"x\"\n[[phases]]\nname = \"p\"\nappeal = true\n", "a.toml").unwrap_err();
+    assert!(appeal.contains("needs dao = true"), "{appeal}");
     assert!(
         Scenario::load("no-such-scenario")
             .unwrap_err()
