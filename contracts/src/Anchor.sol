@@ -306,6 +306,7 @@ contract Anchor is Governed {
     /// @notice Whether `proof` shows `nodeId`'s row in the GI table committed
     /// by the checkpoint of epoch `proof.cycle + GI_LAG_EPOCHS`.
     function verifyGi(bytes32 nodeId, GiProof calldata proof) public view returns (bool) {
+        if (proof.cycle > type(uint64).max - GI_LAG_EPOCHS) return false;
         bytes32 root = _checkpoints[proof.cycle + GI_LAG_EPOCHS].root;
         if (root == bytes32(0) || proof.giRoot == bytes32(0)) return false;
         if (!MerkleProof.verifyCalldata(proof.rootProof, root, giCommitmentLeaf(proof.cycle, proof.giRoot))) {

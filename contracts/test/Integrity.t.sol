@@ -102,6 +102,8 @@ contract IntegrityTest is Base {
         Anchor.GiProof memory p = _proof(0, GOOD_GI, 2, 0);
         p.cycle = CYCLE + 1; // no checkpoint commits to it
         assertFalse(anchor.verifyGi(id, p));
+        p.cycle = type(uint64).max; // no epoch four after it: false, not a revert
+        assertFalse(anchor.verifyGi(id, p));
         p = _proof(0, GOOD_GI, 2, 0);
         p.rootProof[0] = keccak256("another head");
         assertFalse(anchor.verifyGi(id, p));

@@ -65,6 +65,52 @@ impl Default for LadderRules {
     }
 }
 
+impl LadderRules {
+    /// The knobs the DAO governs, by their Parameters contract names
+    /// (`keccak256(name)` keys): an executed change applies from the cycle
+    /// the anchors settle for it ([`DecisionBook::change_rule`]).
+    pub const GOVERNED: [&'static str; 7] = [
+        "integrity.shadow_cycles",
+        "integrity.research_cycles",
+        "integrity.lapse_cycles",
+        "integrity.suspension_cycles",
+        "integrity.offence_window_cycles",
+        "integrity.offence_compliance_ppm",
+        "integrity.promotion_compliance_ppm",
+    ];
+
+    /// These rules with the governed knob `name` set to `value`; an unknown
+    /// name, a duration outside 1..=1 000 000 cycles or a share above
+    /// 1 000 000 ppm is refused.
+    pub fn with(&self, name: &str, value: u64) -> Result<LadderRules, String> {
+        let mut next = *self;
+        let cycles = || {
+            if (1..=1_000_000).contains(&value) {
+                Ok(value)
+            } else {
+                Err(format!("{name} = {value}: a duration must be 1..=1000000 cycles"))
+            }
+        };
+        let ppm = || {
+            u32::try_from(value)
+                .ok()
+                .filter(|p| *p <= 1_000_000)
+                .ok_or_else(|| format!("{name} = {value}: a share must be at most 1000000 ppm"))
+        };
+        match name {
+            "integrity.shadow_cycles" => next.shadow_cycles = cycles()?,
+            "integrity.research_cycles" => next.research_cycles = cycles()?,
+            "integrity.lapse_cycles" => next.lapse_cycles = cycles()?,
+            "integrity.suspension_cycles" => next.suspension_cycles = cycles()?,
+            "integrity.offence_window_cycles" => next.offence_window_cycles = cycles()?,
+            "integrity.offence_compliance_ppm" => next.offence_compliance = ppm()?,
+            "integrity.promotion_compliance_ppm" => next.promotion_compliance = ppm()?,
+            _ => return Err(format!("{name}: not a governed ladder rule")),
+        }
+        Ok(next)
+    }
+}
+
 /// What happened to a node at one cycle's close.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "kind")]
@@ -273,6 +319,13 @@ pub trait Decisions: Send + Sync {
     /// while they cannot all be known yet (the chain not read far enough),
     /// so the ladder waits instead of moving without them.
     fn at(&self, cycle: u64) -> Option<Vec<Decision>>;
+
+    /// The ladder's rules at `cycle`: `base` (the swarm's starting rules)
+    /// with every governed change that applies at or before it. Asked only
+    /// for a cycle [`Decisions::at`] answers.
+    fn rules_at(&self, _cycle: u64, base: &LadderRules) -> LadderRules {
+        *base
+    }
 }
 
 /// A node that follows no DAO: no decision ever applies.
@@ -306,6 +359,14 @@ pub struct DecisionBook {
     held: usize,
     /// The newest anchored epoch as of the newest block read.
     anchored: Option<u64>,
+    /// Governed changes of the ladder's rules by the cycle they apply from,
+    /// in chain order; at most [`DECISIONS_KEPT`], the oldest folded into
+    /// `folded` past it.
+    rules: BTreeMap<u64, Vec<(String, u64)>>,
+    /// Changes older than those kept, the newest value per rule: they apply
+    /// to every cycle (only a node catching up that far back would see a
+    /// cycle they did not yet apply to).
+    folded: BTreeMap<String, u64>,
 }
 
 impl DecisionBook {
@@ -319,6 +380,27 @@ impl DecisionBook {
             };
             self.held -= dropped.len();
         }
+    }
+
+    /// Records an executed change of the governed rule `name` (one of
+    /// [`LadderRules::GOVERNED`]) read from a block in which the newest
+    /// anchored epoch before it was the book's: it applies from that epoch
+    /// plus [`DECISION_LAG_CYCLES`] (from the start when nothing was
+    /// anchored yet), as the contract stamps a decision. A change the rules
+    /// refuse is not recorded.
+    pub fn change_rule(&mut self, name: &str, value: u64) -> Result<u64, String> {
+        LadderRules::default().with(name, value)?;
+        let from = self.anchored.map_or(0, |e| e.saturating_add(DECISION_LAG_CYCLES));
+        self.rules.entry(from).or_default().push((name.to_string(), value));
+        while self.rules.values().map(Vec::len).sum::<usize>() > DECISIONS_KEPT {
+            let Some((_, oldest)) = self.rules.pop_first() else {
+                break;
+            };
+            for (n, v) in oldest {
+                self.folded.insert(n, v);
+            }
+        }
+        Ok(from)
     }
 
     /// The chain has been read to a block whose newest anchored epoch is `epoch`.
@@ -344,11 +426,26 @@ impl Decisions for DecisionBook {
         }
         Some(self.decided.get(&cycle).cloned().unwrap_or_default())
     }
+
+    fn rules_at(&self, cycle: u64, base: &LadderRules) -> LadderRules {
+        let folded = self.folded.iter();
+        let kept = self
+            .rules
+            .range(..=cycle)
+            .flat_map(|(_, c)| c.iter().map(|(n, v)| (n, v)));
+        folded
+            .chain(kept)
+            .fold(*base, |rules, (name, value)| rules.with(name, *value).unwrap_or(rules))
+    }
 }
 
 impl<D: Decisions> Decisions for std::sync::RwLock<D> {
     fn at(&self, cycle: u64) -> Option<Vec<Decision>> {
         self.read().unwrap_or_else(|p| p.into_inner()).at(cycle)
+    }
+
+    fn rules_at(&self, cycle: u64, base: &LadderRules) -> LadderRules {
+        self.read().unwrap_or_else(|p| p.into_inner()).rules_at(cycle, base)
     }
 }
 
@@ -849,6 +946,28 @@ mod tests {
                 tier: Tier::High.into()
             }
         );
+    }
+
+    #[test]
+    fn governed_rules_change_from_the_cycle_the_anchors_settle_and_refuse_nonsense() {
+        let base = LadderRules::default();
+        assert_eq!(base.with("integrity.lapse_cycles", 6).unwrap().lapse_cycles, 6);
+        assert!(base.with("integrity.lapse_cycles", 0).is_err());
+        assert!(base.with("integrity.offence_compliance_ppm", 1_000_001).is_err());
+        assert!(base.with("metabolism.inference_base", 1).is_err());
+        let mut book = DecisionBook::default();
+        // Before any anchor: from the start.
+        assert_eq!(book.change_rule("integrity.suspension_cycles", 10), Ok(0));
+        book.anchored(20);
+        assert_eq!(
+            book.change_rule("integrity.lapse_cycles", 6),
+            Ok(20 + DECISION_LAG_CYCLES)
+        );
+        assert!(book.change_rule("integrity.lapse_cycles", 0).is_err());
+        assert_eq!(book.rules_at(21, &base).lapse_cycles, base.lapse_cycles);
+        assert_eq!(book.rules_at(22, &base).lapse_cycles, 6);
+        assert_eq!(book.rules_at(5, &base).suspension_cycles, 10);
+        assert_eq!(NoDao.rules_at(22, &base), base);
     }
 
     #[test]

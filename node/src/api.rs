@@ -682,6 +682,38 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn gi_proof_answers_what_it_cannot_prove_with_a_4xx_and_the_reason() {
+        let (addr, _stop, _dir) = serve().await;
+        let client = reqwest::Client::builder().no_proxy().build().unwrap();
+        let stranger = NodeId::from_bytes(SigningKey::from_bytes(&[9; 32]).verifying_key().to_bytes());
+        // Malformed: 400. Well-formed but not provable here (yet): 409, as
+        // for an inclusion proof.
+        for (query, status, reason) in [
+            ("cycle=abc", 400, "cycle"),
+            ("node=zz", 400, "node"),
+            ("", 409, "commits to a GI table"),
+            ("cycle=3", 409, "keeps no GI rows of cycle 3"),
+            (
+                &format!("node={stranger}&cycle=18446744073709551615"),
+                409,
+                "keeps no GI rows",
+            ),
+        ] {
+            let resp = client
+                .get(format!("http://{addr}/v1/gi/proof?{query}"))
+                .bearer_auth("secret")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), status, "{query}");
+            let body: serde_json::Value = resp.json().await.unwrap();
+            assert!(body["error"].as_str().unwrap().contains(reason), "{query}: {body}");
+        }
+        let unauth = client.get(format!("http://{addr}/v1/gi/proof")).send().await.unwrap();
+        assert_eq!(unauth.status(), 401);
+    }
+
+    #[tokio::test]
     async fn writes_need_the_token_and_transfer_answers_with_the_durable_entry() {
         let (addr, _stop, _dir) = serve().await;
         let client = reqwest::Client::builder().no_proxy().build().unwrap();

@@ -126,6 +126,36 @@ async fn a_parameter_change_goes_through_the_cli_from_deploy_to_execution() {
         2,
         "separated by '='",
     );
+    // The ladder's actions: a promotion needs its proof, a tier is named,
+    // an appeal names a node.
+    let node_addr = keys[12].address().to_string();
+    gov.fails(
+        Some(&humans[0]),
+        &["propose", "--promote", &format!("{node_addr}=high")],
+        2,
+        "needs its --gi-proof",
+    );
+    gov.fails(
+        Some(&humans[0]),
+        &["propose", "--set-tier", &format!("{node_addr}=elite")],
+        2,
+        "one of shadow, research, standard, high, critical",
+    );
+    gov.fails(Some(&humans[0]), &["propose", "--appeal", "zz"], 2, "not a NodeID");
+    let junk = dir.path().join("junk.json");
+    std::fs::write(&junk, "{}").expect("junk");
+    gov.fails(
+        Some(&humans[0]),
+        &[
+            "propose",
+            "--promote",
+            &format!("{node_addr}=high"),
+            "--gi-proof",
+            junk.to_str().expect("path"),
+        ],
+        2,
+        "not a GI proof",
+    );
     let id = gov.ok(
         Some(&humans[0]),
         &[

@@ -228,7 +228,7 @@ pub fn gi_proof(ledger: &Ledger, node: &NodeId, cycle: Option<u64>) -> Result<Gi
         .iter()
         .position(|r| r.node == *node)
         .ok_or_else(|| refused(format!("{node} is not scored in cycle {cycle}")))?;
-    let epoch = cycle + GI_LAG_EPOCHS;
+    let epoch = cycle.saturating_add(GI_LAG_EPOCHS);
     let snapshot = ledger
         .snapshot(epoch)
         .map_err(ledger_err)?

@@ -89,6 +89,21 @@ pub struct Watcher {
     pub decisions: Arc<RwLock<DecisionBook>>,
 }
 
+/// The ladder rule name whose key this is.
+pub fn ladder_rule_name(key: &B256) -> Option<&'static str> {
+    ippoc_economy::standing::LadderRules::GOVERNED
+        .into_iter()
+        .find(|n| parameter_key(n) == *key)
+}
+
+/// What the watcher feeds the ladder's book, in chain order.
+enum Ladder<'a> {
+    /// An anchor or a decision of the Anchor contract.
+    Event(&'a LadderEvent),
+    /// A change of a governed ladder rule (Parameters contract).
+    Rule(&'static str, &'a ParameterChange),
+}
+
 /// The ladder's form of a decision the Anchor contract recorded.
 pub fn ladder_decision(d: &LadderDecision) -> Decision {
     match *d {
@@ -249,18 +264,32 @@ impl Watcher {
         }
         // Every event up to `head` is read before the anchors settle any
         // cycle: a decision in a later block lands after the cycles they
-        // settle (docs/integrity.md, "DAO decisions").
+        // settle (docs/integrity.md, "DAO decisions"). A rule change is
+        // stamped with the anchors of the blocks before its own, so within
+        // a block it goes before the anchors.
+        let rule_changes = parameters.iter().filter_map(|p| {
+            let name = ladder_rule_name(&p.key)?;
+            Some((p.block, 0u8, Ladder::Rule(name, p)))
+        });
+        let mut events: Vec<(u64, u8, Ladder<'_>)> = rule_changes
+            .chain(ladder.iter().map(|e| match e {
+                LadderEvent::Anchored { block, .. } | LadderEvent::Decided { block, .. } => {
+                    (*block, 1, Ladder::Event(e))
+                }
+            }))
+            .collect();
+        events.sort_by_key(|(block, order, _)| (*block, *order));
         {
             let mut book = self.decisions.write().unwrap_or_else(|p| p.into_inner());
-            for e in &ladder {
+            for (_, _, e) in &events {
                 match e {
-                    LadderEvent::Anchored { epoch, .. } => book.anchored(*epoch),
-                    LadderEvent::Decided {
+                    Ladder::Event(LadderEvent::Anchored { epoch, .. }) => book.anchored(*epoch),
+                    Ladder::Event(LadderEvent::Decided {
                         applies_at,
                         proposal,
                         decision,
                         ..
-                    } => {
+                    }) => {
                         let decision = ladder_decision(decision);
                         tracing::info!(
                             event = "ladder_decision",
@@ -270,6 +299,23 @@ impl Watcher {
                             "the DAO decided on a node's standing"
                         );
                         book.record(*applies_at, decision);
+                    }
+                    Ladder::Rule(name, change) => {
+                        let value = u64::try_from(change.value).unwrap_or(u64::MAX);
+                        match book.change_rule(name, value) {
+                            Ok(from) => tracing::info!(
+                                event = "ladder_rule_changed",
+                                name,
+                                value,
+                                from_cycle = from,
+                                proposal = change.proposal,
+                                "the DAO changed a rule of the ladder"
+                            ),
+                            Err(reason) => tracing::warn!(
+                                event = "parameter_ignored", name, value = %change.value, proposal = change.proposal, %reason,
+                                "an executed ladder rule change out of range; the rule stays as it was"
+                            ),
+                        }
                     }
                 }
             }
@@ -296,7 +342,9 @@ impl Watcher {
                 }
             }
             for p in &parameters {
-                let name = governed_name(&p.key).map_or_else(|| hash_hex(&p.key.0), str::to_string);
+                let name = governed_name(&p.key)
+                    .or_else(|| ladder_rule_name(&p.key))
+                    .map_or_else(|| hash_hex(&p.key.0), str::to_string);
                 v.parameters.insert(name, p.value.to_string());
             }
             v.params_version = next.version;

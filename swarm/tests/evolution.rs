@@ -561,7 +561,27 @@ async fn a_promotion_proven_on_chain_and_an_appeal_of_a_lapse_reach_every_nodes_
         all.iter().map(|n| standing_at(n, &ids[1])).collect::<Vec<_>>()
     );
 
-    // 3. Node 2 stops; three cycles under Standard's floor lapse it at the others.
+    // The DAO shortens the lapse to two cycles: every node's ladder takes
+    // the governed rule from the cycle the anchors settle for it.
+    let rule = net.dao.set_parameter("integrity.lapse_cycles", U256::from(2u64));
+    let id = net
+        .dao
+        .propose(&net.humans[0], &[rule], "lapse after two cycles")
+        .await
+        .unwrap();
+    net.pass(id).await;
+    let far = u64::MAX / 2;
+    assert!(
+        ippoc_swarm::local::until(&all, WAIT, || all.iter().all(|n| n
+            .decisions()
+            .rules_at(far, &ladder)
+            .lapse_cycles
+            == 2))
+        .await,
+        "the governed lapse never reached every node"
+    );
+
+    // 3. Node 2 stops; cycles under Standard's floor lapse it at the others.
     let stopped = net.nodes.pop().unwrap();
     assert!(stopped.stop().await);
     let live: Vec<&LocalNode> = net.nodes.iter().collect();

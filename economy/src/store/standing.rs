@@ -107,7 +107,7 @@ impl Ledger {
                 return Ok(None);
             };
             let table = self.gi_table_on(next, epoch_ms, Some(&counted), &cut)?;
-            standings = standings.step(&table, rules, &decided);
+            standings = standings.step(&table, &decisions.rules_at(next, rules), &decided);
             self.keep_standings(&table, &standings)?;
             next += 1;
             done += 1;
@@ -162,7 +162,7 @@ impl Ledger {
                 let Some(decided) = decisions.at(cycle) else {
                     return Ok(None);
                 };
-                let moved = before.step(&table, rules, &decided);
+                let moved = before.step(&table, &decisions.rules_at(cycle, rules), &decided);
                 self.keep_standings(&table, &moved)?;
                 moved
             }

@@ -199,7 +199,7 @@ pub fn gi_proof(
                 proof.cycle,
                 proof.tier,
                 proof.status,
-                proof.cycle + ippoc_swarm::anchor::GI_LAG_EPOCHS
+                proof.cycle.saturating_add(ippoc_swarm::anchor::GI_LAG_EPOCHS)
             );
         }
         None => print!("{text}"),
