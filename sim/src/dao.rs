@@ -212,16 +212,7 @@ pub async fn anchor_final(
     let eth: Vec<PrivateKeySigner> = (0..registered.len())
         .map(|i| key(seed, "anchor", i))
         .collect::<Result<_, _>>()?;
-    let nodes = registered
-        .iter()
-        .zip(&eth)
-        .map(|(id, k)| GenesisNode {
-            address: k.address(),
-            node_id: *id.as_bytes(),
-            tier: 2,
-        })
-        .collect();
-    let config = DeployConfig::devnet(vetoer.address(), &[], nodes);
+    let config = DeployConfig::devnet(vetoer.address(), &[], at_standard(registered, &eth));
     let chain = EmbeddedChain::new(31_337, 1_800_000_000 + seed, &[]);
     let dao = Dao::deploy(chain, &deployer, &config).await.map_err(e)?;
     let chain_id = dao.chain().chain_id().await.map_err(e)?;
@@ -290,6 +281,20 @@ pub async fn anchor_final(
     Ok(outcome)
 }
 
+/// Every node registered at Standard under its EVM key (the ladder starts
+/// the genesis founders there too).
+fn at_standard(nodes: &[NodeId], eth: &[PrivateKeySigner]) -> Vec<GenesisNode> {
+    nodes
+        .iter()
+        .zip(eth)
+        .map(|(id, k)| GenesisNode {
+            address: k.address(),
+            node_id: *id.as_bytes(),
+            tier: 2,
+        })
+        .collect()
+}
+
 /// A DAO every node follows during the run (a scenario with `dao = true`):
 /// each node is registered at Standard with its own EVM key, co-signs and
 /// anchors each epoch's checkpoint, and its ladder applies what the DAO
@@ -315,17 +320,8 @@ impl LiveDao {
         let eth: Vec<PrivateKeySigner> = (0..nodes.len())
             .map(|i| key(seed, "live node", i))
             .collect::<Result<_, _>>()?;
-        let registered = nodes
-            .iter()
-            .zip(&eth)
-            .map(|(id, k)| GenesisNode {
-                address: k.address(),
-                node_id: *id.as_bytes(),
-                tier: 2,
-            })
-            .collect();
         let holders: Vec<_> = humans.iter().map(|h| h.address()).collect();
-        let config = DeployConfig::devnet(vetoer.address(), &holders, registered);
+        let config = DeployConfig::devnet(vetoer.address(), &holders, at_standard(nodes, &eth));
         let chain = Arc::new(EmbeddedChain::new(31_337, 1_800_000_000 + seed, &[]));
         let dao = Dao::deploy(
             ippoc_governance_bridge::AnyChain::Embedded(chain.clone()),

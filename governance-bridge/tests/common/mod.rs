@@ -80,6 +80,21 @@ pub async fn all_humans_vote<C: Chain>(w: &World<C>, id: u64, support: bool) {
     }
 }
 
+/// Proposes `actions`, every human votes for them, the voting period and
+/// the timelock pass: ready to execute.
+pub async fn pass_until_execution<C: Chain>(
+    w: &World<C>,
+    actions: &[ippoc_governance_bridge::Action],
+    what: &str,
+) -> u64 {
+    let id = w.dao.propose(&w.humans[0], actions, what).await.expect("propose");
+    all_humans_vote(w, id, true).await;
+    w.dao.chain().advance_time(VOTING_PERIOD).await.expect("time");
+    w.dao.queue(&w.humans[0], id).await.expect("queue");
+    w.dao.chain().advance_time(48 * 3_600).await.expect("time");
+    id
+}
+
 pub fn reason(e: ChainError) -> String {
     match e {
         ChainError::Reverted { reason, .. } => reason,
@@ -299,18 +314,7 @@ pub async fn a_promotion_is_proven_against_the_anchored_gi_and_decisions_read_ba
 
     let promote = dao.promote(w.nodes[1].address(), 3, &proof);
     let appeal = dao.appeal(B256::from([1; 32]));
-    let id = dao
-        .propose(
-            &w.humans[0],
-            &[promote, appeal],
-            "promote node 2, uphold node 1's appeal",
-        )
-        .await
-        .expect("propose");
-    all_humans_vote(&w, id, true).await;
-    dao.chain().advance_time(VOTING_PERIOD).await.expect("time");
-    dao.queue(&w.humans[0], id).await.expect("queue");
-    dao.chain().advance_time(48 * 3_600).await.expect("time");
+    let id = pass_until_execution(&w, &[promote, appeal], "promote node 2, uphold node 1's appeal").await;
     dao.execute(&w.humans[0], id).await.expect("execute");
     assert_eq!(dao.tier_of(w.nodes[1].address()).await.expect("tier"), Some(3));
 
@@ -362,14 +366,7 @@ pub async fn a_promotion_is_proven_against_the_anchored_gi_and_decisions_read_ba
     };
     assert!(dao.verify_gi(B256::from([1; 32]), &low).await.expect("call"));
     let refused = dao.promote(w.nodes[0].address(), 2, &low);
-    let id = dao
-        .propose(&w.humans[0], &[refused], "promote node 1")
-        .await
-        .expect("propose");
-    all_humans_vote(&w, id, true).await;
-    dao.chain().advance_time(VOTING_PERIOD).await.expect("time");
-    dao.queue(&w.humans[0], id).await.expect("queue");
-    dao.chain().advance_time(48 * 3_600).await.expect("time");
+    let id = pass_until_execution(&w, &[refused], "promote node 1").await;
     let err = dao.execute(&w.humans[0], id).await.expect_err("not a promotion");
     assert!(reason(err).contains("ActionFailed"));
     assert_eq!(dao.tier_of(w.nodes[0].address()).await.expect("tier"), Some(1));

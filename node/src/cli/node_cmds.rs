@@ -120,20 +120,21 @@ pub fn status(env: &Env) -> Result<(), Failure> {
     Ok(())
 }
 
+/// `route?node=&cycle=` with the parts given.
+fn gi_path(route: &str, node: Option<ippoc_economy::NodeId>, cycle: Option<u64>) -> String {
+    let node = node.map(|n| format!("node={n}"));
+    let cycle = cycle.map(|c| format!("cycle={c}"));
+    let query: Vec<String> = node.into_iter().chain(cycle).collect();
+    format!("{route}?{}", query.join("&"))
+}
+
 /// `gi`: a node's integrity score in a closed cycle, from the daemon or,
 /// without one, from the node's own files.
 pub fn gi(env: &Env, node: Option<ippoc_economy::NodeId>, cycle: Option<u64>) -> Result<(), Failure> {
     use ippoc_swarm::integrity::GiReport;
     let report: GiReport = match super::access(env)? {
         super::Access::Daemon(c) => {
-            let mut query = Vec::new();
-            if let Some(n) = node {
-                query.push(format!("node={n}"));
-            }
-            if let Some(c) = cycle {
-                query.push(format!("cycle={c}"));
-            }
-            let path = format!("{}?{}", crate::routes::GI, query.join("&"));
+            let path = gi_path(crate::routes::GI, node, cycle);
             runtime()?.block_on(c.get_json(&path))?
         }
         super::Access::Direct(booted) => {
@@ -173,14 +174,7 @@ pub fn gi_proof(
     use ippoc_governance_bridge::dao::GiProof;
     let proof: GiProof = match super::access(env)? {
         super::Access::Daemon(c) => {
-            let mut query = Vec::new();
-            if let Some(n) = node {
-                query.push(format!("node={n}"));
-            }
-            if let Some(c) = cycle {
-                query.push(format!("cycle={c}"));
-            }
-            let path = format!("{}?{}", crate::routes::GI_PROOF, query.join("&"));
+            let path = gi_path(crate::routes::GI_PROOF, node, cycle);
             runtime()?.block_on(c.get_json(&path))?
         }
         super::Access::Direct(booted) => {
