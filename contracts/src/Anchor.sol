@@ -213,9 +213,9 @@ contract Anchor is Governed {
         emit Promoted(node, n.nodeId, tier, proof.cycle, proof.gi, latestEpoch + DECISION_LAG_EPOCHS, _proposalId());
     }
 
-    /// @notice An appeal the DAO upheld: the swarm's ladder reverses the
-    /// node's newest penalty (a suspension, a demotion, a lapse or a
-    /// removal) in the cycle it reads this event. The node need not be
+    /// @notice An appeal the DAO upheld: at the cycle this event names, the
+    /// swarm's ladder lifts the node's suspension or removal and gives back
+    /// the tier it held before its penalties. The node need not be
     /// registered here: the ladder covers every member of the swarm.
     function appeal(bytes32 nodeId) external onlyGovernance {
         if (nodeId == bytes32(0)) revert ZeroNodeId();

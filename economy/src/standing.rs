@@ -139,7 +139,7 @@ pub enum StepKind {
     },
     /// Forgery or equivocation, or a third offence with no tier to lose.
     Removed,
-    /// A DAO proposal reversed the newest penalty (an appeal).
+    /// A DAO proposal reversed its penalties (an appeal): the tier from before them.
     Reinstated {
         /// The tier given back.
         tier: TierCode,
@@ -305,8 +305,8 @@ pub enum Decision {
         /// The tier.
         tier: Tier,
     },
-    /// Reverse the node's newest penalty: lift a suspension, give back the
-    /// tier taken by a demotion, lapse or removal, clear its offences.
+    /// Reverse the node's penalties: lift a suspension or removal, give back
+    /// the tier held before the first penalty since it last held it, clear its offences.
     Appeal {
         /// The node.
         node: NodeId,

@@ -424,13 +424,15 @@ async fn every_node_records_one_checkpoint_tally_per_epoch_and_every_replica_get
     let all: Vec<&LocalNode> = s.nodes.iter().collect();
     let ids: Vec<String> = s.nodes.iter().map(|n| n.id.to_string()).collect();
     // Nobody transfers: the only entries are the nodes' checkpoint votes in
-    // their chains, which reach everyone within the epoch, so a tally from
-    // every node, agreeing, in every replica.
+    // their chains. A tally compares roots taken at each node's epoch tick,
+    // the moment those votes are made, so a vote still in flight may make a
+    // tally disagree (with 400 ms epochs on a loaded machine, often: the
+    // tally reports it, which is its job). What must hold: a tally from every
+    // node that agreed with someone, in every replica.
     until(&all, "every node's tally in every replica", || {
         all.iter().all(|n| {
             let o = ippoc_swarm::doc::lock(&n.doc).observations();
-            ids.iter()
-                .all(|id| o.get(id).is_some_and(|t| t.agree >= 1 && t.disagree == 0))
+            ids.iter().all(|id| o.get(id).is_some_and(|t| t.agree >= 1))
         })
     })
     .await;
@@ -438,7 +440,11 @@ async fn every_node_records_one_checkpoint_tally_per_epoch_and_every_replica_get
         let o = ippoc_swarm::doc::lock(&n.doc).observations();
         // Keyed by observer only: one record per node, not one per pair.
         assert_eq!(o.len(), ids.len(), "{o:?}");
-        assert!(o.values().all(|t| t.dissenters.is_empty()), "{o:?}");
+        // A dissenter named is a node of the swarm.
+        assert!(
+            o.values().all(|t| t.dissenters.iter().all(|d| ids.contains(d))),
+            "{o:?}"
+        );
     }
     stop(s).await;
 }

@@ -183,7 +183,9 @@ impl Ledger {
         for (k, _) in txn.range(&keys::voted(0), &keys::voted(horizon))? {
             txn.del(k);
         }
-        let written = txn.commit().and_then(|()| self.flush_if_durable(&tree));
+        // Not flushed: heads lost in a crash are the heads held at the cut,
+        // or a peer's (`adopt_voted_heads`); an fsync per epoch buys nothing.
+        let written = txn.commit();
         drop(tree);
         self.settle(written)
     }

@@ -377,8 +377,9 @@ pub struct ProposeArgs {
     /// demotion needs no proof).
     #[arg(long, value_name = "ADDRESS=TIER")]
     set_tier: Vec<String>,
-    /// NODE_ID: uphold the node's appeal; its newest penalty (a suspension,
-    /// demotion, lapse or removal) is reversed, and its ban lifted.
+    /// NODE_ID: uphold the node's appeal: every node's ladder gives back
+    /// the tier it held before its penalties (a lapse, demotion, suspension
+    /// or removal by offences) and clears its offences.
     #[arg(long, value_name = "NODE_ID")]
     appeal: Vec<String>,
     /// What the proposal is for.
