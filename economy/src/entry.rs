@@ -71,8 +71,15 @@ pub enum Action {
     },
     /// A fee paid to the DAO.
     DaoFee,
-    /// New value issued under a mint certificate.
-    Mint,
+    /// One sealed tranche of the actor's reserve minted into its wallet
+    /// under a sentinel certificate, authorized by a closed cycle whose
+    /// issuance record opens the mint (docs/issuance.md).
+    Mint {
+        /// The closed cycle whose issuance record authorizes it.
+        cycle: u64,
+        /// The tranche's sequence in the actor's reserve.
+        tranche: u64,
+    },
     /// A treasury or pool grant under an executed proposal.
     Grant,
     /// This node's checkpoint vote in its own chain: the digest of the
@@ -127,8 +134,8 @@ pub enum Outcome {
 /// A sentinel quorum's attestation that a sealed tranche may be minted.
 ///
 /// Each signature is over `"ippoc-mint-v1\0" ‖ swarm_id ‖ seal_id ‖ encode(transfers)`
-/// by a sentinel listed in the genesis; a quorum is the genesis threshold of
-/// distinct sentinels. A seal id is usable once in the swarm's history.
+/// by a sentinel of the authorizing cycle (its issuance record names them
+/// and the quorum). A seal id is usable once in the swarm's history.
 #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
 pub struct MintCertificate {
     /// The tranche's seal id.

@@ -27,6 +27,7 @@ pub use entry::{Action, Dep, EntryBody, Outcome, Proof, SignedEntry, Transfer, V
 pub use ids::{AccountId, EscrowId, NodeId, SwarmId, TxId};
 pub mod genesis;
 pub mod integrity;
+pub mod issuance;
 pub mod params;
 pub mod rules;
 pub mod standing;

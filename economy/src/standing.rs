@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::NodeId;
 use crate::integrity::Tier;
+use crate::issuance::IssuanceRules;
 use crate::store::{GiRow, GiTable};
 
 /// Cycles from the newest anchored epoch when the DAO decides to the cycle
@@ -49,6 +50,10 @@ pub struct LadderRules {
     pub offence_compliance: u32,
     /// Compliance a cycle needs to count toward promotion, ppm (95%).
     pub promotion_compliance: u32,
+    /// The issuance thresholds, stepped at the same close and governed the
+    /// same way (`issuance.*` names).
+    #[serde(default)]
+    pub issuance: IssuanceRules,
 }
 
 impl Default for LadderRules {
@@ -61,6 +66,7 @@ impl Default for LadderRules {
             offence_window_cycles: 4_320,
             offence_compliance: 950_000,
             promotion_compliance: 950_000,
+            issuance: IssuanceRules::DEFAULT,
         }
     }
 }
@@ -69,7 +75,7 @@ impl LadderRules {
     /// The knobs the DAO governs, by their Parameters contract names
     /// (`keccak256(name)` keys): an executed change applies from the cycle
     /// the anchors settle for it ([`DecisionBook::change_rule`]).
-    pub const GOVERNED: [&'static str; 7] = [
+    pub const GOVERNED: [&'static str; 14] = [
         "integrity.shadow_cycles",
         "integrity.research_cycles",
         "integrity.lapse_cycles",
@@ -77,6 +83,13 @@ impl LadderRules {
         "integrity.offence_window_cycles",
         "integrity.offence_compliance_ppm",
         "integrity.promotion_compliance_ppm",
+        "issuance.mint_gi_ppm",
+        "issuance.reserve_gi_ppm",
+        "issuance.repair_gi_ppm",
+        "issuance.sustain_cycles",
+        "issuance.gi_drop_ppm",
+        "issuance.novelty_share_ppm",
+        "issuance.offender_share_ppm",
     ];
 
     /// These rules with the governed knob `name` set to `value`; an unknown
@@ -105,7 +118,21 @@ impl LadderRules {
             "integrity.offence_window_cycles" => next.offence_window_cycles = cycles()?,
             "integrity.offence_compliance_ppm" => next.offence_compliance = ppm()?,
             "integrity.promotion_compliance_ppm" => next.promotion_compliance = ppm()?,
-            _ => return Err(format!("{name}: not a governed ladder rule")),
+            "issuance.mint_gi_ppm" => next.issuance.mint_gi = ppm()?,
+            "issuance.reserve_gi_ppm" => next.issuance.reserve_gi = ppm()?,
+            "issuance.repair_gi_ppm" => next.issuance.repair_gi = ppm()?,
+            "issuance.sustain_cycles" => next.issuance.sustain_cycles = cycles()?,
+            "issuance.gi_drop_ppm" => next.issuance.gi_drop = ppm()?,
+            "issuance.novelty_share_ppm" => next.issuance.novelty_share = ppm()?,
+            "issuance.offender_share_ppm" => next.issuance.offender_share = ppm()?,
+            _ => return Err(format!("{name}: not a governed ladder or issuance rule")),
+        }
+        let i = next.issuance;
+        if !(i.repair_gi <= i.reserve_gi && i.reserve_gi <= i.mint_gi) {
+            return Err(format!(
+                "{name} = {value}: the bands must keep repair ({}) <= reserve ({}) <= mint ({})",
+                i.repair_gi, i.reserve_gi, i.mint_gi
+            ));
         }
         Ok(next)
     }
@@ -679,6 +706,7 @@ mod tests {
         offence_window_cycles: 10,
         offence_compliance: 950_000,
         promotion_compliance: 950_000,
+        issuance: IssuanceRules::DEFAULT,
     };
 
     fn id(b: u8) -> NodeId {

@@ -5,41 +5,14 @@
 mod common;
 
 use common::*;
-use ippoc_economy::entry::{ENTRY_VERSION, EntryBody, Outcome};
+use ippoc_economy::entry::Outcome;
 use ippoc_economy::genesis::Genesis;
 use ippoc_economy::standing::NoDao;
 use ippoc_economy::store::{Charge, Draft, Intent, Ledger};
-use ippoc_economy::{Action, SignedEntry, Transfer, TxId};
+use ippoc_economy::{Action, SignedEntry, TxId};
 
 const EPOCH_MS: u64 = 1000;
 const CYCLE: u64 = 5;
-
-fn signed(
-    by: &Node,
-    g: &Genesis,
-    seq: u64,
-    prev: TxId,
-    ts: u64,
-    action: Action,
-    transfers: Vec<Transfer>,
-) -> SignedEntry {
-    EntryBody {
-        version: ENTRY_VERSION,
-        swarm_id: g.swarm_id(),
-        actor: by.id,
-        seq,
-        prev,
-        timestamp_ms: ts,
-        params: 0,
-        action,
-        transfers,
-        deps: vec![],
-        outcome: Outcome::Success,
-        proof: None,
-        memo: vec![],
-    }
-    .sign(&by.key)
-}
 
 fn vote(heads: u8) -> Action {
     Action::Checkpoint {
@@ -191,22 +164,7 @@ fn entries_beyond_the_swarms_rate_by_their_own_timestamps_count_against_complian
 /// the tick two epochs later: the digest of the heads `l` holds cut at the
 /// epoch's end (`l` is an observer's ledger holding every chain).
 fn vote_through(l: &Ledger, voters: &[&Node], g: &Genesis, epochs: std::ops::Range<u64>) {
-    use ippoc_economy::store::heads_digest;
-    for e in epochs {
-        let digest = heads_digest(&l.heads_before((e + 1) * EPOCH_MS).unwrap());
-        let votes: Vec<SignedEntry> = voters
-            .iter()
-            .map(|n| {
-                let (seq, prev) = l.head(&n.id).unwrap().map_or((0, TxId::ZERO), |(s, tx)| (s + 1, tx));
-                let action = Action::Checkpoint {
-                    epoch: e,
-                    heads: digest,
-                };
-                signed(n, g, seq, prev, (e + 2) * EPOCH_MS, action, vec![])
-            })
-            .collect();
-        l.ingest(votes).unwrap();
-    }
+    common::vote_through(l, voters, g, epochs, EPOCH_MS);
 }
 
 /// A second observer holding the same chains as `l`.

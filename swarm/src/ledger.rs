@@ -417,7 +417,9 @@ pub fn import(ledger: &Ledger, bytes: &[u8]) -> Result<ImportView, Error> {
             IngestOutcome::Applied => view.applied += 1,
             IngestOutcome::Bounced(_) => view.bounced += 1,
             IngestOutcome::Duplicate => view.duplicate += 1,
-            IngestOutcome::Pending { .. } | IngestOutcome::AwaitingParameters { .. } => view.pending += 1,
+            IngestOutcome::Pending { .. }
+            | IngestOutcome::AwaitingParameters { .. }
+            | IngestOutcome::AwaitingCycle { .. } => view.pending += 1,
             IngestOutcome::Fork { .. } => view.forks += 1,
             IngestOutcome::Rejected(reason) | IngestOutcome::Dropped(reason) => {
                 view.rejected += 1;

@@ -131,6 +131,26 @@ pub struct GiTable {
     pub digest: [u8; 32],
 }
 
+/// What one member's chain shows in a cycle beyond its GI evidence: the
+/// inputs of issuance's reward accounting (docs/issuance.md).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MemberWork {
+    /// Evolution simulations that succeeded and were applied.
+    pub sims_passed: u64,
+    /// Mint entries applied.
+    pub mints: u64,
+    /// The other members whose entries in the cycle paid it or depend on
+    /// its chain (at most the members there are).
+    pub vouched_by: BTreeSet<NodeId>,
+}
+
+/// [`MemberWork`] of every chain with any, for one cycle.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CycleWork {
+    /// By member.
+    pub members: BTreeMap<NodeId, MemberWork>,
+}
+
 /// What one chain shows in the window that matters.
 #[derive(Default)]
 struct ChainRead {
@@ -231,6 +251,18 @@ impl Ledger {
         voters: Option<&BTreeSet<NodeId>>,
         heads: &[super::Head],
     ) -> Result<GiTable, LedgerError> {
+        Ok(self.read_cycle_on(cycle, epoch_ms, voters, heads)?.0)
+    }
+
+    /// [`Ledger::gi_table_on`] with the work issuance rewards, read in the
+    /// same walk over the same chains (docs/issuance.md).
+    pub fn read_cycle_on(
+        &self,
+        cycle: u64,
+        epoch_ms: u64,
+        voters: Option<&BTreeSet<NodeId>>,
+        heads: &[super::Head],
+    ) -> Result<(GiTable, CycleWork), LedgerError> {
         let epoch_ms = epoch_ms.max(1);
         let start = cycle.saturating_mul(epoch_ms);
         let end = start.saturating_add(epoch_ms);
@@ -242,6 +274,7 @@ impl Ledger {
         let tree = self.tree_unchecked()?;
         let mut chains: BTreeMap<NodeId, ChainRead> = BTreeMap::new();
         let mut vouched: BTreeMap<NodeId, BTreeSet<NodeId>> = BTreeMap::new();
+        let mut work: BTreeMap<NodeId, MemberWork> = BTreeMap::new();
         for head in heads {
             let actor = head.actor;
             let read = chains.entry(actor).or_default();
@@ -275,6 +308,14 @@ impl Ledger {
                 }
                 if matches!(body.action, Action::EvolutionSim) && body.outcome == Outcome::Fail {
                     e.failed_sims += 1;
+                }
+                if record.effect == Effect::Applied {
+                    let w = work.entry(actor).or_default();
+                    match body.action {
+                        Action::EvolutionSim if body.outcome == Outcome::Success => w.sims_passed += 1,
+                        Action::Mint { .. } => w.mints += 1,
+                        _ => {}
+                    }
                 }
                 let work = matches!(
                     body.action,
@@ -375,11 +416,17 @@ impl Ledger {
             h.update(encoding::encode(&(cycle, rows.clone(), swarm_gi)));
             h.finalize().into()
         };
-        Ok(GiTable {
-            cycle,
-            rows,
-            swarm_gi,
-            digest,
-        })
+        for (id, by) in vouched {
+            work.entry(id).or_default().vouched_by = by;
+        }
+        Ok((
+            GiTable {
+                cycle,
+                rows,
+                swarm_gi,
+                digest,
+            },
+            CycleWork { members: work },
+        ))
     }
 }

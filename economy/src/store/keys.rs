@@ -22,6 +22,11 @@
 //! | `U`    | epoch                       | the heads this node voted for, cut at the epoch's end (the newest 64) |
 //! | `X`    | actor                       | seq of the actor's lowest known fork    |
 //! | `S`    | seal id                     | actor ‖ seq of the mint that used it    |
+//! | `I`    | cycle                       | issuance record after the cycle (the newest 64) |
+//! | `J`    | cycle                       | the cycle's mint gate (kept for good)   |
+//! | `O`    | sentinel-set digest         | the sentinel set a gate names           |
+//! | `R`    | seal id                     | owner ‖ tranche seq ‖ cycle that sealed it (kept for good) |
+//! | `Z`    | cycle ‖ tx_id               | signed mint entry waiting for that cycle's gate |
 //! | `M`    | name                        | metadata (genesis, swarm id, counters)  |
 //!
 //! Integers are big-endian so that keys sort numerically.
@@ -48,6 +53,11 @@ pub const ANCHORED_GI: u8 = b'L';
 pub const VOTED: u8 = b'U';
 pub const FORK: u8 = b'X';
 pub const SEAL: u8 = b'S';
+pub const ISSUANCE: u8 = b'I';
+pub const GATE: u8 = b'J';
+pub const SENTINEL_SET: u8 = b'O';
+pub const TRANCHE: u8 = b'R';
+pub const AWAIT_CYCLE: u8 = b'Z';
 pub const META: u8 = b'M';
 
 /// Prefixes rebuilt from the stored entries after a fork.
@@ -125,6 +135,21 @@ pub fn fork(actor: &NodeId) -> Vec<u8> {
 }
 pub fn seal(id: &[u8; 32]) -> Vec<u8> {
     cat(&[&[SEAL], id])
+}
+pub fn issuance(cycle: u64) -> Vec<u8> {
+    cat(&[&[ISSUANCE], &cycle.to_be_bytes()])
+}
+pub fn gate(cycle: u64) -> Vec<u8> {
+    cat(&[&[GATE], &cycle.to_be_bytes()])
+}
+pub fn sentinel_set(digest: &[u8; 32]) -> Vec<u8> {
+    cat(&[&[SENTINEL_SET], digest])
+}
+pub fn tranche(seal: &[u8; 32]) -> Vec<u8> {
+    cat(&[&[TRANCHE], seal])
+}
+pub fn await_cycle(cycle: u64, waiting: &TxId) -> Vec<u8> {
+    cat(&[&[AWAIT_CYCLE], &cycle.to_be_bytes(), &waiting.0])
 }
 pub fn meta(name: &str) -> Vec<u8> {
     cat(&[&[META], name.as_bytes()])

@@ -17,6 +17,7 @@
 mod export;
 mod gi;
 mod intent;
+mod issuance;
 mod keys;
 mod process;
 mod scrub;
@@ -47,10 +48,11 @@ pub use export::{
     VerifiedSummary, check_export, parse_export, verify_entries, verify_export, write_export,
 };
 pub use gi::{
-    AgreedCut, CUT_VOTE_EPOCHS, Evidence, GI_CLOSE_EPOCHS, GI_CUT_EPOCHS, GI_RATE, GI_VOUCHERS_FULL, GiRow, GiTable,
-    Parts,
+    AgreedCut, CUT_VOTE_EPOCHS, CycleWork, Evidence, GI_CLOSE_EPOCHS, GI_CUT_EPOCHS, GI_RATE, GI_VOUCHERS_FULL, GiRow,
+    GiTable, MemberWork, Parts,
 };
 pub use intent::{Charge, Draft, Intent};
+pub use issuance::{ISSUANCE_KEPT, cycle_input, sentinels_for};
 pub use process::Effect;
 use process::{Processed, Record};
 pub use scrub::{DAMAGED_LISTED_MAX, DamagedRecord, RepairReport, ScrubReport};
@@ -200,6 +202,11 @@ pub enum IngestOutcome {
     AwaitingParameters {
         /// The table the entry names.
         version: u32,
+    },
+    /// A mint that waits until this node closes the cycle it cites.
+    AwaitingCycle {
+        /// The cycle.
+        cycle: u64,
     },
     /// Not stored: it breaks a rule of the ledger.
     Rejected(String),
@@ -965,6 +972,12 @@ impl Ledger {
                 &entry,
                 IngestOutcome::AwaitingParameters { version },
             ),
+            Ok(Processed::AwaitCycle { cycle }) => self.hold(
+                txn,
+                keys::await_cycle(cycle, &entry.tx_id()),
+                &entry,
+                IngestOutcome::AwaitingCycle { cycle },
+            ),
             Ok(Processed::Pending {
                 actor: awaited,
                 seq: awaited_seq,
@@ -1152,7 +1165,13 @@ impl Ledger {
     fn rebuild_locked(&self, tree: &sled::Tree) -> Result<bool, LedgerError> {
         let mut all: Vec<SignedEntry> = Vec::new();
         let mut seen = BTreeSet::new();
-        for prefix in [keys::ENTRY, keys::PENDING, keys::AWAITING, keys::EVIDENCE] {
+        for prefix in [
+            keys::ENTRY,
+            keys::PENDING,
+            keys::AWAITING,
+            keys::AWAIT_CYCLE,
+            keys::EVIDENCE,
+        ] {
             for item in tree.scan_prefix([prefix]) {
                 let (_, v) = item?;
                 let entry = process::stored_entry(prefix, &v)?;
@@ -1163,10 +1182,16 @@ impl Ledger {
         }
         all.sort_by_key(|e| (e.body.actor, e.body.seq));
         let mut txn = Txn::new(tree);
-        for prefix in keys::DERIVED
-            .iter()
-            .chain([keys::PENDING, keys::AWAITING, keys::HELD, keys::HELD_BY].iter())
-        {
+        for prefix in keys::DERIVED.iter().chain(
+            [
+                keys::PENDING,
+                keys::AWAITING,
+                keys::AWAIT_CYCLE,
+                keys::HELD,
+                keys::HELD_BY,
+            ]
+            .iter(),
+        ) {
             for item in tree.scan_prefix([*prefix]) {
                 txn.del(item?.0.to_vec());
             }

@@ -49,6 +49,8 @@ pub enum Processed {
     Pending { actor: NodeId, seq: u64 },
     /// Names a parameter table this node has not adopted yet.
     AwaitParams { version: u32 },
+    /// A mint citing a cycle whose gate this node has not closed yet.
+    AwaitCycle { cycle: u64 },
     /// Stored with this effect (and the broken rule if bounced).
     Stored(Effect, Option<String>),
     /// A second version of `(actor, seq)`: evidence recorded, state must be rebuilt.
@@ -237,6 +239,18 @@ pub fn process(ctx: &Ctx<'_>, txn: &mut Txn<'_>, e: &VerifiedEntry, local: bool)
         }
     }
 
+    // A mint is judged against its cycle's gate; a node that has not
+    // closed that cycle lacks a fact, the entry is not at fault.
+    if let crate::entry::Action::Mint { cycle, .. } = body.action
+        && txn.get(&keys::gate(cycle))?.is_none()
+    {
+        if local {
+            return Err(LedgerError::Denied(format!(
+                "cycle {cycle} is not closed at this node: its mint gate is unknown"
+            )));
+        }
+        return Ok(Processed::AwaitCycle { cycle });
+    }
     // Membership, judged where every node judges it alike: at a chain's
     // first entry, with its deps present. Later entries need the first.
     if seq == 0 && !ctx.founders.contains(&actor) && !paid_by_a_dep(txn, body)? {
@@ -416,11 +430,14 @@ fn dynamic_rules(txn: &Txn<'_>, e: &VerifiedEntry) -> Result<Option<String>, Led
                 )));
             }
         }
-        Action::Mint => {
-            if let Some(Proof::Mint(cert)) = &body.proof
-                && txn.get(&keys::seal(&cert.seal_id))?.is_some()
-            {
-                return Ok(Some(format!("seal {} was already minted", hex::encode(cert.seal_id))));
+        Action::Mint { cycle, .. } => {
+            if let Some(Proof::Mint(cert)) = &body.proof {
+                if txn.get(&keys::seal(&cert.seal_id))?.is_some() {
+                    return Ok(Some(format!("seal {} was already minted", hex::encode(cert.seal_id))));
+                }
+                if let Some(reason) = mint_refused(txn, *cycle, body.timestamp_ms, cert)? {
+                    return Ok(Some(reason));
+                }
             }
         }
         _ => {}
@@ -452,6 +469,32 @@ fn dynamic_rules(txn: &Txn<'_>, e: &VerifiedEntry) -> Result<Option<String>, Led
         }
     }
     Ok(None)
+}
+
+/// Why the mint's cycle's gate refuses it, if it does (the gate is held:
+/// [`process`] waited for it).
+fn mint_refused(
+    txn: &Txn<'_>,
+    cycle: u64,
+    at_ms: u64,
+    cert: &crate::entry::MintCertificate,
+) -> Result<Option<String>, LedgerError> {
+    let corrupt = |what: &str, e: String| LedgerError::Corrupt(format!("{what}: {e}"));
+    let Some(gate) = txn.get(&keys::gate(cycle))? else {
+        return Err(LedgerError::Corrupt(format!("mint gate of cycle {cycle} vanished")));
+    };
+    let gate: crate::issuance::MintGate = encoding::decode(&gate).map_err(|e| corrupt("mint gate", e.to_string()))?;
+    let sentinels: Vec<NodeId> = match txn.get(&keys::sentinel_set(&gate.sentinels))? {
+        Some(v) => encoding::decode(&v).map_err(|e| corrupt("sentinel set", e.to_string()))?,
+        None => {
+            return Err(LedgerError::Corrupt(format!(
+                "the sentinel set of cycle {cycle}'s gate is missing"
+            )));
+        }
+    };
+    let sealed_at = txn.get(&keys::tranche(&cert.seal_id))?.map(|v| u64_at(&v, 40));
+    let signers = cert.signatures.iter().map(|s| s.sentinel).collect();
+    Ok(gate.refuses(at_ms, sealed_at, &signers, &sentinels))
 }
 
 fn apply(txn: &mut Txn<'_>, e: &VerifiedEntry) -> Result<(), LedgerError> {

@@ -69,11 +69,12 @@ pub struct RepairReport {
 }
 
 /// The record families that hold signed entries, with their names.
-const FAMILIES: [(u8, &str); 4] = [
+const FAMILIES: [(u8, &str); 5] = [
     (keys::ENTRY, "entry"),
     (keys::EVIDENCE, "evidence"),
     (keys::PENDING, "pending"),
     (keys::AWAITING, "awaiting"),
+    (keys::AWAIT_CYCLE, "awaiting a cycle"),
 ];
 
 impl Ledger {

@@ -5,13 +5,15 @@
 use bincode::{Decode, Encode};
 use serde::{Deserialize, Serialize};
 
-use super::txn::Txn;
 use std::collections::BTreeSet;
+
+use super::txn::Txn;
 
 use super::{AgreedCut, GiTable, Head};
 use super::{Ledger, LedgerError, keys};
 use crate::NodeId;
 use crate::encoding;
+use crate::issuance::Issuance;
 use crate::standing::{Decisions, LadderRules, Standings, TierCode};
 
 /// A member in good standing in [`AnchoredGi::status`].
@@ -106,9 +108,11 @@ impl Ledger {
             let Some(cut) = self.cut_for(next, epoch_ms, &counted)? else {
                 return Ok(None);
             };
-            let table = self.gi_table_on(next, epoch_ms, Some(&counted), &cut)?;
-            standings = standings.step(&table, &decisions.rules_at(next, rules), &decided);
-            self.keep_standings(&table, &standings)?;
+            let (table, work) = self.read_cycle_on(next, epoch_ms, Some(&counted), &cut)?;
+            let rules_then = decisions.rules_at(next, rules);
+            let issuance = self.issuance_step(&table, &work, &standings, &rules_then)?;
+            standings = standings.step(&table, &rules_then, &decided);
+            self.keep_standings(&table, &standings, &issuance, epoch_ms)?;
             next += 1;
             done += 1;
         }
@@ -155,15 +159,23 @@ impl Ledger {
             return Ok(None);
         };
         let kept = self.standings_kept(cycle)?;
-        let table = self.gi_table_on(cycle, epoch_ms, Some(&counted), &cut)?;
+        let (table, work) = self.read_cycle_on(cycle, epoch_ms, Some(&counted), &cut)?;
         let after = match kept {
-            Some(kept) => kept,
+            Some(kept) => {
+                if self.issuance_kept(cycle)?.is_none() {
+                    let issuance = self.issuance_step(&table, &work, &before, &decisions.rules_at(cycle, rules))?;
+                    self.keep_standings(&table, &kept, &issuance, epoch_ms)?;
+                }
+                kept
+            }
             None => {
                 let Some(decided) = decisions.at(cycle) else {
                     return Ok(None);
                 };
-                let moved = before.step(&table, &decisions.rules_at(cycle, rules), &decided);
-                self.keep_standings(&table, &moved)?;
+                let rules_then = decisions.rules_at(cycle, rules);
+                let issuance = self.issuance_step(&table, &work, &before, &rules_then)?;
+                let moved = before.step(&table, &rules_then, &decided);
+                self.keep_standings(&table, &moved, &issuance, epoch_ms)?;
                 moved
             }
         };
@@ -236,16 +248,33 @@ impl Ledger {
         found.map(|(_, v)| decode(&v)).transpose()
     }
 
-    /// Keeps `standings` and the anchored rows of `table` (the first record
-    /// of a cycle stands) and forgets those more than [`STANDINGS_KEPT`]
-    /// cycles older.
-    fn keep_standings(&self, table: &GiTable, standings: &Standings) -> Result<(), LedgerError> {
+    /// Keeps `standings`, the anchored rows of `table` and the cycle's
+    /// issuance record (the first record of a cycle stands), forgets those
+    /// more than [`STANDINGS_KEPT`] cycles older, and ingests the mints that
+    /// waited for this cycle's gate, in one write.
+    fn keep_standings(
+        &self,
+        table: &GiTable,
+        standings: &Standings,
+        issuance: &Issuance,
+        epoch_ms: u64,
+    ) -> Result<(), LedgerError> {
         let Some(cycle) = standings.cycle else {
             return Ok(());
         };
         let _guard = self.write.lock().unwrap_or_else(|p| p.into_inner());
         let tree = self.before_write()?;
         let mut txn = Txn::new(&tree);
+        let waiting = self.keep_issuance(&mut txn, issuance, epoch_ms)?;
+        let ctx = self.ctx();
+        let mut forked = false;
+        for (k, v) in waiting {
+            let entry = self.release(&ctx, &mut txn, k, &v)?;
+            forked |= self.ingest_one(&ctx, &mut txn, entry)?.1;
+        }
+        if forked {
+            self.update_mode(&mut txn)?;
+        }
         if txn.get(&keys::standing(cycle))?.is_none() {
             txn.put(keys::standing(cycle), encoding::encode(standings));
             txn.put(
@@ -260,7 +289,12 @@ impl Ledger {
         for (k, _) in txn.range(&keys::anchored_gi(0), &keys::anchored_gi(horizon))? {
             txn.del(k);
         }
-        let written = txn.commit().and_then(|()| self.flush_if_durable(&tree));
+        let written = txn.commit().and_then(|()| {
+            while forked {
+                forked = self.rebuild_locked(&tree)?;
+            }
+            self.flush_if_durable(&tree)
+        });
         drop(tree);
         self.settle(written)
     }

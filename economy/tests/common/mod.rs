@@ -130,3 +130,52 @@ pub fn transfer_body(from: &Node, to: &Node, amount: Amount, genesis: &Genesis) 
         },
     ]
 }
+
+/// An entry of `by`'s chain at `seq` after `prev`, dated `ts`, with no deps.
+pub fn signed(
+    by: &Node,
+    g: &Genesis,
+    seq: u64,
+    prev: TxId,
+    ts: u64,
+    action: Action,
+    transfers: Vec<Transfer>,
+) -> SignedEntry {
+    EntryBody {
+        version: ENTRY_VERSION,
+        swarm_id: g.swarm_id(),
+        actor: by.id,
+        seq,
+        prev,
+        timestamp_ms: ts,
+        params: 0,
+        action,
+        transfers,
+        deps: vec![],
+        outcome: Outcome::Success,
+        proof: None,
+        memo: vec![],
+    }
+    .sign(&by.key)
+}
+
+/// Each of `voters` votes, in its own chain, on the heads `l` holds cut at
+/// the end of each of `epochs`, two epochs after it (as the daemon does).
+pub fn vote_through(l: &Ledger, voters: &[&Node], g: &Genesis, epochs: std::ops::Range<u64>, epoch_ms: u64) {
+    use ippoc_economy::store::heads_digest;
+    for e in epochs {
+        let digest = heads_digest(&l.heads_before((e + 1) * epoch_ms).unwrap());
+        let votes: Vec<SignedEntry> = voters
+            .iter()
+            .map(|n| {
+                let (seq, prev) = l.head(&n.id).unwrap().map_or((0, TxId::ZERO), |(s, tx)| (s + 1, tx));
+                let action = Action::Checkpoint {
+                    epoch: e,
+                    heads: digest,
+                };
+                signed(n, g, seq, prev, (e + 2) * epoch_ms, action, vec![])
+            })
+            .collect();
+        l.ingest(votes).unwrap();
+    }
+}
