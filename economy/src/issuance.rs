@@ -598,11 +598,17 @@ impl MintGate {
         signers: &BTreeSet<NodeId>,
         sentinels: &[NodeId],
     ) -> Option<String> {
+        self.refuses_tranche(at_ms, sealed_at)
+            .or_else(|| self.refuses_signers(signers, sentinels))
+    }
+
+    /// [`MintGate::refuses`] without the signatures: the date, the mint
+    /// open, the tranche sealed by the cycle (what a sentinel checks before
+    /// it signs).
+    pub fn refuses_tranche(&self, at_ms: u64, sealed_at: Option<u64>) -> Option<String> {
         let cycle = self.cycle;
         let epoch = self.epoch_ms.max(1);
-        let from = cycle
-            .saturating_add(crate::store::GI_CLOSE_EPOCHS)
-            .saturating_mul(epoch);
+        let from = cycle.saturating_add(crate::store::GI_CLOSE_EPOCHS).saturating_mul(epoch);
         let until = cycle
             .saturating_add(crate::store::GI_CLOSE_EPOCHS + MINT_WINDOW_CYCLES)
             .saturating_mul(epoch);
@@ -620,10 +626,15 @@ impl MintGate {
             ));
         }
         match sealed_at {
-            Some(s) if s <= cycle => {}
-            Some(s) => return Some(format!("the tranche was sealed at cycle {s}, after cycle {cycle}")),
-            None => return Some(format!("no such tranche was sealed by cycle {cycle}")),
+            Some(s) if s <= cycle => None,
+            Some(s) => Some(format!("the tranche was sealed at cycle {s}, after cycle {cycle}")),
+            None => Some(format!("no such tranche was sealed by cycle {cycle}")),
         }
+    }
+
+    /// Why `signers` are not a quorum of this gate's `sentinels`.
+    pub fn refuses_signers(&self, signers: &BTreeSet<NodeId>, sentinels: &[NodeId]) -> Option<String> {
+        let cycle = self.cycle;
         if let Some(outsider) = signers.iter().find(|s| sentinels.binary_search(s).is_err()) {
             return Some(format!("{} is not a sentinel of cycle {cycle}", outsider.short()));
         }
@@ -636,6 +647,16 @@ impl MintGate {
         }
         None
     }
+}
+
+/// The one transfer a mint of `owner`'s tranche makes.
+pub fn mint_transfers(owner: &NodeId) -> Vec<crate::Transfer> {
+    vec![crate::Transfer {
+        from: crate::AccountId::Mint,
+        to: crate::AccountId::Wallet(*owner),
+        currency: crate::Currency::Ippc,
+        amount: tranche_amount(),
+    }]
 }
 
 fn reserve(reserves: &mut BTreeMap<NodeId, Reserve>, node: NodeId) -> &mut Reserve {

@@ -150,6 +150,23 @@ fn rewards_accrue_seal_a_tranche_and_its_mint_passes_only_through_every_gate_onc
         minted.push(e.clone());
         bounced(&a.ledger, e, why);
     }
+    // A sentinel signs only what its own records let through.
+    let now = at + 50;
+    let sig = a.ledger.authorize_mint(&n[4].key, &n[3].id, 0, SEALING, now).unwrap();
+    assert_eq!(sig.sentinel, n[4].id);
+    for (key, owner, tranche, cycle, at, why) in [
+        (&outsider.key, n[3].id, 0, SEALING, now, "not a sentinel"),
+        (&n[4].key, n[0].id, 0, SEALING, now, "was minted"),
+        (&n[4].key, n[3].id, 1, SEALING, now, "no such tranche"),
+        (&n[4].key, n[3].id, 0, SEALING, at + 2 * EPOCH_MS, "must be dated"),
+        (&n[4].key, n[3].id, 0, SEALING + 3, now, "not closed at this node"),
+    ] {
+        let r = a.ledger.authorize_mint(key, &owner, tranche, cycle, at);
+        assert!(
+            matches!(&r, Err(ippoc_economy::store::LedgerError::Denied(m)) if m.contains(why)),
+            "{why}: {r:?}"
+        );
+    }
     // A mint citing a cycle this node has not closed waits for it, and the
     // close applies it.
     let later = mint(&g, &a.ledger, &n[2], SEALING + 1, 0, at + EPOCH_MS, &sentinels[..]);

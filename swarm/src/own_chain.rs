@@ -93,6 +93,22 @@ impl OwnChain {
             .map_err(crate::ledger::ledger_error)
     }
 
+    /// Signs, as a sentinel, the mint of `owner`'s tranche citing closed
+    /// `cycle`, if this node's own records let it through
+    /// ([`Ledger::authorize_mint`]). Signing a mint authorization is not an
+    /// entry of the own chain: the signing guard has nothing to record.
+    pub fn authorize_mint(
+        &self,
+        owner: &NodeId,
+        tranche: u64,
+        cycle: u64,
+        now_ms: u64,
+    ) -> Result<ippoc_economy::entry::SentinelSignature, Error> {
+        self.ledger
+            .authorize_mint(&self.key, owner, tranche, cycle, now_ms)
+            .map_err(crate::ledger::ledger_error)
+    }
+
     /// This node.
     pub fn owner(&self) -> NodeId {
         self.ledger.owner()

@@ -6,8 +6,8 @@
 //! them all.
 //!
 //! Encoding: the canonical bincode of `docs/ledger-format.md`.
-//! `SyncRequest::Heads | Range { actor, from, limit } | Doc(msg) | Module(sha256) | VotedHeads { epoch, digest }` →
-//! `SyncResponse::Heads([(actor, head seq)]) | Entries([signed entry bytes]) | Doc(msg?) | Error(text) | Module(wasm?) | VotedHeads([head]?)`.
+//! `SyncRequest::Heads | Range { actor, from, limit } | Doc(msg) | Module(sha256) | VotedHeads { epoch, digest } | MintSignature { owner, tranche, cycle }` →
+//! `SyncResponse::Heads([(actor, head seq)]) | Entries([signed entry bytes]) | Doc(msg?) | Error(text) | Module(wasm?) | VotedHeads([head]?) | MintSignature(signature or refusal)`.
 
 use bincode::{Decode, Encode};
 use ippoc_economy::{NodeId, encoding};
@@ -43,6 +43,16 @@ pub enum SyncRequest {
         /// The digest the majority voted.
         digest: [u8; 32],
     },
+    /// A sentinel's signature on the mint of `owner`'s sealed tranche
+    /// citing closed `cycle` (docs/issuance.md, "The ceremony").
+    MintSignature {
+        /// Whose tranche.
+        owner: NodeId,
+        /// Its sequence.
+        tranche: u64,
+        /// The closed cycle the mint cites.
+        cycle: u64,
+    },
 }
 
 /// A response.
@@ -60,6 +70,8 @@ pub enum SyncResponse {
     Module(Option<Vec<u8>>),
     /// The voted heads asked for, if the responder recorded them.
     VotedHeads(Option<Vec<ippoc_economy::store::Head>>),
+    /// The sentinel's signature, or why it does not sign.
+    MintSignature(Result<ippoc_economy::entry::SentinelSignature, String>),
 }
 
 /// Why an exchange with a peer failed.

@@ -21,6 +21,8 @@ pub struct Responder {
     pub doc: SharedSwarmDoc,
     /// The skill modules this node holds.
     pub skills: SkillStore,
+    /// The own chain, whose key signs mint authorizations as a sentinel.
+    pub chain: crate::OwnChain,
 }
 
 impl SyncResponder for Responder {
@@ -41,6 +43,12 @@ impl SyncResponder for Responder {
                 }
                 Err(e) => SyncResponse::Error(e.to_string()),
             },
+            // A sentinel signs only what its own records let through.
+            Ok(SyncRequest::MintSignature { owner, tranche, cycle }) => SyncResponse::MintSignature(
+                self.chain
+                    .authorize_mint(&owner, tranche, cycle, crate::ledger::now_ms())
+                    .map_err(|e| e.to_string()),
+            ),
         };
         encoding::encode(&response)
     }

@@ -17,6 +17,24 @@ use crate::{NodeId, SwarmId};
 
 /// Cycles whose whole issuance record is kept (the gates and tranches stay).
 pub const ISSUANCE_KEPT: u64 = super::STANDINGS_KEPT;
+/// Tranches [`Ledger::tranches_of`] lists at most (the newest).
+pub const TRANCHES_LISTED_MAX: u64 = 64;
+
+/// One sealed tranche as an operator sees it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TrancheView {
+    /// Whose reserve sealed it.
+    pub owner: NodeId,
+    /// Its sequence in that reserve.
+    pub seq: u64,
+    /// Its seal id (hex).
+    pub seal: String,
+    /// The cycle that sealed it (`None` if this node no longer knows:
+    /// sealed before this node kept records).
+    pub sealed_at: Option<u64>,
+    /// The mint entry that minted it, `(actor, seq)`, if minted.
+    pub minted: Option<(NodeId, u64)>,
+}
 
 /// The sentinels of the cycle after `before` and the signatures a mint
 /// needs: the Critical-tier members the ladder counts, once there are
@@ -170,6 +188,93 @@ impl Ledger {
             .get(keys::seal(seal))?
             .map(|v| (keys::node_at(&v, 0), keys::u64_at(&v, 32))))
     }
+}
+
+impl Ledger {
+    /// The newest [`TRANCHES_LISTED_MAX`] tranches `owner`'s reserve sealed
+    /// as of the newest kept record, oldest first, minted or not.
+    pub fn tranches_of(&self, owner: &NodeId) -> Result<Vec<TrancheView>, LedgerError> {
+        let Some(record) = self.newest_issuance()? else {
+            return Ok(Vec::new());
+        };
+        let sealed = record.reserve_of(owner).map_or(0, |r| r.sealed);
+        let mut out = Vec::new();
+        for seq in sealed.saturating_sub(TRANCHES_LISTED_MAX)..sealed {
+            let seal = crate::issuance::seal_id(&self.swarm_id, owner, seq);
+            out.push(TrancheView {
+                owner: *owner,
+                seq,
+                seal: hex::encode(seal),
+                sealed_at: self.tranche(&seal)?.map(|t| t.2),
+                minted: self.minted_at(&seal)?,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Signs, as a sentinel, the mint of `owner`'s tranche `tranche` citing
+    /// closed `cycle`, at `now_ms`: only if this node (`key`'s) is one of
+    /// the cycle's sentinels and, by its own records, the mint could be
+    /// dated now, the cycle opens the mint, the tranche was sealed by then
+    /// and was not minted. Refusals are [`LedgerError::Denied`] with the
+    /// reason.
+    pub fn authorize_mint(
+        &self,
+        key: &ed25519_dalek::SigningKey,
+        owner: &NodeId,
+        tranche: u64,
+        cycle: u64,
+        now_ms: u64,
+    ) -> Result<crate::entry::SentinelSignature, LedgerError> {
+        let me = NodeId::from_bytes(key.verifying_key().to_bytes());
+        let denied = |why: String| Err(LedgerError::Denied(why));
+        let Some(gate) = self.mint_gate(cycle)? else {
+            return denied(format!("cycle {cycle} is not closed at this node"));
+        };
+        let sentinels: Vec<NodeId> = match self.tree()?.get(keys::sentinel_set(&gate.sentinels))? {
+            Some(v) => encoding::decode(&v).map_err(|e| LedgerError::Corrupt(format!("sentinel set: {e}")))?,
+            None => return Err(LedgerError::Corrupt(format!("cycle {cycle}'s sentinel set is missing"))),
+        };
+        if sentinels.binary_search(&me).is_err() {
+            return denied(format!("this node is not a sentinel of cycle {cycle}"));
+        }
+        let seal = crate::issuance::seal_id(&self.swarm_id, owner, tranche);
+        if let Some((actor, seq)) = self.minted_at(&seal)? {
+            return denied(format!("the tranche was minted at {actor} seq {seq}"));
+        }
+        if let Some(why) = gate.refuses_tranche(now_ms, self.tranche(&seal)?.map(|t| t.2)) {
+            return denied(why);
+        }
+        let message = crate::rules::mint_message(&self.swarm_id, &seal, &crate::issuance::mint_transfers(owner));
+        Ok(crate::entry::SentinelSignature {
+            sentinel: me,
+            signature: ed25519_dalek::Signer::sign(key, &message).to_bytes(),
+        })
+    }
+}
+
+/// The draft of the owner's mint of its tranche `tranche`, citing `cycle`,
+/// with the sentinels' `signatures`.
+pub fn mint_draft(
+    swarm_id: &SwarmId,
+    owner: &NodeId,
+    tranche: u64,
+    cycle: u64,
+    signatures: Vec<crate::entry::SentinelSignature>,
+    now_ms: u64,
+) -> super::Draft {
+    let cert = crate::entry::MintCertificate {
+        seal_id: crate::issuance::seal_id(swarm_id, owner, tranche),
+        signatures,
+    };
+    super::Draft::new(
+        super::Intent::Raw {
+            action: crate::Action::Mint { cycle, tranche },
+            transfers: crate::issuance::mint_transfers(owner),
+            proof: Some(crate::entry::Proof::Mint(cert)),
+        },
+        now_ms,
+    )
 }
 
 fn decode(bytes: &[u8]) -> Result<Issuance, LedgerError> {

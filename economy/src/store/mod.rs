@@ -52,7 +52,7 @@ pub use gi::{
     GiTable, MemberWork, Parts,
 };
 pub use intent::{Charge, Draft, Intent};
-pub use issuance::{ISSUANCE_KEPT, cycle_input, sentinels_for};
+pub use issuance::{ISSUANCE_KEPT, TRANCHES_LISTED_MAX, TrancheView, cycle_input, mint_draft, sentinels_for};
 pub use process::Effect;
 use process::{Processed, Record};
 pub use scrub::{DAMAGED_LISTED_MAX, DamagedRecord, RepairReport, ScrubReport};

@@ -100,6 +100,7 @@ async fn score(ctx: &Ctx, cycle: u64) {
     {
         tracing::warn!(event = "standing_step", cycle, step = ?step.kind, gi = step.gi, "this node's standing changed");
     }
+    super::mint::after_close(ctx, cycle);
     ctx.view.update(|v| {
         v.gi_digests.push((cycle, hex::encode(table.digest)));
         let excess = v.gi_digests.len().saturating_sub(GI_DIGESTS_KEPT);

@@ -13,6 +13,7 @@
 //! | `Warrants`    | `warrants.rs`    | forks to warrants, warrants heard, bans |
 //! | `Document`    | `document.rs`    | this node's writes to the swarm document |
 //! | `Syncing`     | `sync.rs`        | when anti-entropy runs, and with whom |
+//! | (mint)        | `mint.rs`        | minting the own sealed tranches when a closed cycle opens the mint |
 
 mod attest;
 mod bounties;
@@ -20,6 +21,7 @@ mod checkpoints;
 mod ctx;
 mod document;
 mod entries;
+mod mint;
 mod sync;
 mod warrants;
 
@@ -146,6 +148,7 @@ pub(crate) fn start(parts: MeshParts, mut config: MeshConfig, cadence: Cadence) 
         ledger,
         doc: parts.doc.clone(),
         skills: parts.skills.clone(),
+        chain: parts.chain.clone(),
     });
     let mesh = Mesh::start(key, config, validator, responder).map_err(|e| Error::Mesh(e.to_string()))?;
     let (peer_id, client) = (mesh.peer_id(), mesh.client());

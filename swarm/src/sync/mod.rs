@@ -83,6 +83,7 @@ fn kind(r: &SyncResponse) -> String {
         SyncResponse::Doc(_) => "a document message".into(),
         SyncResponse::Module(_) => "a module".into(),
         SyncResponse::VotedHeads(_) => "voted heads".into(),
+        SyncResponse::MintSignature(_) => "a mint signature".into(),
         SyncResponse::Error(e) => format!("an error ({e})"),
     }
 }
