@@ -608,7 +608,9 @@ impl MintGate {
     pub fn refuses_tranche(&self, at_ms: u64, sealed_at: Option<u64>) -> Option<String> {
         let cycle = self.cycle;
         let epoch = self.epoch_ms.max(1);
-        let from = cycle.saturating_add(crate::store::GI_CLOSE_EPOCHS).saturating_mul(epoch);
+        let from = cycle
+            .saturating_add(crate::store::GI_CLOSE_EPOCHS)
+            .saturating_mul(epoch);
         let until = cycle
             .saturating_add(crate::store::GI_CLOSE_EPOCHS + MINT_WINDOW_CYCLES)
             .saturating_mul(epoch);

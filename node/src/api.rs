@@ -82,6 +82,9 @@ pub struct NodeStatus {
     pub governance: GovernanceStatus,
     /// Whether the node may sign now (its signing guard), and why not.
     pub signing: ippoc_swarm::guard::GuardState,
+    /// The swarm's issuance band after the newest closed cycle (none before one closes).
+    #[serde(default)]
+    pub issuance: Option<ippoc_swarm::issuance::BandView>,
 }
 
 /// What the node follows of the DAO: the table it prices under, the skills it
@@ -178,6 +181,11 @@ pub fn router(token: String, facts: StatusFacts, node: Arc<NodeHandle>) -> Route
         .route(crate::routes::SANDBOX_RUN, post(sandbox_run))
         .route(crate::routes::PEERS, get(peers))
         .route(crate::routes::GI, get(gi))
+        .route(crate::routes::MIC_RESERVE, get(mic_reserve))
+        .route(crate::routes::MIC_TRANCHES, get(mic_tranches))
+        .route(crate::routes::MIC_PREVIEW, post(mic_preview))
+        .route(crate::routes::MIC_AUTHORIZE, post(mic_authorize))
+        .route(crate::routes::MIC_COMMIT, post(mic_commit))
         .route(crate::routes::SKILLS, get(skills))
         .route(crate::routes::SKILLS_RUN, post(skill_run))
         .layer(axum::extract::DefaultBodyLimit::max(IMPORT_BYTES_MAX))
@@ -389,6 +397,83 @@ async fn gi_proof(
     ))
 }
 
+/// Query of `GET /v1/mic/reserve` and `/v1/mic/tranches`.
+#[derive(Debug, Deserialize)]
+pub struct MicQuery {
+    /// The node; this node by default.
+    pub node: Option<NodeId>,
+}
+
+async fn mic_reserve(
+    State(state): State<Arc<ApiState>>,
+    q: QueryArgs<MicQuery>,
+) -> ApiResult<ippoc_swarm::issuance::ReserveReport> {
+    let q = query(q)?;
+    Ok(axum::Json(
+        blocking(&state, move |n| {
+            let node = q.node.unwrap_or(n.ledger().owner());
+            ippoc_swarm::issuance::reserve(n.ledger(), node).map_err(NodeError::from)
+        })
+        .await?,
+    ))
+}
+
+async fn mic_tranches(
+    State(state): State<Arc<ApiState>>,
+    q: QueryArgs<MicQuery>,
+) -> ApiResult<Vec<ippoc_economy::store::TrancheView>> {
+    let q = query(q)?;
+    Ok(axum::Json(
+        blocking(&state, move |n| {
+            let node = q.node.unwrap_or(n.ledger().owner());
+            ippoc_swarm::issuance::tranches(n.ledger(), node).map_err(NodeError::from)
+        })
+        .await?,
+    ))
+}
+
+async fn mic_preview(
+    State(state): State<Arc<ApiState>>,
+    b: JsonBody<ippoc_swarm::issuance::PreviewRequest>,
+) -> ApiResult<ippoc_swarm::issuance::MintPreview> {
+    let request = body(b)?;
+    Ok(axum::Json(
+        blocking(&state, move |n| {
+            ippoc_swarm::issuance::preview(n.ledger(), request.tranche, ippoc_swarm::ledger::now_ms())
+                .map_err(NodeError::from)
+        })
+        .await?,
+    ))
+}
+
+async fn mic_authorize(
+    State(state): State<Arc<ApiState>>,
+    b: JsonBody<ippoc_swarm::issuance::AuthorizeRequest>,
+) -> ApiResult<ippoc_economy::entry::SentinelSignature> {
+    let r = body(b)?;
+    Ok(axum::Json(
+        blocking(&state, move |n| {
+            n.chain
+                .authorize_mint(&r.owner, r.tranche, r.cycle, ippoc_swarm::ledger::now_ms())
+                .map_err(NodeError::from)
+        })
+        .await?,
+    ))
+}
+
+async fn mic_commit(
+    State(state): State<Arc<ApiState>>,
+    b: JsonBody<ippoc_swarm::issuance::CommitRequest>,
+) -> ApiResult<ippoc_swarm::issuance::Committed> {
+    let r = body(b)?;
+    Ok(axum::Json(
+        blocking(&state, move |n| {
+            ippoc_swarm::issuance::commit(&n.chain, r, ippoc_swarm::ledger::now_ms()).map_err(NodeError::from)
+        })
+        .await?,
+    ))
+}
+
 async fn peers(State(state): State<Arc<ApiState>>) -> axum::Json<ippoc_swarm::view::MeshView> {
     axum::Json(mesh_view(&state))
 }
@@ -460,9 +545,11 @@ async fn status(State(state): State<Arc<ApiState>>) -> ApiResult<NodeStatus> {
             newest_anchored_epoch,
             last_error: gov.last_error,
         };
-        Ok::<_, NodeError>((ledger::wallet_view(n.ledger())?, governance))
+        let band = ippoc_swarm::issuance::band(n.ledger())?;
+        Ok::<_, NodeError>((ledger::wallet_view(n.ledger())?, (governance, band)))
     })
     .await?;
+    let (governance, issuance) = governance;
     let f = &state.facts;
     Ok(axum::Json(NodeStatus {
         node_id: f.node_id.clone(),
@@ -478,6 +565,7 @@ async fn status(State(state): State<Arc<ApiState>>) -> ApiResult<NodeStatus> {
         mesh: mesh_view(&state),
         governance,
         signing: state.node.chain.signing(),
+        issuance,
     }))
 }
 
@@ -679,6 +767,117 @@ mod tests {
         assert_eq!(resp.status(), 200);
         let report: ippoc_swarm::integrity::GiReport = resp.json().await.unwrap();
         assert_eq!((report.cycle, report.score_ppm), (3, 550_000));
+    }
+
+    #[tokio::test]
+    async fn mic_routes_answer_bad_input_with_400_refusals_with_409_and_the_reason() {
+        let (addr, _stop, _dir) = serve().await;
+        let client = reqwest::Client::builder().no_proxy().build().unwrap();
+        let me = NodeId::from_bytes(SigningKey::from_bytes(&[1; 32]).verifying_key().to_bytes());
+        let get = |path: String| {
+            let c = client.clone();
+            async move {
+                let r = c
+                    .get(format!("http://{addr}{path}"))
+                    .bearer_auth("secret")
+                    .send()
+                    .await
+                    .unwrap();
+                (r.status().as_u16(), r.json::<serde_json::Value>().await.unwrap())
+            }
+        };
+        let post = |path: &'static str, body: serde_json::Value| {
+            let c = client.clone();
+            async move {
+                let r = c
+                    .post(format!("http://{addr}{path}"))
+                    .bearer_auth("secret")
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap();
+                (r.status().as_u16(), r.json::<serde_json::Value>().await.unwrap())
+            }
+        };
+        let (code, body) = get("/v1/mic/reserve?node=zz".into()).await;
+        assert_eq!(code, 400, "{body}");
+        // Nothing closed yet: an empty reserve, no band.
+        let (code, body) = get("/v1/mic/reserve".into()).await;
+        assert_eq!(
+            (code, body["accrued"].as_str(), body["band"].is_null()),
+            (200, Some("0.00"), true),
+            "{body}"
+        );
+        let (code, body) = post(
+            crate::routes::MIC_AUTHORIZE,
+            serde_json::json!({"owner": me, "tranche": 0, "cycle": 3}),
+        )
+        .await;
+        assert_eq!(code, 409, "{body}");
+        assert!(
+            body["error"].as_str().unwrap().contains("not closed at this node"),
+            "{body}"
+        );
+        // Asking for cycle 3's GI scores it, but nobody voted on its cut:
+        // no cycle closes, so issuance has no record and no band.
+        let (code, _) = get("/v1/gi?cycle=3".into()).await;
+        assert_eq!(code, 200);
+        let (code, body) = get(format!("/v1/mic/reserve?node={me}")).await;
+        assert_eq!((code, body["band"].is_null()), (200, true), "{body}");
+        let (code, body) = get("/v1/mic/tranches".into()).await;
+        assert_eq!((code, body.as_array().map(Vec::len)), (200, Some(0)), "{body}");
+        for (route, body, status, reason) in [
+            (
+                crate::routes::MIC_PREVIEW,
+                serde_json::json!({"tranche": "x"}),
+                400,
+                "tranche",
+            ),
+            (
+                crate::routes::MIC_PREVIEW,
+                serde_json::json!({"bogus": 1}),
+                400,
+                "bogus",
+            ),
+            (
+                crate::routes::MIC_AUTHORIZE,
+                serde_json::json!({"owner": "zz", "tranche": 0, "cycle": 3}),
+                400,
+                "owner",
+            ),
+            (
+                crate::routes::MIC_AUTHORIZE,
+                serde_json::json!({"owner": me, "tranche": 0, "cycle": 3}),
+                409,
+                "not closed",
+            ),
+            (
+                crate::routes::MIC_COMMIT,
+                serde_json::json!({"tranche": 0, "cycle": 3, "signatures": []}),
+                400,
+                "no signature",
+            ),
+            (
+                crate::routes::MIC_COMMIT,
+                serde_json::json!({"tranche": 0, "cycle": 3}),
+                400,
+                "signatures",
+            ),
+        ] {
+            let (code, answer) = post(route, body.clone()).await;
+            assert_eq!(code, status, "{route} {body}: {answer}");
+            assert!(
+                answer["error"].as_str().unwrap().contains(reason),
+                "{route} {body}: {answer}"
+            );
+        }
+        let (code, preview) = post(crate::routes::MIC_PREVIEW, serde_json::json!({})).await;
+        assert_eq!((code, preview["ready"].as_bool()), (200, Some(false)), "{preview}");
+        assert_eq!(
+            preview["gates"][0]["detail"].as_str(),
+            Some("no cycle closed yet"),
+            "{preview}"
+        );
     }
 
     #[tokio::test]

@@ -32,6 +32,16 @@ pub const PEERS: &str = "/v1/peers";
 pub const GI: &str = "/v1/gi";
 /// `GET ?node=&cycle=`: a node's anchored GI as `Anchor.promote` takes it (`ippoc gi --proof`).
 pub const GI_PROOF: &str = "/v1/gi/proof";
+/// `GET ?node=`: a node's issuance reserve and the swarm's band.
+pub const MIC_RESERVE: &str = "/v1/mic/reserve";
+/// `GET ?node=`: a node's sealed tranches, minted or not.
+pub const MIC_TRANCHES: &str = "/v1/mic/tranches";
+/// `POST`: whether this node could mint a tranche now, gate by gate.
+pub const MIC_PREVIEW: &str = "/v1/mic/mint/preview";
+/// `POST`: this node's signature, as a sentinel, on another node's mint.
+pub const MIC_AUTHORIZE: &str = "/v1/mic/mint/authorize";
+/// `POST`: append this node's mint with the sentinels' signatures.
+pub const MIC_COMMIT: &str = "/v1/mic/mint/commit";
 /// `GET`: the skills the DAO deployed, as the node follows them.
 pub const SKILLS: &str = "/v1/skills";
 /// `POST`: run a deployed skill, paid.

@@ -25,6 +25,7 @@ pub mod gov_view;
 pub mod governance;
 pub mod guard;
 pub mod integrity;
+pub mod issuance;
 pub mod layout;
 pub mod ledger;
 pub mod limits;

@@ -7,6 +7,7 @@ mod evolve_cmds;
 mod gov_cmds;
 mod gov_text;
 mod ledger_cmds;
+mod mic_cmds;
 mod node_cmds;
 mod sandbox_cmds;
 
@@ -129,6 +130,11 @@ enum Command {
     Gov {
         #[command(subcommand)]
         command: gov_cmds::GovCommand,
+    },
+    /// Issuance: reserve, tranches, mint preview, a sentinel's authorization, a mint's commit (docs/issuance.md).
+    Mic {
+        #[command(subcommand)]
+        command: mic_cmds::MicCommand,
     },
 }
 
@@ -369,6 +375,11 @@ fn run(mut cli: Cli) -> Result<(), Failure> {
             | Command::Id
             | Command::Peers
             | Command::Gi { .. }
+            | Command::Mic {
+                command: mic_cmds::MicCommand::Reserve { .. }
+                    | mic_cmds::MicCommand::Tranches { .. }
+                    | mic_cmds::MicCommand::Preview { .. }
+            }
             | Command::Config { .. }
             | Command::Wallet
             | Command::Ledger { .. }
@@ -407,6 +418,7 @@ fn run(mut cli: Cli) -> Result<(), Failure> {
             out,
         } => node_cmds::gi_proof(&env, node, cycle, out.as_deref()),
         Command::Rebind { confirm } => node_cmds::rebind(&env, confirm),
+        Command::Mic { command } => mic_cmds::run(&env, command),
         Command::Config { .. } => node_cmds::config_show(&env),
         Command::Wallet => ledger_cmds::wallet(&env),
         Command::Transfer { to, amount, currency } => ledger_cmds::transfer(&env, to, amount, currency),

@@ -87,6 +87,7 @@ pub fn status(env: &Env) -> Result<(), Failure> {
             status.ledger.mode
         );
         println!("signing   {}", status.signing.describe());
+        println!("band      {}", super::mic_cmds::band_text(&status.issuance));
         match (&status.mesh.peer_id, status.mesh.enabled) {
             (Some(peer), true) => println!(
                 "mesh      {peer}: {} connected, {} banned",
