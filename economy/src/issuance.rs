@@ -32,10 +32,9 @@ pub const SEAL_QUORUM: u32 = 5;
 /// of seals without bound).
 pub const OPEN_TRANCHES_MAX: u64 = 16;
 
-/// Reward per work item, in hundredths of a unit.
+/// Reward per work item, in hundredths of a unit (the agreeing vote's is
+/// governed: [`IssuanceRules::vote_pay`]).
 pub mod pay {
-    /// Integrity work: one checkpoint vote agreeing with the quorum.
-    pub const AGREEING_VOTE: u64 = 100;
     /// Human intent: per whole IPPC charged for work that succeeded (0.10).
     pub const PER_USEFUL_IPPC: u64 = 10;
     /// Human intent at most per cycle (2.00).
@@ -67,6 +66,23 @@ pub struct IssuanceRules {
     pub novelty_share: u32,
     /// A share of counted members committing offences at or above this trips (1/3).
     pub offender_share: u32,
+    /// A share of counted members silent through the cycle at or above
+    /// this trips (1/4): no new money while a quarter of the swarm is down.
+    #[serde(default = "default_failure_share")]
+    pub failure_share: u32,
+    /// Integrity work's pay: hundredths of a unit per checkpoint vote
+    /// agreeing with the quorum (1.00). The simulator raises it so that a
+    /// run of a few dozen cycles seals tranches.
+    #[serde(default = "default_vote_pay")]
+    pub vote_pay: u64,
+}
+
+fn default_vote_pay() -> u64 {
+    IssuanceRules::DEFAULT.vote_pay
+}
+
+fn default_failure_share() -> u32 {
+    IssuanceRules::DEFAULT.failure_share
 }
 
 impl Default for IssuanceRules {
@@ -85,6 +101,8 @@ impl IssuanceRules {
         gi_drop: 50_000,
         novelty_share: 500_000,
         offender_share: 333_334,
+        failure_share: 250_000,
+        vote_pay: 100,
     };
 
     /// The band of a swarm GI under these thresholds.
@@ -138,11 +156,11 @@ impl Base {
     }
 }
 
-/// The base a cycle's work earns.
-pub fn base(w: &Work) -> Base {
+/// The base a cycle's work earns, with `vote_pay` hundredths per agreeing vote.
+pub fn base(w: &Work, vote_pay: u64) -> Base {
     let whole_ippc = w.useful_base / u128::from(crate::amount::UNIT);
     Base {
-        integrity: w.agreeing_votes.saturating_mul(pay::AGREEING_VOTE),
+        integrity: w.agreeing_votes.saturating_mul(vote_pay),
         human_intent: u64::try_from(whole_ippc.saturating_mul(u128::from(pay::PER_USEFUL_IPPC)))
             .unwrap_or(u64::MAX)
             .min(pay::HUMAN_INTENT_MAX),
@@ -202,6 +220,11 @@ pub enum Tripwire {
     /// committed an offence (compliance under the offence line): replay,
     /// spam or bounced entries on a scale a minority cannot reach.
     OffencePressure,
+    /// At least [`IssuanceRules::failure_share`] of the counted members were
+    /// silent through the cycle (cast no vote): a failure episode. The
+    /// swarm's GI, a median, does not move until half fail; the mint stops
+    /// from a quarter.
+    FailurePressure,
 }
 
 /// What the cycle's close knows about one member, read from the GI table,
@@ -214,6 +237,8 @@ pub struct MemberInput {
     pub gi: u32,
     /// Its compliance in the cycle, ppm.
     pub compliance: u32,
+    /// Expected to vote in the cycle and cast no vote.
+    pub silent: bool,
     /// Counted by the ladder (not shadow, suspended or removed): only
     /// counted members are rewarded.
     pub counted: bool,
@@ -439,7 +464,7 @@ impl Issuance {
         let drift_band = matches!(band, Band::Repair);
         let mut accruals = Vec::new();
         for m in input.members.iter().filter(|m| m.counted) {
-            let b = base(&m.work);
+            let b = base(&m.work, rules.vote_pay);
             let multipliers = Multipliers {
                 gi: gi_multiplier(m.gi),
                 consensus: consensus_multiplier(m.work.sentinel_vouchers),
@@ -477,6 +502,10 @@ impl Issuance {
             .count() as u64;
         if !counted.is_empty() && share_at_least(offenders, counted.len() as u64, rules.offender_share) {
             tripwires.push(Tripwire::OffencePressure);
+        }
+        let silent = counted.iter().filter(|m| m.silent).count() as u64;
+        if !counted.is_empty() && share_at_least(silent, counted.len() as u64, rules.failure_share) {
+            tripwires.push(Tripwire::FailurePressure);
         }
         let sustained = if band == Band::MintEligible && tripwires.is_empty() {
             self.sustained.saturating_add(1)
@@ -707,6 +736,7 @@ mod tests {
             node: id(b),
             gi,
             compliance: PPM,
+            silent: false,
             counted: true,
             work,
             mints: 0,
@@ -743,7 +773,7 @@ mod tests {
             sims_passed: 1,
             sentinel_vouchers: 2,
         };
-        let b = base(&w);
+        let b = base(&w, 100);
         assert_eq!(
             b,
             Base {
@@ -767,11 +797,14 @@ mod tests {
         assert_eq!(consensus_multiplier(1), PPM);
         assert_eq!(consensus_multiplier(7), 2_000_000);
         // Caps: human intent 2.00, resilience 1.00.
-        let big = base(&Work {
-            useful_base: u128::MAX,
-            sims_passed: u64::MAX,
-            ..Work::default()
-        });
+        let big = base(
+            &Work {
+                useful_base: u128::MAX,
+                sims_passed: u64::MAX,
+                ..Work::default()
+            },
+            100,
+        );
         assert_eq!((big.human_intent, big.resilience), (200, 100));
     }
 
@@ -816,6 +849,13 @@ mod tests {
         assert_eq!(
             r.step(&input(5, 960_000, offending), &rules).tripwires,
             vec![Tripwire::OffencePressure]
+        );
+        // A quarter of the counted members silent: a failure episode.
+        let mut failing = honest();
+        failing[0].silent = true;
+        assert_eq!(
+            r.step(&input(5, 960_000, failing), &rules).tripwires,
+            vec![Tripwire::FailurePressure]
         );
     }
 

@@ -75,7 +75,7 @@ impl LadderRules {
     /// The knobs the DAO governs, by their Parameters contract names
     /// (`keccak256(name)` keys): an executed change applies from the cycle
     /// the anchors settle for it ([`DecisionBook::change_rule`]).
-    pub const GOVERNED: [&'static str; 14] = [
+    pub const GOVERNED: [&'static str; 16] = [
         "integrity.shadow_cycles",
         "integrity.research_cycles",
         "integrity.lapse_cycles",
@@ -90,6 +90,8 @@ impl LadderRules {
         "issuance.gi_drop_ppm",
         "issuance.novelty_share_ppm",
         "issuance.offender_share_ppm",
+        "issuance.failure_share_ppm",
+        "issuance.vote_pay_hundredths",
     ];
 
     /// These rules with the governed knob `name` set to `value`; an unknown
@@ -125,6 +127,16 @@ impl LadderRules {
             "issuance.gi_drop_ppm" => next.issuance.gi_drop = ppm()?,
             "issuance.novelty_share_ppm" => next.issuance.novelty_share = ppm()?,
             "issuance.offender_share_ppm" => next.issuance.offender_share = ppm()?,
+            "issuance.failure_share_ppm" => next.issuance.failure_share = ppm()?,
+            "issuance.vote_pay_hundredths" => {
+                next.issuance.vote_pay = if value <= 1_000_000 {
+                    value
+                } else {
+                    return Err(format!(
+                        "{name} = {value}: at most 1000000 hundredths (10000.00 units) a vote"
+                    ));
+                }
+            }
             _ => return Err(format!("{name}: not a governed ladder or issuance rule")),
         }
         let i = next.issuance;

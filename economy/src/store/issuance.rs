@@ -77,6 +77,7 @@ pub fn cycle_input(
                 node: r.node,
                 gi: r.gi,
                 compliance: r.components.0[0],
+                silent: r.evidence.0[5] > 0 && r.evidence.0[6] == 0,
                 counted: counted.contains(&r.node),
                 work: Work {
                     agreeing_votes: agreeing,
