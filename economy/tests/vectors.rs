@@ -91,3 +91,20 @@ fn the_documented_genesis_encodes_and_hashes_to_the_documented_swarm_id() {
     h.update(&bytes);
     assert_eq!(hex::encode(h.finalize()), SWARM_ID);
 }
+
+/// docs/ledger-format.md, "Seal test vector": the seal ids of the first two
+/// tranches of the entry vector's actor in swarm `11…11`.
+#[test]
+fn the_documented_seal_ids() {
+    let (key, _) = vector_entry();
+    let owner = NodeId::from_bytes(key.verifying_key().to_bytes());
+    let swarm = ippoc_economy::SwarmId([0x11; 32]);
+    assert_eq!(
+        hex::encode(ippoc_economy::issuance::seal_id(&swarm, &owner, 0)),
+        "ba85f60ab2125640239c410b81df4eb4b0eb6d43cd98bbef5cfac995ee4f1cc6"
+    );
+    assert_eq!(
+        hex::encode(ippoc_economy::issuance::seal_id(&swarm, &owner, 1)),
+        "d90583396d6f1036b7c675b5b2040c2e1f0e797bf9e5d47ed21a041d01bbb0a0"
+    );
+}

@@ -32,6 +32,8 @@ pub async fn run(scenario: &Scenario, mut options: Options, mut progress: impl F
     options.epoch_ms = options.epoch_ms.or(scenario.epoch_ms);
     options.dao = scenario.dao;
     options.lapse_cycles = scenario.lapse_cycles;
+    options.vote_pay = scenario.vote_pay;
+    options.economy = scenario.economy;
     progress("starting nodes");
     let mut sim = Sim::start(options.clone(), &scenario.network).await?;
     sim.sample();

@@ -54,6 +54,8 @@ fn main() -> ExitCode {
         epoch_ms: None,
         dao: false,
         lapse_cycles: None,
+        vote_pay: None,
+        economy: false,
     };
     if options.nodes < 2 {
         eprintln!("ippoc-sim: --nodes must be at least 2");

@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 
 use plotters::prelude::*;
 
-use crate::report::{GI_PLOT, PLOTS, Report, Sample};
+use crate::report::{GI_PLOT, PLOTS, Report, SUPPLY_PLOT, Sample};
 use crate::run::SimGi;
 
 const FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
@@ -47,7 +47,72 @@ pub fn draw(report: &Report, dir: &Path) -> Result<Vec<PathBuf>, String> {
         gi_per_cycle(&path, g).map_err(|e| format!("{}: {e}", path.display()))?;
         written.push(path);
     }
+    if let Some(i) = &report.measured.issuance {
+        let path = dir.join(SUPPLY_PLOT.0);
+        supply(&path, i).map_err(|e| format!("{}: {e}", path.display()))?;
+        written.push(path);
+    }
     Ok(written)
+}
+
+/// Issuance per closed cycle: IPPC issued by mints, burned by metabolism
+/// and paid into the pool (cumulative, from the chains), with a mark on
+/// each cycle whose record opens the mint.
+fn supply(path: &Path, i: &crate::run::SimIssuance) -> PlotResult {
+    let root = BitMapBackend::new(path, SIZE).into_drawing_area();
+    root.fill(&WHITE)?;
+    let first = i.per_cycle.first().map_or(0, |c| c.cycle);
+    let last = i.per_cycle.last().map_or(1, |c| c.cycle).max(first + 1);
+    let top = i
+        .per_cycle
+        .iter()
+        .map(|c| c.issued_ippc.max(c.burned_ippc).max(c.pooled_ippc))
+        .fold(1.0, f64::max)
+        * 1.1;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            format!("Supply per closed cycle ({} mints, {} tranches)", i.mints, i.tranches),
+            ("sans-serif", 22),
+        )
+        .margin(16)
+        .x_label_area_size(44)
+        .y_label_area_size(64)
+        .build_cartesian_2d(0u64..last - first + 1, 0.0..top)?;
+    chart
+        .configure_mesh()
+        .x_desc("cycle since the first kept")
+        .y_desc("IPPC (cumulative)")
+        .draw()?;
+    type Pick = fn(&crate::run::IssuanceCycle) -> f64;
+    let lines: [(&str, Pick, RGBColor); 3] = [
+        ("issued (mints)", |c| c.issued_ippc, GREEN),
+        ("burned (metabolism)", |c| c.burned_ippc, RED),
+        ("pooled (fees)", |c| c.pooled_ippc, BLUE),
+    ];
+    for (label, pick, colour) in lines {
+        let points: Vec<(u64, f64)> = i.per_cycle.iter().map(|c| (c.cycle - first, pick(c))).collect();
+        chart
+            .draw_series(LineSeries::new(points, colour.stroke_width(2)))?
+            .label(label)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(2)));
+    }
+    chart
+        .draw_series(
+            i.per_cycle
+                .iter()
+                .filter(|c| c.mint_open)
+                .map(|c| Circle::new((c.cycle - first, 0.0), 4, BLACK.filled())),
+        )?
+        .label("mint open")
+        .legend(|(x, y)| Circle::new((x + 9, y), 4, BLACK.filled()));
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .position(SeriesLabelPosition::UpperLeft)
+        .draw()?;
+    root.present()?;
+    Ok(())
 }
 
 /// GI per closed cycle: the lowest and the median live honest node, the

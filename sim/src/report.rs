@@ -195,6 +195,11 @@ pub struct Report {
 
 /// The plot of a run that waited for integrity cycles (beside [`PLOTS`]).
 pub const GI_PLOT: (&str, &str) = ("gi.png", "GI per closed cycle: honest and faulty nodes");
+/// The plot of a run's issuance (beside [`GI_PLOT`]).
+pub const SUPPLY_PLOT: (&str, &str) = (
+    "supply.png",
+    "IPPC issued, burned and pooled per closed cycle, with the cycles that open the mint",
+);
 
 /// The plots written with every report: file name, what it shows.
 pub const PLOTS: [(&str, &str); 4] = [
@@ -285,6 +290,9 @@ pub fn criteria(
             "0",
             g.honest_penalised == 0,
         ));
+    }
+    if let Some(i) = &m.issuance {
+        criteria.extend(issuance_criteria(i));
     }
     if let Some(a) = &m.appeals {
         criteria.push(c(
@@ -409,6 +417,88 @@ pub fn criteria(
         ));
     }
     criteria
+}
+
+/// The criteria of issuance (docs/issuance.md): always the records' equality,
+/// no seal minted twice and nothing earned by a byzantine member after its
+/// fault; with the scenario's `economy`, also mints, the freeze during the
+/// failure episode and the mint open again after it.
+fn issuance_criteria(i: &crate::run::SimIssuance) -> Vec<Criterion> {
+    let c = |name: &str, value: String, target: &str, ok: bool| Criterion {
+        name: name.into(),
+        value,
+        target: target.into(),
+        ok,
+    };
+    let mut out = vec![
+        c(
+            "issuance records equal at every live honest node",
+            format!("{} of {} closed cycles differ", i.cycles_differing, i.cycles_compared),
+            "0 of ≥ 1",
+            i.cycles_compared > 0 && i.cycles_differing == 0,
+        ),
+        c("seals minted twice", i.replays.to_string(), "0", i.replays == 0),
+        c(
+            "units accrued by byzantine members after their fault",
+            format!("{:.2}", i.byzantine_after_fault),
+            "0",
+            i.byzantine_after_fault == 0.0,
+        ),
+    ];
+    if !i.judged {
+        return out;
+    }
+    let per_node = |class: &str| {
+        i.reward_by_class
+            .iter()
+            .find(|(k, ..)| k == class)
+            .map_or(0.0, |(.., per)| *per)
+    };
+    let (active, idle) = (per_node("honest, active"), per_node("idle"));
+    out.push(c(
+        "reward per node: honest active ≥ idle > 0",
+        format!("{active:.2} vs {idle:.2} units"),
+        "active ≥ idle > 0",
+        active >= idle && idle > 0.0,
+    ));
+    out.push(c(
+        "tranches sealed, mints applied",
+        format!(
+            "{} sealed, {} minted, {} mint entries bounced",
+            i.tranches, i.mints, i.mints_bounced
+        ),
+        "≥ 1 minted",
+        i.mints > 0,
+    ));
+    let tripped = i.per_cycle.iter().any(|p| {
+        i.failure_from.is_some_and(|f| p.cycle + 2 >= f)
+            && p.tripwires
+                .contains(&ippoc_economy::issuance::Tripwire::FailurePressure)
+    });
+    out.push(c(
+        "mint frozen through the failure episode",
+        match i.failure_from {
+            Some(from) => format!(
+                "{} cycle(s) open during it (from cycle {from}){}",
+                i.open_in_failure,
+                if tripped {
+                    ", failure tripwire set off"
+                } else {
+                    ", no tripwire"
+                }
+            ),
+            None => "no failure episode".into(),
+        },
+        "0 open, tripwire set off",
+        i.failure_from.is_some() && i.open_in_failure == 0 && tripped,
+    ));
+    out.push(c(
+        "mint open again after the failure",
+        i.reopened_at.map_or("no".into(), |c| format!("from cycle {c}")),
+        "yes",
+        i.reopened_at.is_some(),
+    ));
+    out
 }
 
 /// The criteria of a run with spam phases (the issue of open networks).
@@ -565,6 +655,11 @@ impl Report {
             let (file, what) = GI_PLOT;
             let _ = writeln!(s, "![{what}]({file})");
         }
+        if let Some(i) = &self.measured.issuance {
+            issuance_markdown(&mut s, i);
+            let (file, what) = SUPPLY_PLOT;
+            let _ = writeln!(s, "\n![{what}]({file})");
+        }
         s
     }
 
@@ -576,6 +671,38 @@ impl Report {
         std::fs::write(dir.join("summary.md"), self.markdown()).map_err(|e| e.to_string())?;
         crate::plots::draw(self, dir)?;
         Ok(())
+    }
+}
+
+/// Issuance's tables: reward by class, and the band cycle by cycle.
+fn issuance_markdown(s: &mut String, i: &crate::run::SimIssuance) {
+    let _ = writeln!(
+        s,
+        "\nIssuance (deterministic from the chains: every live honest node holds the same records):\n\n| class | nodes | units accrued | per node |\n|---|---|---|---|"
+    );
+    for (class, nodes, total, per) in &i.reward_by_class {
+        let _ = writeln!(s, "| {class} | {nodes} | {total:.2} | {per:.2} |");
+    }
+    let _ = writeln!(
+        s,
+        "\n| cycle | band | swarm GI | sustained | mint | tripwires | accrued | sealed | issued | burned | pooled |\n|---|---|---|---|---|---|---|---|---|---|---|"
+    );
+    for p in &i.per_cycle {
+        let _ = writeln!(
+            s,
+            "| {} | {:?} | {} | {} | {} | {:?} | {:.2} | {} | {:.0} | {:.0} | {:.2} |",
+            p.cycle,
+            p.band,
+            p.swarm_gi.map_or("-".into(), |g| format!("{:.4}", f64::from(g) / 1e6)),
+            p.sustained,
+            if p.mint_open { "open" } else { "closed" },
+            p.tripwires,
+            p.accrued,
+            p.sealed,
+            p.issued_ippc,
+            p.burned_ippc,
+            p.pooled_ippc
+        );
     }
 }
 

@@ -64,6 +64,12 @@ pub struct Options {
     /// The ladder's `lapse_cycles`, when the scenario sets it.
     #[serde(default)]
     pub lapse_cycles: Option<u64>,
+    /// Issuance's pay per agreeing vote, hundredths, when the scenario sets it.
+    #[serde(default)]
+    pub vote_pay: Option<u64>,
+    /// The issuance criteria apply (the scenario's `economy`).
+    #[serde(default)]
+    pub economy: bool,
 }
 
 /// The simulated WAN: where each node listens, and every pair's link.
@@ -148,6 +154,10 @@ struct SimNode {
     lapsed: bool,
     /// The DAO upheld its appeal.
     appealed: bool,
+    /// Idle from an `idle` phase on: votes, sends and receives no transfers.
+    idle: bool,
+    /// Stopped by a failure episode (`down_cycles`) at some point.
+    failed: bool,
 }
 
 impl SimNode {
@@ -242,6 +252,10 @@ pub struct Sim {
     live_dao: Option<Arc<crate::dao::LiveDao>>,
     /// The lapses and appeals of the run.
     appeals: SimAppeals,
+    /// Each phase's name, the cycles it spanned (from the one in progress
+    /// at its start to the one in progress at its end), and whether it was
+    /// a failure episode (`down_cycles`).
+    phase_cycles: Vec<(String, u64, u64, bool)>,
 }
 
 fn key_of(seed: u64, i: usize) -> SigningKey {
@@ -311,6 +325,7 @@ impl Sim {
             spam: None,
             live_dao: None,
             appeals: SimAppeals::default(),
+            phase_cycles: Vec::new(),
         };
         if sim.options.dao {
             let seed = sim.options.seed;
@@ -338,6 +353,8 @@ impl Sim {
                 group: 0,
                 lapsed: false,
                 appealed: false,
+                idle: false,
+                failed: false,
             });
             sim.boot(i).await?;
         }
@@ -547,6 +564,9 @@ impl Sim {
         if let Some(l) = self.options.lapse_cycles {
             c.ladder.lapse_cycles = l;
         }
+        if let Some(v) = self.options.vote_pay {
+            c.ladder.issuance.vote_pay = v;
+        }
         c
     }
 
@@ -584,10 +604,15 @@ impl Sim {
     /// Runs one phase: its actions, then waits for the swarm to settle.
     pub async fn phase(&mut self, phase: &Phase) -> Result<PhaseReport, String> {
         let begun = Instant::now();
+        let first_cycle = self.cycle_now();
+        for i in self.pick(phase.idle, |n| n.honest() && !n.idle && n.live.is_some()) {
+            self.nodes[i].idle = true;
+        }
         let crashed = self.pick(phase.crash_restart, |n| n.honest() && n.live.is_some());
         for &i in &crashed {
             if self.take_down(i).await {
                 self.nodes[i].restarts += 1;
+                self.nodes[i].failed |= phase.down_cycles > 0;
             }
         }
         for i in self.pick(phase.silence, |n| n.honest() && n.live.is_some()) {
@@ -662,6 +687,13 @@ impl Sim {
         };
         let latencies_before = self.latencies_ms.len();
         self.transfer(phase.transfers)?;
+        self.work(phase.inference)?;
+        if phase.down_cycles > 0 {
+            // A failure episode: the rest of the swarm runs on without them
+            // while that many cycles close.
+            self.await_cycles(phase.down_cycles).await?;
+            self.scored = true;
+        }
         for &i in &crashed {
             self.boot(i).await?;
         }
@@ -696,11 +728,22 @@ impl Sim {
             s.held_max = s.held_max.max(observed.0);
             s.outsiders_stored += observed.1;
         }
-        if phase.cycles > 0 {
+        if phase.cycles > 0 && phase.steady {
+            // The phase's transfers again at every cycle: a steady load.
+            for _ in 1..phase.cycles {
+                self.await_next_table().await?;
+                self.transfer_tracked(phase.transfers, false)?;
+                self.work(phase.inference)?;
+            }
+            self.await_cycles(1).await?;
+            self.scored = true;
+        } else if phase.cycles > 0 {
             self.await_cycles(phase.cycles).await?;
             self.scored = true;
         }
         let settle_ms = begun.elapsed().as_millis() as u64;
+        self.phase_cycles
+            .push((phase.name.clone(), first_cycle, self.cycle_now(), phase.down_cycles > 0));
         self.sample();
         Ok(PhaseReport {
             name: phase.name.clone(),
@@ -979,14 +1022,6 @@ impl Sim {
                 .filter(|r| faulty.iter().any(|n| n.id == r.node))
                 .map(|r| r.gi)
                 .collect();
-            for r in &table.rows {
-                if let Some(n) = faulty.iter().find(|n| n.id == r.node)
-                    && n.faulty_since.is_some_and(|s| c >= s)
-                    && r.gi < ippoc_economy::integrity::Tier::Research.floor()
-                {
-                    fell.entry(r.node).or_insert(c - n.faulty_since.unwrap_or(c));
-                }
-            }
             per_cycle.push(GiCycle {
                 cycle: c,
                 honest_min: h.first().copied(),
@@ -994,6 +1029,28 @@ impl Sim {
                 faulty_max: f.iter().max().copied(),
                 swarm_gi: table.swarm_gi,
             });
+        }
+        // Each faulty node's first cycle under the Research floor since its
+        // fault, read from the chains (the views keep only the newest
+        // tables, and a long run's faults are older than those).
+        let newest = compared.last().copied().unwrap_or(0);
+        for n in &faulty {
+            let Some(since) = n.faulty_since else { continue };
+            for c in since..=newest.min(since + 8) {
+                let rules = self.cadence().ladder;
+                let decisions = reference.decisions().clone();
+                let Ok(Some(table)) = reference.ledger.scored_table(c, epoch_ms, &rules, decisions.as_ref()) else {
+                    continue;
+                };
+                if table
+                    .rows
+                    .iter()
+                    .any(|r| r.node == n.id && r.gi < ippoc_economy::integrity::Tier::Research.floor())
+                {
+                    fell.insert(n.id, c - since);
+                    break;
+                }
+            }
         }
         let penalised = reference.view.read(|v| {
             v.standings.as_ref().map_or(0, |s| {
@@ -1025,6 +1082,155 @@ impl Sim {
             honest_penalised: penalised,
             per_cycle,
         })
+    }
+
+    /// What issuance did: the records compared across the live honest nodes,
+    /// the bands, rewards by class, seals and mints, the supply.
+    fn measure_issuance(&self) -> Option<SimIssuance> {
+        use ippoc_economy::{AccountId, Action, Currency, store::Effect};
+        if !self.scored {
+            return None;
+        }
+        let honest = self.live_honest();
+        let reference = honest.first()?;
+        let newest = reference.ledger.newest_issuance().ok()??.cycle?;
+        let oldest = newest.saturating_sub(ippoc_economy::store::ISSUANCE_KEPT - 1);
+        let epoch_ms = self.cadence().epoch_ms.max(1);
+        let mut m = SimIssuance {
+            judged: self.options.economy,
+            phases: self.phase_cycles.clone(),
+            ..SimIssuance::default()
+        };
+        // The chains: mints, burns and fees by the cycle they are dated in.
+        let mut by_cycle: BTreeMap<u64, [f64; 3]> = BTreeMap::new();
+        let mut seals: BTreeMap<[u8; 32], u64> = BTreeMap::new();
+        let ippc = |t: &ippoc_economy::Transfer| t.amount.base() as f64 / IPPC as f64;
+        for (actor, head, _) in reference.ledger.heads().ok()? {
+            for item in reference.ledger.range(&actor, 0, head + 1) {
+                let Ok((e, effect)) = item else { continue };
+                let cycle = e.body.timestamp_ms / epoch_ms;
+                if let Action::Mint { .. } = e.body.action {
+                    if effect == Effect::Bounced {
+                        m.mints_bounced += 1;
+                        continue;
+                    }
+                    m.mints += 1;
+                    if let Some(ippoc_economy::Proof::Mint(cert)) = &e.body.proof {
+                        *seals.entry(cert.seal_id).or_default() += 1;
+                    }
+                }
+                if effect != Effect::Applied {
+                    continue;
+                }
+                let row = by_cycle.entry(cycle).or_default();
+                for t in e.body.transfers.iter().filter(|t| t.currency == Currency::Ippc) {
+                    match (t.from, t.to) {
+                        (AccountId::Mint, _) => row[0] += ippc(t),
+                        (_, AccountId::MetabolismSink) => row[1] += ippc(t),
+                        (_, AccountId::PublicGoodsPool) => row[2] += ippc(t),
+                        _ => {}
+                    }
+                }
+            }
+        }
+        m.replays = seals.values().map(|n| n.saturating_sub(1)).sum();
+        let mut reward: BTreeMap<NodeId, u64> = BTreeMap::new();
+        let mut byzantine_after = 0u64;
+        let byzantine: BTreeMap<NodeId, u64> = self
+            .nodes
+            .iter()
+            .filter(|n| n.equivocator || n.spammer)
+            .filter_map(|n| Some((n.id, n.faulty_since?)))
+            .collect();
+        // The failure episode: the phase that took nodes down for cycles.
+        let episode = self
+            .phase_cycles
+            .iter()
+            .find(|p| p.3)
+            .map(|(_, from, to, _)| (*from, *to));
+        m.failure_from = episode.map(|e| e.0);
+        let mut sums = [0f64; 3];
+        for row in by_cycle.range(..oldest).map(|(_, r)| r) {
+            for k in 0..3 {
+                sums[k] += row[k];
+            }
+        }
+        for c in oldest..=newest {
+            let digests: Vec<[u8; 32]> = honest
+                .iter()
+                .filter_map(|n| n.ledger.issuance_kept(c).ok().flatten().map(|r| r.digest))
+                .collect();
+            if digests.len() >= 2 {
+                m.cycles_compared += 1;
+                if digests.iter().any(|d| *d != digests[0]) {
+                    m.cycles_differing += 1;
+                }
+            }
+            if let Some(row) = by_cycle.get(&c) {
+                for k in 0..3 {
+                    sums[k] += row[k];
+                }
+            }
+            let Some(r) = reference.ledger.issuance_kept(c).ok().flatten() else {
+                continue;
+            };
+            for a in &r.accruals {
+                *reward.entry(a.node).or_default() += a.units;
+                if byzantine.get(&a.node).is_some_and(|since| c >= *since) {
+                    byzantine_after += a.units;
+                }
+            }
+            if let Some((from, to)) = episode {
+                // The cycles the nodes were down in (a cycle's record is
+                // for the cycle itself, whenever it closed).
+                if (from..=to).contains(&c) && r.mint_open {
+                    m.open_in_failure += 1;
+                }
+                if c > to && r.mint_open && m.reopened_at.is_none() {
+                    m.reopened_at = Some(c);
+                }
+            }
+            m.tranches += r.tranches.len() as u64;
+            m.per_cycle.push(IssuanceCycle {
+                cycle: c,
+                band: r.band(),
+                swarm_gi: r.swarm_gi,
+                sustained: r.sustained,
+                mint_open: r.mint_open,
+                tripwires: r.tripwires.clone(),
+                accrued: r.accruals.iter().map(|a| a.units).sum::<u64>() as f64 / 100.0,
+                sealed: r.tranches.len(),
+                issued_ippc: sums[0],
+                burned_ippc: sums[1],
+                pooled_ippc: sums[2],
+            });
+        }
+        m.byzantine_after_fault = byzantine_after as f64 / 100.0;
+        let class = |n: &SimNode| {
+            if n.equivocator || n.spammer || n.forger {
+                "byzantine"
+            } else if n.failed {
+                "failure episode"
+            } else if n.idle {
+                "idle"
+            } else {
+                "honest, active"
+            }
+        };
+        let mut classes: BTreeMap<&str, (usize, u64)> = BTreeMap::new();
+        for n in &self.nodes {
+            let e = classes.entry(class(n)).or_default();
+            e.0 += 1;
+            e.1 += reward.get(&n.id).copied().unwrap_or(0);
+        }
+        m.reward_by_class = classes
+            .into_iter()
+            .map(|(k, (nodes, units))| {
+                let total = units as f64 / 100.0;
+                (k.to_string(), nodes, total, total / nodes.max(1) as f64)
+            })
+            .collect();
+        Some(m)
     }
 
     /// Waits (bounded) until every live honest node's ladder shows each of
@@ -1146,6 +1352,29 @@ impl Sim {
             Ok(())
         } else {
             Err(format!("the nodes did not build the GI tables up to cycle {target}"))
+        }
+    }
+
+    /// Waits until every live honest node has built one more GI table than
+    /// the newest any of them holds now: about one epoch, the pace of a
+    /// steady load.
+    async fn await_next_table(&mut self) -> Result<(), String> {
+        let everyone = self.live_honest();
+        let newest = |n: &LocalNode| n.view.read(|v| v.gi.as_ref().map(|t| t.cycle));
+        let Some(target) = everyone.iter().filter_map(|n| newest(n)).max().map(|c| c + 1) else {
+            drop(everyone);
+            return self.await_cycles(1).await;
+        };
+        let epoch_ms = self.cadence().epoch_ms;
+        let wait = Duration::from_millis(epoch_ms * (ippoc_economy::store::GI_CLOSE_EPOCHS + 2));
+        let done = until_paced(&everyone, wait.max(self.timeout()), self.gap(), || {
+            everyone.iter().all(|n| newest(n).is_some_and(|c| c >= target))
+        })
+        .await;
+        if done {
+            Ok(())
+        } else {
+            Err(format!("the nodes did not build the GI table of cycle {target}"))
         }
     }
 
@@ -1294,10 +1523,47 @@ impl Sim {
 
     /// `count` transfers of 1 IPPC between random live solvent honest nodes of one group.
     fn transfer(&mut self, count: u32) -> Result<(), String> {
+        self.transfer_tracked(count, true)
+    }
+
+    /// Each active honest node (live, solvent, not idle) pays for `calls`
+    /// inference calls of 100 tokens: metabolism burns their price, and
+    /// issuance counts their success as human intent.
+    fn work(&mut self, calls: u32) -> Result<(), String> {
+        use ippoc_economy::store::{Charge, Draft, Intent};
+        if calls == 0 {
+            return Ok(());
+        }
+        for n in self.nodes.iter().filter(|n| n.honest() && !n.idle) {
+            let Some(live) = n.live.as_ref() else { continue };
+            if live.ledger.mode().ok() != Some(Mode::Normal) {
+                continue;
+            }
+            let drafts = (0..calls)
+                .map(|_| {
+                    Draft::new(
+                        Intent::Charge {
+                            charge: Charge::Inference { tokens: 100 },
+                            bounty: None,
+                        },
+                        ippoc_swarm::ledger::now_ms(),
+                    )
+                })
+                .collect();
+            live.chain().append_batch(drafts).map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+
+    /// [`Sim::transfer`]; with `track` false, the transfers' deliveries are
+    /// not timed (a steady load between settles: its latency would count
+    /// the wait for the next settle).
+    fn transfer_tracked(&mut self, count: u32, track: bool) -> Result<(), String> {
         let senders: Vec<usize> = (0..self.nodes.len())
             .filter(|i| {
                 let n = &self.nodes[*i];
                 n.honest()
+                    && !n.idle
                     && n.live
                         .as_ref()
                         .is_some_and(|l| l.ledger.mode().ok() == Some(Mode::Normal))
@@ -1309,7 +1575,10 @@ impl Sim {
             };
             let group = self.nodes[from].group;
             let receivers: Vec<usize> = (0..self.nodes.len())
-                .filter(|i| *i != from && self.nodes[*i].group == group && self.nodes[*i].honest())
+                .filter(|i| {
+                    let n = &self.nodes[*i];
+                    *i != from && n.group == group && n.honest() && !n.idle
+                })
                 .collect();
             let Some(&to) = receivers.choose(&mut self.rng) else {
                 continue;
@@ -1317,7 +1586,9 @@ impl Sim {
             let amount = Amount::from_base(self.rng.random_range(1..=5) * IPPC);
             let node = self.nodes[from].live.as_ref().expect("live");
             let tx = node.transfer(self.nodes[to].id, amount).map_err(|e| e.to_string())?;
-            self.open.push((tx, Instant::now(), group));
+            if track {
+                self.open.push((tx, Instant::now(), group));
+            }
             self.transfers += 1;
         }
         Ok(())
@@ -1528,6 +1799,7 @@ impl Sim {
             bankrupt_recovered,
             gi: self.measure_gi(),
             appeals: self.measure_appeals(),
+            issuance: self.measure_issuance(),
             messages_per_node: mean(&messages),
             sync_bytes_per_node: mean(&bytes),
             gossip_entries_per_node: mean(&by_gossip),
@@ -1691,6 +1963,69 @@ pub struct SimAppeals {
     pub standings_equal: bool,
 }
 
+/// Issuance over a run (docs/issuance.md), read from one live honest
+/// node's records and chains, and its records compared with every other's.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct SimIssuance {
+    /// Whether the scenario's issuance criteria apply.
+    pub judged: bool,
+    /// Closed cycles whose records two or more live honest nodes keep.
+    pub cycles_compared: usize,
+    /// Of those, cycles whose record digests differ between them.
+    pub cycles_differing: usize,
+    /// Per kept cycle, oldest first.
+    pub per_cycle: Vec<IssuanceCycle>,
+    /// Reward accrued per node class over the kept cycles, units
+    /// (hundredths / 100): (class, nodes, total, per node).
+    pub reward_by_class: Vec<(String, usize, f64, f64)>,
+    /// Units the byzantine members accrued in or after their fault's cycle.
+    pub byzantine_after_fault: f64,
+    /// Tranches sealed, over every reserve.
+    pub tranches: u64,
+    /// Mint entries applied in the chains.
+    pub mints: u64,
+    /// Seals minted more than once (must be 0).
+    pub replays: u64,
+    /// Mint entries the ledger bounced (a gate refused).
+    pub mints_bounced: u64,
+    /// Phases and their cycles: (name, first, last, a failure episode).
+    pub phases: Vec<(String, u64, u64, bool)>,
+    /// Cycles inside the failure episode (a phase with `down_cycles`)
+    /// whose record opens the mint (must be 0).
+    pub open_in_failure: usize,
+    /// The first cycle after the failure whose record opens the mint.
+    pub reopened_at: Option<u64>,
+    /// The cycle the failure episode's phase began in.
+    pub failure_from: Option<u64>,
+}
+
+/// One cycle's issuance, from the record every node keeps and the chains.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct IssuanceCycle {
+    /// The cycle.
+    pub cycle: u64,
+    /// Its band.
+    pub band: ippoc_economy::integrity::Band,
+    /// The swarm's GI, ppm.
+    pub swarm_gi: Option<u32>,
+    /// Sustained cycles.
+    pub sustained: u64,
+    /// Whether a mint may cite it.
+    pub mint_open: bool,
+    /// Tripwires.
+    pub tripwires: Vec<ippoc_economy::issuance::Tripwire>,
+    /// Units accrued to reserves in it.
+    pub accrued: f64,
+    /// Tranches it sealed.
+    pub sealed: usize,
+    /// IPPC minted by entries dated up to its end (cumulative).
+    pub issued_ippc: f64,
+    /// IPPC burned by metabolism up to its end (cumulative).
+    pub burned_ippc: f64,
+    /// IPPC paid into the public goods pool up to its end (cumulative).
+    pub pooled_ippc: f64,
+}
+
 /// The integrity scores over a run (docs/integrity.md).
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct SimGi {
@@ -1755,6 +2090,8 @@ pub struct Measured {
     pub gi: Option<SimGi>,
     /// Lapses and appeals through the live DAO (none unless the scenario had them).
     pub appeals: Option<SimAppeals>,
+    /// Issuance over the run (none unless a phase waited for cycles).
+    pub issuance: Option<SimIssuance>,
     /// Nodes drained into Worker Mode.
     pub bankrupt: usize,
     /// Of those, back in normal mode at the end.

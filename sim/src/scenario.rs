@@ -33,6 +33,16 @@ pub struct Scenario {
     /// `lapse_cycles`; the daemon's is a day of cycles).
     #[serde(default)]
     pub lapse_cycles: Option<u64>,
+    /// The issuance criteria apply (docs/issuance.md): tranches sealed and
+    /// minted with no replay, the mint frozen during a failure episode and
+    /// open again after it, byzantine members earning nothing.
+    #[serde(default)]
+    pub economy: bool,
+    /// Integrity work's pay, hundredths of a unit per agreeing vote (the
+    /// swarm's default is 100): raised so a run of a few dozen cycles
+    /// seals tranches.
+    #[serde(default)]
+    pub vote_pay: Option<u64>,
     /// Phases, in order.
     pub phases: Vec<Phase>,
 }
@@ -68,6 +78,19 @@ pub struct Phase {
     /// Fraction of honest nodes stopped at the start of the phase and
     /// restarted from their data at its end (churn).
     pub crash_restart: f64,
+    /// Keep the `crash_restart` nodes down while this many integrity cycles
+    /// close (a failure episode), then restart them.
+    pub down_cycles: u32,
+    /// Fraction of the honest nodes that go idle for the rest of the run:
+    /// they still vote, but send and receive no transfers.
+    pub idle: f64,
+    /// Issue the phase's `transfers` again at every one of its `cycles`
+    /// (steady load), instead of once at its start.
+    pub steady: bool,
+    /// Inference calls each active honest node pays for (metabolism: 100
+    /// tokens, 12 IPPC each) with the phase's transfers, every time they
+    /// are issued.
+    pub inference: u32,
     /// Split the swarm: this fraction of the nodes goes to a second group,
     /// and no link crosses between the groups (class E, Partition).
     pub partition: f64,
@@ -157,6 +180,11 @@ impl Scenario {
         {
             return Err(format!("epoch_ms must be in 1000..=3600000, not {e}"));
         }
+        if let Some(v) = self.vote_pay
+            && v > 1_000_000
+        {
+            return Err(format!("vote_pay must be at most 1000000 hundredths, not {v}"));
+        }
         if let Some(l) = self.lapse_cycles
             && !(1..=1_000).contains(&l)
         {
@@ -166,8 +194,14 @@ impl Scenario {
             if p.appeal && !self.dao {
                 return Err(format!("phase {:?}: appeal needs dao = true", p.name));
             }
-            if p.cycles > 64 {
-                return Err(format!("phase {:?}: cycles must be at most 64", p.name));
+            if p.cycles > 64 || p.down_cycles > 64 {
+                return Err(format!("phase {:?}: cycles and down_cycles must be at most 64", p.name));
+            }
+            if p.inference > 10 {
+                return Err(format!("phase {:?}: inference must be at most 10", p.name));
+            }
+            if p.down_cycles > 0 && p.crash_restart == 0.0 {
+                return Err(format!("phase {:?}: down_cycles needs crash_restart", p.name));
             }
             for (what, f) in [
                 ("forgers", p.forgers),
@@ -178,6 +212,7 @@ impl Scenario {
                 ("equivocators", p.equivocators),
                 ("silence", p.silence),
                 ("lapse", p.lapse),
+                ("idle", p.idle),
             ] {
                 if !(0.0..=0.5).contains(&f) {
                     return Err(format!("phase {:?}: {what} must be in 0..=0.5", p.name));
@@ -189,7 +224,7 @@ impl Scenario {
 }
 
 /// The scenarios shipped in `sim/scenarios/`, by name.
-pub const BUILT_IN: [(&str, &str); 12] = [
+pub const BUILT_IN: [(&str, &str); 13] = [
     ("baseline", include_str!("../scenarios/baseline.toml")),
     ("bankruptcy", include_str!("../scenarios/bankruptcy.toml")),
     ("byzantine", include_str!("../scenarios/byzantine.toml")),
@@ -201,5 +236,6 @@ pub const BUILT_IN: [(&str, &str); 12] = [
     ("spam", include_str!("../scenarios/spam.toml")),
     ("integrity", include_str!("../scenarios/integrity.toml")),
     ("appeal", include_str!("../scenarios/appeal.toml")),
+    ("economy", include_str!("../scenarios/economy.toml")),
     ("all", include_str!("../scenarios/all.toml")),
 ];

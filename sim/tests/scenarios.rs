@@ -37,6 +37,7 @@ scenario_tests! {
     wan => "wan",
     integrity => "integrity",
     appeal => "appeal",
+    economy => "economy",
     all => "all",
 }
 

@@ -28,6 +28,8 @@ pub async fn check_at(name: &str, nodes: usize, seed: u64) {
         epoch_ms: None,
         dao: false,
         lapse_cycles: None,
+        vote_pay: None,
+        economy: false,
     };
     let report = ippoc_sim::run(&scenario, options, |_| {}).await.unwrap();
     let failed: Vec<String> = report
@@ -85,6 +87,25 @@ pub async fn check_at(name: &str, nodes: usize, seed: u64) {
         assert!(png.starts_with(b"\x89PNG\r\n\x1a\n") && png.len() > 1000, "{file}");
         let summary = std::fs::read_to_string(dir.path().join("summary.md")).unwrap();
         assert!(summary.contains(file), "the summary does not show {file}");
+    }
+    // Issuance: equal records everywhere, no replay; the economy scenario
+    // also mints, freezes in its failure episode and opens again.
+    if scenario.phases.iter().any(|p| p.cycles > 0) {
+        let i = report
+            .measured
+            .issuance
+            .as_ref()
+            .expect("a scored run reports issuance");
+        assert!(i.cycles_compared >= 4 && i.cycles_differing == 0, "{i:?}");
+        assert_eq!((i.replays, i.byzantine_after_fault), (0, 0.0), "{i:?}");
+        let (file, _) = ippoc_sim::report::SUPPLY_PLOT;
+        let png = std::fs::read(dir.path().join(file)).unwrap();
+        assert!(png.starts_with(b"\x89PNG\r\n\x1a\n") && png.len() > 1000, "{file}");
+        if scenario.economy {
+            assert!(i.judged && i.mints >= 1 && i.tranches >= i.mints, "{i:?}");
+            assert!(i.failure_from.is_some() && i.open_in_failure == 0, "{i:?}");
+            assert!(i.reopened_at.is_some(), "{i:?}");
+        }
     }
     // A scenario with appeals goes through the live DAO: every lapsed node
     // seen lapsed, every appeal upheld and applied at one cycle everywhere.

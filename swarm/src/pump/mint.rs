@@ -48,8 +48,16 @@ fn plan(l: &Ledger, cycle: u64) -> Result<Option<Plan>, LedgerError> {
     }))
 }
 
-/// After `cycle` closed: mints what it opens, in a task beside the pump.
-pub(super) fn after_close(ctx: &Ctx, cycle: u64) {
+/// After `closed` closed: mints what the cycle before it opens, in a task
+/// beside the pump. The cycle before, because every sentinel that has closed
+/// `closed` has closed it too (closes go in order), while `closed` itself
+/// closes at every node at about this same tick: asked for it now, many
+/// would answer that they have not closed it yet. A mint citing the cycle
+/// before is still inside its window (two closes).
+pub(super) fn after_close(ctx: &Ctx, closed: u64) {
+    let Some(cycle) = closed.checked_sub(1) else {
+        return;
+    };
     let (client, chain, owner) = (ctx.client.clone(), ctx.chain.clone(), ctx.owner);
     let ledger = ctx.ledger.clone();
     ctx.spawn(async move {
