@@ -1342,7 +1342,16 @@ impl Sim {
             .max()
             .unwrap_or(0)
             .max(now_cycle.saturating_sub(1));
-        let target = from + u64::from(cycles);
+        drop(everyone);
+        self.await_table(from + u64::from(cycles), cycles).await
+    }
+
+    /// Waits (bounded: `cycles` epochs and the close's lag) until every live
+    /// honest node has built the GI table of cycle `target`.
+    async fn await_table(&self, target: u64, cycles: u32) -> Result<(), String> {
+        let everyone = self.live_honest();
+        let newest = |n: &LocalNode| n.view.read(|v| v.gi.as_ref().map(|t| t.cycle));
+        let epoch_ms = self.cadence().epoch_ms;
         let wait = Duration::from_millis(epoch_ms * (u64::from(cycles) + ippoc_economy::store::GI_CLOSE_EPOCHS + 2));
         let done = until_paced(&everyone, wait.max(self.timeout()), self.gap(), || {
             everyone.iter().all(|n| newest(n).is_some_and(|c| c >= target))
@@ -1359,22 +1368,11 @@ impl Sim {
     /// the newest any of them holds now: about one epoch, the pace of a
     /// steady load.
     async fn await_next_table(&mut self) -> Result<(), String> {
-        let everyone = self.live_honest();
         let newest = |n: &LocalNode| n.view.read(|v| v.gi.as_ref().map(|t| t.cycle));
-        let Some(target) = everyone.iter().filter_map(|n| newest(n)).max().map(|c| c + 1) else {
-            drop(everyone);
-            return self.await_cycles(1).await;
-        };
-        let epoch_ms = self.cadence().epoch_ms;
-        let wait = Duration::from_millis(epoch_ms * (ippoc_economy::store::GI_CLOSE_EPOCHS + 2));
-        let done = until_paced(&everyone, wait.max(self.timeout()), self.gap(), || {
-            everyone.iter().all(|n| newest(n).is_some_and(|c| c >= target))
-        })
-        .await;
-        if done {
-            Ok(())
-        } else {
-            Err(format!("the nodes did not build the GI table of cycle {target}"))
+        let next = self.live_honest().iter().filter_map(|n| newest(n)).max().map(|c| c + 1);
+        match next {
+            Some(target) => self.await_table(target, 1).await,
+            None => self.await_cycles(1).await,
         }
     }
 
