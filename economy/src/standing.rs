@@ -1008,6 +1008,35 @@ mod tests {
         assert_eq!(book.rules_at(22, &base).lapse_cycles, 6);
         assert_eq!(book.rules_at(5, &base).suspension_cycles, 10);
         assert_eq!(NoDao.rules_at(22, &base), base);
+        // Issuance's thresholds travel the same way, and keep the bands in order.
+        assert_eq!(
+            base.with("issuance.sustain_cycles", 7).unwrap().issuance.sustain_cycles,
+            7
+        );
+        assert_eq!(
+            base.with("issuance.vote_pay_hundredths", 250)
+                .unwrap()
+                .issuance
+                .vote_pay,
+            250
+        );
+        let reason = base.with("issuance.reserve_gi_ppm", 960_000).unwrap_err();
+        assert!(reason.contains("repair"), "{reason}");
+        assert!(base.with("issuance.failure_share_ppm", 1_000_001).is_err());
+        assert!(base.with("issuance.vote_pay_hundredths", 1_000_001).is_err());
+        assert_eq!(
+            book.change_rule("issuance.mint_gi_ppm", 970_000),
+            Ok(20 + DECISION_LAG_CYCLES)
+        );
+        assert_eq!(book.rules_at(21, &base).issuance.mint_gi, 950_000);
+        assert_eq!(book.rules_at(22, &base).issuance.mint_gi, 970_000);
+        assert_eq!(
+            LadderRules::GOVERNED
+                .iter()
+                .filter(|n| n.starts_with("issuance."))
+                .count(),
+            9
+        );
     }
 
     #[test]
