@@ -13,6 +13,8 @@ PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); pr
 cat > $D/test.toml <<EOF
 [api]
 port = 0
+[metrics]
+listen = "127.0.0.1:0"
 [mesh]
 listen = ["/ip4/127.0.0.1/tcp/$PORT"]
 EOF

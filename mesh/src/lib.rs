@@ -15,6 +15,7 @@
 
 pub mod link;
 pub mod mesh;
+pub mod metrics;
 pub mod rate;
 pub mod redial;
 pub mod topic;
@@ -24,6 +25,7 @@ pub use link::{Link, Links, LinksFn, SharedLinks};
 pub use mesh::{
     KAD_PROTOCOL, Mesh, MeshClient, MeshConfig, MeshError, MeshEvent, RECONNECT_STALE_AFTER, SYNC_PROTOCOL, Transport,
 };
+pub use metrics::{GossipVerdict, MeshMetrics};
 pub use rate::{Buckets, Rate};
 pub use topic::Topic;
 pub use validator::{NoSync, SyncResponder, Validator, Verdict};

@@ -23,6 +23,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::link::{LinkIo, SharedLinks};
+use crate::metrics::{GossipVerdict, MeshMetrics};
 use crate::rate::{Buckets, Rate};
 use crate::redial::Redial;
 use crate::topic::Topic;
@@ -88,6 +89,8 @@ pub struct MeshConfig {
     /// Simulated latency and loss on the memory transport's links (the
     /// simulator's WAN); ignored by TCP and QUIC.
     pub links: Option<SharedLinks>,
+    /// Where the mesh counts what it does (none: nothing is recorded).
+    pub metrics: Option<Arc<MeshMetrics>>,
 }
 
 impl MeshConfig {
@@ -114,6 +117,7 @@ impl MeshConfig {
             connections_pending_max: 64,
             discovered_dial_max: 16,
             links: None,
+            metrics: None,
         }
     }
 }
@@ -548,6 +552,7 @@ impl Mesh {
             topics,
             discovered_dial_max: config.discovered_dial_max,
             message_bytes_max: config.gossip_message_bytes_max,
+            metrics: config.metrics.clone(),
         };
         let task = tokio::spawn(run(swarm, command_rx, event_tx, handlers, trust, redial, listeners));
         Ok(Mesh {
@@ -607,6 +612,7 @@ struct Handlers {
     /// The node's own limit on one gossip message (the library's is
     /// [`GOSSIP_LIBRARY_HEADROOM`] times larger).
     message_bytes_max: usize,
+    metrics: Option<Arc<MeshMetrics>>,
 }
 
 /// How much larger than the node's own per-message limit the gossipsub
@@ -753,6 +759,9 @@ async fn run(
                         redial.failed(*connection_id, tokio::time::Instant::now());
                     }
                     _ => {}
+                }
+                if let Some(m) = &handlers.metrics {
+                    record(m.libp2p(), &event);
                 }
                 if let SwarmEvent::Behaviour(BehaviourEvent::Sync(e)) = event {
                     let throttled = handle_sync(&mut swarm, e, handlers.responder.as_ref(), &mut pending, &mut trust);
@@ -1009,7 +1018,13 @@ fn handle_one(
                 gossip.report_message_validation_result(&message_id, &from, MessageAcceptance::Ignore);
                 return None;
             };
+            let count = |verdict| {
+                if let Some(m) = &handlers.metrics {
+                    m.gossip(topic, verdict);
+                }
+            };
             if let Err(event) = trust.admit(from, THROTTLED_GOSSIP) {
+                count(GossipVerdict::Throttled);
                 gossip.report_message_validation_result(&message_id, &from, MessageAcceptance::Ignore);
                 if matches!(event.as_deref(), Some(MeshEvent::Throttled { disconnect: true, .. })) {
                     let _ = swarm.disconnect_peer_id(from);
@@ -1017,6 +1032,7 @@ fn handle_one(
                 return event.map(|e| vec![*e]);
             }
             let verdict = if message.data.len() > handlers.message_bytes_max {
+                count(GossipVerdict::Oversize);
                 Verdict::Reject(format!(
                     "a message of {} bytes, over the limit of {}",
                     message.data.len(),
@@ -1025,8 +1041,10 @@ fn handle_one(
             } else {
                 validator.validate(topic, &message.data, &from)
             };
+            let oversize = message.data.len() > handlers.message_bytes_max;
             let (reason, forged) = match verdict {
                 Verdict::Accept => {
+                    count(GossipVerdict::Accepted);
                     gossip.report_message_validation_result(&message_id, &from, MessageAcceptance::Accept);
                     let id = message_id.0;
                     return one(MeshEvent::Delivered {
@@ -1037,11 +1055,20 @@ fn handle_one(
                     });
                 }
                 Verdict::Ignore => {
+                    count(GossipVerdict::Ignored);
                     gossip.report_message_validation_result(&message_id, &from, MessageAcceptance::Ignore);
                     return None;
                 }
-                Verdict::Reject(reason) => (reason, false),
-                Verdict::Forged(reason) => (reason, true),
+                Verdict::Reject(reason) => {
+                    if !oversize {
+                        count(GossipVerdict::Rejected);
+                    }
+                    (reason, false)
+                }
+                Verdict::Forged(reason) => {
+                    count(GossipVerdict::Forged);
+                    (reason, true)
+                }
             };
             gossip.report_message_validation_result(&message_id, &from, MessageAcceptance::Reject);
             // The node logs it (at most one warning per peer); a flood must
@@ -1067,6 +1094,20 @@ fn handle_one(
         }
         _ => None,
     }
+}
+
+/// Hands a swarm event to rust-libp2p's recorders (its swarm metrics, and
+/// the protocol's own for the behaviours it knows).
+fn record(metrics: &libp2p::metrics::Metrics, event: &SwarmEvent<BehaviourEvent>) {
+    use libp2p::metrics::Recorder;
+    match event {
+        SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(e)) => metrics.record(e),
+        SwarmEvent::Behaviour(BehaviourEvent::Identify(e)) => metrics.record(e),
+        SwarmEvent::Behaviour(BehaviourEvent::Kad(e)) => metrics.record(e),
+        SwarmEvent::Behaviour(BehaviourEvent::Ping(e)) => metrics.record(e),
+        _ => {}
+    }
+    metrics.record(event);
 }
 
 /// Dials a peer discovery found, unless already connected or the node has

@@ -28,7 +28,9 @@ impl Topic {
         Topic::Bounties,
     ];
 
-    fn name(self) -> &'static str {
+    /// The short name (`entries`, ...): the wire name's topic part, and
+    /// the `topic` label of the metrics.
+    pub fn label(self) -> &'static str {
         match self {
             Topic::Entries => "entries",
             Topic::Attestations => "attestations",
@@ -40,12 +42,12 @@ impl Topic {
 
     /// The wire name: `/ippoc/<swarm id hex>/<topic>/1`.
     pub fn wire_name(self, swarm_id: &[u8; 32]) -> String {
-        format!("/ippoc/{}/{}/1", hex::encode(swarm_id), self.name())
+        format!("/ippoc/{}/{}/1", hex::encode(swarm_id), self.label())
     }
 }
 
 impl fmt::Display for Topic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
+        f.write_str(self.label())
     }
 }

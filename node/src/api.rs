@@ -1,10 +1,11 @@
 //! The admin HTTP API: localhost only, bearer-token authenticated.
 //!
-//! Routes (all but `/healthz` need the token):
+//! Routes (all but `/healthz` and `/readyz` need the token):
 //!
 //! | route                         | answer                                        |
 //! |-------------------------------|-----------------------------------------------|
 //! | `GET /healthz`                | `ok` (liveness probes)                        |
+//! | `GET /readyz`                 | `ready`, or 503 and why not (readiness probes) |
 //! | `GET /v1/status`              | [`NodeStatus`]                                |
 //! | `GET /v1/wallet`              | [`WalletView`]                                |
 //! | `GET /v1/ledger/entries`      | `?actor=&from=&limit=` → `[EntryView]`        |
@@ -74,6 +75,9 @@ pub struct NodeStatus {
     pub api_addr: String,
     /// SHA-256 hardware fingerprint the node is bound to (verified at boot).
     pub hardware_fingerprint: String,
+    /// Where the metrics listener listens (`[metrics]`; none when off).
+    #[serde(default)]
+    pub metrics_addr: Option<String>,
     /// The ledger as this node sees it.
     pub ledger: WalletView,
     /// The mesh as this node sees it.
@@ -125,6 +129,8 @@ pub struct StatusFacts {
     pub api_addr: String,
     /// See [`NodeStatus::hardware_fingerprint`].
     pub hardware_fingerprint: String,
+    /// See [`NodeStatus::metrics_addr`].
+    pub metrics_addr: Option<String>,
 }
 
 /// What the API acts on: the node's own chain (its ledger, and the only way
@@ -147,6 +153,7 @@ pub struct NodeHandle {
 }
 
 struct ApiState {
+    readiness: Arc<dyn crate::metrics::Readiness>,
     token: String,
     facts: StatusFacts,
     node: Arc<NodeHandle>,
@@ -155,8 +162,14 @@ struct ApiState {
 }
 
 /// Builds the router; `token` is the bearer token callers must present.
-pub fn router(token: String, facts: StatusFacts, node: Arc<NodeHandle>) -> Router {
+pub fn router(
+    token: String,
+    facts: StatusFacts,
+    node: Arc<NodeHandle>,
+    readiness: Arc<dyn crate::metrics::Readiness>,
+) -> Router {
     let state = Arc::new(ApiState {
+        readiness,
         token,
         facts,
         node,
@@ -192,6 +205,10 @@ pub fn router(token: String, facts: StatusFacts, node: Arc<NodeHandle>) -> Route
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     Router::new()
         .route(crate::routes::HEALTHZ, get(|| async { "ok\n" }))
+        .route(
+            crate::metrics::READYZ,
+            get(|State(s): State<Arc<ApiState>>| async move { crate::metrics::readyz(s.readiness.as_ref()) }),
+        )
         .merge(authed)
         .fallback(|uri: axum::http::Uri| async move {
             ApiError(StatusCode::NOT_FOUND, format!("no such route: {}", uri.path()))
@@ -561,6 +578,7 @@ async fn status(State(state): State<Arc<ApiState>>) -> ApiResult<NodeStatus> {
         node_dir: f.node_dir.clone(),
         api_addr: f.api_addr.clone(),
         hardware_fingerprint: f.hardware_fingerprint.clone(),
+        metrics_addr: f.metrics_addr.clone(),
         ledger: view,
         mesh: mesh_view(&state),
         governance,
@@ -673,12 +691,37 @@ mod tests {
             node_dir: "/d/nodes/x".into(),
             api_addr: "127.0.0.1:0".into(),
             hardware_fingerprint: "f".into(),
+            metrics_addr: None,
         };
+        // The metrics listener as the daemon wires it (no mesh), its
+        // address where the daemon writes it.
+        let mut registry = prometheus_client::registry::Registry::default();
+        node.sandbox.metrics().register(&mut registry);
+        registry.register_collector(Box::new(ippoc_swarm::metrics::NodeCollector {
+            ledger: node.chain.ledger().clone(),
+            view: node.mesh.clone(),
+            gov: node.gov.clone(),
+            epoch_ms: node.epoch_ms,
+        }));
+        registry.register_collector(Box::new(crate::metrics::ProcessCollector::default()));
+        let readiness: Arc<dyn crate::metrics::Readiness> = Arc::new(crate::metrics::NodeReadiness {
+            gov: node.gov.clone(),
+            following: false,
+            poll_ms: 1000,
+        });
+        let metrics_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        std::fs::write(
+            paths.metrics_endpoint(),
+            metrics_listener.local_addr().unwrap().to_string(),
+        )
+        .unwrap();
+        let metrics_router = crate::metrics::router(registry, readiness.clone());
+        tokio::spawn(async move { axum::serve(metrics_listener, metrics_router).await });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = tokio::sync::oneshot::channel();
         tokio::spawn(async move {
-            axum::serve(listener, router("secret".into(), facts, node))
+            axum::serve(listener, router("secret".into(), facts, node, readiness))
                 .with_graceful_shutdown(async {
                     let _ = rx.await;
                 })
@@ -696,6 +739,140 @@ mod tests {
             .await
             .unwrap();
         response.json().await.unwrap()
+    }
+
+    /// One series' value in a classic exposition, if present.
+    fn sample(text: &str, series: &str) -> Option<f64> {
+        text.lines()
+            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+    }
+
+    #[tokio::test]
+    async fn metrics_need_no_token_and_move_with_a_transfer_and_a_sandbox_run() {
+        let (addr, _stop, dir) = serve().await;
+        let paths = crate::paths::NodePaths::new(dir.path());
+        let maddr = std::fs::read_to_string(paths.metrics_endpoint()).unwrap();
+        let client = reqwest::Client::builder().no_proxy().build().unwrap();
+        let scrape = || async {
+            let r = client.get(format!("http://{maddr}/metrics")).send().await.unwrap();
+            assert_eq!(r.status(), 200);
+            assert_eq!(r.headers()["content-type"], crate::metrics::CLASSIC);
+            r.text().await.unwrap()
+        };
+        let before = scrape().await;
+        assert_eq!(sample(&before, "ippoc_ledger_own_entries_total"), Some(0.0), "{before}");
+        let wallet = "ippoc_ledger_balance{account=\"wallet\",currency=\"IPPC\"}";
+        let funds = sample(&before, wallet).unwrap();
+        assert_eq!(sample(&before, "ippoc_sandbox_runs_total{outcome=\"ok\"}"), None);
+        assert!(
+            sample(&before, "process_resident_memory_bytes").unwrap() > 0.0,
+            "{before}"
+        );
+        assert!(
+            before.contains("# TYPE ippoc_ledger_own_entries_total counter"),
+            "{before}"
+        );
+
+        let to = NodeId::from_bytes(SigningKey::from_bytes(&[2; 32]).verifying_key().to_bytes());
+        let paid = client
+            .post(format!("http://{addr}/v1/transfer"))
+            .bearer_auth("secret")
+            .json(&serde_json::json!({"to": to, "amount": "12.5", "currency": "IPPC"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(paid.status(), 200);
+        let ran = client
+            .post(format!("http://{addr}/v1/sandbox/run"))
+            .bearer_auth("secret")
+            .json(&serde_json::json!({"module_hex": hex::encode(include_str!("../../examples/skills/echo.wat")), "input_hex": "6869"}))
+            .send()
+            .await
+            .unwrap();
+        let view: ippoc_swarm::sandbox::SandboxRunView = ran.json().await.unwrap();
+        assert!(view.ok, "{view:?}");
+
+        let after = scrape().await;
+        assert_eq!(
+            sample(&after, "ippoc_ledger_own_entries_total"),
+            Some(2.0),
+            "a transfer and a charge"
+        );
+        assert_eq!(sample(&after, "ippoc_ledger_head_seq"), Some(1.0));
+        assert!(
+            sample(&after, wallet).unwrap() < funds - 12.5,
+            "paid and charged: {after}"
+        );
+        assert_eq!(sample(&after, "ippoc_sandbox_runs_total{outcome=\"ok\"}"), Some(1.0));
+        assert_eq!(sample(&after, "ippoc_sandbox_fuel_total"), Some(view.fuel_used as f64));
+        assert_eq!(sample(&after, "ippoc_sandbox_run_duration_seconds_count"), Some(1.0));
+        assert_eq!(
+            sample(&after, "ippoc_sandbox_module_loads_total{source=\"compiled\"}"),
+            Some(1.0)
+        );
+
+        // Prometheus asks for OpenMetrics and gets it.
+        let open = client
+            .get(format!("http://{maddr}/metrics"))
+            .header(
+                "accept",
+                "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5",
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(open.headers()["content-type"], crate::metrics::OPENMETRICS);
+        let open = open.text().await.unwrap();
+        assert!(
+            open.ends_with("# EOF\n") && open.contains("# TYPE ippoc_ledger_own_entries counter"),
+            "{open}"
+        );
+
+        for base in [&maddr, &addr.to_string()] {
+            for (route, body) in [("/healthz", "ok\n"), ("/readyz", "ready\n")] {
+                let r = client.get(format!("http://{base}{route}")).send().await.unwrap();
+                assert_eq!(
+                    (r.status().as_u16(), r.text().await.unwrap()),
+                    (200, body.to_string()),
+                    "{base}{route}"
+                );
+            }
+        }
+        let missing = client.get(format!("http://{maddr}/v1/status")).send().await.unwrap();
+        assert_eq!(
+            missing.status(),
+            404,
+            "the metrics listener serves nothing of the admin API"
+        );
+    }
+
+    #[test]
+    fn a_node_following_a_dao_is_ready_only_while_it_reads_its_chain() {
+        use crate::metrics::{NodeReadiness, Readiness};
+        let gov = ippoc_swarm::gov_view::new_view();
+        let r = NodeReadiness {
+            gov: gov.clone(),
+            following: true,
+            poll_ms: 1000,
+        };
+        assert!(r.ready().unwrap_err().contains("not been read yet"));
+        gov.send_modify(|v| v.read_at_ms = ippoc_swarm::ledger::now_ms());
+        assert_eq!(r.ready(), Ok(()));
+        gov.send_modify(|v| v.last_error = Some("connection refused".into()));
+        assert!(r.ready().unwrap_err().contains("connection refused"));
+        gov.send_modify(|v| {
+            v.last_error = None;
+            v.read_at_ms = ippoc_swarm::ledger::now_ms() - 60_000;
+        });
+        assert!(r.ready().unwrap_err().contains("stale"));
+        let alone = NodeReadiness {
+            gov,
+            following: false,
+            poll_ms: 1000,
+        };
+        assert_eq!(alone.ready(), Ok(()), "a node following no DAO needs no chain");
+        let response = crate::metrics::readyz(&r);
+        assert_eq!(response.status(), 503);
     }
 
     #[tokio::test]

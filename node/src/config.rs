@@ -115,6 +115,16 @@ poll_ms = 5000
 # Set it above the chain's block time; 0 = every co-signer submits at once.
 anchor_turn_ms = 15000
 
+[metrics]
+# Serve Prometheus metrics (GET /metrics), /healthz and /readyz, without a
+# token, on their own listener (docs/metrics.md). The default listens on
+# loopback only; to let a Prometheus server on another machine scrape the
+# node, listen on an address it can reach and firewall the port to it.
+enabled = true
+# host:port. Port 0 picks a free port; the daemon writes the address it got
+# to data/nodes/<NodeID>/data/metrics.endpoint.
+listen = "127.0.0.1:7735"
+
 [daemon]
 # After SIGTERM or SIGINT the daemon stops accepting work and exits within
 # this many milliseconds; past it, it exits anyway with status 1.
@@ -135,6 +145,8 @@ pub struct Config {
     pub mesh: MeshSettings,
     /// The DAO to follow.
     pub governance: GovernanceConfig,
+    /// The metrics listener.
+    pub metrics: MetricsConfig,
     /// Daemon lifecycle settings.
     pub daemon: DaemonConfig,
 }
@@ -282,6 +294,25 @@ impl Default for StorageConfig {
     }
 }
 
+/// `[metrics]`: the Prometheus listener.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// Serve `/metrics`, `/healthz` and `/readyz`.
+    pub enabled: bool,
+    /// `host:port` to listen on.
+    pub listen: String,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig {
+            enabled: true,
+            listen: "127.0.0.1:7735".into(),
+        }
+    }
+}
+
 /// `[daemon]`: lifecycle.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -412,6 +443,12 @@ impl Config {
                 return bad(format!("governance.rpc {:?} is not a URL", self.governance.rpc));
             }
         }
+        if self.metrics.enabled && self.metrics.listen.parse::<std::net::SocketAddr>().is_err() {
+            return bad(format!(
+                "metrics.listen {:?} is not an IP address and port, such as \"127.0.0.1:7735\"",
+                self.metrics.listen
+            ));
+        }
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
             return bad(format!("log.level {:?}: {e}", self.log.level));
         }
@@ -474,6 +511,7 @@ mod tests {
             ("[api]\nprot = 1\n", "prot"),
             ("[log]\nfile_bytes_max = 10\n", "file_bytes_max"),
             ("[daemon]\nshutdown_timeout_ms = 0\n", "shutdown_timeout_ms"),
+            ("[metrics]\nlisten = \"localhost\"\n", "metrics.listen"),
             ("[log]\nlevel = \"=[\"\n", "log.level"),
             ("[mesh]\nsync_interval_ms = 0\n", "sync_interval_ms"),
             ("[mesh]\nconnections_max = 0\n", "connections_max"),

@@ -28,6 +28,7 @@ use crate::error::{ExitStatus, NodeError};
 use crate::hardware::HardwareProbe;
 use crate::identity;
 use crate::logging::Logging;
+use crate::metrics;
 use crate::paths::{DataDir, NodePaths};
 
 /// Why the daemon ended badly.
@@ -101,6 +102,8 @@ struct Started {
     node: Option<ippoc_swarm::node::RunningNode>,
     listener: TcpListener,
     router: axum::Router,
+    /// The metrics listener and its routes (`[metrics] enabled`).
+    metrics: Option<(TcpListener, axum::Router)>,
     terminate: tokio::signal::unix::Signal,
     interrupt: tokio::signal::unix::Signal,
 }
@@ -171,6 +174,7 @@ async fn start_services(node: &BootedNode, config: &Config) -> Result<Started, B
         }
     };
     let key = node.identity.signing_key().clone();
+    let mut registry = prometheus_client::registry::Registry::default();
     let (running, handle) = if config.mesh.enabled {
         let at_mesh = BootError::at(BootStep::Mesh);
         let mesh = mesh_config(&config.mesh, node.ledger.swarm_id().0).map_err(at_mesh)?;
@@ -201,7 +205,11 @@ async fn start_services(node: &BootedNode, config: &Config) -> Result<Started, B
                 anchor_turn_rounds: config.governance.anchor_turn_rounds(),
             });
         }
-        let running = builder.start().await.map_err(BootError::at(BootStep::Mesh))?;
+        let running = builder
+            .metrics(&mut registry)
+            .start()
+            .await
+            .map_err(BootError::at(BootStep::Mesh))?;
         let handle = NodeHandle {
             chain: running.chain.clone(),
             sandbox,
@@ -229,7 +237,24 @@ async fn start_services(node: &BootedNode, config: &Config) -> Result<Started, B
                 Arc::new(ippoc_economy::standing::Unread)
             },
         };
+        handle.sandbox.metrics().register(&mut registry);
+        registry.register_collector(Box::new(ippoc_swarm::metrics::NodeCollector {
+            ledger: node.ledger.clone(),
+            view: handle.mesh.clone(),
+            gov: handle.gov.clone(),
+            epoch_ms: config.mesh.epoch_ms,
+        }));
         (None, handle)
+    };
+    registry.register_collector(Box::new(metrics::ProcessCollector::default()));
+    let readiness: Arc<dyn metrics::Readiness> = Arc::new(metrics::NodeReadiness {
+        gov: handle.gov.clone(),
+        following: !config.governance.rpc.is_empty(),
+        poll_ms: config.governance.poll_ms,
+    });
+    let metrics = match config.metrics.enabled {
+        true => Some(bind_metrics(&config.metrics.listen, paths).await?),
+        false => None,
     };
     fsutil::write_atomic(&paths.api_endpoint(), format!("{addr}\n").as_bytes(), 0o644)
         .map_err(BootError::at(BootStep::AdminApi))?;
@@ -239,10 +264,12 @@ async fn start_services(node: &BootedNode, config: &Config) -> Result<Started, B
         node_dir: paths.root().display().to_string(),
         api_addr: addr.to_string(),
         hardware_fingerprint: node.fingerprint.hash_hex().to_string(),
+        metrics_addr: metrics.as_ref().map(|(_, a)| a.to_string()),
     };
     let status_line = format!("node {} ready, admin API on {addr}", node.identity.node_id().short());
     if let Err(e) = sd_notify::notify(&[NotifyState::Ready, NotifyState::Status(&status_line)]) {
         let _ = std::fs::remove_file(paths.api_endpoint());
+        let _ = std::fs::remove_file(paths.metrics_endpoint());
         return Err(BootError::at(BootStep::Ready)(NodeError::io(
             "cannot notify systemd through",
             std::env::var_os("NOTIFY_SOCKET").unwrap_or_default(),
@@ -253,10 +280,28 @@ async fn start_services(node: &BootedNode, config: &Config) -> Result<Started, B
     Ok(Started {
         node: running,
         listener,
-        router: api::router(token, facts, Arc::new(handle)),
+        router: api::router(token, facts, Arc::new(handle), readiness.clone()),
+        metrics: metrics.map(|(listener, _)| (listener, metrics::router(registry, readiness))),
         terminate,
         interrupt,
     })
+}
+
+/// Binds the metrics listener and records where it listens.
+async fn bind_metrics(listen: &str, paths: &NodePaths) -> Result<(TcpListener, std::net::SocketAddr), BootError> {
+    let listener = TcpListener::bind(listen).await.map_err(|source| {
+        BootError::at(BootStep::AdminApi)(NodeError::ApiBind {
+            addr: format!("{listen} (metrics.listen)"),
+            source,
+        })
+    })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| BootError::at(BootStep::AdminApi)(NodeError::io("cannot read address of", listen, e)))?;
+    fsutil::write_atomic(&paths.metrics_endpoint(), format!("{addr}\n").as_bytes(), 0o644)
+        .map_err(BootError::at(BootStep::AdminApi))?;
+    tracing::info!(addr = %addr, "metrics on http://{addr}/metrics");
+    Ok((listener, addr))
 }
 
 async fn serve_until_signal(node: BootedNode, started: Started, config: &Config) -> Result<(), DaemonError> {
@@ -264,6 +309,7 @@ async fn serve_until_signal(node: BootedNode, started: Started, config: &Config)
         node: running,
         listener,
         router,
+        metrics,
         mut terminate,
         mut interrupt,
     } = started;
@@ -290,6 +336,15 @@ async fn serve_until_signal(node: BootedNode, started: Started, config: &Config)
                 let _ = stop_rx.await;
             })
             .await
+    });
+    // The metrics listener stops with the process; nothing it serves needs
+    // a graceful end (a scrape cut short is retried by the scraper).
+    let metrics_server = metrics.map(|(listener, router)| {
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, router).await {
+                tracing::error!("the metrics listener stopped: {e}");
+            }
+        })
     });
     let server_result = tokio::select! {
         _ = terminate.recv() => { tracing::info!("SIGTERM received, stopping"); None }
@@ -325,6 +380,10 @@ async fn serve_until_signal(node: BootedNode, started: Started, config: &Config)
         }
     };
     let _ = std::fs::remove_file(&endpoint);
+    if let Some(m) = metrics_server {
+        m.abort();
+        let _ = std::fs::remove_file(node.identity.paths().metrics_endpoint());
+    }
     tracing::info!(node_id = %node.identity.node_id(), "node stopped");
     outcome
 }

@@ -22,6 +22,7 @@ mod identity;
 pub mod ledger;
 mod lock;
 pub mod logging;
+pub mod metrics;
 mod panics;
 pub mod paths;
 mod routes;

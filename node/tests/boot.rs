@@ -163,7 +163,11 @@ fn failure_in_a_late_boot_step_leaves_nothing_half_made() {
     let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = busy.local_addr().unwrap().port();
     let env = Env::new();
-    fs::write(env.config(), format!("[api]\nport = {port}\n")).unwrap();
+    fs::write(
+        env.config(),
+        format!("[api]\nport = {port}\n[metrics]\nlisten = \"127.0.0.1:0\"\n"),
+    )
+    .unwrap();
 
     // First boot: the node created in step 3 is removed again.
     let out = env.run(&["daemon"]);
@@ -177,11 +181,15 @@ fn failure_in_a_late_boot_step_leaves_nothing_half_made() {
     assert!(nodes.is_empty(), "no half-made node left: {nodes:?}");
 
     // Existing node: its data is untouched and no endpoint is published.
-    fs::write(env.config(), "[api]\nport = 0\n").unwrap();
+    fs::write(env.config(), "[api]\nport = 0\n[metrics]\nlisten = \"127.0.0.1:0\"\n").unwrap();
     assert_eq!(code(&env.run(&["init"])), 0);
     let data = env.node_dir().join("data");
     let before = snapshot(&data);
-    fs::write(env.config(), format!("[api]\nport = {port}\n")).unwrap();
+    fs::write(
+        env.config(),
+        format!("[api]\nport = {port}\n[metrics]\nlisten = \"127.0.0.1:0\"\n"),
+    )
+    .unwrap();
     let out = env.run(&["daemon"]);
     assert_eq!(code(&out), 15, "{}", stderr(&out));
     assert_eq!(snapshot(&data), before);
@@ -218,7 +226,12 @@ fn config_default_prints_a_file_the_daemon_accepts() {
     assert_eq!(code(&out), 0);
     let text = stdout(&out);
     assert!(text.contains("# "), "commented");
-    fs::write(env.config(), text.replace("port = 7733", "port = 0")).unwrap();
+    fs::write(
+        env.config(),
+        text.replace("port = 7733", "port = 0")
+            .replace("127.0.0.1:7735", "127.0.0.1:0"),
+    )
+    .unwrap();
     let shown = env.run(&["--json", "config", "show"]);
     assert_eq!(code(&shown), 0, "{}", stderr(&shown));
     let v: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();

@@ -233,7 +233,7 @@ fn quic_of(d: &Daemon) -> (SocketAddr, String) {
 fn configure(env: &Env, bootstrap: &[String]) {
     let list: Vec<String> = bootstrap.iter().map(|a| format!("\"{a}\"")).collect();
     let config = format!(
-        "[api]\nport = 0\n[mesh]\nlisten = [\"/ip4/127.0.0.1/udp/0/quic-v1\"]\nkademlia = false\nattest_interval_ms = 1000\nbootstrap = [{}]\n[daemon]\nshutdown_timeout_ms = 5000\n",
+        "[api]\nport = 0\n[mesh]\nlisten = [\"/ip4/127.0.0.1/udp/0/quic-v1\"]\nkademlia = false\nattest_interval_ms = 1000\nbootstrap = [{}]\n[metrics]\nlisten = \"127.0.0.1:0\"\n[daemon]\nshutdown_timeout_ms = 5000\n",
         list.join(", ")
     );
     std::fs::write(env.config(), config).unwrap();

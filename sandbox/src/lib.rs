@@ -16,10 +16,12 @@ pub mod cache;
 pub mod error;
 pub mod limits;
 pub mod meter;
+pub mod metrics;
 pub mod runtime;
 
 pub use cache::{CacheOutcome, ModuleCache, ModuleHash};
 pub use error::{FailureKind, PrepareError, RunFailure};
 pub use limits::{Capabilities, Capability, RunLimits, SandboxConfig};
 pub use meter::{DryRun, Meter, MeterError};
+pub use metrics::SandboxMetrics;
 pub use runtime::{RunReport, Sandbox, Skill};

@@ -15,6 +15,7 @@ use crate::cache::{CacheOutcome, ModuleCache, ModuleHash};
 use crate::error::{FailureKind, PrepareError, RunFailure};
 use crate::limits::{Capabilities, Capability, LOG_BYTES_MAX, RunLimits, SandboxConfig};
 use crate::meter::Meter;
+use crate::metrics::SandboxMetrics;
 
 /// Period of the epoch ticker: the granularity of the wall-clock limit.
 pub const EPOCH_TICK_MS: u64 = 10;
@@ -140,6 +141,7 @@ pub struct Sandbox {
     cache: ModuleCache,
     config: SandboxConfig,
     slots: Slots,
+    metrics: SandboxMetrics,
     _ticker: EpochTicker,
 }
 
@@ -170,12 +172,18 @@ impl Sandbox {
             engine,
             cache,
             config,
+            metrics: SandboxMetrics::default(),
         })
     }
 
     /// The sandbox-wide bounds.
     pub fn config(&self) -> &SandboxConfig {
         &self.config
+    }
+
+    /// What the sandbox did since it was built.
+    pub fn metrics(&self) -> &SandboxMetrics {
+        &self.metrics
     }
 
     /// Compiles (or loads from cache) and links a module given as WebAssembly
@@ -198,6 +206,7 @@ impl Sandbox {
                 (m, CacheOutcome::Compiled)
             }
         };
+        self.metrics.prepared(cache);
         for import in compiled.imports() {
             let granted = import.module() == "ippoc" && capabilities.iter().any(|c| c.import_name() == import.name());
             if !granted {
@@ -257,6 +266,29 @@ impl Sandbox {
     /// checked first (the fuel ceiling is what the caller can pay), the fuel
     /// burnt is charged after, whether the run succeeded or trapped.
     pub fn run<M: Meter>(
+        &self,
+        skill: &Skill,
+        input: &[u8],
+        limits: &RunLimits,
+        meter: &M,
+    ) -> Result<RunReport<M::Receipt>, RunFailure<M::Receipt>> {
+        let began = Instant::now();
+        let result = self.run_metered(skill, input, limits, meter);
+        // A run refused by its budget never started: no time to observe.
+        let (failure, fuel, ran) = match &result {
+            Ok(r) => (None, r.fuel_used, true),
+            Err(f) => (
+                Some(&f.kind),
+                f.fuel_used,
+                !matches!(f.kind, FailureKind::BudgetDenied(_)),
+            ),
+        };
+        let seconds = ran.then(|| began.elapsed().as_secs_f64());
+        self.metrics.ran(failure, fuel, seconds);
+        result
+    }
+
+    fn run_metered<M: Meter>(
         &self,
         skill: &Skill,
         input: &[u8],
@@ -336,6 +368,7 @@ impl Sandbox {
             Err(e) => {
                 let fuel = self.config.reject_fuel;
                 let receipt = meter.charge(fuel, true).ok();
+                self.metrics.ran(Some(&FailureKind::Rejected(e.clone())), fuel, None);
                 Err(RunFailure {
                     kind: FailureKind::Rejected(e),
                     fuel_used: fuel,

@@ -510,6 +510,8 @@ pub struct Anchoring {
     pub book: Arc<AnchorBook>,
     /// Watcher rounds per turn.
     turn_rounds: u64,
+    /// Where submissions are counted.
+    metrics: Option<crate::metrics::AnchorMetrics>,
 }
 
 impl Anchoring {
@@ -519,7 +521,14 @@ impl Anchoring {
             key,
             book: Arc::new(AnchorBook::default()),
             turn_rounds: 1,
+            metrics: None,
         }
+    }
+
+    /// Counts submissions and conflicting roots in `metrics`.
+    pub fn with_metrics(mut self, metrics: Option<crate::metrics::AnchorMetrics>) -> Anchoring {
+        self.metrics = metrics;
+        self
     }
 
     /// Each co-signer's turn to submit lasts `rounds` watcher rounds (one by
@@ -613,6 +622,9 @@ impl Anchoring {
         match dao.root_of(c.epoch).await? {
             Some(root) if root == c.root => return self.anchored(ledger, c, false).await,
             Some(root) => {
+                if let Some(m) = &self.metrics {
+                    m.conflict();
+                }
                 tracing::warn!(event = "checkpoint_differs", epoch = c.epoch, ours = %c.root, anchored = %root, "the chain anchored another root for an epoch this node voted on");
                 self.book.settle(c.epoch);
                 return Ok(());
@@ -640,13 +652,15 @@ impl Anchoring {
         if self.book.rounds_with_quorum(c.epoch, round) < turn.saturating_mul(self.turn_rounds) {
             return Ok(());
         }
-        dao.anchor(&self.key, c.epoch, c.root, signatures)
-            .await
-            .map_err(|source| AnchorError::Submit {
-                epoch: c.epoch,
-                signer: me,
-                source,
-            })?;
+        let submitted = dao.anchor(&self.key, c.epoch, c.root, signatures).await;
+        if let Some(m) = &self.metrics {
+            m.submitted(submitted.is_ok());
+        }
+        submitted.map_err(|source| AnchorError::Submit {
+            epoch: c.epoch,
+            signer: me,
+            source,
+        })?;
         self.anchored(ledger, c, true).await
     }
 

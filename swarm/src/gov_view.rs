@@ -24,6 +24,9 @@ pub struct GovView {
     pub connected: bool,
     /// The chain's latest block the view covers.
     pub block: u64,
+    /// When the watcher last read the chain up to its head (Unix ms; 0 = never).
+    #[serde(default)]
+    pub read_at_ms: u64,
     /// Deployed skills by module hash (hex).
     pub deployed: BTreeMap<String, Deployment>,
     /// Revoked skills (hex).

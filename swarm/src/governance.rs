@@ -349,6 +349,10 @@ impl Watcher {
             }
             v.params_version = next.version;
             v.block = head;
+            // A read alone wakes nobody: subscribers wait for decisions.
+            v.read_at_ms = crate::ledger::now_ms();
+            let mut before = before;
+            before.read_at_ms = v.read_at_ms;
             *v != before
         });
         Ok((head + 1, next))

@@ -52,6 +52,10 @@ impl NodePaths {
     pub fn api_endpoint(&self) -> PathBuf {
         self.data().join("api.endpoint")
     }
+    /// `data/metrics.endpoint`: where the metrics listener listens (while it runs).
+    pub fn metrics_endpoint(&self) -> PathBuf {
+        self.data().join("metrics.endpoint")
+    }
     /// `data/genesis.json`: the swarm this node belongs to.
     pub fn genesis(&self) -> PathBuf {
         self.data().join("genesis.json")

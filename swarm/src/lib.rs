@@ -30,6 +30,7 @@ pub mod layout;
 pub mod ledger;
 pub mod limits;
 pub mod local;
+pub mod metrics;
 pub mod node;
 mod own_chain;
 pub mod protocol;

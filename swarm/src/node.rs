@@ -26,6 +26,7 @@ use crate::gov_view::{SharedGovView, new_view};
 use crate::governance::{GovLink, Watcher, WatcherHandle};
 use crate::guard::SigningGuard;
 use crate::layout::NodePaths;
+use crate::metrics::{AnchorMetrics, NodeCollector};
 use crate::pump::{Cadence, MeshParts, MeshRuntime};
 use crate::skills::SkillStore;
 use crate::view::SharedMeshView;
@@ -53,6 +54,9 @@ pub struct NodeBuilder {
     sandbox: Option<Arc<Sandbox>>,
     work_bounties: bool,
     dao: Option<FollowDao>,
+    view: SharedMeshView,
+    gov: SharedGovView,
+    anchor_metrics: Option<AnchorMetrics>,
 }
 
 impl NodeBuilder {
@@ -76,7 +80,28 @@ impl NodeBuilder {
             sandbox: None,
             work_bounties: false,
             dao: None,
+            view: SharedMeshView::default(),
+            gov: new_view(),
+            anchor_metrics: None,
         }
+    }
+
+    /// Registers the node's metrics in `registry` (docs/metrics.md): the
+    /// state it keeps, read at each scrape, and the mesh's, the sandbox's
+    /// (if [`Self::sandbox`] was given first) and anchoring's counters.
+    pub fn metrics(mut self, registry: &mut prometheus_client::registry::Registry) -> Self {
+        self.mesh.metrics = Some(Arc::new(ippoc_mesh::MeshMetrics::new(registry)));
+        if let Some(s) = &self.sandbox {
+            s.metrics().register(registry);
+        }
+        self.anchor_metrics = Some(AnchorMetrics::new(registry));
+        registry.register_collector(Box::new(NodeCollector {
+            ledger: self.chain.ledger().clone(),
+            view: self.view.clone(),
+            gov: self.gov.clone(),
+            epoch_ms: self.cadence.epoch_ms,
+        }));
+        self
     }
 
     /// The machine's fingerprint hash (hex) for the directory entry.
@@ -122,18 +147,22 @@ impl NodeBuilder {
             sandbox,
             work_bounties,
             dao,
+            view,
+            gov,
+            anchor_metrics,
         } = self;
         let ledger = chain.ledger().clone();
         let id = ledger.owner();
         let doc = SwarmDoc::open(&paths.swarm_doc(), ledger.genesis(), id)?;
         let doc: SharedSwarmDoc = Arc::new(std::sync::Mutex::new(doc));
-        let view = SharedMeshView::default();
         let board = SharedBoard::default();
         let skills = SkillStore::new(paths.skills());
         let anchoring = dao.as_ref().and_then(|d| {
-            d.eth_key
-                .clone()
-                .map(|k| Anchoring::new(k).with_turn_rounds(d.anchor_turn_rounds))
+            d.eth_key.clone().map(|k| {
+                Anchoring::new(k)
+                    .with_turn_rounds(d.anchor_turn_rounds)
+                    .with_metrics(anchor_metrics.clone())
+            })
         });
         // The watcher reads the DAO's ladder decisions into the book the
         // pump's ladder reads; a node that follows no DAO has none to wait for.
@@ -162,7 +191,6 @@ impl NodeBuilder {
         if listens {
             view.wait_until(|v| !v.listening.is_empty()).await;
         }
-        let gov = new_view();
         let watcher = dao.map(|d| {
             Watcher {
                 link: d.link,

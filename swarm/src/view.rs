@@ -45,6 +45,10 @@ pub struct MeshView {
     /// (docs/integrity.md, "Standing").
     #[serde(default)]
     pub standings: Option<ippoc_economy::standing::Standings>,
+    /// The newest epoch's checkpoint tally: how many votes heard agreed with
+    /// this node's state root at its end, and how many did not.
+    #[serde(default)]
+    pub checkpoint_tally: Option<crate::doc::Observation>,
     /// The newest failed anti-entropy round: its peer and why.
     #[serde(default)]
     pub sync_last_error: Option<String>,

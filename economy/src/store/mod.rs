@@ -465,6 +465,12 @@ impl Ledger {
         self.tree_unchecked()
     }
 
+    /// Free bytes on the store's filesystem, and the reserve writes leave
+    /// (`LedgerOptions::reserve_bytes`; 0 = no check).
+    pub fn free_space(&self) -> std::io::Result<(u64, u64)> {
+        Ok((fs2::available_space(&self.path)?, self.options.reserve_bytes))
+    }
+
     /// Refuses a write that would start inside the free-space reserve.
     fn check_free_space(&self) -> Result<(), LedgerError> {
         if self.options.reserve_bytes == 0 {

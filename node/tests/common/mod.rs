@@ -19,9 +19,8 @@ pub struct Env {
 }
 
 impl Env {
-    /// Free ports, and the mesh on loopback only.
-    pub const CONFIG: &'static str =
-        "[api]\nport = 0\n[mesh]\nlisten = [\"/ip4/127.0.0.1/tcp/0\"]\n[daemon]\nshutdown_timeout_ms = 5000\n";
+    /// Free ports (admin API, metrics), and the mesh on loopback only.
+    pub const CONFIG: &'static str = "[api]\nport = 0\n[mesh]\nlisten = [\"/ip4/127.0.0.1/tcp/0\"]\n[metrics]\nlisten = \"127.0.0.1:0\"\n[daemon]\nshutdown_timeout_ms = 5000\n";
 
     pub fn new() -> Self {
         let env = Env {

@@ -372,6 +372,7 @@ impl Pump {
         self.attest.tick(&self.ctx, state_root, entries).await;
         for observation in self.checkpoints.tick(&self.ctx, state_root, entries).await {
             self.document.observe(&self.ctx, &observation);
+            self.ctx.view.update(|v| v.checkpoint_tally = Some(observation));
         }
         // Sync rounds store forks without telling the pump which; look here too.
         self.warrants.sweep(&self.ctx).await;
