@@ -15,6 +15,7 @@
 
 pub mod attacks;
 pub mod dao;
+pub mod metrics;
 pub mod plots;
 pub mod report;
 pub mod run;
@@ -51,6 +52,7 @@ pub async fn run(scenario: &Scenario, mut options: Options, mut progress: impl F
     let measured = sim.measure();
     progress("anchoring the final checkpoint");
     let anchoring = sim.anchor_final().await?;
+    let metrics = sim.metrics();
     let wall_ms = started.elapsed().as_millis() as u64;
     let criteria = report::criteria(&measured, &phases, sim.clones, sim.evolution, &anchoring);
     let ok = criteria.iter().all(|c| c.ok);
@@ -80,6 +82,7 @@ pub async fn run(scenario: &Scenario, mut options: Options, mut progress: impl F
         measured,
         criteria,
         ok,
+        metrics,
     };
     progress("stopping nodes");
     sim.stop().await;

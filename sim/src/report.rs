@@ -191,6 +191,9 @@ pub struct Report {
     pub criteria: Vec<Criterion>,
     /// All criteria met.
     pub ok: bool,
+    /// Every node's final metrics (`metrics.prom`; not in report.json).
+    #[serde(skip)]
+    pub metrics: String,
 }
 
 /// The plot of a run that waited for integrity cycles (beside [`PLOTS`]).
@@ -663,12 +666,13 @@ impl Report {
         s
     }
 
-    /// Writes `report.json`, `summary.md` and the PNG plots into `dir`.
+    /// Writes `report.json`, `summary.md`, `metrics.prom` and the PNG plots into `dir`.
     pub fn write(&self, dir: &Path) -> Result<(), String> {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         let json = serde_json::to_string_pretty(self).expect("the report serializes");
         std::fs::write(dir.join("report.json"), json).map_err(|e| e.to_string())?;
         std::fs::write(dir.join("summary.md"), self.markdown()).map_err(|e| e.to_string())?;
+        std::fs::write(dir.join("metrics.prom"), &self.metrics).map_err(|e| e.to_string())?;
         crate::plots::draw(self, dir)?;
         Ok(())
     }

@@ -422,6 +422,7 @@ impl Sim {
         config.cadence = self.cadence();
         config.cadence.limits.entries = SIM_ACTOR_ENTRIES;
         config.sandbox = Some(self.sandbox.clone());
+        config.metrics = true;
         // All nodes share one disk and crash inside one process: flushing each
         // acknowledgement would measure the disk, not the swarm.
         config.durable = false;
@@ -1804,6 +1805,23 @@ impl Sim {
             sync_entries_per_node: mean(&by_sync),
             balances,
         }
+    }
+
+    /// Every live node's metrics now, with the shared sandbox's, as one
+    /// exposition (`metrics.prom`).
+    pub fn metrics(&self) -> String {
+        let nodes: Vec<(String, String)> = self
+            .nodes
+            .iter()
+            .enumerate()
+            .filter_map(|(i, n)| Some((format!("node-{i:04}"), n.live.as_ref()?.metrics()?)))
+            .collect();
+        let mut sandbox = prometheus_client::registry::Registry::default();
+        self.sandbox.metrics().register(&mut sandbox);
+        let mut shared = String::new();
+        // Encoding into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut shared, &sandbox);
+        crate::metrics::merge(&nodes, &shared)
     }
 
     /// Stops every node.

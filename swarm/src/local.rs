@@ -66,6 +66,9 @@ pub struct LocalConfig {
     pub eth_key: Option<ippoc_governance_bridge::PrivateKeySigner>,
     /// Watcher rounds each co-signer leaves the one before it to get an anchor mined.
     pub anchor_turn_rounds: u64,
+    /// Keep the node's metrics in a registry of its own ([`LocalNode::metrics`]).
+    /// A sandbox given here is shared, so its metrics are not in it.
+    pub metrics: bool,
 }
 
 impl LocalConfig {
@@ -95,6 +98,7 @@ impl LocalConfig {
             governance: None,
             eth_key: None,
             anchor_turn_rounds: 1,
+            metrics: false,
         }
     }
 }
@@ -123,6 +127,7 @@ pub struct LocalNode {
     pub skills: SkillStore,
     /// What it knows of the DAO's decisions.
     pub gov: SharedGovView,
+    registry: Option<prometheus_client::registry::Registry>,
     node: RunningNode,
 }
 
@@ -163,6 +168,11 @@ impl LocalNode {
         mesh.listen = vec![addr.clone()];
         let mut builder = NodeBuilder::new(config.key.clone(), ledger.clone(), guard, paths, mesh, config.cadence)
             .work_bounties(config.work_bounties);
+        // Before the sandbox: a shared sandbox's counts are not this node's.
+        let mut registry = config.metrics.then(prometheus_client::registry::Registry::default);
+        if let Some(r) = registry.as_mut() {
+            builder = builder.metrics(r);
+        }
         if let Some(sandbox) = config.sandbox {
             builder = builder.sandbox(sandbox);
         }
@@ -185,8 +195,17 @@ impl LocalNode {
             peer_id: node.peer_id,
             skills: node.skills.clone(),
             gov: node.gov.clone(),
+            registry,
             node,
         })
+    }
+
+    /// The node's metrics now, in OpenMetrics text (none unless
+    /// [`LocalConfig::metrics`]): counters since this start, state as kept.
+    pub fn metrics(&self) -> Option<String> {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, self.registry.as_ref()?).ok()?;
+        Some(out)
     }
 
     /// The DAO's ladder decisions as far as the node has read them.

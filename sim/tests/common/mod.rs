@@ -45,6 +45,20 @@ pub async fn check_at(name: &str, nodes: usize, seed: u64) {
     let json: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.path().join("report.json")).unwrap()).unwrap();
     assert_eq!(json["options"]["seed"], seed);
+    // Every node's final metrics, labelled with the node, in the
+    // exposition format promtool accepts.
+    let metrics = std::fs::read_to_string(dir.path().join("metrics.prom")).unwrap();
+    for series in [
+        "ippoc_ledger_own_entries_total{node=\"node-0000\"}",
+        "ippoc_mesh_peers{node=\"node-0001\"}",
+        "ippoc_mesh_gossip_messages_total{node=\"node-0002\",topic=\"attestations\",verdict=\"accepted\"}",
+        "ippoc_sync_rounds_total{node=\"node-0003\",outcome=\"ok\"}",
+        "libp2p_swarm_connections_established_total{node=\"node-0004\"",
+        "ippoc_sandbox_fuel_total ",
+    ] {
+        assert!(metrics.contains(series), "{series} not in metrics.prom");
+    }
+    promtool_check(&metrics);
     assert_eq!(json["config"]["name"], name);
     let cadence = ippoc_sim::run::sim_cadence(nodes);
     assert_eq!(json["cadence"]["attest_ms"], cadence.attest_interval.as_millis() as u64);
@@ -137,4 +151,24 @@ pub async fn check_at(name: &str, nodes: usize, seed: u64) {
         );
         assert!(summary.contains(file), "the summary does not show {file}");
     }
+}
+
+/// `promtool check metrics` on an exposition.
+pub fn promtool_check(exposition: &str) {
+    use std::io::Write;
+    let mut child = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("promtool is needed (Debian: apt install prometheus; .ci/run installs it)");
+    child.stdin.take().unwrap().write_all(exposition.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool check metrics: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
