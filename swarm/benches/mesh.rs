@@ -2,7 +2,10 @@
 //! in-process mesh, and anti-entropy catch-up of 100 000 entries. Each number
 //! comes with a baseline measured in the same run on the same machine:
 //! the bare mesh (no ledger) for delivery, a direct ledger ingest (no
-//! network) for catch-up. Run: `cargo bench -p ippoc-swarm --bench mesh`.
+//! network) for catch-up, and the nodes without their Prometheus metrics
+//! for the cost of metrics (issue 23: recorded on every event and scraped
+//! every second, 15 times Prometheus's default rate). Run: `cargo bench -p
+//! ippoc-swarm --bench mesh`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -141,7 +144,7 @@ async fn bare_mesh(payloads: &[Vec<u8>]) -> (Vec<Duration>, Duration) {
 }
 
 /// The node: ledger validation and ingest on every hop.
-async fn node_mesh(dir: &std::path::Path, size: Size) -> (Vec<Duration>, Duration, Vec<Vec<u8>>) {
+async fn node_mesh(dir: &std::path::Path, size: Size, metrics: bool) -> (Vec<Duration>, Duration, Vec<Vec<u8>>) {
     let keys: Vec<SigningKey> = (0..NODES).map(key).collect();
     let founders: Vec<NodeId> = keys.iter().map(id).collect();
     let genesis = Genesis::new(
@@ -156,6 +159,7 @@ async fn node_mesh(dir: &std::path::Path, size: Size) -> (Vec<Duration>, Duratio
         let boot = nodes.first().map(|n| vec![n.addr.clone()]).unwrap_or_default();
         let mut c = LocalConfig::new(&dir.join(i.to_string()), genesis.clone(), k, boot);
         c.cadence.attest_interval = Duration::from_millis(300);
+        c.metrics = metrics;
         nodes.push(LocalNode::start(c).await.unwrap());
     }
     for n in &nodes {
@@ -217,15 +221,60 @@ async fn node_mesh(dir: &std::path::Path, size: Size) -> (Vec<Duration>, Duratio
             lat
         }));
     }
+    // With metrics, every node is scraped each second while deliveries run.
+    let all = futures::future::join_all(watchers);
+    tokio::pin!(all);
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut scraped = 0usize;
+    let done = loop {
+        tokio::select! {
+            done = &mut all => break done,
+            _ = tick.tick(), if metrics => {
+                scraped += nodes.iter().filter_map(|n| n.metrics()).map(|t| t.len()).sum::<usize>();
+            }
+        }
+    };
     let mut lat = Vec::new();
-    for w in watchers {
-        lat.extend(w.await.unwrap());
+    for w in done {
+        lat.extend(w.unwrap());
     }
     let wall = start.elapsed();
+    if metrics {
+        assert!(scraped > 0, "the nodes were scraped");
+    }
     for n in nodes {
         n.stop().await;
     }
     (lat, wall, payloads)
+}
+
+/// The cost of metrics: the node mesh with them off and on, alternating,
+/// three runs each; the medians' ratio of deliveries per second.
+async fn metrics_cost(dir: &std::path::Path, size: Size) {
+    let (mut off, mut on) = (Vec::new(), Vec::new());
+    let rounds = if size.catch_up == SMOKE.catch_up { 1 } else { 3 };
+    for r in 0..rounds {
+        for metrics in [false, true] {
+            let (lat, wall, _) = node_mesh(&dir.join(format!("metrics-{r}-{metrics}")), size, metrics).await;
+            let name = if metrics {
+                "metrics on"
+            } else {
+                "metrics off (baseline)"
+            };
+            let (_, _, rate) = report(name, lat, wall);
+            if metrics { &mut on } else { &mut off }.push(rate);
+        }
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (off, on) = (median(&mut off), median(&mut on));
+    println!(
+        "metrics on/off: {on:.0} / {off:.0} deliveries/s (medians of {rounds}) = {:.3}; cost {:+.1}%",
+        on / off,
+        (1.0 - on / off) * 100.0
+    );
 }
 
 /// Catch-up: an empty node syncs 100 000 entries from a peer.
@@ -348,7 +397,7 @@ fn main() {
             "{NODES}-node in-process mesh, {} entries published round-robin in a burst",
             size.messages
         );
-        let (lat, wall, payloads) = node_mesh(dir.path(), size).await;
+        let (lat, wall, payloads) = node_mesh(&dir.path().join("plain"), size, false).await;
         let (np50, np99, nrate) = report("ippoc nodes (ledger)", lat, wall);
         let (blat, bwall) = bare_mesh(&payloads).await;
         let (bp50, bp99, brate) = report("bare mesh (baseline)", blat, bwall);
@@ -358,6 +407,7 @@ fn main() {
             np99.as_secs_f64() / bp99.as_secs_f64(),
             nrate / brate
         );
+        metrics_cost(dir.path(), size).await;
         catch_up(dir.path(), size).await;
     };
     rt.block_on(async {
