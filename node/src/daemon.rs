@@ -173,6 +173,11 @@ async fn start_services(node: &BootedNode, config: &Config) -> Result<Started, B
                 .map_err(BootError::at(BootStep::AdminApi))?
         }
     };
+    // Bound before the mesh starts: a taken port fails boot with nothing running.
+    let metrics = match config.metrics.enabled {
+        true => Some(bind_metrics(&config.metrics.listen).await?),
+        false => None,
+    };
     let key = node.identity.signing_key().clone();
     let mut registry = prometheus_client::registry::Registry::default();
     let (running, handle) = if config.mesh.enabled {
@@ -252,10 +257,11 @@ async fn start_services(node: &BootedNode, config: &Config) -> Result<Started, B
         following: !config.governance.rpc.is_empty(),
         poll_ms: config.governance.poll_ms,
     });
-    let metrics = match config.metrics.enabled {
-        true => Some(bind_metrics(&config.metrics.listen, paths).await?),
-        false => None,
-    };
+    if let Some((_, maddr)) = &metrics {
+        fsutil::write_atomic(&paths.metrics_endpoint(), format!("{maddr}\n").as_bytes(), 0o644)
+            .map_err(BootError::at(BootStep::AdminApi))?;
+        tracing::info!(addr = %maddr, "metrics on http://{maddr}/metrics");
+    }
     fsutil::write_atomic(&paths.api_endpoint(), format!("{addr}\n").as_bytes(), 0o644)
         .map_err(BootError::at(BootStep::AdminApi))?;
     let facts = StatusFacts {
@@ -287,8 +293,8 @@ async fn start_services(node: &BootedNode, config: &Config) -> Result<Started, B
     })
 }
 
-/// Binds the metrics listener and records where it listens.
-async fn bind_metrics(listen: &str, paths: &NodePaths) -> Result<(TcpListener, std::net::SocketAddr), BootError> {
+/// Binds the metrics listener.
+async fn bind_metrics(listen: &str) -> Result<(TcpListener, std::net::SocketAddr), BootError> {
     let listener = TcpListener::bind(listen).await.map_err(|source| {
         BootError::at(BootStep::AdminApi)(NodeError::ApiBind {
             addr: format!("{listen} (metrics.listen)"),
@@ -298,9 +304,6 @@ async fn bind_metrics(listen: &str, paths: &NodePaths) -> Result<(TcpListener, s
     let addr = listener
         .local_addr()
         .map_err(|e| BootError::at(BootStep::AdminApi)(NodeError::io("cannot read address of", listen, e)))?;
-    fsutil::write_atomic(&paths.metrics_endpoint(), format!("{addr}\n").as_bytes(), 0o644)
-        .map_err(BootError::at(BootStep::AdminApi))?;
-    tracing::info!(addr = %addr, "metrics on http://{addr}/metrics");
     Ok((listener, addr))
 }
 

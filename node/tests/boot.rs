@@ -197,6 +197,32 @@ fn failure_in_a_late_boot_step_leaves_nothing_half_made() {
 }
 
 #[test]
+fn a_taken_metrics_port_fails_boot_and_names_the_setting() {
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = busy.local_addr().unwrap();
+    let env = Env::new();
+    let taken = Env::CONFIG.replace("127.0.0.1:0", &addr.to_string());
+    fs::write(env.config(), &taken).unwrap();
+    assert_eq!(code(&env.run(&["init"])), 0);
+    let out = env.run(&["daemon"]);
+    assert_eq!(code(&out), 15, "{}", stderr(&out));
+    assert!(stderr(&out).contains("metrics.listen"), "{}", stderr(&out));
+    let data = env.node_dir().join("data");
+    assert!(!data.join("metrics.endpoint").exists() && !data.join("api.endpoint").exists());
+    // Off: the daemon needs no port for it.
+    fs::write(
+        env.config(),
+        taken.replace("[metrics]\n", "[metrics]\nenabled = false\n"),
+    )
+    .unwrap();
+    let daemon = env.start_daemon();
+    let status = env.run(&["--json", "status"]);
+    assert_eq!(json(&status)["metrics_addr"], serde_json::Value::Null);
+    daemon.stop();
+    drop(busy);
+}
+
+#[test]
 fn bad_config_and_bad_arguments_fail_with_their_codes() {
     let env = Env::new();
     fs::write(env.config(), "[api]\nprot = 1\n").unwrap();

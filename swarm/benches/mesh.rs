@@ -144,7 +144,12 @@ async fn bare_mesh(payloads: &[Vec<u8>]) -> (Vec<Duration>, Duration) {
 }
 
 /// The node: ledger validation and ingest on every hop.
-async fn node_mesh(dir: &std::path::Path, size: Size, metrics: bool) -> (Vec<Duration>, Duration, Vec<Vec<u8>>) {
+async fn node_mesh(
+    dir: &std::path::Path,
+    size: Size,
+    metrics: bool,
+    durable: bool,
+) -> (Vec<Duration>, Duration, Vec<Vec<u8>>) {
     let keys: Vec<SigningKey> = (0..NODES).map(key).collect();
     let founders: Vec<NodeId> = keys.iter().map(id).collect();
     let genesis = Genesis::new(
@@ -160,6 +165,7 @@ async fn node_mesh(dir: &std::path::Path, size: Size, metrics: bool) -> (Vec<Dur
         let mut c = LocalConfig::new(&dir.join(i.to_string()), genesis.clone(), k, boot);
         c.cadence.attest_interval = Duration::from_millis(300);
         c.metrics = metrics;
+        c.durable = durable;
         nodes.push(LocalNode::start(c).await.unwrap());
     }
     for n in &nodes {
@@ -248,32 +254,53 @@ async fn node_mesh(dir: &std::path::Path, size: Size, metrics: bool) -> (Vec<Dur
     (lat, wall, payloads)
 }
 
-/// The cost of metrics: the node mesh with them off and on, alternating,
-/// three runs each; the medians' ratio of deliveries per second.
+/// CPU time this process has used (user + system), from /proc/self/stat
+/// (in USER_HZ = 100 ticks a second on Linux).
+fn cpu_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // The fields after the command name (which may hold spaces), from field 3.
+    let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or_default().split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+    Duration::from_millis((ticks(11) + ticks(12)) * 10)
+}
+
+/// The cost of metrics: the node mesh with them off and on, in alternating
+/// order, five runs each; the medians' ratio of deliveries per second and
+/// of CPU time per delivery. Ledgers are not flushed here: with a flush
+/// per entry the run measures the disk (on these machines its noise alone
+/// moved throughput by ±40% between identical runs), not the work metrics add.
 async fn metrics_cost(dir: &std::path::Path, size: Size) {
-    let (mut off, mut on) = (Vec::new(), Vec::new());
-    let rounds = if size.catch_up == SMOKE.catch_up { 1 } else { 3 };
+    let (mut rate, mut cpu) = ([Vec::new(), Vec::new()], [Vec::new(), Vec::new()]);
+    let rounds = if size.catch_up == SMOKE.catch_up { 1 } else { 5 };
     for r in 0..rounds {
-        for metrics in [false, true] {
-            let (lat, wall, _) = node_mesh(&dir.join(format!("metrics-{r}-{metrics}")), size, metrics).await;
+        let order = if r % 2 == 0 { [false, true] } else { [true, false] };
+        for metrics in order {
+            let used = cpu_time();
+            let (lat, wall, _) = node_mesh(&dir.join(format!("metrics-{r}-{metrics}")), size, metrics, false).await;
+            let used = cpu_time().saturating_sub(used);
             let name = if metrics {
                 "metrics on"
             } else {
                 "metrics off (baseline)"
             };
-            let (_, _, rate) = report(name, lat, wall);
-            if metrics { &mut on } else { &mut off }.push(rate);
+            let deliveries = lat.len();
+            let (_, _, per_s) = report(name, lat, wall);
+            rate[usize::from(metrics)].push(per_s);
+            cpu[usize::from(metrics)].push(used.as_secs_f64() * 1e6 / deliveries.max(1) as f64);
         }
     }
     let median = |v: &mut Vec<f64>| {
         v.sort_by(f64::total_cmp);
         v[v.len() / 2]
     };
-    let (off, on) = (median(&mut off), median(&mut on));
+    let (off, on) = (median(&mut rate[0]), median(&mut rate[1]));
+    let (cpu_off, cpu_on) = (median(&mut cpu[0]), median(&mut cpu[1]));
     println!(
-        "metrics on/off: {on:.0} / {off:.0} deliveries/s (medians of {rounds}) = {:.3}; cost {:+.1}%",
+        "metrics on/off: {on:.0} / {off:.0} deliveries/s (medians of {rounds}) = {:.3}, cost {:+.1}%; \
+         CPU per delivery (whole run, setup included) {cpu_on:.0} / {cpu_off:.0} µs = {:.3}",
         on / off,
-        (1.0 - on / off) * 100.0
+        (1.0 - on / off) * 100.0,
+        cpu_on / cpu_off
     );
 }
 
@@ -397,7 +424,7 @@ fn main() {
             "{NODES}-node in-process mesh, {} entries published round-robin in a burst",
             size.messages
         );
-        let (lat, wall, payloads) = node_mesh(&dir.path().join("plain"), size, false).await;
+        let (lat, wall, payloads) = node_mesh(&dir.path().join("plain"), size, false, true).await;
         let (np50, np99, nrate) = report("ippoc nodes (ledger)", lat, wall);
         let (blat, bwall) = bare_mesh(&payloads).await;
         let (bp50, bp99, brate) = report("bare mesh (baseline)", blat, bwall);

@@ -194,15 +194,18 @@ impl Collector for NodeCollector {
         let mut out = Out(encoder);
         // A store read that fails leaves its metrics out of this scrape (the
         // store's own error is logged where it is used); the rest is shown.
-        if let Err(e) = self.ledger_metrics(&mut out) {
-            tracing::debug!("metrics: ledger read failed: {e}");
-        }
+        let read = |r: Result<(), ReadError>| match r {
+            Err(ReadError::Fmt) => Err(fmt::Error),
+            Err(ReadError::Ledger(e)) => {
+                tracing::debug!("metrics: a store read failed: {e}");
+                Ok(())
+            }
+            Ok(()) => Ok(()),
+        };
+        read(self.ledger_metrics(&mut out))?;
         self.mesh_metrics(&mut out)?;
         self.governance_metrics(&mut out)?;
-        if let Err(e) = self.issuance_metrics(&mut out) {
-            tracing::debug!("metrics: issuance read failed: {e}");
-        }
-        Ok(())
+        read(self.issuance_metrics(&mut out))
     }
 }
 
@@ -211,15 +214,6 @@ impl Collector for NodeCollector {
 enum ReadError {
     Ledger(ippoc_economy::store::LedgerError),
     Fmt,
-}
-
-impl fmt::Display for ReadError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ReadError::Ledger(e) => e.fmt(f),
-            ReadError::Fmt => f.write_str("encoder"),
-        }
-    }
 }
 
 impl From<ippoc_economy::store::LedgerError> for ReadError {

@@ -76,6 +76,9 @@ pub fn status(env: &Env) -> Result<(), Failure> {
         );
         println!("version   {}", status.version);
         println!("api       {}", status.api_addr);
+        if let Some(m) = &status.metrics_addr {
+            println!("metrics   http://{m}/metrics");
+        }
         println!("node dir  {}", status.node_dir);
         println!("hardware  {}", status.hardware_fingerprint);
         println!("swarm     {}", status.ledger.swarm_id);
