@@ -384,7 +384,9 @@ async fn serve_until_signal(node: BootedNode, started: Started, config: &Config)
     };
     let _ = std::fs::remove_file(&endpoint);
     if let Some(m) = metrics_server {
+        // Waited for, so its collectors let go of the ledger before it closes.
         m.abort();
+        let _ = m.await;
         let _ = std::fs::remove_file(node.identity.paths().metrics_endpoint());
     }
     tracing::info!(node_id = %node.identity.node_id(), "node stopped");

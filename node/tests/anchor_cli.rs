@@ -295,6 +295,29 @@ async fn co_signers_on_a_block_mined_chain_send_one_transaction_per_anchored_epo
             seen.insert(anchored_epoch(&line).unwrap());
         }
     }
+    // What Prometheus would see: each node ready (its chain read), following,
+    // anchoring, and the submissions counted; none failed.
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let mut submitted = 0.0;
+    for (env, _) in &swarm {
+        let addr = std::fs::read_to_string(env.node_dir().join("data/metrics.endpoint")).unwrap();
+        let get = |path: &str| http.get(format!("http://{}{path}", addr.trim())).send();
+        let ready = get("/readyz").await.unwrap();
+        assert_eq!(ready.status(), 200, "{}", ready.text().await.unwrap());
+        let text = get("/metrics").await.unwrap().text().await.unwrap();
+        let value = |series: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse::<f64>().ok())
+        };
+        assert_eq!(value("ippoc_governance_following"), Some(1.0));
+        assert!(value("ippoc_checkpoint_anchored_epoch").is_some_and(|e| e >= start_epoch as f64));
+        assert!(value("ippoc_governance_chain_block").is_some_and(|b| b > 0.0));
+        assert_eq!(
+            value("ippoc_anchor_submissions_total{outcome=\"failed\"}").unwrap_or(0.0),
+            0.0
+        );
+        submitted += value("ippoc_anchor_submissions_total{outcome=\"ok\"}").unwrap_or(0.0);
+    }
     let mut attempts = Vec::new();
     for mut d in daemons {
         d.signal("TERM");
@@ -320,4 +343,9 @@ async fn co_signers_on_a_block_mined_chain_send_one_transaction_per_anchored_epo
     }
     assert!(anchored >= 5, "{anchored} epochs anchored");
     assert_eq!(sent, anchored, "transactions sent by the nodes vs epochs anchored");
+    // Counted as they happened, before the nodes stopped (more may have gone out since).
+    assert!(
+        submitted >= 1.0 && submitted <= sent as f64,
+        "{submitted} anchors submitted by the metrics, {sent} transactions"
+    );
 }

@@ -287,8 +287,16 @@ impl LocalNode {
     /// is logged: the store then closes when that last handle goes, and a
     /// restart before that would wait for its lock.
     pub async fn stop(self) -> bool {
-        let LocalNode { id, ledger, node, .. } = self;
+        let LocalNode {
+            id,
+            ledger,
+            node,
+            registry,
+            ..
+        } = self;
         node.stop().await;
+        // Its collector holds the ledger too.
+        drop(registry);
         match Arc::into_inner(ledger) {
             // Closing flushes: off the async threads, and done before this returns.
             Some(ledger) => tokio::task::spawn_blocking(move || drop(ledger)).await.is_ok(),
