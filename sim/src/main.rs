@@ -32,6 +32,10 @@ struct Args {
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
+    /// Keep no Prometheus metrics in the nodes and write no metrics.prom
+    /// (saves recording every libp2p event and gossip verdict).
+    #[arg(long)]
+    no_metrics: bool,
 }
 
 fn main() -> ExitCode {
@@ -56,6 +60,7 @@ fn main() -> ExitCode {
         lapse_cycles: None,
         vote_pay: None,
         economy: false,
+        metrics: !args.no_metrics,
     };
     if options.nodes < 2 {
         eprintln!("ippoc-sim: --nodes must be at least 2");

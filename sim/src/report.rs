@@ -672,7 +672,9 @@ impl Report {
         let json = serde_json::to_string_pretty(self).expect("the report serializes");
         std::fs::write(dir.join("report.json"), json).map_err(|e| e.to_string())?;
         std::fs::write(dir.join("summary.md"), self.markdown()).map_err(|e| e.to_string())?;
-        std::fs::write(dir.join("metrics.prom"), &self.metrics).map_err(|e| e.to_string())?;
+        if self.options.metrics {
+            std::fs::write(dir.join("metrics.prom"), &self.metrics).map_err(|e| e.to_string())?;
+        }
         crate::plots::draw(self, dir)?;
         Ok(())
     }

@@ -70,6 +70,9 @@ pub struct Options {
     /// The issuance criteria apply (the scenario's `economy`).
     #[serde(default)]
     pub economy: bool,
+    /// Every node keeps its Prometheus metrics, written to `metrics.prom`.
+    #[serde(default)]
+    pub metrics: bool,
 }
 
 /// The simulated WAN: where each node listens, and every pair's link.
@@ -422,7 +425,7 @@ impl Sim {
         config.cadence = self.cadence();
         config.cadence.limits.entries = SIM_ACTOR_ENTRIES;
         config.sandbox = Some(self.sandbox.clone());
-        config.metrics = true;
+        config.metrics = self.options.metrics;
         // All nodes share one disk and crash inside one process: flushing each
         // acknowledgement would measure the disk, not the swarm.
         config.durable = false;

@@ -30,6 +30,7 @@ pub async fn check_at(name: &str, nodes: usize, seed: u64) {
         lapse_cycles: None,
         vote_pay: None,
         economy: false,
+        metrics: true,
     };
     let report = ippoc_sim::run(&scenario, options, |_| {}).await.unwrap();
     let failed: Vec<String> = report
