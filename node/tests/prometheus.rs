@@ -86,15 +86,7 @@ impl Prometheus {
     /// `GET path` of the HTTP API; `None` while the server is not up yet.
     fn api(&self, path: &str, query: &[(&str, &str)]) -> Option<serde_json::Value> {
         let url = reqwest::Url::parse_with_params(&format!("{}{path}", self.url), query).unwrap();
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async {
-            let client = reqwest::Client::builder().no_proxy().build().unwrap();
-            let r = client.get(url).send().await.ok()?;
-            r.json().await.ok()
-        })
+        serde_json::from_str(&get(url.as_str())?).ok()
     }
 
     /// An instant query's samples (metric labels, value).
@@ -157,22 +149,20 @@ fn promtool(args: &[&str], stdin: Option<&str>) -> (bool, String) {
     (out.status.success(), text)
 }
 
-fn scrape(addr: &str) -> String {
+/// The body of `GET url`; `None` if the server does not answer.
+fn get(url: &str) -> Option<String> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     rt.block_on(async {
         let client = reqwest::Client::builder().no_proxy().build().unwrap();
-        client
-            .get(format!("http://{addr}/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
+        client.get(url).send().await.ok()?.text().await.ok()
     })
+}
+
+fn scrape(addr: &str) -> String {
+    get(&format!("http://{addr}/metrics")).expect("the metrics listener answers")
 }
 
 #[test]
