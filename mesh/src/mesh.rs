@@ -1031,8 +1031,8 @@ fn handle_one(
                 }
                 return event.map(|e| vec![*e]);
             }
-            let verdict = if message.data.len() > handlers.message_bytes_max {
-                count(GossipVerdict::Oversize);
+            let oversize = message.data.len() > handlers.message_bytes_max;
+            let verdict = if oversize {
                 Verdict::Reject(format!(
                     "a message of {} bytes, over the limit of {}",
                     message.data.len(),
@@ -1041,7 +1041,6 @@ fn handle_one(
             } else {
                 validator.validate(topic, &message.data, &from)
             };
-            let oversize = message.data.len() > handlers.message_bytes_max;
             let (reason, forged) = match verdict {
                 Verdict::Accept => {
                     count(GossipVerdict::Accepted);
@@ -1060,9 +1059,11 @@ fn handle_one(
                     return None;
                 }
                 Verdict::Reject(reason) => {
-                    if !oversize {
-                        count(GossipVerdict::Rejected);
-                    }
+                    count(if oversize {
+                        GossipVerdict::Oversize
+                    } else {
+                        GossipVerdict::Rejected
+                    });
                     (reason, false)
                 }
                 Verdict::Forged(reason) => {

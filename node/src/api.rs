@@ -696,13 +696,7 @@ mod tests {
         // The metrics listener as the daemon wires it (no mesh), its
         // address where the daemon writes it.
         let mut registry = prometheus_client::registry::Registry::default();
-        node.sandbox.metrics().register(&mut registry);
-        registry.register_collector(Box::new(ippoc_swarm::metrics::NodeCollector {
-            ledger: node.chain.ledger().clone(),
-            view: node.mesh.clone(),
-            gov: node.gov.clone(),
-            epoch_ms: node.epoch_ms,
-        }));
+        crate::metrics::register_detached(&mut registry, &node);
         registry.register_collector(Box::new(crate::metrics::ProcessCollector::default()));
         let readiness: Arc<dyn crate::metrics::Readiness> = Arc::new(crate::metrics::NodeReadiness {
             gov: node.gov.clone(),

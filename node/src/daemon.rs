@@ -242,13 +242,7 @@ async fn start_services(node: &BootedNode, config: &Config) -> Result<Started, B
                 Arc::new(ippoc_economy::standing::Unread)
             },
         };
-        handle.sandbox.metrics().register(&mut registry);
-        registry.register_collector(Box::new(ippoc_swarm::metrics::NodeCollector {
-            ledger: node.ledger.clone(),
-            view: handle.mesh.clone(),
-            gov: handle.gov.clone(),
-            epoch_ms: config.mesh.epoch_ms,
-        }));
+        metrics::register_detached(&mut registry, &handle);
         (None, handle)
     };
     registry.register_collector(Box::new(metrics::ProcessCollector::default()));

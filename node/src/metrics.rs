@@ -186,6 +186,18 @@ pub fn classic(openmetrics: &str) -> String {
     out
 }
 
+/// Registers the metrics of a node running without the mesh (the builder
+/// registers them itself otherwise): its sandbox's, and its kept state's.
+pub(crate) fn register_detached(registry: &mut Registry, node: &crate::api::NodeHandle) {
+    node.sandbox.metrics().register(registry);
+    registry.register_collector(Box::new(ippoc_swarm::metrics::NodeCollector {
+        ledger: node.chain.ledger().clone(),
+        view: node.mesh.clone(),
+        gov: node.gov.clone(),
+        epoch_ms: node.epoch_ms,
+    }));
+}
+
 /// The process's own figures, under the names every Prometheus client
 /// library uses (`process_*`), so stock dashboards work; and the build.
 pub struct ProcessCollector {

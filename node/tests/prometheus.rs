@@ -107,6 +107,8 @@ impl Prometheus {
 
     /// Polls `promql` until a sample satisfies `ok` (a scrape a second;
     /// bounded by a generous deadline reached only on a real failure).
+    /// Polling is the only way to wait here: Prometheus is another process
+    /// and its HTTP API tells nobody when a scrape or a rule evaluation lands.
     fn wait_for(&self, promql: &str, ok: impl Fn(f64) -> bool) -> f64 {
         let deadline = Instant::now() + Duration::from_secs(90);
         loop {

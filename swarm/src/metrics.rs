@@ -312,7 +312,7 @@ impl NodeCollector {
     }
 
     fn mesh_metrics(&self, out: &mut Out<'_>) -> fmt::Result {
-        let (peers, bans, heard, s, tally, members, gi, standings) = self.view.read(|v| {
+        let (peers, bans, heard, s, tally, gi, standings) = self.view.read(|v| {
             let mut bans = [0u64; BAN_REASONS.len()];
             for b in &v.banned {
                 let class = ban_reason(&b.reason);
@@ -332,7 +332,6 @@ impl NodeCollector {
                 v.heard.len(),
                 v.stats,
                 v.checkpoint_tally.as_ref().map(|t| (t.epoch, t.agree, t.disagree)),
-                v.stats.doc_members,
                 gi,
                 standing,
             )
@@ -354,7 +353,7 @@ impl NodeCollector {
             "ippoc_swarm_members",
             "Nodes in the swarm document's directory",
             None,
-            members as f64,
+            s.doc_members as f64,
         )?;
         out.counter(
             "ippoc_ledger_entries_published",
