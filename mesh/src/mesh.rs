@@ -722,12 +722,15 @@ async fn run(
                 }
                 Some(Command::Partition { peers, cut, reply }) => {
                     let b = &mut swarm.behaviour_mut().partitioned;
-                    for peer in peers {
+                    for peer in &peers {
                         if cut {
-                            b.block_peer(peer);
+                            b.block_peer(*peer);
                         } else {
-                            b.unblock_peer(peer);
+                            b.unblock_peer(*peer);
                         }
+                    }
+                    if !cut {
+                        redial.wake(&peers, tokio::time::Instant::now());
                     }
                     let _ = reply.send(Ok(()));
                 }

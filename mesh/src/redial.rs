@@ -115,6 +115,18 @@ impl Redial {
         out
     }
 
+    /// `peers` became reachable again (a partition lifted): those of them
+    /// not connected are due now, with the backoff reset, instead of after
+    /// a backoff that grew while they were cut off (up to [`REDIAL_CAP`]).
+    pub fn wake(&mut self, peers: &[PeerId], now: Instant) {
+        for t in &mut self.targets {
+            if !t.connected && t.dialing.is_none() && t.peer.is_some_and(|p| peers.contains(&p)) {
+                t.next = Some(now);
+                t.backoff = REDIAL_FIRST;
+            }
+        }
+    }
+
     /// When the next redial is due.
     pub fn next_due(&self) -> Option<Instant> {
         self.targets.iter().filter_map(|t| t.next).min()
@@ -159,5 +171,35 @@ mod tests {
         assert_eq!(r.next_due(), Some(now + REDIAL_FIRST));
         // A banned peer is not dialled.
         assert!(r.due(now + REDIAL_FIRST, |p| *p == peer).is_empty());
+    }
+
+    #[test]
+    fn a_peer_regained_when_a_partition_lifts_is_dialled_at_once_not_after_its_backoff() {
+        let addr: Multiaddr = "/ip4/127.0.0.1/tcp/7734".parse().unwrap();
+        let (peer, other) = (PeerId::random(), PeerId::random());
+        let mut r = Redial::new();
+        let t0 = Instant::now();
+        r.dialing(&addr, ConnectionId::new_unchecked(1));
+        r.connected(peer, ConnectionId::new_unchecked(1));
+        r.disconnected(peer, t0);
+        // Cut off: every redial fails and the backoff grows to its cap.
+        let mut now = t0;
+        for i in 2..10 {
+            now = r.next_due().unwrap();
+            assert_eq!(r.due(now, |_| false), vec![addr.clone()]);
+            r.dialing(&addr, ConnectionId::new_unchecked(i));
+            r.failed(ConnectionId::new_unchecked(i), now);
+        }
+        assert_eq!(r.next_due(), Some(now + REDIAL_CAP));
+        // Lifting the cut of another peer changes nothing; of this one, it is due now.
+        r.wake(&[other], now);
+        assert_eq!(r.next_due(), Some(now + REDIAL_CAP));
+        r.wake(&[other, peer], now);
+        assert_eq!(r.next_due(), Some(now));
+        assert_eq!(r.due(now, |_| false), vec![addr.clone()]);
+        // And its backoff starts over.
+        r.dialing(&addr, ConnectionId::new_unchecked(20));
+        r.failed(ConnectionId::new_unchecked(20), now);
+        assert_eq!(r.next_due(), Some(now + REDIAL_FIRST));
     }
 }
