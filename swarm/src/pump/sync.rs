@@ -130,13 +130,19 @@ impl Syncing {
         let (client, ledger, done, doc) = (ctx.client.clone(), ctx.ledger.clone(), self.done.clone(), doc.clone());
         let limits = ctx.limits.clone();
         ctx.spawn(async move {
+            let begun = tokio::time::Instant::now();
             let result = crate::sync::ledger::sync_with(&client, &ledger, &limits, peer).await;
+            let chains_ms = begun.elapsed().as_millis() as u64;
             // A peer that lacks the protocol lacks it for the document too.
             if !result.as_ref().is_err_and(SyncError::unsupported)
                 && let Err(e) = crate::sync::doc::doc_sync_with(&client, &doc, peer).await
             {
                 tracing::warn!(event = "doc_sync_failed", %peer, "swarm document sync failed: {e}");
             }
+            tracing::debug!(
+                event = "sync_timing", %peer, why, chains_ms, doc_ms = begun.elapsed().as_millis() as u64 - chains_ms,
+                "a sync round's time: its chains, then the swarm document"
+            );
             let _ = done.send((peer, result)).await;
         });
         true
@@ -215,8 +221,8 @@ impl Syncing {
         match result {
             Ok(r) => {
                 tracing::info!(
-                    event = "sync_done", %peer, entries = r.entries, bytes = r.bytes, missing_bytes = r.missing_bytes,
-                    requests = r.requests, throttled = r.throttled, "anti-entropy sync finished"
+                    event = "sync_done", %peer, why, entries = r.entries, bytes = r.bytes, missing_bytes = r.missing_bytes,
+                    requests = r.requests, throttled = r.throttled, slowest_ms = r.slowest_ms, "anti-entropy sync finished"
                 );
                 ctx.view.update(|v| {
                     v.stats.sync_rounds += 1;

@@ -78,7 +78,19 @@ pub async fn sync_with(
     };
     let mut throttled = std::collections::VecDeque::new();
     let mut stalled = Vec::new();
-    for (actor, their_head) in heads.into_iter().take(SYNC_CHAINS_MAX) {
+    // Only the chains the peer holds further than this node: one read of
+    // every own head, instead of one ledger task per chain the peer names
+    // (most of them level after the first rounds).
+    let ours: std::collections::HashMap<NodeId, u64> = blocking(ledger, |l| l.heads())
+        .await??
+        .into_iter()
+        .map(|(actor, seq, _)| (actor, seq))
+        .collect();
+    let ahead = heads
+        .into_iter()
+        .take(SYNC_CHAINS_MAX)
+        .filter(|(actor, their_head)| ours.get(actor).is_none_or(|seq| their_head > seq));
+    for (actor, their_head) in ahead {
         match fetch_chain(client, ledger, limits, peer, actor, their_head, &mut report).await? {
             ChainEnd::Done => {}
             ChainEnd::Throttled => throttled.push_back((actor, their_head)),
@@ -149,7 +161,9 @@ async fn exchange(
     request: SyncRequest,
     report: &mut SyncReport,
 ) -> Result<SyncResponse, SyncError> {
+    let asked = tokio::time::Instant::now();
     let (response, bytes) = ask(client, peer, &request).await?;
+    report.slowest_ms = report.slowest_ms.max(asked.elapsed().as_millis() as u64);
     report.requests += 1;
     report.bytes += bytes;
     Ok(response)

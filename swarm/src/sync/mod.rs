@@ -28,6 +28,8 @@ pub struct SyncReport {
     pub forks: u64,
     /// Entries left for a later round: over their actor's rate.
     pub throttled: u64,
+    /// The slowest request's round trip, ms (a slow peer or a busy mesh shows here).
+    pub slowest_ms: u64,
 }
 
 /// Why a sync round stopped before its end.
