@@ -30,6 +30,7 @@ pub use scenario::Scenario;
 /// Runs `scenario` with `options`; `progress` is told each phase's name as it starts.
 pub async fn run(scenario: &Scenario, mut options: Options, mut progress: impl FnMut(&str)) -> Result<Report, String> {
     let started = Instant::now();
+    let mut machine = report::Machine::start();
     options.epoch_ms = options.epoch_ms.or(scenario.epoch_ms);
     options.dao = scenario.dao;
     options.lapse_cycles = scenario.lapse_cycles;
@@ -40,11 +41,13 @@ pub async fn run(scenario: &Scenario, mut options: Options, mut progress: impl F
     sim.sample();
     let mut phases = Vec::new();
     let mut converge_after_heal_ms = None;
+    let mut converge_after_heal_rounds = None;
     for phase in &scenario.phases {
         progress(&phase.name);
         let report = sim.phase(phase).await?;
         if phase.heal {
             converge_after_heal_ms = Some(report.duration_ms);
+            converge_after_heal_rounds = Some(report.settle_rounds);
         }
         phases.push(report);
     }
@@ -56,6 +59,8 @@ pub async fn run(scenario: &Scenario, mut options: Options, mut progress: impl F
     let wall_ms = started.elapsed().as_millis() as u64;
     let criteria = report::criteria(&measured, &phases, sim.clones, sim.evolution, &anchoring);
     let ok = criteria.iter().all(|c| c.ok);
+    let verdict = report::Verdict::of(&criteria, &phases);
+    machine.finish(wall_ms);
     let busy_ms: u64 = phases.iter().map(|p| p.duration_ms).sum();
     let report = Report {
         scenario: scenario.name.clone(),
@@ -71,6 +76,8 @@ pub async fn run(scenario: &Scenario, mut options: Options, mut progress: impl F
         transfers: sim.transfers,
         entries_per_s: sim.transfers as f64 / (busy_ms.max(1) as f64 / 1000.0),
         converge_after_heal_ms,
+        converge_after_heal_rounds,
+        paced: sim.paced.clone(),
         clones: sim.clones,
         toxic: sim.evolution.map_or((0, 0), |e| (e.toxic_total, e.toxic_deployed)),
         evolution: sim.evolution,
@@ -82,6 +89,8 @@ pub async fn run(scenario: &Scenario, mut options: Options, mut progress: impl F
         measured,
         criteria,
         ok,
+        verdict,
+        machine,
         metrics,
     };
     progress("stopping nodes");

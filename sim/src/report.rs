@@ -14,8 +14,14 @@ use crate::scenario::Scenario;
 pub struct PhaseReport {
     /// Name.
     pub name: String,
-    /// Whether the swarm settled within the timeout.
+    /// Whether the swarm converged within the round budget.
     pub settled: bool,
+    /// Whether the wall-clock cap ended the settle before the round budget
+    /// was spent (no verdict on the protocol; the run is inconclusive).
+    pub cut_off: bool,
+    /// Sync rounds the median live honest node finished while the phase
+    /// settled: the protocol's own measure of how long it took.
+    pub settle_rounds: u64,
     /// Actions plus settling, ms.
     pub duration_ms: u64,
     /// Nodes crashed and restarted.
@@ -171,6 +177,10 @@ pub struct Report {
     pub entries_per_s: f64,
     /// Time the swarm took to settle after the partition healed, ms.
     pub converge_after_heal_ms: Option<u64>,
+    /// Sync rounds the median node finished while the heal settled.
+    pub converge_after_heal_rounds: Option<u64>,
+    /// The paced phases' deliveries beside the topology's lower bound.
+    pub paced: Vec<crate::run::PacedLoad>,
     /// Clone attempts and refusals.
     pub clones: (u32, u32),
     /// Toxic skills tried and deployed.
@@ -191,10 +201,143 @@ pub struct Report {
     pub criteria: Vec<Criterion>,
     /// All criteria met.
     pub ok: bool,
+    /// PASS, FAIL, or INCONCLUSIVE (a phase cut off by the wall-clock cap).
+    pub verdict: Verdict,
+    /// The machine it ran on, and what the run cost it.
+    pub machine: Machine,
     /// Every node's final metrics (`metrics.prom`; not in report.json).
     #[serde(skip)]
     pub metrics: String,
 }
+
+/// A run's verdict on the protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Verdict {
+    /// Every criterion met.
+    Pass,
+    /// A criterion not met, with every phase given its round budget.
+    Fail,
+    /// The wall-clock cap cut a phase off before its round budget was
+    /// spent: the host could not give the protocol its rounds, so the run
+    /// says nothing about the protocol either way.
+    Inconclusive,
+}
+
+impl Verdict {
+    /// The verdict of `criteria` over `phases`.
+    pub fn of(criteria: &[Criterion], phases: &[PhaseReport]) -> Verdict {
+        if phases.iter().any(|p| p.cut_off) {
+            Verdict::Inconclusive
+        } else if criteria.iter().all(|c| c.ok) {
+            Verdict::Pass
+        } else {
+            Verdict::Fail
+        }
+    }
+
+    /// The process exit code `ippoc-sim` gives for it (README, "Exit codes").
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Verdict::Pass => 0,
+            Verdict::Fail => 3,
+            Verdict::Inconclusive => 4,
+        }
+    }
+}
+
+impl std::fmt::Display for Verdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Verdict::Pass => "PASS",
+            Verdict::Fail => "FAIL",
+            Verdict::Inconclusive => "INCONCLUSIVE",
+        })
+    }
+}
+
+/// The machine a run ran on and what the run cost it: none of this is a
+/// property of the protocol, and none of it enters the verdict.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Machine {
+    /// Cores the process could use.
+    pub cores: usize,
+    /// The CPU's model name (`/proc/cpuinfo`).
+    pub model: String,
+    /// The 1, 5 and 15 minute load averages when the run began.
+    pub load_start: [f64; 3],
+    /// The same when it ended.
+    pub load_end: [f64; 3],
+    /// CPU time the process used, user plus system, s.
+    pub cpu_s: f64,
+    /// Wall time, s.
+    pub wall_s: f64,
+}
+
+impl Machine {
+    /// The machine now, at the start of a run (its cost filled in by [`Self::finish`]).
+    pub fn start() -> Machine {
+        let model = std::fs::read_to_string("/proc/cpuinfo")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("model name"))
+                    .and_then(|l| l.split_once(':'))
+                    .map(|(_, m)| m.trim().to_string())
+            })
+            .unwrap_or_default();
+        Machine {
+            cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            model,
+            load_start: load_average(),
+            ..Machine::default()
+        }
+    }
+
+    /// Records the load at the end and what the run cost.
+    pub fn finish(&mut self, wall_ms: u64) {
+        self.load_end = load_average();
+        self.cpu_s = process_cpu_s();
+        self.wall_s = wall_ms as f64 / 1000.0;
+    }
+}
+
+/// The 1, 5 and 15 minute load averages (`/proc/loadavg`; zeros where unreadable).
+fn load_average() -> [f64; 3] {
+    let text = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let mut out = [0.0; 3];
+    for (slot, field) in out.iter_mut().zip(text.split_whitespace()) {
+        *slot = field.parse().unwrap_or(0.0);
+    }
+    out
+}
+
+/// CPU time this process used so far, user plus system, s (`/proc/self/stat`,
+/// in the kernel's USER_HZ ticks, which Linux fixes at 100 for user space).
+pub fn process_cpu_s() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // The command name (field 2) may hold spaces: count from after its ')'.
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    // utime and stime are fields 14 and 15, so 11 and 12 after the name and state.
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+    (ticks(11) + ticks(12)) as f64 / 100.0
+}
+
+/// The report's figures that depend on timing (the host's speed and load,
+/// and the order in which the runtime ran the nodes' tasks), with why: none
+/// of them enters the verdict. Everything in [`Report::reproducible`] is
+/// deterministic from the seed.
+pub const TIMING_FIELDS: [(&str, &str); 8] = [
+    ("wall_ms, duration_ms, machine", "wall and CPU time: the run's cost on this host"),
+    ("latency_*_ms, latencies_ms", "delivery latency is wall-clock time from issue to the last holder"),
+    ("settle_rounds (per phase)", "rounds also start on connections, heartbeats and chases, whose order is a race"),
+    ("converge_after_heal_*", "wall time and rounds of the heal phase"),
+    ("messages_per_node, sync_bytes_per_node, entries by gossip / by sync", "what gossip delivered before sync repaired it is a race between the two"),
+    ("samples", "sampled once a wall-clock second"),
+    ("criteria[].value", "some values carry the counts above (throttled entries, signers' timing); the verdict and every ok flag are deterministic"),
+    ("state roots, tx ids", "the genesis is made at the run's start, so its time enters every id"),
+];
 
 /// The plot of a run that waited for integrity cycles (beside [`PLOTS`]).
 pub const GI_PLOT: (&str, &str) = ("gi.png", "GI per closed cycle: honest and faulty nodes");
@@ -267,6 +410,7 @@ pub fn criteria(
         ok,
     };
     let unsettled: Vec<&str> = phases.iter().filter(|p| !p.settled).map(|p| p.name.as_str()).collect();
+    let cut_off: Vec<&str> = phases.iter().filter(|p| p.cut_off).map(|p| p.name.as_str()).collect();
     let mut criteria = Vec::new();
     if let Some(g) = &m.gi {
         criteria.push(c(
@@ -342,11 +486,17 @@ pub fn criteria(
             m.trust_collapse_pct < 5.0,
         ),
         c(
-            "every phase settled",
+            "every phase settled within its round budget",
             if unsettled.is_empty() {
                 "yes".into()
-            } else {
+            } else if cut_off.is_empty() {
                 format!("not: {}", unsettled.join(", "))
+            } else {
+                format!(
+                    "not: {} (cut off by the wall-clock cap before the budget: {})",
+                    unsettled.join(", "),
+                    cut_off.join(", ")
+                )
             },
             "yes",
             unsettled.is_empty(),
@@ -575,7 +725,24 @@ impl Report {
             c.sync_ms as f64 / 1000.0,
             c.epoch_ms as f64 / 1000.0
         );
-        let _ = writeln!(s, "**Result: {}**\n", if self.ok { "PASS" } else { "FAIL" });
+        let m = &self.machine;
+        let _ = writeln!(
+            s,
+            "Ran on {} core(s) of {}; load average {:.2} at the start, {:.2} at the end; {:.1} s of CPU in {:.1} s of wall time (the run's cost, not a verdict).\n",
+            m.cores,
+            if m.model.is_empty() { "an unknown CPU" } else { &m.model },
+            m.load_start[0],
+            m.load_end[0],
+            m.cpu_s,
+            m.wall_s
+        );
+        let _ = writeln!(
+            s,
+            "Each phase settles when the swarm converges, within a budget of {} sync rounds of the median node; the wall-clock cap of {} s per phase only bounds the run's cost (a phase it cuts off makes the run INCONCLUSIVE).\n",
+            self.options.settle_rounds,
+            self.options.settle_timeout_ms / 1000
+        );
+        let _ = writeln!(s, "**Result: {}**\n", self.verdict);
         let _ = writeln!(s, "| criterion | measured | target | |\n|---|---|---|---|");
         for c in &self.criteria {
             let _ = writeln!(
@@ -589,15 +756,20 @@ impl Report {
         }
         let _ = writeln!(
             s,
-            "\n| phase | settled | time (s) | crashed | bankrupt | forgers | spammers | split | transfers | p99 (ms) |"
+            "\n| phase | settled | sync rounds | time (s) | crashed | bankrupt | forgers | spammers | split | transfers | p99 (ms) |"
         );
-        let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|---|");
+        let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|---|---|");
         for p in &self.phases {
             let _ = writeln!(
                 s,
-                "| {} | {} | {:.1} | {} | {} | {} | {} | {} | {} | {:.0} |",
+                "| {} | {} | {} | {:.1} | {} | {} | {} | {} | {} | {} | {:.0} |",
                 p.name,
-                if p.settled { "yes" } else { "NO" },
+                match (p.settled, p.cut_off) {
+                    (true, _) => "yes",
+                    (false, true) => "cut off",
+                    (false, false) => "NO",
+                },
+                p.settle_rounds,
                 p.duration_ms as f64 / 1000.0,
                 p.crashed,
                 p.bankrupt,
@@ -625,8 +797,10 @@ impl Report {
             ("transfers per second", format!("{:.0}", self.entries_per_s)),
             (
                 "time to converge after heal",
-                self.converge_after_heal_ms
-                    .map_or("-".into(), |ms| format!("{:.1} s", ms as f64 / 1000.0)),
+                match (self.converge_after_heal_ms, self.converge_after_heal_rounds) {
+                    (Some(ms), Some(r)) => format!("{:.1} s, {r} sync rounds of the median node", ms as f64 / 1000.0),
+                    _ => "-".into(),
+                },
             ),
             ("messages per honest node", format!("{:.0}", m.messages_per_node)),
             ("sync bytes per honest node", format!("{:.0}", m.sync_bytes_per_node)),
@@ -643,12 +817,37 @@ impl Report {
         for (k, v) in rows {
             let _ = writeln!(s, "| {k} | {v} |");
         }
+        for p in &self.paced {
+            let _ = writeln!(
+                s,
+                "| paced load: {:.0} transfers/s (Poisson), {} of {} delivered while watched | p50 {:.0} ms, p99 {:.0} ms vs the topology's lower bound p50 {:.0} ms, p99 {:.0} ms: {:.2}× at p50, {:.2}× at p99 (per transfer; {} ms resolution, {:.3} ms per hop of verification); CPU {:.1} ms per transfer |",
+                p.rate,
+                p.delivered,
+                p.transfers,
+                p.latency_p50_ms,
+                p.latency_p99_ms,
+                p.bound_p50_ms,
+                p.bound_p99_ms,
+                p.ratio_p50,
+                p.ratio_p99,
+                p.resolution_ms,
+                p.hop_ms,
+                p.cpu_ms_per_transfer
+            );
+        }
         for (phase, during, before, base) in spam_latency(&self.phases) {
             let _ = writeln!(
                 s,
                 "| honest delivery p99 under spam ({phase}; wall-clock, not a verdict) | {during:.0} ms vs {before:.0} ms in {base} ({:.2}×) |",
                 during / before
             );
+        }
+        let _ = writeln!(
+            s,
+            "\nDeterministic from the seed (`reproducible.json`; `--check-repro` runs twice and compares): the schedule, every criterion's outcome, the verdict and the counts judged. Timing, not a verdict:\n"
+        );
+        for (fields, why) in TIMING_FIELDS {
+            let _ = writeln!(s, "- {fields}: {why}");
         }
         let _ = writeln!(s);
         for (file, what) in PLOTS {
@@ -666,11 +865,69 @@ impl Report {
         s
     }
 
-    /// Writes `report.json`, `summary.md`, `metrics.prom` and the PNG plots into `dir`.
+    /// The part of the report that is a function of the scenario, the
+    /// options and the seed alone: the schedule (who failed, how, which
+    /// transfers), the outcome of every criterion, the verdict, and the
+    /// counts the criteria judge. Two runs with one seed give the same
+    /// bytes (`ippoc-sim --check-repro` compares them); everything else in
+    /// the report is timing: see [`TIMING_FIELDS`].
+    pub fn reproducible(&self) -> serde_json::Value {
+        let m = &self.measured;
+        let a = &self.anchoring;
+        serde_json::json!({
+            "scenario": self.scenario,
+            "nodes": self.options.nodes,
+            "seed": self.options.seed,
+            "settle_rounds": self.options.settle_rounds,
+            "cadence": self.cadence,
+            "schedule": self.phases.iter().map(|p| serde_json::json!({
+                "name": p.name,
+                "crashed": p.crashed,
+                "bankrupt": p.bankrupt,
+                "forgers": p.forgers,
+                "spammers": p.spammers,
+                "outsiders": p.outsiders,
+                "partitioned": p.partitioned,
+                "transfers": p.transfers,
+            })).collect::<Vec<_>>(),
+            "transfers": self.transfers,
+            "clones": self.clones,
+            "toxic": self.toxic,
+            "evolution": self.evolution,
+            "verdict": self.verdict,
+            "phases_settled": self.phases.iter().map(|p| (p.name.clone(), p.settled)).collect::<Vec<_>>(),
+            "criteria": self.criteria.iter().map(|c| (c.name.clone(), c.target.clone(), c.ok)).collect::<Vec<_>>(),
+            "judged": {
+                "divergence": m.divergence,
+                "unauthorized_spend": m.unauthorized_spend,
+                "forgers": m.forgers,
+                "forgers_banned": m.forgers_banned,
+                "bankrupt": m.bankrupt,
+                "bankrupt_recovered": m.bankrupt_recovered,
+                "stops": m.stops,
+                "stops_unclean": m.stops_unclean,
+                "honest_banned_pct": m.trust_collapse_pct,
+            },
+            "anchoring": {
+                "anchored": a.anchored,
+                "voters": a.voters,
+                "roots": a.roots,
+                "signers": a.signers,
+                "required": a.required,
+                "proofs": a.proofs,
+                "proofs_verified": a.proofs_verified,
+            },
+        })
+    }
+
+    /// Writes `report.json`, `reproducible.json`, `summary.md`,
+    /// `metrics.prom` and the PNG plots into `dir`.
     pub fn write(&self, dir: &Path) -> Result<(), String> {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         let json = serde_json::to_string_pretty(self).expect("the report serializes");
         std::fs::write(dir.join("report.json"), json).map_err(|e| e.to_string())?;
+        let json = serde_json::to_string_pretty(&self.reproducible()).expect("the section serializes");
+        std::fs::write(dir.join("reproducible.json"), json + "\n").map_err(|e| e.to_string())?;
         std::fs::write(dir.join("summary.md"), self.markdown()).map_err(|e| e.to_string())?;
         if self.options.metrics {
             std::fs::write(dir.join("metrics.prom"), &self.metrics).map_err(|e| e.to_string())?;
@@ -793,6 +1050,29 @@ fn seq(head: Option<u64>) -> String {
     head.map_or("-".into(), |s| s.to_string())
 }
 
+/// Appends to `out` one line per leaf where `a` and `b` differ, named by its
+/// path from `at` (`schedule[2].crashed: 1 vs 2`).
+pub fn json_differences(at: &str, a: &serde_json::Value, b: &serde_json::Value, out: &mut Vec<String>) {
+    use serde_json::Value;
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            let keys: std::collections::BTreeSet<&String> = x.keys().chain(y.keys()).collect();
+            for k in keys {
+                let path = if at.is_empty() { k.clone() } else { format!("{at}.{k}") };
+                let (va, vb) = (x.get(k).unwrap_or(&Value::Null), y.get(k).unwrap_or(&Value::Null));
+                json_differences(&path, va, vb, out);
+            }
+        }
+        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => {
+            for (i, (va, vb)) in x.iter().zip(y).enumerate() {
+                json_differences(&format!("{at}[{i}]"), va, vb, out);
+            }
+        }
+        _ if a != b => out.push(format!("{at}: {a} vs {b}")),
+        _ => {}
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -856,5 +1136,63 @@ mod tests {
         assert_eq!(json["awaited"][0]["seq"], 7);
         assert_eq!(json["sync_recent"][1]["error"], "timed out");
         assert_eq!(json["peers"][1], "node-0041");
+    }
+
+    #[test]
+    fn json_differences_names_every_differing_leaf_by_its_path() {
+        let a = serde_json::json!({"verdict": "PASS", "schedule": [{"crashed": 1}, {"crashed": 2}], "same": [1, 2]});
+        let b = serde_json::json!({"verdict": "FAIL", "schedule": [{"crashed": 1}, {"crashed": 3}], "same": [1, 2], "new": true});
+        let mut out = Vec::new();
+        json_differences("", &a, &b, &mut out);
+        assert_eq!(
+            out,
+            [
+                "new: null vs true",
+                "schedule[1].crashed: 2 vs 3",
+                "verdict: \"PASS\" vs \"FAIL\""
+            ]
+        );
+        let mut none = Vec::new();
+        json_differences("", &a, &a, &mut none);
+        assert!(none.is_empty());
+    }
+
+    fn phase(settled: bool, cut_off: bool) -> PhaseReport {
+        PhaseReport {
+            name: "p".into(),
+            settled,
+            cut_off,
+            settle_rounds: 3,
+            duration_ms: 1,
+            crashed: 0,
+            bankrupt: 0,
+            forgers: 0,
+            partitioned: false,
+            transfers: 0,
+            spammers: 0,
+            outsiders: 0,
+            latency_p99_ms: 0.0,
+            diverged: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_phase_cut_off_by_the_wall_clock_makes_the_run_inconclusive_not_failed() {
+        let met = |ok| Criterion {
+            name: "c".into(),
+            value: String::new(),
+            target: String::new(),
+            ok,
+        };
+        assert_eq!(Verdict::of(&[met(true)], &[phase(true, false)]), Verdict::Pass);
+        assert_eq!(Verdict::of(&[met(false)], &[phase(false, false)]), Verdict::Fail);
+        assert_eq!(
+            Verdict::of(&[met(false)], &[phase(true, false), phase(false, true)]),
+            Verdict::Inconclusive
+        );
+        assert_eq!(
+            [Verdict::Pass, Verdict::Fail, Verdict::Inconclusive].map(Verdict::exit_code),
+            [0, 3, 4]
+        );
     }
 }

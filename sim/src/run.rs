@@ -14,7 +14,7 @@ use ippoc_economy::entry::{ENTRY_VERSION, EntryBody, Outcome};
 use ippoc_economy::genesis::Genesis;
 use ippoc_economy::standing::StepKind;
 use ippoc_economy::store::Mode;
-use ippoc_economy::{AccountId, Action, Amount, Currency, NodeId, TxId};
+use ippoc_economy::{AccountId, Action, Amount, Currency, NodeId, SignedEntry, TxId};
 use ippoc_mesh::multiaddr::Protocol;
 use ippoc_mesh::{Link, Links, Multiaddr, PeerId, Topic};
 use ippoc_sandbox::{ModuleCache, Sandbox, SandboxConfig};
@@ -46,6 +46,114 @@ const TOXIC: [(&str, &str); 3] = [
     ("recursion", include_str!("../../examples/skills/toxic/recursion.wat")),
 ];
 
+/// The default settle budget, in sync rounds of the median node. Measured
+/// need on the idle 2-core machine at 100 nodes (docs/benchmarks.md): 0–4
+/// rounds for every phase but a heal, 14–17 for a 50/50 heal; the budget
+/// leaves more than twice that, so only a swarm that stops converging
+/// spends it.
+pub const SETTLE_ROUNDS_DEFAULT: u64 = 40;
+
+/// The paced load's delivery check: the resolution of its latencies.
+pub const PACED_RESOLUTION: Duration = Duration::from_millis(5);
+/// How long a paced phase watches its transfers after the last is issued;
+/// what is still undelivered then is counted late and left to the settle.
+pub const PACED_WAIT_AFTER: Duration = Duration::from_secs(10);
+/// Verifications timed for the per-hop processing of the lower bound.
+const VERIFY_SAMPLES: usize = 200;
+
+/// The shortest time, ms, from `from` to the farthest of `to` over
+/// `graph` (Dijkstra; an unreachable node counts as 0: it bounds nothing).
+fn farthest_ms(graph: &[Vec<(usize, f64)>], index: &HashMap<usize, usize>, from: usize, to: &[usize]) -> f64 {
+    let Some(&start) = index.get(&from) else { return 0.0 };
+    let mut dist = vec![f64::INFINITY; graph.len()];
+    let mut done = vec![false; graph.len()];
+    dist[start] = 0.0;
+    // O(V²) without a heap: a few hundred nodes at most per transfer.
+    for _ in 0..graph.len() {
+        let Some(u) = (0..graph.len())
+            .filter(|k| !done[*k] && dist[*k].is_finite())
+            .min_by(|a, b| dist[*a].total_cmp(&dist[*b]))
+        else {
+            break;
+        };
+        done[u] = true;
+        for &(v, w) in &graph[u] {
+            if dist[u] + w < dist[v] {
+                dist[v] = dist[u] + w;
+            }
+        }
+    }
+    to.iter()
+        .filter_map(|i| index.get(i))
+        .map(|k| dist[*k])
+        .filter(|d| d.is_finite())
+        .fold(0.0, f64::max)
+}
+
+/// A paced phase's delivery, beside what the topology allows.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct PacedLoad {
+    /// Mean transfers a second (Poisson arrivals).
+    pub rate: f64,
+    /// Transfers issued.
+    pub transfers: u32,
+    /// Delivered to every live honest node of their side while watched.
+    pub delivered: u32,
+    /// Not delivered within `PACED_WAIT_AFTER` of the last issue.
+    pub late: u32,
+    /// Delivery latency p50 and p99, ms (at `resolution_ms`).
+    pub latency_p50_ms: f64,
+    /// See `latency_p50_ms`.
+    pub latency_p99_ms: f64,
+    /// The transfers' lower bounds, p50 and p99, ms.
+    pub bound_p50_ms: f64,
+    /// See `bound_p50_ms`.
+    pub bound_p99_ms: f64,
+    /// Each transfer's latency over its own bound: p50 and p99.
+    pub ratio_p50: f64,
+    /// See `ratio_p50`.
+    pub ratio_p99: f64,
+    /// Per-hop processing in the bound: one entry's verification here, ms.
+    pub hop_ms: f64,
+    /// How often deliveries were checked, ms.
+    pub resolution_ms: u64,
+    /// CPU the process spent per transfer while the phase ran, ms: the
+    /// rate two cores carry is about 2000 / this.
+    pub cpu_ms_per_transfer: f64,
+    /// Wall time of the paced phase, s.
+    pub wall_s: f64,
+}
+
+/// How a phase's settle ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Settle {
+    /// The swarm converged.
+    Converged,
+    /// The round budget was spent first: the protocol did not converge.
+    BudgetSpent,
+    /// The wall-clock cap came first: no verdict on the protocol.
+    CutOff,
+}
+
+/// Sync rounds node `n` has finished since it started.
+fn sync_rounds(n: &LocalNode) -> u64 {
+    n.view.read(|v| v.stats.sync_rounds)
+}
+
+/// The median over `nodes` of the sync rounds each finished since `at` (its count then).
+fn median_rounds(nodes: &[&LocalNode], at: &[u64]) -> u64 {
+    let mut done: Vec<u64> = nodes
+        .iter()
+        .zip(at)
+        .map(|(n, r)| sync_rounds(n).saturating_sub(*r))
+        .collect();
+    if done.is_empty() {
+        return 0;
+    }
+    done.sort_unstable();
+    done[done.len() / 2]
+}
+
 /// How to run.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Options {
@@ -53,7 +161,16 @@ pub struct Options {
     pub nodes: usize,
     /// Seed of every random choice (keys, topology, who fails, transfers).
     pub seed: u64,
-    /// Most time one phase may take to settle.
+    /// The settle budget, in anti-entropy rounds: a phase that has not
+    /// converged when the median live honest node has finished this many
+    /// sync rounds since the phase's actions ended did not settle. Counted
+    /// in the protocol's own steps, so a slower or busier host stretches
+    /// the wall time it takes, not the verdict.
+    pub settle_rounds: u64,
+    /// The wall-clock cap on one phase's settle: the cost bound of the run,
+    /// not a verdict. A phase cut off by it before its round budget was
+    /// spent is reported inconclusive (the host could not give the protocol
+    /// its rounds), never as a failure of the protocol.
     pub settle_timeout_ms: u64,
     /// The checkpoint epoch (the integrity cycle), ms, when the scenario
     /// sets one; otherwise [`sim_cadence`]'s.
@@ -255,6 +372,8 @@ pub struct Sim {
     live_dao: Option<Arc<crate::dao::LiveDao>>,
     /// The lapses and appeals of the run.
     appeals: SimAppeals,
+    /// The paced phases' deliveries, in order.
+    pub paced: Vec<PacedLoad>,
     /// Each phase's name, the cycles it spanned (from the one in progress
     /// at its start to the one in progress at its end), and whether it was
     /// a failure episode (`down_cycles`).
@@ -328,6 +447,7 @@ impl Sim {
             spam: None,
             live_dao: None,
             appeals: SimAppeals::default(),
+            paced: Vec::new(),
             phase_cycles: Vec::new(),
         };
         if sim.options.dao {
@@ -690,7 +810,11 @@ impl Sim {
             None
         };
         let latencies_before = self.latencies_ms.len();
-        self.transfer(phase.transfers)?;
+        if phase.rate > 0.0 {
+            self.paced(phase.transfers, phase.rate).await?;
+        } else {
+            self.transfer(phase.transfers)?;
+        }
         self.work(phase.inference)?;
         if phase.down_cycles > 0 {
             // A failure episode: the rest of the swarm runs on without them
@@ -709,7 +833,8 @@ impl Sim {
         }
         // The outside peers gossip while the swarm settles: the observer
         // must watch deliveries from the start, not after their flood.
-        let settled = self.settle(&bankrupt).await;
+        let (settle, settle_rounds) = self.settle(&bankrupt).await;
+        let settled = settle == Settle::Converged;
         let spam_sent = match spam {
             Some((before, spammers, task)) => {
                 Some((before, spammers, task.await.map_err(|e| format!("spam task: {e}"))??))
@@ -752,6 +877,8 @@ impl Sim {
         Ok(PhaseReport {
             name: phase.name.clone(),
             settled,
+            cut_off: settle == Settle::CutOff,
+            settle_rounds,
             duration_ms: settle_ms,
             crashed: crashed.len(),
             bankrupt: bankrupt.len(),
@@ -900,15 +1027,18 @@ impl Sim {
             .iter()
             .filter_map(|n| n.live.as_ref().map(|l| l.addr.clone()))
             .collect();
-        for n in &self.nodes {
-            if let Some(l) = &n.live {
-                l.client()
-                    .partition(everyone.clone(), false)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                for addr in addrs.choose_multiple(&mut self.rng, 3) {
-                    let _ = l.client().dial(addr.clone()).await;
-                }
+        // The network comes back for everyone at once: every cut is lifted
+        // before anyone dials (a node that dialled one still cut off would
+        // have its connection refused, and no round would run over it).
+        for l in self.nodes.iter().filter_map(|n| n.live.as_ref()) {
+            l.client()
+                .partition(everyone.clone(), false)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        for l in self.nodes.iter().filter_map(|n| n.live.as_ref()) {
+            for addr in addrs.choose_multiple(&mut self.rng, 3) {
+                let _ = l.client().dial(addr.clone()).await;
             }
         }
         for n in &mut self.nodes {
@@ -1561,7 +1691,24 @@ impl Sim {
     /// not timed (a steady load between settles: its latency would count
     /// the wait for the next settle).
     fn transfer_tracked(&mut self, count: u32, track: bool) -> Result<(), String> {
-        let senders: Vec<usize> = (0..self.nodes.len())
+        let senders = self.senders();
+        for _ in 0..count {
+            let Some((tx, _, group)) = self.transfer_one(&senders)? else {
+                if senders.is_empty() {
+                    break;
+                }
+                continue;
+            };
+            if track {
+                self.open.push((tx, Instant::now(), group));
+            }
+        }
+        Ok(())
+    }
+
+    /// The nodes that may send a transfer now: live, honest, active, solvent.
+    fn senders(&self) -> Vec<usize> {
+        (0..self.nodes.len())
             .filter(|i| {
                 let n = &self.nodes[*i];
                 n.honest()
@@ -1570,36 +1717,169 @@ impl Sim {
                         .as_ref()
                         .is_some_and(|l| l.ledger.mode().ok() == Some(Mode::Normal))
             })
+            .collect()
+    }
+
+    /// One transfer from a random one of `senders` to a random active honest
+    /// node of its side: its tx id, sender and side (none when no sender or
+    /// no receiver was left).
+    fn transfer_one(&mut self, senders: &[usize]) -> Result<Option<(TxId, usize, u8)>, String> {
+        let Some(&from) = senders.choose(&mut self.rng) else {
+            return Ok(None);
+        };
+        let group = self.nodes[from].group;
+        let receivers: Vec<usize> = (0..self.nodes.len())
+            .filter(|i| {
+                let n = &self.nodes[*i];
+                *i != from && n.group == group && n.honest() && !n.idle
+            })
             .collect();
-        for _ in 0..count {
-            let Some(&from) = senders.choose(&mut self.rng) else {
-                break;
-            };
-            let group = self.nodes[from].group;
-            let receivers: Vec<usize> = (0..self.nodes.len())
-                .filter(|i| {
-                    let n = &self.nodes[*i];
-                    *i != from && n.group == group && n.honest() && !n.idle
-                })
-                .collect();
-            let Some(&to) = receivers.choose(&mut self.rng) else {
+        let Some(&to) = receivers.choose(&mut self.rng) else {
+            return Ok(None);
+        };
+        let amount = Amount::from_base(self.rng.random_range(1..=5) * IPPC);
+        let node = self.nodes[from].live.as_ref().expect("live");
+        let tx = node.transfer(self.nodes[to].id, amount).map_err(|e| e.to_string())?;
+        self.transfers += 1;
+        Ok(Some((tx, from, group)))
+    }
+
+    /// Issues `count` transfers at a mean `rate` a second with Poisson
+    /// arrivals, and measures each one's delivery (issue → held by every
+    /// live honest node of its side) at [`PACED_RESOLUTION`] beside its
+    /// lower bound: the shortest path over the connections from its sender
+    /// to its farthest receiver, each hop its link's latency plus one
+    /// entry's verification (a node verifies before it forwards). Those not
+    /// delivered within [`PACED_WAIT_AFTER`] of the last issue are left to
+    /// the settle and counted late.
+    async fn paced(&mut self, count: u32, rate: f64) -> Result<(), String> {
+        let hop_ms = self.verification_ms()?;
+        let cpu_before = crate::report::process_cpu_s();
+        let begun = tokio::time::Instant::now();
+        let mut next = begun;
+        let mut issued = 0;
+        // Each open transfer: its tx, when issued, its bound, and the nodes that still lack it.
+        let mut open: Vec<(TxId, tokio::time::Instant, f64, Vec<usize>, u8)> = Vec::new();
+        let mut out = PacedLoad {
+            rate,
+            transfers: count,
+            hop_ms,
+            resolution_ms: PACED_RESOLUTION.as_millis() as u64,
+            ..PacedLoad::default()
+        };
+        let (mut latencies, mut bounds) = (Vec::new(), Vec::new());
+        let mut last_issue = begun;
+        loop {
+            let now = tokio::time::Instant::now();
+            if issued < count && now >= next {
+                let senders = self.senders();
+                let (graph, index) = self.connection_graph(hop_ms);
+                issued += 1;
+                last_issue = now;
+                // Exponential gaps: -ln(U) / rate, U in (0, 1].
+                let u = 1.0 - self.rng.random::<f64>();
+                next += Duration::from_secs_f64(-u.ln() / rate);
+                if let Some((tx, from, group)) = self.transfer_one(&senders)? {
+                    let members: Vec<usize> = (0..self.nodes.len())
+                        .filter(|i| {
+                            let n = &self.nodes[*i];
+                            n.honest() && n.group == group && n.live.is_some()
+                        })
+                        .collect();
+                    let bound = farthest_ms(&graph, &index, from, &members);
+                    open.push((tx, now, bound, members, group));
+                }
                 continue;
-            };
-            let amount = Amount::from_base(self.rng.random_range(1..=5) * IPPC);
-            let node = self.nodes[from].live.as_ref().expect("live");
-            let tx = node.transfer(self.nodes[to].id, amount).map_err(|e| e.to_string())?;
-            if track {
-                self.open.push((tx, Instant::now(), group));
             }
-            self.transfers += 1;
+            for (tx, at, bound, missing, _) in &mut open {
+                missing.retain(|i| {
+                    self.nodes[*i]
+                        .live
+                        .as_ref()
+                        .is_some_and(|l| !matches!(l.ledger.entry_by_tx(tx), Ok(Some(_))))
+                });
+                if missing.is_empty() {
+                    latencies.push(at.elapsed().as_secs_f64() * 1000.0);
+                    bounds.push(*bound);
+                }
+            }
+            open.retain(|(.., missing, _)| !missing.is_empty());
+            if issued >= count && (open.is_empty() || now >= last_issue + PACED_WAIT_AFTER) {
+                break;
+            }
+            let wake = if issued < count { next.min(now + PACED_RESOLUTION) } else { now + PACED_RESOLUTION };
+            tokio::time::sleep_until(wake).await;
         }
+        out.cpu_ms_per_transfer = (crate::report::process_cpu_s() - cpu_before) * 1000.0 / f64::from(count.max(1));
+        out.wall_s = begun.elapsed().as_secs_f64();
+        out.delivered = latencies.len() as u32;
+        out.late = open.len() as u32;
+        // The late ones are still measured by the settle, at its resolution.
+        for (tx, at, _, _, group) in open {
+            self.open.push((tx, at.into_std(), group));
+        }
+        out.latency_p50_ms = crate::report::percentile(&latencies, 0.5);
+        out.latency_p99_ms = crate::report::percentile(&latencies, 0.99);
+        out.bound_p50_ms = crate::report::percentile(&bounds, 0.5);
+        out.bound_p99_ms = crate::report::percentile(&bounds, 0.99);
+        let ratios: Vec<f64> = latencies.iter().zip(&bounds).map(|(l, b)| l / b.max(0.001)).collect();
+        out.ratio_p50 = crate::report::percentile(&ratios, 0.5);
+        out.ratio_p99 = crate::report::percentile(&ratios, 0.99);
+        self.paced.push(out);
         Ok(())
+    }
+
+    /// One entry's signature verification on this host, ms: the median of
+    /// [`VERIFY_SAMPLES`] verifications of a live node's first entry.
+    fn verification_ms(&self) -> Result<f64, String> {
+        let entry = self
+            .nodes
+            .iter()
+            .filter_map(|n| n.live.as_ref())
+            .find_map(|l| l.ledger.range(&l.id, 0, 1).find_map(|r| r.ok().map(|(e, _)| e)))
+            .ok_or("no live node holds an entry to time")?;
+        let mut times = Vec::with_capacity(VERIFY_SAMPLES);
+        for _ in 0..VERIFY_SAMPLES {
+            let begun = Instant::now();
+            let ok = SignedEntry::verify_each(vec![entry.clone()]).into_iter().all(|r| r.is_ok());
+            times.push(begun.elapsed().as_secs_f64() * 1000.0);
+            if !ok {
+                return Err("a node's own entry did not verify".into());
+            }
+        }
+        Ok(crate::report::percentile(&times, 0.5))
+    }
+
+    /// The live nodes' connections now, as an adjacency list of node
+    /// indices, each edge weighted by its link's one-way latency plus
+    /// `hop_ms`; and node index → position in it.
+    fn connection_graph(&self, hop_ms: f64) -> (Vec<Vec<(usize, f64)>>, HashMap<usize, usize>) {
+        let live: Vec<usize> = (0..self.nodes.len()).filter(|i| self.nodes[*i].live.is_some()).collect();
+        let index: HashMap<usize, usize> = live.iter().enumerate().map(|(k, i)| (*i, k)).collect();
+        let by_peer: HashMap<String, usize> = live.iter().map(|i| (self.nodes[*i].peer.to_string(), *i)).collect();
+        let graph = live
+            .iter()
+            .map(|&a| {
+                let peers = self.nodes[a].live.as_ref().map_or(Vec::new(), |l| l.view.get().peers);
+                peers
+                    .iter()
+                    .filter_map(|p| by_peer.get(p))
+                    .filter_map(|&b| {
+                        let latency = self.wan.as_ref().map_or(0.0, |w| w.link(a, b).latency.as_secs_f64() * 1000.0);
+                        index.get(&b).map(|k| (*k, latency + hop_ms))
+                    })
+                    .collect()
+            })
+            .collect();
+        (graph, index)
     }
 
     /// Waits until, in each group, every live honest node holds every transfer
     /// of its group and all agree on one state root, and drained nodes have
-    /// recovered; records delivery latencies as transfers complete.
-    async fn settle(&mut self, bankrupt: &[usize]) -> bool {
+    /// recovered; records delivery latencies as transfers complete. Returns
+    /// how it ended and the sync rounds the median live honest node
+    /// finished meanwhile.
+    async fn settle(&mut self, bankrupt: &[usize]) -> (Settle, u64) {
         // The phase's actions are done: everything it made is timestamped
         // before now. Entries made later (a checkpoint vote at the next
         // epoch, a spammer's backlog) are the swarm's own traffic, still
@@ -1652,6 +1932,10 @@ impl Sim {
         let samples = RefCell::new(Vec::new());
         let started = self.started;
         let last_sample = std::cell::Cell::new(Instant::now());
+        let budget = self.options.settle_rounds;
+        let rounds_at: Vec<u64> = everyone.iter().map(|n| sync_rounds(n)).collect();
+        let rounds = || median_rounds(&everyone, &rounds_at);
+        let converged = std::cell::Cell::new(false);
         let done = until_paced(&everyone, timeout, self.gap(), || {
             if last_sample.get().elapsed() >= SAMPLE_EVERY {
                 last_sample.set(Instant::now());
@@ -1664,7 +1948,7 @@ impl Sim {
                 }
                 !missing.is_empty()
             });
-            open.borrow().is_empty()
+            let now = open.borrow().is_empty()
                 && spam_heads.iter().all(|(id, head)| {
                     everyone
                         .iter()
@@ -1673,13 +1957,23 @@ impl Sim {
                 && groups
                     .iter()
                     .all(|(_, members)| distinct_roots(members) <= 1 || agree_before(members, cut))
-                && recovering.iter().all(|n| n.ledger.mode().ok() == Some(Mode::Normal))
+                && recovering.iter().all(|n| n.ledger.mode().ok() == Some(Mode::Normal));
+            converged.set(now);
+            now || rounds() >= budget
         })
         .await;
+        let spent = rounds();
         self.latencies_ms.extend(latencies.into_inner());
         self.samples.extend(samples.into_inner());
         self.open = open.into_inner().into_iter().map(|(t, _)| t).collect();
-        done
+        let outcome = if converged.get() {
+            Settle::Converged
+        } else if done {
+            Settle::BudgetSpent
+        } else {
+            Settle::CutOff
+        };
+        (outcome, spent)
     }
 
     /// Records the state now (for the report's time series).

@@ -104,6 +104,11 @@ pub struct Phase {
     pub toxic_skills: bool,
     /// Transfers between random live honest nodes.
     pub transfers: u32,
+    /// Issue the phase's transfers at this mean rate, per second, with
+    /// Poisson arrivals (exponential gaps drawn from the seed), instead of
+    /// all at once; each one's delivery latency is measured beside the
+    /// lower bound the topology allows it (0: a burst).
+    pub rate: f64,
     /// Fraction of the nodes (members) that flood during the phase: each
     /// makes `spam_entries` valid entries of its own chain at once, which
     /// its node gossips as fast as the mesh takes them.
@@ -196,6 +201,9 @@ impl Scenario {
             }
             if p.cycles > 64 || p.down_cycles > 64 {
                 return Err(format!("phase {:?}: cycles and down_cycles must be at most 64", p.name));
+            }
+            if !(0.0..=1_000.0).contains(&p.rate) {
+                return Err(format!("phase {:?}: rate must be in 0..=1000 transfers a second", p.name));
             }
             if p.inference > 10 {
                 return Err(format!("phase {:?}: inference must be at most 10", p.name));

@@ -24,7 +24,8 @@ pub async fn check_at(name: &str, nodes: usize, seed: u64) {
     let options = Options {
         nodes,
         seed,
-        settle_timeout_ms: 60_000,
+        settle_rounds: ippoc_sim::run::SETTLE_ROUNDS_DEFAULT,
+        settle_timeout_ms: 600_000,
         epoch_ms: None,
         dao: false,
         lapse_cycles: None,
@@ -143,7 +144,24 @@ pub async fn check_at(name: &str, nodes: usize, seed: u64) {
     } else {
         assert!(report.measured.appeals.is_none());
     }
+    // A paced phase measures every transfer against the topology's lower
+    // bound, which no delivery can beat: the median ratio is at least 1.
+    let paced = scenario.phases.iter().filter(|p| p.rate > 0.0).count();
+    assert_eq!(report.paced.len(), paced);
+    for p in &report.paced {
+        assert!(p.delivered > 0 && p.delivered + p.late <= p.transfers, "{p:?}");
+        assert!(p.bound_p50_ms > 0.0 && p.hop_ms > 0.0, "{p:?}");
+        assert!(p.ratio_p50 >= 1.0, "a delivery beat the lower bound: {p:?}");
+        assert!(p.latency_p99_ms >= p.latency_p50_ms, "{p:?}");
+    }
+    // What is deterministic from the seed is written apart, and says so.
+    let reproducible: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("reproducible.json")).unwrap()).unwrap();
+    assert_eq!(reproducible, report.reproducible());
+    assert_eq!(reproducible["verdict"], "PASS");
+    assert_eq!(reproducible["schedule"].as_array().unwrap().len(), scenario.phases.len());
     let summary = std::fs::read_to_string(dir.path().join("summary.md")).unwrap();
+    assert!(summary.contains("Deterministic from the seed"), "{summary}");
     for (file, _) in ippoc_sim::report::PLOTS {
         let png = std::fs::read(dir.path().join(file)).unwrap();
         assert!(
