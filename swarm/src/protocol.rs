@@ -6,8 +6,9 @@
 //! them all.
 //!
 //! Encoding: the canonical bincode of `docs/ledger-format.md`.
-//! `SyncRequest::Heads | Range { actor, from, limit } | Doc(msg) | Module(sha256) | VotedHeads { epoch, digest } | MintSignature { owner, tranche, cycle }` →
-//! `SyncResponse::Heads([(actor, head seq)]) | Entries([signed entry bytes]) | Doc(msg?) | Error(text) | Module(wasm?) | VotedHeads([head]?) | MintSignature(signature or refusal)`.
+//! `SyncRequest::Heads | Range { actor, from, limit } | Doc(msg) | Module(sha256) | VotedHeads { epoch, digest } | MintSignature { owner, tranche, cycle } | Ranges([(actor, from, limit)])` →
+//! `SyncResponse::Heads([(actor, head seq)]) | Entries([signed entry bytes]) | Doc(msg?) | Error(text) | Module(wasm?) | VotedHeads([head]?) | MintSignature(signature or refusal) | Ranges([[signed entry bytes]])`.
+//! New variants are only ever appended, so the tags of the old stay.
 
 use bincode::{Decode, Encode};
 use ippoc_economy::{NodeId, encoding};
@@ -15,6 +16,11 @@ use ippoc_mesh::{MeshClient, MeshError, PeerId};
 
 /// Most entries one range response carries.
 pub const SYNC_BATCH_ENTRIES_MAX: u64 = 256;
+/// Most chains one [`SyncRequest::Ranges`] names; a longer one is refused.
+pub const SYNC_RANGES_CHAINS_MAX: usize = 64;
+/// Most entries one [`SyncResponse::Ranges`] carries over all its chains:
+/// the chains past it get none (the asker asks again).
+pub const SYNC_RANGES_ENTRIES_MAX: u64 = 1024;
 
 /// A request.
 #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
@@ -53,6 +59,10 @@ pub enum SyncRequest {
         /// The closed cycle the mint cites.
         cycle: u64,
     },
+    /// Several chains' ranges in one request, `(actor, from, limit)` each
+    /// (at most [`SYNC_RANGES_CHAINS_MAX`]): what a round needs of a peer
+    /// after a partition, in one round trip instead of one per chain.
+    Ranges(Vec<(NodeId, u64, u64)>),
 }
 
 /// A response.
@@ -72,6 +82,9 @@ pub enum SyncResponse {
     VotedHeads(Option<Vec<ippoc_economy::store::Head>>),
     /// The sentinel's signature, or why it does not sign.
     MintSignature(Result<ippoc_economy::entry::SentinelSignature, String>),
+    /// Per chain of a [`SyncRequest::Ranges`], in its order: canonical
+    /// bytes of consecutive entries (at most [`SYNC_RANGES_ENTRIES_MAX`] in all).
+    Ranges(Vec<Vec<Vec<u8>>>),
 }
 
 /// Why an exchange with a peer failed.

@@ -33,6 +33,7 @@ impl SyncResponder for Responder {
             Ok(SyncRequest::Range { actor, from, limit }) => {
                 sync::ledger::serve_range(&self.ledger, &actor, from, limit)
             }
+            Ok(SyncRequest::Ranges(ranges)) => sync::ledger::serve_ranges(&self.ledger, &ranges),
             Ok(SyncRequest::Doc(message)) => sync::doc::serve(&self.doc, peer, &message),
             // Content addressing makes serving any held module risk-free.
             Ok(SyncRequest::Module(hash)) => SyncResponse::Module(self.skills.get(&hash)),

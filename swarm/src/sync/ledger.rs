@@ -13,7 +13,9 @@ use ippoc_mesh::{MeshClient, PeerId};
 
 use super::{SyncError, SyncReport};
 use crate::limits::ActorLimits;
-use crate::protocol::{SYNC_BATCH_ENTRIES_MAX, SyncRequest, SyncResponse, ask};
+use crate::protocol::{
+    SYNC_BATCH_ENTRIES_MAX, SYNC_RANGES_CHAINS_MAX, SYNC_RANGES_ENTRIES_MAX, SyncRequest, SyncResponse, ask,
+};
 
 /// Most chains one sync round fetches from one peer.
 pub const SYNC_CHAINS_MAX: usize = 10_000;
@@ -86,10 +88,21 @@ pub async fn sync_with(
         .into_iter()
         .map(|(actor, seq, _)| (actor, seq))
         .collect();
-    let ahead = heads
+    let ahead: Vec<(NodeId, u64)> = heads
         .into_iter()
         .take(SYNC_CHAINS_MAX)
-        .filter(|(actor, their_head)| ours.get(actor).is_none_or(|seq| their_head > seq));
+        .filter(|(actor, their_head)| ours.get(actor).is_none_or(|seq| their_head > seq))
+        .collect();
+    // Many chains at a time (a healed partition leaves every chain of the
+    // other side behind): batched, one round trip per batch. A peer that
+    // does not know the batched request gets the chains one by one.
+    let ahead = match fetch_batched(client, ledger, limits, peer, ahead, &mut report).await? {
+        Batched::Done { throttled: t } => {
+            throttled.extend(t);
+            Vec::new()
+        }
+        Batched::Unsupported(rest) => rest,
+    };
     for (actor, their_head) in ahead {
         match fetch_chain(client, ledger, limits, peer, actor, their_head, &mut report).await? {
             ChainEnd::Done => {}
@@ -134,6 +147,196 @@ pub async fn sync_with(
         }
     }
     Ok(report)
+}
+
+/// How a batched fetch ended.
+enum Batched {
+    /// What it left over their actor's rate, `(actor, their head)`; the
+    /// chains still stalled wait on deps this peer did not bring (a later
+    /// round, with another peer, may).
+    Done {
+        /// Over their actor's rate.
+        throttled: Vec<(NodeId, u64)>,
+    },
+    /// The peer does not serve batched ranges: these chains are still to fetch.
+    Unsupported(Vec<(NodeId, u64)>),
+}
+
+/// Batched requests a round makes of one peer, at most: with
+/// [`SYNC_RANGES_ENTRIES_MAX`] entries each, far more than a partition of
+/// minutes leaves behind; the rest waits for the next round.
+pub const SYNC_BATCHES_PER_ROUND_MAX: usize = 64;
+
+/// Fetches `chains` (`(actor, their head)`, each ahead of this node) from
+/// `peer` in [`SyncRequest::Ranges`] batches: each batch's entries verified
+/// in one signature batch and stored in one ledger call, so deps between
+/// chains resolve within it. A chain that moved is asked again; one that
+/// did not waits on deps and is asked again only after another moved.
+async fn fetch_batched(
+    client: &MeshClient,
+    ledger: &Arc<Ledger>,
+    limits: &ActorLimits,
+    peer: PeerId,
+    chains: Vec<(NodeId, u64)>,
+    report: &mut SyncReport,
+) -> Result<Batched, SyncError> {
+    let mut todo = chains;
+    let (mut throttled, mut stalled) = (Vec::new(), Vec::new());
+    for _ in 0..SYNC_BATCHES_PER_ROUND_MAX {
+        if todo.is_empty() {
+            break;
+        }
+        let actors: Vec<NodeId> = todo.iter().map(|(a, _)| *a).collect();
+        let nexts = next_seqs(ledger, actors).await?;
+        // The batch: chains in order while they fit; the rest stay for the next.
+        let (mut batch, mut rest, mut entries) = (Vec::new(), Vec::new(), 0u64);
+        for ((actor, their_head), next) in todo.drain(..).zip(nexts) {
+            if next > their_head {
+                continue;
+            }
+            if batch.len() >= SYNC_RANGES_CHAINS_MAX || entries >= SYNC_RANGES_ENTRIES_MAX {
+                rest.push((actor, their_head));
+                continue;
+            }
+            let wanted = (their_head - next + 1).min(SYNC_BATCH_ENTRIES_MAX) as u32;
+            let (granted, over) = limits.entries(actor, wanted);
+            if over.is_some() {
+                report.throttled += u64::from(wanted - granted);
+            }
+            if granted == 0 {
+                throttled.push((actor, their_head));
+                continue;
+            }
+            entries += u64::from(granted);
+            batch.push((actor, their_head, next, u64::from(granted)));
+        }
+        if batch.is_empty() {
+            todo = rest;
+            continue;
+        }
+        let request = SyncRequest::Ranges(batch.iter().map(|(a, _, from, n)| (*a, *from, *n)).collect());
+        let ranges = match exchange(client, peer, request, report).await? {
+            SyncResponse::Ranges(r) if r.len() == batch.len() => r,
+            // An implementation without batched ranges answers an error.
+            SyncResponse::Error(_) => {
+                let mut left: Vec<(NodeId, u64)> = batch.iter().map(|(a, h, ..)| (*a, *h)).collect();
+                left.extend(rest);
+                left.extend(stalled);
+                return Ok(Batched::Unsupported(left));
+            }
+            other => return Err(SyncError::unexpected(peer, "ranges", &other)),
+        };
+        let mut raw = Vec::new();
+        let mut decoded = Vec::new();
+        for ((actor, _, from, n), range) in batch.iter().zip(ranges) {
+            if range.len() as u64 > *n {
+                return Err(SyncError::BadEntry {
+                    peer,
+                    reason: format!("{} entries of {actor} asked, {} served", n, range.len()),
+                });
+            }
+            for (k, bytes) in range.into_iter().enumerate() {
+                let entry = SignedEntry::from_bytes(&bytes).map_err(|e| SyncError::BadEntry {
+                    peer,
+                    reason: e.to_string(),
+                })?;
+                // Each chain's range is what was asked for and nothing else.
+                if entry.body.actor != *actor || entry.body.seq != from + k as u64 {
+                    return Err(SyncError::BadEntry {
+                        peer,
+                        reason: format!(
+                            "served {} seq {} for {actor} from seq {from}",
+                            entry.body.actor, entry.body.seq
+                        ),
+                    });
+                }
+                decoded.push(entry);
+                raw.push(bytes);
+            }
+        }
+        report.entries += decoded.len() as u64;
+        if !decoded.is_empty() {
+            ingest_served(client, ledger, peer, raw, decoded, report).await?;
+        }
+        let actors: Vec<NodeId> = batch.iter().map(|(a, ..)| *a).collect();
+        let after = next_seqs(ledger, actors).await?;
+        let mut moved = false;
+        let mut waiting = Vec::new();
+        for ((actor, their_head, before, _), now) in batch.into_iter().zip(after) {
+            if now > their_head {
+                continue;
+            }
+            if now > before {
+                moved = true;
+                rest.push((actor, their_head));
+            } else {
+                waiting.push((actor, their_head));
+            }
+        }
+        // Chains stalled on deps are worth asking again only after another moved.
+        if moved {
+            rest.append(&mut stalled);
+            rest.append(&mut waiting);
+        } else {
+            stalled.append(&mut waiting);
+        }
+        todo = rest;
+    }
+    Ok(Batched::Done { throttled })
+}
+
+/// The next seq this node lacks of each of `actors`, in one ledger task.
+async fn next_seqs(ledger: &Arc<Ledger>, actors: Vec<NodeId>) -> Result<Vec<u64>, SyncError> {
+    blocking(ledger, move |l| {
+        actors
+            .iter()
+            .map(|a| l.head(a).map(|h| h.map_or(0, |(s, _)| s + 1)))
+            .collect::<Result<Vec<u64>, _>>()
+    })
+    .await?
+    .map_err(SyncError::from)
+}
+
+/// Verifies and stores entries a peer served (`raw`, their bytes, and
+/// `entries`, decoded), counting what was missing and forks. The peer
+/// serves what it stored, so what every node refuses whatever it holds
+/// counts against it: a bad signature bans it (it cannot come from an
+/// honest store: ranges are checked before they leave), a broken static
+/// rule or a non-member's chain is counted like rejected gossip. What only
+/// state decides (a fork it has not seen, deps still missing) blames nobody.
+async fn ingest_served(
+    client: &MeshClient,
+    ledger: &Arc<Ledger>,
+    peer: PeerId,
+    raw: Vec<Vec<u8>>,
+    entries: Vec<SignedEntry>,
+    report: &mut SyncReport,
+) -> Result<(), SyncError> {
+    let Served { verified, refused } = blocking(ledger, move |l| judge_served(l, entries)).await??;
+    let verified = match verified {
+        Ok(v) => v,
+        Err(reason) => {
+            let _ = client.ban(peer, format!("served a forged entry: {reason}")).await;
+            return Err(SyncError::BadEntry { peer, reason });
+        }
+    };
+    if let Some(reason) = refused {
+        let _ = client
+            .report(peer, format!("served an entry every node refuses: {reason}"))
+            .await;
+    }
+    let outcomes = blocking(ledger, move |l| l.ingest_verified(verified)).await??;
+    for (bytes, outcome) in raw.iter().zip(&outcomes) {
+        match outcome {
+            IngestOutcome::Duplicate | IngestOutcome::Rejected(_) | IngestOutcome::Dropped(_) => {}
+            IngestOutcome::Fork { .. } => {
+                report.forks += 1;
+                report.missing_bytes += bytes.len() as u64;
+            }
+            _ => report.missing_bytes += bytes.len() as u64,
+        }
+    }
+    Ok(())
 }
 
 /// Fetches `actor`'s chain up to `seq` from `peer`, the peer whose gossip
@@ -220,39 +423,10 @@ async fn fetch_chain(
                 reason: e.to_string(),
             })?;
         report.entries += entries.len() as u64;
-        // The peer serves what it stored, so what every node refuses
-        // whatever it holds counts against it: a bad signature bans it
-        // (it cannot come from an honest store: ranges are checked before
-        // they leave), a broken static rule or a non-member's chain is
-        // counted like rejected gossip. What only state decides (a fork
-        // it has not seen, deps still missing) blames nobody.
-        let Served { verified, refused } = blocking(ledger, move |l| judge_served(l, entries)).await??;
-        let verified = match verified {
-            Ok(v) => v,
-            Err(reason) => {
-                let _ = client.ban(peer, format!("served a forged entry: {reason}")).await;
-                return Err(SyncError::BadEntry { peer, reason });
-            }
-        };
-        if let Some(reason) = refused {
-            let _ = client
-                .report(peer, format!("served an entry every node refuses: {reason}"))
-                .await;
-        }
-        let outcomes = blocking(ledger, move |l| l.ingest_verified(verified)).await??;
-        for (bytes, outcome) in raw.iter().zip(&outcomes) {
-            match outcome {
-                IngestOutcome::Duplicate | IngestOutcome::Rejected(_) | IngestOutcome::Dropped(_) => {}
-                IngestOutcome::Fork { .. } => {
-                    report.forks += 1;
-                    report.missing_bytes += bytes.len() as u64;
-                }
-                _ => report.missing_bytes += bytes.len() as u64,
-            }
-        }
+        ingest_served(client, ledger, peer, raw, entries, report).await?;
         // Entries that could not be stored (pending, rejected) stop this chain's round.
         if next_seq(ledger, actor).await? <= next {
-            tracing::debug!(%peer, actor = %actor, ?outcomes, "sync made no progress on this chain");
+            tracing::debug!(%peer, actor = %actor, "sync made no progress on this chain");
             return Ok(ChainEnd::Stalled);
         }
     }
@@ -286,6 +460,29 @@ pub fn serve_heads(ledger: &Ledger) -> SyncResponse {
         Ok(heads) => SyncResponse::Heads(heads.into_iter().map(|(a, s, _)| (a, s)).collect()),
         Err(e) => SyncResponse::Error(e.to_string()),
     }
+}
+
+/// Each of `ranges` (`(actor, from, limit)`) as [`serve_range`] serves one,
+/// at most [`SYNC_RANGES_ENTRIES_MAX`] entries in all (the chains past it
+/// get none); more than [`SYNC_RANGES_CHAINS_MAX`] chains are refused.
+pub fn serve_ranges(ledger: &Ledger, ranges: &[(NodeId, u64, u64)]) -> SyncResponse {
+    if ranges.len() > SYNC_RANGES_CHAINS_MAX {
+        return SyncResponse::Error(format!(
+            "{} chains asked at once, over the limit of {SYNC_RANGES_CHAINS_MAX}",
+            ranges.len()
+        ));
+    }
+    let mut left = SYNC_RANGES_ENTRIES_MAX;
+    let mut out = Vec::with_capacity(ranges.len());
+    for (actor, from, limit) in ranges {
+        let entries = match serve_range(ledger, actor, *from, (*limit).min(left)) {
+            SyncResponse::Entries(e) => e,
+            other => return other,
+        };
+        left = left.saturating_sub(entries.len() as u64);
+        out.push(entries);
+    }
+    SyncResponse::Ranges(out)
 }
 
 /// At most [`SYNC_BATCH_ENTRIES_MAX`] entries of `actor` from `from`.

@@ -86,6 +86,7 @@ fn kind(r: &SyncResponse) -> String {
         SyncResponse::Module(_) => "a module".into(),
         SyncResponse::VotedHeads(_) => "voted heads".into(),
         SyncResponse::MintSignature(_) => "a mint signature".into(),
+        SyncResponse::Ranges(_) => "ranges".into(),
         SyncResponse::Error(e) => format!("an error ({e})"),
     }
 }
