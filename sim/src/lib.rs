@@ -30,7 +30,7 @@ pub use scenario::Scenario;
 /// Runs `scenario` with `options`; `progress` is told each phase's name as it starts.
 pub async fn run(scenario: &Scenario, mut options: Options, mut progress: impl FnMut(&str)) -> Result<Report, String> {
     let started = Instant::now();
-    let mut machine = report::Machine::start();
+    let machine = report::Machine::start();
     options.epoch_ms = options.epoch_ms.or(scenario.epoch_ms);
     options.dao = scenario.dao;
     options.lapse_cycles = scenario.lapse_cycles;
@@ -38,6 +38,29 @@ pub async fn run(scenario: &Scenario, mut options: Options, mut progress: impl F
     options.economy = scenario.economy;
     progress("starting nodes");
     let mut sim = Sim::start(options.clone(), &scenario.network).await?;
+    // A run that fails midway still stops every node before their
+    // directories go: nothing of a node may write into a removed one.
+    match phases_and_report(scenario, options, &mut sim, (started, machine), &mut progress).await {
+        Ok(report) => {
+            progress("stopping nodes");
+            sim.stop().await;
+            Ok(report)
+        }
+        Err(e) => {
+            sim.stop().await;
+            Err(e)
+        }
+    }
+}
+
+/// The phases of `scenario` on `sim`, then the measurements and the report.
+async fn phases_and_report(
+    scenario: &Scenario,
+    options: Options,
+    sim: &mut Sim,
+    (started, mut machine): (Instant, report::Machine),
+    progress: &mut impl FnMut(&str),
+) -> Result<Report, String> {
     sim.sample();
     let mut phases = Vec::new();
     let mut converge_after_heal_ms = None;
@@ -46,7 +69,7 @@ pub async fn run(scenario: &Scenario, mut options: Options, mut progress: impl F
         progress(&phase.name);
         let report = sim.phase(phase).await?;
         if phase.heal {
-            converge_after_heal_ms = Some(report.duration_ms);
+            converge_after_heal_ms = Some(report.converge_ms);
             converge_after_heal_rounds = Some(report.settle_rounds);
         }
         phases.push(report);
@@ -93,7 +116,5 @@ pub async fn run(scenario: &Scenario, mut options: Options, mut progress: impl F
         machine,
         metrics,
     };
-    progress("stopping nodes");
-    sim.stop().await;
     Ok(report)
 }

@@ -22,6 +22,8 @@ pub struct PhaseReport {
     /// Sync rounds the median live honest node finished while the phase
     /// settled: the protocol's own measure of how long it took.
     pub settle_rounds: u64,
+    /// From the end of the phase's actions to the swarm converged, ms.
+    pub converge_ms: u64,
     /// Actions plus settling, ms.
     pub duration_ms: u64,
     /// Nodes crashed and restarted.
@@ -175,7 +177,8 @@ pub struct Report {
     pub transfers: u64,
     /// Transfers per second of run time.
     pub entries_per_s: f64,
-    /// Time the swarm took to settle after the partition healed, ms.
+    /// Time the swarm took to converge after the partition healed (from
+    /// the end of the heal phase's actions), ms.
     pub converge_after_heal_ms: Option<u64>,
     /// Sync rounds the median node finished while the heal settled.
     pub converge_after_heal_rounds: Option<u64>,
@@ -756,13 +759,13 @@ impl Report {
         }
         let _ = writeln!(
             s,
-            "\n| phase | settled | sync rounds | time (s) | crashed | bankrupt | forgers | spammers | split | transfers | p99 (ms) |"
+            "\n| phase | settled | sync rounds | converged in (s) | time (s) | crashed | bankrupt | forgers | spammers | split | transfers | p99 (ms) |"
         );
-        let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|---|---|");
+        let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|---|---|---|");
         for p in &self.phases {
             let _ = writeln!(
                 s,
-                "| {} | {} | {} | {:.1} | {} | {} | {} | {} | {} | {} | {:.0} |",
+                "| {} | {} | {} | {:.1} | {:.1} | {} | {} | {} | {} | {} | {} | {:.0} |",
                 p.name,
                 match (p.settled, p.cut_off) {
                     (true, _) => "yes",
@@ -770,6 +773,7 @@ impl Report {
                     (false, false) => "NO",
                 },
                 p.settle_rounds,
+                p.converge_ms as f64 / 1000.0,
                 p.duration_ms as f64 / 1000.0,
                 p.crashed,
                 p.bankrupt,
@@ -1163,6 +1167,7 @@ mod tests {
             settled,
             cut_off,
             settle_rounds: 3,
+            converge_ms: 1,
             duration_ms: 1,
             crashed: 0,
             bankrupt: 0,

@@ -226,6 +226,15 @@ fn memory_port(addr: &Multiaddr) -> Option<u64> {
     })
 }
 
+/// Makes every dial at once (a dial only starts one; its outcome is the
+/// mesh's), so a partition's cut or heal reaches every node together.
+async fn dial_all(dials: Vec<(ippoc_mesh::MeshClient, Multiaddr)>) {
+    futures::future::join_all(dials.into_iter().map(|(client, addr)| async move {
+        let _ = client.dial(addr).await;
+    }))
+    .await;
+}
+
 /// Node `me`'s view of the WAN, as its mesh asks for it on every dial.
 #[derive(Debug)]
 struct NodeLinks {
@@ -833,7 +842,9 @@ impl Sim {
         }
         // The outside peers gossip while the swarm settles: the observer
         // must watch deliveries from the start, not after their flood.
+        let settle_begun = Instant::now();
         let (settle, settle_rounds) = self.settle(&bankrupt).await;
+        let converge_ms = settle_begun.elapsed().as_millis() as u64;
         let settled = settle == Settle::Converged;
         let spam_sent = match spam {
             Some((before, spammers, task)) => {
@@ -879,6 +890,7 @@ impl Sim {
             settled,
             cut_off: settle == Settle::CutOff,
             settle_rounds,
+            converge_ms,
             duration_ms: settle_ms,
             crashed: crashed.len(),
             bankrupt: bankrupt.len(),
@@ -996,8 +1008,18 @@ impl Sim {
             self.nodes[i].group = 1;
         }
         self.partitioned = true;
+        // The cut falls everywhere at once (each node's part concurrently);
+        // then each side must hold together on its own: every node dials
+        // three of its side, drawn in node order from the seed.
+        let cuts = self.nodes.iter().filter_map(|n| {
+            let other: Vec<PeerId> = self.nodes.iter().filter(|m| m.group != n.group).map(|m| m.peer).collect();
+            n.live.as_ref().map(|l| l.client().partition(other, true))
+        });
+        for r in futures::future::join_all(cuts).await {
+            r.map_err(|e| e.to_string())?;
+        }
+        let mut dials = Vec::new();
         for side in [0u8, 1] {
-            let other: Vec<PeerId> = self.nodes.iter().filter(|n| n.group != side).map(|n| n.peer).collect();
             let own: Vec<Multiaddr> = self
                 .nodes
                 .iter()
@@ -1006,17 +1028,13 @@ impl Sim {
                 .collect();
             for n in self.nodes.iter().filter(|n| n.group == side) {
                 if let Some(l) = &n.live {
-                    l.client()
-                        .partition(other.clone(), true)
-                        .await
-                        .map_err(|e| e.to_string())?;
-                    // Each side must hold together on its own.
                     for addr in own.choose_multiple(&mut self.rng, 3) {
-                        let _ = l.client().dial(addr.clone()).await;
+                        dials.push((l.client().clone(), addr.clone()));
                     }
                 }
             }
         }
+        dial_all(dials).await;
         Ok(())
     }
 
@@ -1028,19 +1046,23 @@ impl Sim {
             .filter_map(|n| n.live.as_ref().map(|l| l.addr.clone()))
             .collect();
         // The network comes back for everyone at once: every cut is lifted
-        // before anyone dials (a node that dialled one still cut off would
-        // have its connection refused, and no round would run over it).
-        for l in self.nodes.iter().filter_map(|n| n.live.as_ref()) {
-            l.client()
-                .partition(everyone.clone(), false)
-                .await
-                .map_err(|e| e.to_string())?;
+        // (concurrently) before anyone dials (a node that dialled one still
+        // cut off would have its connection refused, and no round would
+        // run over it).
+        let lifts = self
+            .nodes
+            .iter()
+            .filter_map(|n| n.live.as_ref().map(|l| l.client().partition(everyone.clone(), false)));
+        for r in futures::future::join_all(lifts).await {
+            r.map_err(|e| e.to_string())?;
         }
+        let mut dials = Vec::new();
         for l in self.nodes.iter().filter_map(|n| n.live.as_ref()) {
             for addr in addrs.choose_multiple(&mut self.rng, 3) {
-                let _ = l.client().dial(addr.clone()).await;
+                dials.push((l.client().clone(), addr.clone()));
             }
         }
+        dial_all(dials).await;
         for n in &mut self.nodes {
             n.group = 0;
         }
@@ -1830,14 +1852,10 @@ impl Sim {
     }
 
     /// One entry's signature verification on this host, ms: the median of
-    /// [`VERIFY_SAMPLES`] verifications of a live node's first entry.
+    /// [`VERIFY_SAMPLES`] verifications of a transfer entry.
     fn verification_ms(&self) -> Result<f64, String> {
-        let entry = self
-            .nodes
-            .iter()
-            .filter_map(|n| n.live.as_ref())
-            .find_map(|l| l.ledger.range(&l.id, 0, 1).find_map(|r| r.ok().map(|(e, _)| e)))
-            .ok_or("no live node holds an entry to time")?;
+        let key = outsider_key(self.options.seed, usize::MAX - 1, 0);
+        let entry = outsider_entry(&key, self.genesis.swarm_id(), self.nodes[0].id);
         let mut times = Vec::with_capacity(VERIFY_SAMPLES);
         for _ in 0..VERIFY_SAMPLES {
             let begun = Instant::now();
