@@ -82,7 +82,7 @@ async fn phases_and_report(
     let wall_ms = started.elapsed().as_millis() as u64;
     let criteria = report::criteria(&measured, &phases, sim.clones, sim.evolution, &anchoring);
     let ok = criteria.iter().all(|c| c.ok);
-    let verdict = report::Verdict::of(&criteria, &phases);
+    let verdict = report::Verdict::of(&criteria, &phases, sim.anchor_cut_off);
     machine.finish(wall_ms);
     let busy_ms: u64 = phases.iter().map(|p| p.duration_ms).sum();
     let report = Report {

@@ -132,7 +132,10 @@ fn main() -> ExitCode {
         );
         return ExitCode::from(runs[0].verdict.exit_code());
     }
-    println!("NOT reproducible: {} field(s) differ between the two runs:", differences.len());
+    println!(
+        "NOT reproducible: {} field(s) differ between the two runs:",
+        differences.len()
+    );
     for d in differences.iter().take(DIFFERENCES_SHOWN) {
         println!("  {d}");
     }

@@ -228,9 +228,10 @@ pub enum Verdict {
 }
 
 impl Verdict {
-    /// The verdict of `criteria` over `phases`.
-    pub fn of(criteria: &[Criterion], phases: &[PhaseReport]) -> Verdict {
-        if phases.iter().any(|p| p.cut_off) {
+    /// The verdict of `criteria` over `phases`; `anchor_cut_off` when the
+    /// wall-clock cap ended the wait for one state before the final anchoring.
+    pub fn of(criteria: &[Criterion], phases: &[PhaseReport], anchor_cut_off: bool) -> Verdict {
+        if anchor_cut_off || phases.iter().any(|p| p.cut_off) {
             Verdict::Inconclusive
         } else if criteria.iter().all(|c| c.ok) {
             Verdict::Pass
@@ -293,6 +294,9 @@ impl Machine {
             cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
             model,
             load_start: load_average(),
+            // The process's CPU so far, taken off at the end: a second run
+            // in one process (`--check-repro`) counts only its own.
+            cpu_s: process_cpu_s(),
             ..Machine::default()
         }
     }
@@ -300,7 +304,7 @@ impl Machine {
     /// Records the load at the end and what the run cost.
     pub fn finish(&mut self, wall_ms: u64) {
         self.load_end = load_average();
-        self.cpu_s = process_cpu_s();
+        self.cpu_s = process_cpu_s() - self.cpu_s;
         self.wall_s = wall_ms as f64 / 1000.0;
     }
 }
@@ -332,14 +336,32 @@ pub fn process_cpu_s() -> f64 {
 /// of them enters the verdict. Everything in [`Report::reproducible`] is
 /// deterministic from the seed.
 pub const TIMING_FIELDS: [(&str, &str); 8] = [
-    ("wall_ms, duration_ms, machine", "wall and CPU time: the run's cost on this host"),
-    ("latency_*_ms, latencies_ms", "delivery latency is wall-clock time from issue to the last holder"),
-    ("settle_rounds (per phase)", "rounds also start on connections, heartbeats and chases, whose order is a race"),
+    (
+        "wall_ms, duration_ms, machine",
+        "wall and CPU time: the run's cost on this host",
+    ),
+    (
+        "latency_*_ms, latencies_ms",
+        "delivery latency is wall-clock time from issue to the last holder",
+    ),
+    (
+        "settle_rounds (per phase)",
+        "rounds also start on connections, heartbeats and chases, whose order is a race",
+    ),
     ("converge_after_heal_*", "wall time and rounds of the heal phase"),
-    ("messages_per_node, sync_bytes_per_node, entries by gossip / by sync", "what gossip delivered before sync repaired it is a race between the two"),
+    (
+        "messages_per_node, sync_bytes_per_node, entries by gossip / by sync",
+        "what gossip delivered before sync repaired it is a race between the two",
+    ),
     ("samples", "sampled once a wall-clock second"),
-    ("criteria[].value", "some values carry the counts above (throttled entries, signers' timing); the verdict and every ok flag are deterministic"),
-    ("state roots, tx ids", "the genesis is made at the run's start, so its time enters every id"),
+    (
+        "criteria[].value",
+        "some values carry the counts above (throttled entries, signers' timing); the verdict and every ok flag are deterministic",
+    ),
+    (
+        "state roots, tx ids",
+        "the genesis is made at the run's start, so its time enters every id",
+    ),
 ];
 
 /// The plot of a run that waited for integrity cycles (beside [`PLOTS`]).
@@ -824,7 +846,7 @@ impl Report {
         for p in &self.paced {
             let _ = writeln!(
                 s,
-                "| paced load: {:.0} transfers/s (Poisson), {} of {} delivered while watched | p50 {:.0} ms, p99 {:.0} ms vs the topology's lower bound p50 {:.0} ms, p99 {:.0} ms: {:.2}× at p50, {:.2}× at p99 (per transfer; {} ms resolution, {:.3} ms per hop of verification); CPU {:.1} ms per transfer |",
+                "| paced load: {:.0} transfers/s (Poisson), {} of {} delivered while watched | p50 {:.0} ms, p99 {:.0} ms vs the topology's lower bound p50 {:.0} ms, p99 {:.0} ms: {:.2}× at p50, {:.2}× at p99 (per transfer; {} ms resolution, {:.3} ms per hop of verification); the swarm's own load {:.2} cores, the transfers {:.1} ms of CPU each beyond it: the cores carry about {:.0} a second |",
                 p.rate,
                 p.delivered,
                 p.transfers,
@@ -836,7 +858,9 @@ impl Report {
                 p.ratio_p99,
                 p.resolution_ms,
                 p.hop_ms,
-                p.cpu_ms_per_transfer
+                p.background_cores,
+                p.cpu_ms_per_transfer,
+                p.rate_max
             );
         }
         for (phase, during, before, base) in spam_latency(&self.phases) {
@@ -1189,10 +1213,14 @@ mod tests {
             target: String::new(),
             ok,
         };
-        assert_eq!(Verdict::of(&[met(true)], &[phase(true, false)]), Verdict::Pass);
-        assert_eq!(Verdict::of(&[met(false)], &[phase(false, false)]), Verdict::Fail);
+        assert_eq!(Verdict::of(&[met(true)], &[phase(true, false)], false), Verdict::Pass);
+        assert_eq!(Verdict::of(&[met(false)], &[phase(false, false)], false), Verdict::Fail);
         assert_eq!(
-            Verdict::of(&[met(false)], &[phase(true, false), phase(false, true)]),
+            Verdict::of(&[met(false)], &[phase(true, false), phase(false, true)], false),
+            Verdict::Inconclusive
+        );
+        assert_eq!(
+            Verdict::of(&[met(false)], &[phase(true, false)], true),
             Verdict::Inconclusive
         );
         assert_eq!(

@@ -58,12 +58,17 @@ pub const PACED_RESOLUTION: Duration = Duration::from_millis(5);
 /// How long a paced phase watches its transfers after the last is issued;
 /// what is still undelivered then is counted late and left to the settle.
 pub const PACED_WAIT_AFTER: Duration = Duration::from_secs(10);
+/// The quiet window before a paced phase in which the swarm's own CPU load is measured.
+pub const PACED_BACKGROUND_WINDOW: Duration = Duration::from_secs(3);
 /// Verifications timed for the per-hop processing of the lower bound.
 const VERIFY_SAMPLES: usize = 200;
 
+/// Adjacency lists of positions, each edge `(to, weight ms)`.
+type Graph = Vec<Vec<(usize, f64)>>;
+
 /// The shortest time, ms, from `from` to the farthest of `to` over
 /// `graph` (Dijkstra; an unreachable node counts as 0: it bounds nothing).
-fn farthest_ms(graph: &[Vec<(usize, f64)>], index: &HashMap<usize, usize>, from: usize, to: &[usize]) -> f64 {
+fn farthest_ms(graph: &Graph, index: &HashMap<usize, usize>, from: usize, to: &[usize]) -> f64 {
     let Some(&start) = index.get(&from) else { return 0.0 };
     let mut dist = vec![f64::INFINITY; graph.len()];
     let mut done = vec![false; graph.len()];
@@ -117,9 +122,14 @@ pub struct PacedLoad {
     pub hop_ms: f64,
     /// How often deliveries were checked, ms.
     pub resolution_ms: u64,
-    /// CPU the process spent per transfer while the phase ran, ms: the
-    /// rate two cores carry is about 2000 / this.
+    /// Cores the swarm kept busy on its own (heartbeats, receipts, sync)
+    /// in the quiet window before the first transfer.
+    pub background_cores: f64,
+    /// CPU the transfers cost beyond that background, ms per transfer.
     pub cpu_ms_per_transfer: f64,
+    /// The rate the cores left over carry at that cost, transfers a second:
+    /// the CPU bound on the paced rate.
+    pub rate_max: f64,
     /// Wall time of the paced phase, s.
     pub wall_s: f64,
 }
@@ -383,6 +393,9 @@ pub struct Sim {
     appeals: SimAppeals,
     /// The paced phases' deliveries, in order.
     pub paced: Vec<PacedLoad>,
+    /// The wall-clock cap cut off the wait for one state before the final
+    /// anchoring (the run is then inconclusive).
+    pub anchor_cut_off: bool,
     /// Each phase's name, the cycles it spanned (from the one in progress
     /// at its start to the one in progress at its end), and whether it was
     /// a failure episode (`down_cycles`).
@@ -457,6 +470,7 @@ impl Sim {
             live_dao: None,
             appeals: SimAppeals::default(),
             paced: Vec::new(),
+            anchor_cut_off: false,
             phase_cycles: Vec::new(),
         };
         if sim.options.dao {
@@ -1012,7 +1026,12 @@ impl Sim {
         // then each side must hold together on its own: every node dials
         // three of its side, drawn in node order from the seed.
         let cuts = self.nodes.iter().filter_map(|n| {
-            let other: Vec<PeerId> = self.nodes.iter().filter(|m| m.group != n.group).map(|m| m.peer).collect();
+            let other: Vec<PeerId> = self
+                .nodes
+                .iter()
+                .filter(|m| m.group != n.group)
+                .map(|m| m.peer)
+                .collect();
             n.live.as_ref().map(|l| l.client().partition(other, true))
         });
         for r in futures::future::join_all(cuts).await {
@@ -1654,7 +1673,17 @@ impl Sim {
         // Nodes keep recording their checkpoint votes after the last phase:
         // anchor once the newest have reached every live honest node.
         let everyone = self.live_honest();
-        until_paced(&everyone, self.timeout(), self.gap(), || distinct_roots(&everyone) <= 1).await;
+        // Bounded like a phase's settle: by rounds, with the wall clock as
+        // the cost cap (cut off, the run is inconclusive).
+        let budget = self.options.settle_rounds;
+        let rounds_at: Vec<u64> = everyone.iter().map(|n| sync_rounds(n)).collect();
+        let agreed = std::cell::Cell::new(false);
+        let done = until_paced(&everyone, self.timeout(), self.gap(), || {
+            agreed.set(distinct_roots(&everyone) <= 1);
+            agreed.get() || median_rounds(&everyone, &rounds_at) >= budget
+        })
+        .await;
+        self.anchor_cut_off = !agreed.get() && !done;
         let registered: Vec<NodeId> = self.nodes.iter().map(|n| n.id).collect();
         let voters = self
             .nodes
@@ -1776,6 +1805,11 @@ impl Sim {
     /// the settle and counted late.
     async fn paced(&mut self, count: u32, rate: f64) -> Result<(), String> {
         let hop_ms = self.verification_ms()?;
+        // The swarm's own load (heartbeats, receipts, sync) before the
+        // first transfer: what the transfers cost is measured beyond it.
+        let (quiet_cpu, quiet_at) = (crate::report::process_cpu_s(), Instant::now());
+        tokio::time::sleep(PACED_BACKGROUND_WINDOW).await;
+        let background_cores = (crate::report::process_cpu_s() - quiet_cpu) / quiet_at.elapsed().as_secs_f64();
         let cpu_before = crate::report::process_cpu_s();
         let begun = tokio::time::Instant::now();
         let mut next = begun;
@@ -1829,11 +1863,19 @@ impl Sim {
             if issued >= count && (open.is_empty() || now >= last_issue + PACED_WAIT_AFTER) {
                 break;
             }
-            let wake = if issued < count { next.min(now + PACED_RESOLUTION) } else { now + PACED_RESOLUTION };
+            let wake = if issued < count {
+                next.min(now + PACED_RESOLUTION)
+            } else {
+                now + PACED_RESOLUTION
+            };
             tokio::time::sleep_until(wake).await;
         }
-        out.cpu_ms_per_transfer = (crate::report::process_cpu_s() - cpu_before) * 1000.0 / f64::from(count.max(1));
         out.wall_s = begun.elapsed().as_secs_f64();
+        out.background_cores = background_cores;
+        let spent = crate::report::process_cpu_s() - cpu_before - background_cores * out.wall_s;
+        out.cpu_ms_per_transfer = spent.max(0.0) * 1000.0 / f64::from(count.max(1));
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+        out.rate_max = (cores - background_cores).max(0.0) * 1000.0 / out.cpu_ms_per_transfer.max(0.001);
         out.delivered = latencies.len() as u32;
         out.late = open.len() as u32;
         // The late ones are still measured by the settle, at its resolution.
@@ -1859,7 +1901,9 @@ impl Sim {
         let mut times = Vec::with_capacity(VERIFY_SAMPLES);
         for _ in 0..VERIFY_SAMPLES {
             let begun = Instant::now();
-            let ok = SignedEntry::verify_each(vec![entry.clone()]).into_iter().all(|r| r.is_ok());
+            let ok = SignedEntry::verify_each(vec![entry.clone()])
+                .into_iter()
+                .all(|r| r.is_ok());
             times.push(begun.elapsed().as_secs_f64() * 1000.0);
             if !ok {
                 return Err("a node's own entry did not verify".into());
@@ -1871,8 +1915,10 @@ impl Sim {
     /// The live nodes' connections now, as an adjacency list of node
     /// indices, each edge weighted by its link's one-way latency plus
     /// `hop_ms`; and node index → position in it.
-    fn connection_graph(&self, hop_ms: f64) -> (Vec<Vec<(usize, f64)>>, HashMap<usize, usize>) {
-        let live: Vec<usize> = (0..self.nodes.len()).filter(|i| self.nodes[*i].live.is_some()).collect();
+    fn connection_graph(&self, hop_ms: f64) -> (Graph, HashMap<usize, usize>) {
+        let live: Vec<usize> = (0..self.nodes.len())
+            .filter(|i| self.nodes[*i].live.is_some())
+            .collect();
         let index: HashMap<usize, usize> = live.iter().enumerate().map(|(k, i)| (*i, k)).collect();
         let by_peer: HashMap<String, usize> = live.iter().map(|i| (self.nodes[*i].peer.to_string(), *i)).collect();
         let graph = live
@@ -1883,7 +1929,10 @@ impl Sim {
                     .iter()
                     .filter_map(|p| by_peer.get(p))
                     .filter_map(|&b| {
-                        let latency = self.wan.as_ref().map_or(0.0, |w| w.link(a, b).latency.as_secs_f64() * 1000.0);
+                        let latency = self
+                            .wan
+                            .as_ref()
+                            .map_or(0.0, |w| w.link(a, b).latency.as_secs_f64() * 1000.0);
                         index.get(&b).map(|k| (*k, latency + hop_ms))
                     })
                     .collect()

@@ -203,7 +203,10 @@ impl Scenario {
                 return Err(format!("phase {:?}: cycles and down_cycles must be at most 64", p.name));
             }
             if !(0.0..=1_000.0).contains(&p.rate) {
-                return Err(format!("phase {:?}: rate must be in 0..=1000 transfers a second", p.name));
+                return Err(format!(
+                    "phase {:?}: rate must be in 0..=1000 transfers a second",
+                    p.name
+                ));
             }
             if p.inference > 10 {
                 return Err(format!("phase {:?}: inference must be at most 10", p.name));

@@ -159,7 +159,10 @@ pub async fn check_at(name: &str, nodes: usize, seed: u64) {
         serde_json::from_slice(&std::fs::read(dir.path().join("reproducible.json")).unwrap()).unwrap();
     assert_eq!(reproducible, report.reproducible());
     assert_eq!(reproducible["verdict"], "PASS");
-    assert_eq!(reproducible["schedule"].as_array().unwrap().len(), scenario.phases.len());
+    assert_eq!(
+        reproducible["schedule"].as_array().unwrap().len(),
+        scenario.phases.len()
+    );
     let summary = std::fs::read_to_string(dir.path().join("summary.md")).unwrap();
     assert!(summary.contains("Deterministic from the seed"), "{summary}");
     for (file, _) in ippoc_sim::report::PLOTS {

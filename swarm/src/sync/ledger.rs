@@ -620,4 +620,65 @@ mod tests {
             other => panic!("{other:?}"),
         }
     }
+
+    #[test]
+    fn batched_ranges_serve_each_chain_in_order_within_one_bound_and_refuse_too_many_chains() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = SigningKey::from_bytes(&[7; 32]);
+        let me = NodeId::from_bytes(key.verifying_key().to_bytes());
+        let ledger = Ledger::open(
+            &dir.path().join("l"),
+            Genesis::solo(me, 1),
+            me,
+            LedgerOptions::default(),
+        )
+        .unwrap();
+        // More entries than one response may carry over all its chains.
+        let made = SYNC_RANGES_ENTRIES_MAX + 100;
+        let drafts = (0..made)
+            .map(|k| {
+                let pay = Intent::Transfer {
+                    to: NodeId::from_bytes([9; 32]),
+                    currency: Currency::Ippc,
+                    amount: Amount::from_base(1),
+                };
+                Draft::new(pay, k + 1)
+            })
+            .collect();
+        ledger.append_batch(&key, drafts).unwrap();
+        let seqs = |range: &[Vec<u8>]| -> Vec<u64> {
+            range
+                .iter()
+                .map(|b| SignedEntry::from_bytes(b).unwrap().body.seq)
+                .collect()
+        };
+        // Each chain as asked, in the request's order; a chain not held is empty.
+        let stranger = NodeId::from_bytes([9; 32]);
+        match serve_ranges(&ledger, &[(me, 5, 3), (stranger, 0, 10), (me, 0, 2)]) {
+            SyncResponse::Ranges(r) => {
+                assert_eq!(r.len(), 3);
+                assert_eq!(seqs(&r[0]), [5, 6, 7]);
+                assert!(r[1].is_empty());
+                assert_eq!(seqs(&r[2]), [0, 1]);
+            }
+            other => panic!("{other:?}"),
+        }
+        // At the bound: the chains past it get nothing, the asker asks again.
+        let many: Vec<(NodeId, u64, u64)> = (0..8).map(|k| (me, k * 200, 256)).collect();
+        match serve_ranges(&ledger, &many) {
+            SyncResponse::Ranges(r) => {
+                let sizes: Vec<usize> = r.iter().map(Vec::len).collect();
+                assert_eq!(sizes.iter().sum::<usize>() as u64, SYNC_RANGES_ENTRIES_MAX);
+                assert_eq!(sizes[..4], [SYNC_BATCH_ENTRIES_MAX as usize; 4]);
+                assert!(sizes[4..].iter().all(|n| *n == 0), "{sizes:?}");
+            }
+            other => panic!("{other:?}"),
+        }
+        // More chains than allowed in one request: refused whole.
+        let too_many = vec![(me, 0, 1); SYNC_RANGES_CHAINS_MAX + 1];
+        match serve_ranges(&ledger, &too_many) {
+            SyncResponse::Error(e) => assert!(e.contains("over the limit"), "{e}"),
+            other => panic!("{other:?}"),
+        }
+    }
 }
