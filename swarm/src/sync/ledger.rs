@@ -518,18 +518,18 @@ mod tests {
     use ippoc_economy::store::{Draft, Intent, LedgerOptions};
     use ippoc_economy::{Amount, Currency};
 
+    /// A ledger of a one-member swarm under `dir`, its member's key and id.
+    fn solo_ledger(dir: &std::path::Path) -> (Ledger, SigningKey, NodeId) {
+        let key = SigningKey::from_bytes(&[7; 32]);
+        let me = NodeId::from_bytes(key.verifying_key().to_bytes());
+        let ledger = Ledger::open(&dir.join("l"), Genesis::solo(me, 1), me, LedgerOptions::default()).unwrap();
+        (ledger, key, me)
+    }
+
     #[test]
     fn a_served_range_is_judged_forged_refused_or_fine_by_what_every_node_checks() {
         let dir = tempfile::tempdir().unwrap();
-        let key = SigningKey::from_bytes(&[7; 32]);
-        let me = NodeId::from_bytes(key.verifying_key().to_bytes());
-        let ledger = Ledger::open(
-            &dir.path().join("l"),
-            Genesis::solo(me, 1),
-            me,
-            LedgerOptions::default(),
-        )
-        .unwrap();
+        let (ledger, key, _) = solo_ledger(dir.path());
         let pay = |key: &SigningKey| {
             let actor = NodeId::from_bytes(key.verifying_key().to_bytes());
             let leg = |to, amount| ippoc_economy::Transfer {
@@ -624,15 +624,7 @@ mod tests {
     #[test]
     fn batched_ranges_serve_each_chain_in_order_within_one_bound_and_refuse_too_many_chains() {
         let dir = tempfile::tempdir().unwrap();
-        let key = SigningKey::from_bytes(&[7; 32]);
-        let me = NodeId::from_bytes(key.verifying_key().to_bytes());
-        let ledger = Ledger::open(
-            &dir.path().join("l"),
-            Genesis::solo(me, 1),
-            me,
-            LedgerOptions::default(),
-        )
-        .unwrap();
+        let (ledger, key, me) = solo_ledger(dir.path());
         // More entries than one response may carry over all its chains.
         let made = SYNC_RANGES_ENTRIES_MAX + 100;
         let drafts = (0..made)
