@@ -226,34 +226,16 @@ async fn fetch_batched(
             }
             other => return Err(SyncError::unexpected(peer, "ranges", &other)),
         };
-        let mut raw = Vec::new();
-        let mut decoded = Vec::new();
-        for ((actor, _, from, n), range) in batch.iter().zip(ranges) {
-            if range.len() as u64 > *n {
-                return Err(SyncError::BadEntry {
-                    peer,
-                    reason: format!("{} entries of {actor} asked, {} served", n, range.len()),
-                });
+        let asked: Vec<(NodeId, u64, u64)> = batch.iter().map(|(a, _, from, n)| (*a, *from, *n)).collect();
+        let (raw, decoded) = match check_ranges(&asked, ranges) {
+            Ok(r) => r,
+            // Malformed, or not what was asked: counted against the peer
+            // like rejected gossip, and the round with it ends.
+            Err(reason) => {
+                let _ = client.report(peer, format!("served bad ranges: {reason}")).await;
+                return Err(SyncError::BadEntry { peer, reason });
             }
-            for (k, bytes) in range.into_iter().enumerate() {
-                let entry = SignedEntry::from_bytes(&bytes).map_err(|e| SyncError::BadEntry {
-                    peer,
-                    reason: e.to_string(),
-                })?;
-                // Each chain's range is what was asked for and nothing else.
-                if entry.body.actor != *actor || entry.body.seq != from + k as u64 {
-                    return Err(SyncError::BadEntry {
-                        peer,
-                        reason: format!(
-                            "served {} seq {} for {actor} from seq {from}",
-                            entry.body.actor, entry.body.seq
-                        ),
-                    });
-                }
-                decoded.push(entry);
-                raw.push(bytes);
-            }
-        }
+        };
         report.entries += decoded.len() as u64;
         if !decoded.is_empty() {
             ingest_served(client, ledger, peer, raw, decoded, report).await?;
@@ -283,6 +265,34 @@ async fn fetch_batched(
         todo = rest;
     }
     Ok(Batched::Done { throttled })
+}
+
+/// The entries of a [`SyncResponse::Ranges`] answer to `asked`
+/// (`(actor, from, limit)` per chain), decoded, with their bytes: each
+/// chain's range must be at most its limit, of its actor, consecutive from
+/// its `from`; anything else is the reason to refuse the whole answer.
+fn check_ranges(
+    asked: &[(NodeId, u64, u64)],
+    ranges: Vec<Vec<Vec<u8>>>,
+) -> Result<(Vec<Vec<u8>>, Vec<SignedEntry>), String> {
+    let (mut raw, mut decoded) = (Vec::new(), Vec::new());
+    for ((actor, from, limit), range) in asked.iter().zip(ranges) {
+        if range.len() as u64 > *limit {
+            return Err(format!("{limit} entries of {actor} asked, {} served", range.len()));
+        }
+        for (k, bytes) in range.into_iter().enumerate() {
+            let entry = SignedEntry::from_bytes(&bytes).map_err(|e| e.to_string())?;
+            if entry.body.actor != *actor || entry.body.seq != from + k as u64 {
+                return Err(format!(
+                    "served {} seq {} for {actor} from seq {from}",
+                    entry.body.actor, entry.body.seq
+                ));
+            }
+            decoded.push(entry);
+            raw.push(bytes);
+        }
+    }
+    Ok((raw, decoded))
 }
 
 /// The next seq this node lacks of each of `actors`, in one ledger task.
@@ -672,5 +682,43 @@ mod tests {
             SyncResponse::Error(e) => assert!(e.contains("over the limit"), "{e}"),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn a_batched_answer_with_more_than_asked_or_another_chain_or_a_gap_is_refused_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let (ledger, key, me) = solo_ledger(dir.path());
+        let drafts = (0..4)
+            .map(|k| {
+                let pay = Intent::Transfer {
+                    to: NodeId::from_bytes([9; 32]),
+                    currency: Currency::Ippc,
+                    amount: Amount::from_base(1),
+                };
+                Draft::new(pay, k + 1)
+            })
+            .collect();
+        ledger.append_batch(&key, drafts).unwrap();
+        let served = |from, limit| match serve_range(&ledger, &me, from, limit) {
+            SyncResponse::Entries(e) => e,
+            other => panic!("{other:?}"),
+        };
+        // What was asked: accepted, in order.
+        let (raw, decoded) = check_ranges(&[(me, 1, 2)], vec![served(1, 2)]).unwrap();
+        assert_eq!(raw.len(), 2);
+        assert_eq!(decoded.iter().map(|e| e.body.seq).collect::<Vec<_>>(), [1, 2]);
+        // More than the limit.
+        let e = check_ranges(&[(me, 0, 2)], vec![served(0, 3)]).unwrap_err();
+        assert!(e.contains("2 entries"), "{e}");
+        // Entries of another chain than asked for.
+        let other = NodeId::from_bytes([9; 32]);
+        let e = check_ranges(&[(other, 0, 4)], vec![served(0, 2)]).unwrap_err();
+        assert!(e.contains("served"), "{e}");
+        // A gap: seq 2 where seq 1 was due.
+        let mut gap = served(0, 1);
+        gap.extend(served(2, 1));
+        assert!(check_ranges(&[(me, 0, 4)], vec![gap]).is_err());
+        // Bytes that are no entry.
+        assert!(check_ranges(&[(me, 0, 4)], vec![vec![vec![1, 2, 3]]]).is_err());
     }
 }
