@@ -25,3 +25,9 @@ if [ -n "$(git status --porcelain -- artifacts)" ]; then
 fi
 "$forge" test
 "$forge" snapshot --check
+# Per-call gas (register, deregister, anchor at 10 to 3000 nodes) is written
+# by the tests themselves; it must match what is committed.
+if ! git diff --exit-code -- snapshots || [ -n "$(git status --porcelain -- snapshots)" ]; then
+  echo "contracts/snapshots differ from what the tests measure: commit the new figures" >&2
+  exit 1
+fi

@@ -10,9 +10,23 @@ import {Governed} from "./Governed.sol";
 /// @title Anchor
 /// @notice The node registry (EVM address <-> IPPOC NodeID, tier) and the
 /// swarm's checkpoint anchors: one Merkle root of chain heads per epoch,
-/// submitted by a registered node with a quorum certificate of registered
-/// nodes' signatures. A second, different root for an anchored epoch is kept
-/// as evidence of equivocation; an anchor is never overwritten.
+/// submitted by a registered node with a quorum certificate of the epoch's
+/// committee. A second, different root for an anchored epoch is kept as
+/// evidence of equivocation; an anchor is never overwritten.
+///
+/// The committee of an epoch has `seatCount()` seats: every active node, in
+/// registry order, while there are at most `committeeSize`; beyond that,
+/// `committeeSize` seats each drawn uniformly (with replacement) from the
+/// active nodes by keccak(beacon, epoch, seat). A certificate names the seats
+/// that signed (a bitmap) and carries one signature per seat, so an anchor
+/// costs the same gas at 100 nodes as at 100 000. The beacon changes with
+/// every registry change, mixing in the previous block's hash, so who sits
+/// in a future committee is not known before the registry it is drawn from
+/// is fixed (docs/anchoring.md, "Committees").
+///
+/// Registration costs constant gas per node: genesis nodes are registered
+/// by the deployer in batches of at most `GENESIS_BATCH_MAX` before it seals
+/// the registry; afterwards only executed proposals change it.
 ///
 /// Tiers are the onboarding guide's: 0 Shadow, 1 Research, 2 Standard,
 /// 3 High, 4 Critical, with its advisory vote weights (0, 0, 0.75, 0.90,
@@ -27,6 +41,8 @@ contract Anchor is Governed {
         bytes32 nodeId;
         uint8 tier;
         bool active;
+        /// Position in the list of active nodes (meaningful while active).
+        uint32 index;
     }
 
     /// @notice An anchored epoch.
@@ -83,9 +99,21 @@ contract Anchor is Governed {
     /// every cycle up to e + 1, so all nodes apply each one in the same cycle.
     uint64 public constant DECISION_LAG_EPOCHS = 2;
 
+    /// @notice Most seats a committee has (a certificate's seat bitmap is one word).
+    uint16 public constant COMMITTEE_MAX = 256;
+    /// @notice Most genesis nodes registered in one transaction.
+    uint16 public constant GENESIS_BATCH_MAX = 64;
+
     mapping(address => Node) public nodes;
     mapping(bytes32 => address) public addressOf;
-    uint256 public activeNodes;
+    /// @notice Active nodes; a deregistered node's slot takes the last one.
+    address[] internal _members;
+    /// @notice Seats of an epoch's committee once there are more active nodes.
+    uint16 public committeeSize;
+    /// @notice Randomness committees are drawn with; changes with the registry.
+    bytes32 public beacon;
+    /// @notice Who may register genesis nodes until it seals the registry.
+    address public registrar;
     /// @notice Sum of the tier weights of active nodes: the AI advisory power.
     uint256 public totalTierWeight;
     /// @notice Share of active nodes (basis points) that must co-sign a root.
@@ -100,6 +128,8 @@ contract Anchor is Governed {
     event NodeTierChanged(address indexed node, uint8 tier);
     event NodeDeregistered(address indexed node, bytes32 indexed nodeId);
     event QuorumChanged(uint16 quorumBps);
+    event CommitteeSizeChanged(uint16 committeeSize);
+    event GenesisSealed(uint256 nodes);
     event Promoted(
         address indexed node,
         bytes32 indexed nodeId,
@@ -122,8 +152,11 @@ contract Anchor is Governed {
     error NotRegistered(address node);
     error ZeroRoot();
     error AlreadyAnchored(uint64 epoch);
-    error SignersNotAscending(address signer);
-    error SignerNotRegistered(address signer);
+    error NotSeatHolder(uint256 seat, address signer);
+    error NoSuchSeat(uint256 seats, uint256 seatCount);
+    error BadCommitteeSize(uint16 committeeSize);
+    error NotRegistrar(address caller);
+    error BatchTooLarge(uint256 length, uint256 max);
     error NoQuorum(uint256 signers, uint256 required);
     error NotAPromotion(uint8 from, uint8 to);
     error GiUnproven(bytes32 nodeId, uint64 cycle);
@@ -132,20 +165,41 @@ contract Anchor is Governed {
     error ZeroNodeId();
     error NothingAnchored();
 
-    constructor(
-        address governance_,
-        uint16 quorumBps_,
-        address[] memory genesisNodes,
-        bytes32[] memory nodeIds,
-        uint8[] memory tiers
-    ) Governed(governance_) {
+    /// @param registrar_ registers the genesis nodes (`registerGenesis`)
+    /// until it calls `sealGenesis`; zero for none.
+    constructor(address governance_, uint16 quorumBps_, uint16 committeeSize_, address registrar_)
+        Governed(governance_)
+    {
+        _setQuorum(quorumBps_);
+        _setCommitteeSize(committeeSize_);
+        registrar = registrar_;
+        beacon = keccak256(abi.encode(block.chainid, address(this), block.prevrandao, blockhash(block.number - 1)));
+    }
+
+    // ---- genesis ----------------------------------------------------------
+
+    /// @notice Registers a batch of genesis nodes (any tier: the founders'
+    /// tiers are the deployment's). Constant gas per node; a deployment of
+    /// N nodes takes ceil(N / GENESIS_BATCH_MAX) transactions.
+    function registerGenesis(address[] calldata genesisNodes, bytes32[] calldata nodeIds, uint8[] calldata tiers)
+        external
+    {
+        if (registrar == address(0) || msg.sender != registrar) revert NotRegistrar(msg.sender);
         if (genesisNodes.length != nodeIds.length || genesisNodes.length != tiers.length) {
             revert LengthMismatch();
         }
-        _setQuorum(quorumBps_);
+        if (genesisNodes.length > GENESIS_BATCH_MAX) revert BatchTooLarge(genesisNodes.length, GENESIS_BATCH_MAX);
         for (uint256 i = 0; i < genesisNodes.length; i++) {
             _register(genesisNodes[i], nodeIds[i], tiers[i]);
         }
+        _refreshBeacon();
+    }
+
+    /// @notice Ends genesis: from now on only executed proposals register nodes.
+    function sealGenesis() external {
+        if (registrar == address(0) || msg.sender != registrar) revert NotRegistrar(msg.sender);
+        registrar = address(0);
+        emit GenesisSealed(_members.length);
     }
 
     // ---- registry -------------------------------------------------------
@@ -228,14 +282,58 @@ contract Anchor is Governed {
         Node storage n = nodes[node];
         if (!n.active) revert NotRegistered(node);
         n.active = false;
-        activeNodes -= 1;
+        uint32 index = n.index;
+        address last = _members[_members.length - 1];
+        _members[index] = last;
+        nodes[last].index = index;
+        _members.pop();
         totalTierWeight -= tierWeight(n.tier);
         delete addressOf[n.nodeId];
+        _refreshBeacon();
         emit NodeDeregistered(node, n.nodeId);
     }
 
     function setQuorumBps(uint16 quorumBps_) external onlyGovernance {
         _setQuorum(quorumBps_);
+    }
+
+    /// @notice Seats of a committee once the swarm is larger (1..COMMITTEE_MAX).
+    function setCommitteeSize(uint16 committeeSize_) external onlyGovernance {
+        _setCommitteeSize(committeeSize_);
+    }
+
+    /// @notice Registered nodes that are active.
+    function activeNodes() public view returns (uint256) {
+        return _members.length;
+    }
+
+    /// @notice The active node at `index` of the registry's list.
+    function memberAt(uint256 index) external view returns (address) {
+        return _members[index];
+    }
+
+    // ---- committees -----------------------------------------------------
+
+    /// @notice Seats of every epoch's committee with the current registry.
+    function seatCount() public view returns (uint256) {
+        uint256 n = _members.length;
+        return n < committeeSize ? n : committeeSize;
+    }
+
+    /// @notice The seed `epoch`'s seats are drawn with.
+    function epochSeed(uint64 epoch) public view returns (bytes32) {
+        return keccak256(abi.encode(beacon, epoch));
+    }
+
+    /// @notice Who holds each seat of `epoch`'s committee (one address per
+    /// seat; a node may hold several once seats are drawn).
+    function committee(uint64 epoch) external view returns (address[] memory holders) {
+        uint256 seats = seatCount();
+        holders = new address[](seats);
+        bytes32 seed = epochSeed(epoch);
+        for (uint256 seat = 0; seat < seats; seat++) {
+            holders[seat] = _holder(seed, seat);
+        }
     }
 
     // ---- anchors --------------------------------------------------------
@@ -246,13 +344,14 @@ contract Anchor is Governed {
         return MessageHashUtils.toEthSignedMessageHash(inner);
     }
 
-    /// @notice Anchor `root` for `epoch`. `signatures` are 65-byte ECDSA
-    /// signatures of `checkpointDigest` by active nodes, in ascending signer
-    /// address order (so no signer counts twice).
-    function anchor(uint64 epoch, bytes32 root, bytes[] calldata signatures) external {
+    /// @notice Anchor `root` for `epoch`. Bit s of `seats` set means seat s
+    /// of the epoch's committee signed; `signatures` holds, in ascending seat
+    /// order, one 65-byte ECDSA signature of `checkpointDigest` per set bit,
+    /// by that seat's holder. The seats signed must reach `requiredSigners`.
+    function anchor(uint64 epoch, bytes32 root, uint256 seats, bytes[] calldata signatures) external {
         if (!nodes[msg.sender].active) revert NotRegistered(msg.sender);
         if (root == bytes32(0)) revert ZeroRoot();
-        uint32 signers = _verifyQuorum(checkpointDigest(epoch, root), signatures);
+        uint32 signers = _verifyCertificate(epoch, checkpointDigest(epoch, root), seats, signatures);
 
         Checkpoint storage existing = _checkpoints[epoch];
         if (existing.root == bytes32(0)) {
@@ -316,9 +415,10 @@ contract Anchor is Governed {
         return MerkleProof.verifyCalldata(proof.leafProof, proof.giRoot, leaf);
     }
 
-    /// @notice Signatures needed for a root with the current registry.
+    /// @notice Seats that must sign a root with the current registry
+    /// (quorumBps of the committee's seats, rounded up).
     function requiredSigners() public view returns (uint256) {
-        uint256 required = (activeNodes * quorumBps + 9_999) / 10_000;
+        uint256 required = (seatCount() * quorumBps + 9_999) / 10_000;
         return required == 0 ? 1 : required;
     }
 
@@ -337,11 +437,32 @@ contract Anchor is Governed {
         if (nodeId == bytes32(0)) revert ZeroNodeId();
         if (tier > MAX_TIER) revert BadTier(tier);
         if (nodes[node].active || addressOf[nodeId] != address(0)) revert AlreadyRegistered(node, nodeId);
-        nodes[node] = Node(nodeId, tier, true);
+        nodes[node] = Node(nodeId, tier, true, uint32(_members.length));
+        _members.push(node);
         addressOf[nodeId] = node;
-        activeNodes += 1;
         totalTierWeight += tierWeight(tier);
         emit NodeRegistered(node, nodeId, tier);
+    }
+
+    /// @dev A new beacon after every registry change: the previous block's
+    /// hash and prevrandao were unknown when the change was proposed.
+    function _refreshBeacon() internal {
+        beacon = keccak256(abi.encode(beacon, blockhash(block.number - 1), block.prevrandao, _members.length));
+    }
+
+    function _setCommitteeSize(uint16 committeeSize_) internal {
+        if (committeeSize_ == 0 || committeeSize_ > COMMITTEE_MAX) revert BadCommitteeSize(committeeSize_);
+        committeeSize = committeeSize_;
+        emit CommitteeSizeChanged(committeeSize_);
+    }
+
+    /// @dev Seat `seat`'s holder: the node at that position while every
+    /// active node has a seat, else a node drawn by keccak(seed, seat). The
+    /// modulo's bias is below n / 2^256.
+    function _holder(bytes32 seed, uint256 seat) internal view returns (address) {
+        uint256 n = _members.length;
+        if (n <= committeeSize) return _members[seat];
+        return _members[uint256(keccak256(abi.encode(seed, seat))) % n];
     }
 
     function _setQuorum(uint16 quorumBps_) internal {
@@ -352,16 +473,29 @@ contract Anchor is Governed {
         emit QuorumChanged(quorumBps_);
     }
 
-    function _verifyQuorum(bytes32 digest, bytes[] calldata signatures) internal view returns (uint32) {
-        address previous = address(0);
-        for (uint256 i = 0; i < signatures.length; i++) {
-            address signer = ECDSA.recover(digest, signatures[i]);
-            if (signer <= previous) revert SignersNotAscending(signer);
-            if (!nodes[signer].active) revert SignerNotRegistered(signer);
-            previous = signer;
+    /// @dev Checks one signature per set bit of `seats` by that seat's
+    /// holder: gas grows with the seats signed (at most COMMITTEE_MAX),
+    /// never with the number of registered nodes.
+    function _verifyCertificate(uint64 epoch, bytes32 digest, uint256 seats, bytes[] calldata signatures)
+        internal
+        view
+        returns (uint32)
+    {
+        uint256 count = seatCount();
+        if (count < COMMITTEE_MAX && seats >> count != 0) revert NoSuchSeat(seats, count);
+        bytes32 seed = epochSeed(epoch);
+        uint256 signed = 0;
+        for (uint256 seat = 0; seats >> seat != 0; seat++) {
+            if ((seats >> seat) & 1 == 0) continue;
+            if (signed == signatures.length) revert LengthMismatch();
+            address signer = ECDSA.recover(digest, signatures[signed]);
+            if (signer != _holder(seed, seat)) revert NotSeatHolder(seat, signer);
+            signed++;
         }
+        if (signed != signatures.length) revert LengthMismatch();
         uint256 required = requiredSigners();
-        if (signatures.length < required) revert NoQuorum(signatures.length, required);
-        return uint32(signatures.length);
+        if (signed < required) revert NoQuorum(signed, required);
+        // forge-lint: disable-next-line(unsafe-typecast)
+        return uint32(signed); // at most COMMITTEE_MAX
     }
 }

@@ -16,6 +16,14 @@ abstract contract Base is Test {
     uint256 internal constant NODES = 6;
     uint256 internal constant STAKE = 100 ether;
     uint64 internal constant VOTING_PERIOD = 3 days;
+    /// The deployment's default committee size (docs/anchoring.md).
+    uint16 internal constant COMMITTEE = 192;
+
+    /// A quorum certificate: the seats that signed and their signatures.
+    struct Cert {
+        uint256 seats;
+        bytes[] sigs;
+    }
 
     StakeToken internal token;
     Governance internal gov;
@@ -61,7 +69,9 @@ abstract contract Base is Test {
         for (uint256 i = 0; i < NODES; i++) {
             nodeAddrs[i] = nodes[i];
         }
-        anchor = new Anchor(address(gov), 6_667, nodeAddrs, nodeIds, tiers);
+        anchor = new Anchor(address(gov), 6_667, COMMITTEE, address(this));
+        anchor.registerGenesis(nodeAddrs, nodeIds, tiers);
+        anchor.sealGenesis();
 
         for (uint256 i = 0; i < 8; i++) {
             sentinels[i] = makeAddr(string.concat("sentinel", vm.toString(i)));
@@ -76,11 +86,12 @@ abstract contract Base is Test {
         params = new Parameters(address(gov), keys, values, invariant);
         registry = new EvolutionRegistry(address(gov));
 
-        address[] memory targets = new address[](3);
-        bytes4[] memory selectors = new bytes4[](3);
+        address[] memory targets = new address[](4);
+        bytes4[] memory selectors = new bytes4[](4);
         (targets[0], selectors[0]) = (address(params), Parameters.setInvariantParameter.selector);
         (targets[1], selectors[1]) = (address(treasury), Treasury.replaceSentinel.selector);
         (targets[2], selectors[2]) = (address(anchor), Anchor.setQuorumBps.selector);
+        (targets[3], selectors[3]) = (address(anchor), Anchor.setCommitteeSize.selector);
         gov.bind(INodeRegistry(address(anchor)), targets, selectors);
 
         for (uint256 i = 0; i < HUMANS; i++) {
@@ -153,13 +164,19 @@ abstract contract Base is Test {
 
     // ---- anchor helpers -----------------------------------------------------
 
-    /// A certificate from the first `count` nodes (ascending by address).
-    function _certificate(uint64 epoch, bytes32 root, uint256 count) internal view returns (bytes[] memory sigs) {
+    /// A certificate from the first `count` nodes: seats 0..count-1 while
+    /// every node has its seat (registration order).
+    function _certificate(uint64 epoch, bytes32 root, uint256 count) internal view returns (Cert memory c) {
         bytes32 digest = anchor.checkpointDigest(epoch, root);
-        sigs = new bytes[](count);
+        c.sigs = new bytes[](count);
         for (uint256 i = 0; i < count; i++) {
-            (uint8 v, bytes32 r, bytes32 s) = vm.sign(nodeKeys[i], digest);
-            sigs[i] = abi.encodePacked(r, s, v);
+            c.sigs[i] = _sign(nodeKeys[i], digest);
+            c.seats |= uint256(1) << i;
         }
+    }
+
+    function _sign(uint256 key, bytes32 digest) internal pure returns (bytes memory) {
+        (uint8 v, bytes32 r, bytes32 s) = vm.sign(key, digest);
+        return abi.encodePacked(r, s, v);
     }
 }

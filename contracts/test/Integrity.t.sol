@@ -24,7 +24,7 @@ contract IntegrityTest is Base {
     }
 
     function _id(uint256 i) internal view returns (bytes32 id) {
-        (id,,) = anchor.nodes(nodes[i]);
+        (id,,,) = anchor.nodes(nodes[i]);
     }
 
     function _pair(bytes32 a, bytes32 b) internal pure returns (bytes32) {
@@ -44,9 +44,9 @@ contract IntegrityTest is Base {
         bytes32 commitment = anchor.giCommitmentLeaf(CYCLE, giRoot);
         bytes32 root = _pair(_pair(heads[0], heads[1]), _pair(heads[2], commitment));
         uint64 epoch = CYCLE + anchor.GI_LAG_EPOCHS();
-        bytes[] memory cert = _certificate(epoch, root, 5);
+        Cert memory cert = _certificate(epoch, root, 5);
         vm.prank(nodes[0]);
-        anchor.anchor(epoch, root, cert);
+        anchor.anchor(epoch, root, cert.seats, cert.sigs);
     }
 
     /// The proof of row `row` (0..3) of the anchored table.
@@ -120,7 +120,7 @@ contract IntegrityTest is Base {
         vm.expectEmit(true, true, false, true, address(anchor));
         emit Anchor.Promoted(nodes[1], id, 3, CYCLE, GOOD_GI, CYCLE + 4 + 2, proposal);
         gov.execute(proposal);
-        (, uint8 tier,) = anchor.nodes(nodes[1]);
+        (, uint8 tier,,) = anchor.nodes(nodes[1]);
         assertEq(tier, 3);
         assertEq(anchor.totalTierWeight(), before - 750_000_000 + 900_000_000);
     }
@@ -203,7 +203,7 @@ contract IntegrityTest is Base {
             assertEq(status, 0);
             assertGe(gi, 920_000);
         } catch {
-            (, uint8 tier,) = anchor.nodes(nodes[1]);
+            (, uint8 tier,,) = anchor.nodes(nodes[1]);
             assertEq(tier, 2);
         }
     }

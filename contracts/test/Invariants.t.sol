@@ -168,7 +168,7 @@ contract Handler is Test {
             sigs[i] = abi.encodePacked(r, s, v);
         }
         vm.prank(nodes[nodeSeed % nodes.length]);
-        try anchor.anchor(epoch, root, sigs) {
+        try anchor.anchor(epoch, root, 0x1f, sigs) {
             if (firstRoot[epoch] == bytes32(0)) {
                 firstRoot[epoch] = root;
                 epochs.push(epoch);
@@ -233,7 +233,7 @@ contract InvariantsTest is Base {
         actions[11] = Handler.anchorRoot.selector;
         actions[12] = Handler.forgedPromotion.selector;
         for (uint256 i = 0; i < NODES; i++) {
-            (, uint8 tier,) = anchor.nodes(nodes[i]);
+            (, uint8 tier,,) = anchor.nodes(nodes[i]);
             genesisTier.push(tier);
         }
         targetSelector(FuzzSelector({addr: address(handler), selectors: actions}));
@@ -277,7 +277,7 @@ contract InvariantsTest is Base {
         assertEq(handler.promotions(), 0, "promoted on a forged proof");
         uint256 total;
         for (uint256 i = 0; i < NODES; i++) {
-            (, uint8 tier,) = anchor.nodes(nodes[i]);
+            (, uint8 tier,,) = anchor.nodes(nodes[i]);
             assertLe(tier, genesisTier[i], "a tier rose");
             total += anchor.weightOf(nodes[i]);
         }

@@ -65,8 +65,11 @@ pub struct DeployConfig {
     pub holders: Vec<(Address, U256)>,
     /// Nodes registered from the start.
     pub nodes: Vec<GenesisNode>,
-    /// Share of active nodes that must co-sign a checkpoint, basis points (> 5000).
+    /// Share of a committee's seats that must co-sign a checkpoint, basis points (> 5000).
     pub anchor_quorum_bps: u16,
+    /// Seats of an epoch's anchoring committee once more nodes are registered
+    /// (1..=256; docs/anchoring.md, "Committees").
+    pub anchor_committee: u16,
     /// The treasury's eight emergency sentinels.
     pub sentinels: [Address; 8],
     /// Initial governed parameters.
@@ -92,11 +95,20 @@ impl DeployConfig {
             holders: humans.iter().map(|h| (*h, tokens(DEVNET_STAKE))).collect(),
             nodes,
             anchor_quorum_bps: 6_667,
+            anchor_committee: ANCHOR_COMMITTEE,
             sentinels: std::array::from_fn(|i| Address::with_last_byte(0xa0 + i as u8)),
             parameters: Vec::new(),
         }
     }
 }
+
+/// Seats of an anchoring committee by default: with two thirds of the seats
+/// to sign, a third of the nodes byzantine fill that many with probability
+/// 1.1e-21 per draw (docs/anchoring.md, "Committees").
+pub const ANCHOR_COMMITTEE: u16 = 192;
+
+/// Genesis nodes registered per transaction (`Anchor.GENESIS_BATCH_MAX`).
+pub const GENESIS_BATCH: usize = 64;
 
 /// Tokens each human holds in [`DeployConfig::devnet`].
 pub const DEVNET_STAKE: u64 = 100;
@@ -367,13 +379,31 @@ impl<C: Chain> Dao<C> {
             Anchor::constructorCall::new((
                 governance,
                 config.anchor_quorum_bps,
-                config.nodes.iter().map(|n| n.address).collect(),
-                config.nodes.iter().map(|n| B256::from(n.node_id)).collect(),
-                config.nodes.iter().map(|n| n.tier).collect(),
+                config.anchor_committee,
+                deployer.address(),
             ))
             .abi_encode(),
         )
         .await?;
+        // Constant gas per node: one transaction per batch, then the seal.
+        for batch in config.nodes.chunks(GENESIS_BATCH) {
+            let call = Anchor::registerGenesisCall {
+                genesisNodes: batch.iter().map(|n| n.address).collect(),
+                nodeIds: batch.iter().map(|n| B256::from(n.node_id)).collect(),
+                tiers: batch.iter().map(|n| n.tier).collect(),
+            };
+            chain
+                .send(deployer, anchor, U256::ZERO, call.abi_encode().into())
+                .await?;
+        }
+        chain
+            .send(
+                deployer,
+                anchor,
+                U256::ZERO,
+                Anchor::sealGenesisCall {}.abi_encode().into(),
+            )
+            .await?;
         let treasury = create(
             &chain,
             deployer,
@@ -403,11 +433,12 @@ impl<C: Chain> Dao<C> {
         .await?;
         let bind = Governance::bindCall {
             registry: anchor,
-            targets: vec![parameters, treasury, anchor],
+            targets: vec![parameters, treasury, anchor, anchor],
             selectors: vec![
                 Parameters::setInvariantParameterCall::SELECTOR.into(),
                 Treasury::replaceSentinelCall::SELECTOR.into(),
                 Anchor::setQuorumBpsCall::SELECTOR.into(),
+                Anchor::setCommitteeSizeCall::SELECTOR.into(),
             ],
         };
         chain
@@ -799,9 +830,22 @@ impl<C: Chain> Dao<C> {
         Ok(checkpoint_message(chain_id, self.addresses.anchor, epoch, root))
     }
 
-    /// Anchor `root` for `epoch` from the registered node `submitter`, with
-    /// the co-signatures of `signers` (sorted here into the ascending order the
-    /// contract wants).
+    /// Who holds each seat of `epoch`'s anchoring committee, as the chain's
+    /// registry stands now.
+    pub async fn committee(&self, epoch: u64) -> Result<Vec<Address>, ChainError> {
+        self.read(self.addresses.anchor, Anchor::committeeCall { epoch }).await
+    }
+
+    /// The certificate `signatures` make for `epoch`'s committee as the chain
+    /// stands now: every seat whose holder signed (a node holding several
+    /// seats signs for each).
+    pub async fn certificate(&self, epoch: u64, signatures: &[CheckpointSignature]) -> Result<Certificate, ChainError> {
+        Ok(Certificate::of(&self.committee(epoch).await?, signatures))
+    }
+
+    /// Anchor `root` for `epoch` from the registered node `submitter` with
+    /// the co-signatures `signatures` (any order; only those of the epoch's
+    /// committee are sent, one per seat).
     pub async fn anchor(
         &self,
         submitter: &PrivateKeySigner,
@@ -809,13 +853,23 @@ impl<C: Chain> Dao<C> {
         root: B256,
         signatures: Vec<CheckpointSignature>,
     ) -> Result<(), ChainError> {
-        let mut signatures = signatures;
-        signatures.sort_by_key(|s| s.signer);
-        signatures.dedup_by_key(|s| s.signer);
+        let certificate = self.certificate(epoch, &signatures).await?;
+        self.anchor_certificate(submitter, epoch, root, certificate).await
+    }
+
+    /// Anchor `root` for `epoch` with a certificate already built.
+    pub async fn anchor_certificate(
+        &self,
+        submitter: &PrivateKeySigner,
+        epoch: u64,
+        root: B256,
+        certificate: Certificate,
+    ) -> Result<(), ChainError> {
         let call = Anchor::anchorCall {
             epoch,
             root,
-            signatures: signatures.into_iter().map(|s| s.signature).collect(),
+            seats: certificate.seats,
+            signatures: certificate.signatures,
         };
         self.write(submitter, self.addresses.anchor, call).await.map(drop)
     }
@@ -848,7 +902,7 @@ impl<C: Chain> Dao<C> {
         .await
     }
 
-    /// How many registered co-signatures `Anchor.anchor` needs now.
+    /// How many of the committee's seats must sign for `Anchor.anchor` now.
     pub async fn required_signers(&self) -> Result<u64, ChainError> {
         to_u64(
             self.read(self.addresses.anchor, Anchor::requiredSignersCall {}).await?,
@@ -860,6 +914,38 @@ impl<C: Chain> Dao<C> {
     pub async fn is_node(&self, who: Address) -> Result<bool, ChainError> {
         self.read(self.addresses.anchor, Anchor::isActiveCall { node: who })
             .await
+    }
+}
+
+/// A quorum certificate as `Anchor.anchor` takes it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Certificate {
+    /// Bit s set: seat s signed.
+    pub seats: U256,
+    /// One signature per set bit, in ascending seat order.
+    pub signatures: Vec<Bytes>,
+}
+
+impl Certificate {
+    /// The certificate `signatures` make for a committee whose seat s is
+    /// held by `holders[s]` (seats past 256 are ignored: the contract has no
+    /// more).
+    pub fn of(holders: &[Address], signatures: &[CheckpointSignature]) -> Certificate {
+        let by_signer: std::collections::HashMap<Address, &Bytes> =
+            signatures.iter().map(|s| (s.signer, &s.signature)).collect();
+        let mut certificate = Certificate::default();
+        for (seat, holder) in holders.iter().enumerate().take(256) {
+            if let Some(signature) = by_signer.get(holder) {
+                certificate.seats |= U256::from(1u8) << seat;
+                certificate.signatures.push((*signature).clone());
+            }
+        }
+        certificate
+    }
+
+    /// Seats signed.
+    pub fn signed(&self) -> u64 {
+        self.signatures.len() as u64
     }
 }
 

@@ -70,3 +70,17 @@ async fn a_promotion_is_proven_against_the_anchored_gi_and_decisions_read_back()
     let (_anvil, w) = world().await;
     common::a_promotion_is_proven_against_the_anchored_gi_and_decisions_read_back(w).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_swarm_past_its_committee_anchors_with_the_drawn_seats() {
+    let anvil = anvil();
+    let chain = RpcChain::new(&anvil.endpoint()).expect("url");
+    let deployer: PrivateKeySigner = anvil.keys()[0].clone().into();
+    let nodes: Vec<PrivateKeySigner> = (0..300).map(|_| PrivateKeySigner::random()).collect();
+    let ether = alloy::primitives::utils::parse_ether("10").expect("ether");
+    chain
+        .send(&deployer, nodes[0].address(), ether, Default::default())
+        .await
+        .expect("fund the submitter");
+    common::a_swarm_past_its_committee_anchors_with_the_drawn_seats(chain, &deployer, &nodes).await;
+}

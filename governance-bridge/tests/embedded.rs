@@ -33,3 +33,10 @@ async fn a_checkpoint_is_anchored_once_and_proves_inclusion() {
 async fn a_promotion_is_proven_against_the_anchored_gi_and_decisions_read_back() {
     common::a_promotion_is_proven_against_the_anchored_gi_and_decisions_read_back(world().await).await;
 }
+
+#[tokio::test]
+async fn a_swarm_past_its_committee_anchors_with_the_drawn_seats() {
+    let chain = EmbeddedChain::new(31_337, 1_800_000_000, &[]);
+    let nodes: Vec<PrivateKeySigner> = (0..300).map(|_| PrivateKeySigner::random()).collect();
+    common::a_swarm_past_its_committee_anchors_with_the_drawn_seats(chain, &PrivateKeySigner::random(), &nodes).await;
+}

@@ -637,22 +637,18 @@ impl Anchoring {
             // root settles the epoch here too.
             return Ok(());
         }
-        // Registrations may have changed since a vote was heard.
-        let signatures: Vec<CheckpointSignature> = c
-            .signatures
-            .iter()
-            .filter(|s| registered.contains(&s.signer))
-            .cloned()
-            .collect();
+        // The committee is read as the chain stands now: registrations may
+        // have changed since the votes were heard, and only seat holders count.
+        let certificate = dao.certificate(c.epoch, &c.signatures).await?;
         let required = dao.required_signers().await?;
-        if (signatures.len() as u64) < required {
+        if certificate.signed() < required {
             return Ok(());
         }
         let turn = submit_turn(c.epoch, me, registered);
         if self.book.rounds_with_quorum(c.epoch, round) < turn.saturating_mul(self.turn_rounds) {
             return Ok(());
         }
-        let submitted = dao.anchor(&self.key, c.epoch, c.root, signatures).await;
+        let submitted = dao.anchor_certificate(&self.key, c.epoch, c.root, certificate).await;
         if let Some(m) = &self.metrics {
             m.submitted(submitted.is_ok());
         }

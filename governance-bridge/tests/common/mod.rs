@@ -371,3 +371,75 @@ pub async fn a_promotion_is_proven_against_the_anchored_gi_and_decisions_read_ba
     assert!(reason(err).contains("ActionFailed"));
     assert_eq!(dao.tier_of(w.nodes[0].address()).await.expect("tier"), Some(1));
 }
+
+/// 300 registered nodes (five genesis batches), more than the committee's
+/// 192 seats: an epoch's committee is drawn from all of them, a certificate
+/// of its seats' holders anchors, one seat short of the quorum does not, and
+/// a registered node's signature put on a seat it does not hold is refused.
+/// `deployer` pays for everything; `nodes[0]` must hold ETH to submit.
+pub async fn a_swarm_past_its_committee_anchors_with_the_drawn_seats<C: Chain>(
+    chain: C,
+    deployer: &PrivateKeySigner,
+    nodes: &[PrivateKeySigner],
+) {
+    use ippoc_governance_bridge::dao::{ANCHOR_COMMITTEE, Certificate};
+    assert!(nodes.len() > usize::from(ANCHOR_COMMITTEE));
+    let registered = nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| GenesisNode {
+            address: n.address(),
+            node_id: keccak256((i as u64).to_be_bytes()).0,
+            tier: 2,
+        })
+        .collect();
+    let config = DeployConfig::devnet(PrivateKeySigner::random().address(), &[], registered);
+    let dao = Dao::deploy(chain, deployer, &config).await.expect("deploy in batches");
+    let epoch = 5;
+    let root = keccak256("the root of epoch 5");
+    let holders = dao.committee(epoch).await.expect("committee");
+    assert_eq!(holders.len(), usize::from(ANCHOR_COMMITTEE));
+    let required = dao.required_signers().await.expect("required");
+    assert_eq!(required, 129, "6667 bps of 192 seats, rounded up");
+    let chain_id = dao.chain().chain_id().await.expect("chain id");
+    let anchor = dao.addresses().anchor;
+    let sigs: Vec<_> = nodes
+        .iter()
+        .map(|n| sign_checkpoint(n, chain_id, anchor, epoch, root).expect("sign"))
+        .collect();
+    let full = Certificate::of(&holders, &sigs);
+    assert_eq!(
+        full.signed(),
+        u64::from(ANCHOR_COMMITTEE),
+        "everyone signed: every seat"
+    );
+
+    // The holders of the first 128 seats: one short.
+    let seated: std::collections::BTreeSet<Address> = holders.iter().copied().collect();
+    let short = Certificate::of(&holders[..128], &sigs);
+    let err = dao
+        .anchor_certificate(&nodes[0], epoch, root, short.clone())
+        .await
+        .expect_err("one seat short");
+    assert!(reason(err).contains("NoQuorum"), "{short:?}");
+
+    // A registered node outside the committee signing in a seat's place.
+    let outsider = nodes
+        .iter()
+        .find(|n| !seated.contains(&n.address()))
+        .expect("300 > 192 seats");
+    let mut forged = Certificate::of(&holders[..129], &sigs);
+    forged.signatures[128] = sign_checkpoint(outsider, chain_id, anchor, epoch, root)
+        .expect("sign")
+        .signature;
+    let err = dao
+        .anchor_certificate(&nodes[0], epoch, root, forged)
+        .await
+        .expect_err("not the seat's holder");
+    assert!(reason(err).contains("NotSeatHolder"));
+
+    dao.anchor(&nodes[0], epoch, root, sigs)
+        .await
+        .expect("anchor with the drawn seats");
+    assert_eq!(dao.root_of(epoch).await.expect("root"), Some(root));
+}

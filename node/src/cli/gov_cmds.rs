@@ -197,6 +197,8 @@ struct Plan {
     proposal_stake: String,
     #[serde(default = "default_quorum")]
     anchor_quorum_bps: u16,
+    #[serde(default = "default_committee")]
+    anchor_committee: u16,
     sentinels: Vec<Address>,
     #[serde(default)]
     holders: Vec<PlanHolder>,
@@ -214,6 +216,9 @@ fn default_proposal_stake() -> String {
 }
 fn default_quorum() -> u16 {
     6_667
+}
+fn default_committee() -> u16 {
+    ippoc_governance_bridge::dao::ANCHOR_COMMITTEE
 }
 
 #[derive(Debug, Deserialize)]
@@ -250,6 +255,12 @@ fn deploy_config(plan: Plan) -> Result<DeployConfig, Failure> {
         .sentinels
         .try_into()
         .map_err(|v: Vec<Address>| usage(format!("the plan needs exactly 8 sentinels, has {}", v.len())))?;
+    if !(1..=256).contains(&plan.anchor_committee) {
+        return Err(usage(format!(
+            "anchor_committee must be 1..=256 seats, not {}",
+            plan.anchor_committee
+        )));
+    }
     Ok(DeployConfig {
         vetoer: plan.vetoer,
         voting_period: plan.voting_period_secs,
@@ -269,6 +280,7 @@ fn deploy_config(plan: Plan) -> Result<DeployConfig, Failure> {
             })
             .collect(),
         anchor_quorum_bps: plan.anchor_quorum_bps,
+        anchor_committee: plan.anchor_committee,
         sentinels,
         parameters: plan
             .parameters
