@@ -182,9 +182,13 @@ pub struct AnchorOutcome {
     pub voters: u32,
     /// Distinct roots among them (1 when the swarm has converged).
     pub roots: u32,
-    /// Co-signatures of the root submitted.
+    /// Nodes registered in the Anchor contract (every node of the swarm).
+    pub registered: u32,
+    /// Seats of the epoch's committee (every registered node up to 192).
+    pub seats: u32,
+    /// Seats whose holders co-signed the root submitted.
     pub signers: u32,
-    /// Co-signatures the contract requires (⌈registered × 2/3⌉).
+    /// Seats the contract requires (⌈seats × 2/3⌉).
     pub required: u32,
     /// Whether the contract holds the root for the epoch.
     pub anchored: bool,
@@ -239,6 +243,8 @@ pub async fn anchor_final(
     let mut outcome = AnchorOutcome {
         voters: by_root.values().map(|v| v.len() as u32).sum(),
         roots: by_root.len() as u32,
+        registered: registered.len() as u32,
+        seats: dao.committee(epoch).await.map_err(e)?.len() as u32,
         required,
         ..AnchorOutcome::default()
     };
@@ -246,13 +252,17 @@ pub async fn anchor_final(
         outcome.wall_ms = started.elapsed().as_millis() as u64;
         return Ok(outcome);
     };
-    outcome.signers = group.len() as u32;
+    // Only the epoch's committee counts: the seats whose holders signed.
+    let signatures: Vec<_> = group.iter().map(|(_, _, s)| s.clone()).collect();
+    let certificate = dao.certificate(epoch, &signatures).await.map_err(e)?;
+    outcome.signers = certificate.signed() as u32;
     if outcome.signers < required {
         outcome.wall_ms = started.elapsed().as_millis() as u64;
         return Ok(outcome);
     }
-    let signatures = group.iter().map(|(_, _, s)| s.clone()).collect();
-    dao.anchor(&eth[group[0].0], epoch, root, signatures).await.map_err(e)?;
+    dao.anchor_certificate(&eth[group[0].0], epoch, root, certificate)
+        .await
+        .map_err(e)?;
     outcome.anchored = dao.root_of(epoch).await.map_err(e)? == Some(root);
 
     // Sampled entries of sampled chains, proven from one signer's snapshot.

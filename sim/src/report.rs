@@ -564,11 +564,13 @@ pub fn criteria(
     criteria.push(c(
         "final checkpoint anchored",
         format!(
-            "{}: {}/{} co-signed, {} needed, {} distinct roots",
+            "{}: {}/{} seats co-signed, {} needed ({} voters of {} registered), {} distinct roots",
             if a.anchored { "yes" } else { "no" },
             a.signers,
-            a.voters,
+            a.seats,
             a.required,
+            a.voters,
+            a.registered,
             a.roots
         ),
         "yes",
@@ -940,6 +942,8 @@ impl Report {
                 "anchored": a.anchored,
                 "voters": a.voters,
                 "roots": a.roots,
+                "registered": a.registered,
+                "seats": a.seats,
                 "signers": a.signers,
                 "required": a.required,
                 "proofs": a.proofs,

@@ -478,11 +478,23 @@ impl Sim {
             let dao = crate::dao::LiveDao::deploy(seed, &founders).await?;
             sim.live_dao = Some(Arc::new(dao));
         }
+        // Nodes already booted are stopped before their directories go
+        // when the swarm fails to form.
+        if let Err(e) = sim.boot_all(keys).await {
+            sim.stop().await;
+            return Err(e);
+        }
+        Ok(sim)
+    }
+
+    /// Boots a node per key and waits until every live honest node has
+    /// heard every other.
+    async fn boot_all(&mut self, keys: Vec<SigningKey>) -> Result<(), String> {
         for (i, key) in keys.into_iter().enumerate() {
             let id = id_of(&key);
             let peer = ippoc_mesh::peer_id_of_ed25519(id.as_bytes()).expect("a valid key");
-            let dir = sim.dir.path().join(format!("node-{i:04}"));
-            sim.nodes.push(SimNode {
+            let dir = self.dir.path().join(format!("node-{i:04}"));
+            self.nodes.push(SimNode {
                 key,
                 id,
                 peer,
@@ -502,12 +514,12 @@ impl Sim {
                 idle: false,
                 failed: false,
             });
-            sim.boot(i).await?;
+            self.boot(i).await?;
         }
-        let timeout = sim.timeout();
-        let n = sim.nodes.len();
-        let live = sim.live_honest();
-        let gap = sim.gap();
+        let timeout = self.timeout();
+        let n = self.nodes.len();
+        let live = self.live_honest();
+        let gap = self.gap();
         if !until_paced(&live, timeout, gap, || {
             live.iter().all(|l| l.view.read(|v| v.heard.len()) + 1 >= n)
         })
@@ -522,7 +534,7 @@ impl Sim {
                 peers.iter().max()
             ));
         }
-        Ok(sim)
+        Ok(())
     }
 
     /// How often the observer looks at the swarm: bounded, so observing 1000
