@@ -377,3 +377,65 @@ impl LiveDao {
         Ok(id)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ed25519_dalek::SigningKey;
+    use ippoc_economy::genesis::Genesis;
+    use ippoc_economy::store::{Draft, Intent, LedgerOptions};
+    use ippoc_economy::{Amount, Currency};
+    use rand::SeedableRng;
+
+    /// The final anchoring of a swarm of 1000 registered nodes that has
+    /// converged (every voter holds the same ledger: five chains of four
+    /// transfers): the deployment registers them in 16 batches, all 1000
+    /// vote, the epoch's 192 seats certify, and 20 sampled entries are
+    /// proven against the root on chain. Before committees the deployment
+    /// alone ran out of gas above ~235 nodes.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_thousand_registered_nodes_anchor_through_their_committee() {
+        let keys: Vec<SigningKey> = (0..1000u32)
+            .map(|i| SigningKey::from_bytes(&keccak256(i.to_be_bytes()).0))
+            .collect();
+        let ids: Vec<NodeId> = keys
+            .iter()
+            .map(|k| NodeId::from_bytes(k.verifying_key().to_bytes()))
+            .collect();
+        let genesis = Genesis::new(
+            "anchor-1000",
+            1,
+            &ids,
+            Amount::from_base(1_000_000_000),
+            Amount::from_base(1),
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let open = |name: &str, owner: NodeId| {
+            Ledger::open(&dir.path().join(name), genesis.clone(), owner, LedgerOptions::default()).unwrap()
+        };
+        let shared = open("converged", ids[0]);
+        for a in 0..5 {
+            let own = open(&format!("node-{a}"), ids[a]);
+            for t in 0..4 {
+                let pay = Intent::Transfer {
+                    to: ids[a + 1],
+                    currency: Currency::Ippc,
+                    amount: Amount::from_base(1_000),
+                };
+                own.append(&keys[a], Draft::new(pay, 1_000 + t)).unwrap();
+            }
+            let held = own.range(&ids[a], 0, 4).map(|r| r.unwrap().0).collect();
+            shared.ingest(held).unwrap();
+        }
+        let shared = Arc::new(shared);
+        let voters = (0..ids.len()).map(|i| (i, shared.clone())).collect();
+        let outcome = anchor_final(1, &ids, voters, (10, 1_000), 20, rand::rngs::StdRng::seed_from_u64(1))
+            .await
+            .unwrap();
+        assert_eq!((outcome.registered, outcome.voters, outcome.roots), (1000, 1000, 1));
+        assert_eq!((outcome.seats, outcome.required), (192, 129));
+        assert_eq!(outcome.signers, 192, "every seat's holder voted");
+        assert!(outcome.anchored);
+        assert_eq!((outcome.proofs, outcome.proofs_verified), (20, 20));
+    }
+}
