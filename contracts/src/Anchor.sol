@@ -19,7 +19,7 @@ import {Governed} from "./Governed.sol";
 /// `committeeSize` seats each drawn uniformly (with replacement) from the
 /// active nodes by keccak(beacon, epoch, seat). A certificate names the seats
 /// that signed (a bitmap) and carries one signature per seat, so an anchor
-/// costs the same gas at 100 nodes as at 100 000. The beacon changes with
+/// costs no more gas at 100 000 nodes than the committee's seats do. The beacon changes with
 /// every registry change, mixing in the previous block's hash, so who sits
 /// in a future committee is not known before the registry it is drawn from
 /// is fixed (docs/anchoring.md, "Committees").
@@ -116,7 +116,7 @@ contract Anchor is Governed {
     address public registrar;
     /// @notice Sum of the tier weights of active nodes: the AI advisory power.
     uint256 public totalTierWeight;
-    /// @notice Share of active nodes (basis points) that must co-sign a root.
+    /// @notice Share of a committee's seats (basis points) that must co-sign a root.
     uint16 public quorumBps;
 
     mapping(uint64 => Checkpoint) internal _checkpoints;
@@ -239,6 +239,7 @@ contract Anchor is Governed {
     function register(address node, bytes32 nodeId, uint8 tier) external onlyGovernance {
         if (tier > STANDARD) revert BadTier(tier);
         _register(node, nodeId, tier);
+        _refreshBeacon();
     }
 
     /// @notice Sets a node's tier to Standard or below (a demotion, or the

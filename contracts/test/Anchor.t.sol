@@ -215,11 +215,15 @@ contract AnchorTest is Base {
         vm.prank(nodes[0]);
         vm.expectRevert(abi.encodeWithSelector(Governed.NotGovernance.selector, nodes[0]));
         anchor.register(fresh, keccak256("fresh"), 2);
+        bytes32 beacon = anchor.beacon();
         _pass(address(anchor), abi.encodeCall(Anchor.register, (fresh, keccak256("fresh"), 2)));
         assertTrue(anchor.isActive(fresh));
+        assertTrue(anchor.beacon() != beacon, "a registration draws a new beacon");
+        beacon = anchor.beacon();
         assertEq(anchor.activeNodes(), NODES + 1);
         _pass(address(anchor), abi.encodeCall(Anchor.deregister, (fresh)));
         assertFalse(anchor.isActive(fresh));
+        assertTrue(anchor.beacon() != beacon, "so does a deregistration");
         assertEq(anchor.weightOf(fresh), 0);
         assertEq(anchor.totalTierWeight(), 3_400_000_000);
     }

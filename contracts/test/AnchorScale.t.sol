@@ -23,6 +23,8 @@ abstract contract RegistryFixture is Test {
                 ids[i] = keccak256(abi.encode(salt, "node", from + i));
                 tiers[i] = 2;
             }
+            // Each measured call as a transaction of its own: nothing warm.
+            vm.cool(address(a));
             a.registerGenesis(addrs, ids, tiers);
             if (salt == 0 && from == 0 && len == batch) {
                 vm.snapshotGasLastCall("AnchorScale", "registerGenesis_batch_of_64");
@@ -50,8 +52,10 @@ contract AnchorScaleTest is RegistryFixture {
         assertEq(a.activeNodes(), n);
         // One more node by proposal, and away again: constant gas at any size.
         address late = vm.addr(KEY_BASE + n);
+        vm.cool(address(a));
         a.register(late, keccak256("late"), 2);
         vm.snapshotGasLastCall("AnchorScale", string.concat("register_at_", tag));
+        vm.cool(address(a));
         a.deregister(late);
         vm.snapshotGasLastCall("AnchorScale", string.concat("deregister_at_", tag));
     }
@@ -69,6 +73,7 @@ contract AnchorScaleTest is RegistryFixture {
             sigs[seat] = abi.encodePacked(r, s, v);
             seats |= uint256(1) << seat;
         }
+        vm.cool(address(a));
         vm.prank(holders[0]);
         a.anchor(epoch, ROOT, seats, sigs);
         gasUsed = vm.snapshotGasLastCall("AnchorScale", string.concat("anchor_at_", tag));
@@ -94,12 +99,18 @@ contract AnchorScaleTest is RegistryFixture {
         _anchor(a, 1, "1000");
     }
 
-    /// Once the swarm outgrows the committee, an anchor costs the same at
-    /// 200 nodes as at 3000 (within 0.5 %: only the signatures' zero bytes differ).
-    function test_anchorGasIsFlatPastTheCommittee() public {
+    /// Once the swarm outgrows the committee, an anchor's gas is bounded:
+    /// the same 129 seats are checked at any size; only a node drawn for two
+    /// seats reads its (then warm) slot more cheaply, which happens less as
+    /// the swarm grows. So the gas rises toward the all-distinct bound and
+    /// stays under it: 200 <= 1000 <= 5000 nodes, the last two within 2 %.
+    function test_anchorGasIsBoundedPastTheCommittee() public {
         uint256 small = _anchor(_registry(200, "200"), 7, "200");
-        uint256 large = _anchor(_registry(3000, "3000"), 7, "3000");
-        assertApproxEqRel(large, small, 0.005e18);
+        uint256 large = _anchor(_registry(1000, "1000_again"), 7, "1000_again");
+        uint256 huge = _anchor(_registry(5000, "5000"), 7, "5000");
+        assertLe(small, large);
+        assertLe(large, huge);
+        assertApproxEqRel(huge, large, 0.02e18);
     }
 }
 
