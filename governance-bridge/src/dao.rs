@@ -997,3 +997,25 @@ pub fn recover_checkpoint_signer(
     sig.recover_address_from_prehash(&checkpoint_message(chain_id, anchor, epoch, root))
         .map_err(|e| ChainError::Decode(e.to_string()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_certificate_fills_every_seat_its_holder_signed_and_only_those() {
+        let keys: Vec<PrivateKeySigner> = (1..=4u8)
+            .map(|i| PrivateKeySigner::from_slice(&[i; 32]).unwrap())
+            .collect();
+        let sig = |k: &PrivateKeySigner| sign_checkpoint(k, 1, Address::ZERO, 7, B256::repeat_byte(1)).unwrap();
+        // Seats 0..4 held by keys 0, 1, 0, 2: key 0 holds two seats.
+        let holders = [0, 1, 0, 2].map(|i| keys[i].address());
+        // Keys 0 and 3 signed; key 3 holds no seat.
+        let signed = [sig(&keys[0]), sig(&keys[3])];
+        let c = Certificate::of(&holders, &signed);
+        assert_eq!(c.seats, U256::from(0b0101u8), "both of key 0's seats, nobody else's");
+        assert_eq!(c.signatures, vec![signed[0].signature.clone(); 2]);
+        assert_eq!(c.signed(), 2);
+        assert_eq!(Certificate::of(&holders, &[]), Certificate::default());
+    }
+}

@@ -111,6 +111,15 @@ async fn a_parameter_change_goes_through_the_cli_from_deploy_to_execution() {
         "11".repeat(32),
     );
     let plan_path = dir.path().join("plan.toml");
+    // A committee of no seats (or more than a certificate's 256) is refused
+    // before anything is deployed.
+    std::fs::write(&plan_path, format!("anchor_committee = 0\n{plan}")).expect("plan");
+    gov.fails(
+        Some(&deployer),
+        &["deploy", plan_path.to_str().expect("path")],
+        2,
+        "anchor_committee must be 1..=256",
+    );
     std::fs::write(&plan_path, plan).expect("plan");
     gov.ok(Some(&deployer), &["deploy", plan_path.to_str().expect("path")]);
     let addresses: DaoAddresses = serde_json::from_slice(&std::fs::read(&gov.dao).expect("dao.json")).expect("json");
