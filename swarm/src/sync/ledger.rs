@@ -536,6 +536,21 @@ mod tests {
         (ledger, key, me)
     }
 
+    /// Appends `n` payments of one unit by the owner, timestamped 1..=n.
+    fn pay_out(ledger: &Ledger, key: &SigningKey, n: u64) {
+        let drafts = (0..n)
+            .map(|k| {
+                let pay = Intent::Transfer {
+                    to: NodeId::from_bytes([9; 32]),
+                    currency: Currency::Ippc,
+                    amount: Amount::from_base(1),
+                };
+                Draft::new(pay, k + 1)
+            })
+            .collect();
+        ledger.append_batch(key, drafts).unwrap();
+    }
+
     #[test]
     fn a_served_range_is_judged_forged_refused_or_fine_by_what_every_node_checks() {
         let dir = tempfile::tempdir().unwrap();
@@ -637,17 +652,7 @@ mod tests {
         let (ledger, key, me) = solo_ledger(dir.path());
         // More entries than one response may carry over all its chains.
         let made = SYNC_RANGES_ENTRIES_MAX + 100;
-        let drafts = (0..made)
-            .map(|k| {
-                let pay = Intent::Transfer {
-                    to: NodeId::from_bytes([9; 32]),
-                    currency: Currency::Ippc,
-                    amount: Amount::from_base(1),
-                };
-                Draft::new(pay, k + 1)
-            })
-            .collect();
-        ledger.append_batch(&key, drafts).unwrap();
+        pay_out(&ledger, &key, made);
         let seqs = |range: &[Vec<u8>]| -> Vec<u64> {
             range
                 .iter()
@@ -688,17 +693,7 @@ mod tests {
     fn a_batched_answer_with_more_than_asked_or_another_chain_or_a_gap_is_refused_whole() {
         let dir = tempfile::tempdir().unwrap();
         let (ledger, key, me) = solo_ledger(dir.path());
-        let drafts = (0..4)
-            .map(|k| {
-                let pay = Intent::Transfer {
-                    to: NodeId::from_bytes([9; 32]),
-                    currency: Currency::Ippc,
-                    amount: Amount::from_base(1),
-                };
-                Draft::new(pay, k + 1)
-            })
-            .collect();
-        ledger.append_batch(&key, drafts).unwrap();
+        pay_out(&ledger, &key, 4);
         let served = |from, limit| match serve_range(&ledger, &me, from, limit) {
             SyncResponse::Entries(e) => e,
             other => panic!("{other:?}"),
