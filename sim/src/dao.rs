@@ -240,11 +240,12 @@ pub async fn anchor_final(
         by_root.entry(root).or_default().push((i, ledger, sig));
     }
     let required = u32::try_from(dao.required_signers().await.map_err(e)?).map_err(e)?;
+    let holders = dao.committee(epoch).await.map_err(e)?;
     let mut outcome = AnchorOutcome {
         voters: by_root.values().map(|v| v.len() as u32).sum(),
         roots: by_root.len() as u32,
         registered: registered.len() as u32,
-        seats: dao.committee(epoch).await.map_err(e)?.len() as u32,
+        seats: holders.len() as u32,
         required,
         ..AnchorOutcome::default()
     };
@@ -254,7 +255,7 @@ pub async fn anchor_final(
     };
     // Only the epoch's committee counts: the seats whose holders signed.
     let signatures: Vec<_> = group.iter().map(|(_, _, s)| s.clone()).collect();
-    let certificate = dao.certificate(epoch, &signatures).await.map_err(e)?;
+    let certificate = ippoc_governance_bridge::dao::Certificate::of(&holders, &signatures);
     outcome.signers = certificate.signed() as u32;
     if outcome.signers < required {
         outcome.wall_ms = started.elapsed().as_millis() as u64;

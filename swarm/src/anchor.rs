@@ -637,10 +637,15 @@ impl Anchoring {
             // root settles the epoch here too.
             return Ok(());
         }
+        // Fewer votes than seats needed fill no certificate: the committee
+        // need not be read.
+        let required = dao.required_signers().await?;
+        if (c.signatures.len() as u64) < required {
+            return Ok(());
+        }
         // The committee is read as the chain stands now: registrations may
         // have changed since the votes were heard, and only seat holders count.
         let certificate = dao.certificate(c.epoch, &c.signatures).await?;
-        let required = dao.required_signers().await?;
         if certificate.signed() < required {
             return Ok(());
         }
