@@ -31,7 +31,10 @@ fn another_node_ingesting_the_chain_reaches_the_same_state_root() {
     for i in 1..=5 {
         a.ledger.append(&n[0].key, pay(&n[1], ippc(i))).unwrap();
     }
+    // Asked before the ingest, so a root cached across it would show.
+    let empty = b.ledger.state_root().unwrap();
     let outcomes = b.ledger.ingest(all_entries(&a.ledger)).unwrap();
+    assert_ne!(b.ledger.state_root().unwrap(), empty);
     assert!(outcomes.iter().all(|o| *o == IngestOutcome::Applied), "{outcomes:?}");
     assert_eq!(a.ledger.state_root().unwrap(), b.ledger.state_root().unwrap());
     let again = b.ledger.ingest(all_entries(&a.ledger)).unwrap();

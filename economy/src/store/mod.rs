@@ -28,7 +28,7 @@ mod txn;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use ed25519_dalek::SigningKey;
@@ -362,6 +362,13 @@ pub struct Ledger {
     /// heads must have ([`Ledger::take_wanted_cut`]).
     wanted_cut: Mutex<Option<(u64, [u8; 32])>>,
     write: Mutex<()>,
+    /// Commits so far, counted twice each ([`Txn::commit`]).
+    writes: AtomicU64,
+    /// The last state root computed and the commit count it was read at: a
+    /// swarm's observer asks every node for its root over and over, and a
+    /// root is a scan of every chain's head and balance (n² reads for n
+    /// nodes), while most nodes have not written since the last ask.
+    root: Mutex<Option<(u64, [u8; 32])>>,
 }
 
 impl std::fmt::Debug for Ledger {
@@ -406,6 +413,8 @@ impl Ledger {
             schedule: RwLock::new(Arc::new(schedule)),
             founders,
             wanted_cut: Mutex::new(None),
+            writes: AtomicU64::new(0),
+            root: Mutex::new(None),
             write: Mutex::new(()),
         };
         match tree.get(keys::meta("swarm_id"))? {
@@ -429,7 +438,7 @@ impl Ledger {
                 ledger.write_genesis(&mut txn)?;
                 txn.put(keys::meta("genesis"), encoding::encode(&ledger.genesis));
                 txn.put(keys::meta("swarm_id"), swarm_id.0.to_vec());
-                txn.commit()?;
+                txn.commit(&ledger.writes)?;
                 tree.flush().map_err(storage_error)?;
             }
         }
@@ -527,6 +536,8 @@ impl Ledger {
         }
         self.acknowledge(&store.tree)?;
         *self.store.write().unwrap_or_else(|p| p.into_inner()) = Some(store);
+        // What is on disk may differ from what the cached root saw.
+        self.writes.fetch_add(2, Ordering::AcqRel);
         self.faulted.store(false, Ordering::Release);
         tracing::warn!(event = "ledger_store_reopened", path = %self.path.display(), "the ledger's store was opened again after a write failure");
         Ok(())
@@ -707,7 +718,7 @@ impl Ledger {
         }
         let adopted = ctx.schedule.clone();
         self.update_mode_with(&mut txn, &table)?;
-        let written = txn.commit().and_then(|()| {
+        let written = txn.commit(&self.writes).and_then(|()| {
             *self.schedule.write().unwrap_or_else(|p| p.into_inner()) = adopted;
             tracing::debug!(version, "adopted a governed parameter table");
             while forked {
@@ -820,7 +831,7 @@ impl Ledger {
         }
         self.update_mode(&mut txn)?;
         record.signed(&out).map_err(LedgerError::Unrecorded)?;
-        let written = txn.commit().and_then(|()| self.flush_if_durable(&tree));
+        let written = txn.commit(&self.writes).and_then(|()| self.flush_if_durable(&tree));
         drop(tree);
         match self.settle(written) {
             Ok(()) => Ok(out),
@@ -929,7 +940,7 @@ impl Ledger {
             outcomes.push(outcome);
         }
         self.update_mode(&mut txn)?;
-        let written = txn.commit().and_then(|()| {
+        let written = txn.commit(&self.writes).and_then(|()| {
             // A rebuild can itself reveal a lower fork (evidence that was
             // waiting); repeat until the fork marks are stable.
             while forked {
@@ -1090,7 +1101,7 @@ impl Ledger {
         if expired == 0 {
             return Ok(0);
         }
-        let written = txn.commit().and_then(|()| self.flush_if_durable(&tree));
+        let written = txn.commit(&self.writes).and_then(|()| self.flush_if_durable(&tree));
         drop(tree);
         self.settle(written)?;
         tracing::debug!(expired, "waiting entries expired");
@@ -1141,7 +1152,7 @@ impl Ledger {
             txn.del(k);
             withdrawn += 1;
         }
-        txn.commit()?;
+        txn.commit(&self.writes)?;
         while self.rebuild_locked(tree)? {}
         tree.flush()?;
         Ok(withdrawn)
@@ -1212,7 +1223,7 @@ impl Ledger {
             forked |= self.ingest_one(&ctx, &mut txn, entry)?.1;
         }
         self.update_mode(&mut txn)?;
-        txn.commit()?;
+        txn.commit(&self.writes)?;
         tracing::info!("ledger state rebuilt after fork evidence");
         Ok(forked)
     }
@@ -1444,6 +1455,18 @@ impl Ledger {
     /// `SHA-256("ippoc-state-v1\0" ‖ Σ heads(actor ‖ seq ‖ tx_id ‖ params u32) ‖ "X" ‖
     /// Σ forks(actor ‖ seq) ‖ "B" ‖ Σ balances(key ‖ value))`, each list in key order.
     pub fn state_root(&self) -> Result<[u8; 32], LedgerError> {
+        let at = self.writes.load(Ordering::Acquire);
+        if let Some((seen, root)) = *self.root.lock().unwrap_or_else(|p| p.into_inner())
+            && seen == at
+        {
+            return Ok(root);
+        }
+        let root = self.compute_state_root()?;
+        *self.root.lock().unwrap_or_else(|p| p.into_inner()) = Some((at, root));
+        Ok(root)
+    }
+
+    fn compute_state_root(&self) -> Result<[u8; 32], LedgerError> {
         let mut h = Sha256::new();
         h.update(b"ippoc-state-v1\0");
         let tree = self.tree()?;
@@ -1695,6 +1718,21 @@ pub(crate) mod tests {
             ledger.export(None, &key).is_err(),
             "an export never carries the damaged entry"
         );
+    }
+
+    #[test]
+    fn the_cached_state_root_follows_every_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let (ledger, key) = ledger_with(&dir, 1);
+        let mut roots = vec![ledger.state_root().unwrap()];
+        for i in 0..3 {
+            ledger.append(&key, pay(10 + i)).unwrap();
+            let root = ledger.state_root().unwrap();
+            assert_eq!(root, ledger.compute_state_root().unwrap(), "fresh after append {i}");
+            assert!(!roots.contains(&root), "a payment moves the root");
+            assert_eq!(ledger.state_root().unwrap(), root, "asked again without a write");
+            roots.push(root);
+        }
     }
 
     #[test]

@@ -242,7 +242,7 @@ impl Ledger {
                 }
             }
         }
-        txn.commit()?;
+        txn.commit(&self.writes)?;
         let rebuilt = (|| {
             while self.rebuild_locked(&tree)? {}
             tree.flush()?;

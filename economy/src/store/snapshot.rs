@@ -126,7 +126,7 @@ impl Ledger {
                 txn.del(k);
             }
         }
-        let written = txn.commit().and_then(|()| self.flush_if_durable(&tree));
+        let written = txn.commit(&self.writes).and_then(|()| self.flush_if_durable(&tree));
         drop(tree);
         self.settle(written)
     }
@@ -185,7 +185,7 @@ impl Ledger {
         }
         // Not flushed: heads lost in a crash are the heads held at the cut,
         // or a peer's (`adopt_voted_heads`); an fsync per epoch buys nothing.
-        let written = txn.commit();
+        let written = txn.commit(&self.writes);
         drop(tree);
         self.settle(written)
     }

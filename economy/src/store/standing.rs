@@ -289,7 +289,7 @@ impl Ledger {
         for (k, _) in txn.range(&keys::anchored_gi(0), &keys::anchored_gi(horizon))? {
             txn.del(k);
         }
-        let written = txn.commit().and_then(|()| {
+        let written = txn.commit(&self.writes).and_then(|()| {
             while forked {
                 forked = self.rebuild_locked(&tree)?;
             }

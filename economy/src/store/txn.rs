@@ -4,12 +4,14 @@
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::LedgerError;
 
 /// Key-value pairs read from the tree.
 pub type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
 
+/// Reads through, writes buffered until [`Txn::commit`].
 pub struct Txn<'a> {
     tree: &'a sled::Tree,
     writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
@@ -54,7 +56,17 @@ impl<'a> Txn<'a> {
         Ok(merged.into_iter().filter_map(|(k, v)| v.map(|v| (k, v))).collect())
     }
 
-    pub fn commit(self) -> Result<(), LedgerError> {
+    /// Applies the writes as one batch. `writes` counts the ledger's
+    /// commits (before and after, so a reader that started during one sees
+    /// the count move): the cached state root is only as fresh as it.
+    pub fn commit(self, writes: &AtomicU64) -> Result<(), LedgerError> {
+        writes.fetch_add(1, Ordering::AcqRel);
+        let result = self.apply();
+        writes.fetch_add(1, Ordering::AcqRel);
+        result
+    }
+
+    fn apply(self) -> Result<(), LedgerError> {
         let mut batch = sled::Batch::default();
         for (k, v) in self.writes {
             match v {
