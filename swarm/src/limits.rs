@@ -9,7 +9,7 @@
 //! has refilled. Relays see the same messages at other moments, so a count
 //! against a peer here would one day hit an honest one.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
@@ -71,6 +71,26 @@ pub struct ActorLimits {
     /// At most [`ACTORS_TRACKED_MAX`]; past it, new actors wait for the
     /// periodic sync.
     behind: Mutex<HashMap<NodeId, (PeerId, u64)>>,
+    /// Chains a sync round of this node is fetching right now
+    /// ([`ActorLimits::claim`]). At most [`ACTORS_TRACKED_MAX`].
+    fetching: Mutex<HashSet<NodeId>>,
+}
+
+/// A chain claimed for one fetch ([`ActorLimits::claim`]); dropping it
+/// releases the chain, however the fetch ended.
+pub struct Claim<'a> {
+    limits: &'a ActorLimits,
+    actor: NodeId,
+    /// False past the bound: the chain was fetched unclaimed.
+    held: bool,
+}
+
+impl Drop for Claim<'_> {
+    fn drop(&mut self) {
+        if self.held {
+            lock(&self.limits.fetching).remove(&self.actor);
+        }
+    }
 }
 
 /// A refusal over an actor's rate.
@@ -92,6 +112,7 @@ impl ActorLimits {
             entries_throttled: AtomicU64::new(0),
             attestations_throttled: AtomicU64::new(0),
             behind: Mutex::new(HashMap::new()),
+            fetching: Mutex::new(HashSet::new()),
         }
     }
 
@@ -113,6 +134,27 @@ impl ActorLimits {
             }
             None => {}
         }
+    }
+
+    /// Claims `actor`'s chain for one fetch, or `None` while another sync
+    /// round of this node fetches it. A healed partition connects many
+    /// peers at once, and each connection's round found the same chains
+    /// missing: every round fetched, verified and stored the same entries
+    /// (four times over at 100 nodes). A round refused a claim leaves the
+    /// chain to the holder and records it as behind (chased later, if the
+    /// holder's peer did not reach as far). Past [`ACTORS_TRACKED_MAX`]
+    /// chains in flight, a fetch goes unclaimed rather than waits.
+    pub fn claim(&self, actor: NodeId) -> Option<Claim<'_>> {
+        let mut fetching = lock(&self.fetching);
+        if fetching.contains(&actor) {
+            return None;
+        }
+        let held = fetching.len() < ACTORS_TRACKED_MAX && fetching.insert(actor);
+        Some(Claim {
+            limits: self,
+            actor,
+            held,
+        })
     }
 
     /// The chain of `actor` recorded as behind, if any.
@@ -196,7 +238,7 @@ impl ActorLimits {
     }
 }
 
-fn lock(m: &Mutex<Buckets<NodeId>>) -> std::sync::MutexGuard<'_, Buckets<NodeId>> {
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
@@ -207,6 +249,39 @@ fn take(m: &Mutex<Buckets<NodeId>>, key: NodeId, n: u32) -> (u32, u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_round_at_a_time_fetches_a_chain() {
+        let limits = ActorLimits::new(ActorRates::default());
+        let (a, b) = (NodeId::from_bytes([1; 32]), NodeId::from_bytes([2; 32]));
+        let first = limits.claim(a).expect("free");
+        assert!(limits.claim(a).is_none(), "held by the first round");
+        let other = limits.claim(b).expect("another chain is free");
+        drop(first);
+        assert!(limits.claim(a).is_some(), "released when the fetch ends");
+        drop(other);
+    }
+
+    #[test]
+    fn past_the_bound_chains_are_fetched_unclaimed() {
+        let limits = ActorLimits::new(ActorRates::default());
+        let held: Vec<Claim<'_>> = (0..ACTORS_TRACKED_MAX as u32)
+            .map(|i| {
+                let mut id = [0u8; 32];
+                id[..4].copy_from_slice(&i.to_be_bytes());
+                limits.claim(NodeId::from_bytes(id)).expect("free")
+            })
+            .collect();
+        let extra = NodeId::from_bytes([0xff; 32]);
+        let a = limits.claim(extra).expect("not refused at the bound");
+        let b = limits
+            .claim(extra)
+            .expect("nor the second: nothing is recorded past it");
+        drop((a, b));
+        assert_eq!(lock(&limits.fetching).len(), ACTORS_TRACKED_MAX);
+        drop(held);
+        assert!(lock(&limits.fetching).is_empty(), "every claim released");
+    }
 
     #[test]
     fn an_actor_over_its_rate_is_refused_counted_and_logged_sparsely_and_bounces_cost_more() {

@@ -190,6 +190,8 @@ async fn fetch_batched(
         let nexts = next_seqs(ledger, actors).await?;
         // The batch: chains in order while they fit; the rest stay for the next.
         let (mut batch, mut rest, mut entries) = (Vec::new(), Vec::new(), 0u64);
+        // Released when the batch is stored (or the round ends early).
+        let mut claims = Vec::new();
         for ((actor, their_head), next) in todo.drain(..).zip(nexts) {
             if next > their_head {
                 continue;
@@ -198,6 +200,13 @@ async fn fetch_batched(
                 rest.push((actor, their_head));
                 continue;
             }
+            let Some(claim) = limits.claim(actor) else {
+                // Another round brings it; whatever it leaves short of
+                // this peer's head is chased from this peer.
+                limits.behind(actor, peer, their_head);
+                continue;
+            };
+            claims.push(claim);
             let wanted = (their_head - next + 1).min(SYNC_BATCH_ENTRIES_MAX) as u32;
             let (granted, over) = limits.entries(actor, wanted);
             if over.is_some() {
