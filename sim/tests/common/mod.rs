@@ -53,13 +53,22 @@ pub async fn check_at(name: &str, nodes: usize, seed: u64) {
     for series in [
         "ippoc_ledger_own_entries_total{node=\"node-0000\"}",
         "ippoc_mesh_peers{node=\"node-0001\"}",
-        "ippoc_mesh_gossip_messages_total{node=\"node-0002\",topic=\"attestations\",verdict=\"accepted\"}",
         "ippoc_sync_rounds_total{node=\"node-0003\",outcome=\"ok\"}",
         "libp2p_swarm_connections_established_total{node=\"node-0004\"",
         "ippoc_sandbox_fuel_total ",
     ] {
         assert!(metrics.contains(series), "{series} not in metrics.prom");
     }
+    // Any node's: a node the churn restarted near the end has a fresh
+    // registry, and a series appears only with its first count (node-0002
+    // of `wan` seeds 3 and 5 at 20 nodes had accepted no heartbeat yet).
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("ippoc_mesh_gossip_messages_total{node=\"node-")
+                && l.contains("topic=\"attestations\",verdict=\"accepted\"}")),
+        "no node's accepted attestations in metrics.prom"
+    );
     promtool_check(&metrics);
     assert_eq!(json["config"]["name"], name);
     let cadence = ippoc_sim::run::sim_cadence(nodes);
