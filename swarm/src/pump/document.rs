@@ -1,7 +1,8 @@
 //! The node's writes to the swarm document (`crate::doc`): its directory
 //! entry, the ban records it made, its checkpoint observations and the
 //! parameter table it prices under; the document saved at most every
-//! [`DOC_SAVE_INTERVAL`] and at stop; its counts shown in the view.
+//! [`DOC_SAVE_INTERVAL`] and at stop, kept unloaded while idle; its counts
+//! shown in the view.
 
 use std::time::{Duration, Instant};
 
@@ -9,7 +10,7 @@ use ippoc_mesh::{Multiaddr, PeerId};
 use sha2::Digest;
 
 use super::ctx::Ctx;
-use crate::doc::{AdoptedTable, BanRecord, Member, Observation, SharedSwarmDoc, SwarmDoc, lock};
+use crate::doc::{AdoptedTable, BanRecord, DOC_IDLE, Member, Observation, SharedSwarmDoc, lock};
 use crate::view::TableCount;
 
 /// How often the swarm document is written to disk, at most.
@@ -111,7 +112,7 @@ impl Document {
         // A save compresses the whole document: at most every DOC_SAVE_INTERVAL
         // (and at stop). What is lost in a crash comes back from peers by sync.
         let due = force || self.saved.elapsed() >= DOC_SAVE_INTERVAL;
-        let (members, bans, tables) = {
+        let summary = {
             let mut doc = lock(&self.doc);
             if due {
                 if let Err(e) = doc.save() {
@@ -119,14 +120,27 @@ impl Document {
                 }
                 self.saved = Instant::now();
             }
-            let (members, bans) = doc.counts();
-            (members as u64, bans as u64, table_counts(&doc))
+            doc.summary()
         };
+        let summary = match summary {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!("cannot read the swarm document: {e}");
+                return;
+            }
+        };
+        let tables = table_counts(summary.tables.into_values());
         ctx.view.update(|v| {
-            v.stats.doc_members = members;
-            v.stats.doc_ban_records = bans;
+            v.stats.doc_members = summary.members as u64;
+            v.stats.doc_ban_records = summary.bans as u64;
             v.tables = tables;
         });
+    }
+
+    /// Keeps the document as its saved bytes when nothing has needed it for
+    /// [`DOC_IDLE`] (the next use loads it again).
+    pub fn unload_if_idle(&self) {
+        lock(&self.doc).unload_if_idle(DOC_IDLE);
     }
 
     /// The document, for sync rounds.
@@ -135,10 +149,10 @@ impl Document {
     }
 }
 
-/// The tables nodes record in `doc`, counted, most nodes first.
-fn table_counts(doc: &SwarmDoc) -> Vec<TableCount> {
+/// The tables nodes recorded, counted, most nodes first.
+fn table_counts(tables: impl Iterator<Item = AdoptedTable>) -> Vec<TableCount> {
     let mut counts: std::collections::BTreeMap<(u32, String), u64> = Default::default();
-    for t in doc.adopted_tables().into_values() {
+    for t in tables {
         *counts.entry((t.version, t.sha256)).or_default() += 1;
     }
     let mut out: Vec<TableCount> = counts

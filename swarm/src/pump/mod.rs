@@ -1,6 +1,6 @@
 //! The pump: the node's side of the mesh, a small dispatcher over one
 //! handler per concern. Mesh events, appends to the own chain, finished sync
-//! rounds and the two timers (attestation, sync) each go to the handlers
+//! rounds and the timers (attestation, sync, chase, document unload) go to the handlers
 //! they concern; handlers keep their own state, each collection with a
 //! bound written beside it.
 //!
@@ -232,7 +232,8 @@ async fn run(
     let mut attest = tokio::time::interval(cadence.attest_interval);
     let mut sync = tokio::time::interval(cadence.sync_interval);
     let mut chase = tokio::time::interval(self::sync::CHASE_INTERVAL);
-    for t in [&mut attest, &mut sync, &mut chase] {
+    let mut unload = tokio::time::interval(crate::doc::DOC_IDLE);
+    for t in [&mut attest, &mut sync, &mut chase, &mut unload] {
         t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     }
     // Forks found before a restart are warranted again (bans persist anyway).
@@ -245,6 +246,7 @@ async fn run(
             _ = sync.tick() => pump.sync_tick().await,
             Some((peer, result)) = sync_results.recv() => pump.synced(peer, result).await,
             _ = chase.tick() => pump.sync.chase(&pump.ctx),
+            _ = unload.tick() => pump.document.unload_if_idle(),
             Some(report) = chase_results.recv() => {
                 pump.show_throttled();
                 if pump.sync.chased(&pump.ctx, report) {

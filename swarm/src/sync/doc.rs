@@ -15,7 +15,9 @@ pub const DOC_SYNC_ROUNDS_MAX: usize = 32;
 pub async fn doc_sync_with(client: &MeshClient, doc: &SharedSwarmDoc, peer: PeerId) -> Result<usize, SyncError> {
     let name = peer.to_string();
     for round in 1..=DOC_SYNC_ROUNDS_MAX {
-        let out = lock(doc).sync_message(&name);
+        let out = lock(doc)
+            .sync_message(&name)
+            .map_err(|e| SyncError::Doc(e.to_string()))?;
         let sent = out.is_some();
         let (response, _) = ask(client, peer, &SyncRequest::Doc(out.unwrap_or_default())).await?;
         let reply = match response {
@@ -44,5 +46,8 @@ pub fn serve(doc: &SharedSwarmDoc, peer: &PeerId, message: &[u8]) -> SyncRespons
     {
         return SyncResponse::Error(e.to_string());
     }
-    SyncResponse::Doc(doc.sync_message(&peer))
+    match doc.sync_message(&peer) {
+        Ok(m) => SyncResponse::Doc(m),
+        Err(e) => SyncResponse::Error(e.to_string()),
+    }
 }
