@@ -1,10 +1,12 @@
-//! A set with a fixed capacity that forgets its oldest member to make room,
-//! for the "seen it already" memories of the pump's handlers: every one of
-//! them would otherwise grow with whatever peers send, for as long as the
-//! node runs.
+//! Bounded sets: one with a fixed capacity that forgets its oldest member
+//! to make room, for the "seen it already" memories of the pump's handlers
+//! (every one of them would otherwise grow with whatever peers send, for as
+//! long as the node runs); and a set of keys claimed for one holder at a
+//! time, released however the holder's work ends.
 
 use std::collections::{HashSet, VecDeque};
 use std::hash::Hash;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 /// At most `capacity` members; inserting into a full set evicts the member
 /// inserted longest ago (first in, first out).
@@ -76,6 +78,75 @@ impl<T: Eq + Hash + Clone> FifoSet<T> {
     }
 }
 
+/// Keys held by one task at a time (a chain being fetched, a peer's
+/// document sync): [`ClaimSet::claim`] refuses a key already held, and the
+/// [`Claimed`] guard releases it when dropped. At most `capacity` keys are
+/// held; past it a claim is granted unheld, so work goes ahead unclaimed
+/// rather than waits. Clones share the set.
+#[derive(Debug, Clone)]
+pub struct ClaimSet<K: Eq + Hash + Clone> {
+    held: Arc<Mutex<HashSet<K>>>,
+    capacity: usize,
+}
+
+/// A claim on one key of a [`ClaimSet`]; dropping it releases the key.
+#[derive(Debug)]
+pub struct Claimed<K: Eq + Hash + Clone> {
+    /// The set, if the key is held (None past the capacity).
+    set: Option<Arc<Mutex<HashSet<K>>>>,
+    key: K,
+}
+
+impl<K: Eq + Hash + Clone> ClaimSet<K> {
+    /// An empty set holding at most `capacity` keys.
+    pub fn new(capacity: usize) -> Self {
+        ClaimSet {
+            held: Arc::default(),
+            capacity,
+        }
+    }
+
+    /// Claims `key`: `None` if it is held, else a guard (holding it, or
+    /// not past the capacity).
+    pub fn claim(&self, key: K) -> Option<Claimed<K>> {
+        let mut held = lock(&self.held);
+        if held.contains(&key) {
+            return None;
+        }
+        let holds = held.len() < self.capacity && held.insert(key.clone());
+        Some(Claimed {
+            set: holds.then(|| self.held.clone()),
+            key,
+        })
+    }
+
+    /// Keys held now.
+    #[cfg(test)]
+    pub fn len(&self) -> usize {
+        lock(&self.held).len()
+    }
+
+    /// Whether no key is held.
+    #[cfg(test)]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl<K: Eq + Hash + Clone> Drop for Claimed<K> {
+    fn drop(&mut self) {
+        if let Some(set) = &self.set {
+            lock(set).remove(&self.key);
+        }
+    }
+}
+
+/// Locks `m`; a panic while it was held leaves the data usable (every
+/// user's update is one insert or remove).
+pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -100,5 +171,22 @@ mod tests {
         s.retain(|v| *v != 998);
         assert_eq!(s.len(), 1);
         assert!(s.contains(&997));
+    }
+
+    #[test]
+    fn a_claimed_key_is_refused_until_its_guard_drops_and_clones_share_the_set() {
+        let set = ClaimSet::new(2);
+        let shared = set.clone();
+        let a = set.claim("a").expect("free");
+        assert!(shared.claim("a").is_none(), "held, seen through the clone");
+        let b = shared.claim("b").expect("free");
+        // Past the capacity: granted, but not held.
+        let c = set.claim("c").expect("not refused at the capacity");
+        assert!(set.claim("c").is_some(), "nothing was recorded for it");
+        assert_eq!(set.len(), 2);
+        drop((a, c));
+        assert!(set.claim("a").is_some(), "released when the guard dropped");
+        drop(b);
+        assert!(set.is_empty());
     }
 }

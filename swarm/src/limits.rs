@@ -9,7 +9,7 @@
 //! has refilled. Relays see the same messages at other moments, so a count
 //! against a peer here would one day hit an honest one.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
@@ -18,6 +18,8 @@ use ippoc_economy::NodeId;
 use ippoc_mesh::rate::worth_logging;
 use ippoc_mesh::{Buckets, PeerId, Rate};
 use serde::{Deserialize, Serialize};
+
+use crate::bounded::{ClaimSet, Claimed, lock};
 
 /// Actors whose buckets are kept, at most (see [`Buckets`] for the bound).
 pub const ACTORS_TRACKED_MAX: usize = 4096;
@@ -73,25 +75,12 @@ pub struct ActorLimits {
     behind: Mutex<HashMap<NodeId, (PeerId, u64)>>,
     /// Chains a sync round of this node is fetching right now
     /// ([`ActorLimits::claim`]). At most [`ACTORS_TRACKED_MAX`].
-    fetching: Mutex<HashSet<NodeId>>,
+    fetching: ClaimSet<NodeId>,
 }
 
 /// A chain claimed for one fetch ([`ActorLimits::claim`]); dropping it
 /// releases the chain, however the fetch ended.
-pub struct Claim<'a> {
-    limits: &'a ActorLimits,
-    actor: NodeId,
-    /// False past the bound: the chain was fetched unclaimed.
-    held: bool,
-}
-
-impl Drop for Claim<'_> {
-    fn drop(&mut self) {
-        if self.held {
-            lock(&self.limits.fetching).remove(&self.actor);
-        }
-    }
-}
+pub type Claim = Claimed<NodeId>;
 
 /// A refusal over an actor's rate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,7 +101,7 @@ impl ActorLimits {
             entries_throttled: AtomicU64::new(0),
             attestations_throttled: AtomicU64::new(0),
             behind: Mutex::new(HashMap::new()),
-            fetching: Mutex::new(HashSet::new()),
+            fetching: ClaimSet::new(ACTORS_TRACKED_MAX),
         }
     }
 
@@ -124,7 +113,7 @@ impl ActorLimits {
     /// a large swarm. The furthest seq heard wins; an entry not yet verified
     /// may be a forger's claim, which costs one fetch that brings nothing.
     pub fn behind(&self, actor: NodeId, peer: PeerId, seq: u64) {
-        let mut behind = self.behind.lock().unwrap_or_else(|p| p.into_inner());
+        let mut behind = lock(&self.behind);
         let len = behind.len();
         match behind.get_mut(&actor) {
             Some(known) if known.1 >= seq => {}
@@ -144,34 +133,21 @@ impl ActorLimits {
     /// chain to the holder and records it as behind (chased later, if the
     /// holder's peer did not reach as far). Past [`ACTORS_TRACKED_MAX`]
     /// chains in flight, a fetch goes unclaimed rather than waits.
-    pub fn claim(&self, actor: NodeId) -> Option<Claim<'_>> {
-        let mut fetching = lock(&self.fetching);
-        if fetching.contains(&actor) {
-            return None;
-        }
-        let held = fetching.len() < ACTORS_TRACKED_MAX && fetching.insert(actor);
-        Some(Claim {
-            limits: self,
-            actor,
-            held,
-        })
+    pub fn claim(&self, actor: NodeId) -> Option<Claim> {
+        self.fetching.claim(actor)
     }
 
     /// The chain of `actor` recorded as behind, if any.
     #[cfg(test)]
     pub fn behind_of(&self, actor: &NodeId) -> Option<(PeerId, u64)> {
-        self.behind
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(actor)
-            .copied()
+        lock(&self.behind).get(actor).copied()
     }
 
     /// Up to `max` chains to fetch now: each behind ([`ActorLimits::behind`])
     /// with a token in its actor's bucket; taken out of the record (a fetch
     /// that stops short puts its chain back).
     pub fn chases(&self, max: usize) -> Vec<(NodeId, PeerId, u64)> {
-        let mut behind = self.behind.lock().unwrap_or_else(|p| p.into_inner());
+        let mut behind = lock(&self.behind);
         let now = Instant::now();
         let due: Vec<(NodeId, PeerId, u64)> = {
             let buckets = lock(&self.entries);
@@ -238,10 +214,6 @@ impl ActorLimits {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 fn take(m: &Mutex<Buckets<NodeId>>, key: NodeId, n: u32) -> (u32, u64) {
     lock(m).take_counted(key, n, Instant::now())
 }
@@ -265,7 +237,7 @@ mod tests {
     #[test]
     fn past_the_bound_chains_are_fetched_unclaimed() {
         let limits = ActorLimits::new(ActorRates::default());
-        let held: Vec<Claim<'_>> = (0..ACTORS_TRACKED_MAX as u32)
+        let held: Vec<Claim> = (0..ACTORS_TRACKED_MAX as u32)
             .map(|i| {
                 let mut id = [0u8; 32];
                 id[..4].copy_from_slice(&i.to_be_bytes());
@@ -278,9 +250,9 @@ mod tests {
             .claim(extra)
             .expect("nor the second: nothing is recorded past it");
         drop((a, b));
-        assert_eq!(lock(&limits.fetching).len(), ACTORS_TRACKED_MAX);
+        assert_eq!(limits.fetching.len(), ACTORS_TRACKED_MAX);
         drop(held);
-        assert!(lock(&limits.fetching).is_empty(), "every claim released");
+        assert!(limits.fetching.is_empty(), "every claim released");
     }
 
     #[test]

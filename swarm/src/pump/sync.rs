@@ -3,14 +3,13 @@
 //! peer in turn; one round per peer at a time. The rounds themselves are
 //! `crate::sync`: chains, then the swarm document.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::collections::HashMap;
 
 use ippoc_mesh::PeerId;
 use tokio::sync::mpsc;
 
 use super::ctx::Ctx;
-use crate::bounded::FifoSet;
+use crate::bounded::{ClaimSet, FifoSet};
 use crate::doc::SharedSwarmDoc;
 use crate::sync::{SyncError, SyncReport};
 
@@ -43,7 +42,7 @@ pub(crate) struct Syncing {
     /// start with that peer, so chains gossip had missed waited for it. At
     /// most one per peer (Automerge keeps one sync state per peer), so
     /// bounded by the connected peers.
-    doc_running: Arc<Mutex<HashSet<PeerId>>>,
+    doc_running: ClaimSet<PeerId>,
     /// Peers that do not speak the sync protocol (other implementations):
     /// not asked again, and warned about once. At most
     /// [`SYNC_UNSUPPORTED_REMEMBERED`], the oldest forgotten first (then
@@ -76,7 +75,7 @@ impl Syncing {
             done,
             chasing: false,
             chased,
-            doc_running: Default::default(),
+            doc_running: ClaimSet::new(usize::MAX),
             unsupported: FifoSet::new(SYNC_UNSUPPORTED_REMEMBERED),
         }
     }
@@ -146,10 +145,12 @@ impl Syncing {
             // A peer that lacks the protocol lacks it for the document too.
             let unsupported = result.as_ref().is_err_and(SyncError::unsupported);
             let _ = done.send((peer, result)).await;
-            if unsupported || !lock_set(&doc_running).insert(peer) {
+            if unsupported {
                 return;
             }
-            let _running = DocRunning(doc_running, peer);
+            let Some(_running) = doc_running.claim(peer) else {
+                return;
+            };
             let doc_begun = tokio::time::Instant::now();
             if let Err(e) = crate::sync::doc::doc_sync_with(&client, &doc, peer).await {
                 tracing::warn!(event = "doc_sync_failed", %peer, "swarm document sync failed: {e}");
@@ -272,18 +273,4 @@ fn count_fetched(stats: &mut crate::view::MeshStats, r: &SyncReport) {
     stats.sync_bytes += r.bytes;
     stats.sync_missing_bytes += r.missing_bytes;
     stats.sync_throttled += r.throttled;
-}
-
-/// A document sync in progress with a peer; dropping it (however the sync
-/// ended) lets the next round's start one.
-struct DocRunning(Arc<Mutex<HashSet<PeerId>>>, PeerId);
-
-impl Drop for DocRunning {
-    fn drop(&mut self) {
-        lock_set(&self.0).remove(&self.1);
-    }
-}
-
-fn lock_set(set: &Mutex<HashSet<PeerId>>) -> std::sync::MutexGuard<'_, HashSet<PeerId>> {
-    set.lock().unwrap_or_else(|p| p.into_inner())
 }
